@@ -1,0 +1,450 @@
+"""The command line: the only module that prints or exits.
+
+Every error family becomes one line on stderr and an exit code (0 ok, 1 failure, 2 bad
+usage or query, 75 busy); tracebacks only with --verbose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from indexer import __version__
+from indexer.errors import IndexerError, NotFoundError, QueryError
+
+if TYPE_CHECKING:
+    from indexer.config import Config
+    from indexer.jobs import Context
+
+__all__ = ["main"]
+
+FORMAT_VERSION = 1  # of the JSON printed by read commands; bumped only on breaking changes
+
+
+class State:
+    def __init__(self) -> None:
+        self.config_path: str | None = None
+        self.verbose = False
+        self.log_level: str | None = None
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--config, --verbose and --log-level on every command (as well as on the group)."""
+
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config file (TOML)")
+    @click.option("-v", "--verbose", is_flag=True, default=None, help="show tracebacks and debug detail")
+    @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
+    @click.pass_obj
+    @wraps(fn)
+    def wrapper(state: State, config_path: str | None, verbose: bool | None, log_level: str | None,
+                **kwargs: Any) -> Any:
+        state.config_path = config_path or state.config_path
+        state.verbose = bool(verbose) or state.verbose
+        state.log_level = log_level or state.log_level
+        return fn(state, **kwargs)
+
+    return wrapper
+
+
+def _load_config(state: State) -> Config:
+    from indexer import config
+
+    return config.load(state.config_path)
+
+
+def _setup_logging(state: State, cfg: Config, default_level: str = "warning") -> None:
+    from indexer import log
+
+    level = state.log_level or ("debug" if state.verbose else default_level)
+    log.configure(level, cfg.log.file)
+
+
+@contextmanager
+def _context(state: State, default_level: str = "warning") -> Iterator[Context]:
+    from indexer import jobs
+
+    cfg = _load_config(state)
+    _setup_logging(state, cfg, default_level)
+    ctx = jobs.open_context(cfg)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _on_wait(pid: int | None) -> None:
+    _err(f"waiting for the index writer (pid {pid or '?'}) ...")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="indexer")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config file (TOML)")
+@click.option("-v", "--verbose", is_flag=True, help="show tracebacks and debug detail")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, log_level: str | None) -> None:
+    """Ingest text files into a database and a full-text index, and search them."""
+    state = ctx.ensure_object(State)
+    state.config_path = config_path
+    state.verbose = verbose
+    state.log_level = log_level
+
+
+@cli.command()
+@_common
+def init(state: State) -> None:
+    """Create the data dir, the inbox folders, the database and an empty index."""
+    with _context(state) as ctx:
+        for folder in ctx.config.inbox_dirs:
+            folder.mkdir(parents=True, exist_ok=True)
+        ctx.index.follow(ctx.db)
+        click.echo(f"data dir: {ctx.config.data_dir}")
+        click.echo(f"database: {_safe_url(ctx.config.database_url)}")
+        for folder in ctx.config.inbox_dirs:
+            click.echo(f"inbox:    {folder}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_common
+def ingest(state: State, paths: tuple[Path, ...]) -> None:
+    """Ingest files or folders now, and bring the index up to date."""
+    from indexer import jobs
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise NotFoundError(f"no such file or folder: {missing[0]}")
+    with _context(state) as ctx:
+        with _progress("ingesting") as advance:
+            result = jobs.scan(ctx, [p.resolve() for p in paths], progress=advance)
+        jobs.follow(ctx, on_wait=_on_wait)
+    c = result.counts
+    parts = [f"{c.added} added", f"{c.updated} updated", f"{c.unchanged} unchanged"]
+    if c.duplicates:
+        parts.append(f"{c.duplicates} duplicates")
+    if c.deleted:
+        parts.append(f"{c.deleted} deleted")
+    parts.append(f"{c.failed} failed")
+    click.echo(", ".join(parts) + f" ({result.seconds:.1f}s)")
+    if c.added + c.updated + c.deleted + c.duplicates + c.failed == 0:
+        click.echo("nothing changed")
+    for path, reason in c.failed_paths[:20]:
+        _err(f"failed: {path}: {reason}")
+    if len(c.failed_paths) > 20:
+        _err(f"... and {len(c.failed_paths) - 20} more (see `indexer status`)")
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], None]]:
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description} {task.completed} files"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
+
+
+@cli.command()
+@_common
+def daemon(state: State) -> None:
+    """Watch the inbox and keep the database and the index up to date until stopped."""
+    from indexer.daemon import Daemon
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with _context(state, default_level="info") as ctx:
+        Daemon(ctx, stop).run()
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=10, show_default=True, help="hits to show")
+@click.option("--offset", type=click.IntRange(0), default=0, help="skip this many hits")
+@click.option("--lang", help="only documents in this language (e.g. en, de)")
+@click.option("--no-snippets", is_flag=True, help="do not show text snippets")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def search(state: State, query: tuple[str, ...], limit: int, offset: int, lang: str | None,
+           no_snippets: bool, as_json: bool) -> None:
+    """Search the index. QUERY uses Whoosh syntax: AND OR NOT "phrase" field:term prefix* term~."""
+    from indexer.config import load
+    from indexer.db.session import open_database
+    from indexer.search.index import IndexStore
+    from indexer.search.query import SearchOptions
+    from indexer.search.query import search as run_search
+
+    cfg = load(state.config_path)
+    _setup_logging(state, cfg)
+    index = IndexStore(cfg.data_dir)
+    if index.live_dir() is None:
+        from indexer.errors import NoIndexError
+
+        raise NoIndexError("no index yet: run `indexer ingest` or start the daemon")
+    db = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False)
+    try:
+        options = SearchOptions(limit=limit, offset=offset, lang=lang, snippets=not no_snippets)
+        result = run_search(index, db, " ".join(query), options)
+    finally:
+        db.dispose()
+    if as_json:
+        _print_json(
+            {
+                "format_version": FORMAT_VERSION,
+                "query": result.query,
+                "total": result.total,
+                "took_ms": result.took_ms,
+                "hits": [{**asdict(h), "snippet": _marks(h.snippet, "<b>", "</b>")} for h in result.hits],
+            }
+        )
+        return
+    _render_hits(result, offset)
+
+
+def _marks(text: str, start: str, end: str) -> str:
+    from indexer.search.query import MARK_END, MARK_START
+
+    return text.replace(MARK_START, start).replace(MARK_END, end)
+
+
+def _render_hits(result: Any, offset: int) -> None:
+    tty = sys.stdout.isatty()
+    if result.total == 0:
+        click.echo(f"no documents match {result.query!r} (total: 0)")
+        return
+    shown = len(result.hits)
+    click.echo(f"{result.total} documents match; showing {offset + 1}-{offset + shown} ({result.took_ms:.0f} ms)")
+    for rank, hit in enumerate(result.hits, start=offset + 1):
+        title = hit.title or "(untitled)"
+        facts = " · ".join(str(x) for x in (hit.language, hit.source, hit.published) if x)
+        click.echo()
+        click.echo(f"{rank:>3}. " + (click.style(title, bold=True) if tty else title) + f"  [{facts}]")
+        click.echo(f"     {hit.path}  (id {hit.id})")
+        if hit.snippet:
+            if tty:
+                snippet = _marks(hit.snippet, "\x1b[1;33m", "\x1b[0m")
+            else:
+                snippet = _marks(hit.snippet, "[", "]")
+            click.echo(f"     {snippet}")
+
+
+def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[str, Any]:
+    data = {
+        "id": doc.id,
+        "title": doc.title,
+        "path": doc.path,
+        "paths": paths,
+        "language": doc.language,
+        "language_probability": doc.language_prob,
+        "language_runner_up": doc.language_alt,
+        "languages": [x for x in doc.languages.split(",") if x],
+        "source": doc.source,
+        "dateline": doc.dateline,
+        "byline": doc.byline,
+        "published": doc.published,
+        "encoding": doc.encoding,
+        "repaired": doc.repaired,
+        "sha256": doc.sha256,
+        "body_sha256": doc.body_sha256,
+        "size": doc.size,
+        "mtime": datetime.fromtimestamp(doc.mtime_ns / 1e9).astimezone(),
+        "word_count": doc.word_count,
+        "char_count": doc.char_count,
+        "paragraph_count": doc.paragraph_count,
+        "summary": doc.summary,
+        "cluster_id": doc.cluster_id,
+        "flags": [x for x in doc.flags.split(",") if x],
+        "normalizer_version": doc.normalizer_version,
+        "ingested_at": doc.ingested_at,
+        "updated_at": doc.updated_at,
+        "deleted_at": doc.deleted_at,
+        "seq": doc.seq,
+        "removed": json.loads(doc.removed or "[]"),
+    }
+    if with_body:
+        data["body"] = doc.body
+    return data
+
+
+@cli.command()
+@click.argument("doc_id", type=int)
+@click.option("--explain", is_flag=True, help="list what normalization removed, and why")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
+    """Show one document: its metadata and normalized text."""
+    from indexer.db import store
+
+    with _context(state) as ctx, ctx.db.read() as session:
+        doc = store.get_document(session, doc_id)
+        if doc is None:
+            raise NotFoundError(f"no document with id {doc_id}")
+        data = _document_dict(doc, store.paths_of(session, doc_id))
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, **data})
+        return
+    body = data.pop("body")
+    removed = data.pop("removed")
+    for key, value in data.items():
+        if value not in (None, "", []):
+            click.echo(f"{key:>20}: {value}")
+    if explain:
+        click.echo()
+        click.echo(f"removed by normalization: {len(removed)}")
+        for item in removed:
+            click.echo(f"  [{item['rule']}] {item['text']}")
+    click.echo()
+    click.echo(body)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def status(state: State, as_json: bool) -> None:
+    """Documents, failures, the index and the daemon, at a glance."""
+    from whoosh import index as whoosh_index
+
+    from indexer.daemon import running_pid
+    from indexer.db import store
+
+    with _context(state) as ctx:
+        with ctx.db.read() as session:
+            summary = store.summary(session)
+            failures = [
+                {"path": f.path, "stage": f.stage, "reason": f.reason, "attempts": f.attempts,
+                 "last_seen": f.last_seen}
+                for f in store.failures(session)[:20]
+            ]
+        checkpoint = ctx.index.checkpoint()
+        index_docs = None
+        segments = None
+        live = ctx.index.live_dir()
+        if live is not None:
+            try:
+                ix = whoosh_index.open_dir(str(live), readonly=True)
+                try:
+                    index_docs = ix.doc_count()
+                    segments = len(ix._segments())
+                finally:
+                    ix.close()
+            except Exception:
+                index_docs = None
+        data = {
+            "format_version": FORMAT_VERSION,
+            "data_dir": str(ctx.config.data_dir),
+            "database": _safe_url(ctx.config.database_url),
+            "documents": summary["documents"],
+            "files": summary["files"],
+            "by_language": summary["by_language"],
+            "by_source": summary["by_source"],
+            "failures": summary["failures"],
+            "failures_by_stage": summary["failures_by_stage"],
+            "recent_failures": failures,
+            "index": {
+                "path": str(live) if live else None,
+                "documents": index_docs,
+                "segments": segments,
+                "size_bytes": ctx.index.size_bytes(),
+                "checkpoint": checkpoint,
+                "db_seq": summary["seq"],
+                "lag": None if checkpoint is None else summary["seq"] - checkpoint,
+            },
+            "last_runs": {
+                job: {"started": s, "ended": e, "outcome": o} for job, (s, e, o) in summary["last_runs"].items()
+            },
+            "daemon_pid": running_pid(ctx),
+        }
+    if as_json:
+        _print_json(data)
+        return
+    click.echo(f"documents: {data['documents']} (files: {data['files']})")
+    if data["by_language"]:
+        click.echo("  by language: " + ", ".join(f"{k} {v}" for k, v in data["by_language"].items()))
+    click.echo(f"failures:  {data['failures']}")
+    for f in failures[:5]:
+        click.echo(f"  {f['path']}: {f['stage']}: {f['reason']}")
+    idx = data["index"]
+    if idx["path"] is None:
+        click.echo("index:     none yet")
+    else:
+        click.echo(f"index:     {idx['documents']} documents, {idx['segments']} segments, "
+                   f"{idx['size_bytes'] / 1e6:.1f} MB, lag {idx['lag']} changes")
+    pid = data["daemon_pid"]
+    click.echo(f"daemon:    {'running (pid %d)' % pid if pid else 'not running'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The error boundary: one line per error, tracebacks only with --verbose."""
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="indexer", standalone_mode=False)
+    except click.exceptions.Abort:
+        _err("aborted")
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except QueryError as e:
+        if verbose:
+            raise
+        _err(str(e) + (f" (hint: {e.hint})" if e.hint else ""))
+        sys.exit(e.exit_code)
+    except IndexerError as e:
+        if verbose:
+            raise
+        _err(f"indexer: {e}")
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        # Quiet when piped into `head`: point stdout at devnull so the exit flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except Exception as e:
+        if verbose:
+            raise
+        _err(f"indexer: unexpected error: {type(e).__name__}: {e} (run with --verbose for details)")
+        sys.exit(1)

@@ -1,0 +1,194 @@
+"""Settings: declared once (name, default, help), loaded once into frozen dataclasses.
+
+Sources, later ones winning: the defaults below, the TOML file (``--config`` or
+``INDEXER_CONFIG``), then the environment overrides ``INDEXER_DATA_DIR`` and
+``INDEXER_DATABASE_URL``. Relative paths resolve against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.errors import ConfigError
+
+__all__ = ["Config", "load", "iter_settings", "ENV_CONFIG"]
+
+ENV_CONFIG = "INDEXER_CONFIG"
+
+
+def _setting(default: Any, help: str, **checks: Any) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **checks})
+    return field(default=default, metadata={"help": help, **checks})
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    inbox: list[str] = _setting(["inbox"], "folders watched for new text files")
+    data_dir: str = _setting("var", "where the SQLite database, the index and the locks live")
+    include: list[str] = _setting(["*.txt"], "file name patterns that are ingested")
+    exclude: list[str] = _setting([], "file name or relative path patterns that are skipped")
+    follow_symlinks: bool = _setting(False, "follow symlinks that stay inside the inbox")
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = _setting("", "SQLAlchemy URL; empty means a SQLite file in data_dir")
+    busy_timeout_seconds: float = _setting(30.0, "how long a writer waits for a locked database", min=0)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    max_file_size_mb: float = _setting(20.0, "larger files are recorded as failures", min=0)
+    batch_size: int = _setting(500, "files per database transaction and index commit", min=1)
+    workers: int = _setting(0, "analysis processes; 0 means one per core", min=0)
+    min_words: int = _setting(1, "documents with fewer words are recorded as failures", min=0)
+
+
+@dataclass(frozen=True)
+class LanguageConfig:
+    allowed: list[str] = _setting([], "if set, other detected languages become 'und'")
+    min_chars: int = _setting(20, "shorter texts are 'und'", min=0)
+    min_probability: float = _setting(0.70, "less certain detections are 'und'", min=0, max=1)
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    watch: str = _setting("auto", "auto, events or poll", choices=("auto", "events", "poll"))
+    scan_interval_seconds: float = _setting(10.0, "full rescan of the inbox, the safety net", min=0.1)
+    settle_seconds: float = _setting(1.0, "a file must be unchanged this long before ingest", min=0)
+    commit_interval_seconds: float = _setting(0.5, "minimum time between index commits", min=0)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = _setting(
+        "info", "debug, info, warning or error", choices=("debug", "info", "warning", "error")
+    )
+    file: str = _setting("", "write JSON log lines to this file instead of stdout")
+
+
+@dataclass(frozen=True)
+class Config:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: Path | None = None  # the file it came from, for messages
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.paths.data_dir)
+
+    @property
+    def inbox_dirs(self) -> list[Path]:
+        return [self.resolve(p) for p in self.paths.inbox]
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'indexer.db'}"
+
+    def resolve(self, value: str) -> Path:
+        return (self.base_dir / Path(value).expanduser()).resolve()
+
+
+_SECTIONS: dict[str, type] = {
+    "paths": PathsConfig,
+    "database": DatabaseConfig,
+    "ingest": IngestConfig,
+    "language": LanguageConfig,
+    "daemon": DaemonConfig,
+    "log": LogConfig,
+}
+
+
+def iter_settings() -> list[tuple[str, str, Any, str]]:
+    """Every setting as (section, key, default, help), in declaration order."""
+    rows = []
+    for section, cls in _SECTIONS.items():
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            rows.append((section, f.name, getattr(defaults, f.name), f.metadata["help"]))
+    return rows
+
+
+def _check(where: str, f: dataclasses.Field[Any], default: Any, value: Any) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}")
+    if expected is list and not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    meta = f.metadata
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"{where}: must be at least {meta['min']}, got {value!r}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"{where}: must be at most {meta['max']}, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{where}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+    return value
+
+
+def _build(raw: dict[str, Any], label: str) -> dict[str, Any]:
+    built: dict[str, Any] = {}
+    classes = _SECTIONS
+    for section, values in raw.items():
+        if section not in classes:
+            raise ConfigError(f"{label}: unknown section [{section}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{label}: [{section}] must be a table")
+        cls = classes[section]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        defaults = cls()
+        kwargs = {}
+        for key, value in values.items():
+            where = f"{label}: [{section}] {key}"
+            if key not in fields:
+                raise ConfigError(f"{label}: unknown setting [{section}] {key}")
+            kwargs[key] = _check(where, fields[key], getattr(defaults, key), value)
+        built[section] = cls(**kwargs)
+    return built
+
+
+def _absolute(value: str) -> str:
+    # An environment override is relative to where the command runs, not to the config file.
+    return str(Path(value).expanduser().resolve())
+
+
+def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Load the configuration; ``path`` wins over ``INDEXER_CONFIG``; no file means defaults."""
+    env = dict(os.environ) if env is None else env
+    chosen = path or env.get(ENV_CONFIG) or None
+    raw: dict[str, Any] = {}
+    source: Path | None = None
+    base_dir = Path.cwd()
+    if chosen:
+        source = Path(chosen).expanduser().resolve()
+        try:
+            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{source}: cannot read config file: {e}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{source}: invalid TOML: {e}") from e
+        base_dir = source.parent
+    sections = _build(raw, str(source) if source else "defaults")
+    config = Config(**sections, source=source, base_dir=base_dir)
+    overrides = {}
+    if env.get("INDEXER_DATA_DIR"):
+        overrides["paths"] = dataclasses.replace(config.paths, data_dir=_absolute(env["INDEXER_DATA_DIR"]))
+    if env.get("INDEXER_DATABASE_URL"):
+        overrides["database"] = dataclasses.replace(config.database, url=env["INDEXER_DATABASE_URL"])
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    return config

@@ -1,0 +1,85 @@
+"""The one exception tree of indexer.
+
+    IndexerError                 anything indexer raises on purpose
+    ├── ConfigError              a bad or unreadable setting (names the key and file)
+    ├── InputError               one file could not become a document (path, stage, reason)
+    ├── QueryError               a malformed search query
+    ├── NoIndexError             search before anything was indexed
+    ├── NotFoundError            an id or path that is not in the database
+    ├── BusyError                another process holds a lock we need (exit 75)
+    │   └── AlreadyRunningError  a daemon already runs on this data dir
+    └── StorageError             the database or index could not be written (disk full, ...)
+
+The CLI maps each family to one line on stderr and an exit code; the core never prints.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyRunningError",
+    "BusyError",
+    "ConfigError",
+    "IndexerError",
+    "InputError",
+    "NoIndexError",
+    "NotFoundError",
+    "QueryError",
+    "StorageError",
+]
+
+
+class IndexerError(Exception):
+    """Base of every error indexer raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(IndexerError):
+    exit_code = 2
+
+
+class InputError(IndexerError):
+    """A file that could not be turned into a document.
+
+    Expected per-file failures (binary content, too large, vanished) carry the stage
+    they happened in so the failure ledger can say where things went wrong.
+    """
+
+    def __init__(self, path: str, stage: str, reason: str, *, transient: bool = False) -> None:
+        super().__init__(f"{path}: {stage}: {reason}")
+        self.path = path
+        self.stage = stage
+        self.reason = reason
+        self.transient = transient
+
+
+class QueryError(IndexerError):
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class NoIndexError(IndexerError):
+    pass
+
+
+class NotFoundError(IndexerError):
+    pass
+
+
+class BusyError(IndexerError):
+    exit_code = 75  # EX_TEMPFAIL: cron and systemd understand "try again later"
+
+
+class AlreadyRunningError(BusyError):
+    exit_code = 1
+
+    def __init__(self, pid: int | None) -> None:
+        super().__init__(f"already running (pid {pid})" if pid else "already running")
+        self.pid = pid
+
+
+class StorageError(IndexerError):
+    pass

@@ -1,0 +1,104 @@
+"""Find candidate files under the inbox folders, by stat only (nothing is read here)."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.ingest.types import Candidate
+
+__all__ = ["Rules", "discover", "is_ignored_name", "matches"]
+
+# Editors, downloaders and scrapers write these before the final rename; ingesting them
+# would index half files and then see them vanish.
+IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".swp", "~")
+
+
+@dataclass(frozen=True)
+class Rules:
+    include: tuple[str, ...] = ("*.txt",)
+    exclude: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+
+
+def is_ignored_name(name: str) -> bool:
+    return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
+
+
+def matches(path: str, root: str, rules: Rules) -> bool:
+    """Whether a file path is one indexer should take (name patterns, hidden and temp files)."""
+    name = os.path.basename(path)
+    if is_ignored_name(name):
+        return False
+    if not any(fnmatch.fnmatch(name, pattern) for pattern in rules.include):
+        return False
+    relative = os.path.relpath(path, root)
+    if any(part.startswith(".") for part in Path(relative).parts[:-1]):
+        return False
+    return not any(
+        fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) for pattern in rules.exclude
+    )
+
+
+def _inside(path: str, roots: Iterable[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def discover(roots: Iterable[str | Path], rules: Rules) -> Iterator[Candidate]:
+    """Yield every matching file under ``roots``, recursively, in a stable order.
+
+    Special files (FIFOs, sockets, devices) and symlinks that lead outside the roots are
+    yielded with an ``error`` so that they are recorded as failures, never opened.
+    """
+    root_list = [str(Path(r).resolve()) for r in roots]
+    for root in root_list:
+        if os.path.isfile(root):
+            st = os.stat(root)
+            yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino)
+            continue
+        seen_dirs: set[tuple[int, int]] = set()
+        yield from _walk(root, root, root_list, rules, seen_dirs)
+
+
+def _walk(
+    top: str, root: str, roots: list[str], rules: Rules, seen_dirs: set[tuple[int, int]]
+) -> Iterator[Candidate]:
+    try:
+        st = os.stat(top)
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:  # a symlink loop, or the same folder reached twice
+            return
+        seen_dirs.add(key)
+        with os.scandir(top) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        if is_ignored_name(entry.name):
+            continue
+        try:
+            is_link = entry.is_symlink()
+            if is_link:
+                if not rules.follow_symlinks:
+                    continue
+                target = os.path.realpath(entry.path)
+                if not _inside(target, roots):
+                    if matches(entry.path, root, rules):
+                        yield Candidate(entry.path, 0, 0, 0, error="symlink points outside the inbox")
+                    continue
+            if entry.is_dir(follow_symlinks=is_link):
+                yield from _walk(entry.path, root, roots, rules, seen_dirs)
+                continue
+            if not matches(entry.path, root, rules):
+                continue
+            st = entry.stat(follow_symlinks=is_link)
+        except OSError:
+            continue  # vanished or a broken link: the next scan decides
+        if stat.S_ISREG(st.st_mode):
+            yield Candidate(entry.path, st.st_size, st.st_mtime_ns, st.st_ino)
+        else:
+            yield Candidate(entry.path, 0, st.st_mtime_ns, st.st_ino, error="not a regular file")

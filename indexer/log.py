@@ -1,0 +1,57 @@
+"""structlog set-up, for entry points only: readable on a TTY, JSON lines otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+__all__ = ["configure"]
+
+
+def configure(level: str = "info", log_file: str = "", force_json: bool = False) -> None:
+    """Route structlog and the stdlib (APScheduler, SQLAlchemy) through one pipeline.
+
+    Logs go to stderr so that stdout stays clean for `search --json` and friends.
+    """
+    stream: TextIO
+    if log_file:
+        stream = open(log_file, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+    else:
+        stream = sys.stderr
+    as_json = force_json or bool(log_file) or not stream.isatty()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if as_json else structlog.processors.StackInfoRenderer(),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Library chatter stays below our own events unless asked for.
+    for name in ("apscheduler", "sqlalchemy", "watchdog"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,1 @@
+"""The Whoosh full-text index: a view of the database that can always be rebuilt."""

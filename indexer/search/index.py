@@ -1,0 +1,320 @@
+"""The index on disk: generations, the writer lock, following the DB, rebuild and swap.
+
+Layout in the data dir::
+
+    index            symlink to the live generation (swapped atomically with rename)
+    index.<gen>/     Whoosh files + state.json {schema_version, checkpoint, complete}
+    index.lock       flock held by whoever writes the live index
+    reindex.lock     flock held by whoever builds a new generation
+
+The checkpoint is the DB change sequence the index has applied. It is written after each
+Whoosh commit; a crash in between only means the next run applies a few changes again,
+which is harmless (update by id, delete by id).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from whoosh import index as whoosh_index
+from whoosh.index import EmptyIndexError, Index
+from whoosh.writing import IndexWriter
+
+from indexer.db import store
+from indexer.db.models import Document
+from indexer.db.session import Database
+from indexer.errors import NoIndexError, StorageError
+from indexer.locks import locked
+from indexer.search.schema import SCHEMA_VERSION, build_schema, index_language
+
+__all__ = ["FollowResult", "IndexStore", "RebuildResult"]
+
+log = structlog.get_logger(__name__)
+
+STATE_FILE = "state.json"
+FOLLOW_BATCH = 2000  # changes per Whoosh commit when catching up
+WRITER_LIMIT_MB = 128  # Whoosh's in-memory buffer before it spills a segment to disk
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    applied: int
+    checkpoint: int
+    commits: int
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    documents: int
+    checkpoint: int
+    generation: str
+    seconds: float
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def document_fields(doc: Document) -> dict[str, Any]:
+    lang = index_language(doc.language)
+    fields: dict[str, Any] = {
+        "id": str(doc.id),
+        "path": doc.path,
+        "title": doc.title,
+        "lang": doc.language,
+        "ingested": doc.ingested_at.replace(tzinfo=None) if doc.ingested_at else None,
+        f"t_{lang}": doc.title,
+        f"b_{lang}": doc.body,
+    }
+    if doc.source:
+        fields["source"] = doc.source
+    if doc.published:
+        fields["published"] = datetime(doc.published.year, doc.published.month, doc.published.day)
+    if doc.cluster_id is not None:
+        fields["cluster"] = str(doc.cluster_id)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+class IndexStore:
+    """The index generations under one data dir."""
+
+    def __init__(self, data_dir: Path, writer_timeout: float = 30.0) -> None:
+        self.data_dir = data_dir
+        self.link = data_dir / "index"
+        self.writer_timeout = writer_timeout
+        # flock is per open file: threads of one process must also queue among themselves.
+        self._thread_lock = threading.Lock()
+
+    # -- state ------------------------------------------------------------------------
+
+    def live_dir(self) -> Path | None:
+        try:
+            target = os.readlink(self.link)
+        except (FileNotFoundError, OSError):
+            return None
+        path = self.data_dir / target
+        return path if path.is_dir() else None
+
+    @staticmethod
+    def read_state(directory: Path) -> dict[str, Any]:
+        try:
+            return json.loads((directory / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @staticmethod
+    def _write_state(directory: Path, state: dict[str, Any]) -> None:
+        tmp = directory / f".{STATE_FILE}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / STATE_FILE)
+
+    def checkpoint(self) -> int | None:
+        live = self.live_dir()
+        if live is None:
+            return None
+        return self.read_state(live).get("checkpoint")
+
+    def needs_rebuild(self) -> str | None:
+        """Why the live index cannot be used as it is, or None when it can."""
+        live = self.live_dir()
+        if live is None:
+            return "no index yet"
+        state = self.read_state(live)
+        if state.get("schema_version") != SCHEMA_VERSION:
+            return f"schema version {state.get('schema_version')} != {SCHEMA_VERSION}"
+        try:
+            whoosh_index.open_dir(str(live)).close()
+        except Exception as e:  # any damage at all: the DB can rebuild it
+            return f"index does not open: {e}"
+        return None
+
+    # -- reading ----------------------------------------------------------------------
+
+    def open_reader_index(self) -> Index:
+        """Open the live generation for searching: read-only, no lock, retried once.
+
+        A writer may delete merged segment files between our reading the table of
+        contents and opening them; a second try sees the new table of contents.
+        """
+        for attempt in range(3):
+            live = self.live_dir()
+            if live is None:
+                raise NoIndexError("no index yet: run `indexer ingest` or start the daemon")
+            try:
+                return whoosh_index.open_dir(str(live), readonly=True)
+            except EmptyIndexError:
+                raise NoIndexError("no index yet: run `indexer ingest` or start the daemon") from None
+            except OSError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    # -- writing ----------------------------------------------------------------------
+
+    @contextmanager
+    def writer_lock(self, on_wait: Callable[[int | None], None] | None = None) -> Iterator[None]:
+        with self._thread_lock, locked(self.data_dir / "index.lock", self.writer_timeout, on_wait):
+            yield
+
+    def follow(
+        self,
+        db: Database,
+        batch: int = FOLLOW_BATCH,
+        on_wait: Callable[[int | None], None] | None = None,
+    ) -> FollowResult:
+        """Apply every DB change above the checkpoint: one Whoosh commit per batch."""
+        reason = self.needs_rebuild()
+        if reason is not None:
+            log.info("index.rebuild_needed", reason=reason)
+            self.rebuild(db)
+        with self.writer_lock(on_wait):
+            live = self.live_dir()
+            assert live is not None
+            return self._follow_dir(db, live, batch)
+
+    def _follow_dir(self, db: Database, directory: Path, batch: int) -> FollowResult:
+        state = self.read_state(directory)
+        checkpoint = int(state.get("checkpoint", 0))
+        applied = commits = 0
+        ix = whoosh_index.open_dir(str(directory))
+        try:
+            while True:
+                with db.read() as session:
+                    docs = store.changes_since(session, checkpoint, batch)
+                if not docs:
+                    break
+                with _writer(ix) as writer:
+                    for doc in docs:
+                        if doc.deleted_at is not None:
+                            writer.delete_by_term("id", str(doc.id))
+                        else:
+                            writer.update_document(**document_fields(doc))
+                checkpoint = docs[-1].seq
+                state["checkpoint"] = checkpoint
+                self._write_state(directory, state)
+                applied += len(docs)
+                commits += 1
+        finally:
+            ix.close()
+        return FollowResult(applied, checkpoint, commits)
+
+    def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
+        """Build a new generation from the DB beside the live one, then swap it in.
+
+        Searches go on against the old generation until the rename. Changes made during
+        the build carry sequence numbers above the new checkpoint, so the follower (or the
+        catch-up below, under the writer lock) applies them: nothing is lost.
+        """
+        started = time.monotonic()
+        with locked(self.data_dir / "reindex.lock", self.writer_timeout):
+            self._remove_abandoned()
+            generation = f"index.{_now().strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
+            directory = self.data_dir / generation
+            directory.mkdir(mode=0o700)
+            self._write_state(directory, {"schema_version": SCHEMA_VERSION, "complete": False})
+            ix = whoosh_index.create_in(str(directory), build_schema())
+            count = 0
+            try:
+                with db.read() as session:
+                    checkpoint = store.current_seq(session)
+                    total = store.count_live(session)
+                    with _writer(ix, limitmb=WRITER_LIMIT_MB) as writer:
+                        for docs in store.iter_live_documents(session):
+                            for doc in docs:
+                                writer.add_document(**document_fields(doc))
+                            count += len(docs)
+                            if progress is not None:
+                                progress(count, total)
+            finally:
+                ix.close()
+            self._write_state(
+                directory,
+                {"schema_version": SCHEMA_VERSION, "checkpoint": checkpoint, "complete": True,
+                 "built_at": _now().isoformat()},
+            )
+            with self.writer_lock():
+                self._follow_dir(db, directory, FOLLOW_BATCH)
+                self._swap(generation)
+            self._remove_old(keep={generation})
+        seconds = time.monotonic() - started
+        log.info("index.rebuilt", documents=count, generation=generation, seconds=round(seconds, 2))
+        return RebuildResult(count, checkpoint, generation, seconds)
+
+    def _swap(self, generation: str) -> None:
+        previous = self.live_dir()
+        tmp = self.data_dir / f".index.{os.getpid()}.tmp"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(generation, tmp)
+        os.replace(tmp, self.link)
+        _fsync_dir(self.data_dir)
+        if previous is not None:
+            # Readers that opened the previous generation may still be reading it; it
+            # stays until the next rebuild removes it.
+            (self.data_dir / "index.previous").unlink(missing_ok=True)
+            os.symlink(previous.name, self.data_dir / "index.previous")
+
+    def _generations(self) -> list[Path]:
+        return [p for p in self.data_dir.glob("index.*") if p.is_dir() and not p.is_symlink()]
+
+    def _remove_abandoned(self) -> None:
+        """Remove generations a killed rebuild left half-built (we hold reindex.lock)."""
+        live = self.live_dir()
+        for path in self._generations():
+            if path != live and not self.read_state(path).get("complete"):
+                log.info("index.remove_abandoned", generation=path.name)
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _remove_old(self, keep: set[str]) -> None:
+        previous = None
+        try:
+            previous = os.readlink(self.data_dir / "index.previous")
+        except OSError:
+            pass
+        for path in self._generations():
+            if path.name not in keep and path.name != previous:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def size_bytes(self) -> int:
+        live = self.live_dir()
+        if live is None:
+            return 0
+        return sum(f.stat().st_size for f in live.iterdir() if f.is_file())
+
+
+@contextmanager
+def _writer(ix: Index, **kwargs: Any) -> Iterator[IndexWriter]:
+    """A Whoosh writer that commits on success and cancels on error (never swallows)."""
+    writer = ix.writer(**kwargs)
+    try:
+        yield writer
+    except BaseException:
+        writer.cancel()
+        raise
+    try:
+        writer.commit()
+    except OSError as e:
+        raise StorageError(f"index commit failed: {e.strerror or e}") from e
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

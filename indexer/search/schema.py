@@ -1,0 +1,168 @@
+"""The index schema and its per-language analysis.
+
+Each document's title and body go into fields of its own language (``t_en``/``b_en``,
+``t_de``/``b_de``, ...), stemmed by that language's Snowball stemmer; languages without a
+stemmer use ``t_xx``/``b_xx``. Queries are parsed once against plain ``title``/``body``
+and expanded to the language fields present in the index (see query.py), so a query
+finds documents in any language and only pays for the languages the collection holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter, Token, Tokenizer
+from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.support.charset import accent_map
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STEM_LANGUAGES",
+    "analyzer_for",
+    "build_schema",
+    "field_language",
+    "fold",
+    "index_language",
+    "parse_schema",
+]
+
+# Bump when fields or analysis change: an index with another version is rebuilt from the DB.
+SCHEMA_VERSION = 1
+
+# langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
+# accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
+STEM_LANGUAGES = {
+    "ar": "ar", "da": "da", "de": "de", "en": "en", "es": "es", "fi": "fi", "fr": "fr",
+    "hu": "hu", "it": "it", "nl": "nl", "no": "no", "pt": "pt", "ro": "ro", "ru": "ru",
+    "sv": "sv",
+}  # fmt: skip  (Whoosh 2.7 lists Turkish but ships no stemmer for it)
+NO_STEMMER = "xx"
+TEXT_PREFIXES = {"title": "t_", "body": "b_"}
+
+# Ideographs and kana have no spaces between words: index overlapping character bigrams
+# so that any word of two or more characters is found. Hangul is spaced; left as words.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_CJK}]+|(?:(?![{_CJK}])\w)+(?:['’](?:(?![{_CJK}])\w)+)*")
+_IS_CJK = re.compile(rf"[{_CJK}]")
+
+
+class WordTokenizer(Tokenizer):
+    """Words, and character bigrams inside runs of CJK characters."""
+
+    def __call__(  # type: ignore[override]
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            t.original = t.text = value
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar, t.endchar = start_char, start_char + len(value)
+            yield t
+            return
+        pos = start_pos
+        for match in _TOKEN.finditer(value):
+            word, start = match.group(), match.start()
+            if _IS_CJK.match(word) and len(word) > 1:
+                pieces = [(word[i : i + 2], start + i) for i in range(len(word) - 1)]
+            else:
+                pieces = [(word, start)]
+            for text, offset in pieces:
+                t.text = text
+                t.boost = 1.0
+                t.stopped = False
+                if keeporiginal:
+                    t.original = text
+                if positions:
+                    t.pos = pos
+                if chars:
+                    t.startchar = start_char + offset
+                    t.endchar = start_char + offset + len(text)
+                pos += 1
+                yield t
+
+
+def _chain(stem_language: str | None) -> Analyzer:
+    # Fold accents before stemming, on both the indexing and the query side, so that
+    # "elysee" and "Élysée" reach the stemmer as the same word.
+    chain = WordTokenizer() | LowercaseFilter() | CharsetFilter(accent_map)
+    if stem_language:
+        chain = chain | StemFilter(lang=stem_language)
+    return chain
+
+
+@cache
+def analyzer_for(index_lang: str) -> Analyzer:
+    """The analyzer of the ``t_<lang>``/``b_<lang>`` fields."""
+    return _chain(None if index_lang == NO_STEMMER else index_lang)
+
+
+@cache
+def plain_analyzer() -> Analyzer:
+    return _chain(None)
+
+
+def index_language(language: str) -> str:
+    """The index language (field suffix) for a langdetect code."""
+    return STEM_LANGUAGES.get(language, NO_STEMMER)
+
+
+def field_language(fieldname: str) -> str | None:
+    prefix, _, lang = fieldname.partition("_")
+    return lang if prefix in ("t", "b") and lang else None
+
+
+@cache
+def fold(text: str) -> str:
+    """Lower-case and accent-fold one query word, as the analyzers do before stemming."""
+    return "".join(t.text for t in plain_analyzer()(text)) or text.lower()
+
+
+def build_schema() -> Schema:
+    fields: dict[str, Any] = {
+        "id": ID(stored=True, unique=True),
+        "path": ID(stored=True),
+        "title": STORED(),
+        "lang": ID(stored=True),
+        "source": KEYWORD(stored=True, lowercase=True, commas=True),
+        "published": DATETIME(stored=True, sortable=True),
+        "ingested": DATETIME(stored=True, sortable=True),
+        "cluster": ID(stored=True),
+    }
+    for lang in (*sorted(set(STEM_LANGUAGES.values())), NO_STEMMER):
+        analyzer = analyzer_for(lang)
+        fields[f"t_{lang}"] = TEXT(analyzer=analyzer, field_boost=2.0)
+        fields[f"b_{lang}"] = TEXT(analyzer=analyzer)
+    return Schema(**fields)
+
+
+def parse_schema() -> Schema:
+    """What users write queries against; query.py maps title/body to the language fields."""
+    plain = plain_analyzer()
+    return Schema(
+        id=ID(),
+        path=ID(),
+        title=TEXT(analyzer=plain),
+        body=TEXT(analyzer=plain),
+        lang=ID(),
+        source=KEYWORD(lowercase=True, commas=True),
+        published=DATETIME(),
+        ingested=DATETIME(),
+        cluster=ID(),
+        seq=NUMERIC(),
+    )
