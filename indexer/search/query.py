@@ -170,10 +170,11 @@ def search(index: IndexStore, db: Database, text: str, options: SearchOptions) -
             rows = [(hit.score, hit.fields()) for hit in results[options.offset : options.offset + options.limit]]
             terms_by_field: dict[str, set[str]] = {}
             if options.snippets and rows:
-                for fieldname, term in expanded.existing_terms(searcher.reader(), phrases=True, expand=True):
-                    name = fieldname if isinstance(fieldname, str) else str(fieldname)
-                    value = term.decode("utf-8") if isinstance(term, bytes) else str(term)
-                    terms_by_field.setdefault(name, set()).add(value)
+                # (Whoosh's own existing_terms() loses terms of all but the first leaf.)
+                for leaf in expanded.leaves():
+                    for name, term in leaf.expanded_terms(searcher.reader(), phrases=True):
+                        value = term.decode("utf-8") if isinstance(term, bytes) else str(term)
+                        terms_by_field.setdefault(name, set()).add(value)
     finally:
         ix.close()
     ids = [int(fields["id"]) for _, fields in rows]

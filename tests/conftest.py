@@ -1,0 +1,130 @@
+"""Shared fixtures: a project folder in tmp, the CLI as a subprocess, real corpora when present."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPORA = REPO.parent / "shared" / "corpora"
+
+
+def corpora_or_skip(sub: str = "") -> Path:
+    path = CORPORA / sub
+    if not path.exists():
+        pytest.skip(f"real corpora not found at {path} (they live beside the project, not in it)")
+    return path
+
+
+@dataclass
+class Project:
+    """A config file, an inbox and a data dir in a tmp folder, and ways to run indexer."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
+        env["INDEXER_CONFIG"] = str(self.config)
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, check: bool = True, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "indexer", *args],
+            cwd=self.root,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"indexer {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def spawn(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "indexer", *args],
+            cwd=self.root,
+            env=self.env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def write(self, relative: str, text: str | bytes) -> Path:
+        path = self.inbox / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+
+def write_config(root: Path, extra: str = "") -> Path:
+    config = root / "config.toml"
+    config.write_text(
+        '[paths]\ninbox = ["inbox"]\ndata_dir = "var"\n\n'
+        "[daemon]\nscan_interval_seconds = 0.5\nsettle_seconds = 0.2\n" + extra,
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path)
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def bbc_sample(project: Project) -> list[Path]:
+    """Forty real BBC articles (eight per category) copied into the project's inbox."""
+    bbc = corpora_or_skip("bbc")
+    copied = []
+    for category in sorted(p.name for p in bbc.iterdir() if p.is_dir()):
+        for source in sorted((bbc / category).glob("*.txt"))[:8]:
+            target = project.inbox / category / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            copied.append(target)
+    return copied
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.1, what: str = "") -> object:
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition} (last: {last!r})")

@@ -1,0 +1,80 @@
+"""Settings: defaults, the file, the environment, one-line errors, and docs kept honest."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from indexer.config import iter_settings, load
+from indexer.errors import ConfigError
+from tests.conftest import REPO
+
+
+def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load(None, env={})
+    assert config.paths.inbox == ["inbox"]
+    assert config.data_dir == tmp_path / "var"
+    assert config.database_url == f"sqlite:///{tmp_path / 'var' / 'indexer.db'}"
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "c.toml"
+    path.write_text('[paths]\ninbox = ["in", "/abs/other"]\ndata_dir = "data"\n')
+    config = load(path, env={})
+    assert config.inbox_dirs == [tmp_path / "conf" / "in", Path("/abs/other")]
+    assert config.data_dir == tmp_path / "conf" / "data"
+
+
+def test_env_names_the_file_and_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[database]\nurl = "sqlite:///x.db"\n')
+    config = load(None, env={"INDEXER_CONFIG": str(path), "INDEXER_DATA_DIR": str(tmp_path / "d"),
+                             "INDEXER_DATABASE_URL": "postgresql+psycopg://u@h/db"})
+    assert config.data_dir == tmp_path / "d"
+    assert config.database_url == "postgresql+psycopg://u@h/db"
+    assert load(path, env={}).database_url == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[paths]\ninboxx = []\n", r"unknown setting \[paths\] inboxx"),
+        ("[pathz]\n", r"unknown section \[pathz\]"),
+        ('[ingest]\nbatch_size = "many"\n', r"\[ingest\] batch_size: expected int"),
+        ("[ingest]\nbatch_size = 0\n", r"\[ingest\] batch_size: must be at least 1"),
+        ('[daemon]\nwatch = "sometimes"\n', r"\[daemon\] watch: must be one of"),
+        ("[paths]\ninbox = [1]\n", r"\[paths\] inbox: expected a list of strings"),
+        ("[paths\n", r"invalid TOML"),
+    ],
+)
+def test_bad_config_is_one_line_naming_key_and_file(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load(path, env={})
+    assert str(path) in str(caught.value)
+    assert re.search(message, str(caught.value))
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load(tmp_path / "nope.toml", env={})
+
+
+def test_config_toml_lists_every_setting_with_its_default() -> None:
+    shipped = tomllib.loads((REPO / "config.toml").read_text())
+    declared = {(section, key): default for section, key, default, _ in iter_settings()}
+    listed = {(section, key): value for section, table in shipped.items() for key, value in table.items()}
+    assert listed == declared
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (REPO / "README.md").read_text()
+    missing = [f"[{s}] {k}" for s, k, _, _ in iter_settings() if f"`{k}`" not in readme]
+    assert not missing, f"README does not mention: {missing}"
