@@ -188,14 +188,19 @@ def daemon(state: State) -> None:
     from indexer.daemon import Daemon
 
     stop = threading.Event()
+    runner: Daemon | None = None
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
+        if runner is not None:
+            runner.request_stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     with _context(state, default_level="info") as ctx:
-        Daemon(ctx, stop).run()
+        runner = Daemon(ctx, stop)
+        if not stop.is_set():
+            runner.run()
 
 
 @cli.command()
@@ -339,13 +344,51 @@ def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--reprocess", is_flag=True, help="first re-analyse documents made by older normalization rules")
+@click.option("--if-needed", is_flag=True, help="only when the index is missing, damaged or of another schema")
+@click.option("-q", "--quiet", is_flag=True, help="print nothing on success (for cron)")
+@_common
+def reindex(state: State, reprocess: bool, if_needed: bool, quiet: bool) -> None:
+    """Rebuild the index from the database beside the live one, then swap it in.
+
+    Safe at any time, with or without the daemon running: searches go on against the old
+    index until the swap. Exit 0 on success, 1 on failure (fit for cron).
+    """
+    from indexer import jobs
+
+    with _context(state) as ctx:
+        if if_needed and not reprocess:
+            reason = ctx.index.needs_rebuild()
+            if reason is None:
+                if not quiet:
+                    click.echo("index is current; nothing to do")
+                return
+        with _bar("reindexing") as progress:
+            result = jobs.reindex(ctx, progress=progress, reprocess_first=reprocess)
+        jobs.follow(ctx, on_wait=None if quiet else _on_wait)
+    if not quiet:
+        click.echo(f"reindexed {result.documents} documents in {result.seconds:.1f}s ({result.generation})")
+
+
+@contextmanager
+def _bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal; nothing otherwise (JSON log lines tell the story)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
 def status(state: State, as_json: bool) -> None:
     """Documents, failures, the index and the daemon, at a glance."""
-    from whoosh import index as whoosh_index
-
-    from indexer.daemon import running_pid
+    from indexer.daemon import read_status, running_pid
     from indexer.db import store
 
     with _context(state) as ctx:
@@ -356,20 +399,12 @@ def status(state: State, as_json: bool) -> None:
                  "last_seen": f.last_seen}
                 for f in store.failures(session)[:20]
             ]
-        checkpoint = ctx.index.checkpoint()
-        index_docs = None
-        segments = None
-        live = ctx.index.live_dir()
-        if live is not None:
-            try:
-                ix = whoosh_index.open_dir(str(live), readonly=True)
-                try:
-                    index_docs = ix.doc_count()
-                    segments = len(ix._segments())
-                finally:
-                    ix.close()
-            except Exception:
-                index_docs = None
+        index = ctx.index.stats()
+        checkpoint = index["checkpoint"]
+        index["db_seq"] = summary["seq"]
+        index["lag"] = None if checkpoint is None else summary["seq"] - checkpoint
+        daemon = read_status(ctx) or {}
+        last_runs = summary["last_runs"]
         data = {
             "format_version": FORMAT_VERSION,
             "data_dir": str(ctx.config.data_dir),
@@ -381,19 +416,18 @@ def status(state: State, as_json: bool) -> None:
             "failures": summary["failures"],
             "failures_by_stage": summary["failures_by_stage"],
             "recent_failures": failures,
-            "index": {
-                "path": str(live) if live else None,
-                "documents": index_docs,
-                "segments": segments,
-                "size_bytes": ctx.index.size_bytes(),
-                "checkpoint": checkpoint,
-                "db_seq": summary["seq"],
-                "lag": None if checkpoint is None else summary["seq"] - checkpoint,
+            "pending_files": daemon.get("pending_files"),
+            "last_scan": last_runs.get("scan", (None,))[0],
+            "last_reindex": last_runs.get("reindex", (None,))[0],
+            "next_reindex": daemon.get("next_runs", {}).get("reindex"),
+            "index": index,
+            "last_runs": {job: {"started": s, "ended": e, "outcome": o} for job, (s, e, o) in last_runs.items()},
+            "daemon": {
+                "pid": running_pid(ctx),
+                "uptime_seconds": daemon.get("uptime_seconds"),
+                "watch": daemon.get("watch"),
+                "next_runs": daemon.get("next_runs"),
             },
-            "last_runs": {
-                job: {"started": s, "ended": e, "outcome": o} for job, (s, e, o) in summary["last_runs"].items()
-            },
-            "daemon_pid": running_pid(ctx),
         }
     if as_json:
         _print_json(data)
@@ -401,17 +435,23 @@ def status(state: State, as_json: bool) -> None:
     click.echo(f"documents: {data['documents']} (files: {data['files']})")
     if data["by_language"]:
         click.echo("  by language: " + ", ".join(f"{k} {v}" for k, v in data["by_language"].items()))
+    if data["by_source"] and list(data["by_source"]) != ["(none)"]:
+        click.echo("  by source:   " + ", ".join(f"{k} {v}" for k, v in list(data["by_source"].items())[:8]))
     click.echo(f"failures:  {data['failures']}")
     for f in failures[:5]:
         click.echo(f"  {f['path']}: {f['stage']}: {f['reason']}")
-    idx = data["index"]
-    if idx["path"] is None:
+    if index["path"] is None:
         click.echo("index:     none yet")
     else:
-        click.echo(f"index:     {idx['documents']} documents, {idx['segments']} segments, "
-                   f"{idx['size_bytes'] / 1e6:.1f} MB, lag {idx['lag']} changes")
-    pid = data["daemon_pid"]
-    click.echo(f"daemon:    {'running (pid %d)' % pid if pid else 'not running'}")
+        click.echo(f"index:     {index['documents']} documents, {index['segments']} segments, "
+                   f"{index['size_bytes'] / 1e6:.1f} MB, lag {index['lag']} changes")
+    click.echo(f"last scan: {data['last_scan'] or 'never'}; last reindex: {data['last_reindex'] or 'never'}")
+    d = data["daemon"]
+    if d["pid"]:
+        click.echo(f"daemon:    running (pid {d['pid']}, up {d['uptime_seconds']}s, watch {d['watch']}, "
+                   f"{data['pending_files'] or 0} files settling, next reindex {data['next_reindex']})")
+    else:
+        click.echo("daemon:    not running")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -63,6 +63,12 @@ class DaemonConfig:
     scan_interval_seconds: float = _setting(10.0, "full rescan of the inbox, the safety net", min=0.1)
     settle_seconds: float = _setting(1.0, "a file must be unchanged this long before ingest", min=0)
     commit_interval_seconds: float = _setting(0.5, "minimum time between index commits", min=0)
+    reindex_cron: str = _setting("0 3 * * *", "crontab schedule of the index rebuild; empty disables", crontab=True)
+    optimize_cron: str = _setting("30 4 * * 0", "crontab schedule of the index merge; empty disables", crontab=True)
+    verify_cron: str = _setting("0 5 * * *", "crontab schedule of the consistency check; empty disables", crontab=True)
+    misfire_grace_seconds: float = _setting(
+        21600.0, "a scheduled job missed by less than this (daemon down) runs at start", min=0
+    )
 
 
 @dataclass(frozen=True)
@@ -133,9 +139,20 @@ def _check(where: str, f: dataclasses.Field[Any], default: Any, value: Any) -> A
         raise ConfigError(f"{where}: must be at least {meta['min']}, got {value!r}")
     if "max" in meta and value > meta["max"]:
         raise ConfigError(f"{where}: must be at most {meta['max']}, got {value!r}")
+    if "crontab" in meta and value:
+        _check_crontab(where, value)
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{where}: must be one of {', '.join(meta['choices'])}, got {value!r}")
     return value
+
+
+def _check_crontab(where: str, value: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as e:
+        raise ConfigError(f"{where}: not a crontab schedule ({e}): {value!r}") from None
 
 
 def _build(raw: dict[str, Any], label: str) -> dict[str, Any]:

@@ -1,70 +1,249 @@
-"""The long-running loop: one daemon per data dir, scheduled jobs, a graceful stop."""
+"""The long-running loop: one daemon per data dir, watcher + scheduler, a graceful stop."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import structlog
 
 from indexer import jobs
-from indexer.errors import AlreadyRunningError
+from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
+from indexer.ingest.ingester import candidate_for
+from indexer.ingest.types import Candidate
+from indexer.ingest.watch import Pending, start_observer
 from indexer.jobs import Context
 from indexer.locks import FileLock, held_by
-from indexer.scheduler import build_scheduler
+from indexer.scheduler import CRON_JOBS, build_scheduler, missed_since
 
-__all__ = ["DAEMON_LOCK", "Daemon", "running_pid"]
+__all__ = ["DAEMON_LOCK", "STATUS_FILE", "Daemon", "read_status", "running_pid"]
 
 log = structlog.get_logger(__name__)
 
 DAEMON_LOCK = "daemon.lock"
+STATUS_FILE = "daemon.json"
 STOP_GRACE_SECONDS = 8.0  # SIGTERM must end us within 10 s, batch rolled back or done
+STATUS_EVERY_SECONDS = 5.0  # how often the status file is refreshed while busy
+IDLE_WAKE_SECONDS = 60.0  # with nothing pending, the loop sleeps this long (no busy polling)
 
 
 def running_pid(ctx: Context) -> int | None:
     return held_by(ctx.config.data_dir / DAEMON_LOCK)
 
 
+def read_status(ctx: Context) -> dict[str, Any] | None:
+    """The running daemon's last status report, or None when no daemon runs."""
+    if running_pid(ctx) is None:
+        return None
+    try:
+        return json.loads((ctx.config.data_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 class Daemon:
-    def __init__(self, ctx: Context, stop: threading.Event) -> None:
+    def __init__(self, ctx: Context, stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> None:
         self.ctx = ctx
         self.stop = stop
-        self._busy = threading.Lock()  # held while a job touches the DB or the index
+        self.clock = clock
+        cfg = ctx.config.daemon
+        self.pending = Pending(cfg.settle_seconds, clock)
+        self._busy = threading.Lock()  # one writer of the DB at a time within the daemon
+        self._follow_due = True
+        self._last_commit = 0.0
+        self._last_status = 0.0
+        self._started = datetime.now(UTC)
+        self._scheduler: Any = None
+        self._mode = cfg.watch
+        # A batch being analysed when SIGTERM arrives is abandoned before its transaction.
+        ctx.ingester.should_stop = stop.is_set
 
-    def _scan_and_follow(self) -> None:
-        if self.stop.is_set():
-            return
-        with self._busy:
+    # -- jobs, run by the scheduler's threads -------------------------------------------
+
+    def _guarded(self, job: str, fn: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            if self.stop.is_set():
+                return
             try:
-                jobs.scan(self.ctx)
-                jobs.follow(self.ctx)
+                fn()
+            except Cancelled:
+                log.info(f"job.{job}", outcome="cancelled")
             except Exception as e:  # one bad run must not stop the daemon; it is logged
-                log.error("daemon.job_failed", job="scan", error=str(e), exc_info=True)
+                log.error("daemon.job_failed", job=job, error=str(e), exc_info=True)
+            finally:
+                self._write_status(force=True)
+
+        return run
+
+    def _defer(self, candidate: Candidate) -> bool:
+        # A file modified within the settle window may still be being written: hand it
+        # to the watcher's pending set rather than reading it half-written.
+        if candidate.error:
+            return False
+        if time.time() - candidate.mtime_ns / 1e9 < self.ctx.config.daemon.settle_seconds:
+            self.pending.touch(candidate.path)
+            return True
+        return False
+
+    def _scan(self) -> None:
+        with self._busy:
+            result = jobs.scan(self.ctx, defer=self._defer, should_stop=self.stop.is_set)
+        # Follow even when this scan found nothing: other writers (`indexer ingest`, other
+        # nodes) may have added changes.
+        self._follow_due = True
+        self.pending.wake.set()
+        if result.counts.failed:
+            log.info("daemon.scan_failures", failed=result.counts.failed)
+
+    def _reindex(self) -> None:
+        jobs.reindex(self.ctx, should_stop=self.stop.is_set)
+
+    def _optimize(self) -> None:
+        jobs.optimize(self.ctx)
+
+    # -- the main loop -----------------------------------------------------------------
+
+    def _process(self) -> None:
+        ready = self.pending.take_ready(self.ctx.config.ingest.batch_size)
+        if ready:
+            with self._busy:
+                for folder in ready.folders:
+                    jobs.scan(self.ctx, roots=[Path(folder)], defer=self._defer, should_stop=self.stop.is_set)
+                candidates = [c for path in ready.files if (c := candidate_for(path)) is not None]
+                gone = ready.gone + [p for p in ready.files if not os.path.lexists(p)]
+                try:
+                    self.ctx.ingester.ingest(candidates, removed=gone)
+                except Exception:
+                    for path in ready.files:  # try these again once the trouble passes
+                        self.pending.touch(path)
+                    raise
+            self._follow_due = True
+        now = self.clock()
+        if self._follow_due and now - self._last_commit >= self.ctx.config.daemon.commit_interval_seconds:
+            self._follow_due = False
+            self._last_commit = now
+            jobs.follow(self.ctx)
+
+    def _timeout(self) -> float:
+        due = self.pending.next_due()
+        timeout = IDLE_WAKE_SECONDS if due is None else due + 0.02
+        if self._follow_due:
+            wait = self._last_commit + self.ctx.config.daemon.commit_interval_seconds - self.clock()
+            timeout = min(timeout, max(0.0, wait))
+        return min(timeout, STATUS_EVERY_SECONDS)
+
+    def _write_status(self, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._last_status < STATUS_EVERY_SECONDS:
+            return
+        self._last_status = now
+        next_runs = {}
+        if self._scheduler is not None:
+            for job in self._scheduler.get_jobs():
+                next_runs[job.id] = job.next_run_time.isoformat() if job.next_run_time else None
+        status = {
+            "pid": os.getpid(),
+            "started_at": self._started.isoformat(),
+            "uptime_seconds": round((datetime.now(UTC) - self._started).total_seconds()),
+            "watch": self._mode,
+            "pending_files": len(self.pending),
+            "next_runs": next_runs,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        path = self.ctx.config.data_dir / STATUS_FILE
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(status))
+            os.replace(tmp, path)
+        except OSError as e:
+            log.warning("daemon.status_write_failed", error=str(e))
+
+    def _start_watching(self) -> Any:
+        mode = self.ctx.config.daemon.watch
+        if mode == "poll":
+            return None
+        try:
+            return start_observer(self.ctx.config.inbox_dirs, self.ctx.ingester.rules, self.pending)
+        except OSError as e:
+            if mode == "events":
+                raise ConfigError(f"cannot watch the inbox for events: {e}") from e
+            log.warning("daemon.watch_fallback", reason=str(e), mode="poll")
+            self._mode = "poll"
+            return None
+
+    def _catch_up(self, scheduler: Any) -> None:
+        """Run now a cron job whose time passed while the daemon was down (within grace)."""
+        grace = timedelta(seconds=self.ctx.config.daemon.misfire_grace_seconds)
+        for job_id, attribute in CRON_JOBS:
+            crontab = getattr(self.ctx.config.daemon, attribute)
+            job = scheduler.get_job(job_id)
+            if not crontab or job is None:
+                continue
+            now = datetime.now(scheduler.timezone)
+            missed = missed_since(crontab, now, grace)
+            last = jobs.last_run(self.ctx, job_id)
+            if missed is not None and (last is None or last < missed):
+                log.info("daemon.catch_up", job=job_id, missed=missed.isoformat())
+                job.modify(next_run_time=now)
 
     def run(self) -> None:
-        lock = FileLock(self.ctx.config.data_dir / DAEMON_LOCK)
+        cfg = self.ctx.config
+        for folder in cfg.inbox_dirs:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"cannot create inbox folder {folder}: {e.strerror}") from e
+        lock = FileLock(cfg.data_dir / DAEMON_LOCK)
         if not lock.try_acquire():
             raise AlreadyRunningError(held_by(lock.path))
+        observer = None
         try:
-            for folder in self.ctx.config.inbox_dirs:
-                folder.mkdir(parents=True, exist_ok=True)
-            log.info(
-                "daemon.start",
-                pid=os.getpid(),
-                inbox=[str(p) for p in self.ctx.config.inbox_dirs],
-                data_dir=str(self.ctx.config.data_dir),
+            observer = self._start_watching()
+            log.info("daemon.start", pid=os.getpid(), watch=self._mode, inbox=[str(p) for p in cfg.inbox_dirs],
+                     data_dir=str(cfg.data_dir))
+            scheduler = build_scheduler(
+                cfg,
+                {
+                    "scan": self._guarded("scan", self._scan),
+                    "reindex": self._guarded("reindex", self._reindex),
+                    "optimize": self._guarded("optimize", self._optimize),
+                },
             )
-            scheduler = build_scheduler(self.ctx.config, scan=self._scan_and_follow)
             scheduler.start()
-            self.stop.wait()
+            self._scheduler = scheduler
+            self._catch_up(scheduler)
+            while not self.stop.is_set():
+                self._write_status()
+                self.pending.wake.wait(self._timeout())
+                self.pending.wake.clear()
+                if self.stop.is_set():
+                    break
+                try:
+                    self._process()
+                except Cancelled:
+                    break
+                except Exception as e:  # logged; the daemon keeps running
+                    log.error("daemon.batch_failed", error=str(e), exc_info=True)
+                    self.stop.wait(1.0)
             log.info("daemon.stopping")
-            # shutdown(wait=True) would log a false error for a job still running; we
-            # stop taking new runs and wait for the current one ourselves instead.
+            # shutdown(wait=True) would log a false error for a job still running; stop
+            # taking new runs and wait for the running one ourselves (it sees self.stop).
             scheduler.shutdown(wait=False)
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            if self._busy.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            if self._busy.acquire(timeout=STOP_GRACE_SECONDS):
                 self._busy.release()
             log.info("daemon.stopped")
         finally:
+            if observer is not None:
+                observer.stop()
+            (cfg.data_dir / STATUS_FILE).unlink(missing_ok=True)
             lock.release()
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        self.pending.wake.set()

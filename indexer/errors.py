@@ -8,7 +8,8 @@
     ├── NotFoundError            an id or path that is not in the database
     ├── BusyError                another process holds a lock we need (exit 75)
     │   └── AlreadyRunningError  a daemon already runs on this data dir
-    └── StorageError             the database or index could not be written (disk full, ...)
+    ├── StorageError             the database or index could not be written (disk full, ...)
+    └── Cancelled                a long job stopped because the daemon is stopping
 
 The CLI maps each family to one line on stderr and an exit code; the core never prints.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyRunningError",
     "BusyError",
+    "Cancelled",
     "ConfigError",
     "IndexerError",
     "InputError",
@@ -82,4 +84,8 @@ class AlreadyRunningError(BusyError):
 
 
 class StorageError(IndexerError):
+    pass
+
+
+class Cancelled(IndexerError):
     pass

@@ -1,4 +1,4 @@
-"""Plain functions the scheduler and the CLI call: scan, follow, reindex, each run recorded."""
+"""Plain functions the scheduler and the CLI call: scan, follow, reindex, optimize; runs recorded."""
 
 from __future__ import annotations
 
@@ -7,22 +7,40 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy import delete, select
 
 from indexer.config import Config
+from indexer.db import store
 from indexer.db.models import JobRun
 from indexer.db.session import Database, open_database
 from indexer.ingest.discover import Rules
-from indexer.ingest.pipeline import AnalyzeOptions, Ingester, IngestResult
+from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
+from indexer.ingest.pipeline import AnalyzeOptions
+from indexer.ingest.types import Candidate
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
 
-__all__ = ["Context", "follow", "open_context", "recorded", "reindex", "scan"]
+__all__ = [
+    "Context",
+    "follow",
+    "last_run",
+    "open_context",
+    "optimize",
+    "prune_runs",
+    "recorded",
+    "reindex",
+    "reprocess",
+    "scan",
+]
 
 log = structlog.get_logger(__name__)
+
+# Interval jobs run thousands of times a day; their records are kept this long.
+KEEP_RUNS = timedelta(days=7)
 
 
 @dataclass
@@ -58,8 +76,13 @@ def open_context(config: Config) -> Context:
 
 
 @contextmanager
-def recorded(ctx: Context, job: str) -> Iterator[dict[str, Any]]:
-    """Record one run in ``job_runs`` and log one canonical line for it."""
+def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool] | None = None
+             ) -> Iterator[dict[str, Any]]:
+    """Record one run in ``job_runs`` and log one canonical line for it.
+
+    ``quiet_when(counts)`` lets a frequent job (the safety scan) log at debug level when
+    it found nothing to do, so an idle daemon's log stays readable.
+    """
     counts: dict[str, Any] = {}
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -72,7 +95,7 @@ def recorded(ctx: Context, job: str) -> Iterator[dict[str, Any]]:
     try:
         yield counts
     except BaseException as e:
-        outcome, error = "failed", f"{type(e).__name__}: {e}"
+        outcome, error = ("cancelled", None) if type(e).__name__ == "Cancelled" else ("failed", f"{e}")
         raise
     finally:
         ms = round((time.monotonic() - t0) * 1000, 1)
@@ -86,17 +109,31 @@ def recorded(ctx: Context, job: str) -> Iterator[dict[str, Any]]:
                     row.error = error
         except Exception as e:  # the job's own outcome matters more than its record
             log.warning("job.record_failed", job=job, error=str(e))
-        event = log.info if outcome == "ok" else log.error
-        event(f"job.{job}", outcome=outcome, ms=ms, error=error, **counts)
+        if outcome == "failed":
+            log.error(f"job.{job}", outcome=outcome, ms=ms, error=error, **counts)
+        elif quiet_when is not None and quiet_when(counts):
+            log.debug(f"job.{job}", outcome=outcome, ms=ms, **counts)
+        else:
+            log.info(f"job.{job}", outcome=outcome, ms=ms, **counts)
+
+
+def _nothing_changed(counts: dict[str, Any]) -> bool:
+    return not any(counts.get(k) for k in ("added", "updated", "duplicates", "deleted", "failed"))
 
 
 def scan(
-    ctx: Context, roots: list[Path] | None = None, progress: Callable[[int], None] | None = None
+    ctx: Context,
+    roots: list[Path] | None = None,
+    progress: Callable[[int], None] | None = None,
+    defer: Callable[[Candidate], bool] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> IngestResult:
-    """Ingest what is new or changed under ``roots`` (the inbox by default), then follow."""
-    with recorded(ctx, "scan") as counts:
-        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress)
+    """Ingest what is new or changed under ``roots`` (the inbox by default)."""
+    with recorded(ctx, "scan", quiet_when=_nothing_changed) as counts:
+        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop)
         counts.update(result.as_dict())
+        if result.deferred:
+            counts["deferred"] = result.deferred
     return result
 
 
@@ -107,8 +144,55 @@ def follow(ctx: Context, on_wait: Callable[[int | None], None] | None = None) ->
     return result
 
 
-def reindex(ctx: Context, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
+def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Re-run decoding, normalization and tagging for documents made by older rules."""
+    from indexer.ingest.normalize import NORMALIZER_VERSION
+
+    done = 0
+    last_id = 0
+    while not should_stop():
+        with ctx.db.read() as session:
+            batch = store.outdated_files(session, NORMALIZER_VERSION, last_id, ctx.config.ingest.batch_size)
+        if not batch:
+            break
+        last_id = batch[-1][0]
+        candidates = [c for _, path in batch if (c := candidate_for(path)) is not None]
+        counts = ctx.ingester.ingest(candidates, force=True)
+        done += counts.updated + counts.added
+    return done
+
+
+def reindex(
+    ctx: Context,
+    progress: Callable[[int, int], None] | None = None,
+    reprocess_first: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> RebuildResult:
+    """Rebuild the index from the DB beside the live one and swap it in."""
     with recorded(ctx, "reindex") as counts:
-        result = ctx.index.rebuild(ctx.db, progress)
-        counts.update(documents=result.documents, generation=result.generation)
+        if reprocess_first:
+            counts["reprocessed"] = reprocess(ctx, should_stop)
+        result = ctx.index.rebuild(ctx.db, progress, should_stop)
+        counts.update(documents=result.documents, generation=result.generation, seconds=round(result.seconds, 2))
     return result
+
+
+def optimize(ctx: Context) -> int:
+    with recorded(ctx, "optimize") as counts:
+        counts["segments_before"] = ctx.index.optimize()
+        prune_runs(ctx)
+    return counts["segments_before"]
+
+
+def prune_runs(ctx: Context, now: datetime | None = None) -> None:
+    cutoff = (now or datetime.now(UTC)) - KEEP_RUNS
+    with ctx.db.write() as session:
+        session.execute(delete(JobRun).where(JobRun.job == "scan", JobRun.started_at < cutoff))
+
+
+def last_run(ctx: Context, job: str) -> datetime | None:
+    with ctx.db.read() as session:
+        value = session.scalar(select(JobRun.started_at).where(JobRun.job == job).order_by(JobRun.id.desc()).limit(1))
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # SQLite returns naive datetimes
+    return value

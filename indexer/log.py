@@ -53,5 +53,8 @@ def configure(level: str = "info", log_file: str = "", force_json: bool = False)
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Library chatter stays below our own events unless asked for.
-    for name in ("apscheduler", "sqlalchemy", "watchdog"):
+    for name in ("sqlalchemy", "watchdog"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    # APScheduler warns when a run is skipped because the previous one still runs (by
+    # design: max_instances=1) or starts late (coalesced); our job.* lines say what ran.
+    logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))

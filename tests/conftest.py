@@ -68,14 +68,25 @@ class Project:
         return json.loads(self.run(*args, "--json").stdout)
 
     def spawn(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "indexer", *args],
-            cwd=self.root,
-            env=self.env(**env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        """Start indexer in the background; its stderr goes to a log file (a pipe nobody
+        reads would fill up and block the process)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "indexer", *args],
+                cwd=self.root,
+                env=self.env(**env),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                text=True,
+            )
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "logs" / "spawned.log"
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
 
     def write(self, relative: str, text: str | bytes) -> Path:
         path = self.inbox / relative

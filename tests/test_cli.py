@@ -130,7 +130,7 @@ def test_daemon_ingests_a_dropped_file_and_stops_on_sigterm(project: Project) ->
         except subprocess.TimeoutExpired:
             daemon.kill()
             raise
-    stderr = daemon.stderr.read() if daemon.stderr else ""
+    stderr = project.log()
     assert code == 0, stderr
     assert "Traceback" not in stderr
     assert "daemon.stopped" in stderr

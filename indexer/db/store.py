@@ -42,6 +42,7 @@ class BatchCounts:
     failed: int = 0
     deleted: int = 0
     failed_paths: list[tuple[str, str]] = field(default_factory=list)
+    doc_ids: dict[str, int] = field(default_factory=dict)  # path -> document, for logging
 
     def merge(self, other: BatchCounts) -> None:
         for name in ("added", "updated", "unchanged", "duplicates", "failed", "deleted"):
@@ -155,11 +156,13 @@ def _fill(doc: Document, a: Analysis, now: datetime) -> None:
 class _Batch:
     """One transaction's worth of changes; collects touched documents for sequencing."""
 
-    def __init__(self, session: Session, now: datetime) -> None:
+    def __init__(self, session: Session, now: datetime, force: bool = False) -> None:
         self.session = session
         self.now = now
+        self.force = force  # re-store analyses even when the bytes did not change (reprocess)
         self.counts = BatchCounts()
         self.touched: dict[int, Document] = {}
+        self.paths: list[str] = []
 
     def touch(self, doc: Document) -> None:
         if doc.id is None:
@@ -191,11 +194,18 @@ class _Batch:
         self.session.execute(delete(Failure).where(Failure.path == path))
 
     def add_analysis(self, a: Analysis) -> None:
+        self.paths.append(a.path)
         self.clear_failure(a.path)
         file = self.session.scalars(select(File).where(File.path == a.path)).first()
         if file is not None and file.sha256 == a.sha256:
             file.size, file.mtime_ns, file.seen_at = a.size, a.mtime_ns, self.now
-            self.counts.unchanged += 1
+            current = self.session.get(Document, file.document_id) if self.force else None
+            if current is None:
+                self.counts.unchanged += 1
+                return
+            _fill(current, a, self.now)  # reprocessed by newer rules: same bytes, same id
+            self.touch(current)
+            self.counts.updated += 1
             return
         same_body = self.live_doc_by_body(a.body_sha256)
         if file is not None:
@@ -298,6 +308,9 @@ class _Batch:
 
     def finish(self) -> BatchCounts:
         self.session.flush()
+        if self.paths:
+            rows = self.session.execute(select(File.path, File.document_id).where(File.path.in_(self.paths)))
+            self.counts.doc_ids.update(dict(rows.tuples().all()))
         if self.touched:
             for doc, seq in zip(self.touched.values(), _next_seqs(self.session, len(self.touched))):
                 doc.seq = seq
@@ -312,9 +325,10 @@ def apply_batch(
     links: Sequence[tuple[Linked, int]] = (),
     failures: Sequence[FileFailure] = (),
     removed: Sequence[str] = (),
+    force: bool = False,
 ) -> BatchCounts:
     """Write one batch of outcomes in the caller's transaction and sequence the changes."""
-    batch = _Batch(session, now)
+    batch = _Batch(session, now, force)
     for path in removed:
         batch.remove_path(path)
     for link, doc_id in links:
@@ -409,3 +423,15 @@ def summary(session: Session) -> dict[str, object]:
         "seq": current_seq(session),
         "last_runs": last_runs,
     }
+
+
+def outdated_files(session: Session, version: int, after_id: int, limit: int) -> list[tuple[int, str]]:
+    """(file id, path) of files whose document was made by an older normalizer."""
+    rows = session.execute(
+        select(File.id, File.path)
+        .join(Document, Document.id == File.document_id)
+        .where(Document.normalizer_version < version, Document.deleted_at.is_(None), File.id > after_id)
+        .order_by(File.id)
+        .limit(limit)
+    )
+    return [(file_id, path) for file_id, path in rows]

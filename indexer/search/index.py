@@ -34,7 +34,7 @@ from whoosh.writing import IndexWriter
 from indexer.db import store
 from indexer.db.models import Document
 from indexer.db.session import Database
-from indexer.errors import NoIndexError, StorageError
+from indexer.errors import Cancelled, NoIndexError, StorageError
 from indexer.locks import locked
 from indexer.search.schema import SCHEMA_VERSION, build_schema, index_language
 
@@ -213,7 +213,12 @@ class IndexStore:
             ix.close()
         return FollowResult(applied, checkpoint, commits)
 
-    def rebuild(self, db: Database, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
+    def rebuild(
+        self,
+        db: Database,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> RebuildResult:
         """Build a new generation from the DB beside the live one, then swap it in.
 
         Searches go on against the old generation until the rename. Changes made during
@@ -235,13 +240,18 @@ class IndexStore:
                     total = store.count_live(session)
                     with _writer(ix, limitmb=WRITER_LIMIT_MB) as writer:
                         for docs in store.iter_live_documents(session):
+                            if should_stop():
+                                raise Cancelled("rebuild cancelled")
                             for doc in docs:
                                 writer.add_document(**document_fields(doc))
                             count += len(docs)
                             if progress is not None:
                                 progress(count, total)
-            finally:
+            except BaseException:
                 ix.close()
+                shutil.rmtree(directory, ignore_errors=True)  # the live index stays in service
+                raise
+            ix.close()
             self._write_state(
                 directory,
                 {"schema_version": SCHEMA_VERSION, "checkpoint": checkpoint, "complete": True,
@@ -254,6 +264,45 @@ class IndexStore:
         seconds = time.monotonic() - started
         log.info("index.rebuilt", documents=count, generation=generation, seconds=round(seconds, 2))
         return RebuildResult(count, checkpoint, generation, seconds)
+
+    def optimize(self) -> int:
+        """Merge the live index's segments into one; returns the segment count before."""
+        with self.writer_lock():
+            live = self.live_dir()
+            if live is None:
+                return 0
+            ix = whoosh_index.open_dir(str(live))
+            try:
+                before = len(ix._segments())
+                if before > 1:
+                    ix.optimize()
+                return before
+            finally:
+                ix.close()
+
+    def stats(self) -> dict[str, Any]:
+        live = self.live_dir()
+        if live is None:
+            return {"path": None, "documents": None, "segments": None, "size_bytes": 0, "checkpoint": None}
+        state = self.read_state(live)
+        documents = segments = None
+        try:
+            ix = whoosh_index.open_dir(str(live), readonly=True)
+            try:
+                documents, segments = ix.doc_count(), len(ix._segments())
+            finally:
+                ix.close()
+        except Exception:  # a damaged index still reports what it can; verify says more
+            pass
+        return {
+            "path": str(live),
+            "documents": documents,
+            "segments": segments,
+            "size_bytes": self.size_bytes(),
+            "checkpoint": state.get("checkpoint"),
+            "schema_version": state.get("schema_version"),
+            "built_at": state.get("built_at"),
+        }
 
     def _swap(self, generation: str) -> None:
         previous = self.live_dir()
