@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, wait_for
+from tests.conftest import Project, wait_for, write_config
 
 
 def _docs(project: Project) -> dict[str, int]:
@@ -101,7 +101,11 @@ def test_folder_moved_in_and_many_files_at_once(project: Project, daemon: subpro
     assert code == 0 and "Traceback" not in stderr
 
 
-def test_slowly_written_file_is_ingested_once_complete(project: Project, daemon: subprocess.Popen[str]) -> None:
+def test_slowly_written_file_is_ingested_once_complete(project: Project) -> None:
+    write_config(project.root, "")  # the default settle window (1 s), longer than the writer's pauses
+    project.config.write_text(project.config.read_text().replace("settle_seconds = 0.2", "settle_seconds = 1.0"))
+    daemon = project.spawn("daemon")
+    wait_for(lambda: (project.data / "daemon.json").exists(), what="daemon start")
     path = project.inbox / "slow.txt"
     chunks = [_article("volcano")] + [f"Paragraph {n} about the eruption continues here.\n" for n in range(6)]
     with open(path, "w") as f:
@@ -118,8 +122,7 @@ def test_slowly_written_file_is_ingested_once_complete(project: Project, daemon:
     with sqlite3.connect(project.data / "indexer.db") as conn:
         # ingested once: one insert, no half version before it
         assert conn.execute("select count(*) from documents where deleted_at is null").fetchone()[0] == 1
-    log = daemon
-    code, stderr = _stop(log, project)
+    code, stderr = _stop(daemon, project)
     done = [json.loads(line) for line in stderr.splitlines() if '"ingest.done"' in line]
     assert [d["path"] for d in done] == [str(path)], done
 
