@@ -166,7 +166,7 @@ class _Batch:
 
     def touch(self, doc: Document) -> None:
         if doc.id is None:
-            self.session.flush([doc])  # assigns the id
+            self.session.flush()  # assigns the id
         self.touched[doc.id] = doc
 
     def live_doc_by_body(self, body_sha: str) -> Document | None:
@@ -310,7 +310,7 @@ class _Batch:
         self.session.flush()
         if self.paths:
             rows = self.session.execute(select(File.path, File.document_id).where(File.path.in_(self.paths)))
-            self.counts.doc_ids.update(dict(rows.tuples().all()))
+            self.counts.doc_ids.update({path: doc_id for path, doc_id in rows})
         if self.touched:
             for doc, seq in zip(self.touched.values(), _next_seqs(self.session, len(self.touched))):
                 doc.seq = seq

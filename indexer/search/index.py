@@ -228,7 +228,7 @@ class IndexStore:
         started = time.monotonic()
         with locked(self.data_dir / "reindex.lock", self.writer_timeout):
             self._remove_abandoned()
-            generation = f"index.{_now().strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
+            generation = f"index.{_now().strftime('%Y%m%dT%H%M%S%f')}.{os.getpid()}"
             directory = self.data_dir / generation
             directory.mkdir(mode=0o700)
             self._write_state(directory, {"schema_version": SCHEMA_VERSION, "complete": False})

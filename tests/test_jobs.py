@@ -1,0 +1,157 @@
+"""Jobs in-process on real SQLite and Whoosh: follow, rebuild, crash healing, catch-up, logs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from indexer import config, jobs
+from indexer.db import store
+from indexer.jobs import Context
+from indexer.scheduler import missed_since
+from tests.conftest import write_config
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Context:
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path)
+    context = jobs.open_context(config.load(tmp_path / "config.toml", env={}))
+    yield context
+    context.close()
+
+
+def _write(ctx: Context, name: str, text: str) -> Path:
+    path = ctx.config.inbox_dirs[0] / name
+    path.write_text(text)
+    return path
+
+
+def _index_ids(ctx: Context) -> set[str]:
+    ix = ctx.index.open_reader_index()
+    try:
+        with ix.searcher() as s:
+            return {fields["id"] for fields in s.all_stored_fields()}
+    finally:
+        ix.close()
+
+
+def test_ingest_logs_one_canonical_line_per_file(ctx: Context) -> None:
+    path = _write(ctx, "a.txt", "Bridge reopens\n\nThe old bridge reopened to traffic this morning.\n")
+    _write(ctx, "bad.txt", "")
+    with capture_logs() as logs:
+        jobs.scan(ctx)
+    done = [e for e in logs if e["event"] == "ingest.done"]
+    failed = [e for e in logs if e["event"] == "ingest.failed"]
+    assert len(done) == 1 and done[0]["path"] == str(path)
+    assert done[0]["doc_id"] == 1 and done[0]["lang"] == "en" and done[0]["ms"] > 0
+    assert len(failed) == 1 and failed[0]["reason"] == "empty file"
+    scan = [e for e in logs if e["event"] == "job.scan"]
+    assert len(scan) == 1 and scan[0]["added"] == 1 and scan[0]["failed"] == 1
+
+
+def test_follow_is_idempotent_and_a_lost_checkpoint_heals(ctx: Context) -> None:
+    assert jobs.follow(ctx).applied == 0  # creates the empty index
+    for n in range(5):
+        _write(ctx, f"f{n}.txt", f"Story {n}\n\nA report about matter number {n} and its consequences.\n")
+    jobs.scan(ctx)
+    first = jobs.follow(ctx)
+    assert first.applied == 5 and first.commits == 1
+    assert jobs.follow(ctx).applied == 0
+    # A crash between the Whoosh commit and the checkpoint write: the changes are applied again.
+    live = ctx.index.live_dir()
+    state = json.loads((live / "state.json").read_text())
+    state["checkpoint"] = 0
+    (live / "state.json").write_text(json.dumps(state))
+    assert jobs.follow(ctx).applied == 5
+    assert len(_index_ids(ctx)) == 5
+
+
+def test_deletes_and_edits_reach_the_index(ctx: Context) -> None:
+    a = _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    _write(ctx, "b.txt", "Beta\n\nThe second story is about bananas.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    a.unlink()
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    with ctx.db.read() as session:
+        summary = store.summary(session)
+    assert summary["documents"] == 1
+    assert _index_ids(ctx) == {"2"}
+
+
+def test_rebuild_swaps_generations_and_picks_up_late_changes(ctx: Context) -> None:
+    _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    old = ctx.index.live_dir()
+    result = jobs.reindex(ctx)
+    assert result.documents == 1
+    new = ctx.index.live_dir()
+    assert new != old and old.exists()  # the previous generation stays for readers in flight
+    _write(ctx, "b.txt", "Beta\n\nThe second story is about bananas.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    assert _index_ids(ctx) == {"1", "2"}
+    jobs.reindex(ctx)
+    assert not old.exists()  # two rebuilds later it is gone
+
+
+def test_damaged_or_old_index_is_rebuilt_from_the_db(ctx: Context) -> None:
+    _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    live = ctx.index.live_dir()
+    for f in live.glob("*.seg"):
+        f.write_bytes(b"garbage")
+    for f in live.glob("_MAIN_*.toc"):
+        f.write_bytes(b"garbage")
+    assert ctx.index.needs_rebuild() is not None
+    jobs.follow(ctx)
+    assert ctx.index.live_dir() != live and _index_ids(ctx) == {"1"}
+    state_file = ctx.index.live_dir() / "state.json"
+    state = json.loads(state_file.read_text())
+    state["schema_version"] = -1
+    state_file.write_text(json.dumps(state))
+    assert "schema version" in ctx.index.needs_rebuild()
+    jobs.follow(ctx)
+    assert _index_ids(ctx) == {"1"}
+
+
+def test_abandoned_rebuild_is_cleaned_and_old_index_stays(ctx: Context) -> None:
+    _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    live = ctx.index.live_dir()
+    half = ctx.config.data_dir / "index.half-built"
+    shutil.copytree(live, half)
+    (half / "state.json").write_text(json.dumps({"complete": False}))
+    assert ctx.index.live_dir() == live
+    jobs.reindex(ctx)
+    assert not half.exists()
+
+
+def test_missed_cron_run_is_found_within_grace() -> None:
+    at = datetime(2026, 3, 2, 3, 5, tzinfo=UTC)
+    assert missed_since("0 3 * * *", at, timedelta(hours=6)) == datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    assert missed_since("0 3 * * *", at, timedelta(minutes=4)) is None
+    assert missed_since("0 3 * * *", datetime(2026, 3, 2, 2, 59, tzinfo=UTC), timedelta(hours=6)) is None
+
+
+def test_reprocess_reapplies_newer_rules_keeping_ids(ctx: Context) -> None:
+    _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    jobs.scan(ctx)
+    with ctx.db.write() as session:
+        doc = store.get_document(session, 1)
+        doc.normalizer_version = 0
+        doc.body = "stale"
+    assert jobs.reprocess(ctx) == 1
+    with ctx.db.read() as session:
+        doc = store.get_document(session, 1)
+        assert doc.body.startswith("Alpha") and doc.normalizer_version > 0
