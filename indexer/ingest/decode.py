@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import re
+import unicodedata
 
 from indexer.errors import InputError
 from indexer.ingest.types import Decoded
 
-__all__ = ["decode"]
+__all__ = ["decode", "windows_1252"]
 
 _BOMS = (  # UTF-32 first: its little-endian BOM begins with UTF-16's
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -32,6 +34,44 @@ _MAGIC = (
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
 _MAX_CONTROL_RATIO = 0.01
 
+# Windows-1252 as browsers read it (WHATWG): the five bytes cp1252 leaves undefined map to
+# the latin-1 control characters, so every byte sequence decodes and nothing is lost.
+_WINDOWS_1252 = {
+    b: (bytes([b]).decode("cp1252", errors="ignore") or chr(b)) for b in range(0x80, 0x100)
+}
+_WINDOWS_1252_TABLE = str.maketrans({chr(b): ch for b, ch in _WINDOWS_1252.items()})
+
+# In Western text bytes >= 0x80 are the odd accented letter or typographic quote among
+# ASCII words. When they make up this share of the letters, the text is in another script
+# (Cyrillic, Greek, CJK in a legacy code page) and cp1252 would turn it into garbage.
+_MAX_WESTERN_HIGH_SHARE = 0.35
+# Symbols cp1252 gives for bytes that are letters in cp1250/cp1257 ("¹", "³", "¿", ...):
+# seen between two letters, they mean the text is not cp1252.
+_ODD_IN_WORD = frozenset("¡¢¤¥¦¨ª¬¯°±²³´µ¶·¸¹º¼½¾¿×÷")
+
+
+def windows_1252(data: bytes) -> str:
+    """Decode as browsers do windows-1252: never fails, undefined bytes become C1 controls."""
+    return data.decode("latin-1").translate(_WINDOWS_1252_TABLE)
+
+
+_STRAY = re.compile("[\udc80-\udcff]")
+
+
+def _mixed_utf8(data: bytes) -> str | None:
+    """Stray Windows-1252 bytes inside valid UTF-8 (files pasted together from several
+    sources): keep every good UTF-8 sequence, read each bad byte alone as cp1252.
+
+    Real cp1252 text almost never forms valid multi-byte UTF-8 sequences, so the UTF-8
+    reading is taken only when its good non-ASCII characters outnumber the bad bytes.
+    """
+    text = data.decode("utf-8", errors="surrogateescape")
+    stray = len(_STRAY.findall(text))
+    good = sum(1 for ch in text if ch > "\x7f") - stray
+    if good < max(1, stray):
+        return None
+    return _STRAY.sub(lambda m: windows_1252(bytes([ord(m.group()) - 0xDC00])), text)
+
 
 def _binary_reason(data: bytes) -> str | None:
     for magic, kind in _MAGIC:
@@ -46,18 +86,58 @@ def _binary_reason(data: bytes) -> str | None:
     return None
 
 
-def _utf16_without_bom(data: bytes) -> str | None:
-    # UTF-16 text of Latin-script languages has a NUL in every other byte.
-    sample = data[:4096]
-    if len(sample) < 4 or len(sample) % 2:
+def _looks_like_text(text: str) -> bool:
+    sample = text[:8192]
+    if not sample:
+        return False
+    bad = sum(
+        1 for ch in sample if ch not in "\t\n\r\f" and unicodedata.category(ch) in ("Cc", "Cn", "Co", "Cs")
+    )
+    return bad <= len(sample) * _MAX_CONTROL_RATIO
+
+
+def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """UTF-16 saved without a BOM: every ASCII character (space, newline) carries a NUL.
+
+    Only called when the bytes hold NULs, which neither UTF-8 nor single-byte text does;
+    otherwise ASCII pairs would read as plausible CJK ideographs.
+    """
+    if len(data) < 4 or len(data) % 2:
         return None
-    even_nuls = sample[0::2].count(0) / (len(sample) / 2)
-    odd_nuls = sample[1::2].count(0) / (len(sample) / 2)
-    if odd_nuls > 0.3 and even_nuls < 0.05:
-        return "utf-16-le"
-    if even_nuls > 0.3 and odd_nuls < 0.05:
-        return "utf-16-be"
+    sample = data[:8192]
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    total = even + odd
+    if total == 0:
+        return None
+    for encoding, share in (("utf-16-le", odd / total), ("utf-16-be", even / total)):
+        if share < 0.9:
+            continue
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            return None
+        return (text, encoding) if _looks_like_text(text) else None
     return None
+
+
+_ASCII = bytes(range(0x80))
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+
+
+def _plausible_cp1252(data: bytes) -> bool:
+    sample = data[:65536]
+    high = len(sample.translate(None, _ASCII))
+    letters = len(sample) - len(sample.translate(None, _ASCII_LETTERS))
+    if high > (high + letters) * _MAX_WESTERN_HIGH_SHARE:
+        return False
+    text = windows_1252(sample)
+    odd = sum(
+        1
+        for i in range(1, len(text) - 1)
+        if text[i] in _ODD_IN_WORD and text[i - 1].isalpha() and text[i + 1].isalpha()
+    )
+    return odd <= max(1, high // 50)
 
 
 def _repair(text: str) -> tuple[str, bool]:
@@ -78,20 +158,23 @@ def decode(data: bytes, path: str = "") -> Decoded:
                 text = data[len(bom) :].decode(encoding.replace("-sig", ""))
             except UnicodeDecodeError as e:
                 raise InputError(path, "decode", f"invalid {encoding} after its BOM") from e
-            text, repaired = _repair(text)
-            return Decoded(text, encoding, repaired)
-    if (utf16 := _utf16_without_bom(data)) is not None:
-        try:
-            return Decoded(data.decode(utf16), utf16)
-        except UnicodeDecodeError:
-            pass
+            return _decoded(text, encoding)
+    if b"\x00" in data and (utf16 := _utf16_without_bom(data)) is not None:
+        return _decoded(*utf16)
     if (reason := _binary_reason(data)) is not None:
         raise InputError(path, "decode", reason)
+    if data.isascii():
+        return Decoded(data.decode("ascii"), "ascii")
     try:
-        text = data.decode("utf-8")
-        encoding = "utf-8" if not data.isascii() else "ascii"
+        return _decoded(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
-        text, encoding = _decode_legacy(data, path)
+        pass
+    if (mixed := _mixed_utf8(data)) is not None:
+        return _decoded(mixed, "utf-8+cp1252")
+    return _decoded(*_decode_legacy(data, path))
+
+
+def _decoded(text: str, encoding: str) -> Decoded:
     text, repaired = _repair(text)
     return Decoded(text, encoding, repaired)
 
@@ -99,13 +182,12 @@ def decode(data: bytes, path: str = "") -> Decoded:
 def _decode_legacy(data: bytes, path: str) -> tuple[str, str]:
     # cp1252 first: Western text from Windows and the web; it is latin-1 plus typographic
     # quotes and dashes in 0x80-0x9F, where latin-1 has only invisible controls.
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        pass
+    # charset-normalizer only when cp1252 is implausible: it misreads short cp1252 text.
+    if _plausible_cp1252(data):
+        return windows_1252(data), "cp1252"
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
     if best is not None and best.encoding:
         return str(best), best.encoding
-    raise InputError(path, "decode", "bytes match no known text encoding")
+    raise InputError(path, "decode", "binary content (no text encoding fits)")
