@@ -1,0 +1,1260 @@
+"""The benchmark behind ``scripts/bench``: ingest, scaling, rescan, daemon latency, queries, retrieval.
+
+A tool, not part of the core: it prints. Every ingest runs the installed CLI as a
+subprocess in a fresh tmp project, so process start-up, imports and worker pools are in
+the figures; in-process measurements (queries, the rescan) use the public API, where a
+process start would drown what is measured. Targets come from issues 4, 5 and 7.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["bare_whoosh_main", "main"]
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "bbc"
+FORMAT_VERSION = 1
+SECTIONS = ("ingest", "bare", "scaling", "rescan", "add", "query", "known", "daemon")
+# These measure the fully ingested main project, so they imply the cold ingest.
+NEEDS_INDEX = ("rescan", "add", "query", "known", "daemon")
+SAMPLE_SECONDS = 0.05  # /proc polling period for peak memory
+PROBE_SECONDS = 0.02  # how often a dropped file is looked for in the index
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+MB = 1e6
+TOKEN = re.compile(r"\w+(?:['’]\w+)*")
+ALPHA = re.compile(r"[^\W\d_]{3,}")
+
+# Issue 7, measured elsewhere on BBC x10 (22,250 articles, 50.6 MB, 2 cores).
+PEERS: list[tuple[str, float, float | None]] = [
+    ("bare Whoosh loop (1 writer, 1 commit)", 113, None),
+    ("Whoosh limitmb=256 procs=2 multisegment", 335, 743),
+    ("Recoll", 285, 687),
+    ("Xapian omindex", 236, None),
+    ("SQLite FTS5", 3262, None),
+]
+PEER_BARE_GROWTH = 14.5  # the bare loop at x10 took 14.5x as long as at x1
+PEER_SEARCHER_MS = (5.9, 17.8)  # issue 5: a bare Whoosh searcher without snippets, p50/p95
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything to do: the full run, or --quick for smoke tests."""
+
+    max_sources: int | None = None
+    queries_per_class: int = 8
+    query_passes: int = 3
+    known_items: int = 200
+    add_files: int = 100
+    drops: int = 30
+    cli_runs: int = 7
+    idle_seconds: float = 20.0
+
+
+QUICK = Plan(max_sources=60, queries_per_class=2, query_passes=1, known_items=10, add_files=10, drops=3,
+             cli_runs=2, idle_seconds=1.0)
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class CorpusInfo:
+    source: str
+    articles: int  # source files, before scaling
+    scale: int
+    files: int
+    bytes: int
+
+
+@dataclass
+class IngestFigures:
+    """`indexer ingest INBOX` in a fresh project: files in the inbox -> all searchable."""
+
+    files: int
+    bytes: int
+    wall_s: float
+    cpu_s: float
+    docs_per_s: float
+    mb_per_s: float
+    peak_rss_mb: float  # summed over the process tree
+    peak_pss_mb: float  # the same, shared pages counted once
+    max_processes: int
+    db_mb: float
+    index_mb: float
+    disk_ratio: float  # (index + DB) / corpus bytes
+    indexed: int  # documents in the live index afterwards
+    summary: str  # the command's own last line
+
+
+@dataclass
+class BareFigures:
+    """The naive loop of issue 7: read, title + body, StemmingAnalyzer, one writer, one commit."""
+
+    files: int
+    wall_s: float
+    cpu_s: float
+    docs_per_s: float
+    mb_per_s: float
+    peak_rss_mb: float
+    index_mb: float
+
+
+@dataclass
+class RescanFigures:
+    files: int
+    seconds: float  # median of the runs
+    seconds_first: float
+    runs: int
+    files_read: int  # read_file calls over all runs: must be 0
+    changed: int
+
+
+@dataclass
+class AddFigures:
+    files: int
+    seconds: float  # `indexer ingest FOLDER`, process start to exit: all searchable
+    searchable: int
+    summary: str
+
+
+@dataclass
+class QueryFigures:
+    api: str
+    classes: dict[str, dict[str, Any]]  # class -> {queries, n, p50_ms, p95_ms, examples}
+    p50_ms: float
+    p95_ms: float
+    measured: int
+    failed: int
+    cli_search_s: float  # whole `indexer search` process, median, no daemon running
+    cli_runs: list[float]
+    cli_query: str
+
+
+@dataclass
+class KnownItemFigures:
+    """Issue 5: a document's own title (or distinctive words) should find it at rank 1.
+
+    Copies made by --scale are the same article: finding any copy counts.
+    """
+
+    title: dict[str, float]  # n, success_at_1, mrr_at_10
+    body: dict[str, float]
+    collapsed: bool  # whether near-duplicates were collapsed in the searches
+
+
+@dataclass
+class DaemonFigures:
+    drops: int
+    found: int
+    p50_s: float
+    p95_s: float
+    max_s: float
+    latencies_s: list[float]
+    peak_rss_mb: float  # daemon tree while ingesting the drops
+    idle_cpu_percent: float
+    idle_window_s: float
+    cli_search_s: float  # whole `indexer search` process while the daemon runs, median
+    stop_s: float
+    exit_code: int | None
+
+
+@dataclass
+class Report:
+    corpus: CorpusInfo
+    environment: dict[str, Any]
+    ingest: IngestFigures | None = None
+    bare: BareFigures | None = None
+    ingest_scale1: IngestFigures | None = None
+    bare_scale1: BareFigures | None = None
+    rescan: RescanFigures | None = None
+    add: AddFigures | None = None
+    queries: QueryFigures | None = None
+    known_item: KnownItemFigures | None = None
+    daemon: DaemonFigures | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class Target:
+    issue: int
+    name: str
+    value: float | None
+    limit: float
+    unit: str
+    at_least: bool = False  # the value must reach the limit rather than stay under it
+
+    @property
+    def ok(self) -> bool | None:
+        if self.value is None:
+            return None
+        return self.value >= self.limit if self.at_least else self.value <= self.limit
+
+
+# -- processes: peak memory and CPU from /proc ----------------------------------------------
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (pool workers, a forkserver and its children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses; fields after the last ')' are fixed.
+        ppid = int(data[data.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system time of one process (not of its children)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0.0
+    rest = data[data.rindex(b")") + 2 :].split()
+    return (int(rest[11]) + int(rest[12])) / TICKS
+
+
+def tree_cpu_seconds(root: int) -> float:
+    return sum(_cpu_seconds(pid) for pid in _process_tree(root))
+
+
+class TreeSampler:
+    """Polls a process tree every SAMPLE_SECONDS; keeps the peak summed RSS and PSS.
+
+    Summed RSS counts pages shared by forked workers once per process (what the issue's
+    peers reported); PSS splits them and is the truer figure of memory used.
+    """
+
+    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self.max_processes = 0
+        self.cpu: dict[int, float] = {}  # last CPU seconds seen per process
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self.interval):
+                return
+
+    def sample(self) -> None:
+        pids = _process_tree(self.pid)
+        self.max_processes = max(self.max_processes, len(pids))
+        self.peak_rss = max(self.peak_rss, sum(_rss_bytes(p) for p in pids))
+        self.peak_pss = max(self.peak_pss, sum(_pss_bytes(p) for p in pids))
+        for p in pids:
+            self.cpu[p] = max(self.cpu.get(p, 0.0), _cpu_seconds(p))
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    peak_pss_mb: float
+    max_processes: int
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_measured(cmd: Sequence[str], env: dict[str, str], cwd: Path, timeout: float = 7200) -> Measured:
+    """Run ``cmd`` to its end: wall time, CPU of the whole tree, peak memory of the tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    with TreeSampler(proc.pid) as sampler:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rusage = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # getrusage only sees descendants that were waited for; the samples are a floor for
+    # any that were not (a forkserver left to die with its parent).
+    cpu = max(rusage, sum(sampler.cpu.values()))
+    return Measured(wall, cpu, sampler.peak_rss / MB, sampler.peak_pss / MB, sampler.max_processes,
+                    proc.returncode, out, err)
+
+
+# -- the corpus ---------------------------------------------------------------------------
+
+
+def list_sources(corpus: Path, limit: int | None) -> list[str]:
+    """The corpus's .txt files (relative paths), or an even spread of ``limit`` of them."""
+    found = sorted(
+        str(p.relative_to(corpus)) for p in corpus.rglob("*.txt")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(corpus).parts)
+    )
+    if limit is not None and len(found) > limit:
+        step = len(found) / limit
+        found = [found[int(i * step)] for i in range(limit)]
+    return found
+
+
+def vary(data: bytes, copy: int, serial: int) -> bytes:
+    """Copy 0 is the article as published; other copies get a sentence of their own.
+
+    The sentence goes at the end of the first body paragraph, so no copy is a byte
+    duplicate or has the same normalized body as another; the bytes around it are kept
+    as they are, whatever their encoding.
+    """
+    if copy == 0:
+        return data
+    note = f" Archive copy {copy}, item {serial}-{copy * 7919 + serial}.".encode()
+    lines = data.split(b"\n")
+    for i in range(1, len(lines)):
+        if lines[i].strip():
+            lines[i] = lines[i].rstrip(b"\r ") + note + (b"\r" if lines[i].endswith(b"\r") else b"")
+            return b"\n".join(lines)
+    return data + b"\n\n" + note.strip() + b"\n"
+
+
+def write_copies(corpus: Path, sources: Sequence[str], dest: Path, copies: Sequence[int]) -> tuple[int, int]:
+    """Write each source once per copy number into ``dest/cNN/...``; returns (files, bytes)."""
+    files = total = 0
+    for serial, rel in enumerate(sources):
+        data = (corpus / rel).read_bytes()
+        for copy in copies:
+            target = dest / f"c{copy:02d}" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            body = vary(data, copy, serial)
+            target.write_bytes(body)
+            files += 1
+            total += len(body)
+    return files, total
+
+
+def source_key(path: str, inbox: Path) -> str:
+    """The source article a path is a copy of: its path below the copy folder."""
+    try:
+        parts = Path(path).relative_to(inbox).parts
+    except ValueError:
+        return path
+    return "/".join(parts[1:]) if len(parts) > 1 else parts[0]
+
+
+@dataclass
+class Texts:
+    """The source articles decoded, with word statistics for building queries."""
+
+    by_source: dict[str, str]
+    df: Counter[str]  # documents containing each lower-cased token
+
+    @classmethod
+    def load(cls, corpus: Path, sources: Sequence[str]) -> Texts:
+        by_source = {rel: (corpus / rel).read_bytes().decode("utf-8", errors="replace") for rel in sources}
+        df: Counter[str] = Counter()
+        for text in by_source.values():
+            df.update({t.lower() for t in TOKEN.findall(text)})
+        return cls(by_source, df)
+
+    @property
+    def n(self) -> int:
+        return len(self.by_source)
+
+    def ratio(self, word: str) -> float:
+        return self.df[word] / max(1, self.n)
+
+
+def title_and_body(text: str) -> tuple[str, str]:
+    title, _, body = text.strip().partition("\n")
+    return title.strip(), body.strip()
+
+
+# -- projects -----------------------------------------------------------------------------
+
+
+def indexer_command() -> list[str]:
+    """The installed console script beside this Python, as users run it."""
+    script = Path(sys.executable).with_name("indexer")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "indexer"]
+
+
+@dataclass
+class Project:
+    """A tmp project: config.toml with [paths], an inbox and a data dir."""
+
+    root: Path
+
+    @classmethod
+    def create(cls, root: Path) -> Project:
+        (root / "inbox").mkdir(parents=True)
+        (root / "config.toml").write_text('[paths]\ninbox = ["inbox"]\ndata_dir = "var"\n', encoding="utf-8")
+        return cls(root)
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
+        env["INDEXER_CONFIG"] = str(self.config)
+        return env
+
+    def run(self, *args: str) -> Measured:
+        result = run_measured([*indexer_command(), *args], self.env(), self.root)
+        if result.returncode != 0:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"indexer {' '.join(args)} exited {result.returncode}: {' | '.join(tail)}")
+        return result
+
+    def live_index(self) -> Path | None:
+        try:
+            target = os.readlink(self.data / "index")
+        except OSError:
+            return None
+        path = self.data / target
+        return path if path.is_dir() else None
+
+    def db_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.data.glob("indexer.db*") if p.is_file())
+
+    def index_bytes(self) -> int:
+        live = self.live_index()
+        return dir_bytes(live) if live else 0
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+class IndexProbe:
+    """Looks documents up by path in the live index, reopened per look (commits, swaps)."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    @contextmanager
+    def _searcher(self) -> Iterator[Any]:
+        from whoosh import index as whoosh_index
+
+        live = self.project.live_index()
+        if live is None:
+            raise FileNotFoundError("no live index")
+        ix = whoosh_index.open_dir(str(live), readonly=True)
+        try:
+            with ix.searcher() as searcher:
+                yield searcher
+        finally:
+            ix.close()
+
+    def count(self, paths: Sequence[str]) -> int:
+        try:
+            with self._searcher() as s:
+                return sum(s.document_number(path=p) is not None for p in paths)
+        except (OSError, ValueError):  # a writer may be merging segments under us: look again
+            return 0
+
+    def has(self, path: str) -> bool:
+        return self.count([path]) == 1
+
+    def doc_count(self) -> int:
+        with self._searcher() as s:
+            return int(s.doc_count())
+
+
+class SearchApi:
+    """The project's in-process search, whichever shape it has today.
+
+    Prefers a long-lived ``indexer.search.engine.SearchEngine`` (a warm searcher, as a
+    daemon would keep); falls back to ``indexer.search.query.search()``.
+    """
+
+    def __init__(self, project: Project) -> None:
+        self._close: Callable[[], None] = lambda: None
+        try:
+            from indexer.search.engine import SearchEngine, SearchOptions
+        except ImportError:
+            self._init_query_module(project)
+        else:
+            engine = SearchEngine(project.data)
+            self.kind = "engine.SearchEngine"
+            self._options_type: Any = SearchOptions
+            self._run: Callable[[str, Any], Any] = engine.search
+            self._close = engine.close
+        self._option_names = {f.name for f in fields(self._options_type)}
+
+    def _init_query_module(self, project: Project) -> None:
+        from indexer import config as config_module
+        from indexer.db.session import open_database
+        from indexer.search.index import IndexStore
+        from indexer.search.query import SearchOptions, search
+
+        cfg = config_module.load(str(project.config))
+        db = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False)
+        index = IndexStore(cfg.data_dir)
+        self.kind = "query.search"
+        self._options_type = SearchOptions
+        self._run = lambda text, options: search(index, db, text, options)
+        self._close = db.dispose
+
+    @property
+    def can_collapse(self) -> bool:
+        return "collapse" in self._option_names
+
+    def search(self, text: str, limit: int = 10, snippets: bool = True, collapse: bool = True) -> list[str]:
+        """The paths of the hits, best first."""
+        wanted = {"limit": limit, "snippets": snippets, "collapse": collapse}
+        options = self._options_type(**{k: v for k, v in wanted.items() if k in self._option_names})
+        return [hit.path for hit in self._run(text, options).hits]
+
+    def close(self) -> None:
+        self._close()
+
+
+# -- measurements -------------------------------------------------------------------------
+
+
+def measure_cold_ingest(project: Project, files: int, nbytes: int) -> IngestFigures:
+    m = project.run("ingest", str(project.inbox))
+    db, index = project.db_bytes(), project.index_bytes()
+    lines = m.stdout.strip().splitlines()
+    return IngestFigures(
+        files=files, bytes=nbytes, wall_s=m.wall_s, cpu_s=m.cpu_s, docs_per_s=files / m.wall_s,
+        mb_per_s=nbytes / MB / m.wall_s, peak_rss_mb=m.peak_rss_mb, peak_pss_mb=m.peak_pss_mb,
+        max_processes=m.max_processes, db_mb=db / MB, index_mb=index / MB, disk_ratio=(db + index) / nbytes,
+        indexed=IndexProbe(project).doc_count(), summary=lines[0] if lines else "",
+    )
+
+
+def bare_whoosh_main(inbox: str, index_dir: str) -> None:
+    """Issue 7's naive loop, run in its own process so its memory can be measured."""
+    from whoosh.analysis import StemmingAnalyzer
+    from whoosh.fields import ID, TEXT, Schema
+    from whoosh.index import create_in
+
+    schema = Schema(path=ID(stored=True), title=TEXT(analyzer=StemmingAnalyzer(), stored=True),
+                    body=TEXT(analyzer=StemmingAnalyzer()))
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    writer = create_in(index_dir, schema).writer()
+    count = 0
+    for path in sorted(Path(inbox).rglob("*.txt")):
+        title, _, body = path.read_text(encoding="utf-8", errors="replace").partition("\n")
+        writer.add_document(path=str(path), title=title.strip(), body=body)
+        count += 1
+    writer.commit()
+    print(json.dumps({"docs": count}))
+
+
+def measure_bare(inbox: Path, index_dir: Path, nbytes: int) -> BareFigures:
+    code = "import sys; from indexer.bench import bare_whoosh_main; bare_whoosh_main(sys.argv[1], sys.argv[2])"
+    m = run_measured([sys.executable, "-c", code, str(inbox), str(index_dir)], dict(os.environ), REPO)
+    if m.returncode != 0:
+        raise RuntimeError(f"bare Whoosh loop exited {m.returncode}: {m.stderr.strip()[-300:]}")
+    files = json.loads(m.stdout)["docs"]
+    return BareFigures(files=files, wall_s=m.wall_s, cpu_s=m.cpu_s, docs_per_s=files / m.wall_s,
+                       mb_per_s=nbytes / MB / m.wall_s, peak_rss_mb=m.peak_rss_mb, index_mb=dir_bytes(index_dir) / MB)
+
+
+@contextmanager
+def counting_reads() -> Iterator[list[int]]:
+    """Count calls of the ingest's read_file, wherever a module imported it by name."""
+    from indexer.ingest import read as read_module
+
+    original = read_module.read_file
+    calls = [0]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    patched = [m for name, m in list(sys.modules.items())
+               if name.startswith("indexer") and getattr(m, "read_file", None) is original]
+    for module in patched:
+        module.read_file = counted  # type: ignore[attr-defined]
+    try:
+        yield calls
+    finally:
+        for module in patched:
+            module.read_file = original  # type: ignore[attr-defined]
+
+
+def measure_rescan(project: Project, runs: int = 3) -> RescanFigures:
+    """The daemon's safety scan over the unchanged inbox, in-process, as the daemon calls it."""
+    from indexer import config as config_module
+    from indexer import jobs, log
+
+    log.configure("error")  # job lines would otherwise go to stdout, where the JSON goes
+    ctx = jobs.open_context(config_module.load(str(project.config)))
+    times: list[float] = []
+    changed = seen = 0
+    try:
+        with counting_reads() as calls:
+            for _ in range(runs):
+                started = time.perf_counter()
+                result = jobs.scan(ctx)
+                times.append(time.perf_counter() - started)
+                c = result.counts
+                changed += c.added + c.updated + c.deleted + c.failed + getattr(c, "duplicates", 0)
+                seen = result.seen
+    finally:
+        ctx.close()
+    return RescanFigures(files=seen, seconds=statistics.median(times), seconds_first=times[0], runs=runs,
+                         files_read=calls[0], changed=changed)
+
+
+def measure_add(project: Project, corpus: Path, sources: Sequence[str], count: int, copy: int) -> AddFigures:
+    """``count`` new documents into the full index: `indexer ingest FOLDER` until it exits."""
+    folder = project.inbox / "add"
+    paths = []
+    for serial, rel in enumerate(sources[:count]):
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(vary((corpus / rel).read_bytes(), copy, serial))
+        paths.append(str(target))
+    m = project.run("ingest", str(folder))
+    lines = m.stdout.strip().splitlines()
+    return AddFigures(files=len(paths), seconds=m.wall_s, searchable=IndexProbe(project).count(paths),
+                      summary=lines[0] if lines else "")
+
+
+def _pick(texts: Texts, lo: float, hi: float, k: int, rng: random.Random, min_len: int = 3) -> list[str]:
+    """``k`` words whose document frequency lies in [lo, hi], or the nearest to it."""
+    words = sorted(w for w in texts.df if ALPHA.fullmatch(w) and len(w) >= min_len)
+    inside = [w for w in words if lo <= texts.ratio(w) <= hi]
+    if len(inside) < k:  # a small corpus: take the words closest to the band
+        inside = sorted(words, key=lambda w: max(lo - texts.ratio(w), texts.ratio(w) - hi, 0))[: max(k, 3 * k)]
+    return rng.sample(inside, min(k, len(inside)))
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    """Swap two neighbouring inner letters: one edit away, first letter kept."""
+    i = rng.randrange(1, len(word) - 2)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+
+def build_queries(texts: Texts, k: int, seed: int = 7) -> dict[str, list[str]]:
+    """Issue 5's query classes: single terms of several frequencies, two-word AND, phrases, fuzzy."""
+    rng = random.Random(seed)
+    docs = list(texts.by_source.values())
+    low_hi = max(5 / max(1, texts.n), 0.002)
+    classes = {
+        "term_frequent": _pick(texts, 0.15, 0.5, k, rng),
+        "term_medium": _pick(texts, 0.01, 0.05, k, rng),
+        "term_rare": _pick(texts, 2 / max(1, texts.n), low_hi, k, rng),
+        "and_two_words": [],
+        "phrase": [],
+        "fuzzy": [f"{_typo(w, rng)}~" for w in _pick(texts, 0.005, 0.05, k, rng, min_len=6)],
+    }
+    for _ in range(k * 20):
+        if len(classes["and_two_words"]) >= k and len(classes["phrase"]) >= k:
+            break
+        _, body = title_and_body(rng.choice(docs))
+        words = [w.lower() for w in ALPHA.findall(body)]
+        middling = sorted({w for w in words if 0.005 <= texts.ratio(w) <= 0.2})
+        if len(classes["and_two_words"]) < k and len(middling) >= 2:
+            classes["and_two_words"].append(" ".join(rng.sample(middling, 2)))
+        tokens = [t.lower() for t in TOKEN.findall(body)]
+        pairs = [(a, b) for a, b in zip(tokens, tokens[1:], strict=False)
+                 if ALPHA.fullmatch(a) and ALPHA.fullmatch(b) and min(texts.ratio(a), texts.ratio(b)) < 0.3]
+        if len(classes["phrase"]) < k and pairs:
+            a, b = rng.choice(pairs)
+            classes["phrase"].append(f'"{a} {b}"')
+    return {name: queries for name, queries in classes.items() if queries}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def measure_cli_search(project: Project, query: str, runs: int) -> list[float]:
+    """Whole `indexer search QUERY` processes, start to exit."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run([*indexer_command(), "search", query], env=project.env(), cwd=project.root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+        times.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise RuntimeError(f"indexer search {query!r} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    return times
+
+
+def measure_queries(project: Project, texts: Texts, plan: Plan) -> QueryFigures:
+    queries = build_queries(texts, plan.queries_per_class)
+    api = SearchApi(project)
+    classes: dict[str, dict[str, Any]] = {}
+    every: list[float] = []
+    failed = 0
+    try:
+        for text in (q for qs in queries.values() for q in qs):  # warm-up: first opens, caches
+            try:
+                api.search(text)
+            except Exception:
+                pass
+        for name, items in queries.items():
+            times = []
+            for _ in range(plan.query_passes):
+                for text in items:
+                    started = time.perf_counter()
+                    try:
+                        api.search(text, snippets=True)
+                    except Exception:
+                        failed += 1
+                        continue
+                    times.append((time.perf_counter() - started) * 1000)
+            every += times
+            classes[name] = {
+                "queries": len(items), "n": len(times), "examples": items[:3],
+                "p50_ms": percentile(times, 50) if times else None,
+                "p95_ms": percentile(times, 95) if times else None,
+            }
+    finally:
+        api.close()
+    if not every:
+        raise RuntimeError(f"every query failed ({failed})")
+    cli_query = (queries.get("term_medium") or next(iter(queries.values())))[0]
+    cli_runs = measure_cli_search(project, cli_query, plan.cli_runs)
+    return QueryFigures(api=api.kind, classes=classes, p50_ms=percentile(every, 50), p95_ms=percentile(every, 95),
+                        measured=len(every), failed=failed, cli_search_s=statistics.median(cli_runs),
+                        cli_runs=cli_runs, cli_query=cli_query)
+
+
+def _distinctive(texts: Texts, sentence: str, k: int = 8) -> list[str]:
+    words = list(dict.fromkeys(t.lower() for t in TOKEN.findall(sentence) if len(t) >= 3))
+    return sorted(words, key=lambda w: texts.df[w])[:k]
+
+
+def _rank(api: SearchApi, query: str, want: str, inbox: Path, collapse: bool) -> int | None:
+    """1-based rank of the first hit that is a copy of ``want`` within the top 10."""
+    try:
+        paths = api.search(query, limit=10, snippets=False, collapse=collapse)
+    except Exception:
+        return None
+    for rank, path in enumerate(paths, start=1):
+        if source_key(path, inbox) == want:
+            return rank
+    return None
+
+
+def _retrieval(ranks: list[int | None]) -> dict[str, float]:
+    n = len(ranks)
+    return {
+        "n": n,
+        "success_at_1": sum(r == 1 for r in ranks) / n if n else 0.0,
+        "mrr_at_10": sum(1 / r for r in ranks if r) / n if n else 0.0,
+    }
+
+
+def measure_known_item(project: Project, texts: Texts, plan: Plan, seed: int = 11) -> KnownItemFigures:
+    """Issue 5: 200 sampled articles, queried by their title's words, and by 8 distinctive
+    words of the first body sentence against the body only."""
+    rng = random.Random(seed)
+    sample = rng.sample(sorted(texts.by_source), min(plan.known_items, texts.n))
+    api = SearchApi(project)
+    # Ranking is judged over documents, not clusters: with --scale every article has
+    # copies, and any copy of the wanted article counts as finding it.
+    collapse = not api.can_collapse
+    title_ranks: list[int | None] = []
+    body_ranks: list[int | None] = []
+    try:
+        for rel in sample:
+            title, body = title_and_body(texts.by_source[rel])
+            words = [t.lower() for t in TOKEN.findall(title)]
+            if words:
+                title_ranks.append(_rank(api, " ".join(words), rel, project.inbox, collapse))
+            first_sentence = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
+            distinctive = _distinctive(texts, first_sentence)
+            if distinctive:
+                body_ranks.append(_rank(api, f"body:({' '.join(distinctive)})", rel, project.inbox, collapse))
+    finally:
+        api.close()
+    return KnownItemFigures(title=_retrieval(title_ranks), body=_retrieval(body_ranks), collapsed=collapse)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def _reindex_running(project: Project) -> bool:
+    try:
+        from indexer.locks import held_by
+    except ImportError:
+        return False
+    return held_by(project.data / "reindex.lock") is not None
+
+
+def _drop_and_wait(path: Path, data: bytes, probe: IndexProbe, timeout: float = 60.0) -> float | None:
+    """Write one file as a user would; seconds until the index has it, or None."""
+    started = time.perf_counter()
+    with open(path, "wb") as f:
+        f.write(data)
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        if probe.has(str(path)):
+            return time.perf_counter() - started
+        time.sleep(PROBE_SECONDS)
+    return None
+
+
+def measure_daemon(project: Project, corpus: Path, sources: Sequence[str], plan: Plan, copy: int,
+                   cli_query: str) -> DaemonFigures:
+    """The daemon with default settings: drop files one at a time; time each to searchable."""
+    folder = project.inbox / "drops"
+    folder.mkdir(parents=True, exist_ok=True)
+    drops = [(folder / rel.replace("/", "-"), vary((corpus / rel).read_bytes(), copy, serial))
+             for serial, rel in enumerate(sources[-plan.drops:])]
+    log_path = project.root / "daemon.log"
+    probe = IndexProbe(project)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([*indexer_command(), "daemon"], env=project.env(), cwd=project.root,
+                                stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        if not _wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, 60):
+            raise RuntimeError("the daemon did not report its status within 60 s")
+        if proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited {proc.returncode}: {log_path.read_text()[-300:]}")
+        _wait_for(lambda: not _reindex_running(project), 1800, 0.5)  # a catch-up reindex at start
+        latencies: list[float] = []
+        with TreeSampler(proc.pid) as sampler:
+            for path, data in drops:
+                took = _drop_and_wait(path, data, probe)
+                if took is not None:
+                    latencies.append(took)
+                time.sleep(0.2)
+        cli_runs = measure_cli_search(project, cli_query, plan.cli_runs)
+        idle_cpu = _idle_cpu_percent(proc.pid, plan.idle_seconds)
+        stop_s, code = _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if not latencies:
+        raise RuntimeError(f"none of {len(drops)} dropped files became searchable")
+    return DaemonFigures(
+        drops=len(drops), found=len(latencies), p50_s=percentile(latencies, 50), p95_s=percentile(latencies, 95),
+        max_s=max(latencies), latencies_s=[round(x, 3) for x in latencies], peak_rss_mb=sampler.peak_rss / MB,
+        idle_cpu_percent=idle_cpu, idle_window_s=plan.idle_seconds, cli_search_s=statistics.median(cli_runs),
+        stop_s=stop_s, exit_code=code,
+    )
+
+
+def _idle_cpu_percent(pid: int, seconds: float) -> float:
+    before = tree_cpu_seconds(pid)
+    time.sleep(seconds)
+    return (tree_cpu_seconds(pid) - before) / seconds * 100
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> tuple[float, int | None]:
+    started = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code: int | None = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        code = None
+    return time.perf_counter() - started, code
+
+
+# -- targets and the table ----------------------------------------------------------------
+
+
+def targets(r: Report) -> list[Target]:
+    t: list[Target] = []
+    if r.ingest and r.bare:
+        t.append(Target(7, "ingest docs/s vs bare Whoosh loop", r.ingest.docs_per_s / r.bare.docs_per_s, 1.0, "x",
+                        at_least=True))
+    if r.ingest:
+        t.append(Target(7, "ingest peak RSS, process tree", r.ingest.peak_rss_mb, 400, "MB"))
+        t.append(Target(7, "index + DB on disk / corpus bytes", r.ingest.disk_ratio, 3.0, "x"))
+    if r.ingest and r.ingest_scale1 and r.corpus.scale > 1:
+        t.append(Target(7, f"docs/s at x{r.corpus.scale} / docs/s at x1", r.ingest.docs_per_s /
+                        r.ingest_scale1.docs_per_s, 0.75, "x", at_least=True))
+    if r.add:
+        t.append(Target(7, f"{r.add.files} new docs searchable", r.add.seconds, 3.0, "s"))
+    if r.rescan:
+        t.append(Target(7, f"rescan of {r.rescan.files:,} unchanged files", r.rescan.seconds, 1.0, "s"))
+        t.append(Target(7, "rescan files read", r.rescan.files_read, 0, "files"))
+    if r.daemon:
+        t.append(Target(4, "drop-to-searchable p50", r.daemon.p50_s, 1.5, "s"))
+        t.append(Target(4, "drop-to-searchable p95", r.daemon.p95_s, 3.0, "s"))
+        t.append(Target(4, "daemon RSS while ingesting", r.daemon.peak_rss_mb, 250, "MB"))
+        t.append(Target(4, "daemon stops on SIGTERM", r.daemon.stop_s if r.daemon.exit_code == 0 else None,
+                        10.0, "s"))
+    if r.queries:
+        t.append(Target(5, "query p50, with snippets", r.queries.p50_ms, 10, "ms"))
+        t.append(Target(5, "query p95, with snippets", r.queries.p95_ms, 30, "ms"))
+        t.append(Target(5, "`indexer search` process, no daemon", r.queries.cli_search_s, 0.35, "s"))
+    if r.daemon:
+        t.append(Target(5, "`indexer search` process, daemon running", r.daemon.cli_search_s, 0.08, "s"))
+    return t
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _mark(ok: bool | None) -> str:
+    return {True: "pass", False: "FAIL", None: "n/a"}[ok]
+
+
+def _rows_ingest(label: str, f: IngestFigures) -> list[tuple[str, str]]:
+    return [
+        (f"{label}: files, MB", f"{f.files:,} files, {f.bytes / MB:.1f} MB -> {f.indexed:,} in the index"),
+        (f"{label}: docs/s, MB/s", f"{_num(f.docs_per_s)} docs/s, {_num(f.mb_per_s, 2)} MB/s"),
+        (f"{label}: wall, CPU", f"{_num(f.wall_s)} s wall, {_num(f.cpu_s)} s CPU ({f.cpu_s / f.wall_s:.2f} cores)"),
+        (f"{label}: peak memory", f"{_num(f.peak_rss_mb)} MB RSS summed, {_num(f.peak_pss_mb)} MB PSS, "
+                                  f"{f.max_processes} processes"),
+        (f"{label}: on disk", f"DB {_num(f.db_mb)} MB + index {_num(f.index_mb)} MB = {f.disk_ratio:.2f}x corpus"),
+        (f"{label}: says", f.summary),
+    ]
+
+
+def _rows_bare(label: str, f: BareFigures) -> list[tuple[str, str]]:
+    return [(label, f"{_num(f.docs_per_s)} docs/s, {_num(f.wall_s)} s wall, {_num(f.cpu_s)} s CPU, "
+                    f"{_num(f.peak_rss_mb)} MB RSS, index {_num(f.index_mb)} MB")]
+
+
+def measurement_rows(r: Report) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    scale = r.corpus.scale
+    if r.ingest:
+        rows += _rows_ingest(f"cold ingest x{scale}", r.ingest)
+    if r.bare:
+        rows += _rows_bare(f"bare Whoosh loop x{scale}", r.bare)
+    if r.ingest and r.bare:
+        rows.append(("indexer / bare, docs/s", f"{r.ingest.docs_per_s / r.bare.docs_per_s:.2f}x"))
+    if r.ingest_scale1 and scale > 1:
+        rows += _rows_ingest("cold ingest x1", r.ingest_scale1)
+        if r.ingest:
+            rows.append((f"ingest docs/s x1 -> x{scale}", f"{_num(r.ingest_scale1.docs_per_s)} -> "
+                         f"{_num(r.ingest.docs_per_s)} ({r.ingest.docs_per_s / r.ingest_scale1.docs_per_s:.2f}x); "
+                         f"time grew {r.ingest.wall_s / r.ingest_scale1.wall_s:.1f}x for {scale}x the files"))
+    if r.bare_scale1 and scale > 1:
+        rows += _rows_bare("bare Whoosh loop x1", r.bare_scale1)
+        if r.bare:
+            rows.append((f"bare time x1 -> x{scale}", f"grew {r.bare.wall_s / r.bare_scale1.wall_s:.1f}x "
+                         f"(issue 7 measured {PEER_BARE_GROWTH}x at x10)"))
+    if r.rescan:
+        f = r.rescan
+        rows.append(("safety rescan (in-process)", f"{f.files:,} files: {f.seconds:.3f} s median of {f.runs} "
+                     f"(first {f.seconds_first:.3f} s), {f.files_read} files read, {f.changed} changes"))
+    if r.add:
+        rows.append((f"add {r.add.files} new docs", f"{r.add.seconds:.2f} s to searchable "
+                     f"({r.add.searchable}/{r.add.files} found); {r.add.summary}"))
+    if r.daemon:
+        d = r.daemon
+        rows.append(("daemon drop-to-searchable", f"p50 {d.p50_s:.2f} s, p95 {d.p95_s:.2f} s, max {d.max_s:.2f} s "
+                     f"({d.found}/{d.drops} found)"))
+        rows.append(("daemon memory, CPU", f"{_num(d.peak_rss_mb)} MB RSS while ingesting; idle "
+                     f"{d.idle_cpu_percent:.1f}% CPU over {d.idle_window_s:.0f} s"))
+        rows.append(("daemon stop (SIGTERM)", f"{d.stop_s:.2f} s, exit {d.exit_code}"))
+    if r.queries:
+        q = r.queries
+        for name, c in q.classes.items():
+            rows.append((f"query {name}", f"p50 {_num(c['p50_ms'])} ms, p95 {_num(c['p95_ms'])} ms "
+                         f"({c['queries']} queries, e.g. {', '.join(c['examples'][:2])})"))
+        rows.append(("query, all classes", f"p50 {q.p50_ms:.1f} ms, p95 {q.p95_ms:.1f} ms over {q.measured} runs "
+                     f"via {q.api}, {q.failed} failed (bare searcher, no snippets, issue 5: "
+                     f"{PEER_SEARCHER_MS[0]} / {PEER_SEARCHER_MS[1]} ms)"))
+        rows.append(("`indexer search` process", f"{q.cli_search_s:.3f} s median of {len(q.cli_runs)} "
+                     f"({q.cli_query!r}, no daemon)"))
+    if r.daemon:
+        rows.append(("`indexer search`, daemon on", f"{r.daemon.cli_search_s:.3f} s median"))
+    if r.known_item:
+        k = r.known_item
+        for label, m in (("title words", k.title), ("8 body words", k.body)):
+            rows.append((f"known item, {label}", f"success@1 {m['success_at_1']:.3f}, MRR@10 {m['mrr_at_10']:.3f} "
+                         f"over {int(m['n'])} articles"))
+    return rows
+
+
+def peer_rows(r: Report) -> list[tuple[str, str, str, str]]:
+    rows = []
+    if r.ingest:
+        rows.append(("indexer (this run)", _num(r.ingest.docs_per_s), _num(r.ingest.peak_rss_mb, 0), "measured now"))
+    if r.bare:
+        rows.append(("bare Whoosh loop (this run)", _num(r.bare.docs_per_s), _num(r.bare.peak_rss_mb, 0),
+                     "measured now"))
+    for name, rate, rss in PEERS:
+        rows.append((name, _num(rate), _num(rss, 0), "issue 7, measured elsewhere"))
+    return rows
+
+
+def render(r: Report) -> str:
+    c = r.corpus
+    env = r.environment
+    out = [
+        f"indexer bench: {c.source} x{c.scale}: {c.files:,} files, {c.bytes / MB:.1f} MB "
+        f"({c.articles:,} articles); {env['cpus']} cores, Python {env['python']}, git {env['git']}",
+        "",
+    ]
+    rows = measurement_rows(r)
+    width = max((len(k) for k, _ in rows), default=20)
+    out += [f"  {k:<{width}}  {v}" for k, v in rows]
+    for section, error in r.errors.items():
+        out.append(f"  {section + ': ERROR':<{width}}  {error}")
+    out += ["", "targets" + ("" if c.scale == 10 else f" (set for BBC x10; this run is x{c.scale})")]
+    ts = targets(r)
+    tw = max((len(t.name) for t in ts), default=20)
+    for t in ts:
+        op = ">=" if t.at_least else "<="
+        value = "-" if t.value is None else f"{t.value:,.3g}" if t.unit in ("x", "s") else f"{t.value:,.1f}"
+        if t.unit == "files" and t.value is not None:
+            value = f"{t.value:,.0f}"
+        out.append(f"  {_mark(t.ok):<4}  issue {t.issue}  {t.name:<{tw}}  {value:>8} {t.unit:<5} {op} {t.limit:g}")
+    out += ["", "peers (docs/s, peak RSS MB; issue 7's figures are BBC x10 on 2 cores)"]
+    pw = max(len(p[0]) for p in peer_rows(r))
+    for name, rate, rss, where in peer_rows(r):
+        out.append(f"  {name:<{pw}}  {rate:>8}  {rss:>5}  {where}")
+    out.append(f"\n{r.seconds:.0f} s in all")
+    return "\n".join(out)
+
+
+def to_json(r: Report) -> dict[str, Any]:
+    data = asdict(r)
+    data["targets"] = [{**asdict(t), "ok": t.ok} for t in targets(r)]
+    data["peers"] = [{"name": name, "docs_per_s": rate, "peak_rss_mb": rss, "source": "issue 7, measured elsewhere"}
+                     for name, rate, rss in PEERS]
+    ratios: dict[str, float | None] = {"indexer_vs_bare": None, "scale_docs_per_s": None}
+    if r.ingest and r.bare:
+        ratios["indexer_vs_bare"] = r.ingest.docs_per_s / r.bare.docs_per_s
+    if r.ingest and r.ingest_scale1 and r.corpus.scale > 1:
+        ratios["scale_docs_per_s"] = r.ingest.docs_per_s / r.ingest_scale1.docs_per_s
+    data["ratios"] = ratios
+    return data
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def _environment() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+    try:
+        from importlib.metadata import version
+
+        whoosh = version("whoosh-reloaded")
+    except Exception:
+        whoosh = "?"
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "whoosh": whoosh, "git": head + dirty,
+            "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class Runner:
+    """Runs the chosen sections in order, each in its own error boundary."""
+
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args = args
+        self.plan = QUICK if args.quick else Plan()
+        self.tmp = tmp
+        self.corpus = Path(args.corpus).resolve()
+        self.sources = list_sources(self.corpus, self.plan.max_sources)
+        if not self.sources:
+            raise SystemExit(f"bench: no .txt files under {self.corpus}")
+        self.only = set(args.only)
+        self.main = Project.create(tmp / "main")
+        self.texts: Texts | None = None
+        self.report: Report | None = None
+
+    def wants(self, section: str) -> bool:
+        return not self.only or section in self.only
+
+    def section(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        say(f"{name} ...")
+        started = time.perf_counter()
+        try:
+            result = fn(*args)
+        except Exception as e:
+            assert self.report is not None
+            self.report.errors[name] = f"{type(e).__name__}: {e}"
+            say(f"{name} failed: {type(e).__name__}: {e}")
+            return None
+        say(f"{name} done in {time.perf_counter() - started:.1f} s")
+        return result
+
+    def run(self) -> Report:
+        started = time.perf_counter()
+        scale = self.args.scale
+        say(f"writing {len(self.sources):,} articles x{scale} into {self.main.inbox} ...")
+        files, nbytes = write_copies(self.corpus, self.sources, self.main.inbox, range(scale))
+        info = CorpusInfo(str(self.corpus), len(self.sources), scale, files, nbytes)
+        r = self.report = Report(corpus=info, environment=_environment())
+        self.texts = Texts.load(self.corpus, self.sources)
+        if self.wants("ingest") or any(self.wants(s) for s in NEEDS_INDEX):
+            r.ingest = self.section("cold ingest", measure_cold_ingest, self.main, files, nbytes)
+        if self.wants("bare"):
+            r.bare = self.section("bare Whoosh loop", measure_bare, self.main.inbox, self.tmp / "bare", nbytes)
+        if self.wants("scaling"):
+            self.run_scale1(files, nbytes)
+        if r.ingest is not None:
+            self.run_on_index()
+        r.seconds = time.perf_counter() - started
+        return r
+
+    def run_scale1(self, files: int, nbytes: int) -> None:
+        r = self.report
+        assert r is not None
+        if self.args.scale == 1:
+            r.ingest_scale1, r.bare_scale1 = r.ingest, r.bare
+            return
+        small = Project.create(self.tmp / "scale1")
+        files1, bytes1 = write_copies(self.corpus, self.sources, small.inbox, [0])
+        r.ingest_scale1 = self.section("cold ingest x1", measure_cold_ingest, small, files1, bytes1)
+        if self.wants("bare"):
+            r.bare_scale1 = self.section("bare Whoosh loop x1", measure_bare, small.inbox, self.tmp / "bare1", bytes1)
+
+    def run_on_index(self) -> None:
+        r, texts, scale = self.report, self.texts, self.args.scale
+        assert r is not None and texts is not None
+        if self.wants("rescan"):
+            r.rescan = self.section("safety rescan", measure_rescan, self.main)
+        if self.wants("add"):
+            r.add = self.section("add new docs", measure_add, self.main, self.corpus, self.sources,
+                                 self.plan.add_files, scale)
+        if self.wants("query"):
+            r.queries = self.section("queries", measure_queries, self.main, texts, self.plan)
+        if self.wants("known"):
+            r.known_item = self.section("known-item retrieval", measure_known_item, self.main, texts, self.plan)
+        if self.wants("daemon"):
+            cli_query = r.queries.cli_query if r.queries else build_queries(texts, 1)["term_medium"][0]
+            r.daemon = self.section("daemon", measure_daemon, self.main, self.corpus, self.sources, self.plan,
+                                    scale + 1, cli_query)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Benchmark indexer: cold ingest against a bare Whoosh loop, scaling, adding documents, "
+        "the safety rescan, the daemon's drop-to-searchable latency, query latency and known-item retrieval.",
+    )
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS),
+                        help="folder of .txt files (default: ../shared/corpora/bbc beside the repo)")
+    parser.add_argument("--scale", type=int, default=1, help="copies of the corpus, each varied a little (default 1)")
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout (the table goes to stderr)")
+    parser.add_argument("--quick", action="store_true", help="a small subset and few repetitions (smoke test)")
+    parser.add_argument("--keep", action="store_true", help="keep the tmp folder (projects, logs)")
+    parser.add_argument("--only", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=[],
+                        help=f"comma-separated sections: {', '.join(SECTIONS)} ({', '.join(NEEDS_INDEX)} "
+                        "also run the cold ingest they measure)")
+    args = parser.parse_args(argv)
+    if args.scale < 1:
+        parser.error("--scale must be 1 or more")
+    unknown = [s for s in args.only if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}")
+    if not Path(args.corpus).is_dir():
+        parser.error(f"no corpus folder at {args.corpus} (give one with --corpus DIR)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="indexer-bench-")).resolve()
+    try:
+        report = Runner(args, tmp).run()
+    finally:
+        if args.keep:
+            say(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    table = render(report)
+    if args.json:
+        print(table, file=sys.stderr)
+        print(json.dumps(to_json(report), indent=2, default=str))
+    else:
+        print(table)
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
