@@ -720,13 +720,16 @@ def build_queries(texts: Texts, k: int, seed: int = 7) -> dict[str, list[str]]:
         if len(classes["and_two_words"]) >= k and len(classes["phrase"]) >= k:
             break
         _, body = title_and_body(rng.choice(docs))
-        words = [w.lower() for w in ALPHA.findall(body)]
-        middling = sorted({w for w in words if 0.005 <= texts.ratio(w) <= 0.2})
+        words = sorted({w.lower() for w in ALPHA.findall(body)})
+        middling = [w for w in words if 0.005 <= texts.ratio(w) <= 0.2]
+        if len(middling) < 2:  # a tiny corpus: the document's rarest words
+            middling = sorted(words, key=lambda w: texts.df[w])[:10]
         if len(classes["and_two_words"]) < k and len(middling) >= 2:
             classes["and_two_words"].append(" ".join(rng.sample(middling, 2)))
         tokens = [t.lower() for t in TOKEN.findall(body)]
-        pairs = [(a, b) for a, b in zip(tokens, tokens[1:], strict=False)
-                 if ALPHA.fullmatch(a) and ALPHA.fullmatch(b) and min(texts.ratio(a), texts.ratio(b)) < 0.3]
+        pairs = [(a, b) for a, b in zip(tokens, tokens[1:], strict=False) if ALPHA.fullmatch(a) and ALPHA.fullmatch(b)]
+        # Not two of the commonest words ("of the"): one of them narrows the search.
+        pairs = [p for p in pairs if min(texts.ratio(p[0]), texts.ratio(p[1])) < 0.3] or pairs
         if len(classes["phrase"]) < k and pairs:
             a, b = rng.choice(pairs)
             classes["phrase"].append(f'"{a} {b}"')
@@ -826,7 +829,7 @@ def measure_known_item(project: Project, texts: Texts, plan: Plan, seed: int = 1
     api = SearchApi(project)
     # Ranking is judged over documents, not clusters: with --scale every article has
     # copies, and any copy of the wanted article counts as finding it.
-    collapse = not api.can_collapse
+    collapse = False
     title_ranks: list[int | None] = []
     body_ranks: list[int | None] = []
     try:
@@ -841,7 +844,8 @@ def measure_known_item(project: Project, texts: Texts, plan: Plan, seed: int = 1
                 body_ranks.append(_rank(api, f"body:({' '.join(distinctive)})", rel, project.inbox, collapse))
     finally:
         api.close()
-    return KnownItemFigures(title=_retrieval(title_ranks), body=_retrieval(body_ranks), collapsed=collapse)
+    return KnownItemFigures(title=_retrieval(title_ranks), body=_retrieval(body_ranks),
+                            collapsed=collapse and api.can_collapse)
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
