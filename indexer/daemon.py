@@ -93,7 +93,7 @@ class Daemon:
 
     def _scan(self) -> None:
         with self._busy:
-            result = jobs.scan(self.ctx, defer=self._defer, should_stop=self.stop.is_set)
+            result = jobs.scan(self.ctx, defer=self._defer, should_stop=self.stop.is_set, follow_each_batch=True)
         # Follow even when this scan found nothing: other writers (`indexer ingest`, other
         # nodes) may have added changes.
         self._follow_due = True

@@ -53,6 +53,7 @@ class Context:
     ingester: Ingester
 
     def close(self) -> None:
+        self.ingester.close()
         self.db.dispose()
 
 
@@ -70,7 +71,8 @@ def open_context(config: Config) -> Context:
         allowed_languages=tuple(config.language.allowed),
     )
     ingester = Ingester(
-        db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size
+        db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,
+        workers=config.ingest.workers,
     )
     return Context(config, db, IndexStore(config.data_dir), ingester)
 
@@ -127,10 +129,16 @@ def scan(
     progress: Callable[[int], None] | None = None,
     defer: Callable[[Candidate], bool] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    follow_each_batch: bool = False,
 ) -> IngestResult:
-    """Ingest what is new or changed under ``roots`` (the inbox by default)."""
+    """Ingest what is new or changed under ``roots`` (the inbox by default).
+
+    ``follow_each_batch`` updates the index after every batch, while the next batch is
+    being analysed: documents become searchable as a large ingest goes.
+    """
+    after = (lambda: follow(ctx)) if follow_each_batch else None
     with recorded(ctx, "scan", quiet_when=_nothing_changed) as counts:
-        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop)
+        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after)
         counts.update(result.as_dict())
         if result.deferred:
             counts["deferred"] = result.deferred

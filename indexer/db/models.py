@@ -16,7 +16,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "Counter", "Document", "Failure", "File", "JobRun", "Meta"]
 
@@ -80,6 +80,7 @@ class File(Base):
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    document: Mapped[Document] = relationship()
 
 
 class Failure(Base):

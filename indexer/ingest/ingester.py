@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +26,10 @@ from indexer.ingest.types import Analysis, Candidate, FileFailure, RawFile
 __all__ = ["IngestResult", "Ingester", "candidate_for"]
 
 log = structlog.get_logger(__name__)
+
+# Below this many files a batch is analysed in-process: shipping a handful of files to
+# workers costs more than it saves, and a single dropped file should be searchable fast.
+POOL_THRESHOLD = 16
 
 
 @dataclass
@@ -62,6 +70,7 @@ class Ingester:
         options: AnalyzeOptions,
         max_bytes: int,
         batch_size: int = 500,
+        workers: int = 1,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.db = db
@@ -70,7 +79,112 @@ class Ingester:
         self.max_bytes = max_bytes
         self.batch_size = batch_size
         self.clock = clock
+        self.workers = workers if workers > 0 else (os.cpu_count() or 1)
         self.should_stop: Callable[[], bool] = lambda: False
+        self._pool: ProcessPoolExecutor | None = None
+
+    # -- analysis workers ------------------------------------------------------------
+
+    def _executor(self) -> ProcessPoolExecutor | None:
+        """The worker pool, started on first need and kept for the process's life.
+
+        forkserver, not fork: the daemon has threads (scheduler, watcher) and forking a
+        threaded process can copy a held lock into the child.
+        """
+        if self.workers <= 1:
+            return None
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["indexer.ingest.pipeline"])
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=_warm_worker, initargs=(self.options,)
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _analyze_all(self, raws: list[RawFile]) -> Callable[[], list[Analysis | FileFailure]]:
+        """Start analysing ``raws``; the returned function waits for the outcomes."""
+        pool = self._executor() if len(raws) >= POOL_THRESHOLD else None
+        if pool is None:
+            return lambda: [analyze(raw, self.options) for raw in raws]
+        try:
+            results = pool.map(analyze, raws, itertools.repeat(self.options), chunksize=8)
+        except BrokenProcessPool:
+            self._pool = None
+            return lambda: [analyze(raw, self.options) for raw in raws]
+
+        def wait() -> list[Analysis | FileFailure]:
+            try:
+                return list(results)
+            except BrokenProcessPool:  # a worker died (OOM killer?): redo this batch here
+                log.warning("ingest.pool_broken", files=len(raws))
+                self._pool = None
+                return [analyze(raw, self.options) for raw in raws]
+
+        return wait
+
+    # -- one batch: start (read, submit analysis), then finish (wait, one transaction) --
+
+    def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
+        batch = _Batch(removed=list(removed), force=force)
+        raws: list[RawFile] = []
+        for c in candidates:
+            if c.error:
+                batch.failures.append(FileFailure(c.path, "read", c.error, c.size, c.mtime_ns))
+                continue
+            try:
+                raws.append(read_file(c.path, self.max_bytes, self.rules.follow_symlinks))
+            except InputError as e:
+                batch.failures.append(FileFailure(c.path, "read", e.reason, c.size, c.mtime_ns, e.transient))
+        known: dict[str, tuple[str, int]] = {}
+        if raws and not force:
+            with self.db.read() as session:
+                known = store.live_files_by_sha(session, (r.sha256 for r in raws))
+        to_analyze = []
+        for raw in raws:
+            if raw.sha256 in known:  # same bytes as a live file: a move, a copy or unchanged
+                batch.links.append((store.Linked(raw.path, raw.size, raw.mtime_ns, raw.sha256), known[raw.sha256][1]))
+            else:
+                to_analyze.append(raw)
+        batch.outcomes = self._analyze_all(to_analyze)
+        return batch
+
+    def _finish(self, batch: _Batch) -> store.BatchCounts:
+        analyses: list[Analysis] = []
+        failures = batch.failures
+        for outcome in batch.outcomes():
+            if isinstance(outcome, FileFailure):
+                failures.append(outcome)
+            else:
+                analyses.append(outcome)
+        if self.should_stop():
+            raise Cancelled("stopping: batch abandoned before its transaction")
+        if not (analyses or batch.links or failures or batch.removed):
+            return store.BatchCounts()
+        counts: store.BatchCounts = self.db.retrying(
+            store.apply_batch, self.clock(), analyses=analyses, links=batch.links, failures=failures,
+            removed=batch.removed, force=batch.force,
+        )
+        for a in analyses:
+            log.info("ingest.done", path=a.path, doc_id=counts.doc_ids.get(a.path), lang=a.language,
+                     words=a.word_count, ms=a.ms)
+        for link, doc_id in batch.links:
+            log.info("ingest.linked", path=link.path, doc_id=doc_id)
+        for f in failures:
+            log.warning("ingest.failed", path=f.path, stage=f.stage, reason=f.reason)
+        for path in batch.removed:
+            log.info("ingest.removed", path=path)
+        return counts
+
+    def ingest(
+        self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False
+    ) -> store.BatchCounts:
+        """Read, analyse and store one batch in one transaction (with paths gone)."""
+        return self._finish(self._start(candidates, removed, force))
 
     def scan(
         self,
@@ -78,19 +192,36 @@ class Ingester:
         progress: Callable[[int], None] | None = None,
         defer: Callable[[Candidate], bool] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        after_batch: Callable[[], object] | None = None,
     ) -> IngestResult:
         """Bring the DB in line with the files under ``roots``: new, changed and gone.
 
         Only stats files whose size and mtime the DB already has; ``defer`` may claim a
         changed candidate (the daemon waits for it to be stable) instead of ingesting it.
+        While the workers analyse one batch, this process stores the previous one and
+        runs ``after_batch`` (the index follower), so both cores stay busy.
         """
         started = time.monotonic()
         root_strs = [str(r.resolve()) for r in roots]
         with self.db.read() as session:
             known = store.known_states(session, root_strs)
         result = IngestResult()
+        in_flight: list[tuple[_Batch, int]] = []
+
+        def advance(batch: _Batch | None, size: int = 0) -> None:
+            if in_flight:
+                previous, count = in_flight.pop()
+                result.counts.merge(self._finish(previous))
+                if progress:
+                    progress(count)
+                if after_batch is not None:
+                    after_batch()
+            if batch is not None:
+                in_flight.append((batch, size))
+
         pending: list[Candidate] = []
         present: set[str] = set()
+        stopped = False
         for candidate in discover(roots, self.rules):
             result.seen += 1
             present.add(candidate.path)
@@ -103,75 +234,37 @@ class Ingester:
                 continue
             pending.append(candidate)
             if len(pending) >= self.batch_size:
-                result.counts.merge(self.ingest(pending))
-                if progress:
-                    progress(len(pending))
+                advance(self._start(pending), len(pending))
                 pending = []
                 if should_stop():
+                    stopped = True
                     break
-        else:
+        missing: list[str] = []
+        if not stopped:
             missing = [p for p in known if p not in present and not os.path.isfile(p)]
-            for start in range(0, len(missing), self.batch_size):
-                if start and should_stop():
-                    break
-                chunk = missing[start : start + self.batch_size]
-                if start == 0 and pending:
-                    # Moves: the new path and the old one in one transaction.
-                    result.counts.merge(self.ingest(pending, removed=chunk))
-                    pending = []
-                else:
-                    result.counts.merge(self.ingest([], removed=chunk))
-        if pending:
-            result.counts.merge(self.ingest(pending))
-            if progress:
-                progress(len(pending))
+        # Moves: the new paths and the old ones go in one transaction.
+        first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
+        if pending or first_removed:
+            advance(self._start(pending, removed=first_removed), len(pending))
+        for start in range(0, len(missing), self.batch_size):
+            advance(self._start([], removed=missing[start : start + self.batch_size]))
+        advance(None)
         result.seconds = time.monotonic() - started
         return result
 
-    def ingest(
-        self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False
-    ) -> store.BatchCounts:
-        """Read, analyse and store one batch in one transaction (with paths gone)."""
-        raws: list[RawFile] = []
-        failures: list[FileFailure] = []
-        for c in candidates:
-            if c.error:
-                failures.append(FileFailure(c.path, "read", c.error, c.size, c.mtime_ns))
-                continue
-            try:
-                raws.append(read_file(c.path, self.max_bytes, self.rules.follow_symlinks))
-            except InputError as e:
-                failures.append(FileFailure(c.path, "read", e.reason, c.size, c.mtime_ns, e.transient))
-        known: dict[str, tuple[str, int]] = {}
-        if raws and not force:
-            with self.db.read() as session:
-                known = store.live_files_by_sha(session, (r.sha256 for r in raws))
-        links = []
-        analyses: list[Analysis] = []
-        for raw in raws:
-            if self.should_stop():
-                raise Cancelled("stopping: batch abandoned before its transaction")
-            if raw.sha256 in known:  # same bytes as a live file: a move, a copy or unchanged
-                links.append((store.Linked(raw.path, raw.size, raw.mtime_ns, raw.sha256), known[raw.sha256][1]))
-                continue
-            outcome = analyze(raw, self.options)
-            if isinstance(outcome, FileFailure):
-                failures.append(outcome)
-            else:
-                analyses.append(outcome)
-        if not (analyses or links or failures or removed):
-            return store.BatchCounts()
-        counts: store.BatchCounts = self.db.retrying(
-            store.apply_batch, self.clock(), analyses=analyses, links=links, failures=failures,
-            removed=removed, force=force,
-        )
-        for a in analyses:
-            log.info("ingest.done", path=a.path, doc_id=counts.doc_ids.get(a.path), lang=a.language,
-                     words=a.word_count, ms=a.ms)
-        for link, doc_id in links:
-            log.info("ingest.linked", path=link.path, doc_id=doc_id)
-        for f in failures:
-            log.warning("ingest.failed", path=f.path, stage=f.stage, reason=f.reason)
-        for path in removed:
-            log.info("ingest.removed", path=path)
-        return counts
+
+@dataclass
+class _Batch:
+    """One unit of work between its start (reads, analysis submitted) and its commit."""
+
+    removed: list[str]
+    force: bool
+    failures: list[FileFailure] = field(default_factory=list)
+    links: list[tuple[store.Linked, int]] = field(default_factory=list)
+    outcomes: Callable[[], list[Analysis | FileFailure]] = lambda: []
+
+
+def _warm_worker(options: AnalyzeOptions) -> None:
+    # Load langdetect's profiles and the rest once per worker, not on its first file.
+    sample = b"Warm-up text\n\nThis short English paragraph loads the language profiles.\n"
+    analyze(RawFile("warm-up.txt", sample, len(sample), 0, ""), options)
