@@ -1069,6 +1069,9 @@ def render(r: Report) -> str:
     out = [
         f"indexer bench: {c.source} x{c.scale}: {c.files:,} files, {c.bytes / MB:.1f} MB "
         f"({c.articles:,} articles); {env['cpus']} cores, Python {env['python']}, git {env['git']}",
+        f"load average {env['load_before']:.1f} at the start, {env['load_after'] or 0:.1f} at the end"
+        + ("  (other work on this machine: figures are pessimistic)"
+           if max(env["load_before"], env["load_after"] or 0) > 0.5 * (env["cpus"] or 1) else ""),
         "",
     ]
     rows = measurement_rows(r)
@@ -1127,7 +1130,8 @@ def _environment() -> dict[str, Any]:
     except Exception:
         whoosh = "?"
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "whoosh": whoosh, "git": head + dirty,
-            "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "load_before": os.getloadavg()[0], "load_after": None}
 
 
 def say(message: str) -> None:
@@ -1183,6 +1187,7 @@ class Runner:
         if r.ingest is not None:
             self.run_on_index()
         r.seconds = time.perf_counter() - started
+        r.environment["load_after"] = os.getloadavg()[0]
         return r
 
     def run_scale1(self, files: int, nbytes: int) -> None:
