@@ -370,6 +370,85 @@ def reindex(state: State, reprocess: bool, if_needed: bool, quiet: bool) -> None
         click.echo(f"reindexed {result.documents} documents in {result.seconds:.1f}s ({result.generation})")
 
 
+@cli.command()
+@click.option("--repair", is_flag=True, help="fix what differs (ingest, remove, re-index) in batches")
+@click.option("--hash", "check_hashes", is_flag=True, help="also re-read every file to compare content hashes")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def verify(state: State, repair: bool, check_hashes: bool, as_json: bool) -> None:
+    """Check that inbox files, database and index agree. Exit 1 if problems remain."""
+    from indexer import jobs
+
+    with _context(state) as ctx:
+        report = jobs.verify(ctx, repair=repair, check_hashes=check_hashes)
+        remaining = jobs.verify(ctx).problems if repair and report.problems else report.problems
+    data = report.as_dict()
+    data["remaining"] = remaining
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, **data})
+    else:
+        click.echo(f"checked {report.files_checked} files, {report.documents_checked} documents, "
+                   f"index {report.index_documents if report.index_documents is not None else '-'} documents")
+        labels = [("missing", "in the inbox, not in the database"), ("orphaned", "in the database, gone from disk"),
+                  ("stale", "changed on disk since ingested"), ("empty_documents", "documents with no file"),
+                  ("not_indexed", "documents missing from the index"), ("index_orphans", "index entries not in the database")]
+        for key, label in labels:
+            items = data[key]
+            if items:
+                click.echo(f"{len(items):>6} {label}: " + ", ".join(map(str, items[:5])) + (" ..." if len(items) > 5 else ""))
+        if report.index_problem:
+            click.echo(f"index: {report.index_problem}")
+        if report.repaired:
+            click.echo("repaired: " + ", ".join(f"{k} {v}" for k, v in report.repaired.items()))
+        click.echo("ok" if remaining == 0 else f"{remaining} problems remain")
+    if remaining:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def failures(state: State, as_json: bool) -> None:
+    """List files that did not become documents: path, stage, reason, attempts."""
+    from indexer.db import store
+
+    with _context(state) as ctx, ctx.db.read() as session:
+        rows = [
+            {"path": f.path, "stage": f.stage, "reason": f.reason, "transient": f.transient,
+             "attempts": f.attempts, "first_seen": f.first_seen, "last_seen": f.last_seen}
+            for f in store.failures(session)
+        ]
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, "total": len(rows), "failures": rows})
+        return
+    if not rows:
+        click.echo("no failures")
+        return
+    for row in rows:
+        retry_note = " (will retry)" if row["transient"] else ""
+        click.echo(f"{row['path']}: {row['stage']}: {row['reason']} [attempts {row['attempts']}]{retry_note}")
+    click.echo(f"{len(rows)} failures")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--all", "retry_all", is_flag=True, help="retry every recorded failure")
+@_common
+def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
+    """Try failed files again now (PATH..., or --all)."""
+    from indexer import jobs
+
+    if not paths and not retry_all:
+        raise click.UsageError("give PATH... or --all")
+    with _context(state) as ctx:
+        counts = jobs.retry(ctx, None if retry_all else [str(p.resolve()) for p in paths])
+    click.echo(f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed")
+    for path, reason in counts.failed_paths[:20]:
+        _err(f"failed: {path}: {reason}")
+    if counts.failed:
+        sys.exit(1)
+
+
 @contextmanager
 def _bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on a terminal; nothing otherwise (JSON log lines tell the story)."""

@@ -107,6 +107,10 @@ class Daemon:
     def _optimize(self) -> None:
         jobs.optimize(self.ctx)
 
+    def _verify(self) -> None:
+        with self._busy:  # repairs write; the watcher's batches wait for them
+            jobs.verify(self.ctx, repair=True)
+
     # -- the main loop -----------------------------------------------------------------
 
     def _process(self) -> None:
@@ -195,10 +199,9 @@ class Daemon:
     def run(self) -> None:
         cfg = self.ctx.config
         for folder in cfg.inbox_dirs:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise ConfigError(f"cannot create inbox folder {folder}: {e.strerror}") from e
+            if not folder.is_dir():
+                where = f" (fix [paths] inbox in {cfg.source})" if cfg.source else ""
+                raise ConfigError(f"inbox folder does not exist: {folder}{where}")
         lock = FileLock(cfg.data_dir / DAEMON_LOCK)
         if not lock.try_acquire():
             raise AlreadyRunningError(held_by(lock.path))
@@ -213,6 +216,7 @@ class Daemon:
                     "scan": self._guarded("scan", self._scan),
                     "reindex": self._guarded("reindex", self._reindex),
                     "optimize": self._guarded("optimize", self._optimize),
+                    "verify": self._guarded("verify", self._verify),
                 },
             )
             scheduler.start()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import delete, select
@@ -24,6 +25,9 @@ from indexer.ingest.pipeline import AnalyzeOptions
 from indexer.ingest.types import Candidate
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
 
+if TYPE_CHECKING:
+    from indexer.verify import VerifyReport
+
 __all__ = [
     "Context",
     "follow",
@@ -34,7 +38,9 @@ __all__ = [
     "recorded",
     "reindex",
     "reprocess",
+    "retry",
     "scan",
+    "verify",
 ]
 
 log = structlog.get_logger(__name__)
@@ -190,6 +196,30 @@ def optimize(ctx: Context) -> int:
         counts["segments_before"] = ctx.index.optimize()
         prune_runs(ctx)
     return counts["segments_before"]
+
+
+def verify(ctx: Context, repair: bool = False, check_hashes: bool = False) -> VerifyReport:
+    from indexer.verify import verify as run_verify
+
+    with recorded(ctx, "verify") as counts:
+        report = run_verify(ctx, repair=repair, check_hashes=check_hashes)
+        counts.update(problems=report.problems, files=report.files_checked, repaired=report.repaired)
+    return report
+
+
+def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
+    """Forget recorded failures (all, or these paths) and ingest those files now."""
+    with ctx.db.write() as session:
+        targets = store.failure_paths(session) if paths is None else paths
+        store.clear_failures(session, targets)
+    candidates = [c for p in targets if (c := candidate_for(p)) is not None]
+    gone = [p for p in targets if not os.path.lexists(p)]
+    counts = store.BatchCounts()
+    for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
+        chunk = candidates[start : start + ctx.config.ingest.batch_size]
+        counts.merge(ctx.ingester.ingest(chunk, removed=gone if start == 0 else ()))
+    follow(ctx)
+    return counts
 
 
 def prune_runs(ctx: Context, now: datetime | None = None) -> None:

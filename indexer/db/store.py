@@ -18,6 +18,14 @@ __all__ = [
     "BatchCounts",
     "Linked",
     "apply_batch",
+    "clear_failures",
+    "documents_without_files",
+    "failure_paths",
+    "live_document_ids",
+    "live_file_states",
+    "resequence",
+    "retry_delay",
+    "tombstone",
     "changes_since",
     "count_live",
     "current_seq",
@@ -80,20 +88,39 @@ def _in_roots(column, roots: Sequence[str] | None):  # type: ignore[no-untyped-d
     return or_(*conditions)
 
 
-def known_states(session: Session, roots: Sequence[str] | None = None) -> dict[str, tuple[int, int, bool]]:
-    """path -> (size, mtime_ns, failed) for every file the DB knows under ``roots``."""
+# Transient failures (file vanished, permission denied, database busy) are retried after
+# 5 s, 10 s, 20 s ... up to an hour; a failed file that changes is retried at once.
+RETRY_FIRST_SECONDS = 5.0
+RETRY_MAX_SECONDS = 3600.0
+
+
+def retry_delay(attempts: int) -> float:
+    return min(RETRY_FIRST_SECONDS * 2 ** max(0, attempts - 1), RETRY_MAX_SECONDS)
+
+
+def known_states(
+    session: Session, roots: Sequence[str] | None = None, now: datetime | None = None
+) -> dict[str, tuple[int, int, bool]]:
+    """path -> (size, mtime_ns, failed) for every file the DB knows under ``roots``.
+
+    A scan skips a file whose size and mtime match; a transient failure whose retry time
+    has come gets an impossible state so that it is tried again.
+    """
     states: dict[str, tuple[int, int, bool]] = {}
     for path, size, mtime in session.execute(
         select(File.path, File.size, File.mtime_ns).where(_in_roots(File.path, roots))
     ):
         states[path] = (size, mtime, False)
-    for path, size, mtime, transient in session.execute(
-        select(Failure.path, Failure.size, Failure.mtime_ns, Failure.transient).where(
-            _in_roots(Failure.path, roots)
-        )
-    ):
-        # A transient failure (vanished, locked, changed while read) is retried on sight.
-        states[path] = (-1, -1, True) if transient else (size or 0, mtime or 0, True)
+    rows = session.execute(
+        select(Failure.path, Failure.size, Failure.mtime_ns, Failure.transient, Failure.attempts,
+               Failure.last_seen).where(_in_roots(Failure.path, roots))
+    )
+    for path, size, mtime, transient, attempts, last_seen in rows:
+        due = False
+        if transient and now is not None:
+            last = last_seen if last_seen.tzinfo else last_seen.replace(tzinfo=now.tzinfo)
+            due = (now - last).total_seconds() >= retry_delay(attempts)
+        states[path] = (-1, -1, True) if due else (size or 0, mtime or 0, True)
     return states
 
 
@@ -464,3 +491,52 @@ def outdated_files(session: Session, version: int, after_id: int, limit: int) ->
         .limit(limit)
     )
     return [(file_id, path) for file_id, path in rows]
+
+
+def failure_paths(session: Session) -> list[str]:
+    return list(session.scalars(select(Failure.path).order_by(Failure.path)))
+
+
+def clear_failures(session: Session, paths: Sequence[str] | None = None) -> int:
+    """Forget failures (all, or these paths) so the next ingest tries them afresh."""
+    statement = delete(Failure)
+    if paths is not None:
+        statement = statement.where(Failure.path.in_(list(paths)))
+    return session.execute(statement).rowcount or 0
+
+
+def live_file_states(session: Session, after_id: int, limit: int) -> list[tuple[int, str, int, int, str, int]]:
+    """(file id, path, size, mtime_ns, sha256, document id) of files, in id order."""
+    rows = session.execute(
+        select(File.id, File.path, File.size, File.mtime_ns, File.sha256, File.document_id)
+        .where(File.id > after_id)
+        .order_by(File.id)
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def live_document_ids(session: Session) -> set[int]:
+    return set(session.scalars(select(Document.id).where(Document.deleted_at.is_(None))))
+
+
+def documents_without_files(session: Session) -> list[int]:
+    has_file = select(File.id).where(File.document_id == Document.id).exists()
+    return list(session.scalars(select(Document.id).where(Document.deleted_at.is_(None), ~has_file)))
+
+
+def tombstone(session: Session, now: datetime, doc_ids: Sequence[int]) -> int:
+    docs = list(session.scalars(select(Document).where(Document.id.in_(list(doc_ids)))))
+    for doc, seq in zip(docs, _next_seqs(session, len(docs))):
+        doc.deleted_at = now
+        doc.updated_at = now
+        doc.seq = seq
+    return len(docs)
+
+
+def resequence(session: Session, doc_ids: Sequence[int]) -> int:
+    """Give documents new sequence numbers so the index follower applies them again."""
+    docs = list(session.scalars(select(Document).where(Document.id.in_(list(doc_ids)))))
+    for doc, seq in zip(docs, _next_seqs(session, len(docs))):
+        doc.seq = seq
+    return len(docs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import stat
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from indexer.ingest.types import Candidate
 
-__all__ = ["Rules", "discover", "is_ignored_name", "matches"]
+__all__ = ["Rules", "discover", "is_ignored_name", "matches", "printable_path"]
 
 # Editors, downloaders and scrapers write these before the final rename; ingesting them
 # would index half files and then see them vanish.
@@ -42,6 +43,18 @@ def matches(path: str, root: str, rules: Rules) -> bool:
     return not any(
         fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) for pattern in rules.exclude
     )
+
+
+def printable_path(path: str) -> str:
+    """``path`` itself, or, for a name that is not valid UTF-8, an escaped readable form.
+
+    The database stores text; such a file is recorded as a failure under this name.
+    """
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _inside(path: str, roots: Iterable[str]) -> bool:
@@ -80,25 +93,34 @@ def _walk(
     for entry in entries:
         if is_ignored_name(entry.name):
             continue
+        path = entry.path
+        if (shown := printable_path(path)) != path:
+            if matches(shown, root, rules):
+                st = entry.stat(follow_symlinks=False)
+                yield Candidate(shown, st.st_size, st.st_mtime_ns, st.st_ino, error="file name is not valid UTF-8")
+            continue
         try:
             is_link = entry.is_symlink()
             if is_link:
-                if not rules.follow_symlinks:
-                    continue
-                target = os.path.realpath(entry.path)
-                if not _inside(target, roots):
-                    if matches(entry.path, root, rules):
-                        yield Candidate(entry.path, 0, 0, 0, error="symlink points outside the inbox")
+                target = os.path.realpath(path)
+                if not rules.follow_symlinks or not _inside(target, roots):
+                    if matches(path, root, rules):
+                        reason = ("symlink points outside the inbox" if rules.follow_symlinks
+                                  else "symlink (follow_symlinks is off)")
+                        st = entry.stat(follow_symlinks=False)
+                        yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
                     continue
             if entry.is_dir(follow_symlinks=is_link):
-                yield from _walk(entry.path, root, roots, rules, seen_dirs)
+                yield from _walk(path, root, roots, rules, seen_dirs)
                 continue
-            if not matches(entry.path, root, rules):
+            if not matches(path, root, rules):
                 continue
             st = entry.stat(follow_symlinks=is_link)
-        except OSError:
+        except OSError as e:
+            if e.errno == errno.ELOOP and matches(path, root, rules):
+                yield Candidate(path, 0, 0, 0, error="symlink loop")
             continue  # vanished or a broken link: the next scan decides
         if stat.S_ISREG(st.st_mode):
-            yield Candidate(entry.path, st.st_size, st.st_mtime_ns, st.st_ino)
+            yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino)
         else:
-            yield Candidate(entry.path, 0, st.st_mtime_ns, st.st_ino, error="not a regular file")
+            yield Candidate(path, 0, st.st_mtime_ns, st.st_ino, error="not a regular file")

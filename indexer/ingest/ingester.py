@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from indexer.db import store
 from indexer.db.session import Database
-from indexer.errors import Cancelled, InputError
-from indexer.ingest.discover import Rules, discover
+from indexer.errors import BusyError, Cancelled, InputError, StorageError
+from indexer.ingest.discover import Rules, discover, printable_path
 from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.read import read_file
 from indexer.ingest.types import Analysis, Candidate, FileFailure, RawFile
@@ -130,9 +131,12 @@ class Ingester:
     # -- one batch: start (read, submit analysis), then finish (wait, one transaction) --
 
     def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
-        batch = _Batch(removed=list(removed), force=force)
+        batch = _Batch(removed=[p for p in removed if printable_path(p) == p], force=force)
         raws: list[RawFile] = []
         for c in candidates:
+            if (shown := printable_path(c.path)) != c.path:
+                batch.failures.append(FileFailure(shown, "read", "file name is not valid UTF-8", c.size, c.mtime_ns))
+                continue
             if c.error:
                 batch.failures.append(FileFailure(c.path, "read", c.error, c.size, c.mtime_ns))
                 continue
@@ -165,10 +169,16 @@ class Ingester:
             raise Cancelled("stopping: batch abandoned before its transaction")
         if not (analyses or batch.links or failures or batch.removed):
             return store.BatchCounts()
-        counts: store.BatchCounts = self.db.retrying(
-            store.apply_batch, self.clock(), analyses=analyses, links=batch.links, failures=failures,
-            removed=batch.removed, force=batch.force,
-        )
+        try:
+            counts: store.BatchCounts = self.db.retrying(
+                store.apply_batch, self.clock(), analyses=analyses, links=batch.links, failures=failures,
+                removed=batch.removed, force=batch.force,
+            )
+        except (BusyError, StorageError):
+            raise  # the whole batch waits for better times; nothing is recorded against files
+        except Exception as e:  # one poisoned file must not sink its batch: store one by one
+            log.warning("ingest.batch_split", error=str(e), files=len(analyses) + len(batch.links))
+            counts = self._one_by_one(analyses, batch, failures)
         for a in analyses:
             log.info("ingest.done", path=a.path, doc_id=counts.doc_ids.get(a.path), lang=a.language,
                      words=a.word_count, ms=a.ms)
@@ -178,6 +188,26 @@ class Ingester:
             log.warning("ingest.failed", path=f.path, stage=f.stage, reason=f.reason)
         for path in batch.removed:
             log.info("ingest.removed", path=path)
+        return counts
+
+    def _one_by_one(
+        self, analyses: list[Analysis], batch: _Batch, failures: list[FileFailure]
+    ) -> store.BatchCounts:
+        """Store a failed batch file by file; a file whose own write fails is recorded."""
+        counts = store.BatchCounts()
+        units: list[tuple[str | None, dict[str, Any]]] = [(a.path, {"analyses": [a]}) for a in analyses]
+        units += [(link.path, {"links": [(link, doc_id)]}) for link, doc_id in batch.links]
+        units.append((None, {"failures": failures, "removed": batch.removed}))
+        for path, unit in units:
+            try:
+                counts.merge(self.db.retrying(store.apply_batch, self.clock(), force=batch.force, **unit))
+            except (BusyError, StorageError):
+                raise
+            except Exception as e:
+                if path is None:
+                    raise
+                failure = FileFailure(path, "store", f"{type(e).__name__}: {e}".splitlines()[0][:300])
+                counts.merge(self.db.retrying(store.apply_batch, self.clock(), failures=[failure]))
         return counts
 
     def ingest(
@@ -204,7 +234,7 @@ class Ingester:
         started = time.monotonic()
         root_strs = [str(r.resolve()) for r in roots]
         with self.db.read() as session:
-            known = store.known_states(session, root_strs)
+            known = store.known_states(session, root_strs, now=self.clock())
         result = IngestResult()
         in_flight: list[tuple[_Batch, int]] = []
 

@@ -265,6 +265,20 @@ class IndexStore:
         log.info("index.rebuilt", documents=count, generation=generation, seconds=round(seconds, 2))
         return RebuildResult(count, checkpoint, generation, seconds)
 
+    def delete_ids(self, ids: list[int]) -> None:
+        """Delete documents from the live index by id (verify's repair of index orphans)."""
+        with self.writer_lock():
+            live = self.live_dir()
+            if live is None:
+                return
+            ix = whoosh_index.open_dir(str(live))
+            try:
+                with _writer(ix) as writer:
+                    for doc_id in ids:
+                        writer.delete_by_term("id", str(doc_id))
+            finally:
+                ix.close()
+
     def optimize(self) -> int:
         """Merge the live index's segments into one; returns the segment count before."""
         with self.writer_lock():
