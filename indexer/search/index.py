@@ -338,6 +338,8 @@ class IndexStore:
     def _remove_abandoned(self) -> None:
         """Remove generations a killed rebuild left half-built (we hold reindex.lock)."""
         live = self.live_dir()
+        for tmp in self.data_dir.glob(".index.*.tmp"):  # a symlink a killed swap left
+            tmp.unlink(missing_ok=True)
         for path in self._generations():
             if path != live and not self.read_state(path).get("complete"):
                 log.info("index.remove_abandoned", generation=path.name)
