@@ -6,6 +6,7 @@ usage or query, 75 busy); tracebacks only with --verbose.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -64,7 +65,8 @@ def _load_config(state: State) -> Config:
     return config.load(state.config_path)
 
 
-def _setup_logging(state: State, cfg: Config, default_level: str = "warning") -> None:
+def _setup_logging(state: State, cfg: Config, default_level: str = "critical") -> None:
+    """One-shot commands print their own results and one-line errors: logs only if asked."""
     from indexer import log
 
     level = state.log_level or ("debug" if state.verbose else default_level)
@@ -72,7 +74,7 @@ def _setup_logging(state: State, cfg: Config, default_level: str = "warning") ->
 
 
 @contextmanager
-def _context(state: State, default_level: str = "warning") -> Iterator[Context]:
+def _context(state: State, default_level: str = "critical") -> Iterator[Context]:
     from indexer import jobs
 
     cfg = _load_config(state)
@@ -536,6 +538,8 @@ def status(state: State, as_json: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """The error boundary: one line per error, tracebacks only with --verbose."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    # The database and the index hold the archive's text: not for other users' eyes.
+    os.umask(os.umask(0) | 0o077)
     try:
         cli.main(args=argv, prog_name="indexer", standalone_mode=False)
     except click.exceptions.Abort:
@@ -562,6 +566,14 @@ def main(argv: list[str] | None = None) -> None:
         # Quiet when piped into `head`: point stdout at devnull so the exit flush is silent.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except OSError as e:
+        if verbose:
+            raise
+        if e.errno in (errno.ENOSPC, errno.EFBIG):
+            _err(f"indexer: write failed: {e.strerror} (is the disk full?)")
+        else:
+            _err(f"indexer: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
+        sys.exit(1)
     except Exception as e:
         if verbose:
             raise

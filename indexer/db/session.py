@@ -29,8 +29,10 @@ def _is_locked(error: OperationalError) -> bool:
 
 
 def _is_disk_full(error: OperationalError) -> bool:
+    # SQLite says "database or disk is full" for ENOSPC and "disk I/O error" when a write
+    # is refused outright (EFBIG from a file-size limit, EIO).
     text = str(error.orig).lower()
-    return "disk is full" in text or "no space left" in text
+    return any(s in text for s in ("disk is full", "no space", "disk i/o error", "file too large"))
 
 
 class Database:
@@ -66,7 +68,7 @@ class Database:
             if _is_locked(e):
                 raise BusyError(f"database is busy: {e.orig}") from e
             if _is_disk_full(e):
-                raise StorageError(f"database write failed: {e.orig}") from e
+                raise StorageError(f"database write failed: {e.orig} (is the disk full?)") from e
             raise
         except BaseException:
             session.rollback()
@@ -100,7 +102,10 @@ def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # WAL is a property of the file: set it once. Switching needs the file to itself,
+        # which fails at once (no busy wait) when another process has it open.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -133,6 +138,18 @@ def open_database(url: str, data_dir: Path, busy_timeout: float = 30.0, create: 
 
 
 def _create_schema(db: Database) -> None:
+    """Create tables and seed rows; two processes starting at once may race here."""
+    deadline = time.monotonic() + db.busy_timeout
+    while True:
+        try:
+            return _create_schema_once(db)
+        except (StorageError, BusyError) as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _create_schema_once(db: Database) -> None:
     try:
         Base.metadata.create_all(db.engine)
         with db.write() as session:
