@@ -14,7 +14,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import date, datetime
 from functools import wraps
 from pathlib import Path
@@ -205,75 +204,96 @@ def daemon(state: State) -> None:
             runner.run()
 
 
+def _date_value(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from indexer.search.dates import DATE_HINT, DateError, parse_date
+
+    try:
+        parse_date(value, date.today())
+    except DateError as e:
+        raise click.BadParameter(f"{e} ({DATE_HINT})") from None
+    return value
+
+
+def _result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `search` and `similar` share: filters, paging, sorting, output."""
+    options = [
+        click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=10, show_default=True,
+                     help="hits to show"),
+        click.option("--offset", type=click.IntRange(0), default=0, help="skip this many hits"),
+        click.option("--lang", "langs", multiple=True, metavar="CODE",
+                     help="only this language (en, de, zh...); repeat or comma-separate for several"),
+        click.option("--source", "sources", multiple=True, metavar="NAME",
+                     help="only this source; repeat or comma-separate for several"),
+        click.option("--since", callback=_date_value, metavar="DATE",
+                     help="dated from this day: 2025-12-03, 2025-12, 2025, 7d, 2w, 3m, 1y, today"),
+        click.option("--until", callback=_date_value, metavar="DATE", help="dated through this day (as --since)"),
+        click.option("--path", "path_glob", metavar="GLOB", help="only paths matching this glob (business/*.txt)"),
+        click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance",
+                     show_default=True, help="order of the hits"),
+        click.option("--no-snippets", is_flag=True, help="do not show text snippets"),
+        click.option("--facets", is_flag=True, help="count the matches by language, source and month"),
+        click.option("--all", "show_all", is_flag=True, help="show near-duplicates as hits of their own"),
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
+                     show_default=True, help="output format"),
+        click.option("--json", "as_json", is_flag=True, help="same as --format json"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _run_search(state: State, run: Callable[[Any, Any], Any], fmt: str, explain: bool, **kw: Any) -> None:
+    """Open the index read-only, run one search, print it. Never opens the database."""
+    from indexer.search.engine import SearchEngine, SearchOptions
+    from indexer.search.render import jsonl_records, result_dict, text_lines
+
+    cfg = _load_config(state)
+    if state.verbose or state.log_level:  # searching logs nothing worth structlog's import
+        _setup_logging(state, cfg)
+    options = SearchOptions(
+        limit=kw["limit"], offset=kw["offset"], langs=_split(kw["langs"]), sources=_split(kw["sources"]),
+        since=kw["since"], until=kw["until"], path=kw["path_glob"], sort=kw["sort"],
+        snippets=not kw["no_snippets"], facets=kw["facets"], collapse=not kw["show_all"],
+    )
+    with SearchEngine(cfg.data_dir) as engine:
+        result = run(engine, options)
+    if fmt == "json":
+        _print_json(result_dict(result, explain))
+    elif fmt == "jsonl":
+        for record in jsonl_records(result, explain):
+            click.echo(json.dumps(record, ensure_ascii=False))
+    else:
+        click.echo("\n".join(text_lines(result, color=sys.stdout.isatty(), explain=explain)))
+
+
 @cli.command()
 @click.argument("query", nargs=-1, required=True)
-@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=10, show_default=True, help="hits to show")
-@click.option("--offset", type=click.IntRange(0), default=0, help="skip this many hits")
-@click.option("--lang", help="only documents in this language (e.g. en, de)")
-@click.option("--no-snippets", is_flag=True, help="do not show text snippets")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_result_options
+@click.option("--explain", is_flag=True, help="print the query as parsed and as run")
 @_common
-def search(state: State, query: tuple[str, ...], limit: int, offset: int, lang: str | None,
-           no_snippets: bool, as_json: bool) -> None:
-    """Search the index. QUERY uses Whoosh syntax: AND OR NOT "phrase" field:term prefix* term~."""
-    from indexer.config import load
-    from indexer.db.session import open_database
-    from indexer.search.index import IndexStore
-    from indexer.search.query import SearchOptions
-    from indexer.search.query import search as run_search
-
-    cfg = load(state.config_path)
-    _setup_logging(state, cfg)
-    index = IndexStore(cfg.data_dir)
-    if index.live_dir() is None:
-        from indexer.errors import NoIndexError
-
-        raise NoIndexError("no index yet: run `indexer ingest` or start the daemon")
-    db = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False)
-    try:
-        options = SearchOptions(limit=limit, offset=offset, lang=lang, snippets=not no_snippets)
-        result = run_search(index, db, " ".join(query), options)
-    finally:
-        db.dispose()
-    if as_json:
-        _print_json(
-            {
-                "format_version": FORMAT_VERSION,
-                "query": result.query,
-                "total": result.total,
-                "took_ms": result.took_ms,
-                "hits": [{**asdict(h), "snippet": _marks(h.snippet, "<b>", "</b>")} for h in result.hits],
-            }
-        )
-        return
-    _render_hits(result, offset)
+def search(state: State, query: tuple[str, ...], fmt: str, as_json: bool, explain: bool, **kw: Any) -> None:
+    """Search the index. QUERY uses Whoosh syntax: words (all must match), "a phrase",
+    OR, NOT, ( ), field:value (title body source lang path published ingested date),
+    prefix*, fuzzy~, published:[2025-01 to 2025-06]. See the README for examples."""
+    text = " ".join(query)
+    _run_search(state, lambda engine, options: engine.search(text, options), "json" if as_json else fmt,
+                explain, **kw)
 
 
-def _marks(text: str, start: str, end: str) -> str:
-    from indexer.search.query import MARK_END, MARK_START
-
-    return text.replace(MARK_START, start).replace(MARK_END, end)
-
-
-def _render_hits(result: Any, offset: int) -> None:
-    tty = sys.stdout.isatty()
-    if result.total == 0:
-        click.echo(f"no documents match {result.query!r} (total: 0)")
-        return
-    shown = len(result.hits)
-    click.echo(f"{result.total} documents match; showing {offset + 1}-{offset + shown} ({result.took_ms:.0f} ms)")
-    for rank, hit in enumerate(result.hits, start=offset + 1):
-        title = hit.title or "(untitled)"
-        facts = " · ".join(str(x) for x in (hit.language, hit.source, hit.published) if x)
-        click.echo()
-        click.echo(f"{rank:>3}. " + (click.style(title, bold=True) if tty else title) + f"  [{facts}]")
-        click.echo(f"     {hit.path}  (id {hit.id})")
-        if hit.snippet:
-            if tty:
-                snippet = _marks(hit.snippet, "\x1b[1;33m", "\x1b[0m")
-            else:
-                snippet = _marks(hit.snippet, "[", "]")
-            click.echo(f"     {snippet}")
+@cli.command()
+@click.argument("doc_id", type=int)
+@_result_options
+@_common
+def similar(state: State, doc_id: int, fmt: str, as_json: bool, **kw: Any) -> None:
+    """Documents like document DOC_ID, found by its key terms; its near-duplicates left out."""
+    _run_search(state, lambda engine, options: engine.similar(doc_id, options), "json" if as_json else fmt,
+                False, **kw)
 
 
 def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[str, Any]:

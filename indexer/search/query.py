@@ -1,65 +1,65 @@
-"""Searching: parse the user's query, expand it to the language fields, run it, snippet it."""
+"""The query language: Whoosh syntax over title, body, source, lang, path and dates.
+
+``parse()`` checks the user's text and parses it against the user-facing fields
+(schema.parse_schema); date words become day ranges (dates.py) and path words become
+globs. ``expand()`` then maps the title/body leaves onto the per-language fields present
+in the index, stemming each word with that language's stemmer.
+"""
 
 from __future__ import annotations
 
 import copy
 import re
-import time
-from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
 
-from whoosh import highlight
 from whoosh import query as wq
 from whoosh.qparser import FuzzyTermPlugin, GtLtPlugin, MultifieldParser
-from whoosh.qparser.dateparse import DateParserPlugin
 from whoosh.qparser.syntax import AndGroup
+from whoosh.support.charset import accent_map
 
-from indexer.db import store
-from indexer.db.session import Database
 from indexer.errors import QueryError
-from indexer.search.index import IndexStore
-from indexer.search.schema import TEXT_PREFIXES, analyzer_for, field_language, fold, index_language, parse_schema
+from indexer.search.dates import DATE_HINT, DateError, bounds, to_utc
+from indexer.search.phrase import AdjacentPhrase
+from indexer.search.schema import TEXT_PREFIXES, parse_schema, stem_word
 
-__all__ = ["Hit", "SearchOptions", "SearchResult", "parse", "search"]
+__all__ = [
+    "DATE_FIELDS",
+    "FIELDS",
+    "Parsed",
+    "date_query",
+    "describe",
+    "expand",
+    "lang_query",
+    "parse",
+    "path_query",
+    "text_leaves",
+]
 
-SNIPPET_CHARS = 100_000  # highlight within the first 100k characters of a body
-MARK_START, MARK_END = "\x02", "\x03"  # the renderer turns these into colour or <b>
+FIELDS = ("title", "body", "source", "lang", "path", "published", "ingested", "date", "id", "cluster")
+DATE_FIELDS = ("published", "ingested", "date")
+SYNTAX_HINT = 'words, "a phrase", field:value (title body source lang path published ingested date), AND OR NOT, ( ), prefix*, fuzzy~'
+# Every date the index can hold: a DateRange over it matches "has a publication date"
+# using a few coarse numeric terms, where Every("published") would read every posting.
+_EVER = (datetime(1, 1, 1), datetime(9999, 12, 31))
+
+_FIELD_REF = re.compile(r"(?<![\w\"])([A-Za-z_]+):(?=\S)")
+_EXPLICIT_AND = re.compile(r"(?<![\w\"])AND(?![\w\"])")
 
 
 @dataclass(frozen=True)
-class SearchOptions:
-    limit: int = 10
-    offset: int = 0
-    lang: str | None = None
-    snippets: bool = True
+class Parsed:
+    """A parsed query over the user-facing fields, and its any-word fallback."""
+
+    text: str
+    query: wq.Query
+    # The same words joined by OR, for when no document has all of them; None when the
+    # query is not several plain words (one word, an explicit AND, a single phrase...).
+    fallback: wq.Query | None
 
 
-@dataclass
-class Hit:
-    id: int
-    title: str
-    path: str
-    language: str
-    source: str | None
-    published: date | None
-    score: float
-    snippet: str = ""
-
-
-@dataclass
-class SearchResult:
-    query: str
-    parsed: str
-    total: int
-    took_ms: float
-    hits: list[Hit] = field(default_factory=list)
-
-
-_FIELD_REF = re.compile(r"(?<![\w\"])([A-Za-z_]+):(?=\S)")
-
-
-def _check_syntax(text: str) -> None:
+def _check_syntax(text: str) -> str:
     if not text.strip():
         raise QueryError("query error: empty query", "give at least one word")
     if text.count('"') % 2:
@@ -71,42 +71,170 @@ def _check_syntax(text: str) -> None:
             break
     if depth != 0:
         raise QueryError("query error: unbalanced parentheses", "match every ( with a )")
-    known = set(parse_schema().names())
+    # Field names are case-insensitive: Title:oil is title:oil.
+    text = _FIELD_REF.sub(lambda m: m.group(1).lower() + ":", text)
     for name in _FIELD_REF.findall(text):
-        if name not in known:
-            fields = "title, body, source, lang, path, published, ingested"
-            raise QueryError(f"query error: unknown field {name!r}", f"fields are: {fields}")
+        if name not in FIELDS:
+            raise QueryError(
+                f"query error: unknown field {name!r}",
+                "fields are: title, body, source, lang, path, published, ingested, date",
+            )
+    return text
 
 
+@cache
 def _parser() -> MultifieldParser:
     parser = MultifieldParser(["title", "body"], parse_schema(), group=AndGroup)
     parser.add_plugin(FuzzyTermPlugin())
     parser.add_plugin(GtLtPlugin())
-    parser.add_plugin(DateParserPlugin(free=False))
     return parser
 
 
-def parse(text: str) -> wq.Query:
+def parse(text: str, today: date) -> Parsed:
     """Parse ``text`` against the user-facing fields, or raise QueryError."""
-    _check_syntax(text)
+    checked = _check_syntax(text)
+    parser = _parser()
     try:
-        parsed = _parser().parse(text)
+        raw = parser.parse(checked)
     except Exception as e:  # Whoosh raises assorted errors for odd input
-        raise QueryError(f"query error: {e}", "see `indexer search --help` for the syntax") from e
-    if parsed is wq.NullQuery:
-        raise QueryError("query error: nothing searchable in the query", "check dates and field values")
-    return parsed
+        raise QueryError(f"query error: {e}", SYNTAX_HINT) from e
+    if raw is wq.NullQuery or not raw.leaves() and not isinstance(raw, wq.Every):
+        raise QueryError("query error: nothing searchable in the query", "give at least one word or field:value")
+    query = _resolve(raw, today)
+    fallback = None
+    if isinstance(raw, wq.And) and not _EXPLICIT_AND.search(checked):
+        words = [c for c in raw.subqueries if not isinstance(c, wq.Not) and _is_text(c)]
+        rest = [c for c in raw.subqueries if not (not isinstance(c, wq.Not) and _is_text(c))]
+        if len(words) >= 2:
+            any_word = wq.Or([_resolve(w, today) for w in words])
+            fallback = wq.And([any_word, *(_resolve(r, today) for r in rest)]) if rest else any_word
+    return Parsed(text, query, fallback)
 
 
-def _stem(lang: str, text: str) -> str:
-    tokens = [t.text for t in analyzer_for(lang)(text)]
-    return tokens[0] if len(tokens) == 1 else text
+def _is_text(q: wq.Query) -> bool:
+    leaves = list(q.leaves()) if not q.is_leaf() else [q]
+    return bool(leaves) and all(getattr(leaf, "fieldname", None) in TEXT_PREFIXES for leaf in leaves)
+
+
+def text_leaves(q: wq.Query) -> list[wq.Query]:
+    """The title/body leaves of a parsed query."""
+    leaves = [q] if q.is_leaf() else list(q.leaves())
+    return [leaf for leaf in leaves if getattr(leaf, "fieldname", None) in TEXT_PREFIXES]
+
+
+def describe(q: wq.Query) -> str:
+    """A query as people read it: dates as days, every group in parentheses."""
+    if isinstance(q, wq.DateRange):
+        if (q.startdate, q.enddate) == _EVER:
+            return f"{q.fieldname}:*"
+        start = _show_time(q.startdate)
+        end = _show_time(q.enddate)
+        return f"{q.fieldname}:[{start} to {end}{'}' if q.endexcl else ']'}"
+    if isinstance(q, wq.Not):
+        return f"NOT {describe(q.query)}"
+    if isinstance(q, wq.AndNot):
+        return f"({describe(q.a)} AND NOT {describe(q.b)})"
+    if isinstance(q, (wq.AndMaybe, wq.Require)):
+        word = "ANDMAYBE" if isinstance(q, wq.AndMaybe) else "REQUIRE"
+        return f"({describe(q.a)} {word} {describe(q.b)})"
+    if isinstance(q, (wq.And, wq.Or)):
+        joiner = " AND " if isinstance(q, wq.And) else " OR "
+        inner = joiner.join(describe(child) for child in q.subqueries)
+        return f"({inner})" if len(q.subqueries) > 1 else inner
+    return str(q)
+
+
+def _show_time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.time() == datetime.min.time():
+        return value.date().isoformat()
+    return value.isoformat(timespec="minutes") + "Z"  # ingest times are UTC
+
+
+# -- dates, paths and other fields --------------------------------------------------------
+
+
+def _day(d: date | None) -> datetime | None:
+    return None if d is None else datetime(d.year, d.month, d.day)
+
+
+def date_query(fieldname: str, start: date | None, end: date | None) -> wq.Query:
+    """Documents whose ``fieldname`` date falls in ``[start, end)`` (either may be open).
+
+    ``date`` is the publication date, or the ingest date for documents without one.
+    Ingest times are stored in UTC; the days are the user's local days.
+    """
+    if fieldname == "published":
+        return wq.DateRange("published", _day(start), _day(end), endexcl=True)
+    if fieldname == "ingested":
+        return wq.DateRange(
+            "ingested", to_utc(start) if start else None, to_utc(end) if end else None, endexcl=True
+        )
+    undated = wq.Not(wq.DateRange("published", *_EVER))
+    return wq.Or(
+        [date_query("published", start, end), wq.And([date_query("ingested", start, end), undated])]
+    )
+
+
+def lang_query(code: str) -> wq.Query:
+    """Documents in a language; ``zh`` also finds the regional codes ``zh-cn`` and ``zh-tw``."""
+    code = code.strip().lower()
+    if "-" in code:
+        return wq.Term("lang", code)
+    return wq.Or([wq.Term("lang", code), wq.Prefix("lang", code + "-")])
+
+
+def path_query(glob: str) -> wq.Query:
+    """Paths matching a shell glob; a glob not starting with / or * matches a path's end."""
+    if not glob.startswith(("/", "*")):
+        glob = "*/" + glob
+    if not any(ch in glob for ch in "*?["):
+        return wq.Term("path", glob)
+    return wq.Wildcard("path", glob)
+
+
+def _resolve(q: wq.Query, today: date) -> wq.Query:
+    """Turn date words into day ranges and path words into globs, everywhere in ``q``."""
+    fieldname = getattr(q, "fieldname", None)
+    if q.is_leaf() and fieldname in DATE_FIELDS:
+        if isinstance(q, wq.Every):  # published:* -- has a date at all
+            return wq.DateRange(fieldname, *_EVER) if fieldname != "date" else wq.Every()
+        try:
+            if isinstance(q, wq.TermRange):
+                start, end = bounds(q.start, q.end, today, q.startexcl, q.endexcl)
+                if start is None and end is None:
+                    raise DateError("a date range needs at least one end")
+            elif isinstance(q, (wq.Term, wq.Prefix)):
+                start, end = bounds(q.text, q.text, today)
+            else:
+                raise DateError(f"{fieldname}: takes a date or a range, not {q}")
+        except DateError as e:
+            raise QueryError(f"query error: {e}", DATE_HINT) from None
+        return date_query(fieldname, start, end)
+    if q.is_leaf() and fieldname == "lang" and type(q) is wq.Term:
+        return lang_query(q.text)
+    if q.is_leaf() and fieldname == "path" and isinstance(q, (wq.Term, wq.Prefix, wq.Wildcard)):
+        text = q.text + ("*" if isinstance(q, wq.Prefix) else "")
+        return path_query(text)
+    if q.is_leaf():
+        return q
+    return q.apply(lambda child: _resolve(child, today))
+
+
+# -- languages ----------------------------------------------------------------------------
+
+
+def _fold_pattern(text: str) -> str:
+    return text.lower().translate(accent_map)
 
 
 def expand(q: wq.Query, languages: list[str]) -> wq.Query:
     """Map title/body leaves onto the ``t_<lang>``/``b_<lang>`` fields present in the index."""
     fieldname = getattr(q, "fieldname", None)
     if fieldname in TEXT_PREFIXES and q.is_leaf():
+        if isinstance(q, wq.Every):  # a bare *: every document
+            return wq.Every()
         prefix = TEXT_PREFIXES[fieldname]
         variants: list[wq.Query] = []
         seen: set[tuple[str, str]] = set()
@@ -115,14 +243,19 @@ def expand(q: wq.Query, languages: list[str]) -> wq.Query:
             clone = copy.copy(q)
             clone.fieldname = target
             if isinstance(q, wq.Phrase):
-                clone.words = [_stem(lang, w) for w in q.words]
-                key = (target, " ".join(clone.words))
+                words = [stem_word(lang, w) for w in q.words]
+                clone = AdjacentPhrase(target, words, slop=q.slop, boost=q.boost)
+                key = (target, " ".join(words))
             elif type(q) is wq.Term or isinstance(q, wq.FuzzyTerm):
-                clone.text = _stem(lang, q.text)
+                clone.text = stem_word(lang, q.text)
+                if isinstance(q, wq.FuzzyTerm):
+                    # The first letter must match: scanning every term of a large field
+                    # for each fuzzy word costs tens of milliseconds.
+                    clone.prefixlength = max(q.prefixlength, 1)
                 key = (target, clone.text)
-            else:  # prefix, wildcard, regex, ranges: match the raw folded text
+            else:  # prefix, wildcard, regex, ranges: match the folded text unstemmed
                 if hasattr(clone, "text"):
-                    clone.text = fold(q.text) if q.text.isalnum() else q.text.lower()
+                    clone.text = _fold_pattern(q.text)
                 key = (target, repr(clone))
             if key not in seen:
                 seen.add(key)
@@ -130,74 +263,6 @@ def expand(q: wq.Query, languages: list[str]) -> wq.Query:
         if not variants:
             return wq.NullQuery
         return variants[0] if len(variants) == 1 else wq.Or(variants)
+    if q.is_leaf():
+        return q
     return q.apply(lambda child: expand(child, languages))
-
-
-class _MarkFormatter(highlight.Formatter):
-    between = " … "
-
-    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
-        return f"{MARK_START}{highlight.get_text(text, token, replace)}{MARK_END}"
-
-
-def _snippet(body: str, terms: set[str], lang: str) -> str:
-    text = body[:SNIPPET_CHARS]
-    if terms:
-        fragmenter = highlight.ContextFragmenter(maxchars=200, surround=60)
-        found = highlight.highlight(text, terms, analyzer_for(lang), fragmenter, _MarkFormatter(), top=3)
-        if found:
-            return " ".join(found.split())
-    first = text[:200]
-    return " ".join(first.split()) + ("…" if len(text) > 200 else "")
-
-
-def search(index: IndexStore, db: Database, text: str, options: SearchOptions) -> SearchResult:
-    started = time.perf_counter()
-    parsed = parse(text)
-    ix = index.open_reader_index()
-    try:
-        with ix.searcher() as searcher:
-            present = sorted(
-                {lang for name in searcher.reader().indexed_field_names() if (lang := field_language(name))}
-            )
-            expanded = expand(parsed, present).normalize()
-            filters = []
-            if options.lang:
-                filters.append(wq.Term("lang", options.lang))
-            flt = wq.And(filters) if filters else None
-            results = searcher.search(expanded, limit=options.offset + options.limit, filter=flt)
-            total = len(results)
-            rows = [(hit.score, hit.fields()) for hit in results[options.offset : options.offset + options.limit]]
-            terms_by_field: dict[str, set[str]] = {}
-            if options.snippets and rows:
-                # (Whoosh's own existing_terms() loses terms of all but the first leaf.)
-                for leaf in expanded.leaves():
-                    for name, term in leaf.expanded_terms(searcher.reader(), phrases=True):
-                        value = term.decode("utf-8") if isinstance(term, bytes) else str(term)
-                        terms_by_field.setdefault(name, set()).add(value)
-    finally:
-        ix.close()
-    ids = [int(fields["id"]) for _, fields in rows]
-    with db.read() as session:
-        docs = store.documents_by_ids(session, ids) if options.snippets else {}
-    hits = []
-    for score, fields in rows:
-        doc_id = int(fields["id"])
-        published = fields.get("published")
-        hit = Hit(
-            id=doc_id,
-            title=fields.get("title", ""),
-            path=fields.get("path", ""),
-            language=fields.get("lang", ""),
-            source=fields.get("source"),
-            published=published.date() if published else None,
-            score=round(float(score), 4),
-        )
-        doc = docs.get(doc_id)
-        if doc is not None:
-            lang = index_language(doc.language)
-            terms = terms_by_field.get(f"b_{lang}", set()) | terms_by_field.get(f"t_{lang}", set())
-            hit.snippet = _snippet(doc.body, terms, lang)
-        hits.append(hit)
-    took = (time.perf_counter() - started) * 1000
-    return SearchResult(query=text, parsed=str(expanded), total=total, took_ms=round(took, 2), hits=hits)

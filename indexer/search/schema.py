@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter, Token, Tokenizer
-from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.support.charset import accent_map
 
 __all__ = [
+    "IS_CJK",
     "SCHEMA_VERSION",
+    "TOKEN",
     "STEM_LANGUAGES",
     "analyzer_for",
     "build_schema",
@@ -27,10 +29,15 @@ __all__ = [
     "fold",
     "index_language",
     "parse_schema",
+    "plain_analyzer",
+    "stem_word",
+    "WordTokenizer",
 ]
 
 # Bump when fields or analysis change: an index with another version is rebuilt from the DB.
-SCHEMA_VERSION = 1
+# 2: bodies stored (snippets and `similar` need no database), lang and cluster sortable.
+# 3: apostrophes split words (l'Élysée -> l, elysee).
+SCHEMA_VERSION = 3
 
 # langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
 # accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
@@ -45,8 +52,10 @@ TEXT_PREFIXES = {"title": "t_", "body": "b_"}
 # Ideographs and kana have no spaces between words: index overlapping character bigrams
 # so that any word of two or more characters is found. Hangul is spaced; left as words.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]+|(?:(?![{_CJK}])\w)+(?:['’](?:(?![{_CJK}])\w)+)*")
-_IS_CJK = re.compile(rf"[{_CJK}]")
+# Apostrophes split words: French and Italian elisions (l'Élysée, dell'anno) must index
+# the word itself, and English possessives lose nothing (Snowball drops "'s" anyway).
+TOKEN = re.compile(rf"[{_CJK}]+|(?:(?![{_CJK}])\w)+")
+IS_CJK = re.compile(rf"[{_CJK}]")
 
 
 class WordTokenizer(Tokenizer):
@@ -76,9 +85,9 @@ class WordTokenizer(Tokenizer):
             yield t
             return
         pos = start_pos
-        for match in _TOKEN.finditer(value):
+        for match in TOKEN.finditer(value):
             word, start = match.group(), match.start()
-            if _IS_CJK.match(word) and len(word) > 1:
+            if IS_CJK.match(word) and len(word) > 1:
                 pieces = [(word[i : i + 2], start + i) for i in range(len(word) - 1)]
             else:
                 pieces = [(word, start)]
@@ -127,6 +136,14 @@ def field_language(fieldname: str) -> str | None:
     return lang if prefix in ("t", "b") and lang else None
 
 
+@lru_cache(maxsize=200_000)
+def stem_word(index_lang: str, word: str) -> str:
+    """One word as the ``t_<lang>``/``b_<lang>`` fields index it (the word itself if the
+    analyzer splits it)."""
+    tokens = [t.text for t in analyzer_for(index_lang)(word)]
+    return tokens[0] if len(tokens) == 1 else word
+
+
 @cache
 def fold(text: str) -> str:
     """Lower-case and accent-fold one query word, as the analyzers do before stemming."""
@@ -138,31 +155,37 @@ def build_schema() -> Schema:
         "id": ID(stored=True, unique=True),
         "path": ID(stored=True),
         "title": STORED(),
-        "lang": ID(stored=True),
+        "lang": ID(stored=True, sortable=True),
         "source": KEYWORD(stored=True, lowercase=True, commas=True),
         "published": DATETIME(stored=True, sortable=True),
         "ingested": DATETIME(stored=True, sortable=True),
-        "cluster": ID(stored=True),
+        "cluster": ID(stored=True, sortable=True),
     }
     for lang in (*sorted(set(STEM_LANGUAGES.values())), NO_STEMMER):
         analyzer = analyzer_for(lang)
         fields[f"t_{lang}"] = TEXT(analyzer=analyzer, field_boost=2.0)
-        fields[f"b_{lang}"] = TEXT(analyzer=analyzer)
+        # Stored so that snippets and `indexer similar` read the body from the index: a
+        # search then never opens the database (and never imports SQLAlchemy).
+        fields[f"b_{lang}"] = TEXT(analyzer=analyzer, stored=True)
     return Schema(**fields)
 
 
 def parse_schema() -> Schema:
-    """What users write queries against; query.py maps title/body to the language fields."""
+    """What users write queries against; query.py maps title/body to the language fields.
+
+    Dates are parsed as plain words here and turned into day ranges by query.py.
+    Words that the analyzer splits (CJK bigrams, ``Müller-Lüdenscheidt``) become phrases.
+    """
     plain = plain_analyzer()
     return Schema(
         id=ID(),
         path=ID(),
-        title=TEXT(analyzer=plain),
-        body=TEXT(analyzer=plain),
+        title=TEXT(analyzer=plain, multitoken_query="phrase"),
+        body=TEXT(analyzer=plain, multitoken_query="phrase"),
         lang=ID(),
         source=KEYWORD(lowercase=True, commas=True),
-        published=DATETIME(),
-        ingested=DATETIME(),
+        published=ID(),
+        ingested=ID(),
+        date=ID(),
         cluster=ID(),
-        seq=NUMERIC(),
     )

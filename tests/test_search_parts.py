@@ -1,0 +1,132 @@
+"""The pure parts of searching: date values, query parsing, snippets, rendering."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from whoosh import query as wq
+
+from indexer.errors import QueryError
+from indexer.search.dates import DateError, Span, bounds, parse_date
+from indexer.search.engine import FacetCount, Hit, SearchResult
+from indexer.search.query import describe, parse
+from indexer.search.render import jsonl_records, result_dict, text_lines
+from indexer.search.snippets import MARK_END, MARK_START, snippet
+
+TODAY = date(2025, 3, 31)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2025", date(2025, 1, 1), date(2026, 1, 1)),
+        ("2025-12", date(2025, 12, 1), date(2026, 1, 1)),
+        ("2025-2", date(2025, 2, 1), date(2025, 3, 1)),
+        ("2024-02-29", date(2024, 2, 29), date(2024, 3, 1)),
+        ("today", TODAY, date(2025, 4, 1)),
+        ("Yesterday", date(2025, 3, 30), TODAY),
+        ("7d", date(2025, 3, 24), date(2025, 3, 25)),
+        ("2w", date(2025, 3, 17), date(2025, 3, 18)),
+        ("1m", date(2025, 2, 28), date(2025, 3, 1)),  # March 31 less a month: the end of February
+        ("1y", date(2024, 3, 31), date(2024, 4, 1)),
+    ],
+)
+def test_date_values_name_spans_of_days(text: str, start: date, end: date) -> None:
+    assert parse_date(text, TODAY) == Span(start, end)
+
+
+@pytest.mark.parametrize("text", ["2025-13", "2025-02-30", "25", "soon", "7x", "2025/01/01", ""])
+def test_bad_date_values(text: str) -> None:
+    with pytest.raises(DateError):
+        parse_date(text, TODAY)
+
+
+def test_range_bounds_include_whole_spans() -> None:
+    assert bounds("2025-01", "2025-06", TODAY) == (date(2025, 1, 1), date(2025, 7, 1))
+    assert bounds("2025-01", "2025-06", TODAY, start_excl=True, end_excl=True) == (date(2025, 2, 1), date(2025, 6, 1))
+    assert bounds(None, "2025", TODAY) == (None, date(2026, 1, 1))
+
+
+def test_several_words_fall_back_to_any_word_but_field_terms_stay_required() -> None:
+    parsed = parse("oil prices lang:en", TODAY)
+    assert isinstance(parsed.fallback, wq.And)
+    any_word, required = parsed.fallback.subqueries
+    assert isinstance(any_word, wq.Or) and len(any_word.subqueries) == 2
+    assert describe(required) == "(lang:en OR lang:en-*)"
+    assert parse("oil", TODAY).fallback is None
+    assert parse("oil AND prices", TODAY).fallback is None
+    assert parse('"oil prices"', TODAY).fallback is None
+
+
+def test_describe_shows_dates_as_days() -> None:
+    assert describe(parse("published:>=2025-02", TODAY).query) == "published:[2025-02-01 to }"
+    assert describe(parse("published:*", TODAY).query) == "published:*"
+    assert describe(parse("a NOT b", TODAY).query) == "((title:a OR body:a) AND NOT (title:b OR body:b))"
+
+
+def test_unknown_field_lists_the_fields() -> None:
+    with pytest.raises(QueryError) as caught:
+        parse("author:smith", TODAY)
+    assert "title, body, source, lang, path, published, ingested, date" in caught.value.hint
+
+
+def _marked(text: str) -> str:
+    return text.replace(MARK_START, "[").replace(MARK_END, "]")
+
+
+def test_snippet_fragments_are_the_richest_three_in_text_order() -> None:
+    filler = " ".join(["filler"] * 40)
+    body = f"oil once. {filler} oil and gas. {filler} oil. {filler} gas. {filler} oil gas oil. {filler} oil."
+    out = _marked(snippet(body, {"oil", "gas"}, "en"))
+    parts = out.split(" … ")
+    assert len(parts) == 3
+    # the two with both words, then the earliest of those with one
+    assert parts[0].startswith("[oil] once.")
+    assert "[oil] and [gas]" in parts[1] and "[oil] [gas] [oil]" in parts[2]
+    assert all(not p.startswith(" ") and "  " not in p for p in parts)
+
+
+def test_snippet_without_matches_is_the_start_of_the_body() -> None:
+    assert snippet("Short text\n\nwith lines", {"zebra"}, "en") == "Short text with lines"
+    assert snippet("x" * 300, set(), "en") == "x" * 200 + "…"
+
+
+def test_snippet_marks_stemmed_accented_and_cjk_words() -> None:
+    assert _marked(snippet("Les Élections d'hier", {"elect"}, "fr")) == "Les [Élections] d'hier"
+    assert _marked(snippet("研究北京大学报告", {"北京", "京大", "大学"}, "xx")) == "研究[北京大学]报告"
+
+
+def _result(**kw: object) -> SearchResult:
+    hit = Hit(id=7, title="Oil <up>", path="/in/7.txt", language="en", source="Reuters",
+              published=date(2025, 1, 2), ingested=datetime(2025, 1, 3, tzinfo=UTC), score=1.5, cluster=3,
+              near_duplicates=[8, 9], snippet=f"a {MARK_START}oil{MARK_END} & <gas>")
+    values: dict[str, object] = dict(query="oil", total=1, matched=3, took_ms=1.2, offset=0, limit=10,
+                                     sort="relevance", hits=[hit])
+    values.update(kw)
+    return SearchResult(**values)  # type: ignore[arg-type]
+
+
+def test_json_rendering_escapes_the_snippet_and_names_every_field() -> None:
+    data = result_dict(_result(facets={"language": [FacetCount("en", 3)]}))
+    json.dumps(data)
+    (hit,) = data["hits"]
+    assert hit["snippet"] == "a <b>oil</b> &amp; &lt;gas&gt;"
+    assert hit["title"] == "Oil <up>" and hit["published"] == "2025-01-02"
+    assert hit["ingested"] == "2025-01-03T00:00:00+00:00"
+    assert data["facets"] == {"language": [{"value": "en", "count": 3}]}
+    records = jsonl_records(_result())
+    assert [r["type"] for r in records] == ["result", "hit"]
+
+
+def test_text_rendering() -> None:
+    lines = text_lines(_result())
+    assert lines[0] == "1 hit for 'oil' (3 documents, near-duplicates folded); showing 1-1 (1 ms)"
+    assert "  1. Oil <up>  [en · Reuters · 2025-01-02]" in lines
+    assert "     /in/7.txt  (id 7)  +2 similar: 8, 9" in lines
+    assert "     a [oil] & <gas>" in lines
+    colour = text_lines(_result(), color=True)
+    assert any("\x1b[1;33moil\x1b[0m" in line for line in colour)
+    none = text_lines(_result(total=0, matched=0, hits=[], suggestion="oil", suggestion_total=4))
+    assert none == ["no documents match 'oil' (total: 0)", "did you mean: oil  (4 documents)"]
