@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Counter", "Document", "Failure", "File", "JobRun", "Meta"]
+__all__ = ["Base", "Claim", "Counter", "DocBand", "Document", "Failure", "File", "JobRun", "Meta"]
 
 # Bumped when the tables change in a way an older program cannot read.
 DB_SCHEMA_VERSION = 1
@@ -83,6 +83,27 @@ class File(Base):
     document: Mapped[Document] = relationship()
 
 
+class DocBand(Base):
+    """LSH band keys of a document's MinHash: candidates for near-duplicates are the
+    documents sharing a band key, found with an indexed equality query on any database."""
+
+    __tablename__ = "doc_bands"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    band: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32))
+
+
+class Claim(Base):
+    """A path a node is working on; a lease that expires so a dead node's work is redone."""
+
+    __tablename__ = "claims"
+
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    node: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class Failure(Base):
     """The failure ledger: a file that did not become a document, and why."""
 
@@ -131,3 +152,4 @@ class Meta(Base):
 
 
 Index("ix_documents_live_body", Document.body_sha256, Document.deleted_at)
+Index("ix_doc_bands_band_key", DocBand.band, DocBand.key)
