@@ -471,6 +471,32 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def duplicates(state: State, as_json: bool) -> None:
+    """List near-duplicate clusters: the same story syndicated or lightly rewritten."""
+    from indexer.db import store
+
+    with _context(state) as ctx, ctx.db.read() as session:
+        found = [
+            {"cluster_id": cluster_id,
+             "documents": [{"id": d.id, "title": d.title, "path": d.path, "source": d.source} for d in docs]}
+            for cluster_id, docs in store.clusters(session)
+        ]
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, "total": len(found), "clusters": found})
+        return
+    if not found:
+        click.echo("no near-duplicates")
+        return
+    for cluster in found:
+        click.echo(f"cluster {cluster['cluster_id']} ({len(cluster['documents'])} documents)")
+        for d in cluster["documents"]:
+            click.echo(f"  {d['id']:>6}  {d['title']}  {d['path']}")
+    click.echo(f"{len(found)} clusters")
+
+
 @contextmanager
 def _bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on a terminal; nothing otherwise (JSON log lines tell the story)."""

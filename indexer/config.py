@@ -48,6 +48,9 @@ class IngestConfig:
     batch_size: int = _setting(500, "files per database transaction and index commit", min=1)
     workers: int = _setting(0, "analysis processes; 0 means one per core", min=0)
     min_words: int = _setting(1, "documents with fewer words are recorded as failures", min=0)
+    near_duplicate_threshold: float = _setting(
+        0.5, "estimated similarity from which two texts are one story (a cluster)", min=0, max=1
+    )
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def open_context(config: Config) -> Context:
     )
     ingester = Ingester(
         db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,
-        workers=config.ingest.workers,
+        workers=config.ingest.workers, near_threshold=config.ingest.near_duplicate_threshold,
     )
     return Context(config, db, IndexStore(config.data_dir), ingester)
 

@@ -73,6 +73,7 @@ class Ingester:
         batch_size: int = 500,
         workers: int = 1,
         clock: Callable[[], datetime] = _now,
+        near_threshold: float = store.NEAR_DUPLICATE_THRESHOLD,
     ) -> None:
         self.db = db
         self.rules = rules
@@ -81,6 +82,7 @@ class Ingester:
         self.batch_size = batch_size
         self.clock = clock
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self.near_threshold = near_threshold
         self.should_stop: Callable[[], bool] = lambda: False
         self._pool: ProcessPoolExecutor | None = None
 
@@ -172,7 +174,7 @@ class Ingester:
         try:
             counts: store.BatchCounts = self.db.retrying(
                 store.apply_batch, self.clock(), analyses=analyses, links=batch.links, failures=failures,
-                removed=batch.removed, force=batch.force,
+                removed=batch.removed, force=batch.force, near_threshold=self.near_threshold,
             )
         except (BusyError, StorageError):
             raise  # the whole batch waits for better times; nothing is recorded against files
@@ -200,7 +202,9 @@ class Ingester:
         units.append((None, {"failures": failures, "removed": batch.removed}))
         for path, unit in units:
             try:
-                counts.merge(self.db.retrying(store.apply_batch, self.clock(), force=batch.force, **unit))
+                counts.merge(self.db.retrying(
+                    store.apply_batch, self.clock(), force=batch.force, near_threshold=self.near_threshold, **unit
+                ))
             except (BusyError, StorageError):
                 raise
             except Exception as e:

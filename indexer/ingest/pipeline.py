@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from indexer.errors import InputError
-from indexer.ingest import decode, language, metadata, normalize
+from indexer.ingest import decode, fingerprint, language, metadata, normalize
 from indexer.ingest.types import Analysis, FileFailure, RawFile
 
 __all__ = ["AnalyzeOptions", "analyze"]
@@ -48,6 +48,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
     )
     t = lap("language", t)
     meta = metadata.extract(body)
+    signature = fingerprint.fingerprint(body)
     lap("metadata", t)
     if meta.word_count < options.min_words:
         return FileFailure(raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns)
@@ -72,6 +73,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         char_count=meta.char_count,
         paragraph_count=meta.paragraph_count,
         summary=meta.summary,
+        fingerprint=signature,
         normalizer_version=normalize.NORMALIZER_VERSION,
         ms=round((time.perf_counter() - started) * 1000, 3),
         stage_ms=timings,
