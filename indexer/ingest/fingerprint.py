@@ -15,19 +15,44 @@ BANDS, ROWS = 21, 3
 _SEED = 1  # fixed: fingerprints must compare across processes and runs
 _WORD = re.compile(r"\w+")
 _MIN_SHINGLES = 5
+_PRIME = (1 << 61) - 1
+_PERMS = None  # (a, b) arrays, made on first use in each process
+
+
+def _permutations():  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    rng = np.random.RandomState(_SEED)
+    a = rng.randint(1, _PRIME, size=NUM_PERM, dtype=np.uint64)
+    b = rng.randint(0, _PRIME, size=NUM_PERM, dtype=np.uint64)
+    return a, b
 
 
 def fingerprint(body: str) -> str | None:
-    """The document's MinHash signature as hex, or None when the text is too short."""
+    """The document's MinHash signature as hex, or None when the text is too short.
+
+    The classic scheme (as in datasketch): one 32-bit hash per shingle, NUM_PERM
+    universal-hash permutations, the minimum of each. Written out with numpy rather than
+    taking datasketch, whose scipy import costs each worker ~60 MB of memory.
+    """
     words = _WORD.findall(body.lower())
     shingles = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
     if len(shingles) < _MIN_SHINGLES:
         return None
-    from datasketch import MinHash  # imported here: only ingest workers pay for it
+    import numpy as np
 
-    minhash = MinHash(num_perm=NUM_PERM, seed=_SEED)
-    minhash.update_batch([s.encode("utf-8") for s in shingles])
-    return "".join(f"{int(v):08x}" for v in minhash.hashvalues)
+    global _PERMS
+    if _PERMS is None:
+        _PERMS = _permutations()
+    a, b = _PERMS
+    hashes = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=4).digest(), "little") for s in shingles),
+        dtype=np.uint64,
+        count=len(shingles),
+    )
+    with np.errstate(over="ignore"):  # uint64 wrap-around is part of the hash
+        permuted = ((hashes[:, None] * a + b) % np.uint64(_PRIME)) & np.uint64(0xFFFFFFFF)
+    return "".join(f"{int(v):08x}" for v in permuted.min(axis=0))
 
 
 def _values(signature: str) -> list[str]:
