@@ -196,3 +196,25 @@ def test_idle_daemon_uses_no_cpu(project: Project, daemon: subprocess.Popen[str]
     used = cpu() - before
     # scan_interval is 0.5 s in tests, so a few safety scans of an empty inbox run here.
     assert used < 0.5, f"idle daemon used {used:.2f}s CPU in 3s"
+
+
+def test_reindex_missed_while_down_runs_at_start(project: Project) -> None:
+    """A daemon restarted at 03:05 still runs the 03:00 reindex (here: a minute ago)."""
+    from datetime import datetime, timedelta
+
+    missed = datetime.now().astimezone() - timedelta(minutes=1)
+    project.config.write_text(
+        project.config.read_text()
+        + f'reindex_cron = "{missed.minute} {missed.hour} * * *"\nmisfire_grace_seconds = 600.0\n'
+    )
+    project.write("a.txt", _article("canal"))
+    proc = project.spawn("daemon")
+    try:
+        wait_for(lambda: '"job.reindex"' in project.log(), timeout=30, what="catch-up reindex")
+        status = project.json("status")
+        assert status["last_reindex"] is not None
+        assert status["next_reindex"] is not None  # tomorrow's run, from the daemon
+    finally:
+        code, log = _stop(proc, project)
+    assert code == 0
+    assert '"daemon.catch_up"' in log

@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 
 # Below this many files a batch is analysed in-process: shipping a handful of files to
 # workers costs more than it saves, and a single dropped file should be searchable fast.
-POOL_THRESHOLD = 16
+POOL_THRESHOLD = 100
 
 
 @dataclass
