@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from indexer.errors import InputError
-from indexer.ingest import decode, fingerprint, language, metadata, normalize
+from indexer.ingest import boilerplate, decode, fingerprint, language, metadata, normalize
 from indexer.ingest.types import Analysis, FileFailure, RawFile
 
 __all__ = ["AnalyzeOptions", "analyze"]
@@ -21,10 +21,13 @@ class AnalyzeOptions:
     language_min_chars: int = 20
     language_min_probability: float = 0.7
     allowed_languages: tuple[str, ...] = ()
+    # Regexes from config: a line in which one is found is site furniture.
+    boilerplate_rules: tuple[str, ...] = ()
 
 
 def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
-    """Bytes to an Analysis: decode -> normalize -> language -> metadata. No I/O."""
+    """Bytes to an Analysis, the stages in order: decode -> normalize -> boilerplate ->
+    language -> metadata -> fingerprint. No I/O; expected outcomes come back as values."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -43,15 +46,19 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
     if not body:
         reason = "empty file" if not raw.data else "no text (whitespace only)"
         return FileFailure(raw.path, "normalize", reason, raw.size, raw.mtime_ns)
+    cleaned = boilerplate.remove(body, options.boilerplate_rules)
+    body = cleaned.body
+    t = lap("boilerplate", t)
     detection = language.detect(
         body, options.language_min_chars, options.language_min_probability, options.allowed_languages
     )
     t = lap("language", t)
-    meta = metadata.extract(body)
-    signature = fingerprint.fingerprint(body)
-    lap("metadata", t)
+    meta = metadata.extract(body, furniture=[r.text for r in cleaned.removed])
+    t = lap("metadata", t)
     if meta.word_count < options.min_words:
         return FileFailure(raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns)
+    signature = fingerprint.fingerprint(body)
+    lap("fingerprint", t)
     return Analysis(
         path=raw.path,
         size=raw.size,
@@ -65,6 +72,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         language=detection.language,
         language_prob=detection.probability,
         language_alt=detection.runner_up,
+        languages=detection.languages,
         source=meta.source,
         dateline=meta.dateline,
         byline=meta.byline,
@@ -73,6 +81,8 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         char_count=meta.char_count,
         paragraph_count=meta.paragraph_count,
         summary=meta.summary,
+        removed=cleaned.removed,
+        flags=cleaned.flags,
         fingerprint=signature,
         normalizer_version=normalize.NORMALIZER_VERSION,
         ms=round((time.perf_counter() - started) * 1000, 3),
