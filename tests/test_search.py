@@ -73,6 +73,9 @@ QUERIES = [
     ("harb*", {"notes/harbour.txt"}, set()),
     ("harbor~", {"notes/harbour.txt"}, set()),
     ("strik~", {"notes/rail.txt"}, set()),
+    ("hrabour~", {"notes/harbour.txt"}, set()),  # two letters swapped: one slip
+    ("stirkes~", {"notes/rail.txt"}, set()),  # swapped, and another form of the word
+    ("hrabour", set(), {"notes/harbour.txt"}),
     # fields
     ("source:reuters", {"notes/harbour.txt"}, {"notes/rail.txt"}),
     ('source:"associated press"', {"notes/rail.txt"}, {"notes/harbour.txt"}),
@@ -144,6 +147,22 @@ def test_malformed_queries_raise_query_error_with_a_hint(engine: SearchEngine, q
     assert str(caught.value).startswith("query error: ")
     assert message in str(caught.value)
     assert caught.value.hint
+
+
+def test_fast_paths_give_the_same_hits_and_counts_as_scoring_everything(engine: SearchEngine) -> None:
+    """One-word queries count from the term dictionary and let Whoosh skip documents."""
+    from whoosh import collectors
+
+    from indexer.search.query import expand, parse
+
+    searcher = engine.searcher()
+    for text in ("said", "government", "harbour", "title:harbour", "hrabour~", "volcano"):
+        q = expand(parse(text, date.today()).query, engine._languages).normalize()
+        every = collectors.TopCollector(20, usequality=False, replace=0)
+        searcher.search_with_collector(q, every)
+        result = engine.search(text, SearchOptions(limit=20, collapse=False, snippets=False))
+        assert result.total == every.count(), text
+        assert [h.id for h in result.hits] == [int(searcher.stored_fields(h.docnum)["id"]) for h in every.results()]
 
 
 def test_field_names_are_case_insensitive(engine: SearchEngine, corpus: Project) -> None:

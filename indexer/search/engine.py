@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import collectors, sorting
-from whoosh.filedb.filestore import FileStorage
 from whoosh import query as wq
 from whoosh.index import EmptyIndexError, Index
 from whoosh.searching import Searcher
 
 from indexer.errors import NoIndexError, NotFoundError, QueryError
 from indexer.search.dates import DATE_HINT, DateError, parse_date
+from indexer.search.mapped import open_index
 from indexer.search.query import date_query, describe, expand, lang_query, parse, path_query
 from indexer.search.schema import analyzer_for, field_language, index_language
 from indexer.search.snippets import MARK_END, MARK_START, snippet
@@ -122,6 +122,45 @@ def _live_dir(data_dir: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+def _word_count(reader: Any, q: wq.Query) -> int | None:
+    """The exact number of documents matching ``q`` when it is one word over the language
+    fields (``t_en:x OR b_en:x OR t_de:y ...``), without reading its postings; else None.
+
+    A document is indexed under exactly one language (index.py), so languages add up;
+    within one, the body's document frequency counts the body matches, and the few
+    documents with the word in the title only are found by walking the title postings.
+    Deleted documents still count in frequencies until a merge: then None.
+    """
+    terms = [q] if isinstance(q, wq.Term) else q.subqueries if isinstance(q, wq.Or) else []
+    if not terms or not all(type(t) is wq.Term for t in terms) or reader.has_deletions():
+        return None
+    words: dict[tuple[str, str], str] = {}
+    for term in terms:
+        lang = field_language(term.fieldname)
+        key = (lang or "", term.fieldname[:2])
+        if lang is None or key in words or term.boost != 1.0:
+            return None
+        words[key] = term.text
+    total = 0
+    for lang in {lang for lang, _ in words}:
+        body, title = words.get((lang, "b_")), words.get((lang, "t_"))
+        body_field, title_field = f"b_{lang}", f"t_{lang}"
+        in_body = body is not None and (body_field, body) in reader
+        total += reader.doc_frequency(body_field, body) if in_body else 0
+        if title is None or (title_field, title) not in reader:
+            continue
+        if not in_body:
+            total += reader.doc_frequency(title_field, title)
+            continue
+        matcher = reader.postings(body_field, body)
+        for docnum in reader.postings(title_field, title).all_ids():
+            if matcher.is_active() and matcher.id() < docnum:
+                matcher.skip_to(docnum)
+            if not matcher.is_active() or matcher.id() != docnum:
+                total += 1  # in the title, not in the body
+    return total
+
+
 def _written(text: str, lang: str, stems: list[str]) -> list[str]:
     """Each stem as the document most often writes it (``yuko`` -> ``yukos``)."""
     wanted = set(stems)
@@ -163,11 +202,7 @@ class SearchEngine:
         self.close()
         for attempt in range(3):
             try:
-                # Without mmap: Whoosh 2.7 copies every sub-file of an mmapped compound
-                # segment into a BytesIO on open (100 MB and 150 ms for BBC x10); plain
-                # reads fetch only the blocks a search touches.
-                storage = FileStorage(str(live), supports_mmap=False, readonly=True)
-                self._index = storage.open_index()
+                self._index = open_index(live)
                 self._searcher = self._index.searcher()
                 break
             except EmptyIndexError:
@@ -305,6 +340,13 @@ class SearchEngine:
     ) -> tuple[list[tuple[int, float | None]], int]:
         """The best ``k`` (docnum, score) in the wanted order, and the exact number of matches."""
         c: collectors.Collector
+        if options.sort == "relevance" and allow is None and not exclude:
+            count = _word_count(s.reader(), q)
+            if count is not None:
+                # One word: its count comes from the term dictionary, so Whoosh may skip
+                # the documents that cannot reach the top (most of them, for common words).
+                results = s.search(q, limit=k)
+                return [(hit.docnum, hit.score) for hit in results], count
         if options.sort == "relevance":
             # Whoosh's block-quality skipping and mid-search matcher swaps leave its count
             # of matches wrong; a plain heap counts every match in the same single pass.

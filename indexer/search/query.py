@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from typing import Any
 
 from whoosh import query as wq
 from whoosh.qparser import FuzzyTermPlugin, GtLtPlugin, MultifieldParser
 from whoosh.qparser.syntax import AndGroup
 from whoosh.support.charset import accent_map
+from whoosh.support.levenshtein import damerau_levenshtein
 
 from indexer.errors import QueryError
 from indexer.search.dates import DATE_HINT, DateError, bounds, to_utc
@@ -229,6 +232,60 @@ def _fold_pattern(text: str) -> str:
     return text.lower().translate(accent_map)
 
 
+_LATIN = re.compile(r"[a-z0-9]+")
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every string one edit from ``word``: a letter dropped, added, changed, or two swapped."""
+    out = set()
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        if tail:
+            out.add(head + tail[1:])
+        if len(tail) > 1:
+            out.add(head + tail[1] + tail[0] + tail[2:])
+        for c in _ALPHABET:
+            out.add(head + c + tail)
+            if tail:
+                out.add(head + c + tail[1:])
+    return out
+
+
+class NearWord(wq.FuzzyTerm):
+    """``word~``: the word, or any word one typing slip away, in one language's field.
+
+    Whoosh's fuzzy term compares stems by Levenshtein distance, so ``srping~`` misses
+    ``spring`` (a swap is two edits) and ``stnading~`` looks near the stem ``stnade``.
+    Here every one-edit variant of the word as typed is stemmed and looked up: a few
+    hundred dictionary lookups, cheaper than Whoosh's automaton.
+    """
+
+    def __init__(self, fieldname: str, text: str, lang: str, boost: float = 1.0) -> None:
+        super().__init__(fieldname, text, boost=boost, maxdist=1, prefixlength=0)
+        self.lang = lang
+        self._found: tuple[Any, list[bytes]] | None = None
+
+    def _btexts(self, ixreader: Any) -> list[bytes]:
+        # Whoosh asks several times per search (estimate, matcher, highlighting).
+        if self._found is None or self._found[0] is not ixreader:
+            self._found = (ixreader, list(self._lookup(ixreader)))
+        return self._found[1]
+
+    def _lookup(self, ixreader: Any) -> Iterator[bytes]:
+        seen = set()
+        own = stem_word(self.lang, self.text)
+        for variant in (self.text, *sorted(_one_edit(self.text))):
+            stem = stem_word(self.lang, variant)
+            # A slip can turn the word into another word's inflection whose stem is far
+            # from it ("srping" -> "sriing" -> "sri"): keep stems near the word's own.
+            if stem not in seen:
+                seen.add(stem)
+                btext = stem.encode("utf-8")
+                if (self.fieldname, btext) in ixreader and damerau_levenshtein(stem, own, 2) <= 2:
+                    yield btext
+
+
 def expand(q: wq.Query, languages: list[str]) -> wq.Query:
     """Map title/body leaves onto the ``t_<lang>``/``b_<lang>`` fields present in the index."""
     fieldname = getattr(q, "fieldname", None)
@@ -246,6 +303,9 @@ def expand(q: wq.Query, languages: list[str]) -> wq.Query:
                 words = [stem_word(lang, w) for w in q.words]
                 clone = AdjacentPhrase(target, words, slop=q.slop, boost=q.boost)
                 key = (target, " ".join(words))
+            elif isinstance(q, wq.FuzzyTerm) and q.maxdist == 1 and _LATIN.fullmatch(q.text):
+                clone = NearWord(target, q.text, lang, boost=q.boost)
+                key = (target, f"{q.text}~")
             elif type(q) is wq.Term or isinstance(q, wq.FuzzyTerm):
                 clone.text = stem_word(lang, q.text)
                 if isinstance(q, wq.FuzzyTerm):

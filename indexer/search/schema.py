@@ -10,7 +10,7 @@ finds documents in any language and only pays for the languages the collection h
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from typing import Any
 
@@ -136,10 +136,23 @@ def field_language(fieldname: str) -> str | None:
     return lang if prefix in ("t", "b") and lang else None
 
 
+_PLAIN_WORD = re.compile(r"[a-z0-9]+")
+
+
+@cache
+def _stemmer(index_lang: str) -> Callable[[str], str] | None:
+    from whoosh.lang import stemmer_for_language
+
+    return None if index_lang == NO_STEMMER else stemmer_for_language(index_lang)
+
+
 @lru_cache(maxsize=200_000)
 def stem_word(index_lang: str, word: str) -> str:
     """One word as the ``t_<lang>``/``b_<lang>`` fields index it (the word itself if the
     analyzer splits it)."""
+    if _PLAIN_WORD.fullmatch(word):  # nothing to split, lower or fold: only the stemmer
+        stem = _stemmer(index_lang)
+        return stem(word) if stem else word
     tokens = [t.text for t in analyzer_for(index_lang)(word)]
     return tokens[0] if len(tokens) == 1 else word
 

@@ -41,12 +41,29 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 def _fold(text: str) -> str:
     """Accents off, as the analyzers do; str.translate costs 50 ns a character, so only
     the runs of non-ASCII characters go through it."""
+    if text.isascii():
+        return text
     return _NON_ASCII.sub(lambda m: m.group().translate(accent_map), text)
 
 
 @lru_cache(maxsize=256)
 def _heads_pattern(heads: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(h) for h in heads) + ")")
+
+
+def _word_starts(text: str, heads: list[str]) -> list[int]:
+    """Where words starting with one of ``heads`` begin (str.find is far quicker than a
+    regex scan for a few heads; many heads, from a prefix query, take the regex)."""
+    if len(heads) > 8:
+        return [m.start() for m in _heads_pattern(tuple(heads)).finditer(text)]
+    starts = set()
+    for head in heads:
+        at = text.find(head)
+        while at != -1:
+            if at == 0 or not text[at - 1].isalnum():
+                starts.add(at)
+            at = text.find(head, at + 1)
+    return sorted(starts)
 
 
 def _matches(text: str, terms: set[str], lang: str) -> list[tuple[int, int, str]]:
@@ -60,11 +77,11 @@ def _matches(text: str, terms: set[str], lang: str) -> list[tuple[int, int, str]
     if words:
         # Only words starting like a matched stem can be one of its forms; the
         # regex finds them in C, and only they are stemmed.
-        heads = tuple(sorted({term[:HEAD] for term in words}, key=lambda h: (-len(h), h)))
-        for m in _heads_pattern(heads).finditer(folded):
-            token = TOKEN.match(folded, m.start())
-            if token is not None and stem_word(lang, token.group()) in words:
-                found.append((token.start(), token.end(), stem_word(lang, token.group())))
+        heads = sorted({term[:HEAD] for term in words}, key=lambda h: (-len(h), h))
+        for start in _word_starts(folded, heads):
+            token = TOKEN.match(folded, start)
+            if token is not None and (stem := stem_word(lang, token.group())) in words:
+                found.append((token.start(), token.end(), stem))
     for term in cjk:  # CJK is indexed as overlapping bigrams: every occurrence matches
         at = folded.find(term)
         while at != -1:
