@@ -165,6 +165,32 @@ def test_search_works_while_another_process_rebuilds_the_index(corpus: Project) 
     assert writer.returncode == 0, writer.stderr.read() if writer.stderr else ""
 
 
+def test_search_works_while_another_process_ingests(project: Project, bbc_sample: list[Path]) -> None:
+    """Commits land under a running search loop: every search answers, and counts only grow."""
+    later = bbc_sample[len(bbc_sample) // 2 :]
+    held = project.root / "held"
+    for path in later:  # keep half out of the inbox for now
+        target = held / path.relative_to(project.inbox)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    project.run("ingest", "inbox")
+    before = project.json("search", "*", "--no-snippets")["total"]
+    for path in later:
+        (held / path.relative_to(project.inbox)).rename(path)
+    writer = project.spawn("ingest", "inbox")
+    totals = []
+    try:
+        while writer.poll() is None or len(totals) < 3:
+            proc = project.run("search", "*", "--json", "--no-snippets", check=False)
+            assert proc.returncode == 0, proc.stderr
+            totals.append(json.loads(proc.stdout)["total"])
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0
+    assert totals == sorted(totals) and totals[0] >= before
+    assert totals[-1] == project.json("search", "*")["total"] > before
+
+
 def test_readme_documents_every_search_option_and_json_field() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     searching = readme.split("### Searching", 1)[1].split("\n## ", 1)[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from whoosh import query as wq
@@ -130,3 +131,34 @@ def test_text_rendering() -> None:
     assert any("\x1b[1;33moil\x1b[0m" in line for line in colour)
     none = text_lines(_result(total=0, matched=0, hits=[], suggestion="oil", suggestion_total=4))
     assert none == ["no documents match 'oil' (total: 0)", "did you mean: oil  (4 documents)"]
+
+
+def test_clusters_in_an_index_of_several_segments(tmp_path: Path) -> None:
+    """A segment written without any cluster has no cluster column; folding still works."""
+    import os
+
+    from whoosh import index
+
+    from indexer.search.engine import SearchEngine, SearchOptions
+    from indexer.search.schema import build_schema
+
+    (tmp_path / "index.1").mkdir()
+    os.symlink("index.1", tmp_path / "index")
+    ix = index.create_in(str(tmp_path / "index.1"), build_schema())
+    batches = [
+        [dict(id="1", b_en="growth slowed"), dict(id="2", b_en="growth rose")],
+        [dict(id="3", b_en="growth stalled", cluster="5"), dict(id="4", b_en="growth stalled again", cluster="5")],
+        [dict(id="6", b_en="growth returned")],
+    ]
+    for batch in batches:
+        writer = ix.writer()
+        for fields in batch:
+            writer.add_document(lang="en", title=fields["b_en"], **fields)
+        writer.commit(merge=False)
+    ix.close()
+    with SearchEngine(tmp_path) as engine:
+        result = engine.search("growth", SearchOptions())
+    assert (result.total, result.matched) == (4, 5)
+    folded = {h.id: h.near_duplicates for h in result.hits}
+    assert folded.pop(3, None) == [4] or folded.pop(4, None) == [3]
+    assert all(ids == [] for ids in folded.values())

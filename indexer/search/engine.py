@@ -124,7 +124,7 @@ def _live_dir(data_dir: Path) -> Path | None:
 
 def _word_count(reader: Any, q: wq.Query) -> int | None:
     """The exact number of documents matching ``q`` when it is one word over the language
-    fields (``t_en:x OR b_en:x OR t_de:y ...``), without reading its postings; else None.
+    fields (``t_en:x OR b_en:x OR t_de:y ...``), without reading the body's postings; else None.
 
     A document is indexed under exactly one language (index.py), so languages add up;
     within one, the body's document frequency counts the body matches, and the few
@@ -399,9 +399,16 @@ class SearchEngine:
         reader = s.reader()
         if self._clusters is not None and self._clusters[0] is reader:
             return self._clusters[1]
-        values = None
-        if "cluster" in reader.indexed_field_names() and reader.has_column("cluster"):
-            values = list(reader.column_reader("cluster"))
+        values: list[str] | None = None
+        if "cluster" in reader.indexed_field_names():
+            values = []
+            # Per segment: a segment written without any cluster has no column at all,
+            # and Whoosh's multi-segment column then silently skips its documents.
+            for leaf, offset in reader.leaf_readers():
+                assert offset == len(values)
+                count = leaf.doc_count_all()
+                column = list(leaf.column_reader("cluster")) if leaf.has_column("cluster") else []
+                values.extend(column[:count] + [""] * (count - len(column)))
         self._clusters = (reader, values)
         return values
 
