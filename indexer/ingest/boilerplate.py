@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from indexer.ingest.metadata import MONTH_PATTERN, WEEKDAY_PATTERN
 from indexer.ingest.types import Removal
 
 __all__ = ["BUILTIN_RULES", "Cleaned", "Rule", "compile_rules", "remove", "remove_lines"]
@@ -56,20 +57,15 @@ _SOCIAL = (
     r"facebook|twitter|x|instagram|linkedin|whatsapp|telegram|youtube|tiktok|pinterest|"
     r"reddit|threads|bluesky|mastodon|e-?mail|print|copy link|google news|rss"
 )
-_MONTHS = (
-    r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|januar|februar|märz|mai|juni|juli|"
-    r"oktober|dezember|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|"
-    r"novembre|décembre|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|"
-    r"octubre|noviembre|diciembre|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|"
-    r"ottobre|dicembre|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|"
-    r"novembro|dezembro|januari|februari|maret|mei|agustus|oktober|desember"
+# What may follow a "Published" label: a date, a time, a zone, "ago" and nothing else,
+# so "Updated figures show a 5% rise in 2025" stays content.
+_DATE_TOKEN = (
+    rf"(?:\d[\d:./h-]*|\b(?:{MONTH_PATTERN}|{WEEKDAY_PATTERN}|uhr|gmt|utc|bst|cet|cest|wib|wita|wit|est|edt|"
+    r"pst|pdt|cst|mst|et|ct|pt|ist|jst|eat|wat|cat|sast|[ap]\.?m|at|um|à|às|a las|alle|ore|pukul|de|del|le|el|il|em|on|am|jam|hours?|minutes?|ago|"
+    r"stunden?|minuten|heures?|horas?|menit|yang lalu|il y a|hace|fa|há|vor|today|yesterday|heute|"
+    r"gestern|hier|aujourd'hui|hoy|ayer|oggi|ieri|hoje|ontem|hari ini|kemarin)\b)"
 )
-
-# A date or a time must follow a "Published" label: "Updated figures show ..." is content.
-_DATEISH = (
-    rf"(?=.*(?:\d{{1,2}}[:.h]\d{{2}}|\d{{4}}|\d{{1,2}}[./-]\d{{1,2}}|\b(?:{_MONTHS})\b|\bago\b|"
-    rf"\b(?:hours?|minutes?|stunden?|minuten|heures?|horas?|ore|jam|menit)\b))"
-)
+_DATEISH = rf"(?=.*(?:\d|\b(?:{MONTH_PATTERN})\b|\b(?:today|yesterday|heute|gestern|hoy|ayer|oggi|hoje)\b))"
 # "Want more?" / "Don't miss out!" before the invitation of a newsletter line.
 _TEASER = r"(?:[^.!?]{1,30}[.!?]\s+)?"
 
@@ -140,7 +136,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         rf"(?:(?:first |last )?(?:published|posted|updated)|veröffentlicht|aktualisiert|"
         rf"zuletzt aktualisiert|publié|mis à jour|publicado|publicada|actualizado|pubblicato|"
         rf"aggiornato|atualizado|diterbitkan|dipublikasikan|diperbarui|terbit)"
-        rf"(?: on| at| am| le| el| il| em| pada)?\s*[:|-]?\s*{_DATEISH}[^.!?]*\.?",
+        rf"(?: on| at| am| le| el| il| em| pada)?\s*[:|-]?\s*{_DATEISH}(?:{_DATE_TOKEN}[\s,.;|/-]*)+",
         max_len=70,
     ),
     _rule(
@@ -219,6 +215,14 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "tags",
         r"(?:tags?|topics|keywords|schlagworte|schlagwörter|themen|mots-clés|étiquettes|etiquetas|"
         r"temas|argomenti|palavras-chave|kata kunci|topik)\s*:\s*.{1,150}",
+    ),
+    _rule(
+        "navigation",
+        # Page chrome a copy-paste or a crude scraper keeps: skip links, menu and account buttons.
+        rf"{_LEAD}(?:skip to (?:main )?content|skip navigation|menu|main menu|search|sign in|log in|login|"
+        rf"zum inhalt springen|direkt zum inhalt|menü|suche|anmelden|aller au contenu|rechercher|"
+        rf"se connecter|ir al contenido|menú|buscar|iniciar sesión|vai al contenuto|cerca|accedi|"
+        rf"ir para o conteúdo|pesquisar|entrar|langsung ke konten|cari|masuk){_TAIL}",
     ),
     _rule(
         "breadcrumb",

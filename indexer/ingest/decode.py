@@ -40,6 +40,7 @@ _WINDOWS_1252 = {
     b: (bytes([b]).decode("cp1252", errors="ignore") or chr(b)) for b in range(0x80, 0x100)
 }
 _WINDOWS_1252_TABLE = str.maketrans({chr(b): ch for b, ch in _WINDOWS_1252.items()})
+_WINDOWS_1252_INVERSE = str.maketrans({ch: chr(b) for b, ch in _WINDOWS_1252.items()})
 
 # In Western text bytes >= 0x80 are the odd accented letter or typographic quote among
 # ASCII words. When they make up this share of the letters, the text is in another script
@@ -73,10 +74,14 @@ def _mixed_utf8(data: bytes) -> str | None:
     return _STRAY.sub(lambda m: windows_1252(bytes([ord(m.group()) - 0xDC00])), text)
 
 
-def _binary_reason(data: bytes) -> str | None:
+def _magic(data: bytes) -> str | None:
     for magic, kind in _MAGIC:
         if data.startswith(magic):
             return f"binary content ({kind})"
+    return None
+
+
+def _binary_reason(data: bytes) -> str | None:
     if b"\x00" in data:
         return "binary content (NUL bytes)"
     sample = data[:65536]
@@ -97,28 +102,32 @@ def _looks_like_text(text: str) -> bool:
 
 
 def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
-    """UTF-16 saved without a BOM: every ASCII character (space, newline) carries a NUL.
+    """UTF-16 saved without a BOM: spaces, newlines and digits carry a NUL byte each.
 
     Only called when the bytes hold NULs, which neither UTF-8 nor single-byte text does;
-    otherwise ASCII pairs would read as plausible CJK ideographs.
+    otherwise ASCII pairs would read as plausible CJK ideographs. Of the two byte orders
+    the right one is the reading with more ASCII: the wrong one turns a space into U+2000
+    and a newline into U+0A00, and Chinese (where "一" is 00 4E) puts NULs on both sides.
     """
     if len(data) < 4 or len(data) % 2:
         return None
     sample = data[:8192]
-    even = sample[0::2].count(0)
-    odd = sample[1::2].count(0)
-    total = even + odd
-    if total == 0:
-        return None
-    for encoding, share in (("utf-16-le", odd / total), ("utf-16-be", even / total)):
-        if share < 0.9:
-            continue
+    best: tuple[int, str] | None = None
+    for encoding in ("utf-16-le", "utf-16-be"):
         try:
-            text = data.decode(encoding)
+            text = sample.decode(encoding)
         except UnicodeDecodeError:
-            return None
-        return (text, encoding) if _looks_like_text(text) else None
-    return None
+            continue  # a surrogate cut at the sample's end or not UTF-16: the full decode decides
+        ascii_chars = sum(1 for ch in text if " " <= ch < "\x7f" or ch in "\n\r\t")
+        if best is None or ascii_chars > best[0]:
+            best = (ascii_chars, encoding)
+    if best is None or best[0] == 0:
+        return None
+    try:
+        text = data.decode(best[1])
+    except UnicodeDecodeError:
+        return None
+    return (text, best[1]) if _looks_like_text(text) else None
 
 
 _ASCII = bytes(range(0x80))
@@ -140,13 +149,28 @@ def _plausible_cp1252(data: bytes) -> bool:
     return odd <= max(1, high // 50)
 
 
+def _undo_windows_1252(text: str) -> str | None:
+    """The whole text as UTF-8 bytes once read as Windows-1252, or None if it is not that.
+
+    ftfy repairs mojibake piece by piece and leaves some pieces (Arabic "ØŒ", a comma);
+    when every character maps back to a byte and the bytes are valid UTF-8 throughout,
+    the whole text was mojibake: a real Western text almost never re-encodes that way.
+    """
+    try:
+        data = text.translate(_WINDOWS_1252_INVERSE).encode("latin-1")
+        fixed = data.decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None
+    return fixed if fixed != text else None
+
+
 def _repair(text: str) -> tuple[str, bool]:
     """Undo mojibake ("FranÃ§ais" -> "Français") with ftfy, touching nothing else."""
     if text.isascii():
         return text, False
     import ftfy
 
-    fixed = ftfy.fix_encoding(text)
+    fixed = ftfy.fix_encoding(_undo_windows_1252(text) or text)
     return fixed, fixed != text
 
 
@@ -159,6 +183,8 @@ def decode(data: bytes, path: str = "") -> Decoded:
             except UnicodeDecodeError as e:
                 raise InputError(path, "decode", f"invalid {encoding} after its BOM") from e
             return _decoded(text, encoding)
+    if (reason := _magic(data)) is not None:
+        raise InputError(path, "decode", reason)
     if b"\x00" in data and (utf16 := _utf16_without_bom(data)) is not None:
         return _decoded(*utf16)
     if (reason := _binary_reason(data)) is not None:

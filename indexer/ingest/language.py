@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -13,17 +13,20 @@ __all__ = ["UNDETERMINED", "Detection", "detect", "detect_raw"]
 UNDETERMINED = "und"
 
 # langdetect's cost grows with the text (it walks every character in Python), its
-# accuracy stops growing long before: ~1,500 characters of news decide as well as 10,000.
-_SAMPLE_CHARS = 1500
+# accuracy stops growing long before: ~1,000 characters of news decide as well as 10,000.
+_SAMPLE_CHARS = 1000
 # Per-paragraph detection, for texts that mix languages: only paragraphs long enough to be
 # told apart reliably, a bounded number of them, each cut short.
 _PARAGRAPH_MIN_LETTERS = 120
-_PARAGRAPH_SAMPLE_CHARS = 300
-_MAX_PARAGRAPHS = 6
-_PARAGRAPH_TRIALS = 3  # langdetect's default is 7; 3 agree on a 300-character paragraph
+_PARAGRAPH_SAMPLE_CHARS = 250
+_MAX_PARAGRAPHS = 5
+_PARAGRAPH_TRIALS = 3  # langdetect's default is 7; 3 agree on a 250-character paragraph
 _PARAGRAPH_MIN_PROBABILITY = 0.9
 # A second language must cover this share of the checked text to mark the document mixed.
 _MIXED_SHARE = 0.2
+# A paragraph with more capitalised words than this is a list of names (a line-up, credits),
+# not prose; news prose full of names stays well below.
+_MAX_CAPITALISED = 0.7
 # A script covering this share of the letters settles which languages are possible.
 _DOMINANT_SCRIPT = 0.8
 # Prior weight of a language whose alphabet lacks a letter the text uses ("ы" is not
@@ -60,7 +63,14 @@ _RANGES = sorted(
         (0x3400, 0x4DBF, "han"), (0x4E00, 0x9FFF, "han"), (0xF900, 0xFAFF, "han"),
     ]
 )
-_STARTS = [start for start, _, _ in _RANGES]
+
+def _class(script: str) -> str:
+    return "".join(f"\\U{start:08x}-\\U{end:08x}" for start, end, name in _RANGES if name == script)
+
+
+_SCRIPT_PATTERNS = tuple((script, re.compile(f"[{_class(script)}]")) for script in dict.fromkeys(n for _, _, n in _RANGES))
+# Letters of any script, plus the Indic and Thai vowel signs (combining marks, not \w).
+_LETTER = re.compile(r"[^\W\d_]|[\u0900-\u0e7f]")
 _DENSE = frozenset({"han", "kana", "hangul"})
 
 # Which of langdetect's 55 languages each script can be. Scripts with one language are
@@ -125,20 +135,17 @@ def _get_factory() -> Any:
     return _factory
 
 
-def _script(ch: str) -> str | None:
-    code = ord(ch)
-    i = bisect.bisect_right(_STARTS, code) - 1
-    if i >= 0 and code <= _RANGES[i][1]:
-        return _RANGES[i][2]
-    return None
-
-
 def _script_counts(text: str) -> Counter[str]:
+    """Letters per script. Indic and Thai vowel signs are combining marks, not "alpha",
+    yet they are letters; one regex per script keeps this off the per-character Python path."""
     counts: Counter[str] = Counter()
-    for ch in text:
-        # Indic and Thai vowel signs are combining marks, not "alpha", yet they are letters.
-        if ch.isalpha() or "\u0900" <= ch <= "\u0e7f":
-            counts[_script(ch) or "other"] += 1
+    for script, pattern in _SCRIPT_PATTERNS:
+        if n := len(pattern.findall(text)):
+            counts[script] = n
+    # Script ranges also hold a few marks and digits (Arabic comma, Devanagari danda), so
+    # "other" is what the letters exceed them by, never less than nothing.
+    if (other := len(_LETTER.findall(text)) - sum(counts.values())) > 0:
+        counts["other"] = other
     return counts
 
 
@@ -229,6 +236,9 @@ def detect(
 
     Too short (fewer than ``min_chars`` letters, ideographs counting triple) or less
     certain than ``min_probability`` gives "und"; so does a language outside ``allowed``.
+    A text whose paragraphs are in several languages gets them in ``languages``, largest
+    share first; when its opening sample was too mixed to call, the largest share is the
+    language and its share the probability.
     """
     sample = _sample(text, _SAMPLE_CHARS)
     counts = _script_counts(sample)
@@ -239,44 +249,72 @@ def detect(
         return Detection(UNDETERMINED, 0.0)
     top, probability = ranked[0]
     runner_up = ranked[1][0] if len(ranked) > 1 else None
+    mixed = _mixed_languages(text) if paragraphs else ()
+    if mixed and probability < min_probability:
+        top, probability = mixed[0]
+        runner_up = mixed[1][0]
+    languages = tuple(lang for lang, _ in mixed)
+    if mixed and top not in languages:
+        languages = (top, *languages)
     if probability < min_probability or (allowed and top not in allowed):
-        return Detection(UNDETERMINED, round(probability, 4), top)
-    mixed = _mixed_languages(text, top) if paragraphs else ()
-    return Detection(top, round(probability, 4), runner_up, mixed)
+        return Detection(UNDETERMINED, round(probability, 4), top, languages)
+    return Detection(top, round(probability, 4), runner_up, languages)
 
 
-def _mixed_languages(text: str, top: str) -> tuple[str, ...]:
-    """Languages that each cover a real share of the long paragraphs, when more than one."""
-    long_paragraphs = []
+def _chunks(text: str) -> list[str]:
+    """Prose paragraphs long enough to tell apart; short neighbours merged into one chunk.
+
+    A long paragraph is never merged with short ones before it: where a text changes
+    language is a paragraph break, and a chunk across it would be neither language.
+    """
+    chunks: list[str] = []
+    pending: list[str] = []
+    pending_weight = 0
     for paragraph in text.split("\n\n"):
         head = paragraph[: _PARAGRAPH_SAMPLE_CHARS * 2]
-        if _weight(_script_counts(head)) >= _PARAGRAPH_MIN_LETTERS and _is_prose(head):
-            long_paragraphs.append(paragraph)
-    if len(long_paragraphs) < 2:
+        if not _is_prose(head):
+            continue
+        weight = _weight(_script_counts(head))
+        if weight >= _PARAGRAPH_MIN_LETTERS:
+            if pending_weight >= _PARAGRAPH_MIN_LETTERS // 2:
+                chunks.append("\n\n".join(pending))
+            pending, pending_weight = [], 0
+            chunks.append(paragraph)
+            continue
+        pending.append(paragraph)
+        pending_weight += weight
+        if pending_weight >= _PARAGRAPH_MIN_LETTERS:
+            chunks.append("\n\n".join(pending))
+            pending, pending_weight = [], 0
+    if pending_weight >= _PARAGRAPH_MIN_LETTERS // 2:
+        chunks.append("\n\n".join(pending))
+    return chunks
+
+
+def _mixed_languages(text: str) -> tuple[tuple[str, float], ...]:
+    """(language, share) for each language covering a real share of the text, when two or more."""
+    chunks = _chunks(text)
+    if len(chunks) < 2:
         return ()
-    step = max(1, len(long_paragraphs) / _MAX_PARAGRAPHS)
-    chosen = [long_paragraphs[int(i * step)] for i in range(min(_MAX_PARAGRAPHS, len(long_paragraphs)))]
+    step = len(chunks) / min(_MAX_PARAGRAPHS, len(chunks))
+    chosen = [chunks[int(i * step)] for i in range(min(_MAX_PARAGRAPHS, len(chunks)))]
     shares: Counter[str] = Counter()
     total = 0
-    for paragraph in chosen:
-        sample = _sample(paragraph, _PARAGRAPH_SAMPLE_CHARS)
+    for chunk in chosen:
+        sample = _sample(chunk, _PARAGRAPH_SAMPLE_CHARS)
         ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)
-        total += len(paragraph)
+        total += len(chunk)
         if ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY:
-            shares[ranked[0][0]] += len(paragraph)
-    found = [lang for lang, n in shares.most_common() if n >= total * _MIXED_SHARE]
-    if len(found) < 2 and not (found and found[0] != top):
-        return ()
-    if top not in found:
-        found.insert(0, top)
-    return tuple(found)
+            shares[ranked[0][0]] += len(chunk)
+    found = tuple((lang, round(n / total, 4)) for lang, n in shares.most_common() if n >= total * _MIXED_SHARE)
+    return found if len(found) >= 2 else ()
 
 
 def _is_prose(text: str) -> bool:
     """Whether a paragraph is sentences, not a list of names (a team line-up, credits):
     names are in no language, and langdetect calls them English."""
     initials = [word[0] for word in text.split() if word[0].isupper() or word[0].islower()]
-    return sum(1 for ch in initials if ch.isupper()) <= len(initials) * 0.5
+    return sum(1 for ch in initials if ch.isupper()) <= len(initials) * _MAX_CAPITALISED
 
 
 def detect_raw(text: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["Lead", "Metadata", "extract", "find_date", "parse_lead"]
+__all__ = ["MONTH_PATTERN", "WEEKDAY_PATTERN", "Lead", "Metadata", "extract", "find_date", "parse_lead"]
 
 _MAX_TITLE = 200
 _MAX_TITLE_WORDS = 30
@@ -47,8 +47,8 @@ for _number, _names in enumerate(
 ):
     for _name in _names.split():
         _MONTHS[_name] = _number
-_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_WEEKDAY = (
+MONTH_PATTERN = _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+WEEKDAY_PATTERN = _WEEKDAY = (
     r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|wed|thu|fri|sat|sun|"
     r"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|"
     r"vendredi|samedi|dimanche|lunes|martes|miércoles|jueves|viernes|sábado|domingo|lunedì|"
