@@ -279,11 +279,15 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 class TreeSampler:
-    """Polls a process tree every SAMPLE_SECONDS; keeps the peak summed RSS and PSS.
+    """Polls a process tree's memory; keeps the peak summed RSS and PSS.
 
     Summed RSS counts pages shared by forked workers once per process (what the issue's
-    peers reported); PSS splits them and is the truer figure of memory used.
+    peers reported); PSS splits them and is the truer figure of memory used. RSS is read
+    every ``interval``; the tree itself, PSS and CPU every ``TREE_EVERY`` polls, which
+    keeps the sampler's own CPU to a percent or so of one core.
     """
+
+    TREE_EVERY = 10
 
     def __init__(self, pid: int, interval: float = SAMPLE_SECONDS) -> None:
         self.pid = pid
@@ -292,6 +296,7 @@ class TreeSampler:
         self.peak_pss = 0
         self.max_processes = 0
         self.cpu: dict[int, float] = {}  # last CPU seconds seen per process
+        self._pids: list[int] = [pid]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -304,15 +309,19 @@ class TreeSampler:
         self._thread.join()
 
     def _run(self) -> None:
+        polls = 0
         while True:
-            self.sample()
+            if polls % self.TREE_EVERY == 0:
+                self._sample_tree()
+            self.peak_rss = max(self.peak_rss, sum(_rss_bytes(p) for p in self._pids))
+            polls += 1
             if self._stop.wait(self.interval):
+                self._sample_tree()
                 return
 
-    def sample(self) -> None:
-        pids = _process_tree(self.pid)
+    def _sample_tree(self) -> None:
+        pids = self._pids = _process_tree(self.pid)
         self.max_processes = max(self.max_processes, len(pids))
-        self.peak_rss = max(self.peak_rss, sum(_rss_bytes(p) for p in pids))
         self.peak_pss = max(self.peak_pss, sum(_pss_bytes(p) for p in pids))
         for p in pids:
             self.cpu[p] = max(self.cpu.get(p, 0.0), _cpu_seconds(p))
@@ -784,6 +793,11 @@ def measure_cli_search(project: Project, query: str, runs: int) -> list[float]:
     return times
 
 
+def _cli_query(queries: dict[str, list[str]]) -> str:
+    """A word of medium frequency: what people type most."""
+    return (queries.get("term_medium") or next(iter(queries.values())))[0]
+
+
 def measure_queries(project: Project, texts: Texts, plan: Plan) -> QueryFigures:
     queries = build_queries(texts, plan.queries_per_class)
     api = SearchApi(project)
@@ -817,7 +831,7 @@ def measure_queries(project: Project, texts: Texts, plan: Plan) -> QueryFigures:
         api.close()
     if not every:
         raise RuntimeError(f"every query failed ({failed})")
-    cli_query = (queries.get("term_medium") or next(iter(queries.values())))[0]
+    cli_query = _cli_query(queries)
     cli_runs = measure_cli_search(project, cli_query, plan.cli_runs)
     return QueryFigures(api=api.kind, classes=classes, p50_ms=percentile(every, 50), p95_ms=percentile(every, 95),
                         measured=len(every), failed=failed, cli_search_s=statistics.median(cli_runs),
@@ -1241,14 +1255,14 @@ class Runner:
         if self.wants("bare"):
             r.bare = self.section("bare Whoosh loop", measure_bare, self.main.inbox, self.tmp / "bare", nbytes)
         if self.wants("scaling"):
-            self.run_scale1(files, nbytes)
+            self.run_scale1()
         if r.ingest is not None:
             self.run_on_index()
         r.seconds = time.perf_counter() - started
         r.environment["load_after"] = os.getloadavg()[0]
         return r
 
-    def run_scale1(self, files: int, nbytes: int) -> None:
+    def run_scale1(self) -> None:
         r = self.report
         assert r is not None
         if self.args.scale == 1:
@@ -1273,7 +1287,7 @@ class Runner:
         if self.wants("known"):
             r.known_item = self.section("known-item retrieval", measure_known_item, self.main, texts, self.plan)
         if self.wants("daemon"):
-            cli_query = r.queries.cli_query if r.queries else build_queries(texts, 1)["term_medium"][0]
+            cli_query = r.queries.cli_query if r.queries else _cli_query(build_queries(texts, 1))
             r.daemon = self.section("daemon", measure_daemon, self.main, self.corpus, self.sources, self.plan,
                                     scale + 1, cli_query)
 
