@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import textwrap
@@ -39,6 +40,8 @@ UNWRAP_BBC_TARGET = 0.99
 # Languages the furniture below is written in; BBC articles stand in for English.
 FURNITURE_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "id")
 WRAP_WIDTH = 72
+_NO_SPACES = ("zh", "ja")
+_WIDE = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _MIXED_PAIRS = 120
 _MIXED_HALF_CHARS = 700  # each language's part of a two-language test article
 _STAGES = ("decode", "normalize", "boilerplate", "language", "metadata", "fingerprint")
@@ -181,25 +184,45 @@ def _round_trip(path: str) -> dict[str, bool | None]:
     return out
 
 
-def _unwrap(path: str) -> tuple[bool, bool]:
+def _unwrap(job: tuple[str, str]) -> tuple[bool, bool]:
     """Hard-wrap the article at WRAP_WIDTH columns; does normalization give it back?
 
     Without breaks at hyphens (fmt, mail clients), then with them (Python's textwrap
-    default), where "search-" + "engine" cannot be told from a hyphenated word.
+    default), where "search-" + "engine" cannot be told from a hyphenated word. Chinese
+    is wrapped by display columns, ideographs two wide, as CJK wrappers do.
     """
+    path, lang = job
     want = body_of(Path(path).read_bytes())
     results = []
     for hyphens in (False, True):
-        wrapped = "\n\n".join(
-            "\n".join(
-                piece
-                for line in paragraph.split("\n")
-                for piece in textwrap.wrap(line, WRAP_WIDTH, break_long_words=False, break_on_hyphens=hyphens)
-            )
-            for paragraph in want.split("\n\n")
-        )
-        results.append(body_of(wrapped.encode("utf-8")) == want)
+        paragraphs = []
+        for paragraph in want.split("\n\n"):
+            pieces = []
+            for line in paragraph.split("\n"):
+                if lang in _NO_SPACES:
+                    pieces += _wrap_cjk(line, WRAP_WIDTH)
+                else:
+                    pieces += textwrap.wrap(line, WRAP_WIDTH, break_long_words=False, break_on_hyphens=hyphens)
+            paragraphs.append("\n".join(pieces))
+        results.append(body_of("\n\n".join(paragraphs).encode("utf-8")) == want)
     return results[0], results[1]
+
+
+def _wrap_cjk(line: str, width: int) -> list[str]:
+    """Greedy wrap by display columns (ideographs take two), Latin words and numbers whole."""
+    pieces: list[str] = []
+    current, columns = "", 0
+    for token in re.findall(r"[A-Za-z0-9.,%]+|\s+|.", line):
+        size = len(token) + len(_WIDE.findall(token))
+        if current and columns + size > width:
+            pieces.append(current.rstrip())
+            current = token.lstrip()
+            columns = len(current) + len(_WIDE.findall(current))
+        else:
+            current += token
+            columns += size
+    pieces.append(current)
+    return pieces
 
 
 def _half(path: str) -> str:
@@ -632,9 +655,8 @@ def _check_injection(
 
 
 def _check_unwrap(report: Report, runner: _Runner, articles: list[str], language_of: dict[str, str]) -> None:
-    # Chinese and Japanese have no spaces to wrap at.
-    eligible = [a for a in articles if language_of[a] not in ("zh", "ja")]
-    results = runner.map(_unwrap, eligible)
+    eligible = articles
+    results = runner.map(_unwrap, [(a, language_of[a]) for a in eligible])
     bbc = [(r, a) for r, a in zip(results, eligible) if language_of[a] == "en"]
     rest = [(r, a) for r, a in zip(results, eligible) if language_of[a] != "en"]
     ok_bbc = sum(r[0] for r, _ in bbc)

@@ -43,9 +43,10 @@ _WINDOWS_1252_TABLE = str.maketrans({chr(b): ch for b, ch in _WINDOWS_1252.items
 _WINDOWS_1252_INVERSE = str.maketrans({ch: chr(b) for b, ch in _WINDOWS_1252.items()})
 
 # In Western text bytes >= 0x80 are the odd accented letter or typographic quote among
-# ASCII words. When they make up this share of the letters, the text is in another script
-# (Cyrillic, Greek, CJK in a legacy code page) and cp1252 would turn it into garbage.
-_MAX_WESTERN_HIGH_SHARE = 0.35
+# ASCII words (a third of a short German line at most). When they are half the letters,
+# the text is in another script (Cyrillic, Greek, CJK in a legacy code page) and cp1252
+# would turn it into garbage.
+_MAX_WESTERN_HIGH_SHARE = 0.5
 # Symbols cp1252 gives for bytes that are letters in cp1250/cp1257 ("¹", "³", "¿", ...):
 # seen between two letters, they mean the text is not cp1252.
 _ODD_IN_WORD = frozenset("¡¢¤¥¦¨ª¬¯°±²³´µ¶·¸¹º¼½¾¿×÷")

@@ -27,7 +27,7 @@ _NEXT_WORD = re.compile(r"^([^\W\d_]\w*)")
 _HYPHEN_END = re.compile(r"\w[-\u2010]$")
 _WORDS = re.compile(r"(?<![-\u2010\u00ad]\n)\b\w+\b(?![-\u2010\u00ad]\n)")
 _LIST_ITEM = re.compile(r"^(?:[-*•·–—▪►]\s|\d{1,3}[.)]\s|[a-z][.)]\s)")
-_SENTENCE_END = re.compile(r"[.!?…:;\"”’»)\]]$")
+_SENTENCE_END = re.compile(r"[.!?…:;\"”’»)\]。！？」』）]$")
 
 # Hard-wrapped text (mail, Usenet, fixed-width exports) is wrapped somewhere between 40
 # and ~130 columns; lines longer than this are paragraphs, never wrapped ones.
@@ -40,7 +40,7 @@ _MIN_FULL_SHARE = 0.6
 # (fewer in German, where nouns are capitalised, or in a paragraph of names); list items
 # almost never do.
 _MIN_LOWER_SHARE = 0.1
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
 def normalize(text: str) -> str:
@@ -96,8 +96,8 @@ def _keep_hyphen(left: str, hyphen: str, right: str, text: str, words: set[str])
 
 
 def _separator(prev: str, line: str) -> str:
-    if _CJK.match(prev[-1]) and _CJK.match(line[0]):
-        return ""  # Chinese and Japanese put no space between words
+    if _CJK.match(prev[-1]) or _CJK.match(line[0]):
+        return ""  # Chinese and Japanese put no space between words, nor before "12日"
     if _HYPHEN_END.search(prev):
         return ""  # "Rolls-" + "Royce": a compound the wrapper broke at its hyphen
     return " "
@@ -113,32 +113,42 @@ def _wrap_width(lines: list[str]) -> int | None:
     pairs = [(a, b) for a, b in zip(lines, lines[1:]) if a and b]
     if len(pairs) < 2:
         return None
-    lengths = sorted(len(line) for line in lines if line)
+    lengths = sorted(_columns(line) for line in lines if line)
     fitting = [n for n in lengths if n <= _MAX_WRAP_WIDTH]
     if len(fitting) < len(lengths) * 0.95:
         return None
     width = fitting[-1]
     if width < _MIN_WRAP_WIDTH:
         return None
-    if sum(1 for a, _ in pairs if len(a) >= width * _FULL_LINE) < len(pairs) * _MIN_FULL_SHARE:
+    if sum(1 for a, _ in pairs if _columns(a) >= width * _FULL_LINE) < len(pairs) * _MIN_FULL_SHARE:
         return None
     cased = [b[0] for _, b in pairs if b[0].isupper() or b[0].islower()]
-    if cased and sum(1 for ch in cased if ch.islower()) < len(cased) * _MIN_LOWER_SHARE:
+    # Only where most lines start with a cased letter: a few Latin words in Chinese say nothing.
+    if len(cased) * 2 >= len(pairs) and sum(1 for ch in cased if ch.islower()) < len(cased) * _MIN_LOWER_SHARE:
         return None
     return width
 
 
+def _columns(line: str) -> int:
+    """Display width: Chinese and Japanese characters take two columns, as wrappers count them."""
+    return len(line) + len(_CJK.findall(line))
+
+
 def _was_wrapped(line: str, nxt: str, width: int, headline: bool = False) -> bool:
     """Whether the break after ``line`` was made by a wrapper, not by the author."""
-    first_word = nxt.split(" ", 1)[0]
-    if len(line) + 1 + len(first_word) > width:
+    columns = _columns(line)
+    if _CJK.match(nxt[0]):
+        # Chinese and Japanese wrap between any two characters, with no space.
+        if columns + 2 > width:
+            return True
+    elif columns + 1 + _columns(nxt.split(" ", 1)[0]) > width:
         return True  # the next word did not fit: the classic greedy wrap
     # Optimal wrappers (fmt, par) break a little early, but never after a sentence end
     # and never before a list item. A headline above its text is as long as it is, and
     # ends without a full stop: it only joins when the next word could not have fitted.
     return (
         not headline
-        and len(line) >= width * _FULL_LINE
+        and columns >= width * _FULL_LINE
         and not _SENTENCE_END.search(line)
         and not _LIST_ITEM.match(nxt)
     )
