@@ -90,6 +90,7 @@ _BYLINE = re.compile(
     rf"(?:\s*(?:[,|/–—]|-\s|\bin\b)\s*.{{0,50}})?$",
 )
 
+_CONJUNCTION = re.compile(r"\b(?:and|und|et|y|e|dan)\b|&")
 _PLACE = rf"{_NAME}(?:(?:\s+(?:{_PARTICLE}\s+)?|/){_NAME}){{0,3}}"
 _DASH = r"\s*(?:--|-\s-|[-–—])\s+"
 _LEADS = (
@@ -235,7 +236,14 @@ def _byline(line: str) -> str | None:
     if len(line) > _MAX_BYLINE:
         return None
     m = _BYLINE.match(line)
-    return m.group("names").strip() if m else None
+    if m is None:
+        return None
+    names = m.group("names").strip()
+    head, _, rest = names.partition(",")
+    # "Jane Doe, BBC News" is a name and an outlet; "Jane Doe, John Smith and Ann Lee" a list.
+    if rest and not _CONJUNCTION.search(rest):
+        names = head.strip()
+    return names
 
 
 def _date_line(line: str) -> date | None:
