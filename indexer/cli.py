@@ -248,28 +248,38 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-def _run_search(state: State, run: Callable[[Any, Any], Any], fmt: str, explain: bool, **kw: Any) -> None:
-    """Open the index read-only, run one search, print it. Never opens the database."""
-    from indexer.search.engine import SearchEngine, SearchOptions
-    from indexer.search.render import jsonl_records, result_dict, text_lines
+def _run_search(state: State, request: dict[str, Any], kw: dict[str, Any]) -> None:
+    """Ask the daemon's search server; without one, open the index read-only ourselves.
+
+    Never opens the database. Both ways render with render.output: the same text.
+    """
+    from indexer.search.service import ask
 
     cfg = _load_config(state)
     if state.verbose or state.log_level:  # searching logs nothing worth structlog's import
         _setup_logging(state, cfg)
-    options = SearchOptions(
-        limit=kw["limit"], offset=kw["offset"], langs=_split(kw["langs"]), sources=_split(kw["sources"]),
-        since=kw["since"], until=kw["until"], path=kw["path_glob"], sort=kw["sort"],
-        snippets=not kw["no_snippets"], facets=kw["facets"], collapse=not kw["show_all"],
-    )
+    request["options"] = {
+        "limit": kw["limit"], "offset": kw["offset"], "langs": _split(kw["langs"]),
+        "sources": _split(kw["sources"]), "since": kw["since"], "until": kw["until"], "path": kw["path_glob"],
+        "sort": kw["sort"], "snippets": not kw["no_snippets"], "facets": kw["facets"], "collapse": not kw["show_all"],
+    }
+    request["format"] = "json" if kw["as_json"] else kw["fmt"]
+    request["color"] = sys.stdout.isatty() and request["format"] == "text"
+    answer = ask(cfg.data_dir, request)
+    if answer is not None and "stdout" in answer:
+        click.echo(answer["stdout"], nl=False)
+        return
+    error = (answer or {}).get("error") or {}
+    if error.get("kind") == "query":
+        raise QueryError(error["message"], error.get("hint", ""))
+    if error.get("kind") == "NotFoundError":
+        raise NotFoundError(error["message"])
+    # No server, or one that failed in its own way: search here.
+    from indexer.search.engine import SearchEngine
+    from indexer.search.service import run_request
+
     with SearchEngine(cfg.data_dir) as engine:
-        result = run(engine, options)
-    if fmt == "json":
-        _print_json(result_dict(result, explain))
-    elif fmt == "jsonl":
-        for record in jsonl_records(result, explain):
-            click.echo(json.dumps(record, ensure_ascii=False))
-    else:
-        click.echo("\n".join(text_lines(result, color=sys.stdout.isatty(), explain=explain)))
+        click.echo(run_request(engine, request), nl=False)
 
 
 @cli.command()
@@ -277,23 +287,20 @@ def _run_search(state: State, run: Callable[[Any, Any], Any], fmt: str, explain:
 @_result_options
 @click.option("--explain", is_flag=True, help="print the query as parsed and as run")
 @_common
-def search(state: State, query: tuple[str, ...], fmt: str, as_json: bool, explain: bool, **kw: Any) -> None:
+def search(state: State, query: tuple[str, ...], explain: bool, **kw: Any) -> None:
     """Search the index. QUERY uses Whoosh syntax: words (all must match), "a phrase",
     OR, NOT, ( ), field:value (title body source lang path published ingested date),
     prefix*, fuzzy~, published:[2025-01 to 2025-06]. See the README for examples."""
-    text = " ".join(query)
-    _run_search(state, lambda engine, options: engine.search(text, options), "json" if as_json else fmt,
-                explain, **kw)
+    _run_search(state, {"command": "search", "query": " ".join(query), "explain": explain}, kw)
 
 
 @cli.command()
 @click.argument("doc_id", type=int)
 @_result_options
 @_common
-def similar(state: State, doc_id: int, fmt: str, as_json: bool, **kw: Any) -> None:
+def similar(state: State, doc_id: int, **kw: Any) -> None:
     """Documents like document DOC_ID, found by its key terms; its near-duplicates left out."""
-    _run_search(state, lambda engine, options: engine.similar(doc_id, options), "json" if as_json else fmt,
-                False, **kw)
+    _run_search(state, {"command": "similar", "doc_id": doc_id, "explain": False}, kw)
 
 
 def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[str, Any]:

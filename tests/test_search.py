@@ -287,13 +287,13 @@ def test_near_duplicates_are_folded_into_one_hit(engine: SearchEngine, corpus: P
     cluster = {"dups/volcano-1.txt", "dups/volcano-2.txt", "dups/volcano-3.txt"}
     shown = [name for name in found if name in cluster]
     assert len(shown) == 1 and "dups/volcano-other.txt" in found
-    assert (result.total, result.matched) == (2, 4)
+    assert (result.total, result.hits_total) == (4, 2)
     hit = next(h for h in result.hits if h.cluster == 900)
     assert sorted(hit.near_duplicates) == sorted(ids[n] for n in cluster if n != shown[0])
 
     every = engine.search("volcano", SearchOptions(limit=100, collapse=False))
     assert set(names(every, corpus)) == cluster | {"dups/volcano-other.txt"}
-    assert (every.total, every.matched) == (4, 4)
+    assert (every.total, every.hits_total) == (4, 4)
     assert all(h.near_duplicates == [] for h in every.hits)
 
 

@@ -16,7 +16,7 @@ from tests.test_search_corpus import ids_by_path, shared
 
 HIT_FIELDS = {"rank", "id", "title", "path", "language", "source", "published", "ingested", "score", "cluster",
               "near_duplicates", "snippet"}
-RESULT_FIELDS = {"format_version", "query", "total", "matched", "offset", "limit", "sort", "took_ms", "fallback",
+RESULT_FIELDS = {"format_version", "query", "total", "hits_total", "offset", "limit", "sort", "took_ms", "fallback",
                  "suggestion", "suggestion_total", "facets", "explain", "hits"}
 
 
@@ -29,7 +29,7 @@ def test_json_contract(corpus: Project) -> None:
     result = corpus.json("search", "volcano", "--limit", "5")
     assert set(result) == RESULT_FIELDS
     assert result["format_version"] == 1
-    assert (result["query"], result["total"], result["matched"]) == ("volcano", 2, 4)
+    assert (result["query"], result["total"], result["hits_total"]) == ("volcano", 4, 2)
     assert (result["offset"], result["limit"], result["sort"]) == (0, 5, "relevance")
     assert result["fallback"] is False and result["suggestion"] is None
     assert result["facets"] is None and result["explain"] is None
@@ -63,7 +63,7 @@ def test_jsonl_is_a_result_line_then_one_line_per_hit(corpus: Project) -> None:
 
 def test_text_output(corpus: Project) -> None:
     out = corpus.run("search", "volcano").stdout
-    assert "2 hits for 'volcano' (4 documents, near-duplicates folded); showing 1-2" in out
+    assert "4 documents match 'volcano', 2 hits with near-duplicates folded; showing 1-2" in out
     assert re.search(r"\+2 similar: \d+, \d+", out)
     assert "[volcano]" in out.lower() or "[Volcano]" in out
     assert "\x1b[" not in out  # no colour when not on a terminal

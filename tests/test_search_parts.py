@@ -103,7 +103,7 @@ def _result(**kw: object) -> SearchResult:
     hit = Hit(id=7, title="Oil <up>", path="/in/7.txt", language="en", source="Reuters",
               published=date(2025, 1, 2), ingested=datetime(2025, 1, 3, tzinfo=UTC), score=1.5, cluster=3,
               near_duplicates=[8, 9], snippet=f"a {MARK_START}oil{MARK_END} & <gas>")
-    values: dict[str, object] = dict(query="oil", total=1, matched=3, took_ms=1.2, offset=0, limit=10,
+    values: dict[str, object] = dict(query="oil", total=3, hits_total=1, took_ms=1.2, offset=0, limit=10,
                                      sort="relevance", hits=[hit])
     values.update(kw)
     return SearchResult(**values)  # type: ignore[arg-type]
@@ -123,13 +123,13 @@ def test_json_rendering_escapes_the_snippet_and_names_every_field() -> None:
 
 def test_text_rendering() -> None:
     lines = text_lines(_result())
-    assert lines[0] == "1 hit for 'oil' (3 documents, near-duplicates folded); showing 1-1 (1 ms)"
+    assert lines[0] == "3 documents match 'oil', 1 hit with near-duplicates folded; showing 1-1 (1 ms)"
     assert "  1. Oil <up>  [en · Reuters · 2025-01-02]" in lines
     assert "     /in/7.txt  (id 7)  +2 similar: 8, 9" in lines
     assert "     a [oil] & <gas>" in lines
     colour = text_lines(_result(), color=True)
     assert any("\x1b[1;33moil\x1b[0m" in line for line in colour)
-    none = text_lines(_result(total=0, matched=0, hits=[], suggestion="oil", suggestion_total=4))
+    none = text_lines(_result(total=0, hits_total=0, hits=[], suggestion="oil", suggestion_total=4))
     assert none == ["no documents match 'oil' (total: 0)", "did you mean: oil  (4 documents)"]
 
 
@@ -158,7 +158,7 @@ def test_clusters_in_an_index_of_several_segments(tmp_path: Path) -> None:
     ix.close()
     with SearchEngine(tmp_path) as engine:
         result = engine.search("growth", SearchOptions())
-    assert (result.total, result.matched) == (4, 5)
+    assert (result.total, result.hits_total) == (5, 4)
     folded = {h.id: h.near_duplicates for h in result.hits}
     assert folded.pop(3, None) == [4] or folded.pop(4, None) == [3]
     assert all(ids == [] for ids in folded.values())

@@ -87,8 +87,8 @@ class FacetCount:
 @dataclass
 class SearchResult:
     query: str
-    total: int  # hits after collapsing near-duplicates: what --offset pages through
-    matched: int  # documents matching, before collapsing
+    total: int  # documents matching
+    hits_total: int  # hits once near-duplicates are folded: what --offset pages through
     took_ms: float
     offset: int
     limit: int
@@ -252,7 +252,7 @@ class SearchEngine:
             if other.matched:
                 q, run, fallback = any_word, other, True
         result = SearchResult(
-            query=text, total=run.total, matched=run.matched, took_ms=0.0, offset=options.offset,
+            query=text, total=run.matched, hits_total=run.total, took_ms=0.0, offset=options.offset,
             limit=options.limit, sort=options.sort, fallback=fallback, parsed=describe(parsed.query),
             expanded=describe(q), filters=describe(flt) if flt is not None else "",
         )
@@ -289,7 +289,7 @@ class SearchEngine:
         not_own = wq.Not(wq.Or(own))
         everything = wq.And([flt, not_own]) if flt is not None else not_own
         result = SearchResult(
-            query=f"similar to {doc_id}", total=run.total, matched=run.matched, took_ms=0.0,
+            query=f"similar to {doc_id}", total=run.matched, hits_total=run.total, took_ms=0.0,
             offset=options.offset, limit=options.limit, sort=options.sort, parsed=describe(q), expanded=describe(q),
             filters=describe(everything), key_terms=_written(text, lang, [term for term, _ in terms]),
         )

@@ -7,13 +7,14 @@ rename or remove one only with a new FORMAT_VERSION.
 from __future__ import annotations
 
 import html
+import json
 from datetime import date, datetime
 from typing import Any
 
 from indexer.search.engine import FacetCount, Hit, SearchResult
 from indexer.search.snippets import MARK_END, MARK_START
 
-__all__ = ["FORMAT_VERSION", "hit_dict", "jsonl_records", "result_dict", "text_lines"]
+__all__ = ["FORMAT_VERSION", "hit_dict", "jsonl_records", "output", "result_dict", "text_lines"]
 
 FORMAT_VERSION = 1
 
@@ -57,7 +58,7 @@ def _summary(result: SearchResult, explain: bool) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "query": result.query,
         "total": result.total,
-        "matched": result.matched,
+        "hits_total": result.hits_total,
         "offset": result.offset,
         "limit": result.limit,
         "sort": result.sort,
@@ -115,9 +116,9 @@ def text_lines(result: SearchResult, color: bool = False, explain: bool = False)
         lines.append(f"no documents match {result.query!r} (total: 0)")
     else:
         shown = len(result.hits)
-        head = f"{_count(result.total, 'hit')} for {result.query!r}"
-        if result.matched != result.total:
-            head += f" ({result.matched} documents, near-duplicates folded)"
+        head = f"{_count(result.total, 'document')} {'matches' if result.total == 1 else 'match'} {result.query!r}"
+        if result.hits_total != result.total:
+            head += f", {_count(result.hits_total, 'hit')} with near-duplicates folded"
         if shown:
             head += f"; showing {result.offset + 1}-{result.offset + shown}"
         else:
@@ -153,3 +154,12 @@ def _hit_lines(hit: Hit, rank: int, color: bool) -> list[str]:
     if hit.snippet:
         lines.append(f"     {_marks(hit.snippet, color)}")
     return lines
+
+
+def output(result: SearchResult, fmt: str = "text", color: bool = False, explain: bool = False) -> str:
+    """Everything `indexer search` prints for ``result``, ending in a newline."""
+    if fmt == "json":
+        return json.dumps(result_dict(result, explain), ensure_ascii=False, indent=2) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in jsonl_records(result, explain))
+    return "\n".join(text_lines(result, color=color, explain=explain)) + "\n"
