@@ -106,10 +106,12 @@ def test_similar_command(corpus: Project) -> None:
     ids = ids_by_path(corpus)
     result = corpus.json("similar", str(ids["dups/volcano-1.txt"]), "-n", "3")
     assert result["query"] == f"similar to {ids['dups/volcano-1.txt']}"
+    assert result["similar_to"] == ids["dups/volcano-1.txt"]
     assert Path(result["hits"][0]["path"]).name == "volcano-other.txt"
     assert "volcano" in result["key_terms"]
     text = corpus.run("similar", str(ids["dups/volcano-1.txt"]), "-n", "1").stdout
     assert text.startswith("key terms: ")
+    assert f"documents are like {ids['dups/volcano-1.txt']}; showing 1-1" in text
     missing = corpus.run("similar", "999999", check=False)
     assert missing.returncode == 1 and missing.stderr.strip() == "indexer: no document with id 999999 in the index"
 
@@ -201,5 +203,5 @@ def test_readme_documents_every_search_option_and_json_field() -> None:
             for opt in param.opts:
                 if opt.startswith("--") and opt not in ("--config", "--verbose", "--log-level"):
                     assert f"`{opt}" in searching, f"{command.name} {opt} is not in the README"
-    for name in HIT_FIELDS | RESULT_FIELDS | {"key_terms"}:
+    for name in HIT_FIELDS | RESULT_FIELDS | {"similar_to", "key_terms"}:
         assert f"`{name}`" in searching, f"JSON field {name} is not in the README"

@@ -162,3 +162,29 @@ def test_clusters_in_an_index_of_several_segments(tmp_path: Path) -> None:
     folded = {h.id: h.near_duplicates for h in result.hits}
     assert folded.pop(3, None) == [4] or folded.pop(4, None) == [3]
     assert all(ids == [] for ids in folded.values())
+
+
+def test_dates_sort_and_count_when_no_document_has_a_publication_date(tmp_path: Path) -> None:
+    """No segment has a ``published`` column then; the ingest date is the date."""
+    import os
+
+    from whoosh import index
+
+    from indexer.search.engine import SearchEngine, SearchOptions
+    from indexer.search.schema import build_schema
+
+    (tmp_path / "index.1").mkdir()
+    os.symlink("index.1", tmp_path / "index")
+    ix = index.create_in(str(tmp_path / "index.1"), build_schema())
+    writer = ix.writer()
+    for n, day in enumerate([datetime(2025, 3, 9), datetime(2024, 11, 2), datetime(2025, 3, 1)], start=1):
+        writer.add_document(id=str(n), lang="en", title=f"rain {n}", b_en="rain again", ingested=day)
+    writer.commit()
+    ix.close()
+    with SearchEngine(tmp_path) as engine:
+        newest = engine.search("rain", SearchOptions(sort="newest", facets=True))
+        oldest = engine.search("rain", SearchOptions(sort="oldest"))
+    assert [h.id for h in newest.hits] == [1, 3, 2]
+    assert [h.id for h in oldest.hits] == [2, 3, 1]
+    assert newest.facets is not None
+    assert [(f.value, f.count) for f in newest.facets["month"]] == [("2025-03", 2), ("2024-11", 1)]

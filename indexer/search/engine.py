@@ -99,6 +99,7 @@ class SearchResult:
     parsed: str = ""  # the query over the user-facing fields
     expanded: str = ""  # ... over the per-language fields, as run
     filters: str = ""  # the options' filters as a query
+    similar_to: int | None = None  # `similar`: the document's id
     key_terms: list[str] = field(default_factory=list)  # `similar`: the terms searched for
     facets: dict[str, list[FacetCount]] | None = None
     hits: list[Hit] = field(default_factory=list)
@@ -159,6 +160,33 @@ def _word_count(reader: Any, q: wq.Query) -> int | None:
             if not matcher.is_active() or matcher.id() != docnum:
                 total += 1  # in the title, not in the body
     return total
+
+
+class _DateFacet(sorting.FacetType):
+    """The document's date, as a sortable number: published if known, else ingested.
+
+    Read from each segment's columns directly: Whoosh's FieldFacet falls back to counting
+    through postings (keys that are ranks, not dates) when no segment has a column yet,
+    which is the case for ``published`` until some document has a date.
+    """
+
+    def categorizer(self, global_searcher: Searcher) -> sorting.Categorizer:
+        return _DateFacet.Categorizer(global_searcher.schema["published"].default)
+
+    class Categorizer(sorting.Categorizer):  # type: ignore[misc]
+        def __init__(self, missing: int) -> None:
+            self.missing = missing
+            self._published: Any = None
+            self._ingested: Any = None
+
+        def set_searcher(self, segment_searcher: Searcher, docoffset: int) -> None:
+            reader = segment_searcher.reader()  # a segment without the column gives defaults
+            self._published = reader.column_reader("published", translate=False)
+            self._ingested = reader.column_reader("ingested", translate=False)
+
+        def key_for(self, matcher: Any, segment_docnum: int) -> int:
+            published = self._published[segment_docnum]
+            return int(self._ingested[segment_docnum] if published == self.missing else published)
 
 
 def _written(text: str, lang: str, stems: list[str]) -> list[str]:
@@ -291,7 +319,7 @@ class SearchEngine:
         result = SearchResult(
             query=f"similar to {doc_id}", total=run.matched, hits_total=run.total, took_ms=0.0,
             offset=options.offset, limit=options.limit, sort=options.sort, parsed=describe(q), expanded=describe(q),
-            filters=describe(everything), key_terms=_written(text, lang, [term for term, _ in terms]),
+            filters=describe(everything), similar_to=doc_id, key_terms=_written(text, lang, [term for term, _ in terms]),
         )
         result.hits = self._hits(s, run, q, options)
         if options.facets:
@@ -326,13 +354,7 @@ class SearchEngine:
             return None
         if sort not in SORTS:
             raise QueryError(f"query error: unknown sort {sort!r}", "sort by " + ", ".join(SORTS))
-        # The document's date: published if known, else when it was ingested.
-        missing = s.schema["published"].default  # the column's value for "no date"
-        return sorting.TranslateFacet(
-            lambda published, ingested: ingested if published == missing else published,
-            sorting.FieldFacet("published"),
-            sorting.FieldFacet("ingested"),
-        )
+        return _DateFacet()
 
     def _collect(
         self, s: Searcher, q: wq.Query, allow: set[int] | None, options: SearchOptions, k: int,
@@ -451,18 +473,16 @@ class SearchEngine:
 
     def _facets(self, s: Searcher, q: wq.Query, flt: wq.Query | None) -> dict[str, list[FacetCount]]:
         published = s.schema["published"]
-        missing = published.default  # the column's value for "no date"
 
-        def month(p: int, i: int) -> str | None:
-            value = i if p == missing else p
-            if value == missing:
+        def month(key: int) -> str | None:
+            if key == published.default:  # neither date: cannot happen, ingested is always set
                 return None
-            return str(published.from_column_value(value).strftime("%Y-%m"))
+            return str(published.from_column_value(key).strftime("%Y-%m"))
 
         facets = {
             "language": sorting.FieldFacet("lang"),
             "source": sorting.FieldFacet("source"),
-            "month": sorting.TranslateFacet(month, sorting.FieldFacet("published"), sorting.FieldFacet("ingested")),
+            "month": sorting.TranslateFacet(month, _DateFacet()),
         }
         grouped = s.search(q, limit=None, filter=flt, scored=False, groupedby=facets, maptype=sorting.Count)
         out: dict[str, list[FacetCount]] = {}

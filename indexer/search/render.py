@@ -69,7 +69,8 @@ def _summary(result: SearchResult, explain: bool) -> dict[str, Any]:
         "facets": _facets(result.facets),
         "explain": None,
     }
-    if result.key_terms:
+    if result.similar_to is not None:
+        data["similar_to"] = result.similar_to
         data["key_terms"] = result.key_terms
     if explain:
         data["explain"] = {"parsed": result.parsed, "expanded": result.expanded, "filters": result.filters or None}
@@ -110,13 +111,17 @@ def text_lines(result: SearchResult, color: bool = False, explain: bool = False)
         if result.filters:
             lines.append(f"filters:  {result.filters}")
         lines.append("")
-    if result.key_terms:
-        lines.append("key terms: " + ", ".join(result.key_terms))
+    if result.similar_to is not None:
+        lines.append("key terms: " + (", ".join(result.key_terms) or "(none)"))
+    if result.similar_to is not None:
+        verb, subject = ("is" if result.total == 1 else "are"), f"like {result.similar_to}"
+    else:
+        verb, subject = ("matches" if result.total == 1 else "match"), repr(result.query)
     if result.total == 0:
-        lines.append(f"no documents match {result.query!r} (total: 0)")
+        lines.append(f"no documents {'are' if result.similar_to is not None else 'match'} {subject} (total: 0)")
     else:
         shown = len(result.hits)
-        head = f"{_count(result.total, 'document')} {'matches' if result.total == 1 else 'match'} {result.query!r}"
+        head = f"{_count(result.total, 'document')} {verb} {subject}"
         if result.hits_total != result.total:
             head += f", {_count(result.hits_total, 'hit')} with near-duplicates folded"
         if shown:
