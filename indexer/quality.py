@@ -202,7 +202,9 @@ def _unwrap(job: tuple[str, str]) -> tuple[bool, bool]:
                 if lang in _NO_SPACES:
                     pieces += _wrap_cjk(line, WRAP_WIDTH)
                 else:
-                    pieces += textwrap.wrap(line, WRAP_WIDTH, break_long_words=False, break_on_hyphens=hyphens)
+                    pieces += textwrap.wrap(
+                        line, WRAP_WIDTH, break_long_words=False, break_on_hyphens=hyphens
+                    )
             paragraphs.append("\n".join(pieces))
         results.append(body_of("\n\n".join(paragraphs).encode("utf-8")) == want)
     return results[0], results[1]
@@ -246,49 +248,87 @@ def _mixed(job: tuple[str, str, str, str]) -> tuple[str, str, list[str]]:
 FURNITURE: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "header": (
-            "Home > News > Business", "Advertisement", "Skip to main content", "Trending",
-            "Published on 14 March 2024", "Updated: 14:32 GMT, 3 March 2025", "Share this article",
-            "Facebook Twitter WhatsApp Email", "Sign in", "ADVERTISEMENT",
+            "Home > News > Business",
+            "Advertisement",
+            "Skip to main content",
+            "Trending",
+            "Published on 14 March 2024",
+            "Updated: 14:32 GMT, 3 March 2025",
+            "Share this article",
+            "Facebook Twitter WhatsApp Email",
+            "Sign in",
+            "ADVERTISEMENT",
         ),
         "middle": (
-            "Read more: {title}", "READ MORE: {title}", "Related: {title}", "Advertisement",
-            "Story continues below advertisement", "Click here to get our free daily briefing",
-            "Continue Reading", "Share:",
+            "Read more: {title}",
+            "READ MORE: {title}",
+            "Related: {title}",
+            "Advertisement",
+            "Story continues below advertisement",
+            "Click here to get our free daily briefing",
+            "Continue Reading",
+            "Share:",
         ),
         "footer": (
-            "Follow us on Twitter and Facebook", "Sign up for our daily newsletter",
-            "Copyright © 2025 Example News Ltd. All rights reserved.", "Connect with us",
-            "We use cookies to improve your experience. By continuing to browse you agree to our use of cookies.",
-            "© 2024 Example Media Group", "Read more", "Most read", "Tags: politics, economy, world",
+            "Follow us on Twitter and Facebook",
+            "Sign up for our daily newsletter",
+            "Copyright © 2025 Example News Ltd. All rights reserved.",
+            "Connect with us",
+            "We use cookies to improve your experience. By continuing to browse you agree to our cookies.",
+            "© 2024 Example Media Group",
+            "Read more",
+            "Most read",
+            "Tags: politics, economy, world",
             "Want more stories like this? Sign up to our newsletter.",
         ),
     },
     "de": {
         "header": (
-            "Startseite > Politik > Inland", "Anzeige", "Artikel teilen", "Veröffentlicht am 3. März 2025, 14:32 Uhr",
-            "Meistgelesen", "Zum Inhalt springen",
+            "Startseite > Politik > Inland",
+            "Anzeige",
+            "Artikel teilen",
+            "Veröffentlicht am 3. März 2025, 14:32 Uhr",
+            "Meistgelesen",
+            "Zum Inhalt springen",
         ),
         "middle": ("Lesen Sie auch: {title}", "Mehr zum Thema: {title}", "Anzeige", "Werbung", "Weiterlesen"),
         "footer": (
-            "Folgen Sie uns auf Facebook und Twitter", "Newsletter abonnieren",
-            "Melden Sie sich für unseren kostenlosen Newsletter an", "© 2025 Beispiel Verlag GmbH. Alle Rechte vorbehalten.",
-            "Wir verwenden Cookies, um Ihnen das beste Nutzererlebnis zu bieten.", "Schlagworte: Politik, Wirtschaft",
+            "Folgen Sie uns auf Facebook und Twitter",
+            "Newsletter abonnieren",
+            "Melden Sie sich für unseren kostenlosen Newsletter an",
+            "© 2025 Beispiel Verlag GmbH. Alle Rechte vorbehalten.",
+            "Wir verwenden Cookies, um Ihnen das beste Nutzererlebnis zu bieten.",
+            "Schlagworte: Politik, Wirtschaft",
         ),
     },
     "fr": {
-        "header": ("Accueil > International", "Publicité", "Partager cet article", "Publié le 3 mars 2025 à 14h32", "Les plus lus"),
+        "header": (
+            "Accueil > International",
+            "Publicité",
+            "Partager cet article",
+            "Publié le 3 mars 2025 à 14h32",
+            "Les plus lus",
+        ),
         "middle": ("Lire aussi : {title}", "À lire aussi : {title}", "Publicité", "Lire la suite"),
         "footer": (
-            "Suivez-nous sur Twitter et Facebook", "Inscrivez-vous à notre newsletter quotidienne",
+            "Suivez-nous sur Twitter et Facebook",
+            "Inscrivez-vous à notre newsletter quotidienne",
             "© 2025 Exemple Médias. Tous droits réservés.",
             "Ce site utilise des cookies pour améliorer votre expérience de navigation.",
         ),
     },
     "es": {
-        "header": ("Inicio > Internacional", "Publicidad", "Comparte este artículo", "Publicado el 3 de marzo de 2025", "Lo más leído"),
+        "header": (
+            "Inicio > Internacional",
+            "Publicidad",
+            "Comparte este artículo",
+            "Publicado el 3 de marzo de 2025",
+            "Lo más leído",
+        ),
         "middle": ("Lee también: {title}", "Te puede interesar: {title}", "Publicidad", "Leer más"),
         "footer": (
-            "Síguenos en Twitter y Facebook", "Suscríbete a nuestro boletín diario",
+            "Síguenos en Twitter y Facebook",
+            "Suscríbete a nuestro boletín diario",
             "© 2025 Ejemplo Noticias. Todos los derechos reservados.",
             "Utilizamos cookies propias y de terceros para mejorar tu experiencia.",
         ),
@@ -297,25 +337,40 @@ FURNITURE: dict[str, dict[str, tuple[str, ...]]] = {
         "header": ("Home > Cronaca", "Pubblicità", "Condividi", "Pubblicato il 3 marzo 2025", "I più letti"),
         "middle": ("Leggi anche: {title}", "Pubblicità", "Continua a leggere"),
         "footer": (
-            "Seguici su Facebook e Instagram", "Iscriviti alla nostra newsletter",
+            "Seguici su Facebook e Instagram",
+            "Iscriviti alla nostra newsletter",
             "© 2025 Esempio Editore. Tutti i diritti riservati.",
             "Questo sito utilizza cookie per migliorare la tua esperienza.",
         ),
     },
     "pt": {
-        "header": ("Início > Política", "Publicidade", "Compartilhe", "Publicado em 3 de março de 2025", "Mais lidas"),
+        "header": (
+            "Início > Política",
+            "Publicidade",
+            "Compartilhe",
+            "Publicado em 3 de março de 2025",
+            "Mais lidas",
+        ),
         "middle": ("Leia também: {title}", "Veja também: {title}", "Publicidade", "Leia mais"),
         "footer": (
-            "Siga-nos no Twitter e no Instagram", "Assine nossa newsletter e receba as principais notícias",
+            "Siga-nos no Twitter e no Instagram",
+            "Assine nossa newsletter e receba as principais notícias",
             "© 2025 Exemplo Comunicação. Todos os direitos reservados.",
             "Este site utiliza cookies para melhorar sua experiência.",
         ),
     },
     "id": {
-        "header": ("Beranda > Berita > Nasional", "Iklan", "Bagikan artikel ini", "Diterbitkan 3 Maret 2025, 14:32 WIB", "Terpopuler"),
+        "header": (
+            "Beranda > Berita > Nasional",
+            "Iklan",
+            "Bagikan artikel ini",
+            "Diterbitkan 3 Maret 2025, 14:32 WIB",
+            "Terpopuler",
+        ),
         "middle": ("Baca juga: {title}", "Simak juga: {title}", "Iklan", "Baca selengkapnya"),
         "footer": (
-            "Ikuti kami di Instagram dan Twitter", "Berlangganan newsletter kami",
+            "Ikuti kami di Instagram dan Twitter",
+            "Berlangganan newsletter kami",
             "Hak Cipta © 2025 Contoh Media. Hak cipta dilindungi undang-undang.",
             "Situs ini menggunakan cookie untuk meningkatkan pengalaman Anda.",
         ),
@@ -401,7 +456,9 @@ class _Runner:
             self.pool.shutdown()
 
 
-def measure(corpora: Path, sample: int | None = None, jobs: int = 1, progress: Callable[[str], None] | None = None) -> Report:
+def measure(
+    corpora: Path, sample: int | None = None, jobs: int = 1, progress: Callable[[str], None] | None = None
+) -> Report:
     """Run every check over ``corpora``; ``sample`` caps the items of each check."""
     started = time.perf_counter()
     report = Report(str(corpora), sample)
@@ -450,10 +507,14 @@ def _manifest(multilingual: Path) -> list[dict[str, str]]:
 
 def _same_language(found: str, truth: str) -> bool:
     # langdetect says "zh-cn"/"zh-tw" and "no" where the corpora say "zh" and "nb".
-    return found == truth or (truth == "zh" and found in ("zh-cn", "zh-tw")) or (truth == "nb" and found == "no")
+    return (
+        found == truth or (truth == "zh" and found in ("zh-cn", "zh-tw")) or (truth == "nb" and found == "no")
+    )
 
 
-def _check_multilingual(report: Report, runner: _Runner, rows: list[tuple[str, str]], stage_ms: dict[str, list[float]]) -> None:
+def _check_multilingual(
+    report: Report, runner: _Runner, rows: list[tuple[str, str]], stage_ms: dict[str, list[float]]
+) -> None:
     results = runner.map(_analyze_file, [path for path, _ in rows])
     per: dict[str, Counter[str]] = defaultdict(Counter)
     wrong = []
@@ -483,10 +544,20 @@ def _check_multilingual(report: Report, runner: _Runner, rows: list[tuple[str, s
         )
     )
     report.checks.append(
-        Check("mixed-language marks on monolingual articles", f"{mixed}/{total}", detail="quotes or lists in a second language")
+        Check(
+            "mixed-language marks on monolingual articles",
+            f"{mixed}/{total}",
+            detail="quotes or lists in a second language",
+        )
     )
     report.tables["multilingual by language"] = [
-        {"language": lang, "files": c["files"], "accuracy": _percent(c["correct"], c["files"]), "und": c["und"], "mixed": c["mixed"]}
+        {
+            "language": lang,
+            "files": c["files"],
+            "accuracy": _percent(c["correct"], c["files"]),
+            "und": c["und"],
+            "mixed": c["mixed"],
+        }
         for lang, c in sorted(per.items())
     ]
 
@@ -522,10 +593,17 @@ def _check_bbc(report: Report, runner: _Runner, files: list[Path], stage_ms: dic
     )
     unchanged = sum(r["unchanged"] for r in good)
     report.checks.append(
-        Check("bbc/ unchanged by normalize except whitespace", f"{unchanged}/{len(good)}", "all", unchanged == len(good))
+        Check(
+            "bbc/ unchanged by normalize except whitespace",
+            f"{unchanged}/{len(good)}",
+            "all",
+            unchanged == len(good),
+        )
     )
     titles = sum(r["title_is_first_line"] for r in good)
-    report.checks.append(Check("bbc/ title = first line", f"{titles}/{len(good)}", "all", titles == len(good)))
+    report.checks.append(
+        Check("bbc/ title = first line", f"{titles}/{len(good)}", "all", titles == len(good))
+    )
     for r in good:
         for stage, ms in r["stage_ms"].items():
             stage_ms[stage].append(ms)
@@ -562,15 +640,18 @@ def _check_langid(report: Report, runner: _Runner, folder: Path, sample: int | N
             _percent(total["ours"], n),
             ">= raw",
             n > 0 and total["ours"] >= total["raw"],
-            f"{total['ours']}/{n}; {language.detect.__name__} with thresholds off; {statistics.fmean(ms) if ms else 0:.2f} ms/line",
+            f"{total['ours']}/{n}; thresholds off; {statistics.fmean(ms) if ms else 0:.2f} ms/line",
         )
     )
-    report.checks.append(Check("langid/sentences, raw langdetect", _percent(total["raw"], n), detail=f"{total['raw']}/{n}"))
+    report.checks.append(
+        Check("langid/sentences, raw langdetect", _percent(total["raw"], n), detail=f"{total['raw']}/{n}")
+    )
     report.checks.append(
         Check(
             "langid/sentences, ours (default thresholds)",
             f"coverage {_percent(total['decided'], n)}",
-            detail=f"precision {_percent(total['decided_ok'], total['decided'])}; short or uncertain lines are 'und'",
+            detail=f"precision {_percent(total['decided_ok'], total['decided'])}; "
+            "short or uncertain lines are 'und'",
         )
     )
     report.tables["langid/sentences by language"] = [
@@ -586,7 +667,9 @@ def _check_langid(report: Report, runner: _Runner, folder: Path, sample: int | N
     ]
 
 
-def _check_round_trip(report: Report, runner: _Runner, articles: list[str], language_of: dict[str, str]) -> None:
+def _check_round_trip(
+    report: Report, runner: _Runner, articles: list[str], language_of: dict[str, str]
+) -> None:
     results = runner.map(_round_trip, articles)
     per: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for path, result in zip(articles, results):
@@ -610,16 +693,32 @@ def _check_round_trip(report: Report, runner: _Runner, articles: list[str], lang
                 "all",
                 tested > 0 and same == tested,
                 f"languages: {' '.join(held)}"
-                + (f"; not encodable: {sum(c['n/a'] for c in counts.values())}" if any(c["n/a"] for c in counts.values()) else ""),
+                + (
+                    f"; not encodable: {sum(c['n/a'] for c in counts.values())}"
+                    if any(c["n/a"] for c in counts.values())
+                    else ""
+                ),
             )
         )
         for lang, c in sorted(counts.items()):
-            rows.append({"encoding": encoding, "language": lang, "tested": c["tested"], "same": c["same"], "n/a": c["n/a"]})
+            rows.append(
+                {
+                    "encoding": encoding,
+                    "language": lang,
+                    "tested": c["tested"],
+                    "same": c["same"],
+                    "n/a": c["n/a"],
+                }
+            )
     report.tables["round trip by encoding and language"] = rows
 
 
 def _check_injection(
-    report: Report, runner: _Runner, bbc_files: list[Path], by_language: dict[str, list[tuple[str, str]]], sample: int | None
+    report: Report,
+    runner: _Runner,
+    bbc_files: list[Path],
+    by_language: dict[str, list[tuple[str, str]]],
+    sample: int | None,
 ) -> None:
     groups: dict[str, list[str]] = {"en": [str(p) for p in bbc_files]}
     for lang in FURNITURE_LANGUAGES:
@@ -648,7 +747,8 @@ def _check_injection(
             _percent(same, n),
             f">= {INJECTION_TARGET:.0%}",
             n > 0 and same / n >= INJECTION_TARGET,
-            f"{same}/{n}; " + " ".join(f"{k}:{c['same']}/{c['articles']}" for k, c in sorted(per.items()))
+            f"{same}/{n}; "
+            + " ".join(f"{k}:{c['same']}/{c['articles']}" for k, c in sorted(per.items()))
             + (f"; first miss {misses[0]}" if misses else ""),
         )
     )
@@ -674,14 +774,19 @@ def _check_unwrap(report: Report, runner: _Runner, articles: list[str], language
         Check(
             f"normalize: multilingual/ hard-wrapped at {WRAP_WIDTH} comes back",
             _percent(ok_rest, len(rest)),
-            detail=f"{ok_rest}/{len(rest)}; misses are author line breaks inside paragraphs that fall at the wrap width; "
+            detail=f"{ok_rest}/{len(rest)}; misses are author line breaks inside paragraphs "
+            "that fall at the wrap width; "
             f"with breaks at hyphens: {sum(r[1] for r, _ in rest)}/{len(rest)}",
         )
     )
 
 
 def _check_mixed(
-    report: Report, runner: _Runner, bbc_files: list[Path], by_language: dict[str, list[tuple[str, str]]], sample: int | None
+    report: Report,
+    runner: _Runner,
+    bbc_files: list[Path],
+    by_language: dict[str, list[tuple[str, str]]],
+    sample: int | None,
 ) -> None:
     pools: dict[str, list[str]] = {"en": [str(p) for p in bbc_files]}
     for lang, rows in by_language.items():
@@ -734,11 +839,11 @@ def _cost_table(report: Report, stage_ms: dict[str, list[float]]) -> None:
 
 def render(report: Report) -> str:
     scope = "full corpora" if report.sample is None else f"sample of {report.sample} per check"
-    out = [
-        f"text quality over {report.corpora} ({scope}, {report.seconds} s, "
-        f"load average {report.load:.1f} on {os.cpu_count()} CPUs: costs are per document, inflated by load)",
-        "",
-    ]
+    header = (
+        f"text quality over {report.corpora} ({scope}, {report.seconds} s, load average "
+        f"{report.load:.1f} on {os.cpu_count()} CPUs: costs are per document, inflated by load)"
+    )
+    out = [header, ""]
     width = max(len(c.name) for c in report.checks)
     value_width = max(len(c.value) for c in report.checks)
     out.append(f"{'check':<{width}}  {'value':>{value_width}}  {'target':<10}  ok    detail")
@@ -748,7 +853,12 @@ def render(report: Report) -> str:
     for title, rows in report.tables.items():
         out += ["", title]
         out += _table(rows)
-    out += ["", "all targets met" if report.passed else "TARGETS MISSED: " + ", ".join(c.name for c in report.checks if c.passed is False)]
+    out += [
+        "",
+        "all targets met"
+        if report.passed
+        else "TARGETS MISSED: " + ", ".join(c.name for c in report.checks if c.passed is False),
+    ]
     return "\n".join(out)
 
 
@@ -764,10 +874,16 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/quality", description=__doc__)
-    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA, help=f"corpora folder (default: {DEFAULT_CORPORA})")
-    parser.add_argument("--sample", type=int, default=None, metavar="N", help="at most N items per check (a cheap CI run)")
+    parser.add_argument(
+        "--corpora", type=Path, default=DEFAULT_CORPORA, help=f"corpora folder (default: {DEFAULT_CORPORA})"
+    )
+    parser.add_argument(
+        "--sample", type=int, default=None, metavar="N", help="at most N items per check (a cheap CI run)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPU count)")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPU count)"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     if not (args.corpora / "multilingual" / "manifest.tsv").exists():
         print(f"scripts/quality: no corpora at {args.corpora}", file=sys.stderr)

@@ -14,7 +14,9 @@ from indexer.ingest.types import Analysis, RawFile, Removal
 from indexer.quality import body_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "text"
-ARTICLE = "Council backs new cycle lanes\n\nThe council voted on Tuesday to build four kilometres of cycle lanes."
+ARTICLE = (
+    "Council backs new cycle lanes\n\nThe council voted on Tuesday to build four kilometres of cycle lanes."
+)
 
 
 def _raw(text: str) -> RawFile:
@@ -105,7 +107,9 @@ def test_furniture_articles(lang: str) -> None:
 
 
 def test_repeated_paragraph_kept_once() -> None:
-    paragraph = "The minister said the plan would be reviewed after six months, and that no decision had been taken."
+    paragraph = (
+        "The minister said the plan would be reviewed after six months, and that no decision had been taken."
+    )
     cleaned = boilerplate.remove(f"Title line\n\n{paragraph}\n\nAnother paragraph here.\n\n{paragraph}")
     assert cleaned.body == f"Title line\n\n{paragraph}\n\nAnother paragraph here."
     assert cleaned.removed == (Removal("repeated", paragraph),)
@@ -158,8 +162,14 @@ def test_analyze_records_removals_and_flags() -> None:
     assert isinstance(result, Analysis)
     assert "Advertisement" not in result.body and "By Sarah Collins" not in result.body
     assert Removal("user:^By Sarah Collins$", "By Sarah Collins") in result.removed
-    assert [r.rule for r in result.removed][-3:] == ["builtin:newsletter", "builtin:cookies", "builtin:copyright"]
-    assert result.published is not None and result.published.isoformat() == "2024-11-14"  # from the removed line
+    assert [r.rule for r in result.removed][-3:] == [
+        "builtin:newsletter",
+        "builtin:cookies",
+        "builtin:copyright",
+    ]
+    assert (
+        result.published is not None and result.published.isoformat() == "2024-11-14"
+    )  # from the removed line
     kept = analyze(_raw("Advertisement\n\nRead more"), AnalyzeOptions())
     assert isinstance(kept, Analysis)
     assert kept.flags == ("boilerplate_kept",) and kept.body == "Advertisement\n\nRead more"

@@ -57,7 +57,7 @@ def test_bytes_cp1252_leaves_undefined_still_decode() -> None:
 
 
 def test_stray_cp1252_bytes_inside_utf8() -> None:
-    data = "naïve — “quoted” ".encode("utf-8") + b"caf\xe9"
+    data = "naïve — “quoted” ".encode() + b"caf\xe9"
     decoded = decode(data)
     assert decoded.text == "naïve — “quoted” café"
     assert decoded.encoding == "utf-8+cp1252"
@@ -78,7 +78,7 @@ def test_utf16_without_bom(codec: str, text: str) -> None:
 
 
 def test_mojibake_repaired() -> None:
-    decoded = decode("FranÃ§ais et cafÃ©".encode("utf-8"))
+    decoded = decode("FranÃ§ais et cafÃ©".encode())
     assert decoded.text == "Français et café"
     assert decoded.repaired
 
@@ -101,7 +101,7 @@ def test_whole_text_mojibake_repaired(text: str) -> None:
 
 
 def test_clean_text_is_not_repaired() -> None:
-    assert not decode("Él dijo: «sí», y añadió 50 €.".encode("utf-8")).repaired
+    assert not decode("Él dijo: «sí», y añadió 50 €.".encode()).repaired
 
 
 @pytest.mark.parametrize(

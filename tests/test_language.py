@@ -94,7 +94,9 @@ def test_same_answer_in_every_process() -> None:
     )
     text = "Ja, de boot vertrekt morgen"  # short and ambiguous: langdetect's randomness would show
     answers = {
-        subprocess.run([sys.executable, "-c", code, text], capture_output=True, text=True, check=True, cwd=REPO).stdout
+        subprocess.run(
+            [sys.executable, "-c", code, text], capture_output=True, text=True, check=True, cwd=REPO
+        ).stdout
         for _ in range(3)
     }
     here = detect(text, min_chars=1, min_probability=0)
@@ -103,7 +105,8 @@ def test_same_answer_in_every_process() -> None:
 
 
 def test_raw_baseline_is_plain_langdetect() -> None:
-    from langdetect import DetectorFactory, detect as langdetect_detect
+    from langdetect import DetectorFactory
+    from langdetect import detect as langdetect_detect
 
     DetectorFactory.seed = 0
     assert detect_raw(SAMPLES["fr"]) == langdetect_detect(SAMPLES["fr"]) == "fr"

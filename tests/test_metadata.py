@@ -18,7 +18,7 @@ def test_headline_first_line() -> None:
     assert meta.title == "Regional airline expands winter timetable"
     assert meta.summary.startswith("A regional airline has added eleven routes")
     assert meta.paragraph_count == 4
-    assert meta.word_count == len(text.replace("%", " ").replace('"', " ").split()) - text.count(" - ")
+    assert meta.word_count == len(text.split())  # no standalone punctuation in this text
     assert meta.char_count == len(text)
     assert (meta.source, meta.dateline, meta.byline, meta.published) == (None, None, None, None)
 
@@ -31,7 +31,9 @@ def test_title_from_first_sentence_when_no_headline() -> None:
 
 
 def test_title_skips_the_dateline_lead() -> None:
-    meta = extract("LONDON (Reuters) - Oil prices rose on Monday as supply worries grew. Traders said more was to come.")
+    meta = extract(
+        "LONDON (Reuters) - Oil prices rose on Monday as supply worries grew. Traders said more was to come."
+    )
     assert meta.title == "Oil prices rose on Monday as supply worries grew."
     assert (meta.dateline, meta.source) == ("London", "Reuters")
 
@@ -53,7 +55,11 @@ def test_chinese_first_sentence() -> None:
     [
         ("TEMPO.CO, Jakarta - Presiden meresmikan jalan tol baru.", "Jakarta", "TEMPO.CO"),
         ("REPUBLIKA.CO.ID, JAKARTA -- Pemerintah resmi menaikkan harga.", "Jakarta", "REPUBLIKA.CO.ID"),
-        ("Jakarta, CNN Indonesia -- Komisi menyatakan telah mengetahui sketsa wajah.", "Jakarta", "CNN Indonesia"),
+        (
+            "Jakarta, CNN Indonesia -- Komisi menyatakan telah mengetahui sketsa wajah.",
+            "Jakarta",
+            "CNN Indonesia",
+        ),
         ("LONDON (Reuters) - Oil prices rose on Monday.", "London", "Reuters"),
         ("NEW YORK, March 3 (Reuters) - Stocks fell.", "New York", "Reuters"),
         ("WASHINGTON — The Senate passed the bill on Tuesday.", "Washington", None),
@@ -90,7 +96,9 @@ def test_place_after_a_teaser_sentence() -> None:
 
 
 def test_default_source() -> None:
-    assert extract("Headline\n\nBody text here.", default_source="Example Gazette").source == "Example Gazette"
+    assert (
+        extract("Headline\n\nBody text here.", default_source="Example Gazette").source == "Example Gazette"
+    )
     assert extract("Headline\n\nBerlin (dpa) - Text.", default_source="Example Gazette").source == "dpa"
 
 
@@ -113,7 +121,9 @@ def test_bylines(line: str, byline: str) -> None:
     assert meta.summary == "The first paragraph of the story."
 
 
-@pytest.mark.parametrize("line", ["Por qué si eres mujer te interesa", "By the end of the year, prices had doubled."])
+@pytest.mark.parametrize(
+    "line", ["Por qué si eres mujer te interesa", "By the end of the year, prices had doubled."]
+)
 def test_not_bylines(line: str) -> None:
     assert extract(f"Headline\n{line}\n\nBody.").byline is None
 
@@ -161,10 +171,14 @@ def test_date_from_removed_furniture() -> None:
 
 
 def test_dateline_date() -> None:
-    assert extract("Headline\n\nJakarta, 12 Januari 2025 - Pemerintah mengumumkan.").published == date(2025, 1, 12)
+    assert extract("Headline\n\nJakarta, 12 Januari 2025 - Pemerintah mengumumkan.").published == date(
+        2025, 1, 12
+    )
 
 
-@pytest.mark.parametrize(("text", "day"), [("31 February 2025", None), ("on 2024-02-29", date(2024, 2, 29)), ("no date", None)])
+@pytest.mark.parametrize(
+    ("text", "day"), [("31 February 2025", None), ("on 2024-02-29", date(2024, 2, 29)), ("no date", None)]
+)
 def test_find_date(text: str, day: date | None) -> None:
     assert find_date(text) == day
 

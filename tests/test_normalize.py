@@ -58,7 +58,10 @@ def test_compound_kept_when_the_document_writes_it() -> None:
 
 def test_dash_at_line_end_is_not_a_broken_word() -> None:
     # "decline -" is a dash, and the next line starts a list item of the author's.
-    assert normalize("Exports are in decline -\n- says the report") == "Exports are in decline -\n- says the report"
+    assert (
+        normalize("Exports are in decline -\n- says the report")
+        == "Exports are in decline -\n- says the report"
+    )
 
 
 def test_hard_wrapped_article_unwrapped() -> None:
@@ -107,12 +110,18 @@ def test_wrapped_chinese_joined_without_space() -> None:
 
 
 def test_chinese_lines_ending_sentences_stay_apart() -> None:
-    lines = ["国家统计局今天公布一季度数据。", "工业生产保持稳定增长态势良好。", "专家认为消费回暖是主要原因之一。"]
+    lines = [
+        "国家统计局今天公布一季度数据。",
+        "工业生产保持稳定增长态势良好。",
+        "专家认为消费回暖是主要原因之一。",
+    ]
     assert normalize("\n".join(lines)) == "\n".join(lines)
 
 
 def test_textwrap_round_trip_of_own_article() -> None:
     text = (FIXTURES / "bbc_style_en.txt").read_text(encoding="utf-8").strip()
     for width in (60, 72, 80):
-        wrapped = "\n\n".join("\n".join(textwrap.wrap(p, width, break_on_hyphens=False)) for p in text.split("\n\n"))
+        wrapped = "\n\n".join(
+            "\n".join(textwrap.wrap(p, width, break_on_hyphens=False)) for p in text.split("\n\n")
+        )
         assert normalize(wrapped) == text, width

@@ -61,7 +61,8 @@ _SOCIAL = (
 # so "Updated figures show a 5% rise in 2025" stays content.
 _DATE_TOKEN = (
     rf"(?:\d[\d:./h-]*|\b(?:{MONTH_PATTERN}|{WEEKDAY_PATTERN}|uhr|gmt|utc|bst|cet|cest|wib|wita|wit|est|edt|"
-    r"pst|pdt|cst|mst|et|ct|pt|ist|jst|eat|wat|cat|sast|[ap]\.?m|at|um|à|às|a las|alle|ore|pukul|de|del|le|el|il|em|on|am|jam|hours?|minutes?|ago|"
+    r"pst|pdt|cst|mst|et|ct|pt|ist|jst|eat|wat|cat|sast|[ap]\.?m|at|um|à|às|a las|alle|ore|pukul|"
+    r"de|del|le|el|il|em|on|am|jam|hours?|minutes?|ago|"
     r"stunden?|minuten|heures?|horas?|menit|yang lalu|il y a|hace|fa|há|vor|today|yesterday|heute|"
     r"gestern|hier|aujourd'hui|hoy|ayer|oggi|ieri|hoje|ontem|hari ini|kemarin)\b)"
 )
@@ -116,7 +117,8 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         rf"{_LEAD}(?:suivez-nous|rejoignez-nous sur|retrouvez-nous sur)\b.*",
         rf"{_LEAD}(?:síguenos|siguenos|síganos)\b.*",
         rf"{_LEAD}(?:seguici|seguiteci)\b.*",
-        rf"{_LEAD}(?:siga-nos|siga (?:o|a) .{{1,40}} n[oa] (?:{_SOCIAL})|acompanhe-nos|curta nossa página)\b.*",
+        rf"{_LEAD}(?:siga-nos|siga (?:o|a) .{{1,40}} n[oa] (?:{_SOCIAL})|acompanhe-nos|"
+        rf"curta nossa página)\b.*",
         rf"{_LEAD}(?:ikuti kami|ikuti (?:berita|update|kabar|informasi)\b.*\b(?:di|lewat|melalui))\b.*",
         max_len=200,
     ),
@@ -157,11 +159,14 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "newsletter",
         # An invitation, verb first (after at most a short teaser: "Want more? Sign up ...").
         rf"{_TEASER}(?:sign up|subscribe|register|get|receive|join)\b.{{0,60}}\bnewsletters?\b.*",
-        rf"{_TEASER}(?:our |the |free |daily |weekly )*newsletters?\b.{{0,80}}\b(?:sign up|subscribe|inbox)\b.*",
+        rf"{_TEASER}(?:our |the |free |daily |weekly )*newsletters?\b.{{0,80}}"
+        rf"\b(?:sign up|subscribe|inbox)\b.*",
         r"(?:subscribe|subscribe now|subscribe today|sign up|sign up now)(?:\s+(?:to|for)\b.*)?",
         rf"{_TEASER}(?:jetzt )?(?:newsletter abonnieren|abonnieren sie\b.{{0,40}}newsletter|"
-        rf"melden sie sich\b.{{0,60}}newsletter|(?:unser |der )?newsletter\b.{{0,60}}\b(?:abonnieren|bestellen)).*",
-        rf"{_TEASER}(?:inscrivez-vous|abonnez-vous|recevez)\b.{{0,60}}\b(?:newsletter|lettre d'information|infolettre)\b.*",
+        rf"melden sie sich\b.{{0,60}}newsletter|"
+        rf"(?:unser |der )?newsletter\b.{{0,60}}\b(?:abonnieren|bestellen)).*",
+        rf"{_TEASER}(?:inscrivez-vous|abonnez-vous|recevez)\b.{{0,60}}"
+        rf"\b(?:newsletter|lettre d'information|infolettre)\b.*",
         rf"{_TEASER}(?:suscríbete|suscribete|suscríbase|regístrate|recibe)\b.{{0,60}}\b(?:newsletter|boletín)\b.*",
         rf"{_TEASER}(?:iscriviti|iscrivetevi|ricevi)\b.{{0,60}}\bnewsletter\b.*",
         rf"{_TEASER}(?:assine|inscreva-se|cadastre-se|receba)\b.{{0,60}}\b(?:newsletter|boletim)\b.*",
@@ -172,13 +177,17 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         "cookies",
         r"(?:we use cookies|this (?:web)?site uses cookies|by (?:continuing|using)\b.*\bcookies|"
         r"accept (?:all )?cookies|cookie (?:policy|settings|preferences)|manage cookies)\b.*",
-        r"(?:wir verwenden cookies|diese (?:web)?seite verwendet cookies|diese website (?:verwendet|nutzt) cookies|"
+        r"(?:wir verwenden cookies|diese (?:web)?seite verwendet cookies|"
+        r"diese website (?:verwendet|nutzt) cookies|"
         r"cookies akzeptieren|alle cookies akzeptieren|cookie-einstellungen)\b.*",
         r"(?:nous utilisons des cookies|ce site utilise des cookies|accepter (?:tous )?les cookies|"
         r"en poursuivant votre navigation)\b.*",
-        r"(?:utilizamos cookies|usamos cookies|este sitio (?:web )?utiliza cookies|aceptar (?:todas las )?cookies)\b.*",
-        r"(?:utilizziamo (?:i )?cookie|questo sito (?:web )?utilizza (?:i )?cookie|accetta (?:tutti i )?cookie)\b.*",
-        r"(?:utilizamos cookies|usamos cookies|este site (?:utiliza|usa) cookies|aceitar (?:todos os )?cookies)\b.*",
+        r"(?:utilizamos cookies|usamos cookies|este sitio (?:web )?utiliza cookies|"
+        r"aceptar (?:todas las )?cookies)\b.*",
+        r"(?:utilizziamo (?:i )?cookie|questo sito (?:web )?utilizza (?:i )?cookie|"
+        r"accetta (?:tutti i )?cookie)\b.*",
+        r"(?:utilizamos cookies|usamos cookies|este site (?:utiliza|usa) cookies|"
+        r"aceitar (?:todos os )?cookies)\b.*",
         r"(?:kami menggunakan cookie|situs ini menggunakan cookie|terima (?:semua )?cookie)\b.*",
         max_len=400,
     ),
@@ -199,7 +208,8 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         # "Copyright © 2025 Example Media", "© 2025 AFP", "(c) 2024 Reuters", "Copyright 2025 ..."
         r"(?:copyright\s*)?(?:©|\(c\)|copyright)\s*(?:\d{4}|by\b).*",
         r"©.*",
-        r"(?:hak cipta|urheberrecht|droits d'auteur|derechos de autor|diritti d'autore|direitos autorais)\s*(?:©|\d{4}|by\b).*",
+        r"(?:hak cipta|urheberrecht|droits d'auteur|derechos de autor|diritti d'autore|direitos autorais)"
+        r"\s*(?:©|\d{4}|by\b).*",
         r".*\ball rights reserved\b.*",
         r".*\b(?:alle rechte vorbehalten|tous droits réservés|todos los derechos reservados|"
         r"tutti i diritti riservati|todos os direitos reservados|hak cipta dilindungi undang-undang)\b.*",

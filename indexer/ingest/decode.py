@@ -36,9 +36,7 @@ _MAX_CONTROL_RATIO = 0.01
 
 # Windows-1252 as browsers read it (WHATWG): the five bytes cp1252 leaves undefined map to
 # the latin-1 control characters, so every byte sequence decodes and nothing is lost.
-_WINDOWS_1252 = {
-    b: (bytes([b]).decode("cp1252", errors="ignore") or chr(b)) for b in range(0x80, 0x100)
-}
+_WINDOWS_1252 = {b: (bytes([b]).decode("cp1252", errors="ignore") or chr(b)) for b in range(0x80, 0x100)}
 _WINDOWS_1252_TABLE = str.maketrans({chr(b): ch for b, ch in _WINDOWS_1252.items()})
 _WINDOWS_1252_INVERSE = str.maketrans({ch: chr(b) for b, ch in _WINDOWS_1252.items()})
 

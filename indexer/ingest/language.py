@@ -48,27 +48,49 @@ class Detection:
 # Script ranges (start, end inclusive, script); letters outside them count as "other".
 _RANGES = sorted(
     [
-        (0x0041, 0x005A, "latin"), (0x0061, 0x007A, "latin"), (0x00C0, 0x00D6, "latin"),
-        (0x00D8, 0x00F6, "latin"), (0x00F8, 0x024F, "latin"), (0x1E00, 0x1EFF, "latin"),
-        (0x0370, 0x03FF, "greek"), (0x1F00, 0x1FFF, "greek"),
+        (0x0041, 0x005A, "latin"),
+        (0x0061, 0x007A, "latin"),
+        (0x00C0, 0x00D6, "latin"),
+        (0x00D8, 0x00F6, "latin"),
+        (0x00F8, 0x024F, "latin"),
+        (0x1E00, 0x1EFF, "latin"),
+        (0x0370, 0x03FF, "greek"),
+        (0x1F00, 0x1FFF, "greek"),
         (0x0400, 0x052F, "cyrillic"),
         (0x0590, 0x05FF, "hebrew"),
-        (0x0600, 0x06FF, "arabic"), (0x0750, 0x077F, "arabic"), (0xFB50, 0xFDFF, "arabic"),
+        (0x0600, 0x06FF, "arabic"),
+        (0x0750, 0x077F, "arabic"),
+        (0xFB50, 0xFDFF, "arabic"),
         (0xFE70, 0xFEFF, "arabic"),
-        (0x0900, 0x097F, "devanagari"), (0x0980, 0x09FF, "bengali"), (0x0A00, 0x0A7F, "gurmukhi"),
-        (0x0A80, 0x0AFF, "gujarati"), (0x0B80, 0x0BFF, "tamil"), (0x0C00, 0x0C7F, "telugu"),
-        (0x0C80, 0x0CFF, "kannada"), (0x0D00, 0x0D7F, "malayalam"), (0x0E00, 0x0E7F, "thai"),
-        (0x1100, 0x11FF, "hangul"), (0x3130, 0x318F, "hangul"), (0xAC00, 0xD7AF, "hangul"),
-        (0x3040, 0x30FF, "kana"), (0x31F0, 0x31FF, "kana"), (0xFF66, 0xFF9F, "kana"),
-        (0x3400, 0x4DBF, "han"), (0x4E00, 0x9FFF, "han"), (0xF900, 0xFAFF, "han"),
+        (0x0900, 0x097F, "devanagari"),
+        (0x0980, 0x09FF, "bengali"),
+        (0x0A00, 0x0A7F, "gurmukhi"),
+        (0x0A80, 0x0AFF, "gujarati"),
+        (0x0B80, 0x0BFF, "tamil"),
+        (0x0C00, 0x0C7F, "telugu"),
+        (0x0C80, 0x0CFF, "kannada"),
+        (0x0D00, 0x0D7F, "malayalam"),
+        (0x0E00, 0x0E7F, "thai"),
+        (0x1100, 0x11FF, "hangul"),
+        (0x3130, 0x318F, "hangul"),
+        (0xAC00, 0xD7AF, "hangul"),
+        (0x3040, 0x30FF, "kana"),
+        (0x31F0, 0x31FF, "kana"),
+        (0xFF66, 0xFF9F, "kana"),
+        (0x3400, 0x4DBF, "han"),
+        (0x4E00, 0x9FFF, "han"),
+        (0xF900, 0xFAFF, "han"),
     ]
 )
+
 
 def _class(script: str) -> str:
     return "".join(f"\\U{start:08x}-\\U{end:08x}" for start, end, name in _RANGES if name == script)
 
 
-_SCRIPT_PATTERNS = tuple((script, re.compile(f"[{_class(script)}]")) for script in dict.fromkeys(n for _, _, n in _RANGES))
+_SCRIPT_PATTERNS = tuple(
+    (script, re.compile(f"[{_class(script)}]")) for script in dict.fromkeys(n for _, _, n in _RANGES)
+)
 # Letters of any script, plus the Indic and Thai vowel signs (combining marks, not \w).
 _LETTER = re.compile(r"[^\W\d_]|[\u0900-\u0e7f]")
 _DENSE = frozenset({"han", "kana", "hangul"})
@@ -77,8 +99,37 @@ _DENSE = frozenset({"han", "kana", "hangul"})
 # decided without langdetect, which confuses short Chinese with Korean, for one.
 _SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
     "latin": (
-        "af", "ca", "cs", "cy", "da", "de", "en", "es", "et", "fi", "fr", "hr", "hu", "id", "it",
-        "lt", "lv", "nl", "no", "pl", "pt", "ro", "sk", "sl", "so", "sq", "sv", "sw", "tl", "tr", "vi",
+        "af",
+        "ca",
+        "cs",
+        "cy",
+        "da",
+        "de",
+        "en",
+        "es",
+        "et",
+        "fi",
+        "fr",
+        "hr",
+        "hu",
+        "id",
+        "it",
+        "lt",
+        "lv",
+        "nl",
+        "no",
+        "pl",
+        "pt",
+        "ro",
+        "sk",
+        "sl",
+        "so",
+        "sq",
+        "sv",
+        "sw",
+        "tl",
+        "tr",
+        "vi",
     ),
     "cyrillic": ("bg", "mk", "ru", "uk"),
     "greek": ("el",),
@@ -306,7 +357,9 @@ def _mixed_languages(text: str) -> tuple[tuple[str, float], ...]:
         total += len(chunk)
         if ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY:
             shares[ranked[0][0]] += len(chunk)
-    found = tuple((lang, round(n / total, 4)) for lang, n in shares.most_common() if n >= total * _MIXED_SHARE)
+    found = tuple(
+        (lang, round(n / total, 4)) for lang, n in shares.most_common() if n >= total * _MIXED_SHARE
+    )
     return found if len(found) >= 2 else ()
 
 

@@ -19,11 +19,15 @@ _HEAD_LINES = 6
 _HEAD_PARAGRAPHS = 3
 
 # One "word" per CJK ideograph or kana: those scripts put no spaces between words.
-_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_IDEOGRAPHS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_IDEOGRAPHS}]|[^\W{_IDEOGRAPHS}]+")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr no nr vs etc co inc ltd gen col lt sgt rep sen gov pres "
-    "u.s u.k e.g i.e z.b bzw ca sr sra dra av".split()
-)
+    (
+        "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "no", "nr", "vs", "etc", "co", "inc", "ltd",
+        "gen", "col", "lt", "sgt", "rep", "sen", "gov", "pres", "u.s", "u.k", "e.g", "i.e", "z.b", "bzw",
+        "ca", "sra", "dra", "av",
+    )
+)  # fmt: skip
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’»)]*\s+|(?<=[。！？])")
 _HEADLINE_END = re.compile(r"[.,;:]$")
 
@@ -61,24 +65,26 @@ _DATES = (
     # 3.3.2025 (German, written day first)
     re.compile(r"\b(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})\b"),
     # March 3, 2025 / Mar. 3 2025
-    re.compile(rf"\b(?P<mon>{_MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})\b", re.I),
+    re.compile(
+        rf"\b(?P<mon>{_MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})\b", re.IGNORECASE
+    ),
     # 3 March 2025 / 3. März 2025 / 1er mars 2025 / 3 de marzo de 2025 / 12 Januari 2025
     re.compile(
         rf"\b(?P<d>\d{{1,2}})(?:\.|er|º|st|nd|rd|th)?\s+(?:de\s+)?(?P<mon>{_MONTH})\.?,?\s+(?:de\s+)?(?P<y>\d{{4}})\b",
-        re.I,
+        re.IGNORECASE,
     ),
 )
 _PUBLISHED_LABEL = re.compile(
     r"^(?:(?:first |last )?(?:published|posted|updated)|date|veröffentlicht|aktualisiert|publié|"
     r"mis à jour|publicado|publicada|actualizado|pubblicato|aggiornato|atualizado|diterbitkan|"
     r"dipublikasikan|diperbarui|terbit)\b",
-    re.I,
+    re.IGNORECASE,
 )
 # What may stand beside a date on a line that only states the date: weekday, time, zone.
 _DATE_RESIDUE = re.compile(
     rf"\b{_WEEKDAY}\b|\b\d{{1,2}}[:.h]\d{{2}}\b|\b(?:uhr|gmt|utc|cet|cest|wib|wita|wit|est|edt|pst|"
     rf"bst|[ap]\.?m\.?|um|at|à|às|a las|alle|pukul|on|le|el|am)\b|[^\w\s]|\d+\b",
-    re.I,
+    re.IGNORECASE,
 )
 _MAX_DATE_RESIDUE_WORDS = 2  # "Jakarta, 12 Januari 2025": a place may precede the date
 
@@ -95,7 +101,9 @@ _PLACE = rf"{_NAME}(?:(?:\s+(?:{_PARTICLE}\s+)?|/){_NAME}){{0,3}}"
 _DASH = r"\s*(?:--|-\s-|[-–—])\s+"
 _LEADS = (
     # "LONDON (Reuters) -", "Berlin (dpa) -", "NEW YORK, March 3 (Reuters) -"
-    re.compile(rf"^(?P<place>{_PLACE})(?:,\s*(?P<date>[^()\n]{{3,30}}?))?\s*\((?P<source>[^()\n]{{2,40}})\){_DASH}"),
+    re.compile(
+        rf"^(?P<place>{_PLACE})(?:,\s*(?P<date>[^()\n]{{3,30}}?))?\s*\((?P<source>[^()\n]{{2,40}})\){_DASH}"
+    ),
     # "TEMPO.CO, Jakarta -", "Jakarta, CNN Indonesia --", "LONDON, JUARA.net -", "Jakarta, 12 Januari 2025 -"
     re.compile(rf"^(?P<a>[\w.’'&-]+(?:\s+[\w.’'&-]+){{0,3}}),\s*(?P<b>[^,()\n]{{2,40}}?){_DASH}"),
     # "WASHINGTON —", and "Wien –" (German papers put an en dash after the place). Not a
@@ -103,11 +111,16 @@ _LEADS = (
     re.compile(rf"^(?P<place>[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ .'/-]{{1,30}}[A-ZÀ-ÖØ-Þ]){_DASH}"),
     re.compile(rf"^(?P<place>{_PLACE})\s+[–—]\s+(?=[A-ZÀ-ÖØ-Þ\"„“«])"),
     # "Merdeka.com - ", "Rimanews - ": an outlet alone
-    re.compile(rf"^(?P<source>[\w-]+\.(?:com|co|net|org|id|co\.id|news)(?:\.[a-z]{{2}})?|[A-Z][a-z]+news){_DASH}", re.I),
+    re.compile(
+        rf"^(?P<source>[\w-]+\.(?:com|co|net|org|id|co\.id|news)(?:\.[a-z]{{2}})?|[A-Z][a-z]+news){_DASH}",
+        re.IGNORECASE,
+    ),
 )
 _DOMAIN = re.compile(r"^[\w-]+(?:\.[A-Za-z]{2,})+$")
-_OUTLET = re.compile(r"(?:news|\.com|\.co|\.net|\.id|online|post|times|daily|tv|wire|press)$", re.I)
-_LOWER_PARTICLES = frozenset({"de", "da", "do", "dos", "das", "del", "della", "di", "la", "le", "du", "am", "an", "der", "sur"})
+_OUTLET = re.compile(r"(?:news|\.com|\.co|\.net|\.id|online|post|times|daily|tv|wire|press)$", re.IGNORECASE)
+_LOWER_PARTICLES = frozenset(
+    {"de", "da", "do", "dos", "das", "del", "della", "di", "la", "le", "du", "am", "an", "der", "sur"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +170,16 @@ def _to_date(m: re.Match[str]) -> date | None:
 
 
 def _place_name(place: str) -> str:
-    """"NEW YORK" -> "New York", "RIO DE JANEIRO" -> "Rio de Janeiro"; mixed case stays."""
+    """ "NEW YORK" -> "New York", "RIO DE JANEIRO" -> "Rio de Janeiro"; mixed case stays."""
     if not place.isupper():
         return place
-    words = [w.lower() if w.lower() in _LOWER_PARTICLES and i else w.capitalize() for i, w in enumerate(place.split(" "))]
+    words = [
+        w.lower() if w.lower() in _LOWER_PARTICLES and i else w.capitalize()
+        for i, w in enumerate(place.split(" "))
+    ]
     return "/".join(
-        "-".join(part[:1].upper() + part[1:] for part in segment.split("-")) for segment in " ".join(words).split("/")
+        "-".join(part[:1].upper() + part[1:] for part in segment.split("-"))
+        for segment in " ".join(words).split("/")
     )
 
 
@@ -171,7 +188,7 @@ def _is_outlet(text: str) -> bool:
 
 
 def parse_lead(paragraph: str) -> Lead | None:
-    """The dateline lead at the start of ``paragraph``: "LONDON (Reuters) - ...", "TEMPO.CO, Jakarta - ..."."""
+    """The dateline lead opening ``paragraph``: "LONDON (Reuters) - ...", "TEMPO.CO, Jakarta - ..."."""
     m = _LEADS[0].match(paragraph)
     if m:
         source = m.group("source").strip()
@@ -183,7 +200,9 @@ def parse_lead(paragraph: str) -> Lead | None:
             return Lead(_place_name(b), a, None, m.end())
         if _is_outlet(b):
             return Lead(_place_name(a), b, None, m.end())
-        if find_date(b) is not None or re.fullmatch(rf"(?:{_MONTH})\.?\s+\d{{1,2}}|\d{{1,2}}\.?\s+(?:{_MONTH})\.?", b, re.I):
+        if find_date(b) is not None or re.fullmatch(
+            rf"(?:{_MONTH})\.?\s+\d{{1,2}}|\d{{1,2}}\.?\s+(?:{_MONTH})\.?", b, re.IGNORECASE
+        ):
             return Lead(_place_name(a), None, b, m.end())
         if re.fullmatch(_PLACE, a) and re.fullmatch(rf"{_NAME}(?:\s+{_NAME}){{0,3}}", b):
             return Lead(_place_name(a), b, None, m.end())
@@ -206,7 +225,7 @@ def _sentences(text: str) -> list[str]:
     out: list[str] = []
     start = 0
     for m in _SENTENCE_END.finditer(text):
-        before = text[start : m.start()].rstrip("\"”’»)")
+        before = text[start : m.start()].rstrip('"”’»)')
         last = before.rsplit(" ", 1)[-1].rstrip(".").lower()
         if before.endswith(".") and (last in _ABBREVIATIONS or len(last) == 1):
             continue

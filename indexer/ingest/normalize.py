@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -16,7 +17,9 @@ _PARAGRAPH_BREAKS = re.compile(r"[\x0c\u2029]")
 # C0/C1 controls except tab and newline; zero-width space, word joiner, BOM and the
 # invisible bidi controls. U+200C/U+200D are handled apart: inside Persian or Indic
 # words (and emoji sequences) they are spelling, elsewhere noise.
-_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 _STRAY_JOINERS = re.compile(r"(?<!\w)[\u200c\u200d]+|[\u200c\u200d]+(?!\w)")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANKS = re.compile(r"\n{3,}")
@@ -110,7 +113,7 @@ def _wrap_width(lines: list[str]) -> int | None:
     (in cased scripts) many continuations start in lower case, mid-sentence. A list of
     similar-length items fails the second test; one-line paragraphs fail the first.
     """
-    pairs = [(a, b) for a, b in zip(lines, lines[1:]) if a and b]
+    pairs = [(a, b) for a, b in itertools.pairwise(lines) if a and b]
     if len(pairs) < 2:
         return None
     lengths = sorted(_columns(line) for line in lines if line)
@@ -124,7 +127,10 @@ def _wrap_width(lines: list[str]) -> int | None:
         return None
     cased = [b[0] for _, b in pairs if b[0].isupper() or b[0].islower()]
     # Only where most lines start with a cased letter: a few Latin words in Chinese say nothing.
-    if len(cased) * 2 >= len(pairs) and sum(1 for ch in cased if ch.islower()) < len(cased) * _MIN_LOWER_SHARE:
+    if (
+        len(cased) * 2 >= len(pairs)
+        and sum(1 for ch in cased if ch.islower()) < len(cased) * _MIN_LOWER_SHARE
+    ):
         return None
     return width
 
