@@ -95,42 +95,14 @@ _SCRIPT_PATTERNS = tuple(
 _LETTER = re.compile(r"[^\W\d_]|[\u0900-\u0e7f]")
 _DENSE = frozenset({"han", "kana", "hangul"})
 
+_LATIN = (
+    "af", "ca", "cs", "cy", "da", "de", "en", "es", "et", "fi", "fr", "hr", "hu", "id", "it", "lt",
+    "lv", "nl", "no", "pl", "pt", "ro", "sk", "sl", "so", "sq", "sv", "sw", "tl", "tr", "vi",
+)  # fmt: skip
 # Which of langdetect's 55 languages each script can be. Scripts with one language are
 # decided without langdetect, which confuses short Chinese with Korean, for one.
 _SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
-    "latin": (
-        "af",
-        "ca",
-        "cs",
-        "cy",
-        "da",
-        "de",
-        "en",
-        "es",
-        "et",
-        "fi",
-        "fr",
-        "hr",
-        "hu",
-        "id",
-        "it",
-        "lt",
-        "lv",
-        "nl",
-        "no",
-        "pl",
-        "pt",
-        "ro",
-        "sk",
-        "sl",
-        "so",
-        "sq",
-        "sv",
-        "sw",
-        "tl",
-        "tr",
-        "vi",
-    ),
+    "latin": _LATIN,
     "cyrillic": ("bg", "mk", "ru", "uk"),
     "greek": ("el",),
     "hebrew": ("he",),

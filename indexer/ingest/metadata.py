@@ -332,10 +332,8 @@ def extract(body: str, *, furniture: Sequence[str] = (), default_source: str | N
         published = _leading_date(content[0])
     if not title and content:
         first = content[0]
-        if lead is not None and content[0] is first and parse_lead(first) is lead:
-            first = first[lead.end :]
-        elif (own := parse_lead(first)) is not None:
-            first = first[own.end :]
+        if (own := parse_lead(first)) is not None:
+            first = first[own.end :]  # "LONDON (Reuters) - " is no part of a title
         sentences = _sentences(first.split("\n", 1)[0]) or [""]
         # "Sexta-feira, 9 de junho de 2017. Boa noite! ...": a date is no title.
         if len(sentences) > 1 and _date_line(sentences[0].rstrip(".")) is not None:
