@@ -386,6 +386,8 @@ def inject_furniture(body: str, lang: str, rng: random.Random, other_title: str)
     """
     furniture = FURNITURE[lang]
     paragraphs = body.split("\n\n")
+    # Scrapers repeat whole content paragraphs, not a short line with a footer glued on.
+    long_ones = [p for p in paragraphs if len(p.split()) >= 12]
     for _ in range(rng.randint(3, 6)):
         place = rng.choice(("header", "middle", "footer"))
         line = rng.choice(furniture[place]).format(title=other_title)
@@ -399,7 +401,6 @@ def inject_furniture(body: str, lang: str, rng: random.Random, other_title: str)
             paragraphs[at - 1] = f"{paragraphs[at - 1]}\n{line}"  # glued below a paragraph
         else:
             paragraphs.insert(at, line)
-    long_ones = [p for p in paragraphs if len(p.split()) >= 12]
     if long_ones and rng.random() < 0.3:
         paragraphs.append(rng.choice(long_ones))
     return "\n\n".join(paragraphs) + "\n"

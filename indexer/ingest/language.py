@@ -20,6 +20,9 @@ _SAMPLE_CHARS = 1000
 _PARAGRAPH_MIN_LETTERS = 120
 _PARAGRAPH_SAMPLE_CHARS = 250
 _MAX_PARAGRAPHS = 5
+# When the opening sample itself is unsure, the text likely mixes: check more of it.
+_UNSURE = 0.99
+_MAX_PARAGRAPHS_UNSURE = 12
 _PARAGRAPH_TRIALS = 3  # langdetect's default is 7; 3 agree on a 250-character paragraph
 _PARAGRAPH_MIN_PROBABILITY = 0.9
 # A second language must cover this share of the checked text to mark the document mixed.
@@ -272,7 +275,8 @@ def detect(
         return Detection(UNDETERMINED, 0.0)
     top, probability = ranked[0]
     runner_up = ranked[1][0] if len(ranked) > 1 else None
-    mixed = _mixed_languages(text) if paragraphs else ()
+    limit = _MAX_PARAGRAPHS if probability >= _UNSURE else _MAX_PARAGRAPHS_UNSURE
+    mixed = _mixed_languages(text, limit) if paragraphs else ()
     if mixed and probability < min_probability:
         top, probability = mixed[0]
         runner_up = mixed[1][0]
@@ -314,13 +318,16 @@ def _chunks(text: str) -> list[str]:
     return chunks
 
 
-def _mixed_languages(text: str) -> tuple[tuple[str, float], ...]:
-    """(language, share) for each language covering a real share of the text, when two or more."""
+def _mixed_languages(text: str, limit: int) -> tuple[tuple[str, float], ...]:
+    """(language, share) for each language covering a real share of the text, when two or more.
+
+    Shares are estimated from at most ``limit`` chunks spread over the text.
+    """
     chunks = _chunks(text)
     if len(chunks) < 2:
         return ()
-    step = len(chunks) / min(_MAX_PARAGRAPHS, len(chunks))
-    chosen = [chunks[int(i * step)] for i in range(min(_MAX_PARAGRAPHS, len(chunks)))]
+    step = len(chunks) / min(limit, len(chunks))
+    chosen = [chunks[int(i * step)] for i in range(min(limit, len(chunks)))]
     shares: Counter[str] = Counter()
     total = 0
     for chunk in chosen:
