@@ -20,7 +20,8 @@ _SAMPLE_CHARS = 1000
 _PARAGRAPH_MIN_LETTERS = 120
 _PARAGRAPH_SAMPLE_CHARS = 200
 _MAX_PARAGRAPHS = 5
-# When the opening sample itself is unsure, the text likely mixes: check more of it.
+# When the opening sample is sure, its paragraphs need no second look; when it is unsure,
+# the text likely mixes: check more of it.
 _UNSURE = 0.99
 _MAX_PARAGRAPHS_UNSURE = 12
 # langdetect runs 7 trials; on 200 characters of one language 2 agree, and when they do
@@ -277,8 +278,11 @@ def detect(
         return Detection(UNDETERMINED, 0.0)
     top, probability = ranked[0]
     runner_up = ranked[1][0] if len(ranked) > 1 else None
-    limit = _MAX_PARAGRAPHS if probability >= _UNSURE else _MAX_PARAGRAPHS_UNSURE
-    mixed = _mixed_languages(text, limit) if paragraphs else ()
+    mixed: tuple[tuple[str, float], ...] = ()
+    if paragraphs and probability >= _UNSURE:
+        mixed = _mixed_languages(text, _MAX_PARAGRAPHS, (top, len(sample)))
+    elif paragraphs:
+        mixed = _mixed_languages(text, _MAX_PARAGRAPHS_UNSURE, None)
     if mixed and probability < min_probability:
         top, probability = mixed[0]
         runner_up = mixed[1][0]
@@ -290,54 +294,67 @@ def detect(
     return Detection(top, round(probability, 4), runner_up, languages)
 
 
-def _chunks(text: str) -> list[str]:
-    """Prose paragraphs long enough to tell apart; short neighbours merged into one chunk.
+def _chunks(text: str) -> list[tuple[int, str]]:
+    """Prose paragraphs long enough to tell apart, short neighbours merged, each with the
+    offset where it ends.
 
     A long paragraph is never merged with short ones before it: where a text changes
     language is a paragraph break, and a chunk across it would be neither language.
     """
-    chunks: list[str] = []
+    chunks: list[tuple[int, str]] = []
     pending: list[str] = []
     pending_weight = 0
+    end = 0
     for paragraph in text.split("\n\n"):
+        end += len(paragraph) + 2
         head = paragraph[: _PARAGRAPH_SAMPLE_CHARS * 2]
         if not _is_prose(head):
             continue
         weight = _weight(_script_counts(head))
         if weight >= _PARAGRAPH_MIN_LETTERS:
             if pending_weight >= _PARAGRAPH_MIN_LETTERS // 2:
-                chunks.append("\n\n".join(pending))
+                chunks.append((end - len(paragraph) - 2, "\n\n".join(pending)))
             pending, pending_weight = [], 0
-            chunks.append(paragraph)
+            chunks.append((end, paragraph))
             continue
         pending.append(paragraph)
         pending_weight += weight
         if pending_weight >= _PARAGRAPH_MIN_LETTERS:
-            chunks.append("\n\n".join(pending))
+            chunks.append((end, "\n\n".join(pending)))
             pending, pending_weight = [], 0
     if pending_weight >= _PARAGRAPH_MIN_LETTERS // 2:
-        chunks.append("\n\n".join(pending))
+        chunks.append((end, "\n\n".join(pending)))
     return chunks
 
 
-def _mixed_languages(text: str, limit: int) -> tuple[tuple[str, float], ...]:
+def _mixed_languages(text: str, limit: int, opening: tuple[str, int] | None) -> tuple[tuple[str, float], ...]:
     """(language, share) for each language covering a real share of the text, when two or more.
 
-    Shares are estimated from at most ``limit`` chunks spread over the text.
+    ``opening`` is the language the opening sample was surely in, and that sample's length:
+    chunks inside it are that language without another look. Of the others, at most
+    ``limit`` chunks spread over the text are detected.
     """
     chunks = _chunks(text)
     if len(chunks) < 2:
         return ()
-    step = len(chunks) / min(limit, len(chunks))
-    chosen = [chunks[int(i * step)] for i in range(min(limit, len(chunks)))]
     shares: Counter[str] = Counter()
     total = 0
-    for chunk in chosen:
-        sample = _sample(chunk, _PARAGRAPH_SAMPLE_CHARS)
-        ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)
-        total += len(chunk)
-        if ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY:
-            shares[ranked[0][0]] += len(chunk)
+    if opening is not None:
+        language, covered = opening
+        inside = [chunk for end, chunk in chunks if end <= covered]
+        shares[language] = total = sum(map(len, inside))
+        chunks = [(end, chunk) for end, chunk in chunks if end > covered]
+    if chunks:
+        step = len(chunks) / min(limit, len(chunks))
+        for i in range(min(limit, len(chunks))):
+            chunk = chunks[int(i * step)][1]
+            sample = _sample(chunk, _PARAGRAPH_SAMPLE_CHARS)
+            ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)
+            total += len(chunk)
+            if ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY:
+                shares[ranked[0][0]] += len(chunk)
+    if not total:
+        return ()
     found = tuple(
         (lang, round(n / total, 4)) for lang, n in shares.most_common() if n >= total * _MIXED_SHARE
     )
