@@ -588,6 +588,58 @@ def status(state: State, as_json: bool) -> None:
         click.echo("daemon:    not running")
 
 
+@cli.group("db")
+def db_group() -> None:
+    """The database schema: see its revision, upgrade it (Alembic migrations)."""
+
+
+@contextmanager
+def _schema(state: State) -> Iterator[Any]:
+    """The configured database, opened without creating or checking its schema."""
+    from indexer.db.session import open_database
+
+    cfg = _load_config(state)
+    _setup_logging(state, cfg)
+    database = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@db_group.command("upgrade")
+@_common
+def db_upgrade(state: State) -> None:
+    """Migrate the database schema to this program's revision (creates a fresh database).
+
+    Safe to run while daemons use the database; one upgrade runs at a time.
+    """
+    with _schema(state) as database:
+        before = database.upgrade()
+    if before.current == before.head:
+        click.echo(f"database schema: {before.head} (up to date)")
+    else:
+        click.echo(f"database schema: {before.current or 'none'} -> {before.head}")
+
+
+@db_group.command("current")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def db_current(state: State, as_json: bool) -> None:
+    """The database's schema revision and the one this program needs; exit 1 if they differ."""
+    with _schema(state) as database:
+        schema = database.schema_state()
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, "current": schema.current, "head": schema.head,
+                     "up_to_date": schema.up_to_date})
+    else:
+        click.echo(f"database schema: {schema.current or 'none'}; this program needs: {schema.head}")
+        if not schema.up_to_date:
+            click.echo("run `indexer db upgrade`")
+    if not schema.up_to_date:
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The error boundary: one line per error, tracebacks only with --verbose."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])

@@ -8,7 +8,9 @@ Sources, later ones winning: the defaults below, the TOML file (``--config`` or
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,11 @@ class PathsConfig:
 class DatabaseConfig:
     url: str = _setting("", "SQLAlchemy URL; empty means a SQLite file in data_dir")
     busy_timeout_seconds: float = _setting(30.0, "how long a writer waits for a locked database", min=0)
+    auto_migrate: bool = _setting(False, "upgrade an older database schema at start instead of refusing")
+    node: str = _setting("", "this node's name in file claims; empty means host name and data dir", max_chars=100)
+    claim_lease_seconds: float = _setting(
+        60.0, "a file claimed by a node that stopped answering is taken over after this", min=1
+    )
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,18 @@ class Config:
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.data_dir / 'indexer.db'}"
 
+    @property
+    def node_name(self) -> str:
+        """This node's name in claims: stable across restarts, so a restarted node takes
+        its own unexpired claims back at once."""
+        if self.database.node:
+            return self.database.node
+        host = socket.gethostname()
+        name = f"{host}:{self.data_dir}"
+        if len(name) > 100:  # the claims column's width
+            name = f"{host[:60]}:{hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]}"
+        return name
+
     def resolve(self, value: str) -> Path:
         return (self.base_dir / Path(value).expanduser()).resolve()
 
@@ -142,6 +161,8 @@ def _check(where: str, f: dataclasses.Field[Any], default: Any, value: Any) -> A
         raise ConfigError(f"{where}: must be at least {meta['min']}, got {value!r}")
     if "max" in meta and value > meta["max"]:
         raise ConfigError(f"{where}: must be at most {meta['max']}, got {value!r}")
+    if "max_chars" in meta and len(value) > meta["max_chars"]:
+        raise ConfigError(f"{where}: at most {meta['max_chars']} characters, got {len(value)}")
     if "crontab" in meta and value:
         _check_crontab(where, value)
     if "choices" in meta and value not in meta["choices"]:

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from indexer import jobs
+from indexer.db import store
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.ingester import candidate_for
 from indexer.ingest.types import Candidate
@@ -108,8 +109,18 @@ class Daemon:
         jobs.optimize(self.ctx)
 
     def _verify(self) -> None:
-        with self._busy:  # repairs write; the watcher's batches wait for them
-            jobs.verify(self.ctx, repair=True)
+        # Cluster-wide: with several daemons on one database, the node that takes the
+        # lease runs it and the others skip this run (node-local jobs run everywhere).
+        with self.ctx.db.leader("verify") as leading:
+            if not leading:
+                log.info("job.verify", outcome="skipped", reason="another node holds the verify lease")
+                return
+            with self._busy:  # repairs write; the watcher's batches wait for them
+                jobs.verify(self.ctx, repair=True)
+                with self.ctx.db.write(exclusive=False) as session:
+                    dropped = store.drop_expired_claims(session)
+                if dropped:
+                    log.info("daemon.claims_dropped", claims=dropped)
 
     # -- the main loop -----------------------------------------------------------------
 

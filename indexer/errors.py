@@ -9,6 +9,7 @@
     ├── BusyError                another process holds a lock we need (exit 75)
     │   └── AlreadyRunningError  a daemon already runs on this data dir
     ├── StorageError             the database or index could not be written (disk full, ...)
+    ├── SchemaError              the database schema is older or newer than this program
     └── Cancelled                a long job stopped because the daemon is stopping
 
 The CLI maps each family to one line on stderr and an exit code; the core never prints.
@@ -26,6 +27,7 @@ __all__ = [
     "NoIndexError",
     "NotFoundError",
     "QueryError",
+    "SchemaError",
     "StorageError",
 ]
 
@@ -85,6 +87,10 @@ class AlreadyRunningError(BusyError):
 
 class StorageError(IndexerError):
     pass
+
+
+class SchemaError(IndexerError):
+    """The database was made by another version: `indexer db upgrade` (or a newer indexer)."""
 
 
 class Cancelled(IndexerError):

@@ -64,7 +64,8 @@ class Context:
 
 
 def open_context(config: Config) -> Context:
-    db = open_database(config.database_url, config.data_dir, config.database.busy_timeout_seconds)
+    db = open_database(config.database_url, config.data_dir, config.database.busy_timeout_seconds,
+                       auto_migrate=config.database.auto_migrate)
     rules = Rules(
         include=tuple(config.paths.include),
         exclude=tuple(config.paths.exclude),
@@ -79,6 +80,7 @@ def open_context(config: Config) -> Context:
     ingester = Ingester(
         db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,
         workers=config.ingest.workers, near_threshold=config.ingest.near_duplicate_threshold,
+        node=config.node_name, lease_seconds=config.database.claim_lease_seconds,
     )
     return Context(config, db, IndexStore(config.data_dir), ingester)
 

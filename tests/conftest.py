@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ class Project:
     """A config file, an inbox and a data dir in a tmp folder, and ways to run indexer."""
 
     root: Path
+    database_url: str = ""  # empty: SQLite in the data dir
 
     @property
     def inbox(self) -> Path:
@@ -46,6 +49,8 @@ class Project:
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
         env["INDEXER_CONFIG"] = str(self.config)
+        if self.database_url:
+            env["INDEXER_DATABASE_URL"] = self.database_url
         env.update(extra)
         return env
 
@@ -139,3 +144,46 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: f
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition} (last: {last!r})")
+
+
+# -- PostgreSQL: a fresh database per test on the server CI runs ---------------------------
+
+POSTGRES_ENV = "INDEXER_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards (even if in use)."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    name = f"indexer_test_{secrets.token_hex(6)}"
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test on both databases: "" (SQLite in the data dir), or a fresh PostgreSQL one."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def any_project(tmp_path: Path, database_url: str) -> Project:
+    """``project`` on SQLite and on PostgreSQL (INDEXER_DATABASE_URL for every command)."""
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path)
+    return Project(tmp_path, database_url)

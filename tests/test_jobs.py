@@ -1,4 +1,4 @@
-"""Jobs in-process on real SQLite and Whoosh: follow, rebuild, crash healing, catch-up, logs."""
+"""Jobs in-process on real SQLite or PostgreSQL and Whoosh: follow, rebuild, crash healing, catch-up, logs."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from tests.conftest import write_config
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Context:
+def ctx(tmp_path: Path, database_url: str) -> Context:
     (tmp_path / "inbox").mkdir()
     write_config(tmp_path)
-    context = jobs.open_context(config.load(tmp_path / "config.toml", env={}))
+    env = {"INDEXER_DATABASE_URL": database_url} if database_url else {}
+    context = jobs.open_context(config.load(tmp_path / "config.toml", env=env))
     yield context
     context.close()
 

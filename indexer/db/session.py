@@ -1,38 +1,93 @@
-"""Engine and sessions: SQLite (WAL, busy timeout, immediate write transactions) or PostgreSQL."""
+"""Engine and sessions (SQLite or PostgreSQL), schema migrations, and the leader lease.
+
+SQLite: WAL, a busy timeout, immediate write transactions. PostgreSQL (psycopg 3): every
+write transaction first takes the change-sequence row lock, so writers from every node
+commit one at a time in sequence order, as they do on SQLite. The schema is Alembic's
+(``indexer/db/migrations``): a fresh database is created by the migrations, an older one
+is refused with one line (or upgraded, with ``auto_migrate``).
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import logging
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import create_engine, event, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from indexer.db.models import DB_SCHEMA_VERSION, Base, Counter, Meta
-from indexer.errors import BusyError, ConfigError, StorageError
+from indexer.db.models import Counter
+from indexer.errors import BusyError, ConfigError, SchemaError, StorageError
 
-__all__ = ["Database", "open_database"]
+__all__ = ["Database", "SchemaState", "head_revision", "open_database"]
 
 log = structlog.get_logger(__name__)
 
+# Alembic logs its own set-up ("setup plugin ...", "Context impl ...") at INFO, into the
+# daemon's log; the db.upgraded line says what matters.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
-def _is_locked(error: OperationalError) -> bool:
-    text = str(error.orig).lower()
-    return "database is locked" in text or "database is busy" in text
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# PostgreSQL session settings, sent with every connection.
+# - UTC: timestamptz values come back in UTC, as SQLite's naive ones are meant.
+# - No query of ours comes near STATEMENT_TIMEOUT; a stuck one must not hold locks for hours.
+# - A process frozen inside a transaction (SIGSTOP, a debugger) would block every writer
+#   behind the sequence lock: the server ends such a session after IDLE_IN_TRANSACTION.
+STATEMENT_TIMEOUT_SECONDS = 600
+IDLE_IN_TRANSACTION_SECONDS = 600
+
+# SQLSTATEs that mean "try the unit of work again": lock_not_available (our lock_timeout),
+# serialization_failure, deadlock_detected.
+_PG_RETRY = {"55P03", "40001", "40P01"}
 
 
-def _is_disk_full(error: OperationalError) -> bool:
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for a PostgreSQL advisory lock named ``name``."""
+    return int.from_bytes(hashlib.sha256(f"indexer:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    return getattr(error.orig, "sqlstate", None) or ""
+
+
+def _is_locked(error: DBAPIError) -> bool:
+    message = str(error.orig).lower()
+    return "database is locked" in message or "database is busy" in message or _sqlstate(error) in _PG_RETRY
+
+
+def _is_disk_full(error: DBAPIError) -> bool:
     # SQLite says "database or disk is full" for ENOSPC and "disk I/O error" when a write
-    # is refused outright (EFBIG from a file-size limit, EIO).
-    text = str(error.orig).lower()
-    return any(s in text for s in ("disk is full", "no space", "disk i/o error", "file too large"))
+    # is refused outright (EFBIG from a file-size limit, EIO); PostgreSQL's class 53 is
+    # "insufficient resources" (53100 disk_full).
+    message = str(error.orig).lower()
+    return _sqlstate(error).startswith("53") or any(
+        s in message for s in ("disk is full", "no space", "disk i/o error", "file too large")
+    )
+
+
+def _first_line(error: DBAPIError) -> str:
+    return (str(error.orig).strip().splitlines() or ["?"])[0]
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None  # the database's Alembic revision; None when it has none yet
+    head: str  # the revision this program needs
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
 
 
 class Database:
@@ -42,6 +97,7 @@ class Database:
         self.engine = engine
         self.busy_timeout = busy_timeout
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.is_postgres = engine.dialect.name == "postgresql"
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._writer = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
@@ -52,23 +108,34 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self, exclusive: bool = True) -> Iterator[Session]:
         """A write transaction: commit on success, roll back and re-raise on error.
 
-        SQLite's own busy timeout covers most waits; a "database is locked" that still
-        escapes (a reader upgrading, a checkpoint) is turned into BusyError for callers
-        that retry whole units of work.
+        ``exclusive`` (the default) makes writers take turns, as the change sequence
+        needs: SQLite's BEGIN IMMEDIATE, PostgreSQL's row lock on the sequence counter
+        taken first. Taken first, not only when the sequence numbers are drawn: a batch
+        then also sees every earlier batch's documents (exact and near duplicates are
+        found across nodes), and commits are in sequence order. ``exclusive=False``
+        is for small writes that need no order (claims) on PostgreSQL.
+
+        A lock wait past the busy timeout ("database is locked", PostgreSQL's
+        lock_timeout), a deadlock or a serialization failure becomes BusyError, for
+        callers that retry whole units of work.
         """
         session = self._write_sessions()
         try:
+            if exclusive and self.is_postgres:
+                session.execute(select(Counter.value).where(Counter.name == "seq").with_for_update())
             yield session
             session.commit()
-        except OperationalError as e:
+        except DBAPIError as e:
             session.rollback()
             if _is_locked(e):
-                raise BusyError(f"database is busy: {e.orig}") from e
+                raise BusyError(f"database is busy: {_first_line(e)}") from e
             if _is_disk_full(e):
-                raise StorageError(f"database write failed: {e.orig} (is the disk full?)") from e
+                raise StorageError(f"database write failed: {_first_line(e)} (is the disk full?)") from e
+            if e.connection_invalidated or _sqlstate(e).startswith("08"):
+                raise StorageError(f"database connection lost: {_first_line(e)}") from e
             raise
         except BaseException:
             session.rollback()
@@ -76,12 +143,12 @@ class Database:
         finally:
             session.close()
 
-    def retrying(self, fn: Any, *args: Any, attempts: int = 5, **kwargs: Any) -> Any:
+    def retrying(self, fn: Any, *args: Any, attempts: int = 5, exclusive: bool = True, **kwargs: Any) -> Any:
         """Run ``fn(session, ...)`` in a write transaction, retrying when the DB is busy."""
         delay = 0.2
         for attempt in range(1, attempts + 1):
             try:
-                with self.write() as session:
+                with self.write(exclusive=exclusive) as session:
                     return fn(session, *args, **kwargs)
             except BusyError:
                 if attempt == attempts:
@@ -90,8 +157,127 @@ class Database:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    @contextmanager
+    def leader(self, name: str) -> Iterator[bool]:
+        """Hold the cluster-wide lease ``name`` while the block runs; yields False when
+        another node holds it (that node runs the job; this one skips it).
+
+        PostgreSQL: a session advisory lock on a connection of its own, kept for the
+        block. A node that dies loses its connection and the server frees the lock, so
+        a lease never outlives its holder. SQLite is one machine: always the leader.
+        """
+        if not self.is_postgres:
+            yield True
+            return
+        key = _lock_key(name)
+        # Autocommit: the connection idles outside any transaction while the job runs.
+        with self.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                except DBAPIError:  # the connection broke: the server has freed the lock
+                    conn.invalidate()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def schema_state(self) -> SchemaState:
+        from alembic.runtime.migration import MigrationContext
+
+        with _opening(), self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        return SchemaState(current, head_revision())
+
+    def upgrade(self, target: str = "head") -> SchemaState:
+        """Migrate to ``target``; one process at a time, in one transaction.
+
+        Returns the state before. SQLite's BEGIN IMMEDIATE and a PostgreSQL advisory
+        lock make a second process wait, then find the work done.
+        """
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
+        with _opening(), self._writer.connect() as conn, conn.begin():
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key("migrate")})
+                conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may be long
+            before = SchemaState(MigrationContext.configure(conn).get_current_revision(), head_revision())
+            _refuse_newer(before)
+            command.upgrade(_alembic_config(conn), target)
+        _restrict_sqlite_files(self)
+        return before
+
+    def ensure_schema(self, auto_migrate: bool = False) -> None:
+        """Create a fresh database; refuse (or, with ``auto_migrate``, upgrade) an older one."""
+        state = self.schema_state()
+        if state.up_to_date:
+            return
+        _refuse_newer(state)
+        # No revision: a fresh database, or one made before migrations existed (the first
+        # revision adds only the tables it lacks). Either way the migrations create it.
+        if state.current is None or auto_migrate:
+            before = self.upgrade()
+            if before.current != before.head:
+                log.info("db.upgraded", revision_from=before.current, revision_to=before.head)
+            return
+        raise SchemaError(
+            f"database schema is at {state.current}, this program needs {state.head}: run `indexer db upgrade`"
+        )
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _refuse_newer(state: SchemaState) -> None:
+    if state.current is not None and state.current not in known_revisions():
+        raise SchemaError(
+            f"database schema is at {state.current}, newer than this program ({state.head}): upgrade indexer"
+        )
+
+
+@contextmanager
+def _opening() -> Iterator[None]:
+    """Database errors while opening or migrating, as one-line errors."""
+    try:
+        yield
+    except DBAPIError as e:
+        if _is_locked(e):
+            raise BusyError(f"database is busy: {_first_line(e)}") from e
+        raise StorageError(f"cannot open database: {_first_line(e)}") from e
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _script() -> Any:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config)
+
+
+def head_revision() -> str:
+    """The schema revision this program needs."""
+    head = _script().get_current_head()
+    assert head is not None, "no migrations found"
+    return str(head)
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _script().walk_revisions()}
 
 
 def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
@@ -115,56 +301,67 @@ def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
         connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
-def open_database(url: str, data_dir: Path, busy_timeout: float = 30.0, create: bool = True) -> Database:
-    """Open (and if needed create) the database at ``url``."""
+def _postgres_engine(url: str, busy_timeout: float) -> Engine:
+    options = " ".join(
+        [
+            "-c timezone=UTC",
+            # How long a writer waits for the sequence lock (or any lock): the busy timeout.
+            f"-c lock_timeout={max(1, int(busy_timeout * 1000))}",
+            f"-c statement_timeout={STATEMENT_TIMEOUT_SECONDS * 1000}",
+            f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS * 1000}",
+        ]
+    )
+    return create_engine(
+        url,
+        # A node outlives server restarts and idle-connection reapers: test before use.
+        pool_pre_ping=True,
+        connect_args={"options": options, "application_name": "indexer", "connect_timeout": 10},
+    )
+
+
+def open_database(
+    url: str, data_dir: Path, busy_timeout: float = 30.0, create: bool = True, auto_migrate: bool = False
+) -> Database:
+    """Open the database at ``url``; with ``create``, create or check its schema.
+
+    The data dir is made here whatever the database: it holds the index and the locks.
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise ConfigError(f"cannot create data dir {data_dir}: {e.strerror}") from e
+    if not os.access(data_dir, os.W_OK):
+        raise ConfigError(f"data dir is not writable: {data_dir}")
     if url.startswith("sqlite"):
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as e:
-            raise ConfigError(f"cannot create data dir {data_dir}: {e.strerror}") from e
-        if not os.access(data_dir, os.W_OK):
-            raise ConfigError(f"data dir is not writable: {data_dir}")
         engine = create_engine(url, connect_args={"timeout": busy_timeout})
         _sqlite_setup(engine, busy_timeout)
     else:
         try:
-            engine = create_engine(url, pool_pre_ping=True)
+            if url.startswith("postgresql"):
+                engine = _postgres_engine(url, busy_timeout)
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
         except Exception as e:  # a bad URL or a missing driver
             raise ConfigError(f"database url: {e}") from e
     db = Database(engine, busy_timeout)
     if create:
-        _create_schema(db)
+        _check_schema(db, auto_migrate)
     return db
 
 
-def _create_schema(db: Database) -> None:
-    """Create tables and seed rows; two processes starting at once may race here."""
+def _check_schema(db: Database, auto_migrate: bool) -> None:
+    """Create or check the schema; processes starting at once may race here (SQLite's
+    WAL switch, for one, fails at once rather than waiting)."""
     deadline = time.monotonic() + db.busy_timeout
     while True:
         try:
-            return _create_schema_once(db)
+            db.ensure_schema(auto_migrate)
+            _restrict_sqlite_files(db)
+            return
         except (StorageError, BusyError) as e:
-            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
-
-
-def _create_schema_once(db: Database) -> None:
-    try:
-        Base.metadata.create_all(db.engine)
-        with db.write() as session:
-            if session.get(Counter, "seq") is None:
-                session.add(Counter(name="seq", value=0))
-            version = session.scalar(select(Meta.value).where(Meta.key == "schema_version"))
-            if version is None:
-                session.add(Meta(key="schema_version", value=str(DB_SCHEMA_VERSION)))
-            elif int(version) > DB_SCHEMA_VERSION:
-                raise ConfigError(
-                    f"database schema {version} is newer than this program ({DB_SCHEMA_VERSION}): upgrade indexer"
-                )
-    except OperationalError as e:
-        raise StorageError(f"cannot open database: {e.orig}") from e
-    _restrict_sqlite_files(db)
 
 
 def _restrict_sqlite_files(db: Database) -> None:

@@ -6,12 +6,14 @@ import json
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from indexer.db.models import Counter, DocBand, Document, Failure, File, JobRun
+from indexer.db.models import Claim, Counter, DocBand, Document, Failure, File, JobRun
 from indexer.ingest.fingerprint import band_keys, similarity
 from indexer.ingest.types import Analysis, FileFailure
 
@@ -19,7 +21,11 @@ __all__ = [
     "BatchCounts",
     "Linked",
     "apply_batch",
+    "claim_paths",
+    "claims_by_node",
     "clear_failures",
+    "db_now",
+    "drop_expired_claims",
     "documents_without_files",
     "failure_paths",
     "live_document_ids",
@@ -37,6 +43,7 @@ __all__ = [
     "known_states",
     "live_files_by_sha",
     "paths_of",
+    "release_claims",
     "remove_missing",
     "summary",
 ]
@@ -597,3 +604,60 @@ def clusters(session: Session, min_size: int = 2) -> list[tuple[int, list[Docume
     for doc in docs:
         grouped.setdefault(doc.cluster_id, []).append(doc)  # type: ignore[arg-type]
     return sorted(grouped.items(), key=lambda item: (-len(item[1]), item[0]))
+
+
+# -- claims: which node works on which file (several daemons on one database) ----------
+
+
+def db_now(session: Session) -> datetime:
+    """The time by the database's clock on PostgreSQL, so that nodes whose clocks differ
+    agree on when a lease ends; SQLite is one machine, whose clock is ours."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(select(func.now())).scalar_one()  # type: ignore[no-any-return]
+    return datetime.now(UTC)
+
+
+def claim_paths(session: Session, paths: Sequence[str], node: str, lease_seconds: float) -> set[str]:
+    """Claim ``paths`` for ``node``; returns the ones it holds now.
+
+    A path claimed by another node whose lease has not run out is left to that node.
+    An expired claim (its node died or hung) is taken over; this node's own claims are
+    renewed. Two nodes claiming one path at once: the primary key lets one insert win
+    (INSERT ... ON CONFLICT DO NOTHING on both databases), the other sees it held.
+    """
+    if not paths:
+        return set()
+    now = db_now(session)
+    expires = now + timedelta(seconds=lease_seconds)
+    dialect = session.get_bind().dialect.name
+    insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    held: set[str] = set()
+    for chunk in _chunks(sorted(set(paths))):
+        session.execute(
+            delete(Claim).where(Claim.path.in_(chunk), or_(Claim.expires_at < now, Claim.node == node))
+        )
+        session.execute(
+            insert_for(Claim)
+            .values([{"path": p, "node": node, "expires_at": expires} for p in chunk])
+            .on_conflict_do_nothing(index_elements=["path"])
+        )
+        held.update(session.scalars(select(Claim.path).where(Claim.path.in_(chunk), Claim.node == node)))
+    return held
+
+
+def release_claims(session: Session, paths: Sequence[str], node: str) -> int:
+    """Drop ``node``'s claims on ``paths`` (their batch has committed, or was given up)."""
+    released = 0
+    for chunk in _chunks(sorted(set(paths))):
+        released += session.execute(delete(Claim).where(Claim.node == node, Claim.path.in_(chunk))).rowcount or 0
+    return released
+
+
+def drop_expired_claims(session: Session) -> int:
+    """Forget claims whose lease ran out (a dead node's, on files nobody took over)."""
+    return session.execute(delete(Claim).where(Claim.expires_at < db_now(session))).rowcount or 0
+
+
+def claims_by_node(session: Session) -> dict[str, int]:
+    """node -> number of claims it holds (expired ones included)."""
+    return dict(session.execute(select(Claim.node, func.count()).group_by(Claim.node)).all())  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -74,6 +75,8 @@ class Ingester:
         workers: int = 1,
         clock: Callable[[], datetime] = _now,
         near_threshold: float = store.NEAR_DUPLICATE_THRESHOLD,
+        node: str | None = None,
+        lease_seconds: float = 60.0,
     ) -> None:
         self.db = db
         self.rules = rules
@@ -83,6 +86,10 @@ class Ingester:
         self.clock = clock
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
         self.near_threshold = near_threshold
+        # Several nodes may see one file (a shared inbox): each claims a batch's paths
+        # before reading them, and leaves alone those another node holds.
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease_seconds = lease_seconds
         self.should_stop: Callable[[], bool] = lambda: False
         self._pool: ProcessPoolExecutor | None = None
 
@@ -134,10 +141,15 @@ class Ingester:
 
     def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
         batch = _Batch(removed=[p for p in removed if printable_path(p) == p], force=force)
+        candidates = list(candidates)
+        batch.claimed = self._claim([c.path for c in candidates if printable_path(c.path) == c.path])
         raws: list[RawFile] = []
         for c in candidates:
             if (shown := printable_path(c.path)) != c.path:
                 batch.failures.append(FileFailure(shown, "read", "file name is not valid UTF-8", c.size, c.mtime_ns))
+                continue
+            if c.path not in batch.claimed:
+                batch.elsewhere += 1  # another node has it; the next scan finds it done
                 continue
             if c.error:
                 batch.failures.append(FileFailure(c.path, "read", c.error, c.size, c.mtime_ns))
@@ -159,7 +171,29 @@ class Ingester:
         batch.outcomes = self._analyze_all(to_analyze)
         return batch
 
+    def _claim(self, paths: list[str]) -> set[str]:
+        if not paths:
+            return set()
+        held: set[str] = self.db.retrying(store.claim_paths, paths, self.node, self.lease_seconds, exclusive=False)
+        return held
+
+    def _release(self, batch: _Batch) -> None:
+        if batch.elsewhere:
+            log.info("ingest.claimed_elsewhere", files=batch.elsewhere)
+        if not batch.claimed:
+            return
+        try:
+            self.db.retrying(store.release_claims, sorted(batch.claimed), self.node, exclusive=False)
+        except Exception as e:  # the leases run out on their own
+            log.warning("ingest.release_failed", error=str(e), files=len(batch.claimed))
+
     def _finish(self, batch: _Batch) -> store.BatchCounts:
+        try:
+            return self._store(batch)
+        finally:
+            self._release(batch)  # after the commit (or the give-up): others may take them
+
+    def _store(self, batch: _Batch) -> store.BatchCounts:
         analyses: list[Analysis] = []
         failures = batch.failures
         for outcome in batch.outcomes():
@@ -295,6 +329,8 @@ class _Batch:
     force: bool
     failures: list[FileFailure] = field(default_factory=list)
     links: list[tuple[store.Linked, int]] = field(default_factory=list)
+    claimed: set[str] = field(default_factory=set)  # paths this node holds claims on
+    elsewhere: int = 0  # candidates skipped: another node holds their claims
     outcomes: Callable[[], list[Analysis | FileFailure]] = lambda: []
 
 

@@ -1,0 +1,218 @@
+"""Schema migrations on SQLite and PostgreSQL: a fresh database, an older one, a newer one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, select, text
+
+from indexer.db import session as db_session
+from indexer.db.models import Base, Counter, Meta
+from indexer.db.session import Database, open_database
+from indexer.errors import SchemaError
+from tests.conftest import Project, postgres_database, write_config
+
+HEAD = "0001_initial"
+
+# A second revision that exists only in a test's copy of the migrations folder: the
+# package itself never holds it.
+EXTRA_REVISION = '''"""A test-only revision: one more table."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_test_extra"
+down_revision = "0001_initial"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("test_extra", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("test_extra")
+'''
+
+
+def _url(database_url: str, tmp_path: Path) -> str:
+    return database_url or f"sqlite:///{tmp_path / 'var' / 'indexer.db'}"
+
+
+def _open(database_url: str, tmp_path: Path, **kwargs: object) -> Database:
+    return open_database(_url(database_url, tmp_path), tmp_path / "var", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def newer_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This program, as if its next release had one more migration (in a tmp copy)."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(db_session.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "versions" / "0002_test_extra.py").write_text(EXTRA_REVISION)
+    monkeypatch.setattr(db_session, "MIGRATIONS_DIR", copy)
+    db_session._script.cache_clear()
+    yield copy
+    monkeypatch.undo()
+    db_session._script.cache_clear()
+
+
+def test_a_fresh_database_is_made_by_the_migrations_and_matches_the_models(
+    tmp_path: Path, database_url: str
+) -> None:
+    db = _open(database_url, tmp_path)
+    try:
+        assert db.schema_state().current == HEAD
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            assert diff == [], diff
+            tables = set(inspect(conn).get_table_names())
+        assert {"documents", "files", "doc_bands", "claims", "failures", "job_runs", "counters", "meta"} <= tables
+        with db.read() as session:
+            assert session.scalar(select(Counter.value).where(Counter.name == "seq")) == 0
+            assert session.scalar(select(Meta.value).where(Meta.key == "schema_version")) == "1"
+    finally:
+        db.dispose()
+    assert not (db_session.MIGRATIONS_DIR / "versions" / "0002_test_extra.py").exists()
+
+
+def test_an_older_database_is_refused_or_upgraded_with_auto_migrate(
+    tmp_path: Path, database_url: str, newer_program: Path
+) -> None:
+    db = _open(database_url, tmp_path, create=False)
+    db.upgrade(HEAD)  # made by the release before
+    db.dispose()
+    with pytest.raises(SchemaError) as refused:
+        _open(database_url, tmp_path)
+    assert str(refused.value) == (
+        "database schema is at 0001_initial, this program needs 0002_test_extra: run `indexer db upgrade`"
+    )
+    db = _open(database_url, tmp_path, auto_migrate=True)
+    try:
+        assert db.schema_state().current == "0002_test_extra"
+        with db.engine.connect() as conn:
+            assert inspect(conn).has_table("test_extra")
+    finally:
+        db.dispose()
+
+
+def test_a_database_newer_than_the_program_is_refused(
+    tmp_path: Path, database_url: str, newer_program: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _open(database_url, tmp_path)  # made by the newer release
+    db.dispose()
+    monkeypatch.undo()
+    db_session._script.cache_clear()
+    with pytest.raises(SchemaError, match=r"schema is at 0002_test_extra, newer than this program \(0001_initial\)"):
+        _open(database_url, tmp_path, auto_migrate=True)
+
+
+def test_several_processes_creating_one_database_at_once(tmp_path: Path, database_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            _open(database_url, tmp_path).dispose()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    db = _open(database_url, tmp_path)
+    try:
+        with db.read() as session:
+            assert session.scalar(select(Counter.value).where(Counter.name == "seq")) == 0
+    finally:
+        db.dispose()
+
+
+def test_a_database_from_before_migrations_is_adopted(tmp_path: Path, database_url: str) -> None:
+    """create_all made it, without claims and doc_bands (as early versions did): the
+    first revision adds the missing tables, keeps the data and stamps it."""
+    engine = create_engine(_url(database_url, tmp_path))
+    (tmp_path / "var").mkdir(exist_ok=True)
+    old = [t for t in Base.metadata.sorted_tables if t.name not in ("claims", "doc_bands")]
+    Base.metadata.create_all(engine, tables=old)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO counters (name, value) VALUES ('seq', 41)"))
+        conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', '1')"))
+    engine.dispose()
+    db = _open(database_url, tmp_path)
+    try:
+        assert db.schema_state().current == HEAD
+        with db.read() as session:
+            assert session.scalar(select(Counter.value).where(Counter.name == "seq")) == 41
+        with db.engine.connect() as conn:
+            assert inspect(conn).has_table("claims") and inspect(conn).has_table("doc_bands")
+    finally:
+        db.dispose()
+
+
+def _cli_with_newer_program(project: Project, migrations: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in its own process, its migrations folder pointed at the tmp copy."""
+    code = (
+        "import sys; from pathlib import Path; import indexer.db.session as s; "
+        f"s.MIGRATIONS_DIR = Path({str(migrations)!r}); "
+        "from indexer.cli import main; main(sys.argv[1:])"
+    )
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=project.root, env=project.env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def pg_project(tmp_path: Path) -> Iterator[Project]:
+    with postgres_database() as url:
+        (tmp_path / "inbox").mkdir()
+        write_config(tmp_path)
+        yield Project(tmp_path, url)
+
+
+def test_cli_refuses_an_older_database_in_one_line_until_db_upgrade(pg_project: Project, newer_program: Path) -> None:
+    """On PostgreSQL here; the same logic on SQLite is covered in-process above."""
+    project = pg_project
+    project.write("a.txt", "Harbour plan approved\n\nThe council approved the harbour plan on Monday.\n")
+    assert "1 added" in project.run("ingest", "inbox").stdout  # the release before made it
+    refused = _cli_with_newer_program(project, newer_program, "status")
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip() == (
+        "indexer: database schema is at 0001_initial, this program needs 0002_test_extra: run `indexer db upgrade`"
+    )
+    current = _cli_with_newer_program(project, newer_program, "db", "current")
+    assert current.returncode == 1
+    assert "database schema: 0001_initial; this program needs: 0002_test_extra" in current.stdout
+    upgraded = _cli_with_newer_program(project, newer_program, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == "database schema: 0001_initial -> 0002_test_extra"
+    status = _cli_with_newer_program(project, newer_program, "status", "--json")
+    assert status.returncode == 0 and '"documents": 1' in status.stdout
+    # The older program now meets a newer database: one line, exit 1, nothing touched.
+    newer = project.run("status", check=False)
+    assert newer.returncode == 1
+    assert newer.stderr.strip() == (
+        "indexer: database schema is at 0002_test_extra, newer than this program (0001_initial): upgrade indexer"
+    )
+
+
+def test_auto_migrate_upgrades_at_start(project: Project, newer_program: Path) -> None:
+    """On SQLite here; auto_migrate on PostgreSQL is covered in-process above."""
+    assert project.run("db", "upgrade").stdout.strip() == "database schema: none -> 0001_initial"
+    project.config.write_text(project.config.read_text() + "\n[database]\nauto_migrate = true\n")
+    proc = _cli_with_newer_program(project, newer_program, "status")
+    assert proc.returncode == 0, proc.stderr
+    db = open_database(project.database_url or f"sqlite:///{project.data / 'indexer.db'}", project.data, create=False)
+    try:
+        assert db.schema_state().current == "0002_test_extra"
+    finally:
+        db.dispose()

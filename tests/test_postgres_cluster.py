@@ -1,0 +1,138 @@
+"""Three daemons, three data dirs, one PostgreSQL database, overlapping inboxes; one node
+killed half-way: every file becomes one document and every node's index converges."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import Engine
+
+from indexer.db.models import Claim, Document, Failure, File
+from indexer.search.index import IndexStore
+from tests.conftest import Project, postgres_database, wait_for
+
+FILES = 500
+LEASE_SECONDS = 3.0  # short, so the killed node's files are taken over within the test
+WATCHES = {"a": ("inbox1", "inbox2"), "b": ("inbox2", "inbox3"), "c": ("inbox1", "inbox3")}
+WORDS = "harbour council railway orchard glacier volcano meadow canal bridge market river tower".split()
+
+
+def _article(n: int) -> str:
+    a, b = WORDS[n % 12], WORDS[(n // 12) % 12]
+    return (f"Bulletin {n} from the {a} office\n\nThe {a} office released bulletin number {n} on "
+            f"the state of the {b} and the roads near it, with {n * 7 % 101} items to report.\n")
+
+
+def _node(root: Path, name: str, url: str) -> Project:
+    node = Project(root / f"node-{name}", url)
+    node.root.mkdir()
+    inboxes = ", ".join(f'"{root / folder}"' for folder in WATCHES[name])
+    node.config.write_text(
+        f'[paths]\ninbox = [{inboxes}]\ndata_dir = "var"\n\n'
+        f"[database]\nclaim_lease_seconds = {LEASE_SECONDS}\n\n"
+        # Small batches: many claims and commits while the nodes race; no worker pool.
+        "[ingest]\nbatch_size = 20\nworkers = 1\n\n"
+        # verify every minute: the nodes take turns through the leader lease.
+        '[daemon]\nscan_interval_seconds = 0.5\nsettle_seconds = 0.2\nverify_cron = "* * * * *"\n'
+        'reindex_cron = ""\noptimize_cron = ""\n',
+        encoding="utf-8",
+    )
+    return node
+
+
+def _indexed(node: Project) -> int:
+    store = IndexStore(node.data)
+    if store.live_dir() is None:
+        return 0
+    ix = store.open_reader_index()
+    try:
+        return ix.doc_count()
+    finally:
+        ix.close()
+
+
+@pytest.fixture
+def cluster_db() -> Iterator[tuple[str, Engine]]:
+    with postgres_database() as url:
+        engine = create_engine(url)
+        yield url, engine
+        engine.dispose()
+
+
+def _count(engine: Engine, statement) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return int(conn.execute(statement).scalar_one())
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.mark.slow
+def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, cluster_db: tuple[str, Engine]) -> None:
+    url, engine = cluster_db
+    for folder in ("inbox1", "inbox2", "inbox3"):
+        (tmp_path / folder).mkdir()
+    nodes = {name: _node(tmp_path, name, url) for name in WATCHES}
+    nodes["a"].run("db", "upgrade")  # as an operator would, before starting the nodes
+    procs = {name: node.spawn("daemon") for name, node in nodes.items()}
+    try:
+        for name, node in nodes.items():
+            wait_for(lambda node=node: (node.data / "daemon.json").exists(), timeout=30, what=f"node {name} start")
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        for n in range(FILES):
+            source = staging / f"b{n:03d}.txt"
+            source.write_text(_article(n), encoding="utf-8")
+            os.rename(source, tmp_path / f"inbox{n % 3 + 1}" / source.name)
+
+        # Kill node b half-way, while it holds claims on files it has not stored yet.
+        def b_is_busy() -> bool:
+            stored = _count(engine, select(func.count()).select_from(File))
+            held = _count(engine, select(func.count()).select_from(Claim).where(Claim.node.like("%node-b%")))
+            return stored >= FILES // 5 and held > 0
+
+        wait_for(b_is_busy, timeout=60, interval=0.05, what="node b holding claims half-way")
+        procs["b"].kill()
+        procs["b"].wait(10)
+        orphaned = _count(engine, select(func.count()).select_from(Claim).where(Claim.node.like("%node-b%")))
+        stored_at_kill = _count(engine, select(func.count()).select_from(File))
+        assert stored_at_kill < FILES, "node b was killed too late to leave work behind"
+
+        wait_for(lambda: _count(engine, select(func.count()).select_from(File)) == FILES, timeout=60,
+                 what=f"all {FILES} files stored by the nodes left (b held {orphaned} claims when killed)")
+        for name in ("a", "c"):
+            wait_for(lambda name=name: _indexed(nodes[name]) == FILES, timeout=30, what=f"node {name}'s index")
+        # Node b comes back: its index follows the shared sequence to the same documents.
+        procs["b"] = nodes["b"].spawn("daemon")
+        wait_for(lambda: _indexed(nodes["b"]) == FILES, timeout=30, what="node b's index after restart")
+
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count(func.distinct(File.path)))).scalar_one() == FILES
+            assert conn.execute(select(func.count(func.distinct(File.document_id)))).scalar_one() == FILES
+            live = select(func.count()).select_from(Document).where(Document.deleted_at.is_(None))
+            assert conn.execute(live).scalar_one() == FILES
+            assert conn.execute(select(func.count()).select_from(Failure)).scalar_one() == 0
+        status = nodes["b"].json("status")
+        assert status["documents"] == FILES and status["index"]["lag"] == 0, status["index"]
+    finally:
+        codes = {name: _stop(proc) for name, proc in procs.items() if proc.poll() is None}
+    for name, node in nodes.items():
+        log = node.log()
+        assert "Traceback" not in log, (name, log[-3000:])
+        assert "daemon.job_failed" not in log and "daemon.batch_failed" not in log, (name, log[-3000:])
+    assert codes == {"a": 0, "b": 0, "c": 0}
+    shared = "".join(node.log() for node in nodes.values())
+    assert shared.count('"ingest.done"') >= FILES  # b's lost batch was analysed again elsewhere
+    assert '"job.verify"' in shared
