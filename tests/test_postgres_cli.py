@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import Project
@@ -18,7 +19,8 @@ def test_ingest_edit_delete_search_show_verify_on_both_databases(any_project: Pr
     project.write("paper/other.txt", OTHER)
     project.write("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
 
-    out = project.run("ingest", "inbox").stdout
+    # A client time zone (PGTZ) must not shift the times the index keeps: they are UTC.
+    out = project.run("ingest", "inbox", PGTZ="Asia/Tokyo").stdout
     assert out.startswith("4 added, 0 updated, 0 unchanged, 1 duplicates, 1 failed"), out
     status = project.json("status")
     assert (status["documents"], status["files"], status["failures"]) == (4, 5, 1)
@@ -27,6 +29,8 @@ def test_ingest_edit_delete_search_show_verify_on_both_databases(any_project: Pr
 
     hits = project.json("search", "harbour")["hits"]
     assert len(hits) == 1
+    ingested = datetime.fromisoformat(hits[0]["ingested"])
+    assert abs(ingested.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=5), hits[0]["ingested"]
     shown = project.json("show", str(hits[0]["id"]))
     assert sorted(Path(p).relative_to(project.inbox).as_posix() for p in shown["paths"]) == [
         "a.txt", "copies/a.txt"]

@@ -40,7 +40,6 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 # PostgreSQL session settings, sent with every connection.
-# - UTC: timestamptz values come back in UTC, as SQLite's naive ones are meant.
 # - No query of ours comes near STATEMENT_TIMEOUT; a stuck one must not hold locks for hours.
 # - A process frozen inside a transaction (SIGSTOP, a debugger) would block every writer
 #   behind the sequence lock: the server ends such a session after IDLE_IN_TRANSACTION.
@@ -304,19 +303,30 @@ def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
 def _postgres_engine(url: str, busy_timeout: float) -> Engine:
     options = " ".join(
         [
-            "-c timezone=UTC",
             # How long a writer waits for the sequence lock (or any lock): the busy timeout.
             f"-c lock_timeout={max(1, int(busy_timeout * 1000))}",
             f"-c statement_timeout={STATEMENT_TIMEOUT_SECONDS * 1000}",
             f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS * 1000}",
         ]
     )
-    return create_engine(
+    engine = create_engine(
         url,
         # A node outlives server restarts and idle-connection reapers: test before use.
         pool_pre_ping=True,
         connect_args={"options": options, "application_name": "indexer", "connect_timeout": 10},
     )
+
+    @event.listens_for(engine, "connect")
+    def _utc(dbapi_connection: Any, _record: Any) -> None:
+        # timestamptz values come back in the session's time zone; in UTC they are what
+        # SQLite's naive values mean (the index stores them without a zone). Set after
+        # connecting: libpq applies PGTZ after the startup options, so "-c timezone"
+        # would not hold.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
+
+    return engine
 
 
 def open_database(
