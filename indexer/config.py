@@ -55,6 +55,9 @@ class IngestConfig:
     batch_size: int = _setting(500, "files per database transaction and index commit", min=1)
     workers: int = _setting(0, "analysis processes; 0 means one per core", min=0)
     min_words: int = _setting(1, "documents with fewer words are recorded as failures", min=0)
+    boilerplate_rules: list[str] = _setting(
+        [], "regexes: a line in which one is found is site furniture and removed", regexes=True
+    )
     near_duplicate_threshold: float = _setting(
         0.5, "estimated similarity from which two texts are one story (a cluster)", min=0, max=1
     )
@@ -163,6 +166,13 @@ def _check(where: str, f: dataclasses.Field[Any], default: Any, value: Any) -> A
         raise ConfigError(f"{where}: must be at most {meta['max']}, got {value!r}")
     if "max_chars" in meta and len(value) > meta["max_chars"]:
         raise ConfigError(f"{where}: at most {meta['max_chars']} characters, got {len(value)}")
+    if "regexes" in meta:
+        from indexer.ingest.boilerplate import compile_rules
+
+        try:
+            compile_rules(tuple(value))
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
     if "crontab" in meta and value:
         _check_crontab(where, value)
     if "choices" in meta and value not in meta["choices"]:

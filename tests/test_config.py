@@ -78,3 +78,23 @@ def test_readme_documents_every_setting() -> None:
     readme = (REPO / "README.md").read_text()
     missing = [f"[{s}] {k}" for s, k, _, _ in iter_settings() if f"`{k}`" not in readme]
     assert not missing, f"README does not mention: {missing}"
+
+
+def test_bad_boilerplate_regex_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[ingest]\nboilerplate_rules = ["(unclosed"]\n')
+    with pytest.raises(ConfigError, match=r"\[ingest\] boilerplate_rules: invalid boilerplate rule"):
+        load(path, env={})
+
+
+def test_user_boilerplate_rule_removes_lines(tmp_path: Path) -> None:
+    from tests.conftest import Project, write_config
+
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path, '\n[ingest]\nboilerplate_rules = ["^Sponsored by "]\n')
+    project = Project(tmp_path)
+    project.write("a.txt", "Tram line opens\n\nSponsored by Acme Trams\n\nThe new tram line opened to riders today.\n")
+    project.run("ingest", "inbox")
+    shown = project.json("show", "1")
+    assert "Sponsored" not in shown["body"]
+    assert shown["removed"] == [{"rule": "user:^Sponsored by ", "text": "Sponsored by Acme Trams"}]
