@@ -24,6 +24,8 @@ ENV_CONFIG = "INDEXER_CONFIG"
 
 
 def _setting(default: Any, help: str, **checks: Any) -> Any:
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"help": help, **checks})
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": help, **checks})
     return field(default=default, metadata={"help": help, **checks})
@@ -57,6 +59,9 @@ class IngestConfig:
     min_words: int = _setting(1, "documents with fewer words are recorded as failures", min=0)
     boilerplate_rules: list[str] = _setting(
         [], "regexes: a line in which one is found is site furniture and removed", regexes=True
+    )
+    sources: dict[str, str] = _setting(
+        {}, "folder -> source name, for files whose text names no source", folders=True
     )
     near_duplicate_threshold: float = _setting(
         0.5, "estimated similarity from which two texts are one story (a cluster)", min=0, max=1
@@ -127,6 +132,10 @@ class Config:
             name = f"{host[:60]}:{hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]}"
         return name
 
+    @property
+    def source_map(self) -> tuple[tuple[str, str], ...]:
+        return tuple((str(self.resolve(folder)), source) for folder, source in self.ingest.sources.items())
+
     def resolve(self, value: str) -> Path:
         return (self.base_dir / Path(value).expanduser()).resolve()
 
@@ -157,6 +166,8 @@ def _check(where: str, f: dataclasses.Field[Any], default: Any, value: Any) -> A
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}")
+    if expected is dict and not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f"{where}: expected a table of strings, got {value!r}")
     if expected is list and not all(isinstance(item, str) for item in value):
         raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
     meta = f.metadata

@@ -77,6 +77,7 @@ def open_context(config: Config) -> Context:
         language_min_probability=config.language.min_probability,
         allowed_languages=tuple(config.language.allowed),
         boilerplate_rules=tuple(config.ingest.boilerplate_rules),
+        source_map=config.source_map,
     )
     ingester = Ingester(
         db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,

@@ -98,3 +98,16 @@ def test_user_boilerplate_rule_removes_lines(tmp_path: Path) -> None:
     shown = project.json("show", "1")
     assert "Sponsored" not in shown["body"]
     assert shown["removed"] == [{"rule": "user:^Sponsored by ", "text": "Sponsored by Acme Trams"}]
+
+
+def test_folder_source_map(tmp_path: Path) -> None:
+    from tests.conftest import Project, write_config
+
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path, '\n[ingest]\nsources = { "inbox/tempo" = "Tempo" }\n')
+    project = Project(tmp_path)
+    project.write("tempo/a.txt", "Harga beras naik\n\nHarga beras di pasar naik lagi minggu ini menurut pedagang.\n")
+    project.write("other/b.txt", "Tram line opens\n\nThe new tram line opened to riders today in the city.\n")
+    project.run("ingest", "inbox")
+    sources = {Path(d["path"]).name: d["source"] for d in (project.json("show", str(i)) for i in (1, 2))}
+    assert sources == {"a.txt": "Tempo", "b.txt": None}

@@ -23,6 +23,17 @@ class AnalyzeOptions:
     allowed_languages: tuple[str, ...] = ()
     # Regexes from config: a line in which one is found is site furniture.
     boilerplate_rules: tuple[str, ...] = ()
+    # (absolute folder, source name): files under a folder whose text names no source.
+    source_map: tuple[tuple[str, str], ...] = ()
+
+
+def _folder_source(path: str, source_map: tuple[tuple[str, str], ...]) -> str | None:
+    """The source configured for the deepest folder holding ``path``."""
+    best: tuple[int, str | None] = (-1, None)
+    for folder, source in source_map:
+        if path.startswith(folder.rstrip("/") + "/") and len(folder) > best[0]:
+            best = (len(folder), source)
+    return best[1]
 
 
 def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
@@ -53,7 +64,9 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         body, options.language_min_chars, options.language_min_probability, options.allowed_languages
     )
     t = lap("language", t)
-    meta = metadata.extract(body, furniture=[r.text for r in cleaned.removed])
+    meta = metadata.extract(
+        body, furniture=[r.text for r in cleaned.removed], default_source=_folder_source(raw.path, options.source_map)
+    )
     t = lap("metadata", t)
     if meta.word_count < options.min_words:
         return FileFailure(raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns)
