@@ -36,7 +36,6 @@ __all__ = [
     "changes_since",
     "count_live",
     "current_seq",
-    "documents_by_ids",
     "failures",
     "get_document",
     "iter_live_documents",
@@ -44,7 +43,6 @@ __all__ = [
     "live_files_by_sha",
     "paths_of",
     "release_claims",
-    "remove_missing",
     "summary",
 ]
 
@@ -447,8 +445,6 @@ def apply_batch(
     return batch.finish()
 
 
-def remove_missing(session: Session, now: datetime, paths: Sequence[str]) -> BatchCounts:
-    return apply_batch(session, now, removed=paths)
 
 
 def changes_since(session: Session, seq: int, limit: int) -> list[Document]:
@@ -482,10 +478,6 @@ def get_document(session: Session, doc_id: int) -> Document | None:
     return session.get(Document, doc_id)
 
 
-def documents_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Document]:
-    if not ids:
-        return {}
-    return {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(list(ids))))}
 
 
 def paths_of(session: Session, doc_id: int) -> list[str]:
