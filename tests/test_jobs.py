@@ -156,3 +156,19 @@ def test_reprocess_reapplies_newer_rules_keeping_ids(ctx: Context) -> None:
     with ctx.db.read() as session:
         doc = store.get_document(session, 1)
         assert doc.body.startswith("Alpha") and doc.normalizer_version > 0
+
+
+def test_overlong_metadata_is_clipped_not_a_failure(ctx: Context) -> None:
+    from dataclasses import replace
+
+    from indexer.ingest.pipeline import AnalyzeOptions, analyze
+    from indexer.ingest.read import read_file
+
+    path = _write(ctx, "long.txt", "Long lead\n\nA story whose lead names a very long source indeed.\n")
+    analysis = replace(analyze(read_file(str(path), 10**6), AnalyzeOptions()), source="S" * 500, dateline="D" * 300)
+    with ctx.db.write() as session:
+        counts = store.apply_batch(session, datetime.now(UTC), analyses=[analysis])
+    assert counts.added == 1
+    with ctx.db.read() as session:
+        doc = store.get_document(session, counts.doc_ids[str(path)])
+        assert doc.source == "S" * 200 and doc.dateline == "D" * 200

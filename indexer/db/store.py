@@ -161,6 +161,12 @@ def current_seq(session: Session) -> int:
 NEAR_DUPLICATE_THRESHOLD = 0.5
 
 
+def _clip(value: str | None, limit: int = 200) -> str | None:
+    # PostgreSQL enforces String(200) where SQLite does not: an over-long lead must not
+    # turn into a store failure on one database only.
+    return value[:limit] if value else value
+
+
 def _fill(doc: Document, a: Analysis, now: datetime) -> None:
     doc.path = a.path
     doc.sha256 = a.sha256
@@ -172,11 +178,11 @@ def _fill(doc: Document, a: Analysis, now: datetime) -> None:
     doc.language = a.language
     doc.language_prob = a.language_prob
     doc.language_alt = a.language_alt
-    doc.languages = ",".join(a.languages)
+    doc.languages = _clip(",".join(a.languages)) or ""
     doc.title = a.title
-    doc.source = a.source
-    doc.dateline = a.dateline
-    doc.byline = a.byline
+    doc.source = _clip(a.source)
+    doc.dateline = _clip(a.dateline)
+    doc.byline = _clip(a.byline)
     doc.published = a.published
     doc.word_count = a.word_count
     doc.char_count = a.char_count
@@ -184,7 +190,7 @@ def _fill(doc: Document, a: Analysis, now: datetime) -> None:
     doc.summary = a.summary
     doc.body = a.body
     doc.removed = json.dumps([{"rule": r.rule, "text": r.text} for r in a.removed], ensure_ascii=False)
-    doc.flags = ",".join(a.flags)
+    doc.flags = _clip(",".join(a.flags)) or ""
     doc.fingerprint = a.fingerprint
     doc.normalizer_version = a.normalizer_version
     doc.updated_at = now
