@@ -123,3 +123,37 @@ def test_quality_figures_on_a_corpus_sample() -> None:
     assert names["language accuracy, multilingual/"].value == "100.00%"
     assert names["bbc/ lines removed as boilerplate"].value == "0.00%"
     assert names["round trip mojibake: same body"].passed
+
+
+def _langdetect_answers(factory, texts: list[str], prior: dict[str, float] | None = None) -> list[object]:
+    answers: list[object] = []
+    for text in texts:
+        detector = factory.create()
+        if prior:
+            detector.set_prior_map(prior)
+        detector.append(text)
+        try:
+            answers.append([(r.lang, r.prob) for r in detector.get_probabilities()])
+        except Exception as e:  # "No features in text" must match too
+            answers.append(type(e).__name__)
+    return answers
+
+
+def test_fast_detector_gives_langdetect_own_answers() -> None:
+    """fastdetect re-implements langdetect's inner loop; the numbers must be identical."""
+    from langdetect import detector_factory
+
+    from indexer.ingest.fastdetect import Profiles
+
+    reference = detector_factory.DetectorFactory()
+    reference.load_profile(detector_factory.PROFILES_DIRECTORY)
+    reference.seed = 0
+    texts = [*SAMPLES.values(), "", "12345 !!!", "NATO AND THE UN MET IN GENEVA. The talks went on", "a", "Ünïcödé ǅ İ ß"]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.glob("*.txt"))]
+    if CORPORA.exists():
+        texts += [p.read_text(encoding="utf-8")[:1000] for p in sorted((CORPORA / "multilingual").rglob("*.txt"))[::40]]
+    fast = Profiles(seed=0)
+    assert fast.langlist == reference.langlist
+    assert _langdetect_answers(fast, texts) == _langdetect_answers(reference, texts)
+    prior = {"en": 0.6, "de": 0.3, "nl": 0.1}
+    assert _langdetect_answers(fast, texts[:20], prior) == _langdetect_answers(reference, texts[:20], prior)

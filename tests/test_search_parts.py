@@ -188,3 +188,26 @@ def test_dates_sort_and_count_when_no_document_has_a_publication_date(tmp_path: 
     assert [h.id for h in oldest.hits] == [2, 3, 1]
     assert newest.facets is not None
     assert [(f.value, f.count) for f in newest.facets["month"]] == [("2025-03", 2), ("2024-11", 1)]
+
+
+def test_index_terms_are_the_analyzers_terms() -> None:
+    """Indexing analyses in one pass (schema.index_terms); it must give the very terms and
+    positions the field's analyzer gives, or queries would miss what was indexed."""
+    from whoosh.formats import Positions
+
+    from indexer.search.schema import NO_STEMMER, STEM_LANGUAGES, analyzer_for, index_terms
+
+    texts = [
+        "Running runners ran; the Élysée's l'Élysée Müller-Lüdenscheidt naïve CAFÉ",
+        "東京都に住んでいます。北京大学 한국어 문장 ΑΒΓ İstanbul ǅ ﬁne straße",
+        "Die Häuser wurden gebaut, les maisons étaient construites, las casas fueron construidas.",
+        "",
+    ]
+    corpora = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "multilingual"
+    if corpora.exists():
+        texts += [p.read_text(encoding="utf-8") for p in sorted(corpora.rglob("*.txt"))[::100]]
+    for lang in (*sorted(set(STEM_LANGUAGES.values())), NO_STEMMER):
+        for text in texts:
+            expected = {w: Positions().decode_positions(v) for w, _, _, v in
+                        Positions().word_values(text, analyzer_for(lang), mode="index")}
+            assert index_terms(lang, text) == expected, (lang, text[:60])

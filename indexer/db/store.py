@@ -7,8 +7,9 @@ from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select, tuple_, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -197,7 +198,7 @@ def _fill(doc: Document, a: Analysis, now: datetime) -> None:
     doc.deleted_at = None
 
 
-def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -386,32 +387,62 @@ class _Batch:
     def _cluster(self) -> None:
         """Give each new or changed text the cluster of its near-duplicates (or none).
 
-        Candidates are documents sharing an LSH band key (an indexed lookup that works on
-        any database); each candidate's estimated similarity is then checked.
+        Candidates are documents sharing an LSH band key: one indexed lookup per band for
+        the whole batch (plus the batch's earlier texts, in memory); each candidate's
+        estimated similarity is then checked against its fingerprint alone.
         """
-        for doc in [d for d in self.touched if id(d) in self._analysed or d.deleted_at is not None]:
-            self.session.execute(delete(DocBand).where(DocBand.document_id == doc.id))
-            if doc.deleted_at is not None or not doc.fingerprint:
-                continue
-            keys = band_keys(doc.fingerprint)
-            self.session.add_all(DocBand(document_id=doc.id, band=i, key=k) for i, k in enumerate(keys))
-            candidate_ids = select(DocBand.document_id).where(
-                tuple_(DocBand.band, DocBand.key).in_(list(enumerate(keys))), DocBand.document_id != doc.id
-            )
-            matches = [
-                other
-                for other in self.session.scalars(
-                    select(Document).where(Document.id.in_(candidate_ids), Document.deleted_at.is_(None))
+        docs = [d for d in self.touched if id(d) in self._analysed or d.deleted_at is not None]
+        for chunk in _chunks([d.id for d in docs]):
+            self.session.execute(delete(DocBand).where(DocBand.document_id.in_(chunk)))
+        live = [d for d in docs if d.deleted_at is None and d.fingerprint]
+        if not live:
+            return
+        keys = {d.id: band_keys(d.fingerprint) for d in live}
+        stored: dict[tuple[int, str], list[int]] = {}
+        for band in range(len(next(iter(keys.values())))):
+            for chunk in _chunks(sorted({k[band] for k in keys.values()})):
+                rows = self.session.execute(
+                    select(DocBand.document_id, DocBand.key).where(DocBand.band == band, DocBand.key.in_(chunk))
                 )
-                if other.fingerprint and similarity(doc.fingerprint, other.fingerprint) >= self.near_threshold
-            ]
-            cluster = min((m.cluster_id or m.id for m in matches), default=None)
+                for doc_id, key in rows:
+                    stored.setdefault((band, key), []).append(doc_id)
+        # The candidates' fingerprints and clusters, without loading their bodies.
+        fingerprint = {d.id: d.fingerprint for d in live}
+        cluster_of: dict[int, int | None] = {d.id: d.cluster_id for d in live}
+        others = sorted({i for ids in stored.values() for i in ids} - fingerprint.keys())
+        for chunk in _chunks(others):
+            rows = self.session.execute(
+                select(Document.id, Document.fingerprint, Document.cluster_id)
+                .where(Document.id.in_(chunk), Document.deleted_at.is_(None))
+            )
+            for doc_id, fp, cluster in rows:
+                if fp:
+                    fingerprint[doc_id], cluster_of[doc_id] = fp, cluster
+        earlier: dict[tuple[int, str], list[int]] = {}
+        for doc in live:
+            candidates: set[int] = set()
+            for band, key in enumerate(keys[doc.id]):
+                candidates.update(stored.get((band, key), ()))
+                candidates.update(earlier.get((band, key), ()))
+                earlier.setdefault((band, key), []).append(doc.id)
+            matches = sorted(
+                c for c in candidates
+                if c != doc.id and c in fingerprint and similarity(doc.fingerprint, fingerprint[c]) >= self.near_threshold
+            )
+            cluster = min((cluster_of[m] or m for m in matches), default=None)
             if doc.cluster_id != cluster:
                 doc.cluster_id = cluster
-            for other in matches:
-                if other.cluster_id is None:
-                    other.cluster_id = cluster
-                    self.touch(other)  # its index entry carries the cluster
+            cluster_of[doc.id] = cluster
+            for other_id in matches:
+                if cluster_of[other_id] is None:
+                    cluster_of[other_id] = cluster
+                    other = self.session.get(Document, other_id)
+                    if other is not None:
+                        other.cluster_id = cluster
+                        self.touch(other)  # its index entry carries the cluster
+        self.session.execute(
+            insert(DocBand), [{"document_id": d.id, "band": b, "key": k} for d in live for b, k in enumerate(keys[d.id])]
+        )
 
     def finish(self) -> BatchCounts:
         self.session.flush()

@@ -153,14 +153,13 @@ _factory: Any = None
 
 
 def _get_factory() -> Any:
+    """langdetect's profiles, loaded once per process (see fastdetect.py), seed fixed."""
     global _factory
     with _lock:
         if _factory is None:
-            from langdetect import DetectorFactory, detector_factory
+            from indexer.ingest.fastdetect import Profiles
 
-            DetectorFactory.seed = 0  # langdetect is random by design; fix it per process
-            detector_factory.init_factory()
-            _factory = detector_factory._factory
+            _factory = Profiles(seed=0)  # langdetect is random by design; fix it per process
     return _factory
 
 
@@ -224,8 +223,7 @@ def _langdetect(text: str, priors: dict[str, float] | None, trials: int = 7) -> 
     detector.n_trial = trials
     if priors is not None:
         detector.set_prior_map(priors)
-    upper = sum(1 for ch in text if ch.isupper())
-    if upper > sum(1 for ch in text if ch.islower()):
+    if sum(map(str.isupper, text)) > sum(map(str.islower, text)):
         # langdetect skips words written in capitals (acronyms); a shouted paragraph would
         # leave it a handful of features and a confident wrong answer.
         text = text.lower()
