@@ -93,8 +93,10 @@ class Daemon:
         return False
 
     def _scan(self) -> None:
-        with self._busy:
-            result = jobs.scan(self.ctx, defer=self._defer, should_stop=self.stop.is_set, follow_each_batch=True)
+        # The lock is taken per batch: files dropped during a long scan wait one batch's
+        # commit, not the whole scan.
+        result = jobs.scan(self.ctx, defer=self._defer, should_stop=self.stop.is_set, follow_each_batch=True,
+                           store_lock=self._busy)
         # Follow even when this scan found nothing: other writers (`indexer ingest`, other
         # nodes) may have added changes.
         self._follow_due = True

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,15 +140,17 @@ def scan(
     defer: Callable[[Candidate], bool] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     follow_each_batch: bool = False,
+    store_lock: AbstractContextManager[object] | None = None,
 ) -> IngestResult:
     """Ingest what is new or changed under ``roots`` (the inbox by default).
 
     ``follow_each_batch`` updates the index after every batch, while the next batch is
-    being analysed: documents become searchable as a large ingest goes.
+    being analysed: documents become searchable as a large ingest goes. ``store_lock`` is
+    held around each batch's transaction (and follow), not around the whole scan.
     """
     after = (lambda: follow(ctx)) if follow_each_batch else None
     with recorded(ctx, "scan", quiet_when=_nothing_changed) as counts:
-        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after)
+        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after, store_lock)
         counts.update(result.as_dict())
         if result.deferred:
             counts["deferred"] = result.deferred

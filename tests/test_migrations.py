@@ -20,7 +20,7 @@ from indexer.db.session import Database, open_database
 from indexer.errors import SchemaError
 from tests.conftest import Project, postgres_database, write_config
 
-HEAD = "0001_initial"
+HEAD = db_session.head_revision()
 
 # A second revision that exists only in a test's copy of the migrations folder: the
 # package itself never holds it.
@@ -29,8 +29,8 @@ EXTRA_REVISION = '''"""A test-only revision: one more table."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_test_extra"
-down_revision = "0001_initial"
+revision = "9999_test_extra"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -57,7 +57,7 @@ def newer_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     """This program, as if its next release had one more migration (in a tmp copy)."""
     copy = tmp_path / "migrations"
     shutil.copytree(db_session.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "versions" / "0002_test_extra.py").write_text(EXTRA_REVISION)
+    (copy / "versions" / "9999_test_extra.py").write_text(EXTRA_REVISION.replace("{head}", HEAD))
     monkeypatch.setattr(db_session, "MIGRATIONS_DIR", copy)
     db_session._script.cache_clear()
     yield copy
@@ -81,7 +81,7 @@ def test_a_fresh_database_is_made_by_the_migrations_and_matches_the_models(
             assert session.scalar(select(Meta.value).where(Meta.key == "schema_version")) == "1"
     finally:
         db.dispose()
-    assert not (db_session.MIGRATIONS_DIR / "versions" / "0002_test_extra.py").exists()
+    assert not (db_session.MIGRATIONS_DIR / "versions" / "9999_test_extra.py").exists()
 
 
 def test_an_older_database_is_refused_or_upgraded_with_auto_migrate(
@@ -93,11 +93,11 @@ def test_an_older_database_is_refused_or_upgraded_with_auto_migrate(
     with pytest.raises(SchemaError) as refused:
         _open(database_url, tmp_path)
     assert str(refused.value) == (
-        "database schema is at 0001_initial, this program needs 0002_test_extra: run `indexer db upgrade`"
+        f"database schema is at {HEAD}, this program needs 9999_test_extra: run `indexer db upgrade`"
     )
     db = _open(database_url, tmp_path, auto_migrate=True)
     try:
-        assert db.schema_state().current == "0002_test_extra"
+        assert db.schema_state().current == "9999_test_extra"
         with db.engine.connect() as conn:
             assert inspect(conn).has_table("test_extra")
     finally:
@@ -111,7 +111,7 @@ def test_a_database_newer_than_the_program_is_refused(
     db.dispose()
     monkeypatch.undo()
     db_session._script.cache_clear()
-    with pytest.raises(SchemaError, match=r"schema is at 0002_test_extra, newer than this program \(0001_initial\)"):
+    with pytest.raises(SchemaError, match=rf"schema is at 9999_test_extra, newer than this program \({HEAD}\)"):
         _open(database_url, tmp_path, auto_migrate=True)
 
 
@@ -187,32 +187,65 @@ def test_cli_refuses_an_older_database_in_one_line_until_db_upgrade(pg_project: 
     refused = _cli_with_newer_program(project, newer_program, "status")
     assert refused.returncode == 1, refused.stderr
     assert refused.stderr.strip() == (
-        "indexer: database schema is at 0001_initial, this program needs 0002_test_extra: run `indexer db upgrade`"
+        f"indexer: database schema is at {HEAD}, this program needs 9999_test_extra: run `indexer db upgrade`"
     )
     current = _cli_with_newer_program(project, newer_program, "db", "current")
     assert current.returncode == 1
-    assert "database schema: 0001_initial; this program needs: 0002_test_extra" in current.stdout
+    assert f"database schema: {HEAD}; this program needs: 9999_test_extra" in current.stdout
     upgraded = _cli_with_newer_program(project, newer_program, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == "database schema: 0001_initial -> 0002_test_extra"
+    assert upgraded.stdout.strip() == f"database schema: {HEAD} -> 9999_test_extra"
     status = _cli_with_newer_program(project, newer_program, "status", "--json")
     assert status.returncode == 0 and '"documents": 1' in status.stdout
     # The older program now meets a newer database: one line, exit 1, nothing touched.
     newer = project.run("status", check=False)
     assert newer.returncode == 1
     assert newer.stderr.strip() == (
-        "indexer: database schema is at 0002_test_extra, newer than this program (0001_initial): upgrade indexer"
+        f"indexer: database schema is at 9999_test_extra, newer than this program ({HEAD}): upgrade indexer"
     )
 
 
 def test_auto_migrate_upgrades_at_start(project: Project, newer_program: Path) -> None:
     """On SQLite here; auto_migrate on PostgreSQL is covered in-process above."""
-    assert project.run("db", "upgrade").stdout.strip() == "database schema: none -> 0001_initial"
+    assert project.run("db", "upgrade").stdout.strip() == f"database schema: none -> {HEAD}"
     project.config.write_text(project.config.read_text() + "\n[database]\nauto_migrate = true\n")
     proc = _cli_with_newer_program(project, newer_program, "status")
     assert proc.returncode == 0, proc.stderr
     db = open_database(project.database_url or f"sqlite:///{project.data / 'indexer.db'}", project.data, create=False)
     try:
-        assert db.schema_state().current == "0002_test_extra"
+        assert db.schema_state().current == "9999_test_extra"
     finally:
         db.dispose()
+
+
+def test_bodies_survive_the_compression_migration_both_ways(tmp_path: Path, database_url: str) -> None:
+    """0002 moves every body into zlib form and back, in batches, on both databases."""
+    from datetime import UTC, datetime
+
+    from indexer.db.models import Document
+
+    db = _open(database_url, tmp_path, create=False)
+    db.upgrade("0001_initial")
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    bodies = [f"Paragraph {i}: Grüße aus Köln, 東京 — {'naïve text ' * i}" for i in range(1, 2503, 100)]
+    with db.engine.begin() as conn:
+        for i, body in enumerate(bodies, 1):
+            conn.execute(
+                text(
+                    "INSERT INTO documents (id, seq, path, sha256, size, mtime_ns, body_sha256, encoding, repaired,"
+                    " language, language_prob, languages, title, word_count, char_count, paragraph_count, summary,"
+                    " body, removed, flags, normalizer_version, ingested_at, updated_at) VALUES (:id, :id, :path,"
+                    " 'x', 1, 1, :sha, 'utf-8', false, 'en', 1.0, '', 't', 1, 1, 1, '', :body, '[]', '', 2, :now, :now)"
+                ),
+                {"id": i, "path": f"/in/{i}.txt", "sha": f"{i:064d}", "body": body, "now": now},
+            )
+    db.upgrade()
+    with db.read() as session:
+        assert [d.body for d in session.scalars(select(Document).order_by(Document.id))] == bodies
+    from alembic import command
+
+    with db.engine.begin() as conn:  # and back: the text column holds the same texts
+        command.downgrade(db_session._alembic_config(conn), "0001_initial")
+    with db.engine.connect() as conn:
+        assert [row[0] for row in conn.execute(text("SELECT body FROM documents ORDER BY id"))] == bodies
+    db.dispose()

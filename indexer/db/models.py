@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
     DateTime,
+    Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
+    TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -26,6 +31,19 @@ DB_SCHEMA_VERSION = 1
 
 class Base(DeclarativeBase):
     pass
+
+
+class ZlibText(TypeDecorator[str]):
+    """Text stored zlib-compressed: prose takes about 40% of its size. str in, str out."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else zlib.compress(value.encode("utf-8"), 6)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else zlib.decompress(value).decode("utf-8")
 
 
 class Document(Base):
@@ -41,7 +59,7 @@ class Document(Base):
     sha256: Mapped[str] = mapped_column(String(64))  # of the primary file's bytes
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    body_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))  # indexed with deleted_at, below
     encoding: Mapped[str] = mapped_column(String(32))
     repaired: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str] = mapped_column(String(16), index=True)
@@ -57,7 +75,7 @@ class Document(Base):
     char_count: Mapped[int] = mapped_column(Integer, default=0)
     paragraph_count: Mapped[int] = mapped_column(Integer, default=0)
     summary: Mapped[str] = mapped_column(Text, default="")
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column("body_zlib", ZlibText)
     removed: Mapped[str] = mapped_column(Text, default="[]")  # JSON: what normalization dropped, why
     flags: Mapped[str] = mapped_column(String(200), default="")  # comma list
     fingerprint: Mapped[str | None] = mapped_column(Text)

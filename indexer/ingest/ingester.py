@@ -6,7 +6,9 @@ import itertools
 import multiprocessing
 import os
 import socket
+import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable, Sequence
@@ -92,6 +94,7 @@ class Ingester:
         self.lease_seconds = lease_seconds
         self.should_stop: Callable[[], bool] = lambda: False
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()  # the daemon's scan and watcher share the pool
 
     # -- analysis workers ------------------------------------------------------------
 
@@ -103,12 +106,15 @@ class Ingester:
         """
         if self.workers <= 1:
             return None
-        if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["indexer.ingest.pipeline"])
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context, initializer=_warm_worker, initargs=(self.options,)
-            )
+        with self._pool_lock:
+            return self._pool or self._start_pool()
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["indexer.ingest.pipeline"])
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_warm_worker, initargs=(self.options,)
+        )
         return self._pool
 
     def close(self) -> None:
@@ -261,13 +267,16 @@ class Ingester:
         defer: Callable[[Candidate], bool] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         after_batch: Callable[[], object] | None = None,
+        store_lock: AbstractContextManager[object] | None = None,
     ) -> IngestResult:
         """Bring the DB in line with the files under ``roots``: new, changed and gone.
 
         Only stats files whose size and mtime the DB already has; ``defer`` may claim a
         changed candidate (the daemon waits for it to be stable) instead of ingesting it.
         While the workers analyse one batch, this process stores the previous one and
-        runs ``after_batch`` (the index follower), so both cores stay busy.
+        runs ``after_batch`` (the index follower), so both cores stay busy. ``store_lock``
+        is held around each batch's transaction and follow only, so that others (the
+        daemon's watcher) get their turn between batches of a long scan.
         """
         started = time.monotonic()
         root_strs = [str(r.resolve()) for r in roots]
@@ -279,11 +288,12 @@ class Ingester:
         def advance(batch: _Batch | None, size: int = 0) -> None:
             if in_flight:
                 previous, count = in_flight.pop()
-                result.counts.merge(self._finish(previous))
+                with store_lock or nullcontext():
+                    result.counts.merge(self._finish(previous))
+                    if after_batch is not None:
+                        after_batch()
                 if progress:
                     progress(count)
-                if after_batch is not None:
-                    after_batch()
             if batch is not None:
                 in_flight.append((batch, size))
 
