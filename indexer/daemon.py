@@ -32,6 +32,7 @@ STATUS_FILE = "daemon.json"
 STOP_GRACE_SECONDS = 8.0  # SIGTERM must end us within 10 s, batch rolled back or done
 STATUS_EVERY_SECONDS = 5.0  # how often the status file is refreshed while busy
 IDLE_WAKE_SECONDS = 60.0  # with nothing pending, the loop sleeps this long (no busy polling)
+WORKERS_IDLE_SECONDS = 30.0  # analysis workers unused this long are stopped (memory back)
 
 
 def running_pid(ctx: Context) -> int | None:
@@ -237,6 +238,7 @@ class Daemon:
             self._catch_up(scheduler)
             while not self.stop.is_set():
                 self._write_status()
+                self.ctx.ingester.close_if_idle(WORKERS_IDLE_SECONDS)
                 self.pending.wake.wait(self._timeout())
                 self.pending.wake.clear()
                 if self.stop.is_set():

@@ -172,3 +172,19 @@ def test_overlong_metadata_is_clipped_not_a_failure(ctx: Context) -> None:
     with ctx.db.read() as session:
         doc = store.get_document(session, counts.doc_ids[str(path)])
         assert doc.source == "S" * 200 and doc.dateline == "D" * 200
+
+
+def test_analysis_workers_stop_when_idle_and_start_again(ctx: Context) -> None:
+    from indexer.ingest.ingester import POOL_THRESHOLD
+
+    ctx.ingester.workers = 2
+    for i in range(POOL_THRESHOLD):
+        _write(ctx, f"first-{i}.txt", f"Story {i}\n\nThe harbour board met for the {i}th time to discuss the ferry.\n")
+    assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
+    assert ctx.ingester._pool is not None  # a large batch went to the workers
+    assert not ctx.ingester.close_if_idle(3600)  # used a moment ago: kept
+    assert ctx.ingester.close_if_idle(0) and ctx.ingester._pool is None
+    for i in range(POOL_THRESHOLD):
+        _write(ctx, f"second-{i}.txt", f"Report {i}\n\nThe orchard harvest {i} was weighed at the co-operative.\n")
+    assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
+    assert ctx.ingester._pool is not None

@@ -23,7 +23,7 @@ from indexer.db import store
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
 from indexer.ingest.discover import Rules, discover, printable_path
-from indexer.ingest.pipeline import AnalyzeOptions, analyze
+from indexer.ingest.pipeline import AnalyzeOptions, analyze, warm_up
 from indexer.ingest.read import read_file
 from indexer.ingest.types import Analysis, Candidate, FileFailure, RawFile
 
@@ -95,11 +95,13 @@ class Ingester:
         self.should_stop: Callable[[], bool] = lambda: False
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()  # the daemon's scan and watcher share the pool
+        self._pool_used = 0.0  # when a batch last finished with it
+        self._in_use = 0  # batches being analysed by it now
 
     # -- analysis workers ------------------------------------------------------------
 
     def _executor(self) -> ProcessPoolExecutor | None:
-        """The worker pool, started on first need and kept for the process's life.
+        """The worker pool, started on first need (the daemon stops it when idle).
 
         forkserver, not fork: the daemon has threads (scheduler, watcher) and forking a
         threaded process can copy a held lock into the child.
@@ -107,20 +109,38 @@ class Ingester:
         if self.workers <= 1:
             return None
         with self._pool_lock:
+            self._in_use += 1
             return self._pool or self._start_pool()
+
+    def _done_with_pool(self) -> None:
+        with self._pool_lock:
+            self._in_use -= 1
+            self._pool_used = time.monotonic()
 
     def _start_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["indexer.ingest.pipeline"])
         self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_warm_worker, initargs=(self.options,)
+            max_workers=self.workers, mp_context=context, initializer=warm_up, initargs=(self.options,)
         )
         return self._pool
 
     def close(self) -> None:
-        if self._pool is not None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def close_if_idle(self, seconds: float) -> bool:
+        """Stop the workers when no batch has used them for ``seconds``: a daemon holds
+        them (and their memory) only while a large scan or drop is being ingested."""
+        with self._pool_lock:
+            if self._pool is None or self._in_use or time.monotonic() - self._pool_used < seconds:
+                return False
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        log.info("ingest.workers_stopped", idle_seconds=seconds)
+        return True
 
     def _analyze_all(self, raws: list[RawFile]) -> Callable[[], list[Analysis | FileFailure]]:
         """Start analysing ``raws``; the returned function waits for the outcomes."""
@@ -131,6 +151,7 @@ class Ingester:
             results = pool.map(analyze, raws, itertools.repeat(self.options), chunksize=8)
         except BrokenProcessPool:
             self._pool = None
+            self._done_with_pool()
             return lambda: [analyze(raw, self.options) for raw in raws]
 
         def wait() -> list[Analysis | FileFailure]:
@@ -140,6 +161,8 @@ class Ingester:
                 log.warning("ingest.pool_broken", files=len(raws))
                 self._pool = None
                 return [analyze(raw, self.options) for raw in raws]
+            finally:
+                self._done_with_pool()
 
         return wait
 
@@ -342,9 +365,3 @@ class _Batch:
     claimed: set[str] = field(default_factory=set)  # paths this node holds claims on
     elsewhere: int = 0  # candidates skipped: another node holds their claims
     outcomes: Callable[[], list[Analysis | FileFailure]] = lambda: []
-
-
-def _warm_worker(options: AnalyzeOptions) -> None:
-    # Load langdetect's profiles and the rest once per worker, not on its first file.
-    sample = b"Warm-up text\n\nThis short English paragraph loads the language profiles.\n"
-    analyze(RawFile("warm-up.txt", sample, len(sample), 0, ""), options)

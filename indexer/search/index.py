@@ -44,7 +44,11 @@ log = structlog.get_logger(__name__)
 
 STATE_FILE = "state.json"
 FOLLOW_BATCH = 2000  # changes per Whoosh commit when catching up
-WRITER_LIMIT_MB = 128  # Whoosh's in-memory buffer before it spills a segment to disk
+# Whoosh's in-memory posting buffer before it spills a run to disk: a rebuild gets more,
+# the follower (which also merges small segments as it commits) less, so that a daemon
+# stays small.
+WRITER_LIMIT_MB = 96
+FOLLOW_LIMIT_MB = 32
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,7 @@ class IndexStore:
                     docs = store.changes_since(session, checkpoint, batch)
                 if not docs:
                     break
-                with _writer(ix) as writer:
+                with _writer(ix, limitmb=FOLLOW_LIMIT_MB) as writer:
                     for doc in docs:
                         if doc.deleted_at is not None:
                             writer.delete_by_term("id", str(doc.id))
