@@ -47,6 +47,9 @@ log = structlog.get_logger(__name__)
 
 # Interval jobs run thousands of times a day; their records are kept this long.
 KEEP_RUNS = timedelta(days=7)
+# During a long scan the index follows between batches at most this often: each follow is
+# a Whoosh commit (a segment to merge later), and documents are searchable soon enough.
+FOLLOW_EVERY_SECONDS = 10.0
 
 
 @dataclass
@@ -144,17 +147,32 @@ def scan(
 ) -> IngestResult:
     """Ingest what is new or changed under ``roots`` (the inbox by default).
 
-    ``follow_each_batch`` updates the index after every batch, while the next batch is
-    being analysed: documents become searchable as a large ingest goes. ``store_lock`` is
-    held around each batch's transaction (and follow), not around the whole scan.
+    ``follow_each_batch`` updates the index between batches (at most every
+    ``FOLLOW_EVERY_SECONDS``), while the next batch is being analysed: documents become
+    searchable as a large ingest goes. The caller follows once more at the end.
+    ``store_lock`` is held around each batch's transaction (and follow), not around the
+    whole scan.
     """
-    after = (lambda: follow(ctx)) if follow_each_batch else None
+    after = _every(FOLLOW_EVERY_SECONDS, lambda: follow(ctx)) if follow_each_batch else None
     with recorded(ctx, "scan", quiet_when=_nothing_changed) as counts:
         result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after, store_lock)
         counts.update(result.as_dict())
         if result.deferred:
             counts["deferred"] = result.deferred
     return result
+
+
+def _every(seconds: float, fn: Callable[[], object]) -> Callable[[], None]:
+    """``fn``, run when called at least ``seconds`` after its previous run (or the start)."""
+    last = time.monotonic()
+
+    def run() -> None:
+        nonlocal last
+        if time.monotonic() - last >= seconds:
+            fn()
+            last = time.monotonic()
+
+    return run
 
 
 def follow(ctx: Context, on_wait: Callable[[int | None], None] | None = None) -> FollowResult:

@@ -31,9 +31,11 @@ __all__ = ["IngestResult", "Ingester", "candidate_for"]
 
 log = structlog.get_logger(__name__)
 
-# Below this many files a batch is analysed in-process: shipping a handful of files to
-# workers costs more than it saves, and a single dropped file should be searchable fast.
-POOL_THRESHOLD = 100
+# Starting the workers costs about a second (a fresh interpreter each, language profiles):
+# a batch smaller than this is analysed in-process unless they are already running, and
+# then a batch of a few files still is (a single dropped file should be searchable fast).
+POOL_THRESHOLD = 200
+POOL_RUNNING_THRESHOLD = 16
 
 
 @dataclass
@@ -100,15 +102,18 @@ class Ingester:
 
     # -- analysis workers ------------------------------------------------------------
 
-    def _executor(self) -> ProcessPoolExecutor | None:
-        """The worker pool, started on first need (the daemon stops it when idle).
+    def _executor(self, files: int) -> ProcessPoolExecutor | None:
+        """The worker pool for a batch of ``files``, or None to analyse it in-process.
 
-        forkserver, not fork: the daemon has threads (scheduler, watcher) and forking a
-        threaded process can copy a held lock into the child.
+        Started on first need; the daemon stops it when idle. forkserver, not fork: the
+        daemon has threads (scheduler, watcher) and forking a threaded process can copy a
+        held lock into the child.
         """
         if self.workers <= 1:
             return None
         with self._pool_lock:
+            if files < (POOL_RUNNING_THRESHOLD if self._pool is not None else POOL_THRESHOLD):
+                return None
             self._in_use += 1
             return self._pool or self._start_pool()
 
@@ -144,7 +149,7 @@ class Ingester:
 
     def _analyze_all(self, raws: list[RawFile]) -> Callable[[], list[Analysis | FileFailure]]:
         """Start analysing ``raws``; the returned function waits for the outcomes."""
-        pool = self._executor() if len(raws) >= POOL_THRESHOLD else None
+        pool = self._executor(len(raws))
         if pool is None:
             return lambda: [analyze(raw, self.options) for raw in raws]
         try:

@@ -43,7 +43,8 @@ __all__ = ["FollowResult", "IndexStore", "RebuildResult"]
 log = structlog.get_logger(__name__)
 
 STATE_FILE = "state.json"
-FOLLOW_BATCH = 2000  # changes per Whoosh commit when catching up
+FOLLOW_BATCH = 1000  # changes fetched from the DB at a time
+COMMIT_EVERY = 10_000  # changes per Whoosh commit when catching up: each commit is a segment
 # Whoosh's in-memory posting buffer before it spills a run to disk: a rebuild gets more,
 # the follower (which also merges small segments as it commits) less, so that a daemon
 # stays small.
@@ -192,26 +193,33 @@ class IndexStore:
             return self._follow_dir(db, live, batch)
 
     def _follow_dir(self, db: Database, directory: Path, batch: int) -> FollowResult:
+        """Apply the changes above ``directory``'s checkpoint: fetched ``batch`` at a time
+        (flat memory), committed every ``COMMIT_EVERY`` changes (few segments to merge)."""
         state = self.read_state(directory)
         checkpoint = int(state.get("checkpoint", 0))
         applied = commits = 0
+
+        def fetch(seq: int) -> list[Document]:
+            with db.read() as session:
+                return store.changes_since(session, seq, batch)
+
         ix = whoosh_index.open_dir(str(directory))
         try:
-            while True:
-                with db.read() as session:
-                    docs = store.changes_since(session, checkpoint, batch)
-                if not docs:
-                    break
+            docs = fetch(checkpoint)
+            while docs:
+                count, seq = 0, checkpoint
                 with _writer(ix, limitmb=FOLLOW_LIMIT_MB) as writer:
-                    for doc in docs:
-                        if doc.deleted_at is not None:
-                            writer.delete_by_term("id", str(doc.id))
-                        else:
-                            writer.update_document(**document_fields(doc))
-                checkpoint = docs[-1].seq
-                state["checkpoint"] = checkpoint
+                    while docs and count < COMMIT_EVERY:
+                        for doc in docs:
+                            if doc.deleted_at is not None:
+                                writer.delete_by_term("id", str(doc.id))
+                            else:
+                                writer.update_document(**document_fields(doc))
+                        count, seq = count + len(docs), docs[-1].seq
+                        docs = fetch(seq)
+                checkpoint = state["checkpoint"] = seq
                 self._write_state(directory, state)
-                applied += len(docs)
+                applied += count
                 commits += 1
         finally:
             ix.close()
