@@ -36,6 +36,9 @@ log = structlog.get_logger(__name__)
 # then a batch of a few files still is (a single dropped file should be searchable fast).
 POOL_THRESHOLD = 200
 POOL_RUNNING_THRESHOLD = 16
+# Batches being analysed while this process commits an older one (and follows the index):
+# two keep both workers busy through a follow that takes longer than one batch's analysis.
+IN_FLIGHT = 2
 
 
 @dataclass
@@ -314,16 +317,18 @@ class Ingester:
         in_flight: list[tuple[_Batch, int]] = []
 
         def advance(batch: _Batch | None, size: int = 0) -> None:
-            if in_flight:
-                previous, count = in_flight.pop()
+            """Queue ``batch`` (None: the end) and commit the oldest ones beyond the
+            number kept in flight, so that the workers never wait for this process."""
+            if batch is not None:
+                in_flight.append((batch, size))
+            while len(in_flight) > (IN_FLIGHT if batch is not None else 0):
+                oldest, count = in_flight.pop(0)
                 with store_lock or nullcontext():
-                    result.counts.merge(self._finish(previous))
+                    result.counts.merge(self._finish(oldest))
                     if after_batch is not None:
                         after_batch()
                 if progress:
                     progress(count)
-            if batch is not None:
-                in_flight.append((batch, size))
 
         pending: list[Candidate] = []
         present: set[str] = set()
