@@ -203,3 +203,33 @@ def test_the_daemon_schedules_learning() -> None:
     cfg = config.load(None, env={})
     scheduler = build_scheduler(cfg, {name: lambda: None for name in ("scan", "reindex", "optimize", "verify", "learn")})
     assert scheduler.get_job("learn") is not None
+
+
+def test_on_postgresql_the_lease_holder_learns_and_every_node_reanalyses_its_inbox(tmp_path: Path) -> None:
+    import threading
+
+    from structlog.testing import capture_logs
+
+    from indexer.daemon import Daemon
+    from tests.conftest import postgres_database
+
+    with postgres_database() as url:
+        shutil.copytree(FIXTURES, tmp_path / "a" / "inbox" / "bugle")
+        (tmp_path / "b" / "inbox").mkdir(parents=True)
+        a, b = _context(tmp_path / "a", url), _context(tmp_path / "b", url)
+        try:
+            jobs.scan(a)
+            with a.db.leader("learn"), capture_logs() as logs:
+                Daemon(b, threading.Event())._learn()  # another node holds the lease: b only re-analyses
+            (learned,) = [e for e in logs if e["event"] == "job.learn"]
+            assert (learned["added"], learned["reanalysed"]) == (0, 0)
+            b_learns = Daemon(b, threading.Event())
+            b_learns._learn()  # b leads now and learns, but a's inbox is not b's to read
+            with b.db.read() as session:
+                assert len(store.learned_lines(session)) == 2
+                assert len(store.stale_furniture_documents(session, 0, 100)) == 9
+            assert jobs.learn(a, learn_rules=False).reanalysed == 9  # a's own run
+            assert sum(MASTHEAD in body for _, body, _, _ in _docs(a).values()) == 1
+        finally:
+            a.close()
+            b.close()
