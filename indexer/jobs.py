@@ -244,6 +244,9 @@ def learn(ctx: Context, learn_rules: bool = True, should_stop: Callable[[], bool
 def _fill_in_lines(ctx: Context, should_stop: Callable[[], bool]) -> int:
     """Count the lines of documents stored before learning existed (or brought back from
     a tombstone), from their stored text: no file is read again."""
+    with ctx.db.read() as session:
+        if not store.lines_missing(session):
+            return 0
     done = last_id = 0
     while not should_stop():
         with ctx.db.write() as session:

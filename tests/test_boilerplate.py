@@ -174,6 +174,14 @@ def test_learned_thresholds(stories: int, group: int, learned: bool) -> None:
     assert boilerplate.is_furniture(stories, group, min_documents=5, min_fraction=0.2) is learned
 
 
+def test_learning_groups_are_the_configured_source_else_the_folder() -> None:
+    from indexer.ingest.pipeline import line_group
+
+    sources = (("/srv/inbox/tempo", "Tempo"),)
+    assert line_group("/srv/inbox/tempo/2025/11/a.txt", sources) == "source:Tempo"
+    assert line_group("/srv/inbox/bugle/a.txt", sources) == "folder:/srv/inbox/bugle"
+
+
 def test_analyze_applies_learned_lines_of_its_group_only() -> None:
     text = "The Daily Bugle\n\nBridge reopens\n\nThe old bridge reopened to traffic this morning."
     group = boilerplate.group_key("folder:/srv/inbox/bugle")

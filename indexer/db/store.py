@@ -32,6 +32,7 @@ __all__ = [
     "learned_rules",
     "learned_version",
     "line_sample",
+    "lines_missing",
     "lines_of_stored",
     "replace_learned",
     "stale_furniture_documents",
@@ -691,6 +692,13 @@ def lines_of_stored(body: str, removed_json: str) -> dict[str, tuple[str, bool]]
     for k, text in short_lines("\n".join(learned)).items():
         found[k] = (text, True)
     return found
+
+
+def lines_missing(session: Session) -> bool:
+    """Whether some live document has no counted lines; two index-only counts, so the
+    nightly job does not read every document to find none."""
+    counted = session.scalar(select(func.count()).select_from(DocLine).where(DocLine.line_key == _DOCUMENT_ROW))
+    return count_live(session) != (counted or 0)
 
 
 def documents_without_lines(session: Session, after_id: int, limit: int) -> list[tuple[int, str, str, str]]:
