@@ -531,7 +531,7 @@ def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
         _print_json({"format_version": FORMAT_VERSION, "learn": learned, "total": len(rows), "groups": found})
         return
     if learned is not None:
-        click.echo(f"learned {learned['added']} new lines, dropped {learned['dropped']}; "
+        click.echo(f"learned {learned['added']} new, dropped {learned['dropped']}; "
                    f"re-analysed {learned['reanalysed']} documents")
     if not found:
         click.echo("no learned furniture")
@@ -540,7 +540,7 @@ def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
         click.echo(f"{group['group']}  ({group['documents']} documents)")
         for line in sorted(group["lines"], key=lambda x: (-x["documents"], x["text"])):
             click.echo(f"  {line['documents']:>6}  {line['text']}")
-    click.echo(f"{len(rows)} learned lines in {len(found)} groups")
+    click.echo(f"{len(rows)} learned line{'s' * (len(rows) != 1)} in {len(found)} group{'s' * (len(found) != 1)}")
 
 
 @contextmanager

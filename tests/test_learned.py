@@ -186,14 +186,14 @@ def test_cli_boilerplate_show_explain_and_search(project: Project) -> None:
     assert group["group"] == f"folder:{project.inbox.resolve() / 'bugle'}" and group["documents"] == 8
     assert {(line["text"], line["documents"]) for line in group["lines"]} == {(MASTHEAD, 8), (FOOTER, 8)}
     listing = project.run("boilerplate").stdout
-    assert f"       8  {MASTHEAD}" in listing and listing.strip().endswith("2 learned lines in 1 groups")
+    assert f"       8  {MASTHEAD}" in listing and listing.strip().endswith("2 learned lines in 1 group")
     hits = project.json("search", "subway", "fares")["hits"]
     explained = project.run("show", str(hits[0]["id"]), "--explain").stdout
     assert f"[learned] {MASTHEAD}" in explained and f"[learned] {FOOTER}" in explained
     assert "title: Subway fares to rise in March" in explained
     assert project.json("search", '"finest newspaper"')["total"] == 0
     assert project.run("boilerplate", "--learn").stdout.startswith(
-        "learned 0 new lines, dropped 0; re-analysed 0 documents"
+        "learned 0 new, dropped 0; re-analysed 0 documents"
     )
 
 
