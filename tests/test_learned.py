@@ -197,12 +197,29 @@ def test_cli_boilerplate_show_explain_and_search(project: Project) -> None:
     )
 
 
-def test_the_daemon_schedules_learning() -> None:
-    from indexer.scheduler import build_scheduler
+def test_the_daemon_learns_on_its_schedule(project: Project) -> None:
+    """learn_cron a minute ago, within the misfire grace: the daemon learns at start,
+    re-analyses the folder and the index follows."""
+    import signal
+    from datetime import datetime, timedelta
 
-    cfg = config.load(None, env={})
-    scheduler = build_scheduler(cfg, {name: lambda: None for name in ("scan", "reindex", "optimize", "verify", "learn")})
-    assert scheduler.get_job("learn") is not None
+    from tests.conftest import wait_for
+
+    shutil.copytree(FIXTURES, project.inbox / "bugle", ignore=shutil.ignore_patterns(ONLY_FURNITURE))
+    project.run("ingest", "inbox")
+    missed = datetime.now().astimezone() - timedelta(minutes=1)
+    project.config.write_text(
+        project.config.read_text() + f'learn_cron = "{missed.minute} {missed.hour} * * *"\nmisfire_grace_seconds = 600.0\n'
+    )
+    proc = project.spawn("daemon")
+    try:
+        wait_for(lambda: '"job.learn"' in project.log(), timeout=30, what="catch-up learn")
+        wait_for(lambda: project.json("search", '"finest newspaper"')["total"] == 0, what="index follows")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    (line,) = [json.loads(x) for x in project.log().splitlines() if '"job.learn"' in x]
+    assert (line["outcome"], line["added"], line["reanalysed"]) == ("ok", 2, 8)
 
 
 def test_on_postgresql_the_lease_holder_learns_and_every_node_reanalyses_its_inbox(tmp_path: Path) -> None:
