@@ -504,6 +504,45 @@ def duplicates(state: State, as_json: bool) -> None:
     click.echo(f"{len(found)} clusters")
 
 
+@cli.command()
+@click.option("--learn", "learn_now", is_flag=True,
+              help="learn now from the database, re-analyse the documents that changes, update the index")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
+    """List the lines learned as site furniture, per source or folder, with their counts."""
+    from indexer import jobs
+    from indexer.db import store
+
+    learned: dict[str, Any] | None = None
+    with _context(state) as ctx:
+        if learn_now:
+            learned = jobs.learn(ctx).as_dict()
+            jobs.follow(ctx, on_wait=_on_wait)
+        with ctx.db.read() as session:
+            rows = store.learned_lines(session)
+            groups: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                group = groups.setdefault(row.group_name, {"group": row.group_name, "documents": row.group_documents,
+                                                           "lines": []})
+                group["lines"].append({"text": row.text, "documents": row.documents, "learned_at": row.learned_at})
+    found = sorted(groups.values(), key=lambda g: g["group"])
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, "learn": learned, "total": len(rows), "groups": found})
+        return
+    if learned is not None:
+        click.echo(f"learned {learned['added']} new, dropped {learned['dropped']}; "
+                   f"re-analysed {learned['reanalysed']} documents")
+    if not found:
+        click.echo("no learned furniture")
+        return
+    for group in found:
+        click.echo(f"{group['group']}  ({group['documents']} documents)")
+        for line in sorted(group["lines"], key=lambda x: (-x["documents"], x["text"])):
+            click.echo(f"  {line['documents']:>6}  {line['text']}")
+    click.echo(f"{len(rows)} learned line{'s' * (len(rows) != 1)} in {len(found)} group{'s' * (len(found) != 1)}")
+
+
 @contextmanager
 def _bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on a terminal; nothing otherwise (JSON log lines tell the story)."""

@@ -66,6 +66,12 @@ class IngestConfig:
     near_duplicate_threshold: float = _setting(
         0.5, "estimated similarity from which two texts are one story (a cluster)", min=0, max=1
     )
+    learn_min_documents: int = _setting(
+        5, "a line is learned furniture when at least this many stories of its source or folder have it", min=2
+    )
+    learn_min_fraction: float = _setting(
+        0.2, "... and at least this share of the source's or folder's documents", min=0, max=1
+    )
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,9 @@ class DaemonConfig:
     reindex_cron: str = _setting("0 3 * * *", "crontab schedule of the index rebuild; empty disables", crontab=True)
     optimize_cron: str = _setting("30 4 * * 0", "crontab schedule of the index merge; empty disables", crontab=True)
     verify_cron: str = _setting("0 5 * * *", "crontab schedule of the consistency check; empty disables", crontab=True)
+    learn_cron: str = _setting(
+        "0 2 * * *", "crontab schedule of boilerplate learning (and re-analysis); empty disables", crontab=True
+    )
     misfire_grace_seconds: float = _setting(
         21600.0, "a scheduled job missed by less than this (daemon down) runs at start", min=0
     )

@@ -125,6 +125,16 @@ class Daemon:
                 if dropped:
                     log.info("daemon.claims_dropped", claims=dropped)
 
+    def _learn(self) -> None:
+        # Learning the rules is cluster-wide (one node counts for all); re-analysing runs
+        # on every node for its own inbox, so a node whose leader learned new rules after
+        # this node's run picks them up on its next one.
+        with self.ctx.db.leader("learn") as leading:
+            with self._busy:
+                jobs.learn(self.ctx, learn_rules=leading, should_stop=self.stop.is_set)
+        self._follow_due = True
+        self.pending.wake.set()
+
     # -- the main loop -----------------------------------------------------------------
 
     def _process(self) -> None:
@@ -231,6 +241,7 @@ class Daemon:
                     "reindex": self._guarded("reindex", self._reindex),
                     "optimize": self._guarded("optimize", self._optimize),
                     "verify": self._guarded("verify", self._verify),
+                    "learn": self._guarded("learn", self._learn),
                 },
             )
             scheduler.start()

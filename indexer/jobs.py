@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -17,11 +18,12 @@ from sqlalchemy import delete, select
 
 from indexer.config import Config
 from indexer.db import store
-from indexer.db.models import JobRun
+from indexer.db.models import JobRun, LearnedLine
 from indexer.db.session import Database, open_database
 from indexer.ingest.discover import Rules
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
-from indexer.ingest.pipeline import AnalyzeOptions
+from indexer.ingest.boilerplate import is_furniture
+from indexer.ingest.pipeline import AnalyzeOptions, line_group
 from indexer.ingest.types import Candidate
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
 
@@ -30,8 +32,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "LearnResult",
+    "apply_learned",
     "follow",
     "last_run",
+    "learn",
     "open_context",
     "optimize",
     "prune_runs",
@@ -195,6 +200,113 @@ def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
             break
         last_id = batch[-1][0]
         candidates = [c for _, path in batch if (c := candidate_for(path)) is not None]
+        counts = ctx.ingester.ingest(candidates, force=True)
+        done += counts.updated + counts.added
+    return done + apply_learned(ctx, should_stop)
+
+
+@dataclass
+class LearnResult:
+    """What a learning run did: lines counted for older documents, rules, re-analyses."""
+
+    filled_in: int = 0  # documents whose lines were counted from their stored text
+    groups: int = 0  # groups with learned lines
+    lines: int = 0  # learned lines now
+    added: int = 0
+    dropped: int = 0
+    reanalysed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def learn(ctx: Context, learn_rules: bool = True, should_stop: Callable[[], bool] = lambda: False) -> LearnResult:
+    """Learn furniture from lines repeated across a group's documents, then re-analyse
+    the documents whose text the new rules change.
+
+    ``learn_rules=False`` only re-analyses (a node that is not the cluster's leader, for
+    the documents in its own inbox). Every step is its own transaction and idempotent:
+    after a crash, the next run finds what is still to do in the database.
+    """
+    result = LearnResult()
+    with recorded(ctx, "learn") as counts:
+        if learn_rules:
+            result.filled_in = _fill_in_lines(ctx, should_stop)
+            result.added, result.dropped = _learn_rules(ctx)
+        with ctx.db.read() as session:
+            rules = store.learned_rules(session)
+        result.groups, result.lines = len(rules), sum(len(lines) for lines in rules.values())
+        result.reanalysed = apply_learned(ctx, should_stop)
+        counts.update(result.as_dict())
+    return result
+
+
+def _fill_in_lines(ctx: Context, should_stop: Callable[[], bool]) -> int:
+    """Count the lines of documents stored before learning existed (or brought back from
+    a tombstone), from their stored text: no file is read again."""
+    with ctx.db.read() as session:
+        if not store.lines_missing(session):
+            return 0
+    done = last_id = 0
+    while not should_stop():
+        with ctx.db.write() as session:
+            rows = store.documents_without_lines(session, last_id, ctx.config.ingest.batch_size)
+            if not rows:
+                break
+            store.write_lines(session, [
+                (doc_id, line_group(path, ctx.config.source_map),
+                 [(key, furniture) for key, (_, furniture) in store.lines_of_stored(body, removed).items()])
+                for doc_id, path, body, removed in rows
+            ])
+        last_id = rows[-1][0]
+        done += len(rows)
+    return done
+
+
+def _learn_rules(ctx: Context) -> tuple[int, int]:
+    """Recompute the learned lines from the counts; returns (added, dropped)."""
+    settings = ctx.config.ingest
+    minimum, fraction = settings.learn_min_documents, settings.learn_min_fraction
+    now = datetime.now(UTC)
+    rules = []
+    with ctx.db.read() as session:
+        sizes, frequent = store.count_lines(session, minimum)
+        # Documents bound the stories from above: only lines passing on documents are
+        # worth counting stories for (a join with the documents).
+        candidates = [(g, k) for g, k, n in frequent if is_furniture(n, sizes.get(g, 0), minimum, fraction)]
+        stories = store.count_stories(session, candidates)
+        known = {(r.group_key, r.line_key): (r.group_name, r.text) for r in store.learned_lines(session)}
+        for g, k in candidates:
+            n = stories.get((g, k), 0)
+            if not is_furniture(n, sizes[g], minimum, fraction):
+                continue
+            if (g, k) in known:
+                name, text = known[(g, k)]
+            else:
+                sample = store.line_sample(session, g, k)
+                if sample is None:
+                    continue
+                path, body, removed = sample
+                name = line_group(path, ctx.config.source_map)
+                text = store.lines_of_stored(body, removed).get(k, ("", False))[0]
+            rules.append(LearnedLine(group_key=g, line_key=k, group_name=name, text=text, documents=n,
+                                     group_documents=sizes[g], learned_at=now))
+    with ctx.db.write() as session:
+        return store.replace_learned(session, rules)
+
+
+def apply_learned(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Re-analyse, batch by batch, the documents in this node's inbox that were analysed
+    under other learned rules than the current ones; returns how many were stored."""
+    roots = [str(p) for p in ctx.config.inbox_dirs]
+    done = last_id = 0
+    while not should_stop():
+        with ctx.db.read() as session:
+            stale = store.stale_furniture_documents(session, last_id, ctx.config.ingest.batch_size, roots)
+        if not stale:
+            break
+        last_id = stale[-1][0]
+        candidates = [c for _, path in stale if (c := candidate_for(path)) is not None]
         counts = ctx.ingester.ingest(candidates, force=True)
         done += counts.updated + counts.added
     return done

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from indexer.config import IngestConfig
 from indexer.errors import InputError
 from indexer.ingest import boilerplate, decode, language, normalize
 from indexer.ingest.pipeline import AnalyzeOptions, analyze
@@ -117,6 +118,13 @@ def _analyze_file(path: str) -> dict[str, Any]:
         "lines": sum(1 for line in normalized.split("\n") if line.strip()),
         "removed": len(outcome.removed),
         "removed_rules": [r.rule for r in outcome.removed],
+        "line_group": outcome.line_group,
+        "body_sha256": outcome.body_sha256,
+        # key -> occurrences of each short line, for learned furniture
+        "short_lines": dict(Counter(
+            boilerplate.line_key(line.strip()) for line in outcome.body.split("\n")
+            if line.strip() and len(line.strip()) <= boilerplate.LEARNED_MAX_CHARS
+        )),
         "title_is_first_line": outcome.title == first_line,
         "unchanged": normalized == _whitespace_only(text),
         "stage_ms": {**outcome.stage_ms, "raw langdetect": raw_ms},
@@ -417,6 +425,14 @@ def _inject(job: tuple[str, str, int, str]) -> tuple[str, bool, str]:
     return lang, got == want, "" if got == want else _first_difference(got, want)
 
 
+def _site_furniture(job: tuple[str, str, str | None]) -> tuple[str, str, str]:
+    """A BBC article as one site's page: its masthead on top, its footer (on some pages) below."""
+    path, masthead, footer = job
+    want = body_of(Path(path).read_bytes())
+    dirty = f"{masthead}\n\n{want}" + (f"\n\n{footer}" if footer else "") + "\n"
+    return str(Path(path).parent), want, body_of(dirty.encode("utf-8"))
+
+
 def _first_difference(got: str, want: str) -> str:
     i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
     return got[max(0, i - 40) : i + 60].replace("\n", "⏎")
@@ -503,6 +519,9 @@ def measure(
         _check_round_trip(report, runner, articles, language_of)
         note("boilerplate: injected furniture")
         _check_injection(report, runner, bbc_files, by_language, sample)
+        note("boilerplate: learned site furniture")
+        # Learning needs several pages per site: a sample of 40 leaves 8 per folder.
+        _check_learned_injection(report, runner, _spread(bbc_files, None if sample is None else sample * 4))
         note("normalize: hard-wrapped articles")
         _check_unwrap(report, runner, articles, language_of)
         note("language: mixed-language articles")
@@ -606,6 +625,7 @@ def _check_bbc(report: Report, runner: _Runner, files: list[Path], stage_ms: dic
             f"{removed}/{lines} lines" + (f"; {dict(rules)}" if rules else ""),
         )
     )
+    _check_bbc_learned(report, good, lines)
     unchanged = sum(r["unchanged"] for r in good)
     report.checks.append(
         Check(
@@ -622,6 +642,74 @@ def _check_bbc(report: Report, runner: _Runner, files: list[Path], stage_ms: dic
     for r in good:
         for stage, ms in r["stage_ms"].items():
             stage_ms[stage].append(ms)
+
+
+def _check_bbc_learned(report: Report, good: list[dict[str, Any]], lines: int) -> None:
+    """Learned furniture on the untouched BBC corpus, grouped by category folder as the
+    ingest groups it, with the default thresholds. Identical bodies count once (the DB
+    also folds near-duplicates, so it learns at most what this learns)."""
+    defaults = IngestConfig()
+    minimum, fraction = defaults.learn_min_documents, defaults.learn_min_fraction
+    bodies: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)  # group -> body -> short lines
+    for r in good:
+        bodies[r["line_group"]].setdefault(r["body_sha256"], r["short_lines"])
+    learned: dict[str, set[str]] = {}
+    for group, texts in bodies.items():
+        stories = Counter(key for short in texts.values() for key in short)
+        learned[group] = {k for k, n in stories.items() if boilerplate.is_furniture(n, len(texts), minimum, fraction)}
+    removed = sum(n for r in good for k, n in r["short_lines"].items() if k in learned[r["line_group"]])
+    report.checks.append(
+        Check(
+            "bbc/ lines removed as learned furniture",
+            _percent(removed, lines),
+            f"< {BBC_REMOVED_MAX:.1%}",
+            lines > 0 and removed / lines < BBC_REMOVED_MAX,
+            f"{removed}/{lines} lines; {sum(map(len, learned.values()))} lines learned in {len(bodies)} folders "
+            f"(>= {minimum} documents and >= {fraction:.0%} of a folder)",
+        )
+    )
+
+
+def _check_learned_injection(report: Report, runner: _Runner, bbc_files: list[Path]) -> None:
+    """Each BBC category as one site: a masthead on every article, a footer on 60% of
+    them, lines no built-in rule knows. Learned from the folder with the default
+    thresholds, then removed: the body must equal the clean article's."""
+    rng = random.Random(3)
+    jobs = []
+    for path in bbc_files:
+        site = path.parent.name.upper()
+        masthead = f"THE {site} HERALD | Independent news since 1901"
+        footer = f"Got a story? Call the {path.parent.name} desk on 020 7946 0{len(site)}00." if rng.random() < 0.6 else None
+        jobs.append((str(path), masthead, footer))
+    pages = runner.map(_site_furniture, jobs)
+    defaults = IngestConfig()
+    by_folder: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
+    for folder, want, dirty in pages:
+        by_folder[folder].setdefault(want, boilerplate.short_lines(dirty))
+    learned: dict[str, set[str]] = {}
+    for folder, docs in by_folder.items():
+        stories = Counter(key for short in docs.values() for key in short)
+        learned[folder] = {
+            k for k, n in stories.items()
+            if boilerplate.is_furniture(n, len(docs), defaults.learn_min_documents, defaults.learn_min_fraction)
+        }
+    same = 0
+    wrong = []
+    for (folder, want, dirty), (path, _, _) in zip(pages, jobs):
+        got = boilerplate.remove_learned(dirty, learned[folder]).body
+        same += got == want
+        if got != want:
+            wrong.append(f"{Path(path).parent.name}/{Path(path).name}: {_first_difference(got, want)}")
+    report.checks.append(
+        Check(
+            "boilerplate: learned site furniture removed, body = clean body",
+            _percent(same, len(pages)),
+            f">= {INJECTION_TARGET:.0%}",
+            bool(pages) and same / len(pages) >= INJECTION_TARGET,
+            f"{same}/{len(pages)}; {sum(map(len, learned.values()))} lines learned in {len(learned)} folders"
+            + (f"; first difference: {wrong[0]}" if wrong else ""),
+        )
+    )
 
 
 def _check_langid(report: Report, runner: _Runner, folder: Path, sample: int | None) -> None:

@@ -14,7 +14,12 @@ from indexer.config import Config
 __all__ = ["CRON_JOBS", "build_scheduler", "missed_since"]
 
 # (job id, config attribute holding its crontab)
-CRON_JOBS = (("reindex", "reindex_cron"), ("optimize", "optimize_cron"), ("verify", "verify_cron"))
+CRON_JOBS = (
+    ("reindex", "reindex_cron"),
+    ("optimize", "optimize_cron"),
+    ("verify", "verify_cron"),
+    ("learn", "learn_cron"),
+)
 
 
 def build_scheduler(config: Config, jobs: dict[str, Callable[[], None]]) -> BackgroundScheduler:

@@ -149,11 +149,51 @@ def test_all_furniture_keeps_the_text_and_flags_it() -> None:
 
 
 def test_learned_lines() -> None:
-    body = "Daily Bugle - Your city, your news\n\nTitle\n\nThe story.\nDaily Bugle - Your city, your news"
-    new_body, removed = boilerplate.remove_lines(body, frozenset({"Daily Bugle - Your city, your news"}))
-    assert new_body == "Title\n\nThe story."
-    assert removed == (Removal("learned", "Daily Bugle - Your city, your news"),) * 2
-    assert boilerplate.remove_lines("Only furniture", frozenset({"Only furniture"})) == ("Only furniture", ())
+    masthead = "Daily Bugle - Your city, your news"
+    body = f"{masthead}\n\nTitle\n\nThe story.\n{masthead}"
+    keys = frozenset({boilerplate.line_key("daily bugle -  your CITY, your news")})  # spacing and case aside
+    cleaned = boilerplate.remove_learned(body, keys)
+    assert cleaned.body == "Title\n\nThe story."
+    assert cleaned.removed == (Removal("learned", masthead),) * 2
+    kept = boilerplate.remove_learned("Only furniture", frozenset({boilerplate.line_key("Only furniture")}))
+    assert kept == boilerplate.Cleaned("Only furniture", (), ("boilerplate_kept",))
+
+
+def test_learned_lines_count_short_lines_only() -> None:
+    paragraph = "A long paragraph of content. " * 10
+    lines = boilerplate.short_lines(f"Masthead\n\n{paragraph}\n\nMasthead\n\nFooter line")
+    assert sorted(lines.values()) == ["Footer line", "Masthead"]
+    assert boilerplate.remove_learned(paragraph, frozenset({boilerplate.line_key(paragraph)})).removed == ()
+
+
+@pytest.mark.parametrize(
+    ("stories", "group", "learned"),
+    [(8, 8, True), (5, 25, True), (4, 4, False), (5, 26, False), (2, 2, False), (0, 0, False)],
+)
+def test_learned_thresholds(stories: int, group: int, learned: bool) -> None:
+    assert boilerplate.is_furniture(stories, group, min_documents=5, min_fraction=0.2) is learned
+
+
+def test_learning_groups_are_the_configured_source_else_the_folder() -> None:
+    from indexer.ingest.pipeline import line_group
+
+    sources = (("/srv/inbox/tempo", "Tempo"),)
+    assert line_group("/srv/inbox/tempo/2025/11/a.txt", sources) == "source:Tempo"
+    assert line_group("/srv/inbox/bugle/a.txt", sources) == "folder:/srv/inbox/bugle"
+
+
+def test_analyze_applies_learned_lines_of_its_group_only() -> None:
+    text = "The Daily Bugle\n\nBridge reopens\n\nThe old bridge reopened to traffic this morning."
+    group = boilerplate.group_key("folder:/srv/inbox/bugle")
+    options = AnalyzeOptions(learned={group: frozenset({boilerplate.line_key("The Daily Bugle")})})
+    bugle = analyze(RawFile("/srv/inbox/bugle/a.txt", text.encode(), len(text), 0, "x"), options)
+    other = analyze(RawFile("/srv/inbox/other/a.txt", text.encode(), len(text), 0, "x"), options)
+    assert isinstance(bugle, Analysis) and isinstance(other, Analysis)
+    assert bugle.body.startswith("Bridge reopens") and bugle.title == "Bridge reopens"
+    assert Removal("learned", "The Daily Bugle") in bugle.removed
+    assert bugle.line_group == "folder:/srv/inbox/bugle"
+    assert (boilerplate.line_key("The Daily Bugle"), True) in bugle.lines
+    assert other.body == text and (boilerplate.line_key("The Daily Bugle"), False) in other.lines
 
 
 def test_analyze_records_removals_and_flags() -> None:

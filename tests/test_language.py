@@ -122,6 +122,8 @@ def test_quality_figures_on_a_corpus_sample() -> None:
     names = {c.name: c for c in report.checks}
     assert names["language accuracy, multilingual/"].value == "100.00%"
     assert names["bbc/ lines removed as boilerplate"].value == "0.00%"
+    assert names["bbc/ lines removed as learned furniture"].value == "0.00%"
+    assert names["boilerplate: learned site furniture removed, body = clean body"].value == "100.00%"
     assert names["round trip mojibake: same body"].passed
 
 

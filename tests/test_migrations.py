@@ -75,7 +75,8 @@ def test_a_fresh_database_is_made_by_the_migrations_and_matches_the_models(
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
             assert diff == [], diff
             tables = set(inspect(conn).get_table_names())
-        assert {"documents", "files", "doc_bands", "claims", "failures", "job_runs", "counters", "meta"} <= tables
+        assert {"documents", "files", "doc_bands", "doc_lines", "learned_lines", "claims", "failures", "job_runs",
+                "counters", "meta"} <= tables
         with db.read() as session:
             assert session.scalar(select(Counter.value).where(Counter.name == "seq")) == 0
             assert session.scalar(select(Meta.value).where(Meta.key == "schema_version")) == "1"

@@ -23,7 +23,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Claim", "Counter", "DocBand", "Document", "Failure", "File", "JobRun", "Meta"]
+__all__ = [
+    "Base",
+    "Claim",
+    "Counter",
+    "DocBand",
+    "DocLine",
+    "Document",
+    "Failure",
+    "File",
+    "JobRun",
+    "LearnedLine",
+    "Meta",
+]
 
 # Bumped when the tables change in a way an older program cannot read.
 DB_SCHEMA_VERSION = 1
@@ -112,6 +124,39 @@ class DocBand(Base):
     key: Mapped[str] = mapped_column(String(32))
 
 
+class DocLine(Base):
+    """The short lines of a live document, as learned furniture counts them: one row per
+    distinct line (its boilerplate.line_key) and one row with line_key "" that stands
+    for the document itself, so group sizes come from this narrow table as well.
+
+    Written with the document in its transaction, from the text before learned rules
+    ran: what is learned never changes what is counted. ``furniture`` says whether the
+    learned rules of the document's analysis took the line for furniture; a row that
+    disagrees with ``learned_lines`` marks the document for re-analysis.
+    """
+
+    __tablename__ = "doc_lines"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    line_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(32))
+    furniture: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class LearnedLine(Base):
+    """A line learned as furniture of one group (a source or a folder), with its counts."""
+
+    __tablename__ = "learned_lines"
+
+    group_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    line_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_name: Mapped[str] = mapped_column(Text)  # "folder:/srv/inbox/bugle" or "source:Tempo"
+    text: Mapped[str] = mapped_column(Text)
+    documents: Mapped[int] = mapped_column(Integer)  # stories of the group holding the line
+    group_documents: Mapped[int] = mapped_column(Integer)
+    learned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Claim(Base):
     """A path a node is working on; a lease that expires so a dead node's work is redone."""
 
@@ -171,3 +216,4 @@ class Meta(Base):
 
 Index("ix_documents_live_body", Document.body_sha256, Document.deleted_at)
 Index("ix_doc_bands_band_key", DocBand.band, DocBand.key)
+Index("ix_doc_lines_group_line", DocLine.group_key, DocLine.line_key)

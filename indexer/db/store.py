@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from indexer.db.models import Claim, Counter, DocBand, Document, Failure, File, JobRun
+from indexer.db.models import Claim, Counter, DocBand, DocLine, Document, Failure, File, JobRun, LearnedLine
+from indexer.ingest.boilerplate import LEARNED, group_key, short_lines
 from indexer.ingest.fingerprint import band_keys, similarity
 from indexer.ingest.types import Analysis, FileFailure
 
@@ -22,7 +23,20 @@ __all__ = [
     "BatchCounts",
     "Linked",
     "apply_batch",
+    "bump_learned_version",
     "claim_paths",
+    "count_lines",
+    "count_stories",
+    "documents_without_lines",
+    "learned_lines",
+    "learned_rules",
+    "learned_version",
+    "line_sample",
+    "lines_missing",
+    "lines_of_stored",
+    "replace_learned",
+    "stale_furniture_documents",
+    "write_lines",
     "claims_by_node",
     "clear_failures",
     "db_now",
@@ -215,6 +229,7 @@ class _Batch:
         self.session = session
         self.near_threshold = near_threshold
         self._analysed: set[int] = set()  # documents whose text changed in this batch
+        self._lines: dict[int, tuple[str, tuple[tuple[str, bool], ...]]] = {}  # id(doc) -> group, lines
         self.now = now
         self.force = force  # re-store analyses even when the bytes did not change (reprocess)
         self.counts = BatchCounts()
@@ -270,10 +285,29 @@ class _Batch:
         if failure is not None:
             self.session.delete(failure)
 
-    def _new_document(self, a: Analysis) -> Document:
-        doc = Document(ingested_at=self.now, seq=0)
+    def _fill(self, doc: Document, a: Analysis) -> None:
         _fill(doc, a, self.now)
         self._analysed.add(id(doc))
+        if a.line_group:  # else the learning job fills the lines in from the stored body
+            self._lines[id(doc)] = (a.line_group, a.lines)
+
+    def _write_lines(self) -> None:
+        """Replace the counted lines of every re-analysed or deleted document."""
+        docs = [d for d in self.touched if id(d) in self._analysed or d.deleted_at is not None]
+        for start in range(0, len(docs), 500):
+            ids = [d.id for d in docs[start : start + 500]]
+            self.session.execute(delete(DocLine).where(DocLine.document_id.in_(ids)))
+        rows = []
+        for doc in docs:
+            if doc.deleted_at is None and id(doc) in self._lines:
+                group, lines = self._lines[id(doc)]
+                rows.extend(_line_rows(doc.id, group, lines))
+        if rows:
+            self.session.execute(insert(DocLine), rows)
+
+    def _new_document(self, a: Analysis) -> Document:
+        doc = Document(ingested_at=self.now, seq=0)
+        self._fill(doc, a)
         self.session.add(doc)
         self.by_body[a.body_sha256] = doc
         self.touch(doc)
@@ -298,8 +332,7 @@ class _Batch:
             if current is None:
                 self.counts.unchanged += 1
                 return
-            _fill(current, a, self.now)  # reprocessed by newer rules: same bytes, same id
-            self._analysed.add(id(current))
+            self._fill(current, a)  # reprocessed by newer rules: same bytes, same id
             self.touch(current)
             self.counts.updated += 1
             return
@@ -319,8 +352,7 @@ class _Batch:
             self.counts.duplicates += 1
             return
         if current is not None and (same_body is current or len(self._files_of(current)) <= 1):
-            _fill(current, a, self.now)  # an edit: same document id, new content
-            self._analysed.add(id(current))
+            self._fill(current, a)  # an edit: same document id, new content
             self.by_body[a.body_sha256] = current
             self.touch(current)
             self._set_file(file, a.path, current, a.size, a.mtime_ns, a.sha256)
@@ -447,6 +479,7 @@ class _Batch:
     def finish(self) -> BatchCounts:
         self.session.flush()
         self._cluster()
+        self._write_lines()
         self.session.flush()
         for path, file in self.files.items():
             if file.document_id is not None:
@@ -607,6 +640,7 @@ def documents_without_files(session: Session) -> list[int]:
 
 def tombstone(session: Session, now: datetime, doc_ids: Sequence[int]) -> int:
     docs = list(session.scalars(select(Document).where(Document.id.in_(list(doc_ids)))))
+    session.execute(delete(DocLine).where(DocLine.document_id.in_(list(doc_ids))))
     for doc, seq in zip(docs, _next_seqs(session, len(docs))):
         doc.deleted_at = now
         doc.updated_at = now
@@ -633,6 +667,180 @@ def clusters(session: Session, min_size: int = 2) -> list[tuple[int, list[Docume
     for doc in docs:
         grouped.setdefault(doc.cluster_id, []).append(doc)  # type: ignore[arg-type]
     return sorted(grouped.items(), key=lambda item: (-len(item[1]), item[0]))
+
+
+# -- learned furniture: lines counted per group, the rules learned from the counts ------
+
+# The doc_lines row that stands for the document itself: group sizes are its counts.
+_DOCUMENT_ROW = ""
+
+
+def _line_rows(doc_id: int, group: str, lines: Iterable[tuple[str, bool]]) -> list[dict[str, object]]:
+    key = group_key(group)
+    rows: list[dict[str, object]] = [
+        {"document_id": doc_id, "line_key": _DOCUMENT_ROW, "group_key": key, "furniture": False}
+    ]
+    rows.extend({"document_id": doc_id, "line_key": k, "group_key": key, "furniture": f} for k, f in lines)
+    return rows
+
+
+def lines_of_stored(body: str, removed_json: str) -> dict[str, tuple[str, bool]]:
+    """key -> (text, furniture) of a stored document's short lines before learned rules:
+    its body's lines and the lines learned rules removed from it."""
+    learned = {r["text"].strip() for r in json.loads(removed_json or "[]") if r.get("rule") == LEARNED}
+    found = {k: (text, False) for k, text in short_lines(body).items()}
+    for k, text in short_lines("\n".join(learned)).items():
+        found[k] = (text, True)
+    return found
+
+
+def lines_missing(session: Session) -> bool:
+    """Whether some live document has no counted lines; two index-only counts, so the
+    nightly job does not read every document to find none."""
+    counted = session.scalar(select(func.count()).select_from(DocLine).where(DocLine.line_key == _DOCUMENT_ROW))
+    return count_live(session) != (counted or 0)
+
+
+def documents_without_lines(session: Session, after_id: int, limit: int) -> list[tuple[int, str, str, str]]:
+    """(id, path, body, removed) of live documents whose lines were never counted:
+    stored before learning existed, or brought back after a tombstone."""
+    has_lines = select(DocLine.document_id).where(
+        DocLine.document_id == Document.id, DocLine.line_key == _DOCUMENT_ROW
+    ).exists()
+    rows = session.execute(
+        select(Document.id, Document.path, Document.body, Document.removed)
+        .where(Document.id > after_id, Document.deleted_at.is_(None), ~has_lines)
+        .order_by(Document.id)
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def write_lines(session: Session, documents: Sequence[tuple[int, str, Iterable[tuple[str, bool]]]]) -> None:
+    """Replace documents' counted lines: (document id, group name, (line key, furniture) pairs)."""
+    ids = [doc_id for doc_id, _, _ in documents]
+    for start in range(0, len(ids), 500):
+        session.execute(delete(DocLine).where(DocLine.document_id.in_(ids[start : start + 500])))
+    rows = [row for doc_id, group, lines in documents for row in _line_rows(doc_id, group, lines)]
+    if rows:
+        session.execute(insert(DocLine), rows)
+
+
+def count_lines(session: Session, min_documents: int) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+    """Group sizes (group key -> documents), and (group, line, documents) for every line
+    in at least ``min_documents`` documents of its group. Reads only the narrow
+    doc_lines table, through its (group_key, line_key) index."""
+    sizes = dict(
+        session.execute(
+            select(DocLine.group_key, func.count()).where(DocLine.line_key == _DOCUMENT_ROW).group_by(DocLine.group_key)
+        ).all()
+    )
+    frequent = session.execute(
+        select(DocLine.group_key, DocLine.line_key, func.count())
+        .where(DocLine.line_key != _DOCUMENT_ROW)
+        .group_by(DocLine.group_key, DocLine.line_key)
+        .having(func.count() >= min_documents)
+    )
+    return sizes, [(g, k, n) for g, k, n in frequent]  # type: ignore[misc]
+
+
+def count_stories(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(group, line) -> distinct stories holding it: near-duplicates (one cluster) count once."""
+    story = func.coalesce(Document.cluster_id, Document.id)
+    counts: dict[tuple[str, str], int] = {}
+    for start in range(0, len(pairs), 200):
+        chunk = list(pairs[start : start + 200])
+        rows = session.execute(
+            select(DocLine.group_key, DocLine.line_key, func.count(story.distinct()))
+            .join(Document, Document.id == DocLine.document_id)
+            .where(tuple_(DocLine.group_key, DocLine.line_key).in_(chunk))
+            .group_by(DocLine.group_key, DocLine.line_key)
+        )
+        counts.update(((g, k), n) for g, k, n in rows)
+    return counts
+
+
+def line_sample(session: Session, group: str, line: str) -> tuple[str, str, str] | None:
+    """(path, body, removed) of one live document of ``group`` holding ``line``."""
+    row = session.execute(
+        select(Document.path, Document.body, Document.removed)
+        .join(DocLine, DocLine.document_id == Document.id)
+        .where(DocLine.group_key == group, DocLine.line_key == line, Document.deleted_at.is_(None))
+        .order_by(Document.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def learned_lines(session: Session) -> list[LearnedLine]:
+    return list(session.scalars(select(LearnedLine).order_by(LearnedLine.group_name, LearnedLine.text)))
+
+
+def learned_rules(session: Session) -> dict[str, frozenset[str]]:
+    """group key -> its learned line keys, as analysis applies them."""
+    rules: dict[str, set[str]] = {}
+    for group, line in session.execute(select(LearnedLine.group_key, LearnedLine.line_key)):
+        rules.setdefault(group, set()).add(line)
+    return {group: frozenset(lines) for group, lines in rules.items()}
+
+
+def learned_version(session: Session) -> int:
+    """Moves whenever the learned rules change: ingesters reload them when it does."""
+    return session.scalar(select(Counter.value).where(Counter.name == "learned")) or 0
+
+
+def bump_learned_version(session: Session) -> int:
+    top = session.execute(
+        update(Counter).where(Counter.name == "learned").values(value=Counter.value + 1).returning(Counter.value)
+    ).scalar()
+    if top is None:
+        session.add(Counter(name="learned", value=1))
+        return 1
+    return int(top)
+
+
+def replace_learned(session: Session, rules: Sequence[LearnedLine]) -> tuple[int, int]:
+    """Make ``rules`` the learned lines; returns (added, dropped). Counts of lines kept
+    are refreshed; the version moves only when the set of lines changes."""
+    current = {(r.group_key, r.line_key): r for r in session.scalars(select(LearnedLine))}
+    wanted = {(r.group_key, r.line_key): r for r in rules}
+    dropped = [key for key in current if key not in wanted]
+    for start in range(0, len(dropped), 200):
+        session.execute(
+            delete(LearnedLine).where(tuple_(LearnedLine.group_key, LearnedLine.line_key).in_(dropped[start : start + 200]))
+        )
+    added = 0
+    for key, rule in wanted.items():
+        row = current.get(key)
+        if row is None:
+            session.add(rule)
+            added += 1
+        else:
+            row.documents, row.group_documents = rule.documents, rule.group_documents
+    if added or dropped:
+        bump_learned_version(session)
+    return added, len(dropped)
+
+
+def stale_furniture_documents(
+    session: Session, after_id: int, limit: int, roots: Sequence[str] | None = None
+) -> list[tuple[int, str]]:
+    """(id, path) of live documents analysed under other learned rules than today's:
+    a line now learned that their analysis kept, or one removed that is learned no more."""
+    same_line = (LearnedLine.group_key == DocLine.group_key) & (LearnedLine.line_key == DocLine.line_key)
+    now_furniture = select(DocLine.document_id).join(LearnedLine, same_line).where(DocLine.furniture.is_(False))
+    no_longer = select(DocLine.document_id).where(
+        DocLine.furniture.is_(True), ~select(LearnedLine.line_key).where(same_line).exists()
+    )
+    stale = union(now_furniture, no_longer).subquery()
+    rows = session.execute(
+        select(Document.id, Document.path)
+        .where(Document.id.in_(select(stale.c.document_id)), Document.id > after_id, Document.deleted_at.is_(None),
+               _in_roots(Document.path, roots))
+        .order_by(Document.id)
+        .limit(limit)
+    )
+    return [(doc_id, path) for doc_id, path in rows]
 
 
 # -- claims: which node works on which file (several daemons on one database) ----------

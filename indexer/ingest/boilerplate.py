@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
 from indexer.ingest.metadata import MONTH_PATTERN, WEEKDAY_PATTERN
 from indexer.ingest.types import Removal
 
-__all__ = ["BUILTIN_RULES", "Cleaned", "Rule", "compile_rules", "remove", "remove_lines"]
+__all__ = [
+    "BUILTIN_RULES",
+    "Cleaned",
+    "Rule",
+    "compile_rules",
+    "group_key",
+    "is_furniture",
+    "line_key",
+    "remove",
+    "remove_learned",
+    "short_lines",
+]
 
 FLAG_KEPT = "boilerplate_kept"
 LEARNED = "learned"
@@ -294,29 +306,69 @@ def remove(body: str, user_rules: tuple[str, ...] = ()) -> Cleaned:
     return Cleaned("\n\n".join(kept_paragraphs), tuple(removed))
 
 
-def remove_lines(body: str, lines: Iterable[str] | frozenset[str]) -> tuple[str, tuple[Removal, ...]]:
-    """Drop the given lines (learned furniture: verbatim repeats across one source).
+# Learned rules count lines up to this length: furniture (mastheads, footers, contact and
+# credit lines) is short, and a paragraph of content is not counted or removed.
+LEARNED_MAX_CHARS = 200
 
-    For the database side, which knows which lines repeat across documents. Keeps the
-    body when every line would go, like remove().
+
+def line_key(line: str) -> str:
+    """The key a line is counted and matched by: its words, case folded, hashed.
+
+    "Repeats verbatim" up to spacing and case; a hash keeps the counting table narrow.
     """
-    furniture = lines if isinstance(lines, frozenset) else frozenset(lines)
-    if not furniture:
-        return body, ()
+    return hashlib.sha256(" ".join(line.split()).casefold().encode("utf-8")).hexdigest()[:32]
+
+
+def group_key(name: str) -> str:
+    """The key of a learning group ("folder:/srv/inbox/bugle", "source:Tempo")."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+
+
+def short_lines(body: str) -> dict[str, str]:
+    """key -> first text of each distinct line short enough to be learned furniture."""
+    found: dict[str, str] = {}
+    for line in body.split("\n"):
+        stripped = line.strip()
+        if stripped and len(stripped) <= LEARNED_MAX_CHARS:
+            found.setdefault(line_key(stripped), stripped)
+    return found
+
+
+def remove_learned(body: str, keys: Collection[str]) -> Cleaned:
+    """Drop the lines whose key is learned furniture of the document's group.
+
+    Like remove(), keeps the body and flags it when every line would go: a document
+    that is nothing but its site's repeated lines is more likely a rule's mistake.
+    """
+    if not keys:
+        return Cleaned(body)
     removed: list[Removal] = []
     paragraphs: list[str] = []
     for paragraph in body.split("\n\n"):
         kept = []
         for line in paragraph.split("\n"):
-            if line in furniture:
+            stripped = line.strip()
+            if stripped and len(stripped) <= LEARNED_MAX_CHARS and line_key(stripped) in keys:
                 removed.append(Removal(LEARNED, line))
             else:
                 kept.append(line)
         if kept:
             paragraphs.append("\n".join(kept))
+    if not removed:
+        return Cleaned(body)
     if not paragraphs:
-        return body, ()
-    return "\n\n".join(paragraphs), tuple(removed)
+        return Cleaned(body, (), (FLAG_KEPT,))
+    return Cleaned("\n\n".join(paragraphs), tuple(removed))
+
+
+def is_furniture(stories: int, group_documents: int, min_documents: int, min_fraction: float) -> bool:
+    """Whether a line found in ``stories`` different stories of a group is furniture.
+
+    Both thresholds must hold: enough stories (a quote shared by two syndicated copies
+    is one story, and never enough), and a large enough share of the group (a phrase
+    common in news is still rare among one site's articles; its footer is in most).
+    """
+    return stories >= min_documents and group_documents > 0 and stories >= min_fraction * group_documents
 
 
 def _first_match(rules: tuple[Rule, ...], line: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -102,6 +103,7 @@ class Ingester:
         self._pool_lock = threading.Lock()  # the daemon's scan and watcher share the pool
         self._pool_used = 0.0  # when a batch last finished with it
         self._in_use = 0  # batches being analysed by it now
+        self._learned_version = -1  # of the learned furniture rules in self.options
 
     # -- analysis workers ------------------------------------------------------------
 
@@ -176,7 +178,19 @@ class Ingester:
 
     # -- one batch: start (read, submit analysis), then finish (wait, one transaction) --
 
+    def refresh_learned(self) -> None:
+        """Take up the learned furniture rules when they changed (learned by this node's
+        job or another's): one small query per batch, the rules only when they moved."""
+        with self.db.read() as session:
+            version = store.learned_version(session)
+            if version == self._learned_version:
+                return
+            rules = store.learned_rules(session)
+        self.options = dataclasses.replace(self.options, learned=rules)
+        self._learned_version = version
+
     def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
+        self.refresh_learned()
         batch = _Batch(removed=[p for p in removed if printable_path(p) == p], force=force)
         candidates = list(candidates)
         batch.claimed = self._claim([c.path for c in candidates if printable_path(c.path) == c.path])

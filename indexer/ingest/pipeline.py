@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from indexer.errors import InputError
 from indexer.ingest import boilerplate, decode, fingerprint, language, metadata, normalize
 from indexer.ingest.types import Analysis, FileFailure, RawFile
 
-__all__ = ["AnalyzeOptions", "analyze"]
+__all__ = ["AnalyzeOptions", "analyze", "line_group"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class AnalyzeOptions:
     boilerplate_rules: tuple[str, ...] = ()
     # (absolute folder, source name): files under a folder whose text names no source.
     source_map: tuple[tuple[str, str], ...] = ()
+    # Learned furniture: group key -> keys of its lines (boilerplate.line_key), from the DB.
+    learned: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
 
 
 def _folder_source(path: str, source_map: tuple[tuple[str, str], ...]) -> str | None:
@@ -34,6 +38,19 @@ def _folder_source(path: str, source_map: tuple[tuple[str, str], ...]) -> str | 
         if path.startswith(folder.rstrip("/") + "/") and len(folder) > best[0]:
             best = (len(folder), source)
     return best[1]
+
+
+def line_group(path: str, source_map: tuple[tuple[str, str], ...]) -> str:
+    """The group a document's lines are counted in for learned furniture.
+
+    The source configured for its folder (every folder of one site counts together),
+    else the folder the file lies in. Not the source named in the text: a wire story's
+    agency reaches us through many sites, each with its own furniture.
+    """
+    source = _folder_source(path, source_map)
+    if source is not None:
+        return f"source:{source}"
+    return f"folder:{posixpath.dirname(path)}"
 
 
 def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
@@ -58,14 +75,20 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         reason = "empty file" if not raw.data else "no text (whitespace only)"
         return FileFailure(raw.path, "normalize", reason, raw.size, raw.mtime_ns)
     cleaned = boilerplate.remove(body, options.boilerplate_rules)
-    body = cleaned.body
+    group = line_group(raw.path, options.source_map)
+    furniture = options.learned.get(boilerplate.group_key(group), frozenset())
+    lines = tuple((key, key in furniture) for key in boilerplate.short_lines(cleaned.body))
+    learned = boilerplate.remove_learned(cleaned.body, furniture)
+    removed = cleaned.removed + learned.removed
+    flags = tuple(dict.fromkeys(cleaned.flags + learned.flags))
+    body = learned.body
     t = lap("boilerplate", t)
     detection = language.detect(
         body, options.language_min_chars, options.language_min_probability, options.allowed_languages
     )
     t = lap("language", t)
     meta = metadata.extract(
-        body, furniture=[r.text for r in cleaned.removed], default_source=_folder_source(raw.path, options.source_map)
+        body, furniture=[r.text for r in removed], default_source=_folder_source(raw.path, options.source_map)
     )
     t = lap("metadata", t)
     if meta.word_count < options.min_words:
@@ -94,9 +117,11 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         char_count=meta.char_count,
         paragraph_count=meta.paragraph_count,
         summary=meta.summary,
-        removed=cleaned.removed,
-        flags=cleaned.flags,
+        removed=removed,
+        flags=flags,
         fingerprint=signature,
+        line_group=group,
+        lines=lines,
         normalizer_version=normalize.NORMALIZER_VERSION,
         ms=round((time.perf_counter() - started) * 1000, 3),
         stage_ms=timings,
