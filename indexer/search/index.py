@@ -28,6 +28,7 @@ from typing import Any
 
 import structlog
 from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
 from whoosh.index import EmptyIndexError, Index
 from whoosh.writing import IndexWriter
 
@@ -49,7 +50,7 @@ COMMIT_EVERY = 10_000  # changes per Whoosh commit when catching up: each commit
 # the follower (which also merges small segments as it commits) less, so that a daemon
 # stays small.
 WRITER_LIMIT_MB = 96
-FOLLOW_LIMIT_MB = 32
+FOLLOW_LIMIT_MB = 64
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ class IndexStore:
             with db.read() as session:
                 return store.changes_since(session, seq, batch)
 
-        ix = whoosh_index.open_dir(str(directory))
+        ix = _open_for_writing(directory)
         try:
             docs = fetch(checkpoint)
             while docs:
@@ -244,7 +245,7 @@ class IndexStore:
             directory = self.data_dir / generation
             directory.mkdir(mode=0o700)
             self._write_state(directory, {"schema_version": SCHEMA_VERSION, "complete": False})
-            ix = whoosh_index.create_in(str(directory), build_schema())
+            ix = FileStorage(str(directory), supports_mmap=False).create_index(build_schema())
             count = 0
             try:
                 with db.read() as session:
@@ -283,7 +284,7 @@ class IndexStore:
             live = self.live_dir()
             if live is None:
                 return
-            ix = whoosh_index.open_dir(str(live))
+            ix = _open_for_writing(live)
             try:
                 with _writer(ix) as writer:
                     for doc_id in ids:
@@ -297,7 +298,7 @@ class IndexStore:
             live = self.live_dir()
             if live is None:
                 return 0
-            ix = whoosh_index.open_dir(str(live))
+            ix = _open_for_writing(live)
             try:
                 before = len(ix._segments())
                 if before > 1:
@@ -372,6 +373,15 @@ class IndexStore:
         if live is None:
             return 0
         return sum(f.stat().st_size for f in live.iterdir() if f.is_file())
+
+
+def _open_for_writing(directory: Path) -> Index:
+    """The index opened for a writer, reading its segments with plain file reads.
+
+    A writer reads every segment when it merges; through mmap those pages would count in
+    the process's resident memory (hundreds of MB on a large index) for no gain.
+    """
+    return FileStorage(str(directory), supports_mmap=False).open_index()
 
 
 @contextmanager
