@@ -27,6 +27,21 @@ def corpora_or_skip(sub: str = "") -> Path:
     return path
 
 
+# Every process a test spawned; those still running when it ends (it failed before
+# stopping them) are killed, so a failing test never leaves a daemon behind.
+_SPAWNED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap_spawned() -> Iterator[None]:
+    yield
+    while _SPAWNED:
+        proc = _SPAWNED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 @dataclass
 class Project:
     """A config file, an inbox and a data dir in a tmp folder, and ways to run indexer."""
@@ -77,7 +92,7 @@ class Project:
         reads would fill up and block the process)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as log:
-            return subprocess.Popen(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "indexer", *args],
                 cwd=self.root,
                 env=self.env(**env),
@@ -85,6 +100,8 @@ class Project:
                 stderr=log,
                 text=True,
             )
+        _SPAWNED.append(proc)
+        return proc
 
     @property
     def log_path(self) -> Path:
