@@ -6,7 +6,9 @@ import shutil
 import subprocess
 import sys
 import threading
+import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -249,4 +251,44 @@ def test_bodies_survive_the_compression_migration_both_ways(tmp_path: Path, data
         command.downgrade(db_session._alembic_config(conn), "0001_initial")
     with db.engine.connect() as conn:
         assert [row[0] for row in conn.execute(text("SELECT body FROM documents ORDER BY id"))] == bodies
+    db.dispose()
+
+
+def test_fingerprints_and_band_keys_are_rebuilt_compact_both_ways(tmp_path: Path, database_url: str) -> None:
+    """0004: hex fingerprints become raw bytes, band keys integers recomputed from them
+    (tombstones keep none), and a downgrade gives back the hex and the old keys."""
+    from alembic import command
+
+    from indexer.db.models import DocBand, Document
+    from indexer.ingest.fingerprint import band_keys, fingerprint
+
+    db = _open(database_url, tmp_path, create=False)
+    db.upgrade("0003_learned_lines")
+    texts = [f"Story {i}: the harbour board met again to discuss the ferry timetable and fares {i}." for i in range(3)]
+    signatures = [fingerprint(t * 3) for t in texts]
+    with db.engine.begin() as conn:
+        for i, signature in enumerate(signatures, 1):
+            conn.execute(
+                text(
+                    "INSERT INTO documents (id, seq, path, sha256, size, mtime_ns, body_sha256, encoding, repaired,"
+                    " language, language_prob, languages, title, word_count, char_count, paragraph_count, summary,"
+                    " body_zlib, removed, flags, fingerprint, normalizer_version, ingested_at, updated_at, deleted_at)"
+                    " VALUES (:id, :id, :path, 'x', 1, 1, :sha, 'utf-8', false, 'en', 1.0, '', 't', 1, 1, 1, '',"
+                    " :body, '[]', '', :fp, 2, :now, :now, :deleted)"
+                ),
+                {"id": i, "path": f"/in/{i}.txt", "sha": f"{i:064d}", "body": zlib.compress(b"x"), "fp": signature.hex(),
+                 "now": datetime(2026, 11, 26, tzinfo=UTC), "deleted": datetime(2026, 11, 26, tzinfo=UTC) if i == 3 else None},
+            )
+    db.upgrade()
+    with db.read() as session:
+        assert [d.fingerprint for d in session.scalars(select(Document).order_by(Document.id))] == signatures
+        rows = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key)).all()
+    assert sorted(rows) == sorted((i, b, k) for i in (1, 2) for b, k in enumerate(band_keys(signatures[i - 1])))
+    with db.engine.begin() as conn:
+        command.downgrade(db_session._alembic_config(conn), "0003_learned_lines")
+    with db.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text("SELECT fingerprint FROM documents ORDER BY id"))] == [
+            s.hex() for s in signatures
+        ]
+        assert conn.execute(text("SELECT count(*) FROM doc_bands")).scalar() == 2 * 21
     db.dispose()

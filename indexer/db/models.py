@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -90,7 +91,7 @@ class Document(Base):
     body: Mapped[str] = mapped_column("body_zlib", ZlibText)
     removed: Mapped[str] = mapped_column(Text, default="[]")  # JSON: what normalization dropped, why
     flags: Mapped[str] = mapped_column(String(200), default="")  # comma list
-    fingerprint: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)  # MinHash, 256 bytes
     cluster_id: Mapped[int | None] = mapped_column(Integer, index=True)
     normalizer_version: Mapped[int] = mapped_column(Integer, default=0)
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -118,10 +119,12 @@ class DocBand(Base):
     documents sharing a band key, found with an indexed equality query on any database."""
 
     __tablename__ = "doc_bands"
+    # The table is its own (band, key) index on SQLite: no rowid, no second copy.
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
-    band: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(32))
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True, index=True)
 
 
 class DocLine(Base):
@@ -215,5 +218,4 @@ class Meta(Base):
 
 
 Index("ix_documents_live_body", Document.body_sha256, Document.deleted_at)
-Index("ix_doc_bands_band_key", DocBand.band, DocBand.key)
 Index("ix_doc_lines_group_line", DocLine.group_key, DocLine.line_key)

@@ -28,8 +28,9 @@ def _permutations():  # type: ignore[no-untyped-def]
     return a, b
 
 
-def fingerprint(body: str) -> str | None:
-    """The document's MinHash signature as hex, or None when the text is too short.
+def fingerprint(body: str) -> bytes | None:
+    """The document's MinHash signature (NUM_PERM big-endian 32-bit values, 256 bytes),
+    or None when the text is too short.
 
     The classic scheme (as in datasketch): one 32-bit hash per shingle, NUM_PERM
     universal-hash permutations, the minimum of each. Written out with numpy rather than
@@ -52,24 +53,23 @@ def fingerprint(body: str) -> str | None:
     )
     with np.errstate(over="ignore"):  # uint64 wrap-around is part of the hash
         permuted = ((hashes[:, None] * a + b) % np.uint64(_PRIME)) & np.uint64(0xFFFFFFFF)
-    return "".join(f"{int(v):08x}" for v in permuted.min(axis=0))
+    return bytes(permuted.min(axis=0).astype(">u4").tobytes())
 
 
-def _values(signature: str) -> list[str]:
-    return [signature[i : i + 8] for i in range(0, len(signature), 8)]
+def band_keys(signature: bytes) -> list[int]:
+    """One 64-bit key per band (signed, to fit any database's BIGINT); documents sharing
+    any key are near-duplicate candidates. Migration 0004 holds a copy of this."""
+    size = ROWS * 4
+    return [
+        int.from_bytes(hashlib.blake2b(signature[band * size : (band + 1) * size], digest_size=8).digest(),
+                       "little", signed=True)
+        for band in range(BANDS)
+    ]
 
 
-def band_keys(signature: str) -> list[str]:
-    """One short key per band; documents sharing any key are near-duplicate candidates."""
-    values = _values(signature)
-    keys = []
-    for band in range(BANDS):
-        chunk = "".join(values[band * ROWS : (band + 1) * ROWS])
-        keys.append(hashlib.blake2b(chunk.encode(), digest_size=8).hexdigest())
-    return keys
-
-
-def similarity(a: str, b: str) -> float:
+def similarity(a: bytes, b: bytes) -> float:
     """Estimated Jaccard similarity of the two documents' shingle sets."""
-    va, vb = _values(a), _values(b)
-    return sum(x == y for x, y in zip(va, vb)) / max(len(va), 1)
+    import numpy as np
+
+    va, vb = np.frombuffer(a, dtype=">u4"), np.frombuffer(b, dtype=">u4")
+    return int(np.count_nonzero(va == vb)) / max(len(va), 1)

@@ -70,7 +70,7 @@ class Analysis:
     summary: str = ""
     removed: tuple[Removal, ...] = ()
     flags: tuple[str, ...] = ()
-    fingerprint: str | None = None
+    fingerprint: bytes | None = None
     # Learned furniture: the group this document is counted in ("folder:...", "source:..."),
     # and (line key, judged furniture) for each short line before learned rules ran.
     line_group: str = ""
