@@ -197,16 +197,29 @@ class Database:
         Returns the state before. SQLite's BEGIN IMMEDIATE and a PostgreSQL advisory
         lock make a second process wait, then find the work done.
         """
+        return self._migrate("upgrade", target)
+
+    def downgrade(self, target: str) -> SchemaState:
+        """Migrate back to ``target`` (for going back to an older release of indexer)."""
+        return self._migrate("downgrade", target)
+
+    def _migrate(self, direction: str, target: str) -> SchemaState:
         from alembic import command
         from alembic.runtime.migration import MigrationContext
 
-        with _opening(), self._writer.connect() as conn, conn.begin():
-            if self.is_postgres:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key("migrate")})
-                conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may be long
-            before = SchemaState(MigrationContext.configure(conn).get_current_revision(), head_revision())
-            _refuse_newer(before)
-            command.upgrade(_alembic_config(conn), target)
+        with _opening(), self._writer.connect() as conn, _sqlite_foreign_keys_off(conn, not self.is_postgres):
+            with conn.begin():
+                if self.is_postgres:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key("migrate")})
+                    conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may be long
+                before = SchemaState(MigrationContext.configure(conn).get_current_revision(), head_revision())
+                if direction == "upgrade":
+                    _refuse_newer(before)
+                    command.upgrade(_alembic_config(conn), target)
+                else:
+                    command.downgrade(_alembic_config(conn), target)
+                if not self.is_postgres and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
+                    raise SchemaError(f"migration to {target} left a dangling reference in {broken[0]}")
         _restrict_sqlite_files(self)
         return before
 
@@ -280,6 +293,24 @@ def known_revisions() -> set[str]:
 
 
 SQLITE_PAGE_SIZE = 16384
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(conn: Connection, sqlite: bool) -> Iterator[None]:
+    """SQLite migrations rebuild tables (copy, drop, rename); with foreign keys enforced,
+    dropping a table that others reference fails. SQLite's own procedure for this turns
+    enforcement off around the transaction (it cannot change inside one) and checks the
+    references before committing (``PRAGMA foreign_key_check``, in ``upgrade``)."""
+    if not sqlite:
+        yield
+        return
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
 
 
 def _sqlite_setup(engine: Engine, busy_timeout: float) -> None:
