@@ -37,10 +37,11 @@ def matches(path: str, root: str, rules: Rules) -> bool:
         return False
     if not any(fnmatch.fnmatch(name, pattern) for pattern in rules.include):
         return False
-    relative = os.path.relpath(path, root)
-    if any(part.startswith(".") for part in Path(relative).parts[:-1]):
+    prefix = root.rstrip(os.sep) + os.sep  # string work, not relpath: runs for every file a scan sees
+    relative = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
+    if any(part.startswith(".") for part in relative.split(os.sep)[:-1]):
         return False
-    return not any(
+    return not rules.exclude or not any(
         fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) for pattern in rules.exclude
     )
 
