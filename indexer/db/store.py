@@ -430,7 +430,7 @@ class _Batch:
         if not live:
             return
         keys = {d.id: band_keys(d.fingerprint) for d in live}
-        stored: dict[tuple[int, str], list[int]] = {}
+        stored: dict[tuple[int, int], list[int]] = {}
         for band in range(len(next(iter(keys.values())))):
             for chunk in _chunks(sorted({k[band] for k in keys.values()})):
                 rows = self.session.execute(
@@ -450,7 +450,8 @@ class _Batch:
             for doc_id, fp, cluster in rows:
                 if fp:
                     fingerprint[doc_id], cluster_of[doc_id] = fp, cluster
-        earlier: dict[tuple[int, str], list[int]] = {}
+        earlier: dict[tuple[int, int], list[int]] = {}
+        joining: dict[int, int | None] = {}  # unclustered documents a new text joins
         for doc in live:
             candidates: set[int] = set()
             for band, key in enumerate(keys[doc.id]):
@@ -467,11 +468,11 @@ class _Batch:
             cluster_of[doc.id] = cluster
             for other_id in matches:
                 if cluster_of[other_id] is None:
-                    cluster_of[other_id] = cluster
-                    other = self.session.get(Document, other_id)
-                    if other is not None:
-                        other.cluster_id = cluster
-                        self.touch(other)  # its index entry carries the cluster
+                    cluster_of[other_id] = joining[other_id] = cluster
+        for chunk in _chunks(sorted(joining)):  # loaded together, not one query each
+            for other in self.session.scalars(select(Document).where(Document.id.in_(chunk))):
+                other.cluster_id = joining[other.id]
+                self.touch(other)  # its index entry carries the cluster
         self.session.execute(
             insert(DocBand), [{"document_id": d.id, "band": b, "key": k} for d in live for b, k in enumerate(keys[d.id])]
         )
