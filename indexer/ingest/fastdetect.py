@@ -35,7 +35,7 @@ class _Normalized(dict[int, str]):
 
 
 _NORMALIZED = _Normalized()
-_WORD_CACHE_SIZE = 200_000
+_WORD_CACHE_SIZE = 100_000  # words; a news vocabulary fits, and the daemon stays small
 
 
 class Profiles:

@@ -208,7 +208,7 @@ def parse_schema() -> Schema:
     )
 
 
-_TERM_CACHE_SIZE = 200_000
+_TERM_CACHE_SIZE = 100_000
 
 
 @cache
