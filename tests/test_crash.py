@@ -40,15 +40,23 @@ def test_random_kills_lose_nothing_and_duplicate_nothing(project: Project) -> No
     dropper.start()
     kinds = ["daemon", "ingest", "reindex"]
     killed = {kind: 0 for kind in kinds}
+    # A kill lands only while the process runs: one that finished first shortens the
+    # delays drawn for its kind (ingest and reindex are quick), and the turn is taken again.
+    longest = {kind: 1.6 for kind in kinds}
     try:
-        for k in range(KILLS):
-            kind = kinds[k % 3]
+        for attempt in range(3 * KILLS):
+            if sum(killed.values()) >= KILLS:
+                break
+            kind = kinds[attempt % 3]
             args = {"daemon": ["daemon"], "ingest": ["ingest", "inbox"], "reindex": ["reindex"]}[kind]
             proc = project.spawn(*args)
-            time.sleep(rng.uniform(0.3, 1.6))
+            delay = rng.uniform(0.2, longest[kind])
+            time.sleep(delay)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 killed[kind] += 1
+            else:
+                longest[kind] = max(0.3, delay * 0.9)
             proc.wait(timeout=10)
     finally:
         dropper.join()

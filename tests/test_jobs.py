@@ -188,3 +188,32 @@ def test_analysis_workers_stop_when_idle_and_start_again(ctx: Context) -> None:
         _write(ctx, f"second-{i}.txt", f"Report {i}\n\nThe orchard harvest {i} was weighed at the co-operative.\n")
     assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
     assert ctx.ingester._pool is not None
+
+
+def test_a_document_changed_during_a_follow_is_indexed_once(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One follow commit spans several fetches; a document that changes again between two
+    of them (another writer, a cluster join) must replace itself, not appear twice."""
+    jobs.follow(ctx)  # an empty index: what follows is applied change by change
+    for name in ("a", "b", "c", "d"):
+        _write(ctx, f"{name}.txt", f"Item {name}\n\nThe ferry timetable for route {name} changes next week.\n")
+    jobs.scan(ctx)
+    fetches = []
+    real = store.changes_since
+
+    def changes_since(session, seq, limit):  # type: ignore[no-untyped-def]
+        docs = real(session, seq, limit)
+        fetches.append([d.id for d in docs])
+        if len(fetches) == 1:  # doc 1 changes again while the follow goes on
+            with ctx.db.write() as writer_session:
+                store.resequence(writer_session, [1])
+        return docs
+
+    monkeypatch.setattr(store, "changes_since", changes_since)
+    result = ctx.index.follow(ctx.db, batch=2)  # fetched two at a time, committed once
+    assert fetches[0] == [1, 2] and any(1 in f for f in fetches[1:])  # back within the same follow
+    ix = ctx.index.open_reader_index()
+    try:
+        assert ix.doc_count() == 4
+    finally:
+        ix.close()
+    assert sorted(_index_ids(ctx)) == ["1", "2", "3", "4"] and result.commits == 2

@@ -209,14 +209,24 @@ class IndexStore:
             docs = fetch(checkpoint)
             while docs:
                 count, seq = 0, checkpoint
+                seen: set[int] = set()  # Whoosh cannot replace a document it has not committed
                 with _writer(ix, limitmb=FOLLOW_LIMIT_MB) as writer:
                     while docs and count < COMMIT_EVERY:
+                        done = 0
                         for doc in docs:
+                            if doc.id in seen:  # changed again since this commit began
+                                break
+                            seen.add(doc.id)
                             if doc.deleted_at is not None:
                                 writer.delete_by_term("id", str(doc.id))
                             else:
                                 writer.update_document(**document_fields(doc))
-                        count, seq = count + len(docs), docs[-1].seq
+                            done += 1
+                        if done:
+                            count, seq = count + done, docs[done - 1].seq
+                        if done < len(docs):
+                            docs = docs[done:]  # the rest goes into the next commit
+                            break
                         docs = fetch(seq)
                 checkpoint = state["checkpoint"] = seq
                 self._write_state(directory, state)
