@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from heapq import heapify, heappop, heappush
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,13 +21,14 @@ from typing import Any
 
 from whoosh import collectors, sorting
 from whoosh import query as wq
+from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.index import EmptyIndexError, Index
 from whoosh.searching import Searcher
 
 from indexer.errors import NoIndexError, NotFoundError, QueryError
 from indexer.search.dates import DATE_HINT, DateError, parse_date
 from indexer.search.mapped import open_index
-from indexer.search.query import date_query, describe, expand, lang_query, parse, path_query
+from indexer.search.query import NearWord, date_query, describe, expand, lang_query, parse, path_query
 from indexer.search.schema import analyzer_for, field_language, index_language
 from indexer.search.snippets import MARK_END, MARK_START, snippet
 
@@ -123,45 +125,6 @@ def _live_dir(data_dir: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
-def _word_count(reader: Any, q: wq.Query) -> int | None:
-    """The exact number of documents matching ``q`` when it is one word over the language
-    fields (``t_en:x OR b_en:x OR t_de:y ...``), without reading the body's postings; else None.
-
-    A document is indexed under exactly one language (index.py), so languages add up;
-    within one, the body's document frequency counts the body matches, and the few
-    documents with the word in the title only are found by walking the title postings.
-    Deleted documents still count in frequencies until a merge: then None.
-    """
-    terms = [q] if isinstance(q, wq.Term) else q.subqueries if isinstance(q, wq.Or) else []
-    if not terms or not all(type(t) is wq.Term for t in terms) or reader.has_deletions():
-        return None
-    words: dict[tuple[str, str], str] = {}
-    for term in terms:
-        lang = field_language(term.fieldname)
-        key = (lang or "", term.fieldname[:2])
-        if lang is None or key in words or term.boost != 1.0:
-            return None
-        words[key] = term.text
-    total = 0
-    for lang in {lang for lang, _ in words}:
-        body, title = words.get((lang, "b_")), words.get((lang, "t_"))
-        body_field, title_field = f"b_{lang}", f"t_{lang}"
-        in_body = body is not None and (body_field, body) in reader
-        total += reader.doc_frequency(body_field, body) if in_body else 0
-        if title is None or (title_field, title) not in reader:
-            continue
-        if not in_body:
-            total += reader.doc_frequency(title_field, title)
-            continue
-        matcher = reader.postings(body_field, body)
-        for docnum in reader.postings(title_field, title).all_ids():
-            if matcher.is_active() and matcher.id() < docnum:
-                matcher.skip_to(docnum)
-            if not matcher.is_active() or matcher.id() != docnum:
-                total += 1  # in the title, not in the body
-    return total
-
-
 class _DateFacet(sorting.FacetType):
     """The document's date, as a sortable number: published if known, else ingested.
 
@@ -199,6 +162,96 @@ def _written(text: str, lang: str, stems: list[str]) -> list[str]:
     return [forms[stem].most_common(1)[0][0] if stem in forms else stem for stem in stems]
 
 
+def _postings_ids(m: Any) -> Iterator[int]:
+    """The document numbers of a fresh postings matcher, a block at a time where possible."""
+    if type(m) is not W3LeafMatcher:  # inlined postings, or deletions filtered out
+        yield from m.all_ids()
+        return
+    while m.is_active():
+        m._read_ids()  # Whoosh's own block decoding, without a Python call per posting
+        yield from m._ids[m._i :]
+        m._next_block()
+
+
+def _term_docs(reader: Any, fieldname: str, text: Any) -> set[int]:
+    docs: set[int] = set()
+    for leaf, offset in reader.leaf_readers():
+        if (fieldname, text) in leaf:
+            ids = _postings_ids(leaf.postings(fieldname, text))
+            docs.update(ids if offset == 0 else (offset + d for d in ids))
+    return docs
+
+
+def _docset(s: Searcher, q: wq.Query) -> set[int]:
+    """The document numbers matching ``q``, unscored: terms read from their postings and
+    combined as sets; anything else (phrases, ranges...) through Whoosh's matchers."""
+    kind = type(q)
+    if kind is wq.Term:
+        return _term_docs(s.reader(), q.fieldname, q.text)
+    if kind is wq.Or and not q.minmatch:
+        docs: set[int] = set()
+        for child in q.subqueries:
+            docs |= _docset(s, child)
+        return docs
+    if kind is wq.And:
+        positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
+        if positive:
+            sets = sorted((_docset(s, c) for c in positive), key=len)
+            docs = sets[0].intersection(*sets[1:])
+            for negative in (c.query for c in q.subqueries if isinstance(c, wq.Not)):
+                if docs:
+                    docs -= _docset(s, negative)
+            return docs
+    if kind is wq.AndNot:
+        return _docset(s, q.a) - _docset(s, q.b)
+    if kind is wq.AndMaybe:
+        return _docset(s, q.a)
+    if kind is wq.Require:
+        return _docset(s, q.a) & _docset(s, q.b)
+    return set(s.docs_for_query(q))
+
+
+class _TopPerCluster(collectors.TopCollector):  # type: ignore[misc]
+    """The best ``limit`` documents by score (then lower docnum), at most one per
+    near-duplicate cluster when ``cluster_of`` is given.
+
+    The heap holds one entry per cluster, so its weakest score is a bound no other copy
+    must beat: Whoosh's block-quality skipping applies, and copies of a story (ten of
+    each at BBC x10) do not crowd the page. Counting is done elsewhere (``_docset``):
+    with skipping, this collector does not see every match.
+    """
+
+    def __init__(self, limit: int, cluster_of: list[str] | None) -> None:
+        super().__init__(limit=limit, usequality=True)
+        self.cluster_of = cluster_of
+        self.best: dict[str, tuple[float, int, str]] = {}
+
+    def _collect(self, global_docnum: int, score: float) -> float:
+        cluster = self.cluster_of[global_docnum] if self.cluster_of is not None else ""
+        entry = (score, -global_docnum, cluster)
+        items = self.items
+        if cluster and (held := self.best.get(cluster)) is not None:
+            if entry <= held:
+                return 0
+            items.remove(held)
+            heapify(items)
+        elif len(items) >= self.limit:
+            if entry <= items[0]:
+                return 0
+            dropped = heappop(items)
+            if dropped[2]:
+                del self.best[dropped[2]]
+        heappush(items, entry)
+        if cluster:
+            self.best[cluster] = entry
+        if len(items) >= self.limit:
+            self.minscore = items[0][0]
+        return 0 - score
+
+    def ranked(self) -> list[tuple[int, float | None]]:
+        return [(-negdoc, score) for score, negdoc, _ in sorted(self.items, reverse=True)]
+
+
 class SearchEngine:
     """Searches over the live index generation of one data dir."""
 
@@ -210,6 +263,8 @@ class SearchEngine:
         self._searcher: Searcher | None = None
         self._languages: list[str] = []
         self._clusters: tuple[Any, list[str] | None] | None = None
+        self._words_reader: Any = None
+        self._words: dict[str, set[bytes]] = {}
 
     def __enter__(self) -> SearchEngine:
         return self
@@ -262,6 +317,11 @@ class SearchEngine:
         assert self._searcher is not None
         return self._searcher
 
+    def warm(self) -> None:
+        """Open or refresh the searcher and load what searches read from it (the clusters),
+        so that a long-lived process answers its next search at full speed."""
+        self._cluster_column(self.searcher())
+
     # -- searching ----------------------------------------------------------------------
 
     def search(self, text: str, options: SearchOptions) -> SearchResult:
@@ -270,12 +330,12 @@ class SearchEngine:
         s = self.searcher()
         flt = self._filter(options)
         allow = set(s.docs_for_query(flt)) if flt is not None else None
-        q = expand(parsed.query, self._languages).normalize()
+        q = self._resolve(s, expand(parsed.query, self._languages).normalize())
         run = self._run(s, q, allow, options)
         strict_matched = run.matched
         fallback = False
         if run.matched == 0 and parsed.fallback is not None:
-            any_word = expand(parsed.fallback, self._languages).normalize()
+            any_word = self._resolve(s, expand(parsed.fallback, self._languages).normalize())
             other = self._run(s, any_word, allow, options)
             if other.matched:
                 q, run, fallback = any_word, other, True
@@ -356,45 +416,64 @@ class SearchEngine:
             raise QueryError(f"query error: unknown sort {sort!r}", "sort by " + ", ".join(SORTS))
         return _DateFacet()
 
-    def _collect(
-        self, s: Searcher, q: wq.Query, allow: set[int] | None, options: SearchOptions, k: int,
-        exclude: set[int] | None = None,
-    ) -> tuple[list[tuple[int, float | None]], int]:
-        """The best ``k`` (docnum, score) in the wanted order, and the exact number of matches."""
-        c: collectors.Collector
-        if options.sort == "relevance" and allow is None and not exclude:
-            count = _word_count(s.reader(), q)
-            if count is not None:
-                # One word: its count comes from the term dictionary, so Whoosh may skip
-                # the documents that cannot reach the top (most of them, for common words).
-                results = s.search(q, limit=k)
-                return [(hit.docnum, hit.score) for hit in results], count
-        if options.sort == "relevance":
-            # Whoosh's block-quality skipping and mid-search matcher swaps leave its count
-            # of matches wrong; a plain heap counts every match in the same single pass.
-            c = collectors.TopCollector(k, usequality=False, replace=0)
-        else:
-            c = collectors.SortingCollector(self._sort_facet(s, options.sort), limit=k,
-                                            reverse=options.sort == "newest")
-        if allow is not None or exclude:
-            c = collectors.FilterCollector(c, allow=allow, restrict=exclude or None)
-        s.search_with_collector(q, c)
-        results = c.results()
-        scored = options.sort == "relevance"
-        return [(hit.docnum, hit.score if scored else None) for hit in results], len(results)
-
     def _run(
         self, s: Searcher, q: wq.Query, allow: set[int] | None, options: SearchOptions,
         exclude: set[int] | None = None,
     ) -> _Run:
+        """The page of hits and the exact counts, in two passes: the matching documents
+        unscored (postings ids only), then the best ones scored, skipping blocks of
+        postings that cannot reach the page (one hit per cluster when collapsing)."""
         want = options.offset + options.limit
         cluster_of = self._cluster_column(s) if options.collapse else None
+        matches = _docset(s, q)
+        if allow is not None:
+            matches &= allow
+        if exclude:
+            matches -= exclude
+        matched = total = len(matches)
+        clusters: dict[str, list[int]] = {}
+        if cluster_of is not None:
+            members: dict[str, list[int]] = {}
+            for docnum in matches:
+                if cluster := cluster_of[docnum]:
+                    members.setdefault(cluster, []).append(docnum)
+            clusters = {c: sorted(docnums) for c, docnums in members.items() if len(docnums) > 1}
+            total = matched - sum(len(docnums) - 1 for docnums in clusters.values())
+        if not matched:
+            return _Run([], 0, 0, {})
+        if options.sort == "relevance":
+            ranked = self._top(s, q, allow, exclude, want, cluster_of)
+        else:
+            ranked = self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
+        return _Run(ranked[options.offset : want], matched, total, clusters)
+
+    def _top(
+        self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None, want: int,
+        cluster_of: list[str] | None,
+    ) -> list[tuple[int, float | None]]:
+        top = _TopPerCluster(want, cluster_of)
+        c: collectors.Collector = top
+        if allow is not None or exclude:
+            c = collectors.FilterCollector(top, allow=allow, restrict=exclude or None)
+        s.search_with_collector(q, c)
+        return top.ranked()
+
+    def _by_date(
+        self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None,
+        options: SearchOptions, want: int, cluster_of: list[str] | None, matched: int,
+    ) -> list[tuple[int, float | None]]:
         k = want
         while True:
-            ranked, matched = self._collect(s, q, allow, options, k, exclude)
+            c: collectors.Collector = collectors.SortingCollector(
+                self._sort_facet(s, options.sort), limit=k, reverse=options.sort == "newest"
+            )
+            if allow is not None or exclude:
+                c = collectors.FilterCollector(c, allow=allow, restrict=exclude or None)
+            s.search_with_collector(q, c)
+            ranked: list[tuple[int, float | None]] = [(hit.docnum, None) for hit in c.results()]
             if cluster_of is None:
-                return _Run(ranked[options.offset : want], matched, matched, {})
-            # One hit per cluster, the best of it; ask for more hits until enough are left.
+                return ranked
+            # One hit per cluster, the first of it; ask for more until enough are left.
             seen: set[str] = set()
             kept = []
             for docnum, score in ranked:
@@ -404,17 +483,32 @@ class SearchEngine:
                 seen.add(cluster)
                 kept.append((docnum, score))
             if len(kept) >= want or len(ranked) >= matched:
-                break
+                return kept
             k *= 4
-        members: dict[str, list[int]] = {}
-        for docnum in s.docs_for_query(q):
-            if (cluster := cluster_of[docnum]) and (allow is None or docnum in allow) and not (
-                exclude and docnum in exclude
-            ):
-                members.setdefault(cluster, []).append(docnum)
-        clusters = {c: docnums for c, docnums in members.items() if len(docnums) > 1}
-        total = matched - sum(len(docnums) - 1 for docnums in clusters.values())
-        return _Run(kept[options.offset : want], matched, total, clusters)
+
+    def _resolve(self, s: Searcher, q: wq.Query) -> wq.Query:
+        """``q`` with its fuzzy words looked up once in the whole index (with the field's
+        words held in memory), not again in each segment, for counting, scoring and
+        highlighting alike."""
+        if isinstance(q, NearWord):
+            words = self._vocabulary(s.reader(), q.fieldname)
+            return q.resolved_with(s.reader(), lambda key: key[1] in words)
+        if q.is_leaf():
+            return q
+        return q.apply(lambda child: self._resolve(s, child))
+
+    def _vocabulary(self, reader: Any, fieldname: str) -> set[bytes]:
+        """Every term of ``fieldname`` (bytes), kept while the reader is current: a fuzzy
+        word's few hundred variants are then set lookups, not term-file lookups per segment."""
+        if self._words_reader is not reader:
+            self._words_reader, self._words = reader, {}
+        if fieldname not in self._words:
+            words: set[bytes] = set()
+            for leaf, _offset in reader.leaf_readers():
+                if fieldname in leaf.indexed_field_names():
+                    words.update(leaf.lexicon(fieldname))
+            self._words[fieldname] = words
+        return self._words[fieldname]
 
     def _cluster_column(self, s: Searcher) -> list[str] | None:
         """Each document's cluster ("" for none), or None when no document has one."""
@@ -504,9 +598,9 @@ class SearchEngine:
         if corrected is None:
             return
         try:
-            q = expand(parse(corrected, self.today()).query, self._languages).normalize()
+            q = self._resolve(s, expand(parse(corrected, self.today()).query, self._languages).normalize())
         except QueryError:
             return
-        _, found = self._collect(s, q, allow, SearchOptions(limit=1), 1)
+        found = len(_docset(s, q) & allow if allow is not None else _docset(s, q))
         if found > 2 * matched:
             result.suggestion, result.suggestion_total = corrected, found
