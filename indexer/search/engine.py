@@ -13,17 +13,19 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from heapq import heapify, heappop, heappush
+from bisect import bisect_right
+from heapq import heapify, heappop, heappush, nlargest
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from whoosh import collectors, sorting
+from whoosh import collectors, scoring, sorting
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.index import EmptyIndexError, Index
 from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length
 
 from indexer.errors import NoIndexError, NotFoundError, QueryError
 from indexer.search.dates import DATE_HINT, DateError, parse_date
@@ -173,6 +175,31 @@ def _postings_ids(m: Any) -> Iterator[int]:
         m._next_block()
 
 
+def _postings_weights(m: Any) -> Iterator[tuple[int, float]]:
+    """(docnum, weight) of a fresh postings matcher, a block at a time where possible."""
+    if type(m) is not W3LeafMatcher:
+        while m.is_active():
+            yield m.id(), m.weight()
+            m.next()
+        return
+    while m.is_active():
+        m._read_ids()
+        m._read_weights()
+        yield from zip(m._ids[m._i :], m._weights[m._i :])
+        m._next_block()
+
+
+def _length_bytes(leaf: Any, fieldname: str) -> bytes | None:
+    """Each document's length byte in ``fieldname`` (Whoosh keeps one byte per document),
+    read from the segment's length column at once; None if it cannot be."""
+    try:
+        column = leaf._perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
+        raw = column._dbfile.get(column._basepos, column._count) if column is not None else b""
+    except AttributeError:  # another codec: let Whoosh score it
+        return None
+    return bytes(raw) + bytes(leaf.doc_count_all() - len(raw))
+
+
 def _term_docs(reader: Any, fieldname: str, text: Any) -> set[int]:
     docs: set[int] = set()
     for leaf, offset in reader.leaf_readers():
@@ -211,25 +238,99 @@ def _docset(s: Searcher, q: wq.Query) -> set[int]:
     return set(s.docs_for_query(q))
 
 
-class _TopPerCluster(collectors.TopCollector):  # type: ignore[misc]
-    """The best ``limit`` documents by score (then lower docnum), at most one per
-    near-duplicate cluster when ``cluster_of`` is given.
+class _Clusters:
+    """Each document's near-duplicate cluster ("" for none), from the segments' columns.
 
-    The heap holds one entry per cluster, so its weakest score is a bound no other copy
-    must beat: Whoosh's block-quality skipping applies, and copies of a story (ten of
-    each at BBC x10) do not crowd the page. Counting is done elsewhere (``_docset``):
-    with skipping, this collector does not see every match.
+    Read one document at a time at first: a one-shot search asks for a few hundred, and
+    reading all 22k costs it ~20 ms. Once many were asked for (a long-lived engine), or
+    on load_all(), they are read into a list at once.
     """
 
-    def __init__(self, limit: int, cluster_of: list[str] | None) -> None:
-        super().__init__(limit=limit, usequality=True)
+    def __init__(self, reader: Any) -> None:
+        self._leaves = []
+        # Per segment: a segment written without any cluster has no column at all, and
+        # Whoosh's multi-segment column then silently skips its documents.
+        for leaf, offset in reader.leaf_readers():
+            column = leaf.column_reader("cluster") if leaf.has_column("cluster") else None
+            self._leaves.append((offset, leaf.doc_count_all(), column))
+        self._starts = [offset for offset, _, _ in self._leaves]
+        self._all: list[str] | None = None
+        self._asked = 0
+        self._load_after = sum(count for _, count, _ in self._leaves) // 2
+
+    def load_all(self) -> None:
+        if self._all is None:
+            values: list[str] = []
+            for _offset, count, column in self._leaves:
+                found = list(column) if column is not None else []
+                values.extend(found[:count] + [""] * (count - len(found)))
+            self._all = values
+
+    def of(self, docnums: list[int]) -> list[str]:
+        if self._all is None and self._asked + len(docnums) > self._load_after:
+            self.load_all()
+        if self._all is not None:
+            values = self._all
+            return [values[d] for d in docnums]
+        return [self[d] for d in docnums]
+
+    def __getitem__(self, docnum: int) -> str:
+        if self._all is None:
+            self._asked += 1
+            if self._asked <= self._load_after:
+                offset, count, column = self._leaves[bisect_right(self._starts, docnum) - 1]
+                at = docnum - offset
+                return column[at] if column is not None and at < len(column) else ""
+            self.load_all()
+            assert self._all is not None
+        return self._all[docnum]
+
+
+def _best(scores: dict[int, float], want: int, cluster_of: _Clusters | None) -> list[tuple[int, float | None]]:
+    """The ``want`` best (docnum, score), by score then docnum, one per cluster."""
+    # Clusters at BBC x10 hold ten copies: ask for enough at once to fill the page.
+    k = want * 16 if cluster_of is not None else want
+    while True:
+        top = nlargest(k, scores.items(), key=lambda item: (item[1], -item[0]))
+        if cluster_of is None:
+            return list(top)
+        seen: set[str] = set()
+        kept: list[tuple[int, float | None]] = []
+        for docnum, score in top:
+            cluster = cluster_of[docnum]
+            if cluster:
+                if cluster in seen:
+                    continue
+                seen.add(cluster)
+            kept.append((docnum, score))
+        if len(kept) >= want or k >= len(scores):
+            return kept[:want]
+        k *= 4
+
+
+class _TopPerCluster(collectors.TopCollector):  # type: ignore[misc]
+    """The best ``limit`` documents by score (then lower docnum), at most one per
+    near-duplicate cluster when ``cluster_of`` is given, and every match in ``seen``.
+
+    The heap holds one entry per cluster, so copies of a story (ten of each at BBC x10)
+    do not crowd the page and need no second pass. Every match is scored: Whoosh's
+    block-quality skipping and mid-search matcher swaps (replace) lose matches, even
+    top ones ("(oil OR gas) AND prices" missed documents scoring as high as its second hit).
+    """
+
+    def __init__(self, limit: int, cluster_of: _Clusters | None) -> None:
+        super().__init__(limit=limit, usequality=False, replace=0)
         self.cluster_of = cluster_of
         self.best: dict[str, tuple[float, int, str]] = {}
+        self.seen: set[int] = set()
 
     def _collect(self, global_docnum: int, score: float) -> float:
+        self.seen.add(global_docnum)
+        items = self.items
+        if len(items) >= self.limit and (score, -global_docnum) <= items[0][:2]:
+            return 0  # below every entry: whatever its cluster, it cannot make the page
         cluster = self.cluster_of[global_docnum] if self.cluster_of is not None else ""
         entry = (score, -global_docnum, cluster)
-        items = self.items
         if cluster and (held := self.best.get(cluster)) is not None:
             if entry <= held:
                 return 0
@@ -262,8 +363,10 @@ class SearchEngine:
         self._index: Index | None = None
         self._searcher: Searcher | None = None
         self._languages: list[str] = []
-        self._clusters: tuple[Any, list[str] | None] | None = None
+        self._clusters: tuple[Any, _Clusters | None] | None = None
         self._words_reader: Any = None
+        self._lengths_reader: Any = None
+        self._length_cache: dict[tuple[int, str], bytes | None] = {}
         self._words: dict[str, set[bytes]] = {}
 
     def __enter__(self) -> SearchEngine:
@@ -320,7 +423,9 @@ class SearchEngine:
     def warm(self) -> None:
         """Open or refresh the searcher and load what searches read from it (the clusters),
         so that a long-lived process answers its next search at full speed."""
-        self._cluster_column(self.searcher())
+        clusters = self._cluster_column(self.searcher())
+        if clusters is not None:
+            clusters.load_all()
 
     # -- searching ----------------------------------------------------------------------
 
@@ -425,42 +530,53 @@ class SearchEngine:
         postings that cannot reach the page (one hit per cluster when collapsing)."""
         want = options.offset + options.limit
         cluster_of = self._cluster_column(s) if options.collapse else None
-        matches = _docset(s, q)
-        if allow is not None:
-            matches &= allow
-        if exclude:
-            matches -= exclude
+        ranked: list[tuple[int, float | None]] | None = None
+        scores = self._scored(s, q) if options.sort == "relevance" else None
+        if scores is not None:
+            if allow is not None or exclude:
+                scores = {d: v for d, v in scores.items() if (allow is None or d in allow) and not (exclude and d in exclude)}
+            matches = set(scores)
+            ranked = _best(scores, want, cluster_of)
+        elif options.sort == "relevance":
+            # Phrases and the like: one scoring pass over every match ranks and counts.
+            ranked, matches = self._top(s, q, allow, exclude, want, cluster_of)
+        else:
+            matches = _docset(s, q)
+            if allow is not None:
+                matches &= allow
+            if exclude:
+                matches -= exclude
         matched = total = len(matches)
         clusters: dict[str, list[int]] = {}
         if cluster_of is not None:
             members: dict[str, list[int]] = {}
-            for docnum in matches:
-                if cluster := cluster_of[docnum]:
+            docnums = list(matches)
+            for docnum, cluster in zip(docnums, cluster_of.of(docnums), strict=True):
+                if cluster:
                     members.setdefault(cluster, []).append(docnum)
             clusters = {c: sorted(docnums) for c, docnums in members.items() if len(docnums) > 1}
             total = matched - sum(len(docnums) - 1 for docnums in clusters.values())
         if not matched:
             return _Run([], 0, 0, {})
-        if options.sort == "relevance":
-            ranked = self._top(s, q, allow, exclude, want, cluster_of)
-        else:
+        if ranked is None:
             ranked = self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
         return _Run(ranked[options.offset : want], matched, total, clusters)
 
     def _top(
         self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None, want: int,
-        cluster_of: list[str] | None,
-    ) -> list[tuple[int, float | None]]:
+        cluster_of: _Clusters | None,
+    ) -> tuple[list[tuple[int, float | None]], set[int]]:
+        """The best ``want`` hits, and every matching document, in one scoring pass."""
         top = _TopPerCluster(want, cluster_of)
         c: collectors.Collector = top
         if allow is not None or exclude:
             c = collectors.FilterCollector(top, allow=allow, restrict=exclude or None)
         s.search_with_collector(q, c)
-        return top.ranked()
+        return top.ranked(), top.seen
 
     def _by_date(
         self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None,
-        options: SearchOptions, want: int, cluster_of: list[str] | None, matched: int,
+        options: SearchOptions, want: int, cluster_of: _Clusters | None, matched: int,
     ) -> list[tuple[int, float | None]]:
         k = want
         while True:
@@ -486,6 +602,97 @@ class SearchEngine:
                 return kept
             k *= 4
 
+    def _scored(self, s: Searcher, q: wq.Query) -> dict[int, float] | None:
+        """Every matching document's score, for queries of plain words (terms joined by
+        AND, OR, NOT), computed from the postings as Whoosh's BM25F scores them; None for
+        anything else.
+
+        Scoring through Whoosh's matchers costs ~10 µs a match, and block-max skipping
+        rarely helps here (the page's bound is low against 128-posting blocks): a word in
+        a third of 22k documents took 25 ms. This is one multiply-add per posting.
+        """
+        kind = type(q)
+        if kind is wq.Term:
+            return self._term_scores(s, q)
+        if q.boost != 1.0:
+            return None
+        if kind is wq.Or and not q.minmatch:
+            parts = [self._scored(s, child) for child in q.subqueries]
+            if any(part is None for part in parts):
+                return None
+            scored = sorted((part for part in parts if part is not None), key=len, reverse=True)
+            total = dict(scored[0]) if scored else {}
+            for part in scored[1:]:
+                for docnum, score in part.items():
+                    # Whoosh adds the scores of the arms on a document; a word's title
+                    # and body arms add up the same in either order.
+                    total[docnum] = total[docnum] + score if docnum in total else score
+            return total
+        if kind is wq.And:
+            positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
+            parts = [self._scored(s, c) for c in positive]
+            if not parts or any(part is None for part in parts):
+                return None
+            scored = [part for part in parts if part is not None]
+            keys = set(min(scored, key=len)).intersection(*scored)
+            negatives = [c.query for c in q.subqueries if isinstance(c, wq.Not)]
+            for negative in negatives:
+                if keys:
+                    keys -= _docset(s, negative)
+            # Whoosh intersects with each NOT's inverse, whose every document scores 1.
+            extra = float(len(negatives))
+            return {d: sum(part[d] for part in scored) + extra for d in keys}
+        if kind is wq.AndNot:
+            base = self._scored(s, q.a)
+            if base is None:
+                return None
+            drop = _docset(s, q.b)
+            return {d: score for d, score in base.items() if d not in drop}
+        return None
+
+    def _term_scores(self, s: Searcher, q: wq.Term) -> dict[int, float] | None:
+        weighting = s.weighting
+        if q.fieldname not in s.schema or type(weighting) is not scoring.BM25F:
+            return None
+        field = s.schema[q.fieldname]
+        if not field.scorable:
+            return None
+        try:
+            text = field.to_bytes(q.text)
+        except ValueError:
+            return {}
+        scores: dict[int, float] = {}
+        reader = s.reader()
+        if (q.fieldname, text) not in reader:
+            return scores
+        idf = s.idf(q.fieldname, text)
+        avgfl = s.avg_field_length(q.fieldname) or 1
+        b = weighting._field_B.get(q.fieldname, weighting.B)
+        k1 = weighting.K1
+        k1p1 = k1 + 1
+        # whoosh.scoring.bm25 is idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)));
+        # the length takes 256 values, so the right-hand term is one table (same floats).
+        norms = [k1 * ((1 - b) + b * (byte_to_length(n) if n else 0) / avgfl) for n in range(256)]
+        boost = q.boost
+        for leaf, offset in reader.leaf_readers():
+            if (q.fieldname, text) not in leaf:
+                continue
+            lengths = self._lengths(leaf, q.fieldname)
+            if lengths is None:
+                return None
+            for docnum, tf in _postings_weights(leaf.postings(q.fieldname, text)):
+                score = idf * ((tf * k1p1) / (tf + norms[lengths[docnum]]))
+                scores[offset + docnum] = score * boost if boost != 1.0 else score
+        return scores
+
+    def _lengths(self, leaf: Any, fieldname: str) -> bytes | None:
+        if self._lengths_reader is not self._searcher:
+            self._lengths_reader, self._length_cache = self._searcher, {}
+        key = (id(leaf), fieldname)
+        if key not in self._length_cache:
+            self._length_cache[key] = _length_bytes(leaf, fieldname)
+        return self._length_cache[key]
+
     def _resolve(self, s: Searcher, q: wq.Query) -> wq.Query:
         """``q`` with its fuzzy words looked up once in the whole index (with the field's
         words held in memory), not again in each segment, for counting, scoring and
@@ -510,23 +717,13 @@ class SearchEngine:
             self._words[fieldname] = words
         return self._words[fieldname]
 
-    def _cluster_column(self, s: Searcher) -> list[str] | None:
+    def _cluster_column(self, s: Searcher) -> _Clusters | None:
         """Each document's cluster ("" for none), or None when no document has one."""
         reader = s.reader()
-        if self._clusters is not None and self._clusters[0] is reader:
-            return self._clusters[1]
-        values: list[str] | None = None
-        if "cluster" in reader.indexed_field_names():
-            values = []
-            # Per segment: a segment written without any cluster has no column at all,
-            # and Whoosh's multi-segment column then silently skips its documents.
-            for leaf, offset in reader.leaf_readers():
-                assert offset == len(values)
-                count = leaf.doc_count_all()
-                column = list(leaf.column_reader("cluster")) if leaf.has_column("cluster") else []
-                values.extend(column[:count] + [""] * (count - len(column)))
-        self._clusters = (reader, values)
-        return values
+        if self._clusters is None or self._clusters[0] is not reader:
+            found = _Clusters(reader) if "cluster" in reader.indexed_field_names() else None
+            self._clusters = (reader, found)
+        return self._clusters[1]
 
     def _hits(self, s: Searcher, run: _Run, q: wq.Query, options: SearchOptions) -> list[Hit]:
         terms: dict[str, set[str]] = {}
