@@ -366,6 +366,7 @@ class SearchEngine:
         self._clusters: tuple[Any, _Clusters | None] | None = None
         self._words_reader: Any = None
         self._lengths_reader: Any = None
+        self._ids: tuple[Any, Any] | None = None
         self._length_cache: dict[tuple[int, str], bytes | None] = {}
         self._words: dict[str, set[bytes]] = {}
 
@@ -752,7 +753,7 @@ class SearchEngine:
             )
             if cluster and cluster in run.clusters:
                 others = [d for d in run.clusters[cluster] if d != docnum]
-                hit.near_duplicates = sorted(int(s.stored_fields(d)["id"]) for d in others)
+                hit.near_duplicates = sorted(self._doc_id(s, d) for d in others)
             if options.snippets:
                 lang = index_language(hit.language)
                 body = stored.get(f"b_{lang}")
@@ -761,6 +762,14 @@ class SearchEngine:
                     hit.snippet = snippet(body, wanted, lang)
             hits.append(hit)
         return hits
+
+    def _doc_id(self, s: Searcher, docnum: int) -> int:
+        """A document's id: from the id column (a few µs), else its stored fields (~70 µs)."""
+        reader = s.reader()
+        if self._ids is None or self._ids[0] is not reader:
+            self._ids = (reader, reader.column_reader("id") if reader.has_column("id") else None)
+        column = self._ids[1]
+        return int(column[docnum] if column is not None else s.stored_fields(docnum)["id"])
 
     def _facets(self, s: Searcher, q: wq.Query, flt: wq.Query | None) -> dict[str, list[FacetCount]]:
         published = s.schema["published"]
