@@ -158,7 +158,7 @@ class Daemon:
             try:
                 self._searches.refresh()
             except Exception as e:  # a damaged index: searches report it themselves
-                log.warning("daemon.search_refresh_failed", error=str(e))
+                log.warning("daemon.search_refresh_failed", error=str(e), exc_info=True)
 
     def _stop_searches(self) -> None:
         if self._searches is not None:

@@ -159,3 +159,17 @@ def test_the_daemon_serves_searches_that_match_searching_alone(project: Project)
     alone = [_steady(project.run(*args).stdout) for args in commands]
     assert served == alone
     assert "2 documents match 'harbour'" in served[0]
+
+
+def test_the_server_follows_an_index_that_started_empty(project: Project) -> None:
+    project.run("init")
+    request = {"command": "search", "query": "harbour", "options": {}, "format": "json"}
+    with SearchServer(project.data) as server:
+        server.refresh()
+        first = ask(project.data, request)
+        assert first is not None and '"total": 0' in first["stdout"]
+        project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan.\n")
+        project.run("ingest", str(project.inbox))
+        server.refresh()  # Whoosh cannot refresh a searcher of no segments: it reopens
+        second = ask(project.data, request)
+        assert second is not None and '"total": 1' in second.get("stdout", ""), second

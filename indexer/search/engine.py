@@ -368,7 +368,7 @@ class SearchEngine:
         self._lengths_reader: Any = None
         self._ids: tuple[Any, Any] | None = None
         self._length_cache: dict[tuple[int, str], bytes | None] = {}
-        self._words: dict[str, set[bytes]] = {}
+        self._words: dict[str, set[bytes] | None] = {}
 
     def __enter__(self) -> SearchEngine:
         return self
@@ -416,8 +416,12 @@ class SearchEngine:
         if self._searcher is None or live != self._live:
             self._open(live)
         elif not self._searcher.up_to_date():
-            self._searcher = self._searcher.refresh()
-            self._learn_languages()
+            if self._searcher.doc_count_all() == 0:
+                # Whoosh cannot refresh a reader of no segments (its segments() is None).
+                self._open(live)
+            else:
+                self._searcher = self._searcher.refresh()
+                self._learn_languages()
         assert self._searcher is not None
         return self._searcher
 
@@ -700,23 +704,29 @@ class SearchEngine:
         highlighting alike."""
         if isinstance(q, NearWord):
             words = self._vocabulary(s.reader(), q.fieldname)
-            return q.resolved_with(s.reader(), lambda key: key[1] in words)
+            return q.resolved_with(s.reader(), None if words is None else lambda key: key[1] in words)
         if q.is_leaf():
             return q
         return q.apply(lambda child: self._resolve(s, child))
 
-    def _vocabulary(self, reader: Any, fieldname: str) -> set[bytes]:
+    def _vocabulary(self, reader: Any, fieldname: str) -> set[bytes] | None:
         """Every term of ``fieldname`` (bytes), kept while the reader is current: a fuzzy
-        word's few hundred variants are then set lookups, not term-file lookups per segment."""
+        word's few hundred variants are then set lookups, not term-file lookups in each
+        segment. Built the second time a field is asked for (reading 40k terms costs a
+        one-shot search more than its lookups do); None until then."""
         if self._words_reader is not reader:
             self._words_reader, self._words = reader, {}
         if fieldname not in self._words:
-            words: set[bytes] = set()
+            self._words[fieldname] = None
+            return None
+        words = self._words[fieldname]
+        if words is None:
+            words = set()
             for leaf, _offset in reader.leaf_readers():
                 if fieldname in leaf.indexed_field_names():
                     words.update(leaf.lexicon(fieldname))
             self._words[fieldname] = words
-        return self._words[fieldname]
+        return words
 
     def _cluster_column(self, s: Searcher) -> _Clusters | None:
         """Each document's cluster ("" for none), or None when no document has one."""
