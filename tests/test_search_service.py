@@ -173,3 +173,19 @@ def test_the_server_follows_an_index_that_started_empty(project: Project) -> Non
         server.refresh()  # Whoosh cannot refresh a searcher of no segments: it reopens
         second = ask(project.data, request)
         assert second is not None and '"total": 1' in second.get("stdout", ""), second
+
+
+def test_the_server_drops_a_deleted_document_at_once(project: Project) -> None:
+    keep = project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan.\n")
+    gone = project.write("mill.txt", "Mill by the harbour\n\nThe old mill by the harbour reopened.\n")
+    project.run("ingest", str(project.inbox))
+    request = {"command": "search", "query": "harbour", "options": {}, "format": "json"}
+    with SearchServer(project.data) as server:
+        server.refresh()
+        assert '"total": 2' in ask(project.data, request)["stdout"]  # type: ignore[index]
+        gone.unlink()
+        project.run("ingest", str(project.inbox))  # a commit that only deletes
+        server.refresh()
+        answer = ask(project.data, request)
+        assert answer is not None and '"total": 1' in answer["stdout"], answer
+    assert keep.exists()

@@ -1,7 +1,7 @@
 """Running searches on the live index, read-only: filters, sorting, near-duplicates
 collapsed, facets, snippets, did-you-mean, and documents like a given one.
 
-A ``SearchEngine`` keeps one Whoosh searcher open and refreshes it when the index has
+A ``SearchEngine`` keeps one Whoosh searcher open and reopens it when the index has
 changed (a commit, or a rebuilt generation swapped in), so a long-lived process can
 reuse it; the CLI opens one per command. It never takes the writer lock and never opens
 the database: titles, paths and bodies are stored in the index.
@@ -409,19 +409,16 @@ class SearchEngine:
         self._languages = sorted({lang for name in names if (lang := field_language(name))})
 
     def searcher(self) -> Searcher:
-        """The searcher, reopened or refreshed if the index changed since the last call."""
+        """The searcher, reopened if the index changed since the last call."""
         live = _live_dir(self.data_dir)
         if live is None:
             raise NoIndexError(NO_INDEX)
-        if self._searcher is None or live != self._live:
+        if self._searcher is None or live != self._live or not self._searcher.up_to_date():
+            # Reopened, not refresh()ed: Whoosh's refresh reuses a segment's reader even
+            # when the commit deleted documents in it (deleted files stayed searchable in
+            # the daemon), keeps segments a merge removed, and fails on an index that had
+            # none. Opening maps the segments (mapped.py): ~15 ms at BBC x10, once a commit.
             self._open(live)
-        elif not self._searcher.up_to_date():
-            if self._searcher.doc_count_all() == 0:
-                # Whoosh cannot refresh a reader of no segments (its segments() is None).
-                self._open(live)
-            else:
-                self._searcher = self._searcher.refresh()
-                self._learn_languages()
         assert self._searcher is not None
         return self._searcher
 
