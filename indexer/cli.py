@@ -9,9 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -186,6 +184,9 @@ def _progress(label: str) -> Iterator[Callable[[int], None]]:
 @_common
 def daemon(state: State) -> None:
     """Watch the inbox and keep the database and the index up to date until stopped."""
+    import signal
+    import threading
+
     from indexer.daemon import Daemon
 
     stop = threading.Event()

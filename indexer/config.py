@@ -8,7 +8,6 @@ Sources, later ones winning: the defaults below, the TOML file (``--config`` or
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import socket
 import tomllib
@@ -138,6 +137,8 @@ class Config:
         host = socket.gethostname()
         name = f"{host}:{self.data_dir}"
         if len(name) > 100:  # the claims column's width
+            import hashlib  # here: OpenSSL's load costs `indexer search` ~7 ms
+
             name = f"{host[:60]}:{hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]}"
         return name
 

@@ -62,6 +62,7 @@ class Daemon:
         self._last_status = 0.0
         self._started = datetime.now(UTC)
         self._scheduler: Any = None
+        self._searches: Any = None  # the search server (search/service.py), once listening
         self._mode = cfg.watch
         # A batch being analysed when SIGTERM arrives is abandoned before its transaction.
         ctx.ingester.should_stop = stop.is_set
@@ -79,6 +80,7 @@ class Daemon:
             except Exception as e:  # one bad run must not stop the daemon; it is logged
                 log.error("daemon.job_failed", job=job, error=str(e), exc_info=True)
             finally:
+                self._refresh_searches()
                 self._write_status(force=True)
 
         return run
@@ -135,6 +137,34 @@ class Daemon:
         self._follow_due = True
         self.pending.wake.set()
 
+    # -- searches -------------------------------------------------------------------
+
+    def _serve_searches(self) -> None:
+        """Answer `indexer search` over data_dir/search.sock with a warm searcher."""
+        from indexer.search.service import SearchServer
+
+        server = SearchServer(self.ctx.config.data_dir)
+        try:
+            server.start()
+        except OSError as e:  # e.g. a socket path over 107 bytes: searches open the index
+            log.warning("daemon.search_server_failed", error=str(e))
+            return
+        self._searches = server
+        self._refresh_searches()
+
+    def _refresh_searches(self) -> None:
+        # After each index commit or swap, so no search waits for the segments to reopen.
+        if self._searches is not None:
+            try:
+                self._searches.refresh()
+            except Exception as e:  # a damaged index: searches report it themselves
+                log.warning("daemon.search_refresh_failed", error=str(e), exc_info=True)
+
+    def _stop_searches(self) -> None:
+        if self._searches is not None:
+            self._searches.stop()
+            self._searches = None
+
     # -- the main loop -----------------------------------------------------------------
 
     def _process(self) -> None:
@@ -157,6 +187,7 @@ class Daemon:
             self._follow_due = False
             self._last_commit = now
             jobs.follow(self.ctx)
+            self._refresh_searches()
 
     def _timeout(self) -> float:
         due = self.pending.next_due()
@@ -232,6 +263,7 @@ class Daemon:
         observer = None
         try:
             observer = self._start_watching()
+            self._serve_searches()
             log.info("daemon.start", pid=os.getpid(), watch=self._mode, inbox=[str(p) for p in cfg.inbox_dirs],
                      data_dir=str(cfg.data_dir))
             scheduler = build_scheduler(
@@ -269,6 +301,7 @@ class Daemon:
                 self._busy.release()
             log.info("daemon.stopped")
         finally:
+            self._stop_searches()
             if observer is not None:
                 observer.stop()
             (cfg.data_dir / STATUS_FILE).unlink(missing_ok=True)

@@ -4,6 +4,7 @@ it: the same output, owner-only socket, and a quick fallback when the server is 
 from __future__ import annotations
 
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from indexer.search.service import ASK_TIMEOUT, SOCKET_NAME, SearchServer, ask
-from tests.conftest import Project
+from tests.conftest import Project, wait_for
 from tests.test_search_corpus import ids_by_path, shared
 
 COMMANDS = [
@@ -119,3 +120,72 @@ def test_the_server_follows_a_rebuilt_index(corpus: Project, server: SearchServe
     answer = ask(corpus.data, {"command": "search", "query": "harbour", "options": {}, "format": "json"})
     assert answer is not None and f'"id": {before}' in answer["stdout"]
     assert server.engine._live == (corpus.data / "index").resolve()
+
+
+def _daemon_answers(project: Project) -> bool:
+    answer = ask(project.data, {"command": "search", "query": "harbour", "options": {}, "format": "json"})
+    return answer is not None and '"total": 2' in answer.get("stdout", "")
+
+
+def test_the_daemon_serves_searches_that_match_searching_alone(project: Project) -> None:
+    project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan on Monday.\n")
+    project.write("mill.txt", "Mill reopens\n\nThe old mill by the harbour reopened as a museum.\n")
+    project.run("ingest", str(project.inbox))
+    daemon = project.spawn("daemon")
+    try:
+        wait_for(lambda: _daemon_answers(project) or daemon.poll() is not None, what="the daemon's search server")
+        assert daemon.poll() is None, project.log()
+        mode = (project.data / SOCKET_NAME).stat().st_mode
+        assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+        commands = [["search", "harbour"], ["search", "harbour", "--json"], ["search", "mill OR plan", "--facets"]]
+        served = [_steady(project.run(*args).stdout) for args in commands]
+
+        # A file dropped in while it runs is searchable through it after the commit.
+        project.write("lighthouse.txt", "Lighthouse restored\n\nThe harbour lighthouse shines again.\n")
+        wait_for(lambda: "lighthouse" in project.run("search", "lighthouse").stdout.lower(), what="new file served")
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "indexer", "search", "lighthouse"],
+            cwd=project.root, env=project.env(), capture_output=True, text=True, timeout=60, check=True,
+        )
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+        assert "whoosh" not in imported  # the daemon answered
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=15)
+    assert not (project.data / SOCKET_NAME).exists()  # removed on a clean stop
+    project.run("search", "lighthouse")  # (the index is current without the daemon too)
+    (project.inbox / "lighthouse.txt").unlink()
+    project.run("ingest", str(project.inbox))
+    alone = [_steady(project.run(*args).stdout) for args in commands]
+    assert served == alone
+    assert "2 documents match 'harbour'" in served[0]
+
+
+def test_the_server_follows_an_index_that_started_empty(project: Project) -> None:
+    project.run("init")
+    request = {"command": "search", "query": "harbour", "options": {}, "format": "json"}
+    with SearchServer(project.data) as server:
+        server.refresh()
+        first = ask(project.data, request)
+        assert first is not None and '"total": 0' in first["stdout"]
+        project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan.\n")
+        project.run("ingest", str(project.inbox))
+        server.refresh()  # Whoosh cannot refresh a searcher of no segments: it reopens
+        second = ask(project.data, request)
+        assert second is not None and '"total": 1' in second.get("stdout", ""), second
+
+
+def test_the_server_drops_a_deleted_document_at_once(project: Project) -> None:
+    keep = project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan.\n")
+    gone = project.write("mill.txt", "Mill by the harbour\n\nThe old mill by the harbour reopened.\n")
+    project.run("ingest", str(project.inbox))
+    request = {"command": "search", "query": "harbour", "options": {}, "format": "json"}
+    with SearchServer(project.data) as server:
+        server.refresh()
+        assert '"total": 2' in ask(project.data, request)["stdout"]  # type: ignore[index]
+        gone.unlink()
+        project.run("ingest", str(project.inbox))  # a commit that only deletes
+        server.refresh()
+        answer = ask(project.data, request)
+        assert answer is not None and '"total": 1' in answer["stdout"], answer
+    assert keep.exists()

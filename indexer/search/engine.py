@@ -1,7 +1,7 @@
 """Running searches on the live index, read-only: filters, sorting, near-duplicates
 collapsed, facets, snippets, did-you-mean, and documents like a given one.
 
-A ``SearchEngine`` keeps one Whoosh searcher open and refreshes it when the index has
+A ``SearchEngine`` keeps one Whoosh searcher open and reopens it when the index has
 changed (a commit, or a rebuilt generation swapped in), so a long-lived process can
 reuse it; the CLI opens one per command. It never takes the writer lock and never opens
 the database: titles, paths and bodies are stored in the index.
@@ -12,21 +12,25 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from bisect import bisect_right
+from heapq import heapify, heappop, heappush, nlargest
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from whoosh import collectors, sorting
+from whoosh import collectors, scoring, sorting
 from whoosh import query as wq
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.index import EmptyIndexError, Index
 from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length
 
 from indexer.errors import NoIndexError, NotFoundError, QueryError
 from indexer.search.dates import DATE_HINT, DateError, parse_date
 from indexer.search.mapped import open_index
-from indexer.search.query import date_query, describe, expand, lang_query, parse, path_query
+from indexer.search.query import NearWord, date_query, describe, expand, lang_query, parse, path_query
 from indexer.search.schema import analyzer_for, field_language, index_language
 from indexer.search.snippets import MARK_END, MARK_START, snippet
 
@@ -123,45 +127,6 @@ def _live_dir(data_dir: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
-def _word_count(reader: Any, q: wq.Query) -> int | None:
-    """The exact number of documents matching ``q`` when it is one word over the language
-    fields (``t_en:x OR b_en:x OR t_de:y ...``), without reading the body's postings; else None.
-
-    A document is indexed under exactly one language (index.py), so languages add up;
-    within one, the body's document frequency counts the body matches, and the few
-    documents with the word in the title only are found by walking the title postings.
-    Deleted documents still count in frequencies until a merge: then None.
-    """
-    terms = [q] if isinstance(q, wq.Term) else q.subqueries if isinstance(q, wq.Or) else []
-    if not terms or not all(type(t) is wq.Term for t in terms) or reader.has_deletions():
-        return None
-    words: dict[tuple[str, str], str] = {}
-    for term in terms:
-        lang = field_language(term.fieldname)
-        key = (lang or "", term.fieldname[:2])
-        if lang is None or key in words or term.boost != 1.0:
-            return None
-        words[key] = term.text
-    total = 0
-    for lang in {lang for lang, _ in words}:
-        body, title = words.get((lang, "b_")), words.get((lang, "t_"))
-        body_field, title_field = f"b_{lang}", f"t_{lang}"
-        in_body = body is not None and (body_field, body) in reader
-        total += reader.doc_frequency(body_field, body) if in_body else 0
-        if title is None or (title_field, title) not in reader:
-            continue
-        if not in_body:
-            total += reader.doc_frequency(title_field, title)
-            continue
-        matcher = reader.postings(body_field, body)
-        for docnum in reader.postings(title_field, title).all_ids():
-            if matcher.is_active() and matcher.id() < docnum:
-                matcher.skip_to(docnum)
-            if not matcher.is_active() or matcher.id() != docnum:
-                total += 1  # in the title, not in the body
-    return total
-
-
 class _DateFacet(sorting.FacetType):
     """The document's date, as a sortable number: published if known, else ingested.
 
@@ -199,6 +164,195 @@ def _written(text: str, lang: str, stems: list[str]) -> list[str]:
     return [forms[stem].most_common(1)[0][0] if stem in forms else stem for stem in stems]
 
 
+def _postings_ids(m: Any) -> Iterator[int]:
+    """The document numbers of a fresh postings matcher, a block at a time where possible."""
+    if type(m) is not W3LeafMatcher:  # inlined postings, or deletions filtered out
+        yield from m.all_ids()
+        return
+    while m.is_active():
+        m._read_ids()  # Whoosh's own block decoding, without a Python call per posting
+        yield from m._ids[m._i :]
+        m._next_block()
+
+
+def _postings_weights(m: Any) -> Iterator[tuple[int, float]]:
+    """(docnum, weight) of a fresh postings matcher, a block at a time where possible."""
+    if type(m) is not W3LeafMatcher:
+        while m.is_active():
+            yield m.id(), m.weight()
+            m.next()
+        return
+    while m.is_active():
+        m._read_ids()
+        m._read_weights()
+        yield from zip(m._ids[m._i :], m._weights[m._i :])
+        m._next_block()
+
+
+def _length_bytes(leaf: Any, fieldname: str) -> bytes | None:
+    """Each document's length byte in ``fieldname`` (Whoosh keeps one byte per document),
+    read from the segment's length column at once; None if it cannot be."""
+    try:
+        column = leaf._perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
+        raw = column._dbfile.get(column._basepos, column._count) if column is not None else b""
+    except AttributeError:  # another codec: let Whoosh score it
+        return None
+    return bytes(raw) + bytes(leaf.doc_count_all() - len(raw))
+
+
+def _term_docs(reader: Any, fieldname: str, text: Any) -> set[int]:
+    docs: set[int] = set()
+    for leaf, offset in reader.leaf_readers():
+        if (fieldname, text) in leaf:
+            ids = _postings_ids(leaf.postings(fieldname, text))
+            docs.update(ids if offset == 0 else (offset + d for d in ids))
+    return docs
+
+
+def _docset(s: Searcher, q: wq.Query) -> set[int]:
+    """The document numbers matching ``q``, unscored: terms read from their postings and
+    combined as sets; anything else (phrases, ranges...) through Whoosh's matchers."""
+    kind = type(q)
+    if kind is wq.Term:
+        return _term_docs(s.reader(), q.fieldname, q.text)
+    if kind is wq.Or and not q.minmatch:
+        docs: set[int] = set()
+        for child in q.subqueries:
+            docs |= _docset(s, child)
+        return docs
+    if kind is wq.And:
+        positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
+        if positive:
+            sets = sorted((_docset(s, c) for c in positive), key=len)
+            docs = sets[0].intersection(*sets[1:])
+            for negative in (c.query for c in q.subqueries if isinstance(c, wq.Not)):
+                if docs:
+                    docs -= _docset(s, negative)
+            return docs
+    if kind is wq.AndNot:
+        return _docset(s, q.a) - _docset(s, q.b)
+    if kind is wq.AndMaybe:
+        return _docset(s, q.a)
+    if kind is wq.Require:
+        return _docset(s, q.a) & _docset(s, q.b)
+    return set(s.docs_for_query(q))
+
+
+class _Clusters:
+    """Each document's near-duplicate cluster ("" for none), from the segments' columns.
+
+    Read one document at a time at first: a one-shot search asks for a few hundred, and
+    reading all 22k costs it ~20 ms. Once many were asked for (a long-lived engine), or
+    on load_all(), they are read into a list at once.
+    """
+
+    def __init__(self, reader: Any) -> None:
+        self._leaves = []
+        # Per segment: a segment written without any cluster has no column at all, and
+        # Whoosh's multi-segment column then silently skips its documents.
+        for leaf, offset in reader.leaf_readers():
+            column = leaf.column_reader("cluster") if leaf.has_column("cluster") else None
+            self._leaves.append((offset, leaf.doc_count_all(), column))
+        self._starts = [offset for offset, _, _ in self._leaves]
+        self._all: list[str] | None = None
+        self._asked = 0
+        self._load_after = sum(count for _, count, _ in self._leaves) // 2
+
+    def load_all(self) -> None:
+        if self._all is None:
+            values: list[str] = []
+            for _offset, count, column in self._leaves:
+                found = list(column) if column is not None else []
+                values.extend(found[:count] + [""] * (count - len(found)))
+            self._all = values
+
+    def of(self, docnums: list[int]) -> list[str]:
+        if self._all is None and self._asked + len(docnums) > self._load_after:
+            self.load_all()
+        if self._all is not None:
+            values = self._all
+            return [values[d] for d in docnums]
+        return [self[d] for d in docnums]
+
+    def __getitem__(self, docnum: int) -> str:
+        if self._all is None:
+            self._asked += 1
+            if self._asked <= self._load_after:
+                offset, count, column = self._leaves[bisect_right(self._starts, docnum) - 1]
+                at = docnum - offset
+                return column[at] if column is not None and at < len(column) else ""
+            self.load_all()
+            assert self._all is not None
+        return self._all[docnum]
+
+
+def _best(scores: dict[int, float], want: int, cluster_of: _Clusters | None) -> list[tuple[int, float | None]]:
+    """The ``want`` best (docnum, score), by score then docnum, one per cluster."""
+    # Clusters at BBC x10 hold ten copies: ask for enough at once to fill the page.
+    k = want * 16 if cluster_of is not None else want
+    while True:
+        top = nlargest(k, scores.items(), key=lambda item: (item[1], -item[0]))
+        if cluster_of is None:
+            return list(top)
+        seen: set[str] = set()
+        kept: list[tuple[int, float | None]] = []
+        for docnum, score in top:
+            cluster = cluster_of[docnum]
+            if cluster:
+                if cluster in seen:
+                    continue
+                seen.add(cluster)
+            kept.append((docnum, score))
+        if len(kept) >= want or k >= len(scores):
+            return kept[:want]
+        k *= 4
+
+
+class _TopPerCluster(collectors.TopCollector):  # type: ignore[misc]
+    """The best ``limit`` documents by score (then lower docnum), at most one per
+    near-duplicate cluster when ``cluster_of`` is given, and every match in ``seen``.
+
+    The heap holds one entry per cluster, so copies of a story (ten of each at BBC x10)
+    do not crowd the page and need no second pass. Every match is scored: Whoosh's
+    block-quality skipping and mid-search matcher swaps (replace) lose matches, even
+    top ones ("(oil OR gas) AND prices" missed documents scoring as high as its second hit).
+    """
+
+    def __init__(self, limit: int, cluster_of: _Clusters | None) -> None:
+        super().__init__(limit=limit, usequality=False, replace=0)
+        self.cluster_of = cluster_of
+        self.best: dict[str, tuple[float, int, str]] = {}
+        self.seen: set[int] = set()
+
+    def _collect(self, global_docnum: int, score: float) -> float:
+        self.seen.add(global_docnum)
+        items = self.items
+        if len(items) >= self.limit and (score, -global_docnum) <= items[0][:2]:
+            return 0  # below every entry: whatever its cluster, it cannot make the page
+        cluster = self.cluster_of[global_docnum] if self.cluster_of is not None else ""
+        entry = (score, -global_docnum, cluster)
+        if cluster and (held := self.best.get(cluster)) is not None:
+            if entry <= held:
+                return 0
+            items.remove(held)
+            heapify(items)
+        elif len(items) >= self.limit:
+            if entry <= items[0]:
+                return 0
+            dropped = heappop(items)
+            if dropped[2]:
+                del self.best[dropped[2]]
+        heappush(items, entry)
+        if cluster:
+            self.best[cluster] = entry
+        if len(items) >= self.limit:
+            self.minscore = items[0][0]
+        return 0 - score
+
+    def ranked(self) -> list[tuple[int, float | None]]:
+        return [(-negdoc, score) for score, negdoc, _ in sorted(self.items, reverse=True)]
+
+
 class SearchEngine:
     """Searches over the live index generation of one data dir."""
 
@@ -209,7 +363,12 @@ class SearchEngine:
         self._index: Index | None = None
         self._searcher: Searcher | None = None
         self._languages: list[str] = []
-        self._clusters: tuple[Any, list[str] | None] | None = None
+        self._clusters: tuple[Any, _Clusters | None] | None = None
+        self._words_reader: Any = None
+        self._lengths_reader: Any = None
+        self._ids: tuple[Any, Any] | None = None
+        self._length_cache: dict[tuple[int, str], bytes | None] = {}
+        self._words: dict[str, set[bytes] | None] = {}
 
     def __enter__(self) -> SearchEngine:
         return self
@@ -250,17 +409,25 @@ class SearchEngine:
         self._languages = sorted({lang for name in names if (lang := field_language(name))})
 
     def searcher(self) -> Searcher:
-        """The searcher, reopened or refreshed if the index changed since the last call."""
+        """The searcher, reopened if the index changed since the last call."""
         live = _live_dir(self.data_dir)
         if live is None:
             raise NoIndexError(NO_INDEX)
-        if self._searcher is None or live != self._live:
+        if self._searcher is None or live != self._live or not self._searcher.up_to_date():
+            # Reopened, not refresh()ed: Whoosh's refresh reuses a segment's reader even
+            # when the commit deleted documents in it (deleted files stayed searchable in
+            # the daemon), keeps segments a merge removed, and fails on an index that had
+            # none. Opening maps the segments (mapped.py): ~15 ms at BBC x10, once a commit.
             self._open(live)
-        elif not self._searcher.up_to_date():
-            self._searcher = self._searcher.refresh()
-            self._learn_languages()
         assert self._searcher is not None
         return self._searcher
+
+    def warm(self) -> None:
+        """Open or refresh the searcher and load what searches read from it (the clusters),
+        so that a long-lived process answers its next search at full speed."""
+        clusters = self._cluster_column(self.searcher())
+        if clusters is not None:
+            clusters.load_all()
 
     # -- searching ----------------------------------------------------------------------
 
@@ -270,12 +437,12 @@ class SearchEngine:
         s = self.searcher()
         flt = self._filter(options)
         allow = set(s.docs_for_query(flt)) if flt is not None else None
-        q = expand(parsed.query, self._languages).normalize()
+        q = self._resolve(s, expand(parsed.query, self._languages).normalize())
         run = self._run(s, q, allow, options)
         strict_matched = run.matched
         fallback = False
         if run.matched == 0 and parsed.fallback is not None:
-            any_word = expand(parsed.fallback, self._languages).normalize()
+            any_word = self._resolve(s, expand(parsed.fallback, self._languages).normalize())
             other = self._run(s, any_word, allow, options)
             if other.matched:
                 q, run, fallback = any_word, other, True
@@ -356,45 +523,75 @@ class SearchEngine:
             raise QueryError(f"query error: unknown sort {sort!r}", "sort by " + ", ".join(SORTS))
         return _DateFacet()
 
-    def _collect(
-        self, s: Searcher, q: wq.Query, allow: set[int] | None, options: SearchOptions, k: int,
-        exclude: set[int] | None = None,
-    ) -> tuple[list[tuple[int, float | None]], int]:
-        """The best ``k`` (docnum, score) in the wanted order, and the exact number of matches."""
-        c: collectors.Collector
-        if options.sort == "relevance" and allow is None and not exclude:
-            count = _word_count(s.reader(), q)
-            if count is not None:
-                # One word: its count comes from the term dictionary, so Whoosh may skip
-                # the documents that cannot reach the top (most of them, for common words).
-                results = s.search(q, limit=k)
-                return [(hit.docnum, hit.score) for hit in results], count
-        if options.sort == "relevance":
-            # Whoosh's block-quality skipping and mid-search matcher swaps leave its count
-            # of matches wrong; a plain heap counts every match in the same single pass.
-            c = collectors.TopCollector(k, usequality=False, replace=0)
-        else:
-            c = collectors.SortingCollector(self._sort_facet(s, options.sort), limit=k,
-                                            reverse=options.sort == "newest")
-        if allow is not None or exclude:
-            c = collectors.FilterCollector(c, allow=allow, restrict=exclude or None)
-        s.search_with_collector(q, c)
-        results = c.results()
-        scored = options.sort == "relevance"
-        return [(hit.docnum, hit.score if scored else None) for hit in results], len(results)
-
     def _run(
         self, s: Searcher, q: wq.Query, allow: set[int] | None, options: SearchOptions,
         exclude: set[int] | None = None,
     ) -> _Run:
+        """The page of hits and the exact counts, in two passes: the matching documents
+        unscored (postings ids only), then the best ones scored, skipping blocks of
+        postings that cannot reach the page (one hit per cluster when collapsing)."""
         want = options.offset + options.limit
         cluster_of = self._cluster_column(s) if options.collapse else None
+        ranked: list[tuple[int, float | None]] | None = None
+        scores = self._scored(s, q) if options.sort == "relevance" else None
+        if scores is not None:
+            if allow is not None or exclude:
+                scores = {d: v for d, v in scores.items() if (allow is None or d in allow) and not (exclude and d in exclude)}
+            matches = set(scores)
+            ranked = _best(scores, want, cluster_of)
+        elif options.sort == "relevance":
+            # Phrases and the like: one scoring pass over every match ranks and counts.
+            ranked, matches = self._top(s, q, allow, exclude, want, cluster_of)
+        else:
+            matches = _docset(s, q)
+            if allow is not None:
+                matches &= allow
+            if exclude:
+                matches -= exclude
+        matched = total = len(matches)
+        clusters: dict[str, list[int]] = {}
+        if cluster_of is not None:
+            members: dict[str, list[int]] = {}
+            docnums = list(matches)
+            for docnum, cluster in zip(docnums, cluster_of.of(docnums), strict=True):
+                if cluster:
+                    members.setdefault(cluster, []).append(docnum)
+            clusters = {c: sorted(docnums) for c, docnums in members.items() if len(docnums) > 1}
+            total = matched - sum(len(docnums) - 1 for docnums in clusters.values())
+        if not matched:
+            return _Run([], 0, 0, {})
+        if ranked is None:
+            ranked = self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
+        return _Run(ranked[options.offset : want], matched, total, clusters)
+
+    def _top(
+        self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None, want: int,
+        cluster_of: _Clusters | None,
+    ) -> tuple[list[tuple[int, float | None]], set[int]]:
+        """The best ``want`` hits, and every matching document, in one scoring pass."""
+        top = _TopPerCluster(want, cluster_of)
+        c: collectors.Collector = top
+        if allow is not None or exclude:
+            c = collectors.FilterCollector(top, allow=allow, restrict=exclude or None)
+        s.search_with_collector(q, c)
+        return top.ranked(), top.seen
+
+    def _by_date(
+        self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None,
+        options: SearchOptions, want: int, cluster_of: _Clusters | None, matched: int,
+    ) -> list[tuple[int, float | None]]:
         k = want
         while True:
-            ranked, matched = self._collect(s, q, allow, options, k, exclude)
+            c: collectors.Collector = collectors.SortingCollector(
+                self._sort_facet(s, options.sort), limit=k, reverse=options.sort == "newest"
+            )
+            if allow is not None or exclude:
+                c = collectors.FilterCollector(c, allow=allow, restrict=exclude or None)
+            s.search_with_collector(q, c)
+            ranked: list[tuple[int, float | None]] = [(hit.docnum, None) for hit in c.results()]
             if cluster_of is None:
-                return _Run(ranked[options.offset : want], matched, matched, {})
-            # One hit per cluster, the best of it; ask for more hits until enough are left.
+                return ranked
+            # One hit per cluster, the first of it; ask for more until enough are left.
             seen: set[str] = set()
             kept = []
             for docnum, score in ranked:
@@ -404,35 +601,137 @@ class SearchEngine:
                 seen.add(cluster)
                 kept.append((docnum, score))
             if len(kept) >= want or len(ranked) >= matched:
-                break
+                return kept
             k *= 4
-        members: dict[str, list[int]] = {}
-        for docnum in s.docs_for_query(q):
-            if (cluster := cluster_of[docnum]) and (allow is None or docnum in allow) and not (
-                exclude and docnum in exclude
-            ):
-                members.setdefault(cluster, []).append(docnum)
-        clusters = {c: docnums for c, docnums in members.items() if len(docnums) > 1}
-        total = matched - sum(len(docnums) - 1 for docnums in clusters.values())
-        return _Run(kept[options.offset : want], matched, total, clusters)
 
-    def _cluster_column(self, s: Searcher) -> list[str] | None:
+    def _scored(self, s: Searcher, q: wq.Query) -> dict[int, float] | None:
+        """Every matching document's score, for queries of plain words (terms joined by
+        AND, OR, NOT), computed from the postings as Whoosh's BM25F scores them; None for
+        anything else.
+
+        Scoring through Whoosh's matchers costs ~10 µs a match, and block-max skipping
+        rarely helps here (the page's bound is low against 128-posting blocks): a word in
+        a third of 22k documents took 25 ms. This is one multiply-add per posting.
+        """
+        kind = type(q)
+        if kind is wq.Term:
+            return self._term_scores(s, q)
+        if q.boost != 1.0:
+            return None
+        if kind is wq.Or and not q.minmatch:
+            parts = [self._scored(s, child) for child in q.subqueries]
+            if any(part is None for part in parts):
+                return None
+            scored = sorted((part for part in parts if part is not None), key=len, reverse=True)
+            total = dict(scored[0]) if scored else {}
+            for part in scored[1:]:
+                for docnum, score in part.items():
+                    # Whoosh adds the scores of the arms on a document; a word's title
+                    # and body arms add up the same in either order.
+                    total[docnum] = total[docnum] + score if docnum in total else score
+            return total
+        if kind is wq.And:
+            positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
+            parts = [self._scored(s, c) for c in positive]
+            if not parts or any(part is None for part in parts):
+                return None
+            scored = [part for part in parts if part is not None]
+            keys = set(min(scored, key=len)).intersection(*scored)
+            negatives = [c.query for c in q.subqueries if isinstance(c, wq.Not)]
+            for negative in negatives:
+                if keys:
+                    keys -= _docset(s, negative)
+            # Whoosh intersects with each NOT's inverse, whose every document scores 1.
+            extra = float(len(negatives))
+            return {d: sum(part[d] for part in scored) + extra for d in keys}
+        if kind is wq.AndNot:
+            base = self._scored(s, q.a)
+            if base is None:
+                return None
+            drop = _docset(s, q.b)
+            return {d: score for d, score in base.items() if d not in drop}
+        return None
+
+    def _term_scores(self, s: Searcher, q: wq.Term) -> dict[int, float] | None:
+        weighting = s.weighting
+        if q.fieldname not in s.schema or type(weighting) is not scoring.BM25F:
+            return None
+        field = s.schema[q.fieldname]
+        if not field.scorable:
+            return None
+        try:
+            text = field.to_bytes(q.text)
+        except ValueError:
+            return {}
+        scores: dict[int, float] = {}
+        reader = s.reader()
+        if (q.fieldname, text) not in reader:
+            return scores
+        idf = s.idf(q.fieldname, text)
+        avgfl = s.avg_field_length(q.fieldname) or 1
+        b = weighting._field_B.get(q.fieldname, weighting.B)
+        k1 = weighting.K1
+        k1p1 = k1 + 1
+        # whoosh.scoring.bm25 is idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)));
+        # the length takes 256 values, so the right-hand term is one table (same floats).
+        norms = [k1 * ((1 - b) + b * (byte_to_length(n) if n else 0) / avgfl) for n in range(256)]
+        boost = q.boost
+        for leaf, offset in reader.leaf_readers():
+            if (q.fieldname, text) not in leaf:
+                continue
+            lengths = self._lengths(leaf, q.fieldname)
+            if lengths is None:
+                return None
+            for docnum, tf in _postings_weights(leaf.postings(q.fieldname, text)):
+                score = idf * ((tf * k1p1) / (tf + norms[lengths[docnum]]))
+                scores[offset + docnum] = score * boost if boost != 1.0 else score
+        return scores
+
+    def _lengths(self, leaf: Any, fieldname: str) -> bytes | None:
+        if self._lengths_reader is not self._searcher:
+            self._lengths_reader, self._length_cache = self._searcher, {}
+        key = (id(leaf), fieldname)
+        if key not in self._length_cache:
+            self._length_cache[key] = _length_bytes(leaf, fieldname)
+        return self._length_cache[key]
+
+    def _resolve(self, s: Searcher, q: wq.Query) -> wq.Query:
+        """``q`` with its fuzzy words looked up once in the whole index (with the field's
+        words held in memory), not again in each segment, for counting, scoring and
+        highlighting alike."""
+        if isinstance(q, NearWord):
+            words = self._vocabulary(s.reader(), q.fieldname)
+            return q.resolved_with(s.reader(), None if words is None else lambda key: key[1] in words)
+        if q.is_leaf():
+            return q
+        return q.apply(lambda child: self._resolve(s, child))
+
+    def _vocabulary(self, reader: Any, fieldname: str) -> set[bytes] | None:
+        """Every term of ``fieldname`` (bytes), kept while the reader is current: a fuzzy
+        word's few hundred variants are then set lookups, not term-file lookups in each
+        segment. Built the second time a field is asked for (reading 40k terms costs a
+        one-shot search more than its lookups do); None until then."""
+        if self._words_reader is not reader:
+            self._words_reader, self._words = reader, {}
+        if fieldname not in self._words:
+            self._words[fieldname] = None
+            return None
+        words = self._words[fieldname]
+        if words is None:
+            words = set()
+            for leaf, _offset in reader.leaf_readers():
+                if fieldname in leaf.indexed_field_names():
+                    words.update(leaf.lexicon(fieldname))
+            self._words[fieldname] = words
+        return words
+
+    def _cluster_column(self, s: Searcher) -> _Clusters | None:
         """Each document's cluster ("" for none), or None when no document has one."""
         reader = s.reader()
-        if self._clusters is not None and self._clusters[0] is reader:
-            return self._clusters[1]
-        values: list[str] | None = None
-        if "cluster" in reader.indexed_field_names():
-            values = []
-            # Per segment: a segment written without any cluster has no column at all,
-            # and Whoosh's multi-segment column then silently skips its documents.
-            for leaf, offset in reader.leaf_readers():
-                assert offset == len(values)
-                count = leaf.doc_count_all()
-                column = list(leaf.column_reader("cluster")) if leaf.has_column("cluster") else []
-                values.extend(column[:count] + [""] * (count - len(column)))
-        self._clusters = (reader, values)
-        return values
+        if self._clusters is None or self._clusters[0] is not reader:
+            found = _Clusters(reader) if "cluster" in reader.indexed_field_names() else None
+            self._clusters = (reader, found)
+        return self._clusters[1]
 
     def _hits(self, s: Searcher, run: _Run, q: wq.Query, options: SearchOptions) -> list[Hit]:
         terms: dict[str, set[str]] = {}
@@ -461,7 +760,7 @@ class SearchEngine:
             )
             if cluster and cluster in run.clusters:
                 others = [d for d in run.clusters[cluster] if d != docnum]
-                hit.near_duplicates = sorted(int(s.stored_fields(d)["id"]) for d in others)
+                hit.near_duplicates = sorted(self._doc_id(s, d) for d in others)
             if options.snippets:
                 lang = index_language(hit.language)
                 body = stored.get(f"b_{lang}")
@@ -470,6 +769,14 @@ class SearchEngine:
                     hit.snippet = snippet(body, wanted, lang)
             hits.append(hit)
         return hits
+
+    def _doc_id(self, s: Searcher, docnum: int) -> int:
+        """A document's id: from the id column (a few µs), else its stored fields (~70 µs)."""
+        reader = s.reader()
+        if self._ids is None or self._ids[0] is not reader:
+            self._ids = (reader, reader.column_reader("id") if reader.has_column("id") else None)
+        column = self._ids[1]
+        return int(column[docnum] if column is not None else s.stored_fields(docnum)["id"])
 
     def _facets(self, s: Searcher, q: wq.Query, flt: wq.Query | None) -> dict[str, list[FacetCount]]:
         published = s.schema["published"]
@@ -504,9 +811,9 @@ class SearchEngine:
         if corrected is None:
             return
         try:
-            q = expand(parse(corrected, self.today()).query, self._languages).normalize()
+            q = self._resolve(s, expand(parse(corrected, self.today()).query, self._languages).normalize())
         except QueryError:
             return
-        _, found = self._collect(s, q, allow, SearchOptions(limit=1), 1)
+        found = len(_docset(s, q) & allow if allow is not None else _docset(s, q))
         if found > 2 * matched:
             result.suggestion, result.suggestion_total = corrected, found

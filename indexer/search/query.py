@@ -233,6 +233,7 @@ def _fold_pattern(text: str) -> str:
 
 
 _LATIN = re.compile(r"[a-z0-9]+")
+MAX_EXPANSIONS = 50  # stems one fuzzy word may stand for (Lucene's fuzzy max_expansions)
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -258,31 +259,51 @@ class NearWord(wq.FuzzyTerm):
     Whoosh's fuzzy term compares stems by Levenshtein distance, so ``srping~`` misses
     ``spring`` (a swap is two edits) and ``stnading~`` looks near the stem ``stnade``.
     Here every one-edit variant of the word as typed is stemmed and looked up: a few
-    hundred dictionary lookups, cheaper than Whoosh's automaton.
+    hundred dictionary lookups, cheaper than Whoosh's automaton. The first letter stays
+    as typed (Lucene's prefix length 1: few slips hit it, and it halves the lookups),
+    and at most MAX_EXPANSIONS stems, the commonest, are searched.
     """
 
     def __init__(self, fieldname: str, text: str, lang: str, boost: float = 1.0) -> None:
-        super().__init__(fieldname, text, boost=boost, maxdist=1, prefixlength=0)
+        super().__init__(fieldname, text, boost=boost, maxdist=1, prefixlength=1)
         self.lang = lang
         self._found: tuple[Any, list[bytes]] | None = None
+        self.resolved: list[bytes] | None = None  # set by resolved(): the same for every reader
+
+    def resolved_with(self, reader: Any, contains: Any = None) -> NearWord:
+        """A copy whose stems are looked up once, in ``reader`` (``contains(btext)`` may
+        answer for it faster), instead of again in every segment."""
+        clone = copy.copy(self)
+        clone.resolved = self._top(reader, list(self._lookup(contains or reader.__contains__, reader)))
+        return clone
+
+    def _top(self, reader: Any, found: list[bytes]) -> list[bytes]:
+        if len(found) <= MAX_EXPANSIONS:
+            return found
+        return sorted(found, key=lambda b: -reader.doc_frequency(self.fieldname, b))[:MAX_EXPANSIONS]
 
     def _btexts(self, ixreader: Any) -> list[bytes]:
+        if self.resolved is not None:
+            return self.resolved
         # Whoosh asks several times per search (estimate, matcher, highlighting).
         if self._found is None or self._found[0] is not ixreader:
-            self._found = (ixreader, list(self._lookup(ixreader)))
+            self._found = (ixreader, self._top(ixreader, list(self._lookup(ixreader.__contains__, ixreader))))
         return self._found[1]
 
-    def _lookup(self, ixreader: Any) -> Iterator[bytes]:
+    def _lookup(self, contains: Any, ixreader: Any) -> Iterator[bytes]:
         seen = set()
         own = stem_word(self.lang, self.text)
+        head = self.text[:1]
         for variant in (self.text, *sorted(_one_edit(self.text))):
+            if not variant.startswith(head):
+                continue
             stem = stem_word(self.lang, variant)
             # A slip can turn the word into another word's inflection whose stem is far
             # from it ("srping" -> "sriing" -> "sri"): keep stems near the word's own.
             if stem not in seen:
                 seen.add(stem)
                 btext = stem.encode("utf-8")
-                if (self.fieldname, btext) in ixreader and damerau_levenshtein(stem, own, 2) <= 2:
+                if contains((self.fieldname, btext)) and damerau_levenshtein(stem, own, 2) <= 2:
                     yield btext
 
 

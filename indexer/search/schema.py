@@ -10,17 +10,21 @@ finds documents in any language and only pays for the languages the collection h
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
+from itertools import accumulate
 from typing import Any
 
 from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter, Token, Tokenizer
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.formats import Positions
+from whoosh.system import _INT_SIZE, pack_uint
 from whoosh.support.charset import accent_map
 
 __all__ = [
     "IS_CJK",
+    "CompactPositions",
     "SCHEMA_VERSION",
     "TOKEN",
     "STEM_LANGUAGES",
@@ -39,7 +43,8 @@ __all__ = [
 # Bump when fields or analysis change: an index with another version is rebuilt from the DB.
 # 2: bodies stored (snippets and `similar` need no database), lang and cluster sortable.
 # 3: apostrophes split words (l'Élysée -> l, elysee).
-SCHEMA_VERSION = 3
+# 4: positions as packed arrays (CompactPositions); ids sortable (a column, read per hit).
+SCHEMA_VERSION = 4
 
 # langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
 # accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
@@ -108,6 +113,25 @@ class WordTokenizer(Tokenizer):
                 yield t
 
 
+class CompactPositions(Positions):  # type: ignore[misc]
+    """Whoosh's Positions format with the position deltas packed as a machine array
+    instead of a pickled list: 4% smaller postings, and a phrase decodes each candidate's
+    positions in C (array + accumulate) rather than unpickling and summing in Python.
+
+    The frequency stays in the first four bytes, as Whoosh's own format keeps it.
+    """
+
+    def encode(self, poslist: list[int]) -> bytes:
+        deltas = [b - a for a, b in zip([0, *poslist], poslist, strict=False)]
+        code = "H" if max(deltas, default=0) < 0x10000 else "I"
+        return pack_uint(len(deltas)) + code.encode("ascii") + array(code, deltas).tobytes()
+
+    def decode_positions(self, valuestring: bytes) -> list[int]:
+        packed = array(chr(valuestring[_INT_SIZE]))
+        packed.frombytes(valuestring[_INT_SIZE + 1 :])
+        return list(accumulate(packed))
+
+
 def _chain(stem_language: str | None) -> Analyzer:
     # Fold accents before stemming, on both the indexing and the query side, so that
     # "elysee" and "Élysée" reach the stemmer as the same word.
@@ -167,7 +191,7 @@ def fold(text: str) -> str:
 
 def build_schema() -> Schema:
     fields: dict[str, Any] = {
-        "id": ID(stored=True, unique=True),
+        "id": ID(stored=True, unique=True, sortable=True),
         "path": ID(stored=True),
         "title": STORED(),
         "lang": ID(stored=True, sortable=True),
@@ -178,12 +202,15 @@ def build_schema() -> Schema:
     }
     for lang in (*sorted(set(STEM_LANGUAGES.values())), NO_STEMMER):
         analyzer = analyzer_for(lang)
-        fields[f"t_{lang}"] = TEXT(analyzer=analyzer, field_boost=2.0)
+        title = TEXT(analyzer=analyzer, field_boost=2.0)
         # Stored so that snippets and `indexer similar` read the body from the index: a
-        # search then never opens the database (and never imports SQLAlchemy).
-        fields[f"b_{lang}"] = TEXT(analyzer=analyzer, stored=True)
-        for name in (f"t_{lang}", f"b_{lang}"):
-            fields[name].format = IndexPositions(lang, fields[name].format.field_boost)
+        # search then never opens the database (and never imports SQLAlchemy). Whoosh
+        # keeps stored fields zlib-compressed already, and only the document's own
+        # language field holds it.
+        body = TEXT(analyzer=analyzer, stored=True)
+        for field in (title, body):
+            field.format = IndexPositions(lang, field.format.field_boost)
+        fields[f"t_{lang}"], fields[f"b_{lang}"] = title, body
     return Schema(**fields)
 
 
@@ -241,7 +268,7 @@ def index_terms(index_lang: str, text: str) -> dict[str, list[int]]:
     return positions
 
 
-class IndexPositions(Positions):
+class IndexPositions(CompactPositions):
     """Whoosh's ``Positions`` format, with the index-time analysis done by ``index_terms``.
 
     Indexing spent most of its time passing tokens through the analyzer's generators;

@@ -115,6 +115,17 @@ class SearchServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def refresh(self) -> None:
+        """Bring the warm searcher up to date now (after an index commit or a swap), so the
+        next search does not pay for reopening segments. No index yet is not an error."""
+        from indexer.errors import NoIndexError
+
+        with self._lock:
+            try:
+                self.engine.warm()
+            except NoIndexError:
+                pass
+
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         """``{"stdout": text}`` or ``{"error": {...}}`` for one request (see run_request)."""
         from indexer.errors import IndexerError, QueryError
