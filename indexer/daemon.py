@@ -49,6 +49,15 @@ def read_status(ctx: Context) -> dict[str, Any] | None:
         return None
 
 
+def _outermost(folders: list[str]) -> list[Path]:
+    """The folders not inside another of them (a scan of both would see files twice)."""
+    kept: list[str] = []
+    for folder in sorted(folders):
+        if not any(folder == k or folder.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
+            kept.append(folder)
+    return [Path(k) for k in kept]
+
+
 class Daemon:
     def __init__(self, ctx: Context, stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> None:
         self.ctx = ctx
@@ -171,8 +180,11 @@ class Daemon:
         ready = self.pending.take_ready(self.ctx.config.ingest.batch_size)
         if ready:
             with self._busy:
-                for folder in ready.folders:
-                    jobs.scan(self.ctx, roots=[Path(folder)], defer=self._defer, should_stop=self.stop.is_set)
+                if ready.folders:
+                    # One scan for all: a folder renamed inside the inbox has its old and new
+                    # paths in one batch, so its documents keep their ids.
+                    jobs.scan(self.ctx, roots=_outermost(ready.folders), defer=self._defer,
+                              should_stop=self.stop.is_set)
                 candidates = [c for path in ready.files if (c := candidate_for(path)) is not None]
                 gone = ready.gone + [p for p in ready.files if not os.path.lexists(p)]
                 try:

@@ -86,6 +86,29 @@ def test_drop_edit_rename_delete(project: Project, daemon: subprocess.Popen[str]
     assert code == 0, stderr
 
 
+def test_renames_inside_the_inbox_keep_their_documents(
+    project: Project, daemon: subprocess.Popen[str]
+) -> None:
+    # No new folder here: no folder scan links the new path before the old one leaves,
+    # so this is the watcher's own pairing of a move's halves (and the tombstone rejoin).
+    for n in range(3):
+        project.write(f"desk/d{n}.txt", _article("quarry", n))
+    wait_for(lambda: len(_docs(project)) == 3, what="three files ingested")
+    before = _docs(project)
+    first, renamed = project.inbox / "desk" / "d0.txt", project.inbox / "desk" / "renamed.txt"
+    first.rename(renamed)
+    moved = {str(renamed) if p == str(first) else p: i for p, i in before.items()}
+    wait_for(lambda: _docs(project) == moved, what="a rename in one folder keeps the document")
+    (project.inbox / "desk").rename(project.inbox / "archive")
+    archived = {p.replace("/desk/", "/archive/"): i for p, i in moved.items()}
+    wait_for(lambda: _docs(project) == archived, what="a folder renamed in the inbox keeps its documents")
+    wait_for(lambda: sorted(_search_ids(project, "quarry")) == sorted(before.values()), what="index follows")
+    done = [json.loads(line)["path"] for line in project.log().splitlines() if '"ingest.done"' in line]
+    assert not [p for p in done if p not in before], "moves are linked, not analysed again"
+    code, stderr = _stop(daemon, project)
+    assert code == 0, stderr
+
+
 def test_folder_moved_in_and_many_files_at_once(project: Project, daemon: subprocess.Popen[str]) -> None:
     outside = project.root / "outside" / "batch"
     outside.mkdir(parents=True)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from indexer.db.models import Claim, Counter, DocBand, DocLine, Document, Failure, File, JobRun, LearnedLine
 from indexer.ingest.boilerplate import LEARNED, group_key, short_lines
@@ -56,6 +56,7 @@ __all__ = [
     "iter_live_documents",
     "known_states",
     "live_files_by_sha",
+    "recently_deleted_by_sha",
     "paths_of",
     "release_claims",
     "summary",
@@ -158,6 +159,29 @@ def live_files_by_sha(session: Session, shas: Iterable[str]) -> dict[str, tuple[
     return found
 
 
+def recently_deleted_by_sha(
+    session: Session, shas: Iterable[str], since: datetime
+) -> dict[str, tuple[str, int]]:
+    """sha256 -> (last path, document id) of a document tombstoned since ``since`` whose
+    last file had those bytes, unless a live document holds its text now."""
+    shas = list(set(shas))
+    found: dict[str, tuple[str, int]] = {}
+    live = aliased(Document)
+    text_is_live = (
+        select(live.id).where(live.body_sha256 == Document.body_sha256, live.deleted_at.is_(None)).exists()
+    )
+    for start in range(0, len(shas), 500):
+        chunk = shas[start : start + 500]
+        rows = session.execute(
+            select(Document.sha256, Document.path, Document.id)
+            .where(Document.deleted_at >= since, Document.sha256.in_(chunk), ~text_is_live)
+            .order_by(Document.deleted_at.desc(), Document.id.desc())
+        )
+        for sha, path, doc_id in rows:
+            found.setdefault(sha, (path, doc_id))
+    return found
+
+
 def _next_seqs(session: Session, count: int) -> range:
     # The UPDATE takes the counter's row lock until commit, so concurrent writers commit
     # in sequence order and a follower reading "seq > checkpoint" never skips a change.
@@ -229,6 +253,7 @@ class _Batch:
         self.session = session
         self.near_threshold = near_threshold
         self._analysed: set[int] = set()  # documents whose text changed in this batch
+        self._revived: set[int] = set()  # documents brought back from an earlier batch's tombstone
         self._lines: dict[int, tuple[str, tuple[tuple[str, bool], ...]]] = {}  # id(doc) -> group, lines
         self.now = now
         self.force = force  # re-store analyses even when the bytes did not change (reprocess)
@@ -374,15 +399,32 @@ class _Batch:
             self._set_file(file, link.path, doc, link.size, link.mtime_ns, link.sha256)
             self.counts.unchanged += 1
             return
+        if doc.deleted_at is not None and id(doc) not in self._touched_ids:
+            # Tombstoned by an earlier batch: a move seen as a delete, then a create. It
+            # comes back unless its text has become another live document meanwhile.
+            live = self.by_body.get(doc.body_sha256) or self.session.scalars(
+                select(Document)
+                .where(Document.body_sha256 == doc.body_sha256, Document.deleted_at.is_(None))
+                .limit(1)
+            ).first()
+            if live is not None:
+                doc = live
+            else:
+                self._revived.add(id(doc))  # its bands were dropped with the tombstone
+        if file is not None and file.document_id == doc.id:
+            self._set_file(file, link.path, doc, link.size, link.mtime_ns, link.sha256)
+            self.counts.unchanged += 1
+            return
         if file is not None:
             self.detach(file)
         self._set_file(file, link.path, doc, link.size, link.mtime_ns, link.sha256)
-        if doc.deleted_at is not None:  # its last file was removed earlier in this batch: a move
+        if doc.deleted_at is not None:  # its last file was removed (this batch or lately): a move
             doc.deleted_at = None
             doc.path, doc.sha256, doc.size, doc.mtime_ns = link.path, link.sha256, link.size, link.mtime_ns
             self.by_body[doc.body_sha256] = doc
             self.touch(doc)
-            self.counts.deleted -= 1 if self.counts.deleted else 0
+            if id(doc) not in self._revived:  # it was counted deleted in this batch
+                self.counts.deleted -= 1 if self.counts.deleted else 0
             self.counts.added += 1
         else:
             self.counts.duplicates += 1
@@ -423,7 +465,8 @@ class _Batch:
         the whole batch (plus the batch's earlier texts, in memory); each candidate's
         estimated similarity is then checked against its fingerprint alone.
         """
-        docs = [d for d in self.touched if id(d) in self._analysed or d.deleted_at is not None]
+        rebanded = self._analysed | self._revived
+        docs = [d for d in self.touched if id(d) in rebanded or d.deleted_at is not None]
         for chunk in _chunks([d.id for d in docs]):
             self.session.execute(delete(DocBand).where(DocBand.document_id.in_(chunk)))
         live = [d for d in docs if d.deleted_at is None and d.fingerprint]

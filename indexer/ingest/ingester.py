@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,10 @@ POOL_RUNNING_THRESHOLD = 16
 # Batches being analysed while this process commits an older one (and follows the index):
 # two keep both workers busy through a follow that takes longer than one batch's analysis.
 IN_FLIGHT = 2
+# A file whose bytes were a document's last file, tombstoned this recently, takes that
+# document back (same id, no analysis): a move the watcher or a scan saw as a delete and
+# then a create (a move whose halves settle apart, a folder renamed, a restart between).
+REJOIN_SECONDS = 600.0
 
 
 @dataclass
@@ -211,11 +215,14 @@ class Ingester:
                 batch.failures.append(FileFailure(c.path, "read", e.reason, c.size, c.mtime_ns, e.transient))
         known: dict[str, tuple[str, int]] = {}
         if raws and not force:
+            since = self.clock() - timedelta(seconds=REJOIN_SECONDS)
             with self.db.read() as session:
                 known = store.live_files_by_sha(session, (r.sha256 for r in raws))
+                if unknown := [r.sha256 for r in raws if r.sha256 not in known]:
+                    known.update(store.recently_deleted_by_sha(session, unknown, since))
         to_analyze = []
         for raw in raws:
-            if raw.sha256 in known:  # same bytes as a live file: a move, a copy or unchanged
+            if raw.sha256 in known:  # bytes of a live or just deleted file: a move, a copy, unchanged
                 batch.links.append((store.Linked(raw.path, raw.size, raw.mtime_ns, raw.sha256), known[raw.sha256][1]))
             else:
                 to_analyze.append(raw)

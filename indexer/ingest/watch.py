@@ -23,6 +23,10 @@ class _Entry:
     signature: tuple[int, int] | None  # (size, mtime_ns) when last looked at
     changed_at: float  # monotonic time of the last change seen
     closed: bool = False  # a close-after-write was seen since
+    # Paths renamed to this one: they leave in the batch this path is ingested in, so a
+    # move is one transaction and keeps its document (a vanished path needs no settling,
+    # a new one does: released on their own, the old path would always go first).
+    moved_from: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -66,6 +70,20 @@ class Pending:
                 entry.closed = closed  # a write after the close means: still being written
         self.wake.set()
 
+    def moved(self, src: str, dest: str) -> None:
+        """``src`` was renamed to ``dest``: both go in the batch that takes ``dest``."""
+        with self._lock:
+            old = self._files.pop(src, None)
+            entry = self._files.get(dest)
+            if entry is None:
+                entry = self._files[dest] = _Entry(None, self.clock())
+            else:
+                entry.changed_at = self.clock()
+                entry.closed = False
+            entry.moved_from |= {src} | (old.moved_from if old is not None else set())
+            entry.moved_from.discard(dest)
+        self.wake.set()
+
     def folder(self, path: str) -> None:
         with self._lock:
             self._folders.add(path)
@@ -107,6 +125,8 @@ class Pending:
                     continue
                 else:
                     ready.files.append(path)
+                # A source that exists again is a new file of its own, with its own events.
+                ready.gone.extend(sorted(p for p in entry.moved_from if not os.path.lexists(p)))
                 del self._files[path]
         return ready
 
@@ -124,6 +144,10 @@ def start_observer(roots: Sequence[Path], rules: Rules, pending: Pending):  # ty
                 return root
         return None
 
+    def watched(path: str) -> bool:
+        root = root_of(path)
+        return root is not None and matches(path, root, rules)
+
     class Handler(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
             # Our own reads produce "opened" and "closed_no_write": ignoring them keeps
@@ -134,6 +158,9 @@ def start_observer(roots: Sequence[Path], rules: Rules, pending: Pending):  # ty
             paths = [os.fsdecode(event.src_path)]
             if kind == "moved" and event.dest_path:
                 paths.append(os.fsdecode(event.dest_path))
+                if not event.is_directory and all(watched(p) for p in paths):
+                    pending.moved(paths[0], paths[1])
+                    return
             for path in paths:
                 root = root_of(path)
                 if root is None:

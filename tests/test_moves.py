@@ -1,0 +1,169 @@
+"""Moves keep their document: the watcher pairs a rename's halves, and a delete followed
+by a create of the same bytes (in separate batches) brings the tombstoned document back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from structlog.testing import capture_logs
+
+from indexer import config, jobs
+from indexer.db import store
+from indexer.db.models import DocBand
+from indexer.ingest.ingester import REJOIN_SECONDS, candidate_for
+from indexer.ingest.watch import Pending
+from indexer.jobs import Context
+from tests.conftest import write_config
+
+TEXT = ("Harbour report\n\nThe committee published its findings on the harbour today. "
+        "Officials said the harbour review would continue next year.\n")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- the watcher's pending set ----------------------------------------------------------
+
+
+def test_a_rename_leaves_in_the_batch_that_takes_its_destination(tmp_path: Path) -> None:
+    src, dest = tmp_path / "a.txt", tmp_path / "b.txt"
+    src.write_text(TEXT)
+    src.rename(dest)
+    clock = Clock()
+    pending = Pending(0.2, clock)
+    pending.moved(str(src), str(dest))
+    # The old path is gone at once, the new one must settle: released on their own, the
+    # old path would leave a batch earlier and the document would be tombstoned.
+    assert not pending.take_ready(100)
+    clock.now += 0.3
+    ready = pending.take_ready(100)
+    assert (ready.files, ready.gone) == ([str(dest)], [str(src)])
+    assert len(pending) == 0
+
+
+def test_a_chain_of_renames_and_a_vanished_destination(tmp_path: Path) -> None:
+    a, b, c = (str(tmp_path / n) for n in ("a.txt", "b.txt", "c.txt"))
+    clock = Clock()
+    pending = Pending(0.2, clock)
+    pending.moved(a, b)
+    pending.moved(b, c)  # renamed again before it settled; then deleted
+    ready = pending.take_ready(100)
+    assert (ready.files, sorted(ready.gone)) == ([], [a, b, c])
+
+
+def test_a_source_that_exists_again_is_not_gone(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text(TEXT)
+    b.write_text(TEXT)  # a copy and a new a.txt, say
+    clock = Clock()
+    pending = Pending(0.0, clock)
+    pending.moved(str(a), str(b))
+    pending.take_ready(100)
+    ready = pending.take_ready(100)
+    assert (ready.files, ready.gone) == ([str(b)], [])
+
+
+# -- the store: a delete and a create in separate batches --------------------------------
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, database_url: str) -> Iterator[Context]:
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path)
+    env = {"INDEXER_DATABASE_URL": database_url} if database_url else {}
+    context = jobs.open_context(config.load(tmp_path / "config.toml", env=env))
+    yield context
+    context.close()
+
+
+def _live(ctx: Context) -> dict[str, int]:
+    with ctx.db.read() as session:
+        return {path: doc_id for _, path, _, _, _, doc_id in store.live_file_states(session, 0, 1000)}
+
+
+def _bands(ctx: Context, doc_id: int) -> int:
+    with ctx.db.read() as session:
+        count = select(func.count()).select_from(DocBand).where(DocBand.document_id == doc_id)
+        return session.scalar(count) or 0
+
+
+def _move_in_two_batches(ctx: Context, src: Path, dest: Path) -> list[dict[str, object]]:
+    """The race the daemon lost: the old path's removal commits before the new path is read."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    src.rename(dest)
+    with capture_logs() as logs:
+        ctx.ingester.ingest([], removed=[str(src)])
+        assert _live(ctx) == {}  # tombstoned in between, as the daemon stored it
+        candidate = candidate_for(str(dest))
+        assert candidate is not None
+        ctx.ingester.ingest([candidate])
+    return logs
+
+
+def test_a_move_seen_as_delete_then_create_keeps_its_document(ctx: Context) -> None:
+    src = ctx.config.inbox_dirs[0] / "a.txt"
+    src.write_text(TEXT)
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    (doc_id,) = _live(ctx).values()
+    bands = _bands(ctx, doc_id)
+    dest = ctx.config.inbox_dirs[0] / "sub" / "renamed.txt"
+    logs = _move_in_two_batches(ctx, src, dest)
+    assert _live(ctx) == {str(dest): doc_id}
+    events = [e["event"] for e in logs if e["event"].startswith("ingest.")]
+    assert events == ["ingest.removed", "ingest.linked"]  # linked again, not analysed
+    assert _bands(ctx, doc_id) == bands > 0  # near-duplicate lookup finds it again
+    jobs.follow(ctx)
+    hits = ctx.index.open_reader_index()
+    try:
+        with hits.searcher() as searcher:
+            stored = list(searcher.all_stored_fields())
+    finally:
+        hits.close()
+    assert [(f["id"], f["path"]) for f in stored] == [(str(doc_id), str(dest))]
+
+
+def test_a_tombstone_older_than_the_window_stays_deleted(ctx: Context) -> None:
+    src = ctx.config.inbox_dirs[0] / "a.txt"
+    src.write_text(TEXT)
+    jobs.scan(ctx)
+    (doc_id,) = _live(ctx).values()
+    dest = ctx.config.inbox_dirs[0] / "b.txt"
+    dest.parent.mkdir(exist_ok=True)
+    src.rename(dest)
+    ctx.ingester.ingest([], removed=[str(src)])
+    later = datetime.now(UTC) + timedelta(seconds=REJOIN_SECONDS + 60)
+    ctx.ingester.clock = lambda: later
+    candidate = candidate_for(str(dest))
+    assert candidate is not None
+    ctx.ingester.ingest([candidate])
+    (new_id,) = _live(ctx).values()
+    assert new_id != doc_id
+
+
+def test_a_tombstone_whose_text_is_live_again_is_not_revived(ctx: Context) -> None:
+    inbox = ctx.config.inbox_dirs[0]
+    src = inbox / "a.txt"
+    src.write_bytes(TEXT.encode())
+    jobs.scan(ctx)
+    (doc_id,) = _live(ctx).values()
+    src.rename(inbox / "moved.txt")
+    ctx.ingester.ingest([], removed=[str(src)])
+    # Other bytes, the same text (a BOM): a document of its own while the first is gone.
+    (inbox / "bom.txt").write_bytes(b"\xef\xbb\xbf" + TEXT.encode())
+    candidate = candidate_for(str(inbox / "bom.txt"))
+    assert candidate is not None
+    ctx.ingester.ingest([candidate])
+    bom_id = _live(ctx)[str(inbox / "bom.txt")]
+    assert bom_id != doc_id
+    jobs.scan(ctx)
+    assert _live(ctx) == {str(inbox / "bom.txt"): bom_id, str(inbox / "moved.txt"): bom_id}
