@@ -73,6 +73,7 @@ class Daemon:
         self._scheduler: Any = None
         self._searches: Any = None  # the search server (search/service.py), once listening
         self._mode = cfg.watch
+        self._taken: frozenset[str] = frozenset()  # files the watcher's batch is ingesting now
         # A batch being analysed when SIGTERM arrives is abandoned before its transaction.
         ctx.ingester.should_stop = stop.is_set
 
@@ -99,6 +100,10 @@ class Daemon:
         # to the watcher's pending set rather than reading it half-written.
         if candidate.error:
             return False
+        if candidate.path in self._taken:
+            # The watcher is ingesting it: a scan reading it too (its reads and hash lookups
+            # run outside the lock) would analyse it a second time before that commits.
+            return True
         if time.time() - candidate.mtime_ns / 1e9 < self.ctx.config.daemon.settle_seconds:
             self.pending.touch(candidate.path)
             return True
@@ -187,12 +192,15 @@ class Daemon:
                               should_stop=self.stop.is_set)
                 candidates = [c for path in ready.files if (c := candidate_for(path)) is not None]
                 gone = ready.gone + [p for p in ready.files if not os.path.lexists(p)]
+                self._taken = frozenset(ready.files)
                 try:
                     self.ctx.ingester.ingest(candidates, removed=gone)
                 except Exception:
                     for path in ready.files:  # try these again once the trouble passes
                         self.pending.touch(path)
                     raise
+                finally:
+                    self._taken = frozenset()
             self._follow_due = True
         now = self.clock()
         if self._follow_due and now - self._last_commit >= self.ctx.config.daemon.commit_interval_seconds:
