@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
 from indexer import config, jobs
 from indexer.db import store
-from indexer.db.models import DocBand
+from indexer.db.models import DocBand, Document
 from indexer.ingest.ingester import REJOIN_SECONDS, candidate_for
 from indexer.ingest.watch import Pending
 from indexer.jobs import Context
@@ -167,3 +168,35 @@ def test_a_tombstone_whose_text_is_live_again_is_not_revived(ctx: Context) -> No
     assert bom_id != doc_id
     jobs.scan(ctx)
     assert _live(ctx) == {str(inbox / "bom.txt"): bom_id, str(inbox / "moved.txt"): bom_id}
+
+
+def test_a_document_changed_again_while_the_index_follows(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox = ctx.config.inbox_dirs[0]
+    (inbox / "a.txt").write_text(TEXT)
+    (inbox / "b.txt").write_text(TEXT.replace("harbour", "orchard"))
+    jobs.scan(ctx)
+    jobs.follow(ctx)  # the index exists; now both change while a follow writes
+    (inbox / "a.txt").rename(inbox / "c.txt")
+    jobs.scan(ctx)  # the move: document 1 with its new path
+    real = store.changes_since
+    calls = 0
+
+    def changes_since(session: Session, seq: int, limit: int) -> list[Document]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # another writer commits between two fetches of one Whoosh writer
+            (inbox / "c.txt").unlink()
+            jobs.scan(ctx)
+        return real(session, seq, limit)
+
+    monkeypatch.setattr(store, "changes_since", changes_since)
+    ctx.index.follow(ctx.db, batch=1)
+    monkeypatch.undo()
+    assert _live(ctx) == {str(inbox / "b.txt"): 2}
+    ix = ctx.index.open_reader_index()
+    try:
+        with ix.searcher() as searcher:
+            stored = sorted((f["id"], f["path"]) for f in searcher.all_stored_fields())
+    finally:
+        ix.close()
+    assert stored == [("2", str(inbox / "b.txt"))]  # the deleted document left, no copy stayed
