@@ -83,7 +83,10 @@ class LanguageConfig:
 @dataclass(frozen=True)
 class DaemonConfig:
     watch: str = _setting("auto", "auto, events or poll", choices=("auto", "events", "poll"))
-    scan_interval_seconds: float = _setting(10.0, "full rescan of the inbox, the safety net", min=0.1)
+    scan_interval_seconds: float = _setting(10.0, "full rescan of the inbox when polling (no file events)", min=0.1)
+    safety_scan_seconds: float = _setting(
+        300.0, "full rescan of the inbox while file events work: the safety net for missed events", min=0.1
+    )
     settle_seconds: float = _setting(1.0, "a file must be unchanged this long before ingest", min=0)
     commit_interval_seconds: float = _setting(0.5, "minimum time between index commits", min=0)
     reindex_cron: str = _setting("0 3 * * *", "crontab schedule of the index rebuild; empty disables", crontab=True)

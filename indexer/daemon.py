@@ -284,8 +284,11 @@ class Daemon:
         try:
             observer = self._start_watching()
             self._serve_searches()
+            # Polling is how files are found at all; with file events the scan is only the
+            # safety net, and a tree of 100,000 files is not stat'ed every few seconds.
+            scan_seconds = cfg.daemon.scan_interval_seconds if self._mode == "poll" else cfg.daemon.safety_scan_seconds
             log.info("daemon.start", pid=os.getpid(), watch=self._mode, inbox=[str(p) for p in cfg.inbox_dirs],
-                     data_dir=str(cfg.data_dir))
+                     data_dir=str(cfg.data_dir), scan_seconds=scan_seconds)
             scheduler = build_scheduler(
                 cfg,
                 {
@@ -295,6 +298,7 @@ class Daemon:
                     "verify": self._guarded("verify", self._verify),
                     "learn": self._guarded("learn", self._learn),
                 },
+                scan_seconds,
             )
             scheduler.start()
             self._scheduler = scheduler

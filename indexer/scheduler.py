@@ -22,8 +22,10 @@ CRON_JOBS = (
 )
 
 
-def build_scheduler(config: Config, jobs: dict[str, Callable[[], None]]) -> BackgroundScheduler:
-    """One scheduler: the safety scan on an interval, maintenance jobs on crontabs.
+def build_scheduler(
+    config: Config, jobs: dict[str, Callable[[], None]], scan_seconds: float
+) -> BackgroundScheduler:
+    """One scheduler: the scan every ``scan_seconds``, maintenance jobs on crontabs.
 
     coalesce: a backlog of missed runs becomes one run; max_instances=1: a slow run is
     never overlapped by the next; misfire grace: a run that starts late still runs.
@@ -33,7 +35,7 @@ def build_scheduler(config: Config, jobs: dict[str, Callable[[], None]]) -> Back
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
     )
     scheduler.add_job(
-        jobs["scan"], IntervalTrigger(seconds=config.daemon.scan_interval_seconds), id="scan", name="scan",
+        jobs["scan"], IntervalTrigger(seconds=scan_seconds), id="scan", name="scan",
         next_run_time=datetime.now(scheduler.timezone),
     )
     for job_id, attribute in CRON_JOBS:

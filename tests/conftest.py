@@ -124,7 +124,7 @@ def write_config(root: Path, extra: str = "") -> Path:
     config = root / "config.toml"
     config.write_text(
         '[paths]\ninbox = ["inbox"]\ndata_dir = "var"\n\n'
-        "[daemon]\nscan_interval_seconds = 0.5\nsettle_seconds = 0.2\n" + extra,
+        "[daemon]\nscan_interval_seconds = 0.5\nsafety_scan_seconds = 0.5\nsettle_seconds = 0.2\n" + extra,
         encoding="utf-8",
     )
     return config

@@ -262,3 +262,22 @@ def test_thousands_of_files_dropped_at_once(project: Project, daemon: subprocess
     assert project.json("status")["failures"] == 0
     code, log = _stop(daemon, project)
     assert code == 0 and "Traceback" not in log
+
+
+@pytest.mark.parametrize(("watch", "expected"), [("auto", 3600.0), ("poll", 30.0)])
+def test_the_scan_is_a_rare_safety_net_while_events_work(project: Project, watch: str, expected: float) -> None:
+    """With inotify the full rescan runs every safety_scan_seconds; polling uses
+    scan_interval_seconds. The daemon says which at start, and schedules it so."""
+    write_config(project.root, "")
+    text = project.config.read_text()
+    text = text.replace("scan_interval_seconds = 0.5", "scan_interval_seconds = 30.0")
+    text = text.replace("safety_scan_seconds = 0.5", f'safety_scan_seconds = 3600.0\nwatch = "{watch}"')
+    project.config.write_text(text)
+    daemon = project.spawn("daemon")
+    try:
+        wait_for(lambda: '"daemon.start"' in project.log(), what="daemon start")
+        start = next(json.loads(line) for line in project.log().splitlines() if '"daemon.start"' in line)
+        assert start["watch"] == watch and start["scan_seconds"] == expected
+    finally:
+        code, _ = _stop(daemon, project)
+    assert code == 0

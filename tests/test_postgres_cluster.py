@@ -39,7 +39,7 @@ def _node(root: Path, name: str, url: str) -> Project:
         # Small batches: many claims and commits while the nodes race; no worker pool.
         "[ingest]\nbatch_size = 20\nworkers = 1\n\n"
         # verify every minute: the nodes take turns through the leader lease.
-        '[daemon]\nscan_interval_seconds = 0.5\nsettle_seconds = 0.2\nverify_cron = "* * * * *"\n'
+        '[daemon]\nscan_interval_seconds = 0.5\nsafety_scan_seconds = 0.5\nsettle_seconds = 0.2\nverify_cron = "* * * * *"\n'
         'reindex_cron = ""\noptimize_cron = ""\n',
         encoding="utf-8",
     )
