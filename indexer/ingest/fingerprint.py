@@ -68,8 +68,10 @@ def band_keys(signature: bytes) -> list[int]:
 
 
 def similarity(a: bytes, b: bytes) -> float:
-    """Estimated Jaccard similarity of the two documents' shingle sets."""
-    import numpy as np
+    """Estimated Jaccard similarity of the two documents' shingle sets.
 
-    va, vb = np.frombuffer(a, dtype=">u4"), np.frombuffer(b, dtype=">u4")
-    return int(np.count_nonzero(va == vb)) / max(len(va), 1)
+    Plain Python (values compared as they are stored): the process that writes the
+    database checks candidates but never needs numpy, 12 MB it need not load.
+    """
+    va, vb = memoryview(a).cast("I"), memoryview(b).cast("I")
+    return sum(x == y for x, y in zip(va, vb)) / max(len(va), 1)
