@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from indexer.config import Config
 from indexer.db import store
@@ -191,18 +192,30 @@ def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
     """Re-run decoding, normalization and tagging for documents made by older rules."""
     from indexer.ingest.normalize import NORMALIZER_VERSION
 
-    done = 0
-    last_id = 0
+    def outdated(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
+        return store.outdated_files(session, NORMALIZER_VERSION, after_id, limit)
+
+    return _reanalyse(ctx, outdated, should_stop) + apply_learned(ctx, should_stop)
+
+
+def _reanalyse(
+    ctx: Context,
+    fetch: Callable[[Session, int, int], list[tuple[int, str]]],
+    should_stop: Callable[[], bool],
+) -> int:
+    """Analyse again, one batch (one transaction) at a time, the (id, path) rows ``fetch``
+    returns after an id; returns how many documents were stored."""
+    done = last_id = 0
     while not should_stop():
         with ctx.db.read() as session:
-            batch = store.outdated_files(session, NORMALIZER_VERSION, last_id, ctx.config.ingest.batch_size)
+            batch = fetch(session, last_id, ctx.config.ingest.batch_size)
         if not batch:
             break
         last_id = batch[-1][0]
         candidates = [c for _, path in batch if (c := candidate_for(path)) is not None]
         counts = ctx.ingester.ingest(candidates, force=True)
         done += counts.updated + counts.added
-    return done + apply_learned(ctx, should_stop)
+    return done
 
 
 @dataclass
@@ -299,17 +312,11 @@ def apply_learned(ctx: Context, should_stop: Callable[[], bool] = lambda: False)
     """Re-analyse, batch by batch, the documents in this node's inbox that were analysed
     under other learned rules than the current ones; returns how many were stored."""
     roots = [str(p) for p in ctx.config.inbox_dirs]
-    done = last_id = 0
-    while not should_stop():
-        with ctx.db.read() as session:
-            stale = store.stale_furniture_documents(session, last_id, ctx.config.ingest.batch_size, roots)
-        if not stale:
-            break
-        last_id = stale[-1][0]
-        candidates = [c for _, path in stale if (c := candidate_for(path)) is not None]
-        counts = ctx.ingester.ingest(candidates, force=True)
-        done += counts.updated + counts.added
-    return done
+
+    def stale(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
+        return store.stale_furniture_documents(session, after_id, limit, roots)
+
+    return _reanalyse(ctx, stale, should_stop)
 
 
 def reindex(

@@ -13,8 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from indexer.jobs import Context
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = REPO.parent / "shared" / "corpora"
@@ -135,6 +139,19 @@ def project(tmp_path: Path) -> Project:
     (tmp_path / "inbox").mkdir()
     write_config(tmp_path)
     return Project(tmp_path)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, database_url: str) -> Iterator[Context]:
+    """An in-process context (jobs, ingester, index) on an empty inbox, on each database."""
+    from indexer import config, jobs
+
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path)
+    env = {"INDEXER_DATABASE_URL": database_url} if database_url else {}
+    context = jobs.open_context(config.load(tmp_path / "config.toml", env=env))
+    yield context
+    context.close()
 
 
 @pytest.fixture

@@ -10,21 +10,10 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from indexer import config, jobs
+from indexer import jobs
 from indexer.db import store
 from indexer.jobs import Context
 from indexer.scheduler import missed_since
-from tests.conftest import write_config
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, database_url: str) -> Context:
-    (tmp_path / "inbox").mkdir()
-    write_config(tmp_path)
-    env = {"INDEXER_DATABASE_URL": database_url} if database_url else {}
-    context = jobs.open_context(config.load(tmp_path / "config.toml", env=env))
-    yield context
-    context.close()
 
 
 def _write(ctx: Context, name: str, text: str) -> Path:

@@ -54,6 +54,23 @@ def _open(database_url: str, tmp_path: Path, **kwargs: object) -> Database:
     return open_database(_url(database_url, tmp_path), tmp_path / "var", **kwargs)  # type: ignore[arg-type]
 
 
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def _insert_document(conn, doc_id: int, **columns: object) -> None:  # type: ignore[no-untyped-def]
+    """A document row (and its file) as an older schema holds it: the required columns,
+    plus ``columns`` for what differs between schema versions (body, fingerprint, ...)."""
+    row = {"id": doc_id, "seq": doc_id, "path": f"/in/{doc_id}.txt", "sha256": "x", "size": 1, "mtime_ns": 1,
+           "body_sha256": f"{doc_id:064d}", "encoding": "utf-8", "repaired": False, "language": "en",
+           "language_prob": 1.0, "languages": "", "title": "t", "word_count": 1, "char_count": 1,
+           "paragraph_count": 1, "summary": "", "removed": "[]", "flags": "", "normalizer_version": 2,
+           "ingested_at": NOW, "updated_at": NOW, **columns}
+    conn.execute(text(f"INSERT INTO documents ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    # Files refer to documents: SQLite's table rebuilds must not trip the foreign key.
+    conn.execute(text("INSERT INTO files (path, document_id, size, mtime_ns, sha256, seen_at)"
+                      " VALUES (:path, :id, 1, 1, 'x', :now)"), {"id": doc_id, "path": row["path"], "now": NOW})
+
+
 @pytest.fixture
 def newer_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """This program, as if its next release had one more migration (in a tmp copy)."""
@@ -223,31 +240,14 @@ def test_auto_migrate_upgrades_at_start(project: Project, newer_program: Path) -
 
 def test_bodies_survive_the_compression_migration_both_ways(tmp_path: Path, database_url: str) -> None:
     """0002 moves every body into zlib form and back, in batches, on both databases."""
-    from datetime import UTC, datetime
-
     from indexer.db.models import Document
 
     db = _open(database_url, tmp_path, create=False)
     db.upgrade("0001_initial")
-    now = datetime(2026, 11, 26, tzinfo=UTC)
     bodies = [f"Paragraph {i}: Grüße aus Köln, 東京 — {'naïve text ' * i}" for i in range(1, 2503, 100)]
     with db.engine.begin() as conn:
         for i, body in enumerate(bodies, 1):
-            conn.execute(
-                text(
-                    "INSERT INTO documents (id, seq, path, sha256, size, mtime_ns, body_sha256, encoding, repaired,"
-                    " language, language_prob, languages, title, word_count, char_count, paragraph_count, summary,"
-                    " body, removed, flags, normalizer_version, ingested_at, updated_at) VALUES (:id, :id, :path,"
-                    " 'x', 1, 1, :sha, 'utf-8', false, 'en', 1.0, '', 't', 1, 1, 1, '', :body, '[]', '', 2, :now, :now)"
-                ),
-                {"id": i, "path": f"/in/{i}.txt", "sha": f"{i:064d}", "body": body, "now": now},
-            )
-            # Files refer to documents: SQLite's table rebuild must not trip the foreign key.
-            conn.execute(
-                text("INSERT INTO files (path, document_id, size, mtime_ns, sha256, seen_at)"
-                     " VALUES (:path, :id, 1, 1, 'x', :now)"),
-                {"id": i, "path": f"/in/{i}.txt", "now": now},
-            )
+            _insert_document(conn, i, body=body)
     db.upgrade()
     with db.read() as session:
         assert [d.body for d in session.scalars(select(Document).order_by(Document.id))] == bodies
@@ -269,17 +269,8 @@ def test_fingerprints_and_band_keys_are_rebuilt_compact_both_ways(tmp_path: Path
     signatures = [fingerprint(t * 3) for t in texts]
     with db.engine.begin() as conn:
         for i, signature in enumerate(signatures, 1):
-            conn.execute(
-                text(
-                    "INSERT INTO documents (id, seq, path, sha256, size, mtime_ns, body_sha256, encoding, repaired,"
-                    " language, language_prob, languages, title, word_count, char_count, paragraph_count, summary,"
-                    " body_zlib, removed, flags, fingerprint, normalizer_version, ingested_at, updated_at, deleted_at)"
-                    " VALUES (:id, :id, :path, 'x', 1, 1, :sha, 'utf-8', false, 'en', 1.0, '', 't', 1, 1, 1, '',"
-                    " :body, '[]', '', :fp, 2, :now, :now, :deleted)"
-                ),
-                {"id": i, "path": f"/in/{i}.txt", "sha": f"{i:064d}", "body": zlib.compress(b"x"), "fp": signature.hex(),
-                 "now": datetime(2026, 11, 26, tzinfo=UTC), "deleted": datetime(2026, 11, 26, tzinfo=UTC) if i == 3 else None},
-            )
+            _insert_document(conn, i, body_zlib=zlib.compress(b"x"), fingerprint=signature.hex(),
+                             deleted_at=NOW if i == 3 else None)
     db.upgrade()
     with db.read() as session:
         assert [d.fingerprint for d in session.scalars(select(Document).order_by(Document.id))] == signatures

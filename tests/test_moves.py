@@ -3,7 +3,6 @@ by a create of the same bytes (in separate batches) brings the tombstoned docume
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,13 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
-from indexer import config, jobs
+from indexer import jobs
 from indexer.db import store
 from indexer.db.models import DocBand, Document
 from indexer.ingest.ingester import REJOIN_SECONDS, candidate_for
 from indexer.ingest.watch import Pending
 from indexer.jobs import Context
-from tests.conftest import write_config
 
 TEXT = ("Harbour report\n\nThe committee published its findings on the harbour today. "
         "Officials said the harbour review would continue next year.\n")
@@ -74,16 +72,6 @@ def test_a_source_that_exists_again_is_not_gone(tmp_path: Path) -> None:
 
 
 # -- the store: a delete and a create in separate batches --------------------------------
-
-
-@pytest.fixture
-def ctx(tmp_path: Path, database_url: str) -> Iterator[Context]:
-    (tmp_path / "inbox").mkdir()
-    write_config(tmp_path)
-    env = {"INDEXER_DATABASE_URL": database_url} if database_url else {}
-    context = jobs.open_context(config.load(tmp_path / "config.toml", env=env))
-    yield context
-    context.close()
 
 
 def _live(ctx: Context) -> dict[str, int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 from array import array
-from typing import Any
 
 import numpy as np
 from langdetect.detector import Detector
@@ -141,6 +140,3 @@ class FastDetector(Detector):  # type: ignore[misc]
                 i += 1
             langprob += prob / self.n_trial
         self.langprob = langprob.tolist()
-
-    def _update_lang_prob(self, prob: Any, word: Any, alpha: float) -> bool:  # pragma: no cover
-        raise NotImplementedError("FastDetector updates in _detect_block")
