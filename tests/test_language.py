@@ -78,6 +78,29 @@ def test_mixed_document() -> None:
     assert detection.language in detection.languages
 
 
+def test_mixed_document_found_after_a_sure_opening() -> None:
+    # A long English opening (sure, so later paragraphs are first screened in one cheap
+    # pass), then German paragraphs: the screen must not hide them.
+    english = " ".join([SAMPLES["en"]] * 12)
+    german = [SAMPLES["de"] + " " + SAMPLES["de"].replace("sieben", "acht") for _ in range(4)]
+    detection = detect("\n\n".join([english, *german]))
+    assert detection.language == "en"
+    assert sorted(detection.languages) == ["de", "en"]
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "fr", "es", "it", "id", "ru"])
+def test_one_pass_likeliest_language(lang: str) -> None:
+    assert language._likeliest(SAMPLES[lang]) == lang
+
+
+def test_script_counts_of_ascii_text() -> None:
+    # The ASCII shortcut counts what the per-script patterns count.
+    text = "Budget 2025: the council's plan_B (v2) passed, 31-9!"
+    letters = sum(map(str.isalpha, text))
+    assert language._script_counts(text) == {"latin": letters}
+    assert language._script_counts(text + " é") == {"latin": letters + 1}  # the general path
+
+
 def test_names_are_not_a_second_language() -> None:
     lineup = (
         "Kiper: Andi Pratama; Bek: Budi Santoso, Rudi Hartono, Joko Susilo, Agus Salim; Gelandang: "

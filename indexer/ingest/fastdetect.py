@@ -12,7 +12,9 @@ are langdetect's own (tests/test_language.py compares them), at a fraction of th
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from array import array
 
 import numpy as np
@@ -34,6 +36,9 @@ class _Normalized(dict[int, str]):
 
 
 _NORMALIZED = _Normalized()
+_SPACES = re.compile(" {2,}")
+_LATIN = re.compile("[A-z]")  # langdetect's test: 'A' <= ch <= 'z'
+_NON_LATIN = re.compile("[\u0300-\u1dff\u1f00-\U0010ffff]")  # >= U+0300, not Latin Extended Additional
 _WORD_CACHE_SIZE = 100_000  # words; a news vocabulary fits, and the daemon stays small
 
 
@@ -67,6 +72,35 @@ class Profiles:
         self.values = np.asarray(values)[order]
         counts = np.bincount(np.asarray(rows), minlength=len(self.word_lang_prob_map))
         self.starts = np.concatenate(([0], np.cumsum(counts))).tolist()
+        self._starts = np.asarray(self.starts)
+        # For ``scores``: how much an n-gram raises each language's log-likelihood over an
+        # n-gram it has never seen, with langdetect's default smoothing.
+        smoothing = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
+        self.log_gains = np.log(self.values + smoothing) - math.log(smoothing)
+
+    def scores(self, rows: list[int]) -> np.ndarray:
+        """Naive-Bayes log-likelihood of each language (up to a shared constant) for the
+        n-grams ``rows``: langdetect's model evaluated once over all of them, with no
+        sampling. Cheap; used to confirm a paragraph is in a language already found."""
+        distinct, counts = np.unique(np.asarray(rows), return_counts=True)
+        entries, owner = self._entries(distinct)
+        weights = self.log_gains[entries] * counts[owner]
+        return np.bincount(self.columns[entries], weights=weights, minlength=len(self.langlist))
+
+    def _entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For distinct n-gram ``rows``: the index of each of their stored values, and
+        the position in ``rows`` each belongs to."""
+        starts = self._starts[rows]
+        lengths = self._starts[rows + 1] - starts
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        return np.arange(len(owner)) + (starts - np.cumsum(lengths) + lengths)[owner], owner
+
+    def dense_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The profiles of distinct n-grams ``rows`` as a dense (len(rows), languages) matrix."""
+        entries, owner = self._entries(rows)
+        dense = np.zeros((len(rows), len(self.langlist)))
+        dense[owner, self.columns[entries]] = self.values[entries]
+        return dense
 
     def rows_of(self, padded: str) -> tuple[int, ...]:
         """The known n-grams of one space-padded word, as NGram emits them character by
@@ -97,6 +131,22 @@ class FastDetector(Detector):  # type: ignore[misc]
         super().__init__(profiles)
         self.profiles = profiles
 
+    def append(self, text: str) -> None:
+        """langdetect's append (URLs and e-mail addresses out, Vietnamese normalised, runs
+        of spaces collapsed, cut at max_text_length) with the per-character loop as a regex."""
+        text = self.MAIL_RE.sub(" ", self.URL_RE.sub(" ", text))
+        self.text += _SPACES.sub(" ", NGram.normalize_vi(text)[: self.max_text_length])
+
+    def cleaning_text(self) -> None:
+        """langdetect's cleaning_text: a text mostly in another script loses its Latin letters."""
+        if len(_LATIN.findall(self.text)) * 2 < len(_NON_LATIN.findall(self.text)):
+            self.text = _LATIN.sub("", self.text)
+
+    def ngram_rows(self) -> list[int]:
+        """The rows of the appended text's known n-grams, after langdetect's cleaning."""
+        self.cleaning_text()
+        return self._extract_ngrams()
+
     def _extract_ngrams(self) -> list[int]:
         """The rows of the text's known 1- to 3-grams, in langdetect's order.
 
@@ -118,25 +168,28 @@ class FastDetector(Detector):  # type: ignore[misc]
         ngrams = self._extract_ngrams()
         if not ngrams:
             raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
-        starts, columns, values = self.profiles.starts, self.profiles.columns, self.profiles.values
-        size = len(self.langlist)
-        langprob = np.zeros(size)
+        # The text's distinct n-grams as dense rows (a few hundred x 55): per trial, every
+        # factor langdetect would compute (weight + p) is one addition, and each sampled
+        # n-gram costs one row multiply. Drawing a position in a list as long as ``ngrams``
+        # takes the same random numbers as drawing from ``ngrams``.
+        distinct, positions = np.unique(np.asarray(ngrams), return_inverse=True)
+        dense = self.profiles.dense_rows(distinct)
+        positions = positions.tolist()
+        choice = self.random.choice
+        langprob = np.zeros(len(self.langlist))
         self.random.seed(self.seed)
         for _ in range(self.n_trial):
             prob = np.array(self._init_probability(), dtype=np.float64)
             alpha = self.alpha + self.random.gauss(0.0, 1.0) * self.ALPHA_WIDTH
-            weight = np.full(size, alpha / self.BASE_FREQ)
-            i = 0
-            while True:
-                row = self.random.choice(ngrams)
-                start, end = starts[row], starts[row + 1]
-                factor = weight.copy()
-                factor[columns[start:end]] += values[start:end]
-                prob *= factor
-                if i % 5 == 0:
-                    prob /= sum(prob.tolist())  # left to right, as langdetect sums
-                    if prob.max() > self.CONV_THRESHOLD or i >= self.ITERATION_LIMIT:
-                        break
-                i += 1
+            factors = dense + alpha / self.BASE_FREQ
+            # langdetect checks for convergence after the 1st n-gram, then after every 5th.
+            draws = 1
+            for i in range(0, self.ITERATION_LIMIT + 1, 5):
+                for _ in range(draws):
+                    prob *= factors[choice(positions)]
+                draws = 5
+                prob /= sum(prob.tolist())  # left to right, as langdetect sums
+                if prob.max() > self.CONV_THRESHOLD or i >= self.ITERATION_LIMIT:
+                    break
             langprob += prob / self.n_trial
         self.langprob = langprob.tolist()

@@ -10,6 +10,7 @@ finds documents in any language and only pays for the languages the collection h
 from __future__ import annotations
 
 import re
+import sys
 from array import array
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
@@ -113,6 +114,9 @@ class WordTokenizer(Tokenizer):
                 yield t
 
 
+_ONE_POSITION = pack_uint(1) + b"H"
+
+
 class CompactPositions(Positions):  # type: ignore[misc]
     """Whoosh's Positions format with the position deltas packed as a machine array
     instead of a pickled list: 4% smaller postings, and a phrase decodes each candidate's
@@ -122,6 +126,8 @@ class CompactPositions(Positions):  # type: ignore[misc]
     """
 
     def encode(self, poslist: list[int]) -> bytes:
+        if len(poslist) == 1 and poslist[0] < 0x10000:  # most terms of a document: one position
+            return _ONE_POSITION + poslist[0].to_bytes(2, sys.byteorder)
         deltas = [b - a for a, b in zip([0, *poslist], poslist, strict=False)]
         code = "H" if max(deltas, default=0) < 0x10000 else "I"
         return pack_uint(len(deltas)) + code.encode("ascii") + array(code, deltas).tobytes()
@@ -250,22 +256,35 @@ def index_terms(index_lang: str, text: str) -> dict[str, list[int]]:
     loop with a cache per word, instead of a Token through four chained generators.
     """
     terms = _term_cache(index_lang)
-    stem = _stemmer(index_lang)
     if len(terms) > _TERM_CACHE_SIZE:
         terms.clear()
     positions: dict[str, list[int]] = {}
     pos = 0
-    for match in TOKEN.finditer(text):
-        word = match.group()
-        pieces = [word[i : i + 2] for i in range(len(word) - 1)] if len(word) > 1 and IS_CJK.match(word) else (word,)
-        for piece in pieces:
-            term = terms.get(piece)
-            if term is None:
-                term = piece.lower().translate(accent_map)
-                terms[piece] = term = stem(term) if stem else term
+    for word in TOKEN.findall(text):
+        term = terms.get(word)
+        if term is None:
+            terms[word] = term = _word_terms(index_lang, word)
+        if term.__class__ is str:
             positions.setdefault(term, []).append(pos)
             pos += 1
+        else:  # a CJK run: its bigrams, a position each
+            for piece in term:
+                positions.setdefault(piece, []).append(pos)
+                pos += 1
     return positions
+
+
+def _word_terms(index_lang: str, word: str) -> str | tuple[str, ...]:
+    """The term of one token, or the bigram terms of a CJK run."""
+    stem = _stemmer(index_lang)
+
+    def term(piece: str) -> str:
+        folded = piece.lower().translate(accent_map)
+        return stem(folded) if stem else folded
+
+    if len(word) > 1 and IS_CJK.match(word):
+        return tuple(term(word[i : i + 2]) for i in range(len(word) - 1))
+    return term(word)
 
 
 class IndexPositions(CompactPositions):
