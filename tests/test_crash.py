@@ -85,3 +85,53 @@ def test_random_kills_lose_nothing_and_duplicate_nothing(project: Project) -> No
                    and not p.is_symlink()]
     assert len(generations) <= 2, f"seed {seed}: {generations}"
     print(f"crash test seed {seed}: kills {killed}")
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_helper_processes_exit_with_a_killed_ingest(project: Project) -> None:
+    # A large ingest runs analysis workers (under a forkserver) and, after a few seconds,
+    # the index follower: SIGKILL-ing it must not leave any of them behind.
+    for n in range(3000):
+        project.write(f"d{n % 5}/f{n}.txt", _article(n) * 3)
+    proc = project.spawn("ingest", "inbox")
+    helpers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        helpers |= _descendants(proc.pid)
+        if len(helpers) >= 4:  # forkserver, two workers, the follower
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the ingest finished before its helpers could be seen"
+    assert len(helpers) >= 3, helpers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(map(_alive, helpers)):
+        time.sleep(0.1)
+    left = [pid for pid in helpers if _alive(pid)]
+    assert not left, f"processes left behind by a killed ingest: {left}"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import posixpath
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -134,5 +137,23 @@ def warm_up(options: AnalyzeOptions) -> None:
     It lives here, not in ingester.py, so that a worker imports only the analysis (no
     SQLAlchemy, no Whoosh): about 30 MB less in each.
     """
+    _exit_with_parent()
     sample = b"Warm-up text\n\nThis short English paragraph loads the language profiles.\n"
     analyze(RawFile("warm-up.txt", sample, len(sample), 0, ""), options)
+
+
+def _exit_with_parent() -> None:
+    """In a worker process: exit as soon as the process that started it is gone.
+
+    A pool's workers hold its queues' pipes at both ends, so a parent killed with
+    SIGKILL would leave them (and the forkserver) waiting forever.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
