@@ -26,16 +26,17 @@ if TYPE_CHECKING:
     from indexer.config import Config
     from indexer.jobs import Context
 
-__all__ = ["main"]
+__all__ = ["main", "parse_search"]
 
 FORMAT_VERSION = 1  # of the JSON printed by read commands; bumped only on breaking changes
 
 
 class State:
-    def __init__(self) -> None:
+    def __init__(self, ask_server: bool = True) -> None:
         self.config_path: str | None = None
         self.verbose = False
         self.log_level: str | None = None
+        self.ask_server = ask_server  # False: searches do not ask the daemon's search server
 
 
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -249,7 +250,26 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-def _run_search(state: State, request: dict[str, Any], kw: dict[str, Any]) -> None:
+def _search_request(command: str, params: dict[str, Any], tty: bool) -> dict[str, Any]:
+    """The request (service.run_request) of `search` or `similar`, from their parsed options."""
+    fmt = "json" if params["as_json"] else params["fmt"]
+    request: dict[str, Any] = {"command": command, "explain": params.get("explain", False)}
+    if command == "similar":
+        request["doc_id"] = params["doc_id"]
+    else:
+        request["query"] = " ".join(params["query"])
+    request["options"] = {
+        "limit": params["limit"], "offset": params["offset"], "langs": _split(params["langs"]),
+        "sources": _split(params["sources"]), "since": params["since"], "until": params["until"],
+        "path": params["path_glob"], "sort": params["sort"], "snippets": not params["no_snippets"],
+        "facets": params["facets"], "collapse": not params["show_all"],
+    }
+    request["format"] = fmt
+    request["color"] = tty and fmt == "text"
+    return request
+
+
+def _run_search(state: State, request: dict[str, Any]) -> None:
     """Ask the daemon's search server; without one, open the index read-only ourselves.
 
     Never opens the database. Both ways render with render.output: the same text.
@@ -259,14 +279,7 @@ def _run_search(state: State, request: dict[str, Any], kw: dict[str, Any]) -> No
     cfg = _load_config(state)
     if state.verbose or state.log_level:  # searching logs nothing worth structlog's import
         _setup_logging(state, cfg)
-    request["options"] = {
-        "limit": kw["limit"], "offset": kw["offset"], "langs": _split(kw["langs"]),
-        "sources": _split(kw["sources"]), "since": kw["since"], "until": kw["until"], "path": kw["path_glob"],
-        "sort": kw["sort"], "snippets": not kw["no_snippets"], "facets": kw["facets"], "collapse": not kw["show_all"],
-    }
-    request["format"] = "json" if kw["as_json"] else kw["fmt"]
-    request["color"] = sys.stdout.isatty() and request["format"] == "text"
-    answer = ask(cfg.data_dir, request)
+    answer = ask(cfg.data_dir, request) if state.ask_server else None
     if answer is not None and "stdout" in answer:
         click.echo(answer["stdout"], nl=False)
         return
@@ -288,20 +301,38 @@ def _run_search(state: State, request: dict[str, Any], kw: dict[str, Any]) -> No
 @_result_options
 @click.option("--explain", is_flag=True, help="print the query as parsed and as run")
 @_common
-def search(state: State, query: tuple[str, ...], explain: bool, **kw: Any) -> None:
+def search(state: State, **params: Any) -> None:
     """Search the index. QUERY uses Whoosh syntax: words (all must match), "a phrase",
     OR, NOT, ( ), field:value (title body source lang path published ingested date),
     prefix*, fuzzy~, published:[2025-01 to 2025-06]. See the README for examples."""
-    _run_search(state, {"command": "search", "query": " ".join(query), "explain": explain}, kw)
+    _run_search(state, _search_request("search", params, sys.stdout.isatty()))
 
 
 @cli.command()
 @click.argument("doc_id", type=int)
 @_result_options
 @_common
-def similar(state: State, doc_id: int, **kw: Any) -> None:
+def similar(state: State, **params: Any) -> None:
     """Documents like document DOC_ID, found by its key terms; its near-duplicates left out."""
-    _run_search(state, {"command": "similar", "doc_id": doc_id, "explain": False}, kw)
+    _run_search(state, _search_request("similar", params, sys.stdout.isatty()))
+
+
+def parse_search(command: str, args: list[str], tty: bool) -> tuple[str | None, dict[str, Any]]:
+    """`indexer COMMAND ARGS...` (search or similar) parsed by that command itself: its
+    ``--config`` (None if not given) and the request it would run, for a search server
+    answering a command line it was sent (search/service.py). Raises click.ClickException
+    for a usage error, ValueError for another command or for ``--verbose``/``--log-level``
+    (their logs are the full command line's to set up).
+    """
+    commands: dict[str, click.Command] = {"search": search, "similar": similar}
+    if command not in commands:
+        raise ValueError(f"not a search command: {command!r}")
+    # No help option: help prints itself, and this runs in the server.
+    with commands[command].make_context(command, list(args), help_option_names=[]) as ctx:
+        params = ctx.params
+    if params["verbose"] or params["log_level"]:
+        raise ValueError("logging asked for")
+    return params["config_path"], _search_request(command, params, tty)
 
 
 def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[str, Any]:
@@ -680,13 +711,17 @@ def db_current(state: State, as_json: bool) -> None:
         sys.exit(1)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The error boundary: one line per error, tracebacks only with --verbose."""
+def main(argv: list[str] | None = None, *, ask_server: bool = True) -> None:
+    """The error boundary: one line per error, tracebacks only with --verbose.
+
+    ``ask_server=False``: a search does not ask the daemon's search server (the caller just
+    did, and nothing answered).
+    """
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     # The database and the index hold the archive's text: not for other users' eyes.
     os.umask(os.umask(0) | 0o077)
     try:
-        cli.main(args=argv, prog_name="indexer", standalone_mode=False)
+        cli.main(args=argv, prog_name="indexer", standalone_mode=False, obj=State(ask_server))
     except click.exceptions.Abort:
         _err("aborted")
         sys.exit(130)

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from indexer import configfile
+from indexer.configfile import DEFAULT_DATA_DIR, ENV_CONFIG, ENV_DATA_DIR
 from indexer.errors import ConfigError
 
 __all__ = ["Config", "load", "iter_settings", "ENV_CONFIG"]
-
-ENV_CONFIG = "INDEXER_CONFIG"
 
 
 def _setting(default: Any, help: str, **checks: Any) -> Any:
@@ -33,7 +33,7 @@ def _setting(default: Any, help: str, **checks: Any) -> Any:
 @dataclass(frozen=True)
 class PathsConfig:
     inbox: list[str] = _setting(["inbox"], "folders watched for new text files")
-    data_dir: str = _setting("var", "where the SQLite database, the index and the locks live")
+    data_dir: str = _setting(DEFAULT_DATA_DIR, "where the SQLite database, the index and the locks live")
     include: list[str] = _setting(["*.txt"], "file name patterns that are ingested")
     exclude: list[str] = _setting([], "file name or relative path patterns that are skipped")
     follow_symlinks: bool = _setting(False, "follow symlinks that stay inside the inbox")
@@ -150,7 +150,7 @@ class Config:
         return tuple((str(self.resolve(folder)), source) for folder, source in self.ingest.sources.items())
 
     def resolve(self, value: str) -> Path:
-        return (self.base_dir / Path(value).expanduser()).resolve()
+        return Path(configfile.resolve(str(self.base_dir), value))
 
 
 _SECTIONS: dict[str, type] = {
@@ -234,22 +234,23 @@ def _build(raw: dict[str, Any], label: str) -> dict[str, Any]:
     return built
 
 
-def _absolute(value: str) -> str:
-    # An environment override is relative to where the command runs, not to the config file.
-    return str(Path(value).expanduser().resolve())
+def load(path: str | Path | None = None, env: dict[str, str] | None = None,
+         cwd: str | Path | None = None) -> Config:
+    """Load the configuration; ``path`` wins over ``INDEXER_CONFIG``; no file means defaults.
 
-
-def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
-    """Load the configuration; ``path`` wins over ``INDEXER_CONFIG``; no file means defaults."""
+    ``cwd``: where a relative ``path``, ``INDEXER_CONFIG`` or ``INDEXER_DATA_DIR`` starts (the
+    current directory unless the command line came from another process).
+    """
     env = dict(os.environ) if env is None else env
-    chosen = path or env.get(ENV_CONFIG) or None
+    cwd = os.getcwd() if cwd is None else os.fspath(cwd)
+    chosen = configfile.config_file(path, env, cwd)
     raw: dict[str, Any] = {}
     source: Path | None = None
-    base_dir = Path.cwd()
+    base_dir = Path(cwd)
     if chosen:
-        source = Path(chosen).expanduser().resolve()
+        source = Path(chosen)
         try:
-            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+            raw = configfile.read(chosen)
         except FileNotFoundError:
             raise ConfigError(f"{source}: config file not found") from None
         except (OSError, UnicodeDecodeError) as e:
@@ -260,8 +261,10 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> C
     sections = _build(raw, str(source) if source else "defaults")
     config = Config(**sections, source=source, base_dir=base_dir)
     overrides = {}
-    if env.get("INDEXER_DATA_DIR"):
-        overrides["paths"] = dataclasses.replace(config.paths, data_dir=_absolute(env["INDEXER_DATA_DIR"]))
+    if env.get(ENV_DATA_DIR):
+        # An environment override is relative to where the command runs, not to the config file.
+        data_dir = configfile.resolve(cwd, env[ENV_DATA_DIR])
+        overrides["paths"] = dataclasses.replace(config.paths, data_dir=data_dir)
     if env.get("INDEXER_DATABASE_URL"):
         overrides["database"] = dataclasses.replace(config.database, url=env["INDEXER_DATABASE_URL"])
     if overrides:

@@ -62,6 +62,50 @@ def test_bad_config_is_one_line_naming_key_and_file(tmp_path: Path, text: str, m
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "env", "where"),
+    [
+        (None, {}, "cwd/var"),
+        ('[paths]\ndata_dir = "data"\n', {}, "conf/data"),
+        ("[ingest]\nbatch_size = 10\n", {}, "conf/var"),
+        ('[paths]\ndata_dir = "../up/./d"\n', {}, "up/d"),
+        ('[paths]\ndata_dir = "~/d"\n', {}, "home/d"),
+        ('[paths]\ndata_dir = "data"\n', {"INDEXER_DATA_DIR": "elsewhere"}, "cwd/elsewhere"),
+        ('[paths]\ndata_dir = "data"\n', {"INDEXER_DATA_DIR": "~/e"}, "home/e"),
+    ],
+)
+def test_the_data_dir_alone_resolves_as_load_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   text: str | None, env: dict[str, str], where: str) -> None:
+    # `indexer search` finds the daemon's socket with configfile.data_dir before it loads anything.
+    from indexer import configfile
+
+    for folder in ("cwd", "conf", "home"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cwd = tmp_path / "cwd"
+    path = None
+    if text is not None:
+        path = "../conf/c.toml"  # relative to the command's folder, not this process's
+        (tmp_path / "conf" / "c.toml").write_text(text)
+    assert load(path, env=env, cwd=cwd).data_dir == tmp_path / where
+    assert configfile.data_dir(path, env, str(cwd)) == str(tmp_path / where)
+    if path is not None:  # named by INDEXER_CONFIG instead of --config
+        named = {**env, "INDEXER_CONFIG": path}
+        assert configfile.data_dir(None, named, str(cwd)) == str(load(None, env=named, cwd=cwd).data_dir)
+
+
+@pytest.mark.parametrize("text", ["[paths\n", "[paths]\ndata_dir = 3\n", "paths = 1\n", None])
+def test_the_data_dir_alone_is_none_when_load_would_fail(tmp_path: Path, text: str | None) -> None:
+    from indexer import configfile
+
+    path = tmp_path / "c.toml"
+    if text is not None:
+        path.write_text(text)
+    assert configfile.data_dir(str(path), {}, str(tmp_path)) is None
+    with pytest.raises(ConfigError):
+        load(path, env={})
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load(tmp_path / "nope.toml", env={})

@@ -1,8 +1,12 @@
 """`indexer search` through a running search server (as the daemon runs one) and without
-it: the same output, owner-only socket, and a quick fallback when the server is gone or hung."""
+it: the same output, owner-only socket, and a quick fallback when the server is gone or hung.
+
+With a server, the command line is sent as typed before click is imported (__main__.py);
+whatever the server declines runs the full command line, which asks it in its own way."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -12,6 +16,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +33,12 @@ COMMANDS = [
     ["search", "goverment"],
     ["search", "harbour", "zebra", "--json"],
     ["search", "*", "--lang", "de,fr", "--path", "notes/*", "--all"],
+    ["search", "harbour", "--since", "7d", "--until", "today"],
+    ["search", "*", "--until", "2025-06", "--source", "reuters,ap", "--json", "--no-snippets"],
+    ["search", "volcano", "--no-snippets", "--sort", "newest", "-n", "1"],
+    ["--config", "config.toml", "search", "title:harbour", "--format=jsonl", "--since=1y"],
 ]
+SIMILAR = [["--json"], ["-n", "2"], ["--since", "1y", "--no-snippets", "--lang", "en"]]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +53,20 @@ def server(corpus: Project) -> Iterator[SearchServer]:
     assert not (corpus.data / SOCKET_NAME).exists()
 
 
+def _fast(project: Project, *args: str, cwd: Path | None = None, script: bool = False,
+          **env: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `python -m indexer ARGS` (or the console script) with -X importtime: the process,
+    with the import lines taken out of stderr, and the top-level modules it imported."""
+    entry = [str(Path(sys.executable).with_name("indexer"))] if script else ["-m", "indexer"]
+    proc = subprocess.run([sys.executable, "-X", "importtime", *entry, *args], cwd=cwd or project.root,
+                          env=project.env(**env), capture_output=True, text=True, timeout=60, check=False)
+    lines = proc.stderr.splitlines(keepends=True)
+    timings = [line for line in lines if line.startswith("import time:")]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in timings}
+    proc.stderr = "".join(line for line in lines if line not in timings)
+    return proc, imported
+
+
 def _steady(text: str) -> str:
     """Output without the timings, which differ from run to run."""
     text = re.sub(r'"took_ms": [0-9.]+', '"took_ms": 0', text)
@@ -50,21 +75,120 @@ def _steady(text: str) -> str:
 
 def test_server_and_local_search_print_the_same(corpus: Project, server: SearchServer) -> None:
     doc = ids_by_path(corpus)["dups/volcano-1.txt"]
-    commands = [*COMMANDS, ["similar", str(doc), "--json"]]
-    served = [_steady(corpus.run(*args).stdout) for args in commands]
+    commands = [*COMMANDS, *(["similar", str(doc), *args] for args in SIMILAR)]
+    sent = []
+    for args in commands:
+        proc, imported = _fast(corpus, *args)
+        assert proc.returncode == 0 and proc.stderr == "", (args, proc.stderr)
+        assert "click" not in imported and "whoosh" not in imported, args  # the command line was sent
+        sent.append(_steady(proc.stdout))
+    # The full command line (--log-level is not sent) asks the server for the search it parsed.
+    asked = [_steady(corpus.run(*args, "--log-level", "error").stdout) for args in commands]
     assert server.engine._searcher is not None  # the server answered them
     server.stop()
     local = [_steady(corpus.run(*args).stdout) for args in commands]
-    assert served == local
-    assert "4 documents match 'volcano', 2 hits" in served[0]
+    assert sent == asked == local
+    assert "4 documents match 'volcano', 2 hits" in sent[0]
+    assert all(text for text in sent)
+
+
+def test_the_console_script_sends_the_command_line(corpus: Project, server: SearchServer) -> None:
+    if not Path(sys.executable).with_name("indexer").exists():
+        pytest.skip("no console script beside this Python (indexer is not installed in its environment)")
+    proc, imported = _fast(corpus, "search", "harbour", script=True)
+    assert proc.returncode == 0 and "Harbour plan approved" in proc.stdout
+    assert "click" not in imported
+
+
+def test_a_relative_config_is_found_from_the_commands_folder(corpus: Project, server: SearchServer) -> None:
+    elsewhere = corpus.root / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    cases = [(["--config", "../config.toml", "search", "harbour"], ""),
+             (["search", "harbour", "--config=../config.toml"], ""),
+             (["search", "harbour", "--", "--config", "x"], "../config.toml")]  # words of the query
+    for args, named in cases:
+        proc, imported = _fast(corpus, *args, cwd=elsewhere, INDEXER_CONFIG=named)
+        assert proc.returncode == 0, proc.stderr
+        assert "click" not in imported, args
+    assert "'harbour --config x'" in proc.stdout
+
+
+def test_usage_errors_and_help_are_the_full_command_lines(corpus: Project, server: SearchServer,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    commands = [["search", "--limit", "x", "foo"], ["search", "foo", "--since", "soon"], ["similar", "seven"],
+                ["search", "foo", "--format", "xml"], ["search"], ["search", "--help"],
+                ["search", "foo", "-h"], ["--version", "search", "foo"], ["search", "foo", "--verbose"]]
+    served = []
+    for args in commands:
+        proc, imported = _fast(corpus, *args)
+        assert "click" in imported, args
+        served.append((proc.returncode, proc.stdout, proc.stderr))
+    assert served[0][0] == 2
+    assert served[0][2].startswith("Usage: indexer search [OPTIONS] QUERY...\n")
+    assert served[0][2].endswith(
+        "Error: Invalid value for '-n' / '--limit': 'x' is not a valid integer range.\n"
+    )
+    assert served[5][0] == 0 and served[5][1].startswith("Usage: indexer search [OPTIONS] QUERY...")
+    assert capsys.readouterr().out == ""  # the server parsed without printing help itself
+    server.stop()
+    alone = [(p.returncode, p.stdout, p.stderr) for p in (corpus.run(*a, check=False) for a in commands)]
+    assert [(code, _steady(out), err) for code, out, err in served] == [
+        (code, _steady(out), err) for code, out, err in alone]
+
+
+def test_a_config_error_is_reported_though_the_server_runs(corpus: Project, server: SearchServer,
+                                                           tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"  # the server's data dir, and a setting that does not exist
+    bad.write_text(f'[paths]\ndata_dir = "{corpus.data}"\nbogus = 1\n')
+    proc = corpus.run("--config", str(bad), "search", "harbour", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == f"indexer: {bad}: unknown setting [paths] bogus\n"
+    good = tmp_path / "good.toml"
+    good.write_text(f'[paths]\ndata_dir = "{corpus.data}"\n')
+    proc, imported = _fast(corpus, "search", "harbour", "--config", str(good))
+    assert "Harbour plan approved" in proc.stdout and "click" not in imported
+
+
+def test_the_server_declines_a_command_line_it_should_not_answer(corpus: Project, server: SearchServer,
+                                                                 tmp_path: Path) -> None:
+    def sent(argv: list[str], **env: str) -> dict[str, Any] | None:
+        return ask(corpus.data, {"argv": argv, "tty": False, "cwd": str(corpus.root), "env": env})
+
+    served = sent(["search", "harbour"], INDEXER_CONFIG="config.toml")
+    assert served is not None and "Harbour plan approved" in served["stdout"]
+    declined = [
+        sent(["search", "harbour"], INDEXER_DATA_DIR=str(tmp_path)),  # another data dir
+        sent(["search", "harbour", "--config", str(tmp_path / "none.toml")]),  # a config error
+        sent(["status"], INDEXER_CONFIG="config.toml"),
+        sent(["-v", "search", "harbour"], INDEXER_CONFIG="config.toml"),
+        sent(["search", "harbour", "--log-level=debug"], INDEXER_CONFIG="config.toml"),
+        sent(["search", "harbour", "--help"], INDEXER_CONFIG="config.toml"),
+        ask(corpus.data, {"argv": "search harbour"}),
+    ]
+    assert [answer and answer["error"]["kind"] for answer in declined] == ["declined"] * len(declined)
+
+
+def test_a_server_that_does_not_know_command_lines_is_asked_the_old_way(corpus: Project) -> None:
+    class OlderServer(SearchServer):
+        def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+            if "argv" in request:  # what a server of before made of it (no "options": KeyError)
+                return {"error": {"kind": "internal", "message": "KeyError: 'options'", "hint": ""}}
+            return super().answer(request)
+
+    with OlderServer(corpus.data):
+        proc, imported = _fast(corpus, "search", "harbour", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["total"] == 1
+    assert "click" in imported and "whoosh" not in imported  # the full command line, answered by the server
 
 
 def test_errors_come_back_as_the_same_one_line(corpus: Project, server: SearchServer) -> None:
-    bad = corpus.run("search", "colour:red", check=False)
-    assert bad.returncode == 2
+    bad, imported = _fast(corpus, "search", "colour:red")
+    assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("query error: unknown field 'colour' (hint: ")
+    assert bad.stderr.count("\n") == 1
+    assert "whoosh" not in imported  # declined as a command line, then answered as a search
     missing = corpus.run("similar", "999999", check=False)
-    assert missing.returncode == 1 and "no document with id 999999" in missing.stderr
+    assert missing.returncode == 1 and missing.stderr == "indexer: no document with id 999999 in the index\n"
 
 
 def test_socket_is_owner_only(corpus: Project, server: SearchServer) -> None:
@@ -73,12 +197,8 @@ def test_socket_is_owner_only(corpus: Project, server: SearchServer) -> None:
 
 
 def test_with_a_server_the_command_does_not_load_whoosh(corpus: Project, server: SearchServer) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "indexer", "search", "harbour"],
-        cwd=corpus.root, env=corpus.env(), capture_output=True, text=True, timeout=60, check=True,
-    )
+    proc, imported = _fast(corpus, "search", "harbour", "--log-level", "error")  # the full command line
     assert "Harbour plan approved" in proc.stdout
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
     assert "whoosh" not in imported and "sqlalchemy" not in imported
 
 
@@ -100,13 +220,19 @@ def test_a_server_that_does_not_answer_is_given_up_on(corpus: Project) -> None:
     hung.bind(str(path))
     hung.listen()
     accepted: list[socket.socket] = []
-    threading.Thread(target=lambda: accepted.append(hung.accept()[0]), daemon=True).start()
+
+    def accept() -> None:
+        while True:
+            accepted.append(hung.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
     try:
         started = time.monotonic()
         result = corpus.json("search", "harbour")
         elapsed = time.monotonic() - started
         assert result["total"] == 1
         assert ASK_TIMEOUT <= elapsed < ASK_TIMEOUT + 10
+        assert len(accepted) == 1  # asked once: the full command line did not wait again
     finally:
         for conn in accepted:
             conn.close()
@@ -137,28 +263,25 @@ def test_the_daemon_serves_searches_that_match_searching_alone(project: Project)
         assert daemon.poll() is None, project.log()
         mode = (project.data / SOCKET_NAME).stat().st_mode
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
-        commands = [["search", "harbour"], ["search", "harbour", "--json"], ["search", "mill OR plan", "--facets"]]
-        served = [_steady(project.run(*args).stdout) for args in commands]
-
         # A file dropped in while it runs is searchable through it after the commit.
         project.write("lighthouse.txt", "Lighthouse restored\n\nThe harbour lighthouse shines again.\n")
-        wait_for(lambda: "lighthouse" in project.run("search", "lighthouse").stdout.lower(), what="new file served")
-        proc = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "indexer", "search", "lighthouse"],
-            cwd=project.root, env=project.env(), capture_output=True, text=True, timeout=60, check=True,
-        )
-        imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
-        assert "whoosh" not in imported  # the daemon answered
+        wait_for(lambda: "Lighthouse restored" in project.run("search", "lighthouse").stdout,
+                 what="new file served")
+        commands = [["search", "harbour"], ["search", "harbour", "--json"],
+                    ["search", "mill OR plan", "--facets"]]
+        served = []
+        for args in commands:
+            proc, imported = _fast(project, *args)
+            assert proc.returncode == 0
+            assert "whoosh" not in imported and "click" not in imported  # the daemon answered
+            served.append(_steady(proc.stdout))
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=15)
     assert not (project.data / SOCKET_NAME).exists()  # removed on a clean stop
-    project.run("search", "lighthouse")  # (the index is current without the daemon too)
-    (project.inbox / "lighthouse.txt").unlink()
-    project.run("ingest", str(project.inbox))
-    alone = [_steady(project.run(*args).stdout) for args in commands]
+    alone = [_steady(project.run(*args).stdout) for args in commands]  # the same index, searched alone
     assert served == alone
-    assert "2 documents match 'harbour'" in served[0]
+    assert "3 documents match 'harbour'" in served[0]
 
 
 def test_the_server_follows_an_index_that_started_empty(project: Project) -> None:
