@@ -59,8 +59,9 @@ FOLLOW_EVERY_SECONDS = 10.0
 # A scan still running after this long is large: the index follows it from a process of
 # its own (BackgroundFollower). Shorter ones are followed once, at their end.
 BACKGROUND_FOLLOW_AFTER_SECONDS = 3.0
-# How often that process looks for new changes.
-BACKGROUND_FOLLOW_PAUSE_SECONDS = 0.5
+# How often that process looks for new changes: each follow is a Whoosh commit (a segment
+# to merge), so it waits for a good number of them.
+BACKGROUND_FOLLOW_PAUSE_SECONDS = FOLLOW_EVERY_SECONDS
 
 
 @dataclass

@@ -253,6 +253,7 @@ class _Batch:
         self.session = session
         self.near_threshold = near_threshold
         self._analysed: set[int] = set()  # documents whose text changed in this batch
+        self._created: set[int] = set()  # documents new in this batch: no rows to replace
         self._revived: set[int] = set()  # documents brought back from an earlier batch's tombstone
         self._lines: dict[int, tuple[str, tuple[tuple[str, bool], ...]]] = {}  # id(doc) -> group, lines
         self.now = now
@@ -319,21 +320,21 @@ class _Batch:
     def _write_lines(self) -> None:
         """Replace the counted lines of every re-analysed or deleted document."""
         docs = [d for d in self.touched if id(d) in self._analysed or d.deleted_at is not None]
-        for start in range(0, len(docs), 500):
-            ids = [d.id for d in docs[start : start + 500]]
-            self.session.execute(delete(DocLine).where(DocLine.document_id.in_(ids)))
+        for chunk in _chunks([d.id for d in docs if id(d) not in self._created]):
+            self.session.execute(delete(DocLine).where(DocLine.document_id.in_(chunk)))
         rows = []
         for doc in docs:
             if doc.deleted_at is None and id(doc) in self._lines:
                 group, lines = self._lines[id(doc)]
                 rows.extend(_line_rows(doc.id, group, lines))
-        if rows:
-            self.session.execute(insert(DocLine), rows)
+        if rows:  # a Core insert (one executemany): the ORM's bulk path costs more per row
+            self.session.execute(insert(DocLine.__table__), rows)
 
     def _new_document(self, a: Analysis) -> Document:
         doc = Document(ingested_at=self.now, seq=0)
         self._fill(doc, a)
         self.session.add(doc)
+        self._created.add(id(doc))
         self.by_body[a.body_sha256] = doc
         self.touch(doc)
         return doc
@@ -467,7 +468,7 @@ class _Batch:
         """
         rebanded = self._analysed | self._revived
         docs = [d for d in self.touched if id(d) in rebanded or d.deleted_at is not None]
-        for chunk in _chunks([d.id for d in docs]):
+        for chunk in _chunks([d.id for d in docs if id(d) not in self._created]):
             self.session.execute(delete(DocBand).where(DocBand.document_id.in_(chunk)))
         live = [d for d in docs if d.deleted_at is None and d.fingerprint]
         if not live:
@@ -517,7 +518,8 @@ class _Batch:
                 other.cluster_id = joining[other.id]
                 self.touch(other)  # its index entry carries the cluster
         self.session.execute(
-            insert(DocBand), [{"document_id": d.id, "band": b, "key": k} for d in live for b, k in enumerate(keys[d.id])]
+            insert(DocBand.__table__),
+            [{"document_id": d.id, "band": b, "key": k} for d in live for b, k in enumerate(keys[d.id])],
         )
 
     def finish(self) -> BatchCounts:
