@@ -56,12 +56,6 @@ KEEP_RUNS = timedelta(days=7)
 # During a long scan the index follows between batches at most this often: each follow is
 # a Whoosh commit (a segment to merge later), and documents are searchable soon enough.
 FOLLOW_EVERY_SECONDS = 10.0
-# A scan still running after this long is large: the index follows it from a process of
-# its own (BackgroundFollower). Shorter ones are followed once, at their end.
-BACKGROUND_FOLLOW_AFTER_SECONDS = 3.0
-# How often that process looks for new changes: each follow is a Whoosh commit (a segment
-# to merge), so it waits for a good number of them.
-BACKGROUND_FOLLOW_PAUSE_SECONDS = FOLLOW_EVERY_SECONDS
 
 
 @dataclass
@@ -156,7 +150,6 @@ def scan(
     should_stop: Callable[[], bool] = lambda: False,
     follow_each_batch: bool = False,
     store_lock: AbstractContextManager[object] | None = None,
-    follow_in_background: bool = False,
 ) -> IngestResult:
     """Ingest what is new or changed under ``roots`` (the inbox by default).
 
@@ -164,106 +157,14 @@ def scan(
     ``FOLLOW_EVERY_SECONDS``), while the next batch is being analysed: documents become
     searchable as a large ingest goes. The caller follows once more at the end.
     ``store_lock`` is held around each batch's transaction (and follow), not around the
-    whole scan. ``follow_in_background`` instead follows a scan that runs for longer than
-    ``BACKGROUND_FOLLOW_AFTER_SECONDS`` from another process (BackgroundFollower), until
-    everything the scan stored is applied.
+    whole scan.
     """
-    follower = BackgroundFollower(ctx.config) if follow_in_background else None
-    after: Callable[[], None] | None = None
-    if follower is not None:
-        after = _every(BACKGROUND_FOLLOW_AFTER_SECONDS, follower.start)
-    elif follow_each_batch:
-        after = _every(FOLLOW_EVERY_SECONDS, lambda: follow(ctx))
+    after = _every(FOLLOW_EVERY_SECONDS, lambda: follow(ctx)) if follow_each_batch else None
     with recorded(ctx, "scan", quiet_when=_nothing_changed) as counts:
-        try:
-            result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after, store_lock)
-        except BaseException:
-            if follower is not None:
-                follower.abandon()
-            raise
-        if follower is not None:
-            follower.stop()
+        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after, store_lock)
         counts.update(result.as_dict())
         if result.deferred:
             counts["deferred"] = result.deferred
-    return result
-
-
-class BackgroundFollower:
-    """The index follower in a process of its own while this one ingests.
-
-    Writing Whoosh postings and writing the DB are both pure-Python loops; in one process
-    they take turns on one core while the analysis workers wait. Apart, the DB writer,
-    the follower and the workers share both cores. The follower is the same idempotent
-    ``follow`` as always (checkpoint in the index, writer lock): if it dies, the caller's
-    own final follow does what it left, and a crash of either loses nothing.
-    """
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self._process: Any = None
-        self._stop: Any = None
-
-    def start(self) -> None:
-        """Start the process (once; later calls do nothing)."""
-        if self._process is not None:
-            return
-        import logging
-        import multiprocessing
-
-        context = multiprocessing.get_context("forkserver")
-        self._stop = context.Event()
-        level = logging.getLevelName(logging.getLogger().level).lower()
-        self._process = context.Process(
-            target=_follow_until_stopped, args=(self.config, self._stop, level), name="indexer-follow", daemon=True
-        )
-        self._process.start()
-        log.debug("index.follower_started", pid=self._process.pid)
-
-    def stop(self) -> None:
-        """Let it apply what has been stored, then wait for it to exit."""
-        if self._process is None:
-            return
-        self._stop.set()
-        self._process.join()
-        if self._process.exitcode:
-            log.warning("index.follower_failed", exitcode=self._process.exitcode)
-
-    def abandon(self) -> None:
-        """Stop it now, mid-commit if need be (an uncommitted Whoosh segment is dropped)."""
-        if self._process is not None:
-            self._process.terminate()
-            self._process.join()
-
-
-def _follow_until_stopped(config: Config, stop: Any, level: str) -> None:
-    """BackgroundFollower's process: follow until told to stop (or orphaned), then once more."""
-    import multiprocessing
-    import signal
-
-    from indexer import log as log_setup
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    log_setup.configure(level, config.log.file)
-    db = open_database(config.database_url, config.data_dir, config.database.busy_timeout_seconds)
-    index = IndexStore(config.data_dir)
-    parent = multiprocessing.parent_process()
-    try:
-        while not stop.wait(BACKGROUND_FOLLOW_PAUSE_SECONDS):
-            if parent is not None and not parent.is_alive():
-                return
-            _log_follow(index.follow(db))
-        _log_follow(index.follow(db))
-    except Exception as e:  # the parent's final follow retries; say why here
-        log.error("index.follower_failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
-        raise SystemExit(1) from None
-    finally:
-        db.dispose()
-
-
-def _log_follow(result: FollowResult) -> FollowResult:
-    if result.applied:
-        log.info("index.follow", applied=result.applied, checkpoint=result.checkpoint, commits=result.commits)
     return result
 
 
@@ -281,7 +182,10 @@ def _every(seconds: float, fn: Callable[[], object]) -> Callable[[], None]:
 
 
 def follow(ctx: Context, on_wait: Callable[[int | None], None] | None = None) -> FollowResult:
-    return _log_follow(ctx.index.follow(ctx.db, on_wait=on_wait))
+    result = ctx.index.follow(ctx.db, on_wait=on_wait)
+    if result.applied:
+        log.info("index.follow", applied=result.applied, checkpoint=result.checkpoint, commits=result.commits)
+    return result
 
 
 def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:

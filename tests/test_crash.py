@@ -114,8 +114,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_helper_processes_exit_with_a_killed_ingest(project: Project) -> None:
-    # A large ingest runs analysis workers (under a forkserver) and, after a few seconds,
-    # the index follower: SIGKILL-ing it must not leave any of them behind.
+    # A large ingest runs analysis workers under a forkserver: SIGKILL-ing it must not
+    # leave any of them behind.
     for n in range(3000):
         project.write(f"d{n % 5}/f{n}.txt", _article(n) * 3)
     proc = project.spawn("ingest", "inbox")
@@ -123,7 +123,7 @@ def test_helper_processes_exit_with_a_killed_ingest(project: Project) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         helpers |= _descendants(proc.pid)
-        if len(helpers) >= 4:  # forkserver, two workers, the follower
+        if len(helpers) >= 3:  # forkserver and two workers
             break
         time.sleep(0.1)
     assert proc.poll() is None, "the ingest finished before its helpers could be seen"

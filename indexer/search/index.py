@@ -49,8 +49,8 @@ COMMIT_EVERY = 10_000  # changes per Whoosh commit when catching up: each commit
 # Whoosh's in-memory posting buffer before it spills a run to disk: a rebuild gets more,
 # the follower (which also merges small segments as it commits) less, so that a daemon
 # stays small.
-WRITER_LIMIT_MB = 96
-FOLLOW_LIMIT_MB = 64
+WRITER_LIMIT_MB = 64
+FOLLOW_LIMIT_MB = 32
 
 
 @dataclass(frozen=True)
