@@ -71,8 +71,7 @@ class Profiles:
         self.columns = np.asarray(columns)[order]
         self.values = np.asarray(values)[order]
         counts = np.bincount(np.asarray(rows), minlength=len(self.word_lang_prob_map))
-        self.starts = np.concatenate(([0], np.cumsum(counts))).tolist()
-        self._starts = np.asarray(self.starts)
+        self.starts = np.concatenate(([0], np.cumsum(counts)))  # row r's values: starts[r]:starts[r + 1]
         # For ``scores``: how much an n-gram raises each language's log-likelihood over an
         # n-gram it has never seen, with langdetect's default smoothing.
         smoothing = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
@@ -90,8 +89,8 @@ class Profiles:
     def _entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For distinct n-gram ``rows``: the index of each of their stored values, and
         the position in ``rows`` each belongs to."""
-        starts = self._starts[rows]
-        lengths = self._starts[rows + 1] - starts
+        starts = self.starts[rows]
+        lengths = self.starts[rows + 1] - starts
         owner = np.repeat(np.arange(len(rows)), lengths)
         return np.arange(len(owner)) + (starts - np.cumsum(lengths) + lengths)[owner], owner
 

@@ -228,16 +228,19 @@ def _langdetect(text: str, priors: dict[str, float] | None, trials: int = 7) -> 
     detector.n_trial = trials
     if priors is not None:
         detector.set_prior_map(priors)
-    if sum(map(str.isupper, text)) > sum(map(str.islower, text)):
-        # langdetect skips words written in capitals (acronyms); a shouted paragraph would
-        # leave it a handful of features and a confident wrong answer.
-        text = text.lower()
-    detector.append(text)
+    detector.append(_unshouted(text))
     try:
         ranked = detector.get_probabilities()
     except LangDetectException:
         return []
     return [(r.lang, r.prob) for r in ranked]
+
+
+def _unshouted(text: str) -> str:
+    """``text`` in lower case when most of its letters are capitals: langdetect skips words
+    written in capitals (acronyms), so a shouted paragraph would leave it a handful of
+    features and a confident wrong answer."""
+    return text.lower() if sum(map(str.isupper, text)) > sum(map(str.islower, text)) else text
 
 
 def _likeliest(text: str) -> str | None:
@@ -246,7 +249,7 @@ def _likeliest(text: str) -> str | None:
     before paying for a detection."""
     factory = _get_factory()
     detector = factory.create()
-    detector.append(text.lower() if sum(map(str.isupper, text)) > sum(map(str.islower, text)) else text)
+    detector.append(_unshouted(text))
     rows = detector.ngram_rows()
     return factory.langlist[int(factory.scores(rows).argmax())] if rows else None
 
