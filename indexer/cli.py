@@ -693,6 +693,17 @@ def db_upgrade(state: State) -> None:
         click.echo(f"database schema: {before.current or 'none'} -> {before.head}")
 
 
+@db_group.command("downgrade")
+@click.argument("revision")
+@_common
+def db_downgrade(state: State, revision: str) -> None:
+    """Migrate the database schema back to REVISION, for an older release of indexer
+    (`indexer db current` shows the revision in use). Stop the daemons first."""
+    with _schema(state) as database:
+        before = database.downgrade(revision)
+    click.echo(f"database schema: {before.current or 'none'} -> {revision}")
+
+
 @db_group.command("current")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common

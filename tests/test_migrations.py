@@ -283,3 +283,18 @@ def test_fingerprints_and_band_keys_are_rebuilt_compact_both_ways(tmp_path: Path
         ]
         assert conn.execute(text("SELECT count(*) FROM doc_bands")).scalar() == 2 * 21
     db.dispose()
+
+
+def test_db_downgrade_command_goes_back_and_upgrade_returns(project: Project) -> None:
+    project.write("a.txt", "Harbour report\n\nThe ferry timetable changes on Monday for the winter.\n")
+    project.run("ingest", "inbox")
+    back = project.run("db", "downgrade", "0003_learned_lines")
+    assert back.stdout.strip() == f"database schema: {HEAD} -> 0003_learned_lines"
+    refused = project.run("status", check=False)
+    assert refused.returncode != 0 and "indexer db upgrade" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    project.run("db", "upgrade")
+    assert project.json("search", "ferry")["total"] == 1
+    unknown = project.run("db", "downgrade", "nonsense", check=False)
+    assert unknown.returncode != 0 and unknown.stderr.count("\n") == 1, unknown.stderr
+    assert "no schema revision 'nonsense'" in unknown.stderr

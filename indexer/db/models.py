@@ -38,9 +38,6 @@ __all__ = [
     "Meta",
 ]
 
-# Bumped when the tables change in a way an older program cannot read.
-DB_SCHEMA_VERSION = 1
-
 
 class Base(DeclarativeBase):
     pass

@@ -201,6 +201,8 @@ class Database:
 
     def downgrade(self, target: str) -> SchemaState:
         """Migrate back to ``target`` (for going back to an older release of indexer)."""
+        if target not in known_revisions():
+            raise SchemaError(f"no schema revision {target!r}: known are {', '.join(sorted(known_revisions()))}")
         return self._migrate("downgrade", target)
 
     def _migrate(self, direction: str, target: str) -> SchemaState:
@@ -300,7 +302,7 @@ def _sqlite_foreign_keys_off(conn: Connection, sqlite: bool) -> Iterator[None]:
     """SQLite migrations rebuild tables (copy, drop, rename); with foreign keys enforced,
     dropping a table that others reference fails. SQLite's own procedure for this turns
     enforcement off around the transaction (it cannot change inside one) and checks the
-    references before committing (``PRAGMA foreign_key_check``, in ``upgrade``)."""
+    references before committing (``PRAGMA foreign_key_check``, in ``_migrate``)."""
     if not sqlite:
         yield
         return

@@ -150,10 +150,8 @@ def live_files_by_sha(session: Session, shas: Iterable[str]) -> dict[str, tuple[
     """sha256 -> (path, document id) of a live file with those bytes."""
     shas = list(set(shas))
     found: dict[str, tuple[str, int]] = {}
-    for start in range(0, len(shas), 500):
-        rows = session.execute(
-            select(File.sha256, File.path, File.document_id).where(File.sha256.in_(shas[start : start + 500]))
-        )
+    for chunk in _chunks(shas):
+        rows = session.execute(select(File.sha256, File.path, File.document_id).where(File.sha256.in_(chunk)))
         for sha, path, doc_id in rows:
             found.setdefault(sha, (path, doc_id))
     return found
@@ -170,8 +168,7 @@ def recently_deleted_by_sha(
     text_is_live = (
         select(live.id).where(live.body_sha256 == Document.body_sha256, live.deleted_at.is_(None)).exists()
     )
-    for start in range(0, len(shas), 500):
-        chunk = shas[start : start + 500]
+    for chunk in _chunks(shas):
         rows = session.execute(
             select(Document.sha256, Document.path, Document.id)
             .where(Document.deleted_at >= since, Document.sha256.in_(chunk), ~text_is_live)
@@ -320,15 +317,11 @@ class _Batch:
     def _write_lines(self) -> None:
         """Replace the counted lines of every re-analysed or deleted document."""
         docs = [d for d in self.touched if id(d) in self._analysed or d.deleted_at is not None]
-        for chunk in _chunks([d.id for d in docs if id(d) not in self._created]):
-            self.session.execute(delete(DocLine).where(DocLine.document_id.in_(chunk)))
-        rows = []
-        for doc in docs:
-            if doc.deleted_at is None and id(doc) in self._lines:
-                group, lines = self._lines[id(doc)]
-                rows.extend(_line_rows(doc.id, group, lines))
-        if rows:  # a Core insert (one executemany): the ORM's bulk path costs more per row
-            self.session.execute(insert(DocLine.__table__), rows)
+        write_lines(
+            self.session,
+            [(d.id, *self._lines[id(d)]) for d in docs if d.deleted_at is None and id(d) in self._lines],
+            clear=[d.id for d in docs if id(d) not in self._created],
+        )
 
     def _new_document(self, a: Analysis) -> Document:
         doc = Document(ingested_at=self.now, seq=0)
@@ -762,14 +755,20 @@ def documents_without_lines(session: Session, after_id: int, limit: int) -> list
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-def write_lines(session: Session, documents: Sequence[tuple[int, str, Iterable[tuple[str, bool]]]]) -> None:
-    """Replace documents' counted lines: (document id, group name, (line key, furniture) pairs)."""
-    ids = [doc_id for doc_id, _, _ in documents]
-    for start in range(0, len(ids), 500):
-        session.execute(delete(DocLine).where(DocLine.document_id.in_(ids[start : start + 500])))
+def write_lines(
+    session: Session,
+    documents: Sequence[tuple[int, str, Iterable[tuple[str, bool]]]],
+    clear: Sequence[int] | None = None,
+) -> None:
+    """Replace documents' counted lines: (document id, group name, (line key, furniture) pairs).
+
+    ``clear``: the documents whose stored lines go first (default: those of ``documents``).
+    """
+    for chunk in _chunks(clear if clear is not None else [doc_id for doc_id, _, _ in documents]):
+        session.execute(delete(DocLine).where(DocLine.document_id.in_(chunk)))
     rows = [row for doc_id, group, lines in documents for row in _line_rows(doc_id, group, lines)]
-    if rows:
-        session.execute(insert(DocLine), rows)
+    if rows:  # a Core insert (one executemany): the ORM's bulk path costs more per row
+        session.execute(insert(DocLine.__table__), rows)
 
 
 def count_lines(session: Session, min_documents: int) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
@@ -794,8 +793,8 @@ def count_stories(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[tu
     """(group, line) -> distinct stories holding it: near-duplicates (one cluster) count once."""
     story = func.coalesce(Document.cluster_id, Document.id)
     counts: dict[tuple[str, str], int] = {}
-    for start in range(0, len(pairs), 200):
-        chunk = list(pairs[start : start + 200])
+    for part in _chunks(pairs, 200):
+        chunk = list(part)
         rows = session.execute(
             select(DocLine.group_key, DocLine.line_key, func.count(story.distinct()))
             .join(Document, Document.id == DocLine.document_id)
@@ -851,10 +850,8 @@ def replace_learned(session: Session, rules: Sequence[LearnedLine]) -> tuple[int
     current = {(r.group_key, r.line_key): r for r in session.scalars(select(LearnedLine))}
     wanted = {(r.group_key, r.line_key): r for r in rules}
     dropped = [key for key in current if key not in wanted]
-    for start in range(0, len(dropped), 200):
-        session.execute(
-            delete(LearnedLine).where(tuple_(LearnedLine.group_key, LearnedLine.line_key).in_(dropped[start : start + 200]))
-        )
+    for chunk in _chunks(dropped, 200):
+        session.execute(delete(LearnedLine).where(tuple_(LearnedLine.group_key, LearnedLine.line_key).in_(chunk)))
     added = 0
     for key, rule in wanted.items():
         row = current.get(key)

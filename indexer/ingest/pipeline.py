@@ -50,10 +50,11 @@ def line_group(path: str, source_map: tuple[tuple[str, str], ...]) -> str:
     else the folder the file lies in. Not the source named in the text: a wire story's
     agency reaches us through many sites, each with its own furniture.
     """
-    source = _folder_source(path, source_map)
-    if source is not None:
-        return f"source:{source}"
-    return f"folder:{posixpath.dirname(path)}"
+    return _group(path, _folder_source(path, source_map))
+
+
+def _group(path: str, folder_source: str | None) -> str:
+    return f"source:{folder_source}" if folder_source is not None else f"folder:{posixpath.dirname(path)}"
 
 
 def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
@@ -78,7 +79,8 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         reason = "empty file" if not raw.data else "no text (whitespace only)"
         return FileFailure(raw.path, "normalize", reason, raw.size, raw.mtime_ns)
     cleaned = boilerplate.remove(body, options.boilerplate_rules)
-    group = line_group(raw.path, options.source_map)
+    folder_source = _folder_source(raw.path, options.source_map)
+    group = _group(raw.path, folder_source)
     furniture = options.learned.get(boilerplate.group_key(group), frozenset())
     lines = tuple((key, key in furniture) for key in boilerplate.short_lines(cleaned.body))
     learned = boilerplate.remove_learned(cleaned.body, furniture)
@@ -90,9 +92,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         body, options.language_min_chars, options.language_min_probability, options.allowed_languages
     )
     t = lap("language", t)
-    meta = metadata.extract(
-        body, furniture=[r.text for r in removed], default_source=_folder_source(raw.path, options.source_map)
-    )
+    meta = metadata.extract(body, furniture=[r.text for r in removed], default_source=folder_source)
     t = lap("metadata", t)
     if meta.word_count < options.min_words:
         return FileFailure(raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns)
