@@ -37,6 +37,7 @@ from indexer.db.models import Document
 from indexer.db.session import Database
 from indexer.errors import Cancelled, NoIndexError, StorageError
 from indexer.locks import locked
+from indexer.search.pool import TermSegmentWriter
 from indexer.search.schema import SCHEMA_VERSION, build_schema, index_language
 
 __all__ = ["FollowResult", "IndexStore", "RebuildResult"]
@@ -397,7 +398,7 @@ def _open_for_writing(directory: Path) -> Index:
 @contextmanager
 def _writer(ix: Index, **kwargs: Any) -> Iterator[IndexWriter]:
     """A Whoosh writer that commits on success and cancels on error (never swallows)."""
-    writer = ix.writer(**kwargs)
+    writer = TermSegmentWriter(ix, **kwargs)
     try:
         yield writer
     except BaseException:

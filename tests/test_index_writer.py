@@ -1,0 +1,87 @@
+"""The term-grouped segment writer (search/pool.py) writes the very index Whoosh's own does."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import Index
+from whoosh.writing import SegmentWriter
+
+from indexer.search.pool import TermSegmentWriter
+from indexer.search.schema import build_schema
+
+WORDS = (
+    "the market growth bank rates election minister football final club film award music "
+    "Wahl Regierung Münchner Straße économie élection ministre l'Élysée 東京 経済 政策 "
+    "über naïve café rapid rapidly running runner run 2025 1,200"
+).split()
+
+
+def _documents(count: int, seed: int = 3) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    docs = []
+    for n in range(count):
+        lang = rng.choice(["en", "de", "fr", "xx"])
+        body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 400)))
+        title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 9)))
+        docs.append({"id": str(n), "path": f"/in/{n}.txt", "title": title, "lang": lang,
+                     "source": rng.choice(["bbc", "tempo.co", ""]), f"t_{lang}": title, f"b_{lang}": body})
+    return docs
+
+
+def _build(directory: Path, writer_class: type[SegmentWriter], docs: list[dict[str, Any]]) -> Index:
+    """Several commits (so segments merge), a small memory limit (so postings spill into
+    runs), deletions and a replaced document."""
+    ix = FileStorage(str(directory), supports_mmap=False).create_index(build_schema())
+    for part in range(4):
+        writer = writer_class(ix, limitmb=0.05)
+        for doc in docs[part::4]:
+            writer.add_document(**doc)
+        if part == 2:
+            writer.delete_by_term("id", "0")
+            writer.update_document(**{**docs[len(docs) // 2], "title": "replaced"})
+        writer.commit()
+    return ix
+
+
+def _contents(ix: Index) -> dict[str, Any]:
+    with ix.reader() as r:
+        postings = {}
+        for fieldname, text in r.all_terms():
+            info = r.term_info(fieldname, text)
+            postings[fieldname, text] = (
+                list(r.postings(fieldname, text).all_items()),
+                (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(), info.max_weight()),
+            )
+        fields = sorted({name for name in r.indexed_field_names()})
+        lengths = {f: [r.doc_field_length(d, f) for d in range(r.doc_count_all())] for f in fields}
+        return {"postings": postings, "lengths": lengths, "stored": list(r.all_stored_fields()),
+                "deleted": [r.is_deleted(d) for d in range(r.doc_count_all())]}
+
+
+@pytest.mark.parametrize("count", [1, 40, 400])
+def test_term_writer_writes_the_same_index_as_whoosh(tmp_path: Path, count: int) -> None:
+    docs = _documents(count)
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "whoosh").mkdir()
+    ours = _contents(_build(tmp_path / "ours", TermSegmentWriter, docs))
+    theirs = _contents(_build(tmp_path / "whoosh", SegmentWriter, docs))
+    assert ours["postings"], "nothing was indexed"
+    assert ours == theirs
+
+
+def test_term_pool_spills_runs_and_removes_them(tmp_path: Path) -> None:
+    ix = FileStorage(str(tmp_path), supports_mmap=False).create_index(build_schema())
+    writer = TermSegmentWriter(ix, limitmb=0.05)
+    for doc in _documents(200):
+        writer.add_document(**doc)
+    runs = list(writer.pool.runs)
+    assert len(runs) > 3
+    assert all(writer._tempstorage.file_exists(name) for name in runs)
+    writer.commit()
+    assert not any(writer._tempstorage.file_exists(name) for name in runs)
+    assert ix.doc_count() == 200
