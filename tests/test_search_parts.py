@@ -211,3 +211,19 @@ def test_index_terms_are_the_analyzers_terms() -> None:
             expected = {w: Positions().decode_positions(v) for w, _, _, v in
                         Positions().word_values(text, analyzer_for(lang), mode="index")}
             assert index_terms(lang, text) == expected, (lang, text[:60])
+
+
+def test_index_fields_give_the_analyzer_path_postings() -> None:
+    """The title and body fields (schema.IndexText) build a document's postings in one
+    list: the same terms, frequencies, weights and encoded positions as the format's
+    generic path through the analyzer."""
+    from indexer.search.schema import CompactPositions, build_schema
+
+    text = "Running runners ran the race; the race ran on. 東京都 l'Élysée " + "word " * 3000 + "ran"
+    schema = build_schema()
+    for name in ("t_en", "b_en", "b_fr", "t_xx"):
+        field = schema[name]
+        generic = [(t.encode("utf-8"), freq, weight, value) for t, freq, weight, value in
+                   CompactPositions.word_values(field.format, text, field.analyzer, mode="index")]
+        assert sorted(field.index(text)) == sorted(generic), name
+        assert any(weight == 2.0 for _, _, weight, _ in field.index("x")) == name.startswith("t_")

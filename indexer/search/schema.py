@@ -115,6 +115,8 @@ class WordTokenizer(Tokenizer):
 
 
 _ONE_POSITION = pack_uint(1) + b"H"
+# Most terms of a document occur once, early: their values, made once.
+_SINGLE = [_ONE_POSITION + p.to_bytes(2, sys.byteorder) for p in range(2048)]
 
 
 class CompactPositions(Positions):  # type: ignore[misc]
@@ -127,7 +129,8 @@ class CompactPositions(Positions):  # type: ignore[misc]
 
     def encode(self, poslist: list[int]) -> bytes:
         if len(poslist) == 1 and poslist[0] < 0x10000:  # most terms of a document: one position
-            return _ONE_POSITION + poslist[0].to_bytes(2, sys.byteorder)
+            pos = poslist[0]
+            return _SINGLE[pos] if pos < 2048 else _ONE_POSITION + pos.to_bytes(2, sys.byteorder)
         deltas = [b - a for a, b in zip([0, *poslist], poslist, strict=False)]
         code = "H" if max(deltas, default=0) < 0x10000 else "I"
         return pack_uint(len(deltas)) + code.encode("ascii") + array(code, deltas).tobytes()
@@ -208,12 +211,12 @@ def build_schema() -> Schema:
     }
     for lang in (*sorted(set(STEM_LANGUAGES.values())), NO_STEMMER):
         analyzer = analyzer_for(lang)
-        title = TEXT(analyzer=analyzer, field_boost=2.0)
+        title = IndexText(analyzer=analyzer, field_boost=2.0)
         # Stored so that snippets and `indexer similar` read the body from the index: a
         # search then never opens the database (and never imports SQLAlchemy). Whoosh
         # keeps stored fields zlib-compressed already, and only the document's own
         # language field holds it.
-        body = TEXT(analyzer=analyzer, stored=True)
+        body = IndexText(analyzer=analyzer, stored=True)
         for field in (title, body):
             field.format = IndexPositions(lang, field.format.field_boost)
         fields[f"t_{lang}"], fields[f"b_{lang}"] = title, body
@@ -258,14 +261,20 @@ def index_terms(index_lang: str, text: str) -> dict[str, list[int]]:
     terms = _term_cache(index_lang)
     if len(terms) > _TERM_CACHE_SIZE:
         terms.clear()
+    cached = terms.get
     positions: dict[str, list[int]] = {}
+    known = positions.get
     pos = 0
     for word in TOKEN.findall(text):
-        term = terms.get(word)
+        term = cached(word)
         if term is None:
             terms[word] = term = _word_terms(index_lang, word)
         if term.__class__ is str:
-            positions.setdefault(term, []).append(pos)
+            at = known(term)
+            if at is None:
+                positions[term] = [pos]
+            else:
+                at.append(pos)
             pos += 1
         else:  # a CJK run: its bigrams, a position each
             for piece in term:
@@ -306,3 +315,21 @@ class IndexPositions(CompactPositions):
         boost = self.field_boost
         for term, positions in index_terms(self.index_lang, value).items():
             yield term, len(positions), len(positions) * boost, self.encode(positions)
+
+
+class IndexText(TEXT):  # type: ignore[misc]
+    """A TEXT field whose index-time terms come from ``IndexPositions`` as one list.
+
+    Whoosh's ``FieldType.index`` passes every term through two generators; a document's
+    terms built in one comprehension cost less. Other uses go through TEXT unchanged.
+    """
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        fmt = self.format
+        if not isinstance(fmt, IndexPositions) or not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+            return super().index(value, **kwargs)
+        boost, encode = fmt.field_boost, fmt.encode
+        return [
+            (term.encode("utf-8"), len(positions), len(positions) * boost, encode(positions))
+            for term, positions in index_terms(fmt.index_lang, value).items()
+        ]
