@@ -150,8 +150,8 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
         raise NotFoundError(f"no such file or folder: {missing[0]}")
     with _context(state) as ctx:
         with _progress("ingesting") as advance:
-            result = jobs.scan(ctx, [p.resolve() for p in paths], progress=advance, follow_each_batch=True)
-        jobs.follow(ctx, on_wait=_on_wait)
+            result = jobs.ingest(ctx, [p.resolve() for p in paths], progress=advance, on_wait=_on_wait)
+        jobs.follow(ctx, on_wait=_on_wait)  # changes made meanwhile by others (a daemon, another node)
     c = result.counts
     parts = [f"{c.added} added", f"{c.updated} updated", f"{c.unchanged} unchanged"]
     if c.duplicates:

@@ -160,8 +160,42 @@ def scan(
     whole scan.
     """
     after = _every(FOLLOW_EVERY_SECONDS, lambda: follow(ctx)) if follow_each_batch else None
+    return _scan(ctx, roots, progress, defer, should_stop, after, store_lock)
+
+
+def ingest(
+    ctx: Context,
+    roots: list[Path],
+    progress: Callable[[int], None] | None = None,
+    on_wait: Callable[[int | None], None] | None = None,
+) -> IngestResult:
+    """`indexer ingest`: a scan of ``roots`` that indexes each batch once it is stored.
+
+    One index writer stays open across batches and commits every
+    ``FOLLOW_EVERY_SECONDS``: this process indexes while the workers analyse the next
+    batches (a follow every few seconds left them idle meanwhile), documents become
+    searchable as the ingest goes, and the index gets few segments. A daemon following
+    the same index waits for the writer lock at most that long.
+    """
+    with ctx.index.following(ctx.db, commit_seconds=FOLLOW_EVERY_SECONDS, on_wait=on_wait) as follower:
+        result = _scan(ctx, roots, progress, after_batch=follower.step)
+    if follower.applied:
+        log.info("index.follow", applied=follower.applied, checkpoint=follower.checkpoint, commits=follower.commits)
+    return result
+
+
+def _scan(
+    ctx: Context,
+    roots: list[Path] | None,
+    progress: Callable[[int], None] | None = None,
+    defer: Callable[[Candidate], bool] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    after_batch: Callable[[], object] | None = None,
+    store_lock: AbstractContextManager[object] | None = None,
+) -> IngestResult:
     with recorded(ctx, "scan", quiet_when=_nothing_changed) as counts:
-        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after, store_lock)
+        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after_batch,
+                                   store_lock)
         counts.update(result.as_dict())
         if result.deferred:
             counts["deferred"] = result.deferred

@@ -70,3 +70,31 @@ def test_real_articles_purity_and_recall() -> None:
     )
     assert recall >= 0.95, recall
     assert false == 0  # sixty politics stories of one category: none is taken for another
+
+
+def test_a_story_becoming_a_cluster_keeps_its_index_entry(project: Project) -> None:
+    """The first story of a cluster is indexed once: its index entry names itself as its
+    cluster from the start, so a rewrite arriving later changes only the rewrite's entry,
+    and search still folds the two and shows the cluster."""
+    project.write("agency/wire.txt", WIRE)
+    project.write("paper/other.txt", OTHER)
+    project.run("ingest", "inbox")
+    alone = project.json("search", "bridge", "--json")["hits"]
+    assert [h["cluster"] for h in alone] == [None] and alone[0]["near_duplicates"] == []
+    wire = project.json("search", "lorries", "--json")["hits"][0]
+    assert wire["cluster"] is None
+    seq_before = project.json("status", "--json")["index"]["db_seq"]
+
+    project.write("paper/rewrite.txt", REWRITE)
+    project.run("ingest", "inbox")
+    assert project.json("status", "--json")["index"]["db_seq"] == seq_before + 1  # the rewrite only
+    folded = project.json("search", "mountain pass", "--json")
+    assert folded["total"] == 2 and len(folded["hits"]) == 1
+    hit = folded["hits"][0]
+    other_id = ({wire["id"]} ^ {hit["id"], *hit["near_duplicates"]}).pop()
+    assert hit["cluster"] == wire["id"] and len(hit["near_duplicates"]) == 1
+    every = project.json("search", "mountain pass", "--all", "--json")["hits"]
+    assert sorted(h["id"] for h in every) == sorted([wire["id"], other_id])
+    assert {h["cluster"] for h in every} == {wire["id"]}
+    similar = project.json("similar", str(wire["id"]), "--json")["hits"]
+    assert all(h["id"] != other_id for h in similar)  # its own cluster is left out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,9 @@ from structlog.testing import capture_logs
 
 from indexer import jobs
 from indexer.db import store
+from indexer.ingest.pipeline import WORKER_NICE
 from indexer.jobs import Context
+from indexer.search import index
 from indexer.scheduler import missed_since
 
 
@@ -171,6 +174,8 @@ def test_analysis_workers_stop_when_idle_and_start_again(ctx: Context) -> None:
         _write(ctx, f"first-{i}.txt", f"Story {i}\n\nThe harbour board met for the {i}th time to discuss the ferry.\n")
     assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
     assert ctx.ingester._pool is not None  # a large batch went to the workers
+    # They run below this process's priority: the writer gets a core when it needs one.
+    assert ctx.ingester._pool.submit(os.nice, 0).result() == os.nice(0) + WORKER_NICE
     assert not ctx.ingester.close_if_idle(3600)  # used a moment ago: kept
     assert ctx.ingester.close_if_idle(0) and ctx.ingester._pool is None
     for i in range(POOL_THRESHOLD):
@@ -206,3 +211,55 @@ def test_a_document_changed_during_a_follow_is_indexed_once(ctx: Context, monkey
     finally:
         ix.close()
     assert sorted(_index_ids(ctx)) == ["1", "2", "3", "4"] and result.commits == 2
+
+
+def test_ingest_indexes_batch_by_batch_through_one_writer(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`indexer ingest` (jobs.ingest) adds each stored batch to an open index writer and
+    commits when its interval has passed: documents become searchable as a long ingest
+    goes, each change is applied once, and nothing is left for the follow after it."""
+    monkeypatch.setattr(jobs, "FOLLOW_EVERY_SECONDS", 0.0)  # a commit after every batch
+    ctx.ingester.batch_size = 2
+    for n in range(6):
+        _write(ctx, f"s{n}.txt", f"Story {n}\n\nThe ferry timetable for route {n} changes next week.\n")
+    seen: list[int] = []
+    real_step = index.Follower.step
+
+    def step(self: index.Follower) -> None:
+        real_step(self)
+        if self.commit_seconds == 0.0:  # the ingest's follower (not the first, empty build's)
+            seen.append(len(_index_ids(ctx)))  # searchable after each batch, not at the end
+
+    monkeypatch.setattr(index.Follower, "step", step)
+    with capture_logs() as logs:
+        assert jobs.ingest(ctx, ctx.config.inbox_dirs).counts.added == 6
+    assert seen == [2, 4, 6]
+    follows = [e for e in logs if e["event"] == "index.follow"]
+    assert follows[0]["applied"] == 6 and follows[0]["commits"] == 3
+    assert jobs.follow(ctx).applied == 0 and len(_index_ids(ctx)) == 6
+
+
+def test_an_ingest_that_fails_keeps_what_it_committed_and_the_rest_follows(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest stopped by an error drops only the index writes not yet committed; the
+    documents are in the DB, so the next follow indexes them (the checkpoint was not moved)."""
+    monkeypatch.setattr(jobs, "FOLLOW_EVERY_SECONDS", 3600.0)  # no commit before the error
+    ctx.ingester.batch_size = 2
+    for n in range(4):
+        _write(ctx, f"s{n}.txt", f"Story {n}\n\nThe ferry timetable for route {n} changes next week.\n")
+    calls = 0
+    real_step = index.Follower.step
+
+    def step(self: index.Follower) -> None:
+        nonlocal calls
+        real_step(self)
+        calls += self.commit_seconds == 3600.0  # the ingest's follower
+        if calls == 2:
+            raise OSError("disk gone")
+
+    monkeypatch.setattr(index.Follower, "step", step)
+    with pytest.raises(OSError, match="disk gone"):
+        jobs.ingest(ctx, ctx.config.inbox_dirs)
+    assert _index_ids(ctx) == set()  # the open writer was cancelled, its lock released
+    monkeypatch.setattr(index.Follower, "step", real_step)
+    assert jobs.follow(ctx).applied == 4 and len(_index_ids(ctx)) == 4

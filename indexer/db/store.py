@@ -509,7 +509,8 @@ class _Batch:
         for chunk in _chunks(sorted(joining)):  # loaded together, not one query each
             for other in self.session.scalars(select(Document).where(Document.id.in_(chunk))):
                 other.cluster_id = joining[other.id]
-                self.touch(other)  # its index entry carries the cluster
+                if other.cluster_id != other.id:  # the index has it as its own cluster already
+                    self.touch(other)
         self.session.execute(
             insert(DocBand.__table__),
             [{"document_id": d.id, "band": b, "key": k} for d in live for b, k in enumerate(keys[d.id])],

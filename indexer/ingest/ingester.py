@@ -37,9 +37,9 @@ log = structlog.get_logger(__name__)
 # then a batch of a few files still is (a single dropped file should be searchable fast).
 POOL_THRESHOLD = 200
 POOL_RUNNING_THRESHOLD = 16
-# Batches being analysed while this process commits an older one (and follows the index):
-# two keep both workers busy through a follow that takes longer than one batch's analysis.
-IN_FLIGHT = 2
+# Batches being analysed while this process commits an older one (and indexes it): enough
+# to keep both workers busy through an index commit, which takes seconds at a time.
+IN_FLIGHT = 6
 # A file whose bytes were a document's last file, tombstoned this recently, takes that
 # document back (same id, no analysis): a move the watcher or a scan saw as a delete and
 # then a create (a move whose halves settle apart, a folder renamed, a restart between).

@@ -9,6 +9,7 @@ the database: titles, paths and bodies are stored in the index.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections import Counter
@@ -236,6 +237,11 @@ def _docset(s: Searcher, q: wq.Query) -> set[int]:
     if kind is wq.Require:
         return _docset(s, q.a) & _docset(s, q.b)
     return set(s.docs_for_query(q))
+
+
+def _alone(s: Searcher, cluster: str) -> bool:
+    """Whether one live document only has this cluster (deleted ones are skipped)."""
+    return len(list(itertools.islice(s.reader().postings("cluster", cluster).all_ids(), 2))) < 2
 
 
 class _Clusters:
@@ -747,6 +753,8 @@ class SearchEngine:
             published = stored.get("published")
             ingested = stored.get("ingested")
             cluster = stored.get("cluster")
+            if cluster == stored["id"] and _alone(s, cluster):
+                cluster = None  # its own cluster: no near-duplicates
             hit = Hit(
                 id=int(stored["id"]),
                 title=stored.get("title", ""),

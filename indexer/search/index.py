@@ -15,12 +15,13 @@ which is harmless (update by id, delete by id).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +41,7 @@ from indexer.locks import locked
 from indexer.search.pool import TermSegmentWriter
 from indexer.search.schema import SCHEMA_VERSION, build_schema, index_language
 
-__all__ = ["FollowResult", "IndexStore", "RebuildResult"]
+__all__ = ["FollowResult", "Follower", "IndexStore", "RebuildResult"]
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +82,9 @@ def document_fields(doc: Document) -> dict[str, Any]:
         "title": doc.title,
         "lang": doc.language,
         "ingested": doc.ingested_at.replace(tzinfo=None) if doc.ingested_at else None,
+        # A document without near-duplicates is its own cluster: the one it founds when a
+        # near-duplicate arrives (store.py gives it its own id then), so it keeps this entry.
+        "cluster": str(doc.cluster_id if doc.cluster_id is not None else doc.id),
         f"t_{lang}": doc.title,
         f"b_{lang}": doc.body,
     }
@@ -88,8 +92,6 @@ def document_fields(doc: Document) -> dict[str, Any]:
         fields["source"] = doc.source
     if doc.published:
         fields["published"] = datetime(doc.published.year, doc.published.month, doc.published.day)
-    if doc.cluster_id is not None:
-        fields["cluster"] = str(doc.cluster_id)
     return {k: v for k, v in fields.items() if v is not None}
 
 
@@ -184,58 +186,43 @@ class IndexStore:
         batch: int = FOLLOW_BATCH,
         on_wait: Callable[[int | None], None] | None = None,
     ) -> FollowResult:
-        """Apply every DB change above the checkpoint: one Whoosh commit per batch."""
+        """Apply every DB change above the checkpoint: one Whoosh commit per
+        ``COMMIT_EVERY`` changes."""
+        with self.following(db, batch=batch, on_wait=on_wait) as follower:
+            follower.step()
+        return follower.result()
+
+    @contextmanager
+    def following(
+        self,
+        db: Database,
+        commit_seconds: float = math.inf,
+        batch: int = FOLLOW_BATCH,
+        on_wait: Callable[[int | None], None] | None = None,
+    ) -> Iterator[Follower]:
+        """A ``Follower`` of the live index, committed on leaving (cancelled on an error).
+
+        A missing or outdated index is rebuilt from the DB first.
+        """
         reason = self.needs_rebuild()
         if reason is not None:
             log.info("index.rebuild_needed", reason=reason)
             self.rebuild(db)
+        follower = Follower(db, lambda: self._live_generation(on_wait), commit_seconds, batch)
+        try:
+            yield follower
+        except BaseException:
+            follower.cancel()
+            raise
+        follower.commit()
+
+    @contextmanager
+    def _live_generation(self, on_wait: Callable[[int | None], None] | None) -> Iterator[Path]:
+        """The live generation's folder, with the writer lock held."""
         with self.writer_lock(on_wait):
             live = self.live_dir()
             assert live is not None
-            return self._follow_dir(db, live, batch)
-
-    def _follow_dir(self, db: Database, directory: Path, batch: int) -> FollowResult:
-        """Apply the changes above ``directory``'s checkpoint: fetched ``batch`` at a time
-        (flat memory), committed every ``COMMIT_EVERY`` changes (few segments to merge)."""
-        state = self.read_state(directory)
-        checkpoint = int(state.get("checkpoint", 0))
-        applied = commits = 0
-
-        def fetch(seq: int) -> list[Document]:
-            with db.read() as session:
-                return store.changes_since(session, seq, batch)
-
-        ix = _open_for_writing(directory)
-        try:
-            docs = fetch(checkpoint)
-            while docs:
-                count, seq = 0, checkpoint
-                seen: set[int] = set()  # Whoosh cannot replace a document it has not committed
-                with _writer(ix, limitmb=FOLLOW_LIMIT_MB) as writer:
-                    while docs and count < COMMIT_EVERY:
-                        done = 0
-                        for doc in docs:
-                            if doc.id in seen:  # changed again since this commit began
-                                break
-                            seen.add(doc.id)
-                            if doc.deleted_at is not None:
-                                writer.delete_by_term("id", str(doc.id))
-                            else:
-                                writer.update_document(**document_fields(doc))
-                            done += 1
-                        if done:
-                            count, seq = count + done, docs[done - 1].seq
-                        if done < len(docs):
-                            docs = docs[done:]  # the rest goes into the next commit
-                            break
-                        docs = fetch(seq)
-                checkpoint = state["checkpoint"] = seq
-                self._write_state(directory, state)
-                applied += count
-                commits += 1
-        finally:
-            ix.close()
-        return FollowResult(applied, checkpoint, commits)
+            yield live
 
     def rebuild(
         self,
@@ -282,7 +269,13 @@ class IndexStore:
                  "built_at": _now().isoformat()},
             )
             with self.writer_lock():
-                self._follow_dir(db, directory, FOLLOW_BATCH)
+                follower = Follower(db, lambda: nullcontext(directory))
+                try:
+                    follower.step()
+                except BaseException:
+                    follower.cancel()
+                    raise
+                follower.commit()
                 self._swap(generation)
             self._remove_old(keep={generation})
         seconds = time.monotonic() - started
@@ -384,6 +377,111 @@ class IndexStore:
         if live is None:
             return 0
         return sum(f.stat().st_size for f in live.iterdir() if f.is_file())
+
+
+@dataclass
+class _OpenWriter:
+    stack: ExitStack  # closes the index and releases the writer lock
+    directory: Path
+    state: dict[str, Any]
+    ix: Index
+    writer: IndexWriter | None = None  # made for the first change: none, no segment files
+
+
+class Follower:
+    """Applies the DB's changes to an index generation through one open Whoosh writer.
+
+    ``step`` adds every change the DB has above the checkpoint. The writer commits (a new
+    segment, then the checkpoint saved) every ``COMMIT_EVERY`` changes, when a document
+    changes again before its first change is committed (Whoosh cannot replace a document
+    it has not committed), at the first step ``commit_seconds`` after the previous commit,
+    and on ``commit``. `indexer ingest` steps after every batch: it indexes as it goes,
+    while the workers analyse the next batches, and still commits seldom (few segments to
+    merge). The writer lock is held from a step to the next commit.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        open_generation: Callable[[], AbstractContextManager[Path]],
+        commit_seconds: float = math.inf,
+        batch: int = FOLLOW_BATCH,
+    ) -> None:
+        self.db = db
+        self.open_generation = open_generation  # the folder to write, its lock held
+        self.commit_seconds = commit_seconds
+        self.batch = batch
+        self.applied = self.commits = 0
+        self.checkpoint: int | None = None  # as last read or written
+        self._open: _OpenWriter | None = None
+        self._seq = 0  # of the last change added to the open writer
+        self._pending: set[int] = set()  # documents added to it
+        self._last_commit = time.monotonic()
+
+    def result(self) -> FollowResult:
+        return FollowResult(self.applied, self.checkpoint or 0, self.commits)
+
+    def step(self) -> None:
+        if self._open is None:
+            self._start()
+        while docs := self._fetch():
+            for doc in docs:
+                if doc.id in self._pending or len(self._pending) >= COMMIT_EVERY:
+                    self.commit()
+                    self._start()
+                assert self._open is not None
+                writer = self._open.writer
+                if writer is None:
+                    writer = self._open.writer = TermSegmentWriter(self._open.ix, limitmb=FOLLOW_LIMIT_MB)
+                if doc.deleted_at is not None:
+                    writer.delete_by_term("id", str(doc.id))
+                else:
+                    writer.update_document(**document_fields(doc))
+                self._pending.add(doc.id)
+                self._seq = doc.seq
+        if time.monotonic() - self._last_commit >= self.commit_seconds:
+            self.commit()
+
+    def _start(self) -> None:
+        with ExitStack() as stack:
+            directory = stack.enter_context(self.open_generation())
+            state = IndexStore.read_state(directory)
+            ix = _open_for_writing(directory)
+            stack.callback(ix.close)
+            self._open = _OpenWriter(stack.pop_all(), directory, state, ix)
+        self._seq = self.checkpoint = int(state.get("checkpoint", 0))
+
+    def _fetch(self) -> list[Document]:
+        with self.db.read() as session:
+            return store.changes_since(session, self._seq, self.batch)
+
+    def commit(self) -> None:
+        """Commit what was added, save the checkpoint, release the writer lock."""
+        opened, self._open = self._open, None
+        if opened is None:
+            return
+        with opened.stack:
+            if opened.writer is None:
+                return
+            try:
+                opened.writer.commit()
+            except OSError as e:
+                raise StorageError(f"index commit failed: {e.strerror or e}") from e
+            opened.state["checkpoint"] = self.checkpoint = self._seq
+            IndexStore._write_state(opened.directory, opened.state)
+        self.applied += len(self._pending)
+        self.commits += 1
+        self._pending.clear()
+        self._last_commit = time.monotonic()
+
+    def cancel(self) -> None:
+        """Drop what was added since the last commit (the next follow applies it again)."""
+        opened, self._open = self._open, None
+        if opened is not None:
+            with opened.stack:
+                if opened.writer is not None:
+                    opened.writer.cancel()
+            self._pending.clear()
 
 
 def _open_for_writing(directory: Path) -> Index:

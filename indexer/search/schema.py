@@ -45,7 +45,9 @@ __all__ = [
 # 2: bodies stored (snippets and `similar` need no database), lang and cluster sortable.
 # 3: apostrophes split words (l'Élysée -> l, elysee).
 # 4: positions as packed arrays (CompactPositions); ids sortable (a column, read per hit).
-SCHEMA_VERSION = 4
+# 5: every document has a cluster, its own id when it has no near-duplicates, so that a
+#    document becoming a cluster's first member needs no new index entry.
+SCHEMA_VERSION = 5
 
 # langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
 # accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
