@@ -263,3 +263,35 @@ def test_an_ingest_that_fails_keeps_what_it_committed_and_the_rest_follows(
     assert _index_ids(ctx) == set()  # the open writer was cancelled, its lock released
     monkeypatch.setattr(index.Follower, "step", real_step)
     assert jobs.follow(ctx).applied == 4 and len(_index_ids(ctx)) == 4
+
+
+def test_a_file_in_a_started_batch_is_left_to_that_batch(ctx: Context) -> None:
+    """The daemon's watcher and its scan can come upon one file at once: the second batch
+    leaves it to the first instead of analysing it again; once stored, it is free again."""
+    from indexer.ingest.ingester import candidate_for
+
+    path = _write(ctx, "a.txt", "Ferry strike\n\nThe ferry crews walked out on Monday morning.\n")
+    first = ctx.ingester._start([candidate_for(str(path))])
+    second = ctx.ingester._start([candidate_for(str(path))])
+    with capture_logs() as logs:
+        assert ctx.ingester._finish(second).added == 0
+        assert ctx.ingester._finish(first).added == 1
+    assert [e["path"] for e in logs if e["event"] == "ingest.done"] == [str(path)]
+    path.write_text("Ferry strike ends\n\nThe ferry crews went back to work on Friday.\n")
+    assert ctx.ingester.ingest([candidate_for(str(path))]).updated == 1
+
+
+def test_a_scan_that_fails_lets_go_of_its_files(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx.ingester.batch_size = 1
+    for n in range(4):
+        _write(ctx, f"s{n}.txt", f"Story {n}\n\nThe ferry timetable for route {n} changes next week.\n")
+    real_store = ctx.ingester._store
+
+    def failing(batch):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(ctx.ingester, "_store", failing)
+    with pytest.raises(RuntimeError):
+        ctx.ingester.scan(ctx.config.inbox_dirs)  # fails with batches still in flight
+    monkeypatch.setattr(ctx.ingester, "_store", real_store)
+    assert jobs.scan(ctx).counts.added == 4  # none of them is held by the failed scan

@@ -108,6 +108,10 @@ class Ingester:
         self._pool_used = 0.0  # when a batch last finished with it
         self._in_use = 0  # batches being analysed by it now
         self._learned_version = -1  # of the learned furniture rules in self.options
+        # Paths in a started, not yet stored batch: the daemon's watcher and its scan may
+        # both come upon a file; the second leaves it to the batch that has it.
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
 
     # -- analysis workers ------------------------------------------------------------
 
@@ -194,9 +198,21 @@ class Ingester:
         self._learned_version = version
 
     def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
-        self.refresh_learned()
         batch = _Batch(removed=[p for p in removed if printable_path(p) == p], force=force)
-        candidates = list(candidates)
+        with self._busy_lock:
+            fresh = {c.path: c for c in candidates if c.path not in self._busy}
+            self._busy.update(fresh)
+        batch.busy = set(fresh)
+        try:
+            self._begin(batch, list(fresh.values()))
+        except BaseException:
+            self._release(batch)
+            raise
+        return batch
+
+    def _begin(self, batch: _Batch, candidates: list[Candidate]) -> None:
+        """Claim, read and look up the batch's files, and submit their analysis."""
+        self.refresh_learned()
         batch.claimed = self._claim([c.path for c in candidates if printable_path(c.path) == c.path])
         raws: list[RawFile] = []
         for c in candidates:
@@ -214,7 +230,7 @@ class Ingester:
             except InputError as e:
                 batch.failures.append(FileFailure(c.path, "read", e.reason, c.size, c.mtime_ns, e.transient))
         known: dict[str, tuple[str, int]] = {}
-        if raws and not force:
+        if raws and not batch.force:
             since = self.clock() - timedelta(seconds=REJOIN_SECONDS)
             with self.db.read() as session:
                 known = store.live_files_by_sha(session, (r.sha256 for r in raws))
@@ -227,7 +243,6 @@ class Ingester:
             else:
                 to_analyze.append(raw)
         batch.outcomes = self._analyze_all(to_analyze)
-        return batch
 
     def _claim(self, paths: list[str]) -> set[str]:
         if not paths:
@@ -236,6 +251,8 @@ class Ingester:
         return held
 
     def _release(self, batch: _Batch) -> None:
+        with self._busy_lock:
+            self._busy -= batch.busy
         if batch.elsewhere:
             log.info("ingest.claimed_elsewhere", files=batch.elsewhere)
         if not batch.claimed:
@@ -250,6 +267,11 @@ class Ingester:
             return self._store(batch)
         finally:
             self._release(batch)  # after the commit (or the give-up): others may take them
+
+    def _abandon(self, batches: Iterable[_Batch]) -> None:
+        """Let go of started batches that will not be stored (the scan stopped on an error)."""
+        for batch in batches:
+            self._release(batch)
 
     def _store(self, batch: _Batch) -> store.BatchCounts:
         analyses: list[Analysis] = []
@@ -351,36 +373,40 @@ class Ingester:
                 if progress:
                     progress(count)
 
-        pending: list[Candidate] = []
-        present: set[str] = set()
-        stopped = False
-        for candidate in discover(roots, self.rules):
-            result.seen += 1
-            present.add(candidate.path)
-            state = known.get(candidate.path)
-            if state is not None and state[0] == candidate.size and state[1] == candidate.mtime_ns:
-                result.counts.unchanged += 1
-                continue
-            if defer is not None and defer(candidate):
-                result.deferred += 1
-                continue
-            pending.append(candidate)
-            if len(pending) >= self.batch_size:
-                advance(self._start(pending), len(pending))
-                pending = []
-                if should_stop():
-                    stopped = True
-                    break
-        missing: list[str] = []
-        if not stopped:
-            missing = [p for p in known if p not in present and not os.path.isfile(p)]
-        # Moves: the new paths and the old ones go in one transaction.
-        first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
-        if pending or first_removed:
-            advance(self._start(pending, removed=first_removed), len(pending))
-        for start in range(0, len(missing), self.batch_size):
-            advance(self._start([], removed=missing[start : start + self.batch_size]))
-        advance(None)
+        try:
+            pending: list[Candidate] = []
+            present: set[str] = set()
+            stopped = False
+            for candidate in discover(roots, self.rules):
+                result.seen += 1
+                present.add(candidate.path)
+                state = known.get(candidate.path)
+                if state is not None and state[0] == candidate.size and state[1] == candidate.mtime_ns:
+                    result.counts.unchanged += 1
+                    continue
+                if defer is not None and defer(candidate):
+                    result.deferred += 1
+                    continue
+                pending.append(candidate)
+                if len(pending) >= self.batch_size:
+                    advance(self._start(pending), len(pending))
+                    pending = []
+                    if should_stop():
+                        stopped = True
+                        break
+            missing: list[str] = []
+            if not stopped:
+                missing = [p for p in known if p not in present and not os.path.isfile(p)]
+            # Moves: the new paths and the old ones go in one transaction.
+            first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
+            if pending or first_removed:
+                advance(self._start(pending, removed=first_removed), len(pending))
+            for start in range(0, len(missing), self.batch_size):
+                advance(self._start([], removed=missing[start : start + self.batch_size]))
+            advance(None)
+        except BaseException:
+            self._abandon(batch for batch, _ in in_flight)  # their claims and paths
+            raise
         result.seconds = time.monotonic() - started
         return result
 
@@ -394,5 +420,6 @@ class _Batch:
     failures: list[FileFailure] = field(default_factory=list)
     links: list[tuple[store.Linked, int]] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)  # paths this node holds claims on
+    busy: set[str] = field(default_factory=set)  # candidates no other batch may start meanwhile
     elsewhere: int = 0  # candidates skipped: another node holds their claims
     outcomes: Callable[[], list[Analysis | FileFailure]] = lambda: []
