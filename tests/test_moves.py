@@ -71,6 +71,32 @@ def test_a_source_that_exists_again_is_not_gone(tmp_path: Path) -> None:
     assert (ready.files, ready.gone) == ([str(b)], [])
 
 
+def test_a_file_still_open_for_writing_waits_longer_and_a_close_releases_it(tmp_path: Path) -> None:
+    """A write event without a close: the writer may pause longer than one settle window
+    (a slow download), so the file waits OPEN_SETTLE_FACTOR windows; a close-after-write
+    releases it at once. A change seen by a scan settles as usual."""
+    from indexer.ingest.watch import OPEN_SETTLE_FACTOR
+
+    slow, scanned = tmp_path / "slow.txt", tmp_path / "scanned.txt"
+    slow.write_text(TEXT)
+    scanned.write_text(TEXT)
+    clock = Clock()
+    pending = Pending(1.0, clock)
+    pending.touch(str(slow), writing=True)
+    pending.touch(str(scanned))
+    pending.take_ready(100)  # first look: both signatures recorded
+    clock.now += 1.5
+    assert pending.take_ready(100).files == [str(scanned)]
+    assert pending.next_due() == pytest.approx(OPEN_SETTLE_FACTOR - 1.5)
+    assert pending.take_ready(100).files == []  # quiet 1.5 s, still open: waits
+    pending.touch(str(slow), closed=True)
+    assert pending.take_ready(100).files == [str(slow)]
+    pending.touch(str(slow), writing=True)  # written again and left open
+    pending.take_ready(100)
+    clock.now += OPEN_SETTLE_FACTOR + 0.1
+    assert pending.take_ready(100).files == [str(slow)]  # a writer that never closes: in the end
+
+
 # -- the store: a delete and a create in separate batches --------------------------------
 
 

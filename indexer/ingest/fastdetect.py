@@ -174,7 +174,9 @@ class FastDetector(Detector):  # type: ignore[misc]
         distinct, positions = np.unique(np.asarray(ngrams), return_inverse=True)
         dense = self.profiles.dense_rows(distinct)
         positions = positions.tolist()
-        choice = self.random.choice
+        # random.choice(positions), spelt out as CPython's Random does it (getrandbits of
+        # the length's bit count, redrawn while too large): the same draws, fewer calls.
+        count, bits, getrandbits = len(positions), len(positions).bit_length(), self.random.getrandbits
         langprob = np.zeros(len(self.langlist))
         self.random.seed(self.seed)
         for _ in range(self.n_trial):
@@ -185,7 +187,10 @@ class FastDetector(Detector):  # type: ignore[misc]
             draws = 1
             for i in range(0, self.ITERATION_LIMIT + 1, 5):
                 for _ in range(draws):
-                    prob *= factors[choice(positions)]
+                    r = getrandbits(bits)
+                    while r >= count:
+                        r = getrandbits(bits)
+                    prob *= factors[positions[r]]
                 draws = 5
                 prob /= sum(prob.tolist())  # left to right, as langdetect sums
                 if prob.max() > self.CONV_THRESHOLD or i >= self.ITERATION_LIMIT:

@@ -17,12 +17,18 @@ __all__ = ["Pending", "Ready", "start_observer"]
 
 log = structlog.get_logger(__name__)
 
+# A file that a write event says is still open for writing (no close-after-write seen
+# yet) must be quiet this many settle windows: a writer pausing a little longer than one
+# window (a slow download, a loaded machine) is not read half-written. One close ends it.
+OPEN_SETTLE_FACTOR = 5
+
 
 @dataclass
 class _Entry:
     signature: tuple[int, int] | None  # (size, mtime_ns) when last looked at
     changed_at: float  # monotonic time of the last change seen
     closed: bool = False  # a close-after-write was seen since
+    writing: bool = False  # a write event came, and no close after it
     # Paths renamed to this one: they leave in the batch this path is ingested in, so a
     # move is one transaction and keeps its document (a vanished path needs no settling,
     # a new one does: released on their own, the old path would always go first).
@@ -60,15 +66,21 @@ class Pending:
         with self._lock:
             return len(self._files)
 
-    def touch(self, path: str, closed: bool = False) -> None:
+    def touch(self, path: str, closed: bool = False, writing: bool = False) -> None:
+        """A change to ``path``: ``closed`` a close after writing, ``writing`` a write
+        event (the writer may hold it open); neither: a change seen by a scan."""
         with self._lock:
             entry = self._files.get(path)
             if entry is None:
-                self._files[path] = _Entry(None, self.clock(), closed)
+                self._files[path] = _Entry(None, self.clock(), closed, writing and not closed)
             else:
                 entry.changed_at = self.clock()
                 entry.closed = closed  # a write after the close means: still being written
+                entry.writing = (entry.writing or writing) and not closed
         self.wake.set()
+
+    def _quiet(self, entry: _Entry) -> float:
+        return self.settle * (OPEN_SETTLE_FACTOR if entry.writing else 1)
 
     def moved(self, src: str, dest: str) -> None:
         """``src`` was renamed to ``dest``: both go in the batch that takes ``dest``."""
@@ -97,7 +109,7 @@ class Pending:
             if not self._files:
                 return None
             now = self.clock()
-            return max(0.0, min(e.changed_at + self.settle - now for e in self._files.values()))
+            return max(0.0, min(e.changed_at + self._quiet(e) - now for e in self._files.values()))
 
     def take_ready(self, limit: int) -> Ready:
         ready = Ready()
@@ -121,7 +133,7 @@ class Pending:
                     entry.signature = signature
                     entry.changed_at = now
                     continue
-                elif now - entry.changed_at < self.settle:
+                elif now - entry.changed_at < self._quiet(entry):
                     continue
                 else:
                     ready.files.append(path)
@@ -170,7 +182,7 @@ def start_observer(roots: Sequence[Path], rules: Rules, pending: Pending):  # ty
                         pending.folder(path)
                     continue
                 if matches(path, root, rules):
-                    pending.touch(path, closed=(kind == "closed"))
+                    pending.touch(path, closed=(kind == "closed"), writing=kind in ("created", "modified"))
 
     observer = Observer()
     handler = Handler()
