@@ -194,7 +194,9 @@ class Daemon:
                 gone = ready.gone + [p for p in ready.files if not os.path.lexists(p)]
                 self._taken = frozenset(ready.files)
                 try:
-                    self.ctx.ingester.ingest(candidates, removed=gone)
+                    counts = self.ctx.ingester.ingest(candidates, removed=gone)
+                    for path in counts.busy:  # a scan's batch has it: look again once settled
+                        self.pending.touch(path)
                 except Exception:
                     for path in ready.files:  # try these again once the trouble passes
                         self.pending.touch(path)

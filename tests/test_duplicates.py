@@ -98,3 +98,19 @@ def test_a_story_becoming_a_cluster_keeps_its_index_entry(project: Project) -> N
     assert {h["cluster"] for h in every} == {wire["id"]}
     similar = project.json("similar", str(wire["id"]), "--json")["hits"]
     assert all(h["id"] != other_id for h in similar)  # its own cluster is left out
+
+
+def test_a_story_rewritten_out_of_its_cluster_leaves_its_copies_apart(project: Project) -> None:
+    """The first story of a cluster is rewritten into another story: its former copy is
+    no longer folded with it (the index names a lone story's own id as its cluster)."""
+    wire = project.write("agency/wire.txt", WIRE)
+    project.write("paper/rewrite.txt", REWRITE)
+    project.run("ingest", "inbox")
+    assert len(project.json("duplicates")["clusters"]) == 1
+    wire.write_text(OTHER.replace("Bridge repairs begin", "Harbour bridge repairs begin"))
+    project.run("ingest", "inbox")
+    assert project.json("duplicates")["clusters"] == []
+    for query in ("mountain pass", "bridge"):
+        result = project.json("search", query, "--json")
+        assert [(h["cluster"], h["near_duplicates"]) for h in result["hits"]] == [(None, [])], query
+    assert project.run("verify").returncode == 0

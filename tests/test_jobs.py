@@ -175,7 +175,7 @@ def test_analysis_workers_stop_when_idle_and_start_again(ctx: Context) -> None:
     assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
     assert ctx.ingester._pool is not None  # a large batch went to the workers
     # They run below this process's priority: the writer gets a core when it needs one.
-    assert ctx.ingester._pool.submit(os.nice, 0).result() == os.nice(0) + WORKER_NICE
+    assert ctx.ingester._pool.submit(os.nice, 0).result() == min(19, os.nice(0) + WORKER_NICE)
     assert not ctx.ingester.close_if_idle(3600)  # used a moment ago: kept
     assert ctx.ingester.close_if_idle(0) and ctx.ingester._pool is None
     for i in range(POOL_THRESHOLD):
@@ -274,7 +274,8 @@ def test_a_file_in_a_started_batch_is_left_to_that_batch(ctx: Context) -> None:
     first = ctx.ingester._start([candidate_for(str(path))])
     second = ctx.ingester._start([candidate_for(str(path))])
     with capture_logs() as logs:
-        assert ctx.ingester._finish(second).added == 0
+        left = ctx.ingester._finish(second)
+        assert left.added == 0 and left.busy == [str(path)]  # the caller looks at it again later
         assert ctx.ingester._finish(first).added == 1
     assert [e["path"] for e in logs if e["event"] == "ingest.done"] == [str(path)]
     path.write_text("Ferry strike ends\n\nThe ferry crews went back to work on Friday.\n")
@@ -295,3 +296,26 @@ def test_a_scan_that_fails_lets_go_of_its_files(ctx: Context, monkeypatch: pytes
         ctx.ingester.scan(ctx.config.inbox_dirs)  # fails with batches still in flight
     monkeypatch.setattr(ctx.ingester, "_store", real_store)
     assert jobs.scan(ctx).counts.added == 4  # none of them is held by the failed scan
+
+
+def test_a_failed_index_commit_does_not_keep_the_index_locked(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk at commit: one clear error, and the next follow (the daemon's, minutes
+    later) succeeds instead of finding Whoosh's write lock still held."""
+    import errno
+
+    from indexer.errors import StorageError
+    from indexer.search.pool import TermSegmentWriter
+
+    jobs.follow(ctx)
+    _write(ctx, "a.txt", "Ferry strike\n\nThe ferry crews walked out on Monday morning.\n")
+    jobs.scan(ctx)
+    real = TermSegmentWriter._flush_segment
+
+    def full_disk(self: TermSegmentWriter) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(TermSegmentWriter, "_flush_segment", full_disk)
+    with pytest.raises(StorageError, match="No space left"):
+        jobs.follow(ctx)
+    monkeypatch.setattr(TermSegmentWriter, "_flush_segment", real)
+    assert jobs.follow(ctx).applied == 1 and _index_ids(ctx) == {"1"}

@@ -73,11 +73,15 @@ class BatchCounts:
     deleted: int = 0
     failed_paths: list[tuple[str, str]] = field(default_factory=list)
     doc_ids: dict[str, int] = field(default_factory=dict)  # path -> document, for logging
+    # Paths left to another batch of this process that had them in progress: the caller
+    # looks at them again once that one is stored (they may have changed since it read them).
+    busy: list[str] = field(default_factory=list)
 
     def merge(self, other: BatchCounts) -> None:
         for name in ("added", "updated", "unchanged", "duplicates", "failed", "deleted"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failed_paths.extend(other.failed_paths)
+        self.busy.extend(other.busy)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -489,6 +493,7 @@ class _Batch:
                     fingerprint[doc_id], cluster_of[doc_id] = fp, cluster
         earlier: dict[tuple[int, int], list[int]] = {}
         joining: dict[int, int | None] = {}  # unclustered documents a new text joins
+        left: list[int] = []  # clusters whose first story left them
         for doc in live:
             candidates: set[int] = set()
             for band, key in enumerate(keys[doc.id]):
@@ -501,6 +506,8 @@ class _Batch:
             )
             cluster = min((cluster_of[m] or m for m in matches), default=None)
             if doc.cluster_id != cluster:
+                if doc.cluster_id == doc.id:  # a cluster's first story is not one of it now
+                    left.append(doc.id)
                 doc.cluster_id = cluster
             cluster_of[doc.id] = cluster
             for other_id in matches:
@@ -511,10 +518,23 @@ class _Batch:
                 other.cluster_id = joining[other.id]
                 if other.cluster_id != other.id:  # the index has it as its own cluster already
                     self.touch(other)
+        for cluster in left:
+            self._regroup(cluster)
         self.session.execute(
             insert(DocBand.__table__),
             [{"document_id": d.id, "band": b, "key": k} for d in live for b, k in enumerate(keys[d.id])],
         )
+
+    def _regroup(self, cluster: int) -> None:
+        """The members of a cluster its first story has left: one cluster under the lowest
+        id, or alone. The index names a lone story's own id as its cluster, so the old id
+        must not stay on them: it would fold them with that story."""
+        members = list(self.session.scalars(
+            select(Document).where(Document.cluster_id == cluster, Document.deleted_at.is_(None)).order_by(Document.id)
+        ))
+        for member in members:
+            member.cluster_id = members[0].id if len(members) > 1 else None
+            self.touch(member)
 
     def finish(self) -> BatchCounts:
         self.session.flush()

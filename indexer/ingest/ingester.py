@@ -199,10 +199,14 @@ class Ingester:
 
     def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
         batch = _Batch(removed=[p for p in removed if printable_path(p) == p], force=force)
+        candidates = list(candidates)
         with self._busy_lock:
             fresh = {c.path: c for c in candidates if c.path not in self._busy}
             self._busy.update(fresh)
         batch.busy = set(fresh)
+        batch.left = [c.path for c in candidates if c.path not in fresh]
+        if batch.left:
+            log.info("ingest.in_progress", files=len(batch.left))
         try:
             self._begin(batch, list(fresh.values()))
         except BaseException:
@@ -264,9 +268,11 @@ class Ingester:
 
     def _finish(self, batch: _Batch) -> store.BatchCounts:
         try:
-            return self._store(batch)
+            counts = self._store(batch)
         finally:
             self._release(batch)  # after the commit (or the give-up): others may take them
+        counts.busy.extend(batch.left)
+        return counts
 
     def _abandon(self, batches: Iterable[_Batch]) -> None:
         """Let go of started batches that will not be stored (the scan stopped on an error)."""
@@ -421,5 +427,6 @@ class _Batch:
     links: list[tuple[store.Linked, int]] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)  # paths this node holds claims on
     busy: set[str] = field(default_factory=set)  # candidates no other batch may start meanwhile
+    left: list[str] = field(default_factory=list)  # candidates another batch had in progress
     elsewhere: int = 0  # candidates skipped: another node holds their claims
     outcomes: Callable[[], list[Analysis | FileFailure]] = lambda: []

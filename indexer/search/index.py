@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -463,10 +463,7 @@ class Follower:
         with opened.stack:
             if opened.writer is None:
                 return
-            try:
-                opened.writer.commit()
-            except OSError as e:
-                raise StorageError(f"index commit failed: {e.strerror or e}") from e
+            _commit(opened.writer)
             opened.state["checkpoint"] = self.checkpoint = self._seq
             IndexStore._write_state(opened.directory, opened.state)
         self.applied += len(self._pending)
@@ -502,10 +499,24 @@ def _writer(ix: Index, **kwargs: Any) -> Iterator[IndexWriter]:
     except BaseException:
         writer.cancel()
         raise
+    _commit(writer)
+
+
+def _commit(writer: IndexWriter) -> None:
+    """Commit, or on failure (a full disk) cancel: a failed writer must not keep Whoosh's
+    write lock, or every later follow of a long-running daemon would fail too."""
     try:
         writer.commit()
-    except OSError as e:
-        raise StorageError(f"index commit failed: {e.strerror or e}") from e
+    except BaseException as e:
+        with suppress(Exception):
+            writer.cancel()
+        lock = getattr(writer, "writelock", None)  # a cancel that failed half-way
+        if lock is not None:
+            with suppress(Exception):
+                lock.release()
+        if isinstance(e, OSError):
+            raise StorageError(f"index commit failed: {e.strerror or e}") from e
+        raise
 
 
 def _fsync_dir(path: Path) -> None:
