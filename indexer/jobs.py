@@ -160,7 +160,8 @@ def scan(
     whole scan.
     """
     after = _every(FOLLOW_EVERY_SECONDS, lambda: follow(ctx)) if follow_each_batch else None
-    return _scan(ctx, roots, progress, defer, should_stop, after, store_lock)
+    return _scan(ctx, roots, progress=progress, defer=defer, should_stop=should_stop, after_batch=after,
+                 store_lock=store_lock)
 
 
 def ingest(
@@ -178,24 +179,16 @@ def ingest(
     the same index waits for the writer lock at most that long.
     """
     with ctx.index.following(ctx.db, commit_seconds=FOLLOW_EVERY_SECONDS, on_wait=on_wait) as follower:
-        result = _scan(ctx, roots, progress, after_batch=follower.step)
+        result = _scan(ctx, roots, progress=progress, after_batch=follower.step)
     if follower.applied:
         log.info("index.follow", applied=follower.applied, checkpoint=follower.checkpoint, commits=follower.commits)
     return result
 
 
-def _scan(
-    ctx: Context,
-    roots: list[Path] | None,
-    progress: Callable[[int], None] | None = None,
-    defer: Callable[[Candidate], bool] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    after_batch: Callable[[], object] | None = None,
-    store_lock: AbstractContextManager[object] | None = None,
-) -> IngestResult:
+def _scan(ctx: Context, roots: list[Path] | None, **options: Any) -> IngestResult:
+    """``Ingester.scan`` (``options`` are its own) recorded as a "scan" job run."""
     with recorded(ctx, "scan", quiet_when=_nothing_changed) as counts:
-        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, progress, defer, should_stop, after_batch,
-                                   store_lock)
+        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, **options)
         counts.update(result.as_dict())
         if result.deferred:
             counts["deferred"] = result.deferred

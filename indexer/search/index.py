@@ -208,13 +208,8 @@ class IndexStore:
         if reason is not None:
             log.info("index.rebuild_needed", reason=reason)
             self.rebuild(db)
-        follower = Follower(db, lambda: self._live_generation(on_wait), commit_seconds, batch)
-        try:
+        with Follower(db, lambda: self._live_generation(on_wait), commit_seconds, batch) as follower:
             yield follower
-        except BaseException:
-            follower.cancel()
-            raise
-        follower.commit()
 
     @contextmanager
     def _live_generation(self, on_wait: Callable[[int | None], None] | None) -> Iterator[Path]:
@@ -269,13 +264,8 @@ class IndexStore:
                  "built_at": _now().isoformat()},
             )
             with self.writer_lock():
-                follower = Follower(db, lambda: nullcontext(directory))
-                try:
+                with Follower(db, lambda: nullcontext(directory)) as follower:
                     follower.step()
-                except BaseException:
-                    follower.cancel()
-                    raise
-                follower.commit()
                 self._swap(generation)
             self._remove_old(keep={generation})
         seconds = time.monotonic() - started
@@ -397,7 +387,8 @@ class Follower:
     it has not committed), at the first step ``commit_seconds`` after the previous commit,
     and on ``commit``. `indexer ingest` steps after every batch: it indexes as it goes,
     while the workers analyse the next batches, and still commits seldom (few segments to
-    merge). The writer lock is held from a step to the next commit.
+    merge). The writer lock is held from a step to the next commit. As a context manager
+    it commits on leaving, or cancels on an error.
     """
 
     def __init__(
@@ -420,6 +411,15 @@ class Follower:
 
     def result(self) -> FollowResult:
         return FollowResult(self.applied, self.checkpoint or 0, self.commits)
+
+    def __enter__(self) -> Follower:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.cancel()
 
     def step(self) -> None:
         if self._open is None:
