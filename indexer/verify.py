@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -79,7 +80,13 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> Verify
     """Compare the inbox files, the DB and the index; with ``repair``, fix what differs."""
     report = VerifyReport()
     roots = [str(p) for p in ctx.config.inbox_dirs]
-    on_disk = {c.path: c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules) if not c.error}
+    # A file changed within the settle window may still be being written: the watcher or
+    # the next scan takes it once it is stable; it is neither missing nor stale yet.
+    settled_before = time.time_ns() - int(ctx.config.daemon.settle_seconds * 1e9)
+    on_disk = {
+        c.path: c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules)
+        if not c.error and c.mtime_ns <= settled_before
+    }
     report.files_checked = len(on_disk)
     with ctx.db.read() as session:
         known = store.known_states(session, roots)

@@ -319,3 +319,23 @@ def test_a_failed_index_commit_does_not_keep_the_index_locked(ctx: Context, monk
         jobs.follow(ctx)
     monkeypatch.setattr(TermSegmentWriter, "_flush_segment", real)
     assert jobs.follow(ctx).applied == 1 and _index_ids(ctx) == {"1"}
+
+
+def test_verify_leaves_a_file_still_settling_to_the_watcher(ctx: Context) -> None:
+    """The daemon's verify job repairs: it must not ingest a file changed within the
+    settle window (a writer may still be at it), nor count it as a problem."""
+    import time
+
+    jobs.follow(ctx)  # an index, so that the file is the only thing to look at
+    path = _write(ctx, "a.txt", "Ferry strike\n\nThe ferry crews walked out on Monday morning.\n")
+    now = time.time()
+    os.utime(path, (now + 30, now + 30))  # changed "just now", whatever the test's speed
+    report = jobs.verify(ctx, repair=True)
+    assert report.missing == [] and report.problems == 0
+    with ctx.db.read() as session:
+        assert store.summary(session)["documents"] == 0
+    os.utime(path, (now - 60, now - 60))  # settled
+    report = jobs.verify(ctx, repair=True)
+    assert report.missing == [str(path)] and report.repaired["ingested"] == 1
+    with ctx.db.read() as session:
+        assert store.summary(session)["documents"] == 1
