@@ -11,7 +11,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import Index
 from whoosh.writing import SegmentWriter
 
-from indexer.search.pool import TermSegmentWriter
+from indexer.search.pool import CompactCodec, TermSegmentWriter
 from indexer.search.schema import build_schema
 
 WORDS = (
@@ -85,3 +85,40 @@ def test_term_pool_spills_runs_and_removes_them(tmp_path: Path) -> None:
     writer.commit()
     assert not any(writer._tempstorage.file_exists(name) for name in runs)
     assert ix.doc_count() == 200
+
+
+def _postings_bytes(ix: Index) -> int:
+    total = 0
+    for segment in ix._segments():
+        files = segment.open_compound_file(ix.storage) if segment.is_compound() else ix.storage
+        total += sum(files.file_length(name) for name in files.list() if name.endswith(".pst"))
+    return total
+
+
+def test_compact_codec_postings_are_smaller_than_whoosh_s(tmp_path: Path) -> None:
+    docs = _documents(400)
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "whoosh").mkdir()
+    ours = _build(tmp_path / "ours", TermSegmentWriter, docs)
+    theirs = _build(tmp_path / "whoosh", SegmentWriter, docs)
+    assert all(isinstance(segment.codec(), CompactCodec) for segment in ours._segments())
+    assert _postings_bytes(ours) < 0.8 * _postings_bytes(theirs)
+
+
+def test_segments_written_by_whoosh_s_codec_merge_into_compact_ones(tmp_path: Path) -> None:
+    """An index written before CompactCodec stays readable, and merges into the new codec."""
+    docs = _documents(200)
+    indexes = {}
+    for name, writer_class in (("mixed", TermSegmentWriter), ("whoosh", SegmentWriter)):
+        (tmp_path / name).mkdir()
+        ix = indexes[name] = FileStorage(str(tmp_path / name), supports_mmap=False).create_index(build_schema())
+        old = SegmentWriter(ix)
+        for doc in docs[:100]:
+            old.add_document(**doc)
+        old.commit()
+        new = writer_class(ix)
+        for doc in docs[100:]:
+            new.add_document(**doc)
+        new.commit(optimize=True)
+    assert [type(segment.codec()) for segment in indexes["mixed"]._segments()] == [CompactCodec]
+    assert _contents(indexes["mixed"]) == _contents(indexes["whoosh"])
