@@ -292,7 +292,7 @@ def _run_search(state: State, request: dict[str, Any]) -> None:
     from indexer.search.engine import SearchEngine
     from indexer.search.service import run_request
 
-    with SearchEngine(cfg.data_dir) as engine:
+    with SearchEngine(cfg.data_dir, cfg.database_url) as engine:
         click.echo(run_request(engine, request), nl=False)
 
 

@@ -129,7 +129,7 @@ class Config:
 
     @property
     def database_url(self) -> str:
-        return self.database.url or f"sqlite:///{self.data_dir / 'indexer.db'}"
+        return self.database.url or configfile.sqlite_url(self.data_dir)
 
     @property
     def node_name(self) -> str:

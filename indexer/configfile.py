@@ -11,7 +11,16 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_DATA_DIR", "ENV_CONFIG", "ENV_DATA_DIR", "config_file", "data_dir", "read", "resolve"]
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "ENV_CONFIG",
+    "ENV_DATA_DIR",
+    "config_file",
+    "data_dir",
+    "read",
+    "resolve",
+    "sqlite_url",
+]
 
 ENV_CONFIG = "INDEXER_CONFIG"
 ENV_DATA_DIR = "INDEXER_DATA_DIR"
@@ -21,6 +30,11 @@ DEFAULT_DATA_DIR = "var"
 def resolve(base: str, value: str) -> str:
     """``value`` (``~`` expanded) relative to the folder ``base``, absolute, symlinks resolved."""
     return os.path.realpath(os.path.join(base, os.path.expanduser(value)))
+
+
+def sqlite_url(data_dir: str | os.PathLike[str]) -> str:
+    """The database used when none is configured: a SQLite file in the data dir."""
+    return f"sqlite:///{os.path.join(data_dir, 'indexer.db')}"
 
 
 def config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str], cwd: str) -> str | None:

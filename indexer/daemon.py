@@ -157,7 +157,7 @@ class Daemon:
         """Answer `indexer search` over data_dir/search.sock with a warm searcher."""
         from indexer.search.service import SearchServer
 
-        server = SearchServer(self.ctx.config.data_dir)
+        server = SearchServer(self.ctx.config.data_dir, self.ctx.config.database_url)
         try:
             server.start()
         except OSError as e:  # e.g. a socket path over 107 bytes: searches open the index

@@ -29,6 +29,7 @@ def test_ingest_edit_delete_search_show_verify_on_both_databases(any_project: Pr
 
     hits = project.json("search", "harbour")["hits"]
     assert len(hits) == 1
+    assert "<b>harbour</b> plan on Monday" in hits[0]["snippet"]  # read from the database
     ingested = datetime.fromisoformat(hits[0]["ingested"])
     assert abs(ingested.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=5), hits[0]["ingested"]
     shown = project.json("show", str(hits[0]["id"]))

@@ -260,6 +260,26 @@ def test_snippets_are_at_most_three_fragments(engine: SearchEngine) -> None:
         assert MARK_START in hit.snippet
 
 
+def test_the_index_stores_no_bodies_snippets_read_the_database(engine: SearchEngine) -> None:
+    searcher = engine.searcher()
+    stored = [searcher.stored_fields(n) for n in range(searcher.doc_count_all())]
+    assert stored and not any(name.startswith("b_") for fields in stored for name in fields)
+    hit = engine.search('"interest rates"', SearchOptions()).hits[0]
+    assert f"{MARK_START}interest{MARK_END} {MARK_START}rates{MARK_END}" in hit.snippet
+    assert engine.texts.get([hit.id])[hit.id].count("interest rates") >= 1
+
+
+def test_a_search_without_its_database_says_so_in_one_line(project: Project) -> None:
+    project.write("a.txt", "Harbour plan approved\n\nThe council approved the harbour plan on Monday.\n")
+    project.run("ingest", "inbox")
+    (project.data / "indexer.db").rename(project.data / "elsewhere.db")
+    failed = project.run("search", "harbour", check=False)
+    assert failed.returncode != 0
+    assert failed.stdout == ""
+    assert failed.stderr.count("\n") == 1 and "cannot read document texts" in failed.stderr, failed.stderr
+    assert project.json("search", "harbour", "--no-snippets")["total"] == 1
+
+
 def test_no_snippets(engine: SearchEngine) -> None:
     hits = engine.search("harbour", SearchOptions(snippets=False)).hits
     assert hits and all(hit.snippet == "" for hit in hits)

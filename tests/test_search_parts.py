@@ -156,8 +156,8 @@ def test_clusters_in_an_index_of_several_segments(tmp_path: Path) -> None:
             writer.add_document(lang="en", title=fields["b_en"], **fields)
         writer.commit(merge=False)
     ix.close()
-    with SearchEngine(tmp_path) as engine:
-        result = engine.search("growth", SearchOptions())
+    with SearchEngine(tmp_path) as engine:  # an index alone, no database: no snippets
+        result = engine.search("growth", SearchOptions(snippets=False))
     assert (result.total, result.hits_total) == (5, 4)
     folded = {h.id: h.near_duplicates for h in result.hits}
     assert folded.pop(3, None) == [4] or folded.pop(4, None) == [3]
@@ -182,8 +182,8 @@ def test_dates_sort_and_count_when_no_document_has_a_publication_date(tmp_path: 
     writer.commit()
     ix.close()
     with SearchEngine(tmp_path) as engine:
-        newest = engine.search("rain", SearchOptions(sort="newest", facets=True))
-        oldest = engine.search("rain", SearchOptions(sort="oldest"))
+        newest = engine.search("rain", SearchOptions(sort="newest", facets=True, snippets=False))
+        oldest = engine.search("rain", SearchOptions(sort="oldest", snippets=False))
     assert [h.id for h in newest.hits] == [1, 3, 2]
     assert [h.id for h in oldest.hits] == [2, 3, 1]
     assert newest.facets is not None

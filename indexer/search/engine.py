@@ -28,12 +28,14 @@ from whoosh.index import EmptyIndexError, Index
 from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
+from indexer.configfile import sqlite_url
 from indexer.errors import NoIndexError, NotFoundError, QueryError
 from indexer.search.dates import DATE_HINT, DateError, parse_date
 from indexer.search.mapped import open_index
 from indexer.search.query import NearWord, date_query, describe, expand, lang_query, parse, path_query
 from indexer.search.schema import analyzer_for, field_language, index_language
 from indexer.search.snippets import MARK_END, MARK_START, snippet
+from indexer.search.texts import DocumentTexts
 
 __all__ = [
     "MARK_END",
@@ -362,9 +364,13 @@ class _TopPerCluster(collectors.TopCollector):  # type: ignore[misc]
 class SearchEngine:
     """Searches over the live index generation of one data dir."""
 
-    def __init__(self, data_dir: Path, today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None = None, today: Callable[[], date] = date.today
+    ) -> None:
         self.data_dir = data_dir
         self.today = today
+        # Bodies are not in the index: snippets, `similar` and spelling read them here.
+        self.texts = DocumentTexts(database_url or sqlite_url(data_dir))
         self._live: Path | None = None
         self._index: Index | None = None
         self._searcher: Searcher | None = None
@@ -383,6 +389,7 @@ class SearchEngine:
         self.close()
 
     def close(self) -> None:
+        self.texts.close()
         if self._searcher is not None:
             self._searcher.close()
         if self._index is not None:
@@ -475,7 +482,7 @@ class SearchEngine:
             raise NotFoundError(f"no document with id {doc_id} in the index")
         stored = s.stored_fields(docnum)
         lang = index_language(stored.get("lang", ""))
-        text = f"{stored.get('title', '')}\n\n{stored.get(f'b_{lang}', '')}"
+        text = f"{stored.get('title', '')}\n\n{self.texts.get([doc_id]).get(doc_id, '')}"
         terms = s.key_terms_from_text(f"b_{lang}", text, numterms=KEY_TERMS)
         top = max((w for _, w in terms), default=1.0) or 1.0
         q: wq.Query = wq.Or(
@@ -748,6 +755,7 @@ class SearchEngine:
                     value = term.decode("utf-8") if isinstance(term, bytes) else str(term)
                     terms.setdefault(name, set()).add(value)
         hits = []
+        bodies = self.bodies(s, [docnum for docnum, _ in run.page]) if options.snippets and run.page else {}
         for docnum, score in run.page:
             stored = s.stored_fields(docnum)
             published = stored.get("published")
@@ -771,12 +779,17 @@ class SearchEngine:
                 hit.near_duplicates = sorted(self._doc_id(s, d) for d in others)
             if options.snippets:
                 lang = index_language(hit.language)
-                body = stored.get(f"b_{lang}")
+                body = bodies.get(docnum)
                 if body:
                     wanted = terms.get(f"b_{lang}", set()) | terms.get(f"t_{lang}", set())
                     hit.snippet = snippet(body, wanted, lang)
             hits.append(hit)
         return hits
+
+    def bodies(self, s: Searcher, docnums: list[int]) -> dict[int, str]:
+        """The texts of these documents of the searcher, by document number."""
+        ids = {self._doc_id(s, docnum): docnum for docnum in docnums}
+        return {ids[doc_id]: body for doc_id, body in self.texts.get(ids).items()}
 
     def _doc_id(self, s: Searcher, docnum: int) -> int:
         """A document's id: from the id column (a few µs), else its stored fields (~70 µs)."""
@@ -815,7 +828,7 @@ class SearchEngine:
     def _suggest(self, s: Searcher, parsed: Any, allow: set[int] | None, matched: int, result: SearchResult) -> None:
         from indexer.search.spelling import suggest
 
-        corrected = suggest(s, parsed, self._languages)
+        corrected = suggest(s, parsed, self._languages, lambda docnums: self.bodies(s, docnums))
         if corrected is None:
             return
         try:

@@ -90,7 +90,7 @@ def known_item(
         stored = dict(searcher.stored_fields(docnum))
         title = stored.get("title") or ""
         lang = index_language(stored.get("lang", ""))
-        body = stored.get(f"b_{lang}") or ""
+        body = engine.bodies(searcher, [docnum]).get(docnum, "")
         if words := _words(title):
             title_ranks.append(rank(" ".join(words), stored))
         rest = body[len(title):] if body.startswith(title) else body

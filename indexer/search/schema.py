@@ -47,7 +47,8 @@ __all__ = [
 # 4: positions as packed arrays (CompactPositions); ids sortable (a column, read per hit).
 # 5: every document has a cluster, its own id when it has no near-duplicates, so that a
 #    document becoming a cluster's first member needs no new index entry.
-SCHEMA_VERSION = 5
+# 6: bodies no longer stored (read from the database); postings pickled compactly.
+SCHEMA_VERSION = 6
 
 # langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
 # accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
@@ -214,11 +215,9 @@ def build_schema() -> Schema:
     for lang in (*sorted(set(STEM_LANGUAGES.values())), NO_STEMMER):
         analyzer = analyzer_for(lang)
         title = IndexText(analyzer=analyzer, field_boost=2.0)
-        # Stored so that snippets and `indexer similar` read the body from the index: a
-        # search then never opens the database (and never imports SQLAlchemy). Whoosh
-        # keeps stored fields zlib-compressed already, and only the document's own
-        # language field holds it.
-        body = IndexText(analyzer=analyzer, stored=True)
+        # Not stored: the database holds each text once, and snippets, `similar` and
+        # spelling read it there (search/texts.py). Stored, it took a quarter of the index.
+        body = IndexText(analyzer=analyzer)
         for field in (title, body):
             field.format = IndexPositions(lang, field.format.field_boost)
         fields[f"t_{lang}"], fields[f"b_{lang}"] = title, body

@@ -136,12 +136,12 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class SearchServer:
     """Answers searches for one data dir until stopped."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
         from indexer.search.engine import SearchEngine
 
         self.data_dir = data_dir.resolve()
         self.path = data_dir / SOCKET_NAME
-        self.engine = SearchEngine(data_dir)
+        self.engine = SearchEngine(data_dir, database_url)
         self._lock = threading.Lock()  # one Whoosh searcher: one search at a time
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from whoosh import query as wq
@@ -21,6 +23,8 @@ from whoosh.support.levenshtein import damerau_levenshtein
 
 from indexer.search.query import Parsed, text_leaves
 from indexer.search.schema import plain_analyzer, stem_word
+
+Bodies = Callable[[list[int]], dict[int, str]]  # document numbers -> their texts
 
 __all__ = ["suggest"]
 
@@ -69,16 +73,12 @@ def _candidates(reader: IndexReader, word: str, languages: list[str]) -> list[tu
     return ranked
 
 
-def _surface(searcher: Searcher, lang: str, stem: str, typed: str) -> str:
+def _surface(searcher: Searcher, bodies: Bodies, lang: str, stem: str, typed: str) -> str:
     """The written word behind ``stem`` that is closest to ``typed``."""
-    fieldname = f"b_{lang}"
     forms: Counter[str] = Counter()
     head = stem[:3]  # stemmers change endings, not beginnings: stem only likely words
-    postings = searcher.reader().postings(fieldname, stem)
-    for n, docnum in enumerate(postings.all_ids()):
-        if n == SURFACE_DOCS:
-            break
-        body = searcher.stored_fields(docnum).get(fieldname) or ""
+    docnums = list(islice(searcher.reader().postings(f"b_{lang}", stem).all_ids(), SURFACE_DOCS))
+    for body in bodies(docnums).values():
         for word in _WORD.findall(body.lower().translate(accent_map)):
             if word.startswith(head) and stem_word(lang, word) == stem:
                 forms[word] += 1
@@ -87,13 +87,13 @@ def _surface(searcher: Searcher, lang: str, stem: str, typed: str) -> str:
     return min(forms, key=lambda form: (damerau_levenshtein(form, typed), -forms[form]))
 
 
-def _correction(searcher: Searcher, word: str, languages: list[str], known: int) -> str | None:
+def _correction(searcher: Searcher, bodies: Bodies, word: str, languages: list[str], known: int) -> str | None:
     """The commoner written word closest to ``word``, judged on the written forms."""
     best: tuple[float, str] | None = None
     for _weight, docs, lang, stem in _candidates(searcher.reader(), word, languages)[:CANDIDATES]:
         if docs <= known:  # the correction must be the commoner word
             continue
-        form = _surface(searcher, lang, stem, word)
+        form = _surface(searcher, bodies, lang, stem, word)
         if form == word:
             continue
         weight = docs / EDIT_PENALTY ** damerau_levenshtein(form, word)
@@ -102,8 +102,11 @@ def _correction(searcher: Searcher, word: str, languages: list[str], known: int)
     return best[1] if best else None
 
 
-def suggest(searcher: Searcher, parsed: Parsed, languages: list[str]) -> str | None:
-    """The query text with its misspelled words corrected, or None when none look wrong."""
+def suggest(searcher: Searcher, parsed: Parsed, languages: list[str], bodies: Bodies) -> str | None:
+    """The query text with its misspelled words corrected, or None when none look wrong.
+
+    ``bodies`` gives documents' texts by document number: the written forms are read there.
+    """
     reader = searcher.reader()
     words: set[str] = set()
     for leaf in text_leaves(parsed.query):
@@ -118,7 +121,7 @@ def suggest(searcher: Searcher, parsed: Parsed, languages: list[str]) -> str | N
         known = _doc_frequency(reader, word, languages)
         if known >= KNOWN_WORD_DOCS:
             continue
-        if (fix := _correction(searcher, word, languages, known)) is not None:
+        if (fix := _correction(searcher, bodies, word, languages, known)) is not None:
             fixes[word] = fix
     if not fixes:
         return None
