@@ -217,7 +217,7 @@ def test_ingest_indexes_batch_by_batch_through_one_writer(ctx: Context, monkeypa
     """`indexer ingest` (jobs.ingest) adds each stored batch to an open index writer and
     commits when its interval has passed: documents become searchable as a long ingest
     goes, each change is applied once, and nothing is left for the follow after it."""
-    monkeypatch.setattr(jobs, "FOLLOW_EVERY_SECONDS", 0.0)  # a commit after every batch
+    monkeypatch.setattr(jobs, "INGEST_COMMIT_SECONDS", 0.0)  # a commit after every batch
     ctx.ingester.batch_size = 2
     for n in range(6):
         _write(ctx, f"s{n}.txt", f"Story {n}\n\nThe ferry timetable for route {n} changes next week.\n")
@@ -243,7 +243,7 @@ def test_an_ingest_that_fails_keeps_what_it_committed_and_the_rest_follows(
 ) -> None:
     """An ingest stopped by an error drops only the index writes not yet committed; the
     documents are in the DB, so the next follow indexes them (the checkpoint was not moved)."""
-    monkeypatch.setattr(jobs, "FOLLOW_EVERY_SECONDS", 3600.0)  # no commit before the error
+    monkeypatch.setattr(jobs, "INGEST_COMMIT_SECONDS", 3600.0)  # no commit before the error
     ctx.ingester.batch_size = 2
     for n in range(4):
         _write(ctx, f"s{n}.txt", f"Story {n}\n\nThe ferry timetable for route {n} changes next week.\n")
