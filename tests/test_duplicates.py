@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
-from indexer.ingest.fingerprint import fingerprint, similarity
+from sqlalchemy import func, select
+
+from indexer import jobs
+from indexer.db import store
+from indexer.db.models import DocBand, Document
+from indexer.ingest.fingerprint import BANDS, band_keys, fingerprint, similarity
+from indexer.ingest.ingester import candidate_for
+from indexer.jobs import Context
 from tests.conftest import Project, corpora_or_skip
 
 WIRE = (
@@ -114,3 +122,58 @@ def test_a_story_rewritten_out_of_its_cluster_leaves_its_copies_apart(project: P
         result = project.json("search", query, "--json")
         assert [(h["cluster"], h["near_duplicates"]) for h in result["hits"]] == [(None, [])], query
     assert project.run("verify").returncode == 0
+
+
+def _bands_are_the_live_fingerprints(ctx: Context) -> None:
+    """doc_bands holds exactly the band keys of the live documents' fingerprints: rows are
+    deleted by the keys of the fingerprint they were made from, so none may be left over."""
+    with ctx.db.read() as session:
+        stored = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key))
+        rows = sorted(tuple(row) for row in stored)
+        live = session.execute(
+            select(Document.id, Document.fingerprint)
+            .where(Document.deleted_at.is_(None), Document.fingerprint.is_not(None))
+        )
+        expected = sorted((i, b, k) for i, signature in live for b, k in enumerate(band_keys(signature)))
+    assert rows == expected
+
+
+def test_band_rows_follow_edits_deletes_moves_and_tombstones(ctx: Context) -> None:
+    inbox = ctx.config.inbox_dirs[0]
+    short = "Short note\n\nSee you soon.\n"  # too few words for a fingerprint
+    files = {"wire.txt": WIRE, "rewrite.txt": REWRITE, "other.txt": OTHER, "short.txt": short,
+             "copy1.txt": OTHER + "\nCopied.\n", "copy2.txt": OTHER + "\nCopied.\n"}
+    for name, text in files.items():
+        (inbox / name).write_text(text)
+    jobs.scan(ctx)
+    _bands_are_the_live_fingerprints(ctx)
+    with ctx.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(DocBand)) == 4 * BANDS
+
+    (inbox / "wire.txt").write_text(WIRE.replace("lorries", "buses").replace("Tuesday", "Monday"))  # new keys
+    (inbox / "rewrite.txt").write_text(short.replace("soon", "later"))  # its fingerprint goes
+    (inbox / "short.txt").write_text(REWRITE.replace("Heavy rain", "Torrential rain"))  # gets one
+    (inbox / "copy1.txt").write_text(WIRE + "\nEdited.\n")  # leaves the document it shared
+    (inbox / "other.txt").unlink()
+    counts = jobs.scan(ctx).counts
+    assert (counts.updated, counts.deleted) == (4, 1)
+    _bands_are_the_live_fingerprints(ctx)
+
+    # A move seen as a delete, then a create: tombstoned, then brought back.
+    moved = inbox / "moved.txt"
+    (inbox / "wire.txt").rename(moved)
+    ctx.ingester.ingest([], removed=[str(inbox / "wire.txt")])
+    _bands_are_the_live_fingerprints(ctx)
+    candidate = candidate_for(str(moved))
+    assert candidate is not None
+    ctx.ingester.ingest([candidate])
+    _bands_are_the_live_fingerprints(ctx)
+    ctx.ingester.ingest([candidate], force=True)  # re-analysed: same fingerprint, rows replaced
+    _bands_are_the_live_fingerprints(ctx)
+
+    # verify --repair tombstones a document whose files are gone from the database.
+    with ctx.db.read() as session:
+        (doc_id,) = [row[5] for row in store.live_file_states(session, 0, 100) if row[1] == str(moved)]
+    with ctx.db.write() as session:
+        store.tombstone(session, datetime.now(UTC), [doc_id])
+    _bands_are_the_live_fingerprints(ctx)

@@ -285,6 +285,37 @@ def test_fingerprints_and_band_keys_are_rebuilt_compact_both_ways(tmp_path: Path
     db.dispose()
 
 
+def test_band_rows_lose_their_document_index_and_tombstones_rows(tmp_path: Path, database_url: str) -> None:
+    """0005: doc_bands rows are deleted by primary key (recomputed from fingerprints), so
+    the document_id index goes, and with it the rows a tombstone kept; a downgrade brings
+    the index back."""
+    from indexer.db.models import DocBand
+    from indexer.ingest.fingerprint import band_keys, fingerprint
+
+    def band_indexes() -> set[str]:
+        with db.engine.connect() as conn:
+            return {i["name"] for i in inspect(conn).get_indexes("doc_bands")}
+
+    db = _open(database_url, tmp_path, create=False)
+    db.upgrade("0004_compact_bands")
+    signatures = [fingerprint(f"Story {i}: the harbour board met about ferry fares. " * 3) for i in range(2)]
+    with db.engine.begin() as conn:
+        for i, signature in enumerate(signatures, 1):
+            _insert_document(conn, i, body_zlib=zlib.compress(b"x"), fingerprint=signature,
+                             deleted_at=NOW if i == 2 else None)  # tombstoned by verify --repair
+            conn.execute(text("INSERT INTO doc_bands (band, key, document_id) VALUES (:band, :key, :doc_id)"),
+                         [{"band": b, "key": k, "doc_id": i} for b, k in enumerate(band_keys(signature))])
+    assert "ix_doc_bands_document_id" in band_indexes()
+    db.upgrade()
+    with db.read() as session:
+        rows = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key)).all()
+    assert sorted(rows) == [(1, b, k) for b, k in enumerate(band_keys(signatures[0]))]
+    assert "ix_doc_bands_document_id" not in band_indexes()
+    db.downgrade("0004_compact_bands")
+    assert "ix_doc_bands_document_id" in band_indexes()
+    db.dispose()
+
+
 def test_db_downgrade_command_goes_back_and_upgrade_returns(project: Project) -> None:
     project.write("a.txt", "Harbour report\n\nThe ferry timetable changes on Monday for the winter.\n")
     project.run("ingest", "inbox")

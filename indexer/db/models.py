@@ -113,7 +113,11 @@ class File(Base):
 
 class DocBand(Base):
     """LSH band keys of a document's MinHash: candidates for near-duplicates are the
-    documents sharing a band key, found with an indexed equality query on any database."""
+    documents sharing a band key, found with an indexed equality query on any database.
+
+    No index on document_id: a document's rows are deleted by primary key, recomputed
+    from its fingerprint (store._drop_bands).
+    """
 
     __tablename__ = "doc_bands"
     # The table is its own (band, key) index on SQLite: no rowid, no second copy.
@@ -121,7 +125,7 @@ class DocBand(Base):
 
     band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True, index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
 
 
 class DocLine(Base):

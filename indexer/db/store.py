@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter as Tally
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, tuple_, union, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -242,6 +242,33 @@ def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
         yield values[start : start + size]
 
 
+def _drop_bands(session: Session, fingerprints: Mapping[int, bytes | None]) -> None:
+    """Delete documents' band rows, given (document id -> fingerprint the rows were made from).
+
+    doc_bands has no index on document_id (it was as large as the table): a document's
+    rows are found by primary key, from its fingerprint's band keys. So a stored
+    fingerprint changes only together with its bands, and a document without one has none.
+    One statement run for each row: a primary key lookup each (IN lists of keys and of
+    ids would have the database seek every key with every id).
+    """
+    rows = [
+        {"row_band": band, "row_key": key, "row_document": doc_id}
+        for doc_id, signature in fingerprints.items()
+        if signature
+        for band, key in enumerate(band_keys(signature))
+    ]
+    if rows:
+        table = DocBand.__table__
+        session.execute(
+            delete(table).where(
+                table.c.band == bindparam("row_band"),
+                table.c.key == bindparam("row_key"),
+                table.c.document_id == bindparam("row_document"),
+            ),
+            rows,
+        )
+
+
 class _Batch:
     """One transaction's worth of changes, with what it needs fetched in bulk up front.
 
@@ -256,6 +283,9 @@ class _Batch:
         self._analysed: set[int] = set()  # documents whose text changed in this batch
         self._created: set[int] = set()  # documents new in this batch: no rows to replace
         self._revived: set[int] = set()  # documents brought back from an earlier batch's tombstone
+        # id(doc) -> the fingerprint its stored band rows were made from, kept before an
+        # analysis replaces it: the rows are found by their keys (_drop_bands).
+        self._banded: dict[int, bytes | None] = {}
         self._lines: dict[int, tuple[str, tuple[tuple[str, bool], ...]]] = {}  # id(doc) -> group, lines
         self.now = now
         self.force = force  # re-store analyses even when the bytes did not change (reprocess)
@@ -313,6 +343,7 @@ class _Batch:
             self.session.delete(failure)
 
     def _fill(self, doc: Document, a: Analysis) -> None:
+        self._banded.setdefault(id(doc), doc.fingerprint)
         _fill(doc, a, self.now)
         self._analysed.add(id(doc))
         if a.line_group:  # else the learning job fills the lines in from the stored body
@@ -465,8 +496,8 @@ class _Batch:
         """
         rebanded = self._analysed | self._revived
         docs = [d for d in self.touched if id(d) in rebanded or d.deleted_at is not None]
-        for chunk in _chunks([d.id for d in docs if id(d) not in self._created]):
-            self.session.execute(delete(DocBand).where(DocBand.document_id.in_(chunk)))
+        stored = {d.id: self._banded.get(id(d), d.fingerprint) for d in docs if id(d) not in self._created}
+        _drop_bands(self.session, stored)
         live = [d for d in docs if d.deleted_at is None and d.fingerprint]
         if not live:
             return
@@ -701,6 +732,7 @@ def documents_without_files(session: Session) -> list[int]:
 def tombstone(session: Session, now: datetime, doc_ids: Sequence[int]) -> int:
     docs = list(session.scalars(select(Document).where(Document.id.in_(list(doc_ids)))))
     session.execute(delete(DocLine).where(DocLine.document_id.in_(list(doc_ids))))
+    _drop_bands(session, {doc.id: doc.fingerprint for doc in docs})
     for doc, seq in zip(docs, _next_seqs(session, len(docs))):
         doc.deleted_at = now
         doc.updated_at = now
