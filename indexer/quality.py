@@ -650,10 +650,10 @@ def _check_bbc_learned(report: Report, good: list[dict[str, Any]], lines: int) -
     also folds near-duplicates, so it learns at most what this learns)."""
     defaults = IngestConfig()
     minimum, fraction = defaults.learn_min_documents, defaults.learn_min_fraction
-    bodies: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)  # group -> body -> short lines
+    bodies: dict[str, dict[str, dict[bytes, int]]] = defaultdict(dict)  # group -> body -> short lines
     for r in good:
         bodies[r["line_group"]].setdefault(r["body_sha256"], r["short_lines"])
-    learned: dict[str, set[str]] = {}
+    learned: dict[str, set[bytes]] = {}
     for group, texts in bodies.items():
         stories = Counter(key for short in texts.values() for key in short)
         learned[group] = {k for k, n in stories.items() if boilerplate.is_furniture(n, len(texts), minimum, fraction)}
@@ -683,10 +683,10 @@ def _check_learned_injection(report: Report, runner: _Runner, bbc_files: list[Pa
         jobs.append((str(path), masthead, footer))
     pages = runner.map(_site_furniture, jobs)
     defaults = IngestConfig()
-    by_folder: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
+    by_folder: dict[str, dict[str, dict[bytes, str]]] = defaultdict(dict)
     for folder, want, dirty in pages:
         by_folder[folder].setdefault(want, boilerplate.short_lines(dirty))
-    learned: dict[str, set[str]] = {}
+    learned: dict[str, set[bytes]] = {}
     for folder, docs in by_folder.items():
         stories = Counter(key for short in docs.values() for key in short)
         learned[folder] = {

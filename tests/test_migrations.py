@@ -316,6 +316,49 @@ def test_band_rows_lose_their_document_index_and_tombstones_rows(tmp_path: Path,
     db.dispose()
 
 
+def test_line_keys_become_raw_bytes_and_back(tmp_path: Path, database_url: str) -> None:
+    """0005: doc_lines and learned_lines keep the 16 bytes their hex keys spell (the
+    document's own row keeps its empty key); counting and the stale-document query work
+    on them; a downgrade gives back the hex and the furniture index."""
+    from indexer.db import store
+    from indexer.db.models import DocLine
+    from indexer.ingest.boilerplate import group_key, line_key
+
+    group, masthead, footer = group_key("folder:/in"), line_key("The Daily Bugle"), line_key("Call the desk")
+    db = _open(database_url, tmp_path, create=False)
+    db.upgrade("0004_compact_bands")
+    with db.engine.begin() as conn:
+        for i in (1, 2):
+            _insert_document(conn, i, body_zlib=zlib.compress(b"x"))
+            for key, furniture in ((b"", False), (masthead, i == 1), (footer, False)):
+                conn.execute(text("INSERT INTO doc_lines (document_id, line_key, group_key, furniture)"
+                                  " VALUES (:doc_id, :key, :group, :furniture)"),
+                             {"doc_id": i, "key": key.hex(), "group": group.hex(), "furniture": furniture})
+        conn.execute(text("INSERT INTO learned_lines (group_key, line_key, group_name, text, documents,"
+                          " group_documents, learned_at) VALUES (:group, :key, 'folder:/in', 'Call the desk',"
+                          " 2, 2, :now)"), {"group": group.hex(), "key": footer.hex(), "now": NOW})
+    db.upgrade()
+    with db.read() as session:
+        rows = session.execute(select(DocLine.document_id, DocLine.line_key, DocLine.group_key)).all()
+        assert sorted(rows) == sorted((i, k, group) for i in (1, 2) for k in (b"", masthead, footer))
+        sizes, frequent = store.count_lines(session, 2)
+        assert (sizes, sorted(frequent)) == ({group: 2}, sorted([(group, footer, 2), (group, masthead, 2)]))
+        assert store.learned_rules(session) == {group: frozenset({footer})}
+        # Document 1 took the masthead for furniture, no longer learned; both kept the footer.
+        assert store.stale_furniture_documents(session, 0, 10) == [(1, "/in/1.txt"), (2, "/in/2.txt")]
+    with db.engine.connect() as conn:
+        assert {i["name"] for i in inspect(conn).get_indexes("doc_lines")} == {"ix_doc_lines_group_line"}
+    db.downgrade("0004_compact_bands")
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT document_id, line_key, group_key FROM doc_lines")).all()
+        hex_rows = [(i, k.hex(), group.hex()) for i in (1, 2) for k in (b"", masthead, footer)]
+        assert sorted(rows) == sorted(hex_rows)
+        learned = conn.execute(text("SELECT group_key, line_key FROM learned_lines")).all()
+        assert learned == [(group.hex(), footer.hex())]
+        assert "ix_doc_lines_furniture" in {i["name"] for i in inspect(conn).get_indexes("doc_lines")}
+    db.dispose()
+
+
 def test_db_downgrade_command_goes_back_and_upgrade_returns(project: Project) -> None:
     project.write("a.txt", "Harbour report\n\nThe ferry timetable changes on Monday for the winter.\n")
     project.run("ingest", "inbox")

@@ -130,7 +130,7 @@ class DocBand(Base):
 
 class DocLine(Base):
     """The short lines of a live document, as learned furniture counts them: one row per
-    distinct line (its boilerplate.line_key) and one row with line_key "" that stands
+    distinct line (its boilerplate.line_key) and one row with an empty line_key that stands
     for the document itself, so group sizes come from this narrow table as well.
 
     Written with the document in its transaction, from the text before learned rules
@@ -140,11 +140,13 @@ class DocLine(Base):
     """
 
     __tablename__ = "doc_lines"
+    # The table is its own (document_id, line_key) index on SQLite: no rowid, no second copy.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
-    line_key: Mapped[str] = mapped_column(String(32), primary_key=True)
-    group_key: Mapped[str] = mapped_column(String(32))
-    furniture: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    line_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)  # 16 bytes
+    group_key: Mapped[bytes] = mapped_column(LargeBinary)
+    furniture: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class LearnedLine(Base):
@@ -152,8 +154,8 @@ class LearnedLine(Base):
 
     __tablename__ = "learned_lines"
 
-    group_key: Mapped[str] = mapped_column(String(32), primary_key=True)
-    line_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    line_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     group_name: Mapped[str] = mapped_column(Text)  # "folder:/srv/inbox/bugle" or "source:Tempo"
     text: Mapped[str] = mapped_column(Text)
     documents: Mapped[int] = mapped_column(Integer)  # stories of the group holding the line

@@ -286,7 +286,7 @@ class _Batch:
         # id(doc) -> the fingerprint its stored band rows were made from, kept before an
         # analysis replaces it: the rows are found by their keys (_drop_bands).
         self._banded: dict[int, bytes | None] = {}
-        self._lines: dict[int, tuple[str, tuple[tuple[str, bool], ...]]] = {}  # id(doc) -> group, lines
+        self._lines: dict[int, tuple[str, tuple[tuple[bytes, bool], ...]]] = {}  # id(doc) -> group, lines
         self.now = now
         self.force = force  # re-store analyses even when the bytes did not change (reprocess)
         self.counts = BatchCounts()
@@ -764,10 +764,11 @@ def clusters(session: Session, min_size: int = 2) -> list[tuple[int, list[Docume
 # -- learned furniture: lines counted per group, the rules learned from the counts ------
 
 # The doc_lines row that stands for the document itself: group sizes are its counts.
-_DOCUMENT_ROW = ""
+# No line's key is empty (keys are hashes).
+_DOCUMENT_ROW = b""
 
 
-def _line_rows(doc_id: int, group: str, lines: Iterable[tuple[str, bool]]) -> list[dict[str, object]]:
+def _line_rows(doc_id: int, group: str, lines: Iterable[tuple[bytes, bool]]) -> list[dict[str, object]]:
     key = group_key(group)
     rows: list[dict[str, object]] = [
         {"document_id": doc_id, "line_key": _DOCUMENT_ROW, "group_key": key, "furniture": False}
@@ -776,7 +777,7 @@ def _line_rows(doc_id: int, group: str, lines: Iterable[tuple[str, bool]]) -> li
     return rows
 
 
-def lines_of_stored(body: str, removed_json: str) -> dict[str, tuple[str, bool]]:
+def lines_of_stored(body: str, removed_json: str) -> dict[bytes, tuple[str, bool]]:
     """key -> (text, furniture) of a stored document's short lines before learned rules:
     its body's lines and the lines learned rules removed from it."""
     learned = {r["text"].strip() for r in json.loads(removed_json or "[]") if r.get("rule") == LEARNED}
@@ -810,7 +811,7 @@ def documents_without_lines(session: Session, after_id: int, limit: int) -> list
 
 def write_lines(
     session: Session,
-    documents: Sequence[tuple[int, str, Iterable[tuple[str, bool]]]],
+    documents: Sequence[tuple[int, str, Iterable[tuple[bytes, bool]]]],
     clear: Sequence[int] | None = None,
 ) -> None:
     """Replace documents' counted lines: (document id, group name, (line key, furniture) pairs).
@@ -824,7 +825,9 @@ def write_lines(
         session.execute(insert(DocLine.__table__), rows)
 
 
-def count_lines(session: Session, min_documents: int) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+def count_lines(
+    session: Session, min_documents: int
+) -> tuple[dict[bytes, int], list[tuple[bytes, bytes, int]]]:
     """Group sizes (group key -> documents), and (group, line, documents) for every line
     in at least ``min_documents`` documents of its group. Reads only the narrow
     doc_lines table, through its (group_key, line_key) index."""
@@ -842,10 +845,10 @@ def count_lines(session: Session, min_documents: int) -> tuple[dict[str, int], l
     return sizes, [(g, k, n) for g, k, n in frequent]  # type: ignore[misc]
 
 
-def count_stories(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+def count_stories(session: Session, pairs: Sequence[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], int]:
     """(group, line) -> distinct stories holding it: near-duplicates (one cluster) count once."""
     story = func.coalesce(Document.cluster_id, Document.id)
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[bytes, bytes], int] = {}
     for part in _chunks(pairs, 200):
         chunk = list(part)
         rows = session.execute(
@@ -858,7 +861,7 @@ def count_stories(session: Session, pairs: Sequence[tuple[str, str]]) -> dict[tu
     return counts
 
 
-def line_sample(session: Session, group: str, line: str) -> tuple[str, str, str] | None:
+def line_sample(session: Session, group: bytes, line: bytes) -> tuple[str, str, str] | None:
     """(path, body, removed) of one live document of ``group`` holding ``line``."""
     row = session.execute(
         select(Document.path, Document.body, Document.removed)
@@ -874,9 +877,9 @@ def learned_lines(session: Session) -> list[LearnedLine]:
     return list(session.scalars(select(LearnedLine).order_by(LearnedLine.group_name, LearnedLine.text)))
 
 
-def learned_rules(session: Session) -> dict[str, frozenset[str]]:
+def learned_rules(session: Session) -> dict[bytes, frozenset[bytes]]:
     """group key -> its learned line keys, as analysis applies them."""
-    rules: dict[str, set[str]] = {}
+    rules: dict[bytes, set[bytes]] = {}
     for group, line in session.execute(select(LearnedLine.group_key, LearnedLine.line_key)):
         rules.setdefault(group, set()).add(line)
     return {group: frozenset(lines) for group, lines in rules.items()}

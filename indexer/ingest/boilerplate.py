@@ -311,22 +311,27 @@ def remove(body: str, user_rules: tuple[str, ...] = ()) -> Cleaned:
 LEARNED_MAX_CHARS = 200
 
 
-def line_key(line: str) -> str:
+# Keys are the first 16 bytes of a SHA-256, stored raw: half the size of hex digits in
+# the counting table and its index (migration 0005 turned the old 32 hex digits into these).
+_KEY_BYTES = 16
+
+
+def line_key(line: str) -> bytes:
     """The key a line is counted and matched by: its words, case folded, hashed.
 
     "Repeats verbatim" up to spacing and case; a hash keeps the counting table narrow.
     """
-    return hashlib.sha256(" ".join(line.split()).casefold().encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(" ".join(line.split()).casefold().encode("utf-8")).digest()[:_KEY_BYTES]
 
 
-def group_key(name: str) -> str:
+def group_key(name: str) -> bytes:
     """The key of a learning group ("folder:/srv/inbox/bugle", "source:Tempo")."""
-    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(name.encode("utf-8")).digest()[:_KEY_BYTES]
 
 
-def short_lines(body: str) -> dict[str, str]:
+def short_lines(body: str) -> dict[bytes, str]:
     """key -> first text of each distinct line short enough to be learned furniture."""
-    found: dict[str, str] = {}
+    found: dict[bytes, str] = {}
     for line in body.split("\n"):
         stripped = line.strip()
         if stripped and len(stripped) <= LEARNED_MAX_CHARS:
@@ -334,7 +339,7 @@ def short_lines(body: str) -> dict[str, str]:
     return found
 
 
-def remove_learned(body: str, keys: Collection[str]) -> Cleaned:
+def remove_learned(body: str, keys: Collection[bytes]) -> Cleaned:
     """Drop the lines whose key is learned furniture of the document's group.
 
     Like remove(), keeps the body and flags it when every line would go: a document

@@ -38,7 +38,7 @@ class AnalyzeOptions:
     # (absolute folder, source name): files under a folder whose text names no source.
     source_map: tuple[tuple[str, str], ...] = ()
     # Learned furniture: group key -> keys of its lines (boilerplate.line_key), from the DB.
-    learned: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    learned: Mapping[bytes, frozenset[bytes]] = field(default_factory=dict, hash=False)
 
 
 def _folder_source(path: str, source_map: tuple[tuple[str, str], ...]) -> str | None:

@@ -74,7 +74,7 @@ class Analysis:
     # Learned furniture: the group this document is counted in ("folder:...", "source:..."),
     # and (line key, judged furniture) for each short line before learned rules ran.
     line_group: str = ""
-    lines: tuple[tuple[str, bool], ...] = ()
+    lines: tuple[tuple[bytes, bool], ...] = ()
     normalizer_version: int = 0
     ms: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)
