@@ -177,3 +177,27 @@ def test_band_rows_follow_edits_deletes_moves_and_tombstones(ctx: Context) -> No
     with ctx.db.write() as session:
         store.tombstone(session, datetime.now(UTC), [doc_id])
     _bands_are_the_live_fingerprints(ctx)
+
+
+def test_fingerprints_estimate_shingle_overlap_and_never_change_silently() -> None:
+    """The estimate follows the true Jaccard similarity of the 3-word shingles; a stored
+    fingerprint must stay comparable with new ones, so the function is pinned (changing it
+    takes a migration that recomputes them, as 0006 did)."""
+    rng = random.Random(4)
+    words = [f"w{rng.randrange(400)}" for _ in range(600)]
+
+    def shingles(ws: list[str]) -> set[tuple[str, ...]]:
+        return {tuple(ws[i : i + 3]) for i in range(len(ws) - 2)}
+
+    for edits in (10, 60, 200):
+        edited = list(words)
+        for _ in range(edits):
+            edited[rng.randrange(len(edited))] = f"x{rng.randrange(10**6)}"
+        truth = len(shingles(words) & shingles(edited)) / len(shingles(words) | shingles(edited))
+        estimate = similarity(fingerprint(" ".join(words)), fingerprint(" ".join(edited)))  # type: ignore[arg-type]
+        assert abs(estimate - truth) < 0.15, (edits, estimate, truth)
+    other = [f"w{rng.randrange(400)}" for _ in range(600)]
+    assert similarity(fingerprint(" ".join(words)), fingerprint(" ".join(other))) < 0.1  # type: ignore[arg-type]
+    text = "Story 0: the harbour board met again to discuss the ferry timetable, the fares and the new quay 0."
+    assert fingerprint(text).hex()[:24] == "00b1847411298191012fbc01"  # type: ignore[union-attr]
+    assert fingerprint("too few words here") is None

@@ -271,7 +271,7 @@ def test_fingerprints_and_band_keys_are_rebuilt_compact_both_ways(tmp_path: Path
         for i, signature in enumerate(signatures, 1):
             _insert_document(conn, i, body_zlib=zlib.compress(b"x"), fingerprint=signature.hex(),
                              deleted_at=NOW if i == 3 else None)
-    db.upgrade()
+    db.upgrade("0004_compact_bands")
     with db.read() as session:
         assert [d.fingerprint for d in session.scalars(select(Document).order_by(Document.id))] == signatures
         rows = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key)).all()
@@ -306,13 +306,46 @@ def test_band_rows_lose_their_document_index_and_tombstones_rows(tmp_path: Path,
             conn.execute(text("INSERT INTO doc_bands (band, key, document_id) VALUES (:band, :key, :doc_id)"),
                          [{"band": b, "key": k, "doc_id": i} for b, k in enumerate(band_keys(signature))])
     assert "ix_doc_bands_document_id" in band_indexes()
-    db.upgrade()
+    db.upgrade("0005_lean_keys")
     with db.read() as session:
         rows = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key)).all()
     assert sorted(rows) == [(1, b, k) for b, k in enumerate(band_keys(signatures[0]))]
     assert "ix_doc_bands_document_id" not in band_indexes()
     db.downgrade("0004_compact_bands")
     assert "ix_doc_bands_document_id" in band_indexes()
+    db.dispose()
+
+
+def test_fingerprints_are_recomputed_from_the_texts_both_ways(tmp_path: Path, database_url: str) -> None:
+    """0006: every fingerprint is made anew from its document's text by the faster
+    function, doc_bands filled from them (tombstones keep none, a text too short has no
+    fingerprint); a downgrade makes the old fingerprints again."""
+    from indexer.db.models import DocBand, Document
+    from indexer.ingest.fingerprint import band_keys, fingerprint
+
+    texts = [f"Story {i}: the harbour board met again to discuss the ferry timetable, the fares and the new quay {i}."
+             for i in range(3)] + ["Too short."]
+    # The first 12 bytes of the old (hashlib, modulo a prime) fingerprints of texts 0-2.
+    old = ["26ba42a9015f57bd04565029", "26ba42a9015f57bd04565029", "00d87e08015f57bd04565029"]
+    db = _open(database_url, tmp_path, create=False)
+    db.upgrade("0005_lean_keys")
+    with db.engine.begin() as conn:
+        for i, body in enumerate(texts, 1):
+            stale = bytes.fromhex(old[i - 1]) + bytes(244) if i <= 3 else None
+            _insert_document(conn, i, body_zlib=zlib.compress(body.encode()), fingerprint=stale,
+                             deleted_at=NOW if i == 3 else None)
+        conn.execute(text("INSERT INTO doc_bands (band, key, document_id) VALUES (0, 7, 1)"))  # made by the old one
+    db.upgrade()
+    signatures = [fingerprint(t) for t in texts]
+    assert signatures[3] is None and all(signatures[:3])
+    with db.read() as session:
+        assert [d.fingerprint for d in session.scalars(select(Document).order_by(Document.id))] == signatures
+        rows = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key)).all()
+    assert sorted(rows) == sorted((i, b, k) for i in (1, 2) for b, k in enumerate(band_keys(signatures[i - 1])))
+    db.downgrade("0005_lean_keys")
+    with db.engine.connect() as conn:
+        made = [r[0] for r in conn.execute(text("SELECT fingerprint FROM documents ORDER BY id"))]
+    assert [bytes(m)[:12].hex() for m in made[:3]] == old and made[3] is None
     db.dispose()
 
 

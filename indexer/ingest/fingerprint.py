@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 
 __all__ = ["BANDS", "band_keys", "fingerprint", "similarity"]
 
@@ -15,44 +16,60 @@ BANDS, ROWS = 21, 3
 _SEED = 1  # fixed: fingerprints must compare across processes and runs
 _WORD = re.compile(r"\w+")
 _MIN_SHINGLES = 5
-_PRIME = (1 << 61) - 1
-_PERMS = None  # (a, b) arrays, made on first use in each process
+_CONSTANTS = None  # numpy arrays, made on first use in each process
 
 
-def _permutations():  # type: ignore[no-untyped-def]
+def _constants():  # type: ignore[no-untyped-def]
+    """(shingle weights, a, b): odd 64-bit multipliers, fixed by the seed. Migration 0006
+    holds a copy of this and of ``fingerprint``."""
     import numpy as np
 
     rng = np.random.RandomState(_SEED)
-    a = rng.randint(1, _PRIME, size=NUM_PERM, dtype=np.uint64)
-    b = rng.randint(0, _PRIME, size=NUM_PERM, dtype=np.uint64)
-    return a, b
+    weights = rng.randint(0, 1 << 62, size=SHINGLE_WORDS, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    a = rng.randint(0, 1 << 62, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.randint(0, 1 << 62, size=NUM_PERM, dtype=np.uint64)
+    return weights, a, b
+
+
+def _mix(x):  # type: ignore[no-untyped-def]
+    """MurmurHash3's 64-bit finalizer, on a numpy uint64 array (a bijection)."""
+    import numpy as np
+
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xFF51AFD7ED558CCD)
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xC4CEB9FE1A85EC53)
+    x ^= x >> np.uint64(33)
+    return x
 
 
 def fingerprint(body: str) -> bytes | None:
     """The document's MinHash signature (NUM_PERM big-endian 32-bit values, 256 bytes),
-    or None when the text is too short.
+    or None when the text has fewer than five distinct shingles.
 
-    The classic scheme (as in datasketch): one 32-bit hash per shingle, NUM_PERM
-    universal-hash permutations, the minimum of each. Written out with numpy rather than
-    taking datasketch, whose scipy import costs each worker ~60 MB of memory.
+    Shingles are runs of SHINGLE_WORDS lower-cased words. Each word is hashed once
+    (CRC-32), a shingle's hash mixes its words' hashes, and NUM_PERM multiply-shift hashes
+    (a * x + b mod 2^64, the top 32 bits) stand for the permutations; the signature is
+    the minimum of each. All in numpy but the word hashes: a hash per shingle through
+    hashlib, and universal hashing modulo a prime, cost three times as much.
     """
     words = _WORD.findall(body.lower())
-    shingles = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
-    if len(shingles) < _MIN_SHINGLES:
+    if len(words) < SHINGLE_WORDS:
         return None
     import numpy as np
 
-    global _PERMS
-    if _PERMS is None:
-        _PERMS = _permutations()
-    a, b = _PERMS
-    hashes = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=4).digest(), "little") for s in shingles),
-        dtype=np.uint64,
-        count=len(shingles),
-    )
+    global _CONSTANTS
+    if _CONSTANTS is None:
+        _CONSTANTS = _constants()
+    weights, a, b = _CONSTANTS
+    hashes = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
+    count = len(words) - SHINGLE_WORDS + 1
     with np.errstate(over="ignore"):  # uint64 wrap-around is part of the hash
-        permuted = ((hashes[:, None] * a + b) % np.uint64(_PRIME)) & np.uint64(0xFFFFFFFF)
+        mixed = sum(hashes[i : i + count] * weights[i] for i in range(SHINGLE_WORDS))
+        shingles = np.unique(_mix(mixed) >> np.uint64(32))
+        if len(shingles) < _MIN_SHINGLES:
+            return None
+        permuted = (shingles[:, None] * a + b) >> np.uint64(32)
     return bytes(permuted.min(axis=0).astype(">u4").tobytes())
 
 
