@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from indexer.db.models import Claim, Counter, DocBand, DocLine, Document, Failure, File, JobRun, LearnedLine
 from indexer.ingest.boilerplate import LEARNED, group_key, short_lines
@@ -544,8 +544,8 @@ class _Batch:
             for other_id in matches:
                 if cluster_of[other_id] is None:
                     cluster_of[other_id] = joining[other_id] = cluster
-        for chunk in _chunks(sorted(joining)):  # loaded together, not one query each
-            for other in self.session.scalars(select(Document).where(Document.id.in_(chunk))):
+        for chunk in _chunks(sorted(joining)):  # loaded together, not one query each, without their texts
+            for other in self.session.scalars(select(Document).options(defer(Document.body)).where(Document.id.in_(chunk))):
                 other.cluster_id = joining[other.id]
                 if other.cluster_id != other.id:  # the index has it as its own cluster already
                     self.touch(other)
@@ -561,7 +561,8 @@ class _Batch:
         id, or alone. The index names a lone story's own id as its cluster, so the old id
         must not stay on them: it would fold them with that story."""
         members = list(self.session.scalars(
-            select(Document).where(Document.cluster_id == cluster, Document.deleted_at.is_(None)).order_by(Document.id)
+            select(Document).options(defer(Document.body))
+            .where(Document.cluster_id == cluster, Document.deleted_at.is_(None)).order_by(Document.id)
         ))
         for member in members:
             member.cluster_id = members[0].id if len(members) > 1 else None
