@@ -117,6 +117,24 @@ def test_damaged_or_old_index_is_rebuilt_from_the_db(ctx: Context) -> None:
     assert _index_ids(ctx) == {"1"}
 
 
+def test_optimize_merges_into_one_segment_of_the_compact_codec(ctx: Context) -> None:
+    """The weekly merge rewrites every posting: through Whoosh's own writer it would undo
+    CompactCodec (its default codec pickles postings by protocol 2)."""
+    from indexer.search.pool import CompactCodec
+
+    for n in range(3):
+        _write(ctx, f"s{n}.txt", f"Story {n}\n\nThe ferry timetable for route {n} changes next week.\n")
+        jobs.scan(ctx)
+        jobs.follow(ctx)
+    assert jobs.optimize(ctx) == 3
+    ix = ctx.index.open_reader_index()
+    try:
+        assert [type(segment.codec()) for segment in ix._segments()] == [CompactCodec]
+    finally:
+        ix.close()
+    assert _index_ids(ctx) == {"1", "2", "3"}
+
+
 def test_abandoned_rebuild_is_cleaned_and_old_index_stays(ctx: Context) -> None:
     _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
     jobs.scan(ctx)

@@ -296,7 +296,9 @@ class IndexStore:
             try:
                 before = len(ix._segments())
                 if before > 1:
-                    ix.optimize()
+                    # Through our writer, not ix.optimize(): Whoosh's own would rewrite the
+                    # whole index with its default codec, undoing CompactCodec's postings.
+                    _commit(TermSegmentWriter(ix), optimize=True)
                 return before
             finally:
                 ix.close()
@@ -502,11 +504,11 @@ def _writer(ix: Index, **kwargs: Any) -> Iterator[IndexWriter]:
     _commit(writer)
 
 
-def _commit(writer: IndexWriter) -> None:
+def _commit(writer: IndexWriter, **kwargs: Any) -> None:
     """Commit, or on failure (a full disk) cancel: a failed writer must not keep Whoosh's
     write lock, or every later follow of a long-running daemon would fail too."""
     try:
-        writer.commit()
+        writer.commit(**kwargs)
     except BaseException as e:
         with suppress(Exception):
             writer.cancel()
