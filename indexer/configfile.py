@@ -33,8 +33,14 @@ def resolve(base: str, value: str) -> str:
 
 
 def sqlite_url(data_dir: str | os.PathLike[str]) -> str:
-    """The database used when none is configured: a SQLite file in the data dir."""
-    return f"sqlite:///{os.path.join(data_dir, 'indexer.db')}"
+    """The database used when none is configured: a SQLite file in the data dir.
+
+    SQLAlchemy ends a URL's path at the first ``?`` and percent-decodes it: those two
+    characters are encoded, or a data dir named ``news?2025`` would put the database in
+    ``news`` (search/texts.py decodes the path the same way).
+    """
+    path = os.path.join(data_dir, "indexer.db").replace("%", "%25").replace("?", "%3F")
+    return f"sqlite:///{path}"
 
 
 def config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str], cwd: str) -> str | None:

@@ -3,6 +3,7 @@ every option, near-duplicates, facets, fallback, suggestions and similar documen
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -278,6 +279,19 @@ def test_a_search_without_its_database_says_so_in_one_line(project: Project) -> 
     assert failed.stdout == ""
     assert failed.stderr.count("\n") == 1 and "cannot read document texts" in failed.stderr, failed.stderr
     assert project.json("search", "harbour", "--no-snippets")["total"] == 1
+
+
+def test_a_data_dir_with_url_characters_in_its_name_holds_its_database(project: Project) -> None:
+    """The default SQLite URL is made from the data dir's path: '?' ends a URL's path and
+    '%' starts an escape, so both must be encoded (and decoded alike by texts.py)."""
+    odd = project.root / "news 50%3F #1?x"
+    project.run("init", INDEXER_DATA_DIR=str(odd))
+    project.write("a.txt", "Harbour plan approved\n\nThe council approved the harbour plan on Monday.\n")
+    project.run("ingest", "inbox", INDEXER_DATA_DIR=str(odd))
+    assert (odd / "indexer.db").is_file()
+    assert sorted(p.name for p in project.root.iterdir() if p.is_file()) == ["config.toml"]
+    hits = json.loads(project.run("search", "harbour", "--json", INDEXER_DATA_DIR=str(odd)).stdout)["hits"]
+    assert "<b>harbour</b> plan" in hits[0]["snippet"]
 
 
 def test_no_snippets(engine: SearchEngine) -> None:

@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from indexer.errors import StorageError
 
@@ -59,7 +60,7 @@ class DocumentTexts:
 
     def _sqlite_rows(self, ids: list[int]) -> list[tuple[int, bytes]]:
         # A connection per call: cheap (~0.1 ms) and safe from any thread.
-        path = Path(self.url[len(_SQLITE_PREFIX) :].split("?", 1)[0]).resolve()
+        path = Path(unquote(self.url[len(_SQLITE_PREFIX) :].split("?", 1)[0])).resolve()  # as SQLAlchemy reads it
         if not path.is_file():
             raise sqlite3.OperationalError(f"no database file {path}")
         connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
