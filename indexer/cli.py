@@ -272,7 +272,8 @@ def _search_request(command: str, params: dict[str, Any], tty: bool) -> dict[str
 def _run_search(state: State, request: dict[str, Any]) -> None:
     """Ask the daemon's search server; without one, open the index read-only ourselves.
 
-    Never opens the database. Both ways render with render.output: the same text.
+    The database is read only for texts (snippets, similar, spelling suggestions), through
+    search/texts.py. Both ways render with render.output: the same text.
     """
     from indexer.search.service import ask
 

@@ -3,8 +3,9 @@ collapsed, facets, snippets, did-you-mean, and documents like a given one.
 
 A ``SearchEngine`` keeps one Whoosh searcher open and reopens it when the index has
 changed (a commit, or a rebuilt generation swapped in), so a long-lived process can
-reuse it; the CLI opens one per command. It never takes the writer lock and never opens
-the database: titles, paths and bodies are stored in the index.
+reuse it; the CLI opens one per command. It never takes the writer lock. Titles, paths
+and dates are stored in the index; the texts that snippets, ``similar`` and spelling
+suggestions need are read from the database (search/texts.py), a few per search.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Did you mean: spelling corrections drawn from the words of the index itself.
 
 The text fields hold stems, so a correction is found among the stems of the field
-(``goven`` -> ``govern``) and then turned back into a word people write by reading a few
-stored bodies that contain the stem and picking the form closest to what was typed
+(``goven`` -> ``govern``) and then turned back into a word people write by reading the
+texts of a few documents that contain the stem (from the database) and picking the form closest to what was typed
 (``govern`` -> ``government`` for ``govenment``).
 """
 
@@ -31,8 +31,8 @@ __all__ = ["suggest"]
 # A word found in at least this many documents is taken to be spelled as meant.
 KNOWN_WORD_DOCS = 3
 EDIT_PENALTY = 20
-SURFACE_DOCS = 3
-CANDIDATES = 6  # nearest stems whose written forms are compared with what was typed  # stored bodies read to turn a corrected stem back into a word
+SURFACE_DOCS = 3  # texts read to turn a corrected stem back into a word
+CANDIDATES = 6  # nearest stems whose written forms are compared with what was typed
 _WORD = re.compile(r"\w+")
 
 
