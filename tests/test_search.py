@@ -278,7 +278,12 @@ def test_a_search_without_its_database_says_so_in_one_line(project: Project) -> 
     assert failed.returncode != 0
     assert failed.stdout == ""
     assert failed.stderr.count("\n") == 1 and "cannot read document texts" in failed.stderr, failed.stderr
+    assert f"{project.data / 'indexer.db'}: no such file" in failed.stderr  # which file, and what is wrong
     assert project.json("search", "harbour", "--no-snippets")["total"] == 1
+    (project.data / "indexer.db").write_bytes(b"not a database" * 100)  # damaged, or not SQLite
+    damaged = project.run("search", "harbour", check=False)
+    assert damaged.returncode == 1 and damaged.stderr.count("\n") == 1, damaged.stderr
+    assert f"from the database {project.data / 'indexer.db'}: file is not a database" in damaged.stderr
 
 
 def test_a_data_dir_with_url_characters_in_its_name_holds_its_database(project: Project) -> None:

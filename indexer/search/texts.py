@@ -37,7 +37,8 @@ class DocumentTexts:
             for start in range(0, len(wanted), _CHUNK):
                 rows += self._rows(wanted[start : start + _CHUNK])
         except Exception as e:  # sqlite3 or SQLAlchemy: the search reports it in one line
-            raise StorageError(f"cannot read document texts from the database: {_first_line(e)}") from e
+            where = f" {self._sqlite_path()}" if self.url.startswith(_SQLITE_PREFIX) else ""  # no password shown
+            raise StorageError(f"cannot read document texts from the database{where}: {_first_line(e)}") from e
         return {int(doc_id): zlib.decompress(body).decode("utf-8") for doc_id, body in rows}
 
     def close(self) -> None:
@@ -60,15 +61,18 @@ class DocumentTexts:
 
     def _sqlite_rows(self, ids: list[int]) -> list[tuple[int, bytes]]:
         # A connection per call: cheap (~0.1 ms) and safe from any thread.
-        path = Path(unquote(self.url[len(_SQLITE_PREFIX) :].split("?", 1)[0])).resolve()  # as SQLAlchemy reads it
+        path = self._sqlite_path()
         if not path.is_file():
-            raise sqlite3.OperationalError(f"no database file {path}")
+            raise sqlite3.OperationalError("no such file")
         connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
         try:
             marks = ",".join("?" * len(ids))
             return connection.execute(f"SELECT id, body_zlib FROM documents WHERE id IN ({marks})", ids).fetchall()
         finally:
             connection.close()
+
+    def _sqlite_path(self) -> Path:
+        return Path(unquote(self.url[len(_SQLITE_PREFIX) :].split("?", 1)[0])).resolve()  # as SQLAlchemy reads it
 
 
 def _first_line(error: Exception) -> str:
