@@ -97,7 +97,10 @@ def open_context(config: Config) -> Context:
         workers=config.ingest.workers, near_threshold=config.ingest.near_duplicate_threshold,
         node=config.node_name, lease_seconds=config.database.claim_lease_seconds,
     )
-    return Context(config, db, IndexStore(config.data_dir), ingester)
+    # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
+    # commits: others wait that long on top of the busy timeout before giving up.
+    writer_timeout = config.database.busy_timeout_seconds + INGEST_COMMIT_SECONDS
+    return Context(config, db, IndexStore(config.data_dir, writer_timeout), ingester)
 
 
 @contextmanager

@@ -357,3 +357,40 @@ def test_verify_leaves_a_file_still_settling_to_the_watcher(ctx: Context) -> Non
     assert report.missing == [str(path)] and report.repaired["ingested"] == 1
     with ctx.db.read() as session:
         assert store.summary(session)["documents"] == 1
+
+
+def test_index_writer_waiters_allow_for_an_ingest_s_commit_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An `indexer ingest` keeps the index writer up to INGEST_COMMIT_SECONDS between
+    commits: a follow waits that long beyond the busy timeout, and then says busy."""
+    import subprocess
+    import sys
+    import time
+
+    from indexer import config
+    from indexer.errors import BusyError
+    from tests.conftest import write_config
+
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path, "\n[database]\nbusy_timeout_seconds = 0.2\n")
+    monkeypatch.setattr(jobs, "INGEST_COMMIT_SECONDS", 0.8)
+    ctx = jobs.open_context(config.load(tmp_path / "config.toml", env={}))
+    jobs.follow(ctx)  # the index exists
+    holder = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+              "print(flush=True); time.sleep(float(sys.argv[2]))")  # another process holding the index writer
+    try:
+        for seconds, fails in ((0.6, False), (3.0, True)):
+            lock = str(ctx.config.data_dir / "index.lock")
+            other = subprocess.Popen([sys.executable, "-c", holder, lock, str(seconds)], stdout=subprocess.PIPE, text=True)
+            assert other.stdout is not None and other.stdout.readline() == "\n"  # it holds the lock
+            started = time.monotonic()
+            if fails:
+                with pytest.raises(BusyError):
+                    jobs.follow(ctx)
+                assert 0.9 < time.monotonic() - started < 2.5
+            else:
+                jobs.follow(ctx)  # waited past the busy timeout, within the commit interval
+            other.wait(timeout=10)
+    finally:
+        ctx.close()
