@@ -52,7 +52,9 @@ class DocumentTexts:
         from sqlalchemy import bindparam, create_engine, text
 
         if self._engine is None:
-            self._engine = create_engine(self.url, pool_pre_ping=True)
+            # An unreachable server fails the search in seconds, not after TCP's minutes.
+            timeout = {"connect_timeout": 10} if self.url.startswith("postgresql") else {}
+            self._engine = create_engine(self.url, pool_pre_ping=True, connect_args=timeout)
         query = text("SELECT id, body_zlib FROM documents WHERE id IN :ids").bindparams(
             bindparam("ids", expanding=True)
         )
