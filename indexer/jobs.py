@@ -182,13 +182,12 @@ def ingest(
     One index writer stays open across batches and commits every
     ``INGEST_COMMIT_SECONDS``: this process indexes while the workers analyse the next
     batches (a follow every few seconds left them idle meanwhile), documents become
-    searchable as the ingest goes, and the index gets few segments. A daemon following
-    the same index waits for the writer lock at most that long.
+    searchable as the ingest goes, and the index gets few segments. Others waiting for the
+    writer lock (a daemon's follow) allow for that interval (see ``open_context``).
     """
     with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
         result = _scan(ctx, roots, progress=progress, after_batch=follower.step)
-    if follower.applied:
-        log.info("index.follow", applied=follower.applied, checkpoint=follower.checkpoint, commits=follower.commits)
+    _log_follow(follower.result())
     return result
 
 
@@ -217,9 +216,13 @@ def _every(seconds: float, fn: Callable[[], object]) -> Callable[[], None]:
 
 def follow(ctx: Context, on_wait: Callable[[int | None], None] | None = None) -> FollowResult:
     result = ctx.index.follow(ctx.db, on_wait=on_wait)
+    _log_follow(result)
+    return result
+
+
+def _log_follow(result: FollowResult) -> None:
     if result.applied:
         log.info("index.follow", applied=result.applied, checkpoint=result.checkpoint, commits=result.commits)
-    return result
 
 
 def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:

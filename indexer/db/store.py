@@ -544,8 +544,9 @@ class _Batch:
             for other_id in matches:
                 if cluster_of[other_id] is None:
                     cluster_of[other_id] = joining[other_id] = cluster
-        for chunk in _chunks(sorted(joining)):  # loaded together, not one query each, without their texts
-            for other in self.session.scalars(select(Document).options(defer(Document.body)).where(Document.id.in_(chunk))):
+        for chunk in _chunks(sorted(joining)):  # loaded together (one query, not one each), no texts
+            others = select(Document).options(defer(Document.body)).where(Document.id.in_(chunk))
+            for other in self.session.scalars(others):
                 other.cluster_id = joining[other.id]
                 if other.cluster_id != other.id:  # the index has it as its own cluster already
                     self.touch(other)

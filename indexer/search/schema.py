@@ -298,24 +298,14 @@ def _word_terms(index_lang: str, word: str) -> str | tuple[str, ...]:
 
 
 class IndexPositions(CompactPositions):
-    """Whoosh's ``Positions`` format, with the index-time analysis done by ``index_terms``.
-
-    Indexing spent most of its time passing tokens through the analyzer's generators;
-    this yields the very terms the field's analyzer gives (tests compare them). Queries
-    and highlighting still use the analyzer.
-    """
+    """``CompactPositions`` that knows its field's language, for ``IndexText``: indexing
+    spent most of its time passing tokens through the analyzer's generators, and
+    ``index_terms`` gives the very terms the field's analyzer gives (tests compare them).
+    Queries and highlighting still use the analyzer."""
 
     def __init__(self, index_lang: str, field_boost: float = 1.0) -> None:
         super().__init__(field_boost=field_boost)
         self.index_lang = index_lang
-
-    def word_values(self, value: Any, analyzer: Analyzer, **kwargs: Any) -> Iterator[tuple[str, int, float, bytes]]:
-        if kwargs.get("mode") != "index" or not isinstance(value, str):
-            yield from super().word_values(value, analyzer, **kwargs)
-            return
-        boost = self.field_boost
-        for term, positions in index_terms(self.index_lang, value).items():
-            yield term, len(positions), len(positions) * boost, self.encode(positions)
 
 
 class IndexText(TEXT):  # type: ignore[misc]

@@ -2,8 +2,8 @@
 
 The text fields hold stems, so a correction is found among the stems of the field
 (``goven`` -> ``govern``) and then turned back into a word people write by reading the
-texts of a few documents that contain the stem (from the database) and picking the form closest to what was typed
-(``govern`` -> ``government`` for ``govenment``).
+texts of a few documents that contain the stem (from the database) and picking the form
+closest to what was typed (``govern`` -> ``government`` for ``govenment``).
 """
 
 from __future__ import annotations
