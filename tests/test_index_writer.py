@@ -122,3 +122,29 @@ def test_segments_written_by_whoosh_s_codec_merge_into_compact_ones(tmp_path: Pa
         new.commit(optimize=True)
     assert [type(segment.codec()) for segment in indexes["mixed"]._segments()] == [CompactCodec]
     assert _contents(indexes["mixed"]) == _contents(indexes["whoosh"])
+
+
+def test_documents_with_boosts_go_through_whoosh_s_own_add(tmp_path: Path) -> None:
+    """The field-at-a-time add handles plain documents; a boosted one takes Whoosh's path
+    and is weighted as Whoosh weights it."""
+    docs = _documents(40)
+    for doc in docs[::3]:
+        doc["_boost"] = 2.5
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "whoosh").mkdir()
+    ours = _contents(_build(tmp_path / "ours", TermSegmentWriter, docs))
+    theirs = _contents(_build(tmp_path / "whoosh", SegmentWriter, docs))
+    max_weights = {info[4] for _, info in ours["postings"].values()}
+    assert any(w % 1 == 0.5 for w in max_weights), "no boosted weight was indexed"
+    assert ours == theirs
+
+
+def test_term_pool_gives_back_each_posting_as_added(tmp_path: Path) -> None:
+    ix = FileStorage(str(tmp_path), supports_mmap=False).create_index(build_schema())
+    writer = TermSegmentWriter(ix, limitmb=0.001)
+    added = [("b_en", f"w{n % 7}".encode(), n, float(n % 3) + 0.5, bytes(range(n % 11))) for n in range(300)]
+    for posting in added:
+        writer.pool.add(posting)
+    assert writer.pool.runs, "nothing spilled"
+    assert list(writer.pool.iter_postings()) == sorted(added, key=lambda p: (p[0], p[1], p[2]))
+    writer.cancel()

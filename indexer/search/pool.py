@@ -5,10 +5,12 @@ over its memory limit writes sorted runs one ``marshal.dump`` per posting, then 
 runs posting by posting through a heap: a third of an ingest's main-process time. A
 writer adds a document's postings in document-number order (new documents, then merged
 segments' documents after them), so postings kept per term are already in order: only
-the terms need sorting, runs are written a chunk of terms per ``marshal.dump``, and the
-merge heap moves once per term and run, not once per posting. The writer's flush then
-hands the codec a term at a time, with each document's field length looked up once per
-field rather than once per posting.
+the terms need sorting. Each term's postings are packed records in one bytearray (31
+bytes of memory per posting instead of 78 as Python objects), so a segment spills few
+runs, written and read back as whole byte strings, and the merge heap moves once per term
+and run. The writer adds a document's text fields a field at a time from their terms'
+positions (``IndexText.positions``), and its flush hands the codec a term at a time, with
+each document's field length looked up once per field rather than once per posting.
 
 Its segments are written by ``CompactCodec``: Whoosh's own codec with its posting blocks
 pickled by a protocol that stores bytes as bytes.
@@ -17,10 +19,12 @@ pickled by a protocol that stores bytes as bytes.
 from __future__ import annotations
 
 import heapq
+import itertools
 import marshal
 import pickle
+import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -31,13 +35,14 @@ from whoosh.writing import SegmentWriter
 
 __all__ = ["CompactCodec", "TermPool", "TermSegmentWriter"]
 
-# Approximate bytes held per posting kept (three list slots, a float, a bytes object
-# without its data) and per term kept (its key, list and dict entry), for the limit.
-_POSTING_BYTES = 24 + 24 + 33
-_TERM_BYTES = 250
+# A posting is held as one record in its term's bytearray: this header, then its value.
+# Python objects per posting (a list slot, a float, a bytes) took 78 bytes of memory for
+# a typical 23-byte record, so a 30-second segment spilled several runs to disk.
+_RECORD = struct.Struct(">IdI")  # docnum, weight, value length
+_TERM_BYTES = 200  # approximate memory per term held: its key, bytearray and dict entry
 _TERMS_PER_DUMP = 2000  # groups written (and read back) per marshal call
 
-Group = tuple[tuple[str, bytes], list[Any]]  # ((fieldname, term), [docnum, weight, value, ...])
+Group = tuple[tuple[str, bytes], bytes]  # ((fieldname, term), its postings' records)
 
 
 class TermPool:
@@ -47,34 +52,85 @@ class TermPool:
         self.tempstore = tempstore
         self.limit = int(limitmb * 1024 * 1024)
         self.size = 0
-        self.terms: dict[tuple[str, bytes], list[Any]] = {}
+        self.fields: dict[str, dict[bytes, bytearray]] = {}
         self.runs: list[str] = []
-        self.fieldnames: set[str] = set()
+
+    def _terms(self, fieldname: str) -> dict[bytes, bytearray]:
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+        return terms
 
     def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
         fieldname, text, docnum, weight, value = item
-        key = (fieldname, text)
-        postings = self.terms.get(key)
+        value = value or b""
+        record = _RECORD.pack(docnum, weight, len(value)) + value
+        terms = self._terms(fieldname)
+        postings = terms.get(text)
         if postings is None:
-            self.terms[key] = postings = []
-            self.fieldnames.add(fieldname)
+            terms[text] = bytearray(record)
             self.size += _TERM_BYTES + len(text)
-        postings += (docnum, weight, value)
-        self.size += _POSTING_BYTES + (len(value) if value else 0)
+        else:
+            postings += record
+        self.size += len(record)
         if self.size > self.limit:
             self.save()
 
+    def add_positions(
+        self,
+        fieldname: str,
+        docnum: int,
+        positions: dict[str, list[int]],
+        boost: float,
+        encode: Callable[[list[int]], bytes],
+    ) -> int:
+        """One document's field as its terms' positions, each posting valued by a
+        Positions format's ``encode`` and weighted ``boost`` per occurrence, as Whoosh's
+        ``Positions.word_values`` does. Returns the field's length in terms."""
+        terms = self._terms(fieldname)
+        get = terms.get
+        pack = _RECORD.pack
+        length = added = 0
+        for term, at in positions.items():
+            freq = len(at)
+            value = encode(at)
+            record = pack(docnum, freq * boost, len(value)) + value
+            key = term.encode("utf-8")
+            postings = get(key)
+            if postings is None:
+                terms[key] = bytearray(record)
+                added += _TERM_BYTES + len(key)
+            else:
+                postings += record
+            added += len(record)
+            length += freq
+        self.size += added
+        if self.size > self.limit:
+            self.save()
+        return length
+
+    def _held(self) -> Iterator[Group]:
+        """The groups held in memory, by field and term, each let go once yielded."""
+        fields, self.fields, self.size = self.fields, {}, 0
+
+        def sorted_groups() -> Iterator[Group]:
+            for fieldname in sorted(fields):
+                terms = fields.pop(fieldname)
+                for term in sorted(terms):
+                    yield (fieldname, term), bytes(terms.pop(term))
+
+        return sorted_groups()
+
     def save(self) -> None:
         """Write the postings held so far as one sorted run in the temp storage."""
-        if not self.terms:
+        if not self.fields:
             return
-        groups = sorted(self.terms.items(), key=itemgetter(0))
-        self.terms, self.size = {}, 0
         name = f"{len(self.runs)}.{id(self)}.run"
         f = self.tempstore.create_file(name).raw_file()
         try:
-            for start in range(0, len(groups), _TERMS_PER_DUMP):
-                marshal.dump(groups[start : start + _TERMS_PER_DUMP], f)
+            held = self._held()
+            while chunk := list(itertools.islice(held, _TERMS_PER_DUMP)):
+                marshal.dump(chunk, f)
         finally:
             f.close()
         self.runs.append(name)
@@ -94,18 +150,17 @@ class TermPool:
     def groups(self) -> Iterator[Group]:
         """Every term with its postings, by field and term; a term held in several runs
         comes once per run, older runs first (its postings stay in document order)."""
-        held = sorted(self.terms.items(), key=itemgetter(0))
-        self.terms = {}
+        held = self._held()
         if not self.runs:
-            return iter(held)
+            return held
         # heapq.merge keeps equal keys in the order of its inputs.
         return heapq.merge(*(self._read_run(name) for name in self.runs), held, key=itemgetter(0))
 
-    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes | None]]:
+    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes]]:
         """Every posting as Whoosh's field writer takes them: by field, term, document."""
-        for (fieldname, text), postings in self.groups():
-            for i in range(0, len(postings), 3):
-                yield fieldname, text, postings[i], postings[i + 1], postings[i + 2]
+        for (fieldname, text), records in self.groups():
+            for docnum, weight, value in postings(records):
+                yield fieldname, text, docnum, weight, value
 
     def cleanup(self) -> None:
         for name in self.runs:
@@ -114,7 +169,18 @@ class TermPool:
             except OSError:
                 pass
         self.runs = []
-        self.terms = {}
+        self.fields = {}
+
+
+def postings(records: bytes) -> Iterator[tuple[int, float, bytes]]:
+    """(docnum, weight, value) of each posting in a term's records."""
+    unpack = _RECORD.unpack_from
+    at, end = 0, len(records)
+    while at < end:
+        docnum, weight, size = unpack(records, at)
+        at += _RECORD.size
+        yield docnum, weight, records[at : at + size]
+        at += size
 
 
 class CompactPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
@@ -169,15 +235,66 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
         super().__init__(ix, limitmb=limitmb, **kwargs)
         self.pool = TermPool(self._tempstorage, limitmb)
 
+    def add_document(self, **fields: Any) -> None:
+        """Whoosh's ``add_document``, with the terms of fields whose type gives their
+        positions (``IndexText.positions``) added to the pool a field at a time.
+
+        Documents using what this does not handle (boosts, custom stored values, term
+        vectors, spelling fields) go through Whoosh's own.
+        """
+        schema = self.schema
+        if any(name.startswith("_") for name in fields) or any(
+            schema[name].vector or schema[name].separate_spelling() for name in fields if name in schema
+        ):
+            super().add_document(**fields)
+            return
+        self._check_state()
+        perdocwriter = self.perdocwriter
+        docnum = self.docnum
+        fieldnames = sorted(fields)
+        self._check_fields(schema, fieldnames)
+        perdocwriter.start_doc(docnum)
+        try:
+            for fieldname in fieldnames:
+                value = fields[fieldname]
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                if field.indexed:
+                    terms = field.positions(value) if hasattr(field, "positions") else None
+                    if terms is not None:
+                        fmt = field.format
+                        length = self.pool.add_positions(fieldname, docnum, terms, fmt.field_boost, fmt.encode)
+                    else:
+                        scorable = field.scorable
+                        for term, freq, weight, value_bytes in field.index(value):
+                            if scorable:
+                                length += freq
+                            self.pool.add((fieldname, term, docnum, weight, value_bytes))
+                    if not field.scorable:
+                        length = 0
+                perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
+                if field.column_type:
+                    perdocwriter.add_column_value(fieldname, field.column_type, field.to_column_value(value))
+        except Exception:
+            perdocwriter.cancel_doc()
+            raise
+        perdocwriter.finish_doc()
+        self._added = True
+        self.docnum += 1
+
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         lengths = self.per_document_reader()
         writer = self.fieldwriter
+        unpack = _RECORD.unpack_from
+        header = _RECORD.size
         field: str | None = None
         text: bytes | None = None
         field_lengths: dict[int, int] = {}
         try:
-            for (fieldname, term), postings in self.pool.groups():
+            for (fieldname, term), records in self.pool.groups():
                 if fieldname != field:
                     if field is not None:
                         writer.finish_term()
@@ -189,12 +306,15 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
                         writer.finish_term()
                     writer.start_term(term)
                     text = term
-                for i in range(0, len(postings), 3):
-                    docnum = postings[i]
+                at, end = 0, len(records)
+                while at < end:
+                    docnum, weight, size = unpack(records, at)
+                    at += header
                     length = field_lengths.get(docnum)
                     if length is None:
                         field_lengths[docnum] = length = lengths.doc_field_length(docnum, fieldname) or 0
-                    writer.add(docnum, postings[i + 1], postings[i + 2] or b"", length)
+                    writer.add(docnum, weight, records[at : at + size], length)
+                    at += size
             if field is not None:
                 writer.finish_term()
                 writer.finish_field()

@@ -309,18 +309,28 @@ class IndexPositions(CompactPositions):
 
 
 class IndexText(TEXT):  # type: ignore[misc]
-    """A TEXT field whose index-time terms come from ``IndexPositions`` as one list.
+    """A TEXT field whose index-time terms come from ``index_terms``, not the analyzer's
+    chain of generators.
 
-    Whoosh's ``FieldType.index`` passes every term through two generators; a document's
-    terms built in one comprehension cost less. Other uses go through TEXT unchanged.
+    ``positions`` gives a document's terms with their positions, which the index writer
+    (pool.py) adds a field at a time; ``index`` gives them as Whoosh's ``FieldType.index``
+    does, for Whoosh's own writers. Other uses go through TEXT unchanged.
     """
 
-    def index(self, value: Any, **kwargs: Any) -> Any:
+    def positions(self, value: Any) -> dict[str, list[int]] | None:
+        """Each term of ``value`` with its positions, or None when the field's format is
+        not one ``index_terms`` stands in for."""
         fmt = self.format
-        if not isinstance(fmt, IndexPositions) or not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+        if not isinstance(fmt, IndexPositions) or not isinstance(value, str):
+            return None
+        return index_terms(fmt.index_lang, value)
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        terms = self.positions(value) if kwargs.get("mode", "index") == "index" else None
+        if terms is None:
             return super().index(value, **kwargs)
-        boost, encode = fmt.field_boost, fmt.encode
+        boost, encode = self.format.field_boost, self.format.encode
         return [
             (term.encode("utf-8"), len(positions), len(positions) * boost, encode(positions))
-            for term, positions in index_terms(fmt.index_lang, value).items()
+            for term, positions in terms.items()
         ]
