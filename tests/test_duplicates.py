@@ -201,3 +201,13 @@ def test_fingerprints_estimate_shingle_overlap_and_never_change_silently() -> No
     text = "Story 0: the harbour board met again to discuss the ferry timetable, the fares and the new quay 0."
     assert fingerprint(text).hex()[:24] == "00b1847411298191012fbc01"  # type: ignore[union-attr]
     assert fingerprint("too few words here") is None
+
+
+def test_similarity_is_the_share_of_equal_values() -> None:
+    a = bytes(range(256))
+    b = bytearray(a)
+    for word in (0, 5, 63):  # three of the 64 values differ, in one byte each
+        b[word * 4 + 3] ^= 0xFF
+    assert similarity(a, bytes(b)) == 61 / 64
+    assert similarity(a, a) == 1.0
+    assert similarity(a, bytes(256)) == 0.0

@@ -138,6 +138,8 @@ class FastDetector(Detector):  # type: ignore[misc]
 
     def cleaning_text(self) -> None:
         """langdetect's cleaning_text: a text mostly in another script loses its Latin letters."""
+        if self.text.isascii():  # nothing at or above U+0300: it keeps its letters
+            return
         if len(_LATIN.findall(self.text)) * 2 < len(_NON_LATIN.findall(self.text)):
             self.text = _LATIN.sub("", self.text)
 

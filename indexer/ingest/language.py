@@ -99,7 +99,7 @@ _SCRIPT_PATTERNS = tuple(
 )
 # Letters of any script, plus the Indic and Thai vowel signs (combining marks, not \w).
 _LETTER = re.compile(r"[^\W\d_]|[\u0900-\u0e7f]")
-_ASCII_LETTER = re.compile("[A-Za-z]")
+_ASCII_LETTERS = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1))
 _DENSE = frozenset({"han", "kana", "hangul"})
 
 _LATIN = (
@@ -168,8 +168,8 @@ def _script_counts(text: str) -> Counter[str]:
     """Letters per script. Indic and Thai vowel signs are combining marks, not "alpha",
     yet they are letters; one regex per script keeps this off the per-character Python path."""
     counts: Counter[str] = Counter()
-    if text.isascii():  # most news: its letters are a-z, one regex instead of one per script
-        if n := len(_ASCII_LETTER.findall(text)):
+    if text.isascii():  # most news: its letters are A-Z and a-z, counted as the bytes they are
+        if n := len(text) - len(text.encode("ascii").translate(None, _ASCII_LETTERS)):
             counts["latin"] = n
         return counts
     for script, pattern in _SCRIPT_PATTERNS:
