@@ -90,7 +90,7 @@ def test_mixed_document_found_after_a_sure_opening() -> None:
 
 @pytest.mark.parametrize("lang", ["en", "de", "fr", "es", "it", "id", "ru"])
 def test_one_pass_likeliest_language(lang: str) -> None:
-    assert language._likeliest(SAMPLES[lang]) == lang
+    assert language._likeliest([SAMPLES[lang]]) == [lang]
 
 
 def test_script_counts_of_ascii_text() -> None:
@@ -182,3 +182,38 @@ def test_fast_detector_gives_langdetect_own_answers() -> None:
     assert _langdetect_answers(fast, texts) == _langdetect_answers(reference, texts)
     prior = {"en": 0.6, "de": 0.3, "nl": 0.1}
     assert _langdetect_answers(fast, texts[:20], prior) == _langdetect_answers(reference, texts[:20], prior)
+
+
+def test_one_pass_scores_are_langdetect_s_model_over_every_ngram() -> None:
+    """``Profiles.likeliest`` scores texts together; each answer must be what langdetect's
+    own model and n-grams give for that text alone: the language of highest summed
+    log(p + smoothing) over the text's n-grams."""
+    import math
+
+    from langdetect import detector_factory
+    from langdetect.detector import Detector
+
+    from indexer.ingest.fastdetect import Profiles
+
+    reference = detector_factory.DetectorFactory()
+    reference.load_profile(detector_factory.PROFILES_DIRECTORY)
+    smoothing = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
+
+    def likeliest(text: str) -> str | None:
+        detector = reference.create()
+        detector.append(text)
+        detector.cleaning_text()
+        ngrams = [w for w in detector._extract_ngrams() if w in reference.word_lang_prob_map]
+        if not ngrams:
+            return None
+        scores = [0.0] * len(reference.langlist)
+        for gram in ngrams:
+            for i, p in enumerate(reference.word_lang_prob_map[gram]):
+                scores[i] += math.log(p + smoothing) - math.log(smoothing)
+        return reference.langlist[max(range(len(scores)), key=scores.__getitem__)]
+
+    texts = [*SAMPLES.values(), "", "12345 !!!", "Привет, как дела? Всё хорошо.", "a"]
+    texts += [p.read_text(encoding="utf-8")[:300] for p in sorted(FIXTURES.glob("*.txt"))]
+    fast = Profiles(seed=0)
+    assert fast.likeliest(texts) == [likeliest(text) for text in texts]
+    assert fast.likeliest(texts[::-1]) == fast.likeliest(texts)[::-1]

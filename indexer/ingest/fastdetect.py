@@ -40,6 +40,24 @@ _SPACES = re.compile(" {2,}")
 _LATIN = re.compile("[A-z]")  # langdetect's test: 'A' <= ch <= 'z'
 _NON_LATIN = re.compile("[\u0300-\u1dff\u1f00-\U0010ffff]")  # >= U+0300, not Latin Extended Additional
 _WORD_CACHE_SIZE = 100_000  # words; a news vocabulary fits, and the daemon stays small
+_MAX_TEXT_LENGTH = 10_000  # langdetect's Detector.max_text_length
+
+
+def _prepared(text: str, max_length: int = _MAX_TEXT_LENGTH) -> str:
+    """What langdetect's ``Detector.append`` adds for ``text`` (URLs and e-mail addresses
+    out, Vietnamese normalised, cut at ``max_length``, runs of spaces collapsed), with its
+    per-character loop as a regex."""
+    text = Detector.MAIL_RE.sub(" ", Detector.URL_RE.sub(" ", text))
+    return _SPACES.sub(" ", NGram.normalize_vi(text)[:max_length])
+
+
+def _cleaned(text: str) -> str:
+    """langdetect's ``cleaning_text``: a text mostly in another script loses its Latin letters."""
+    if text.isascii():  # nothing at or above U+0300: it keeps its letters
+        return text
+    if len(_LATIN.findall(text)) * 2 < len(_NON_LATIN.findall(text)):
+        return _LATIN.sub("", text)
+    return text
 
 
 class Profiles:
@@ -77,14 +95,48 @@ class Profiles:
         smoothing = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
         self.log_gains = np.log(self.values + smoothing) - math.log(smoothing)
 
-    def scores(self, rows: list[int]) -> np.ndarray:
-        """Naive-Bayes log-likelihood of each language (up to a shared constant) for the
-        n-grams ``rows``: langdetect's model evaluated once over all of them, with no
-        sampling. Cheap; used to confirm a paragraph is in a language already found."""
-        distinct, counts = np.unique(np.asarray(rows), return_counts=True)
-        entries, owner = self._entries(distinct)
+    def likeliest(self, texts: list[str]) -> list[str | None]:
+        """For each text, the language of highest naive-Bayes log-likelihood over all its
+        n-grams: langdetect's model evaluated once, with no sampling (None: no n-gram).
+        Cheap; used to confirm that paragraphs are in a language already found. The texts
+        are scored together, each as if alone (same sums in the same order)."""
+        rows = [self.text_rows(text) for text in texts]
+        found = [i for i, r in enumerate(rows) if r]
+        best: list[str | None] = [None] * len(texts)
+        if not found:
+            return best
+        # (text, n-gram) pairs, each text's n-grams in row order as np.unique gives them alone.
+        stride = len(self.starts)
+        keys = np.concatenate([np.asarray(rows[i]) + n * stride for n, i in enumerate(found)])
+        distinct, counts = np.unique(keys, return_counts=True)
+        entries, owner = self._entries(distinct % stride)
         weights = self.log_gains[entries] * counts[owner]
-        return np.bincount(self.columns[entries], weights=weights, minlength=len(self.langlist))
+        languages = len(self.langlist)
+        bins = (distinct // stride)[owner] * languages + self.columns[entries]
+        scores = np.bincount(bins, weights=weights, minlength=len(found) * languages).reshape(len(found), languages)
+        for i, column in zip(found, scores.argmax(axis=1).tolist(), strict=True):
+            best[i] = self.langlist[column]
+        return best
+
+    def text_rows(self, text: str) -> list[int]:
+        """The rows of the known n-grams of ``text`` as a fresh detector would take it in."""
+        return self.rows_in(_cleaned(_prepared(text)))
+
+    def rows_in(self, text: str) -> list[int]:
+        """The rows of the text's known 1- to 3-grams, in langdetect's order.
+
+        langdetect's NGram state machine starts afresh at every space, so the n-grams of a
+        text are those of its words, each padded with the space before it and the one after
+        it (if any): one cached lookup per word instead of a Python step per character.
+        """
+        pieces = text.translate(_NORMALIZED).split(" ")
+        rows_of = self.rows_of
+        result: list[int] = []
+        last = len(pieces) - 1
+        for i, word in enumerate(pieces):
+            if word:
+                result.extend(rows_of(f" {word} " if i < last else f" {word}"))
+        return result
 
     def _entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For distinct n-gram ``rows``: the index of each of their stored values, and
@@ -131,42 +183,15 @@ class FastDetector(Detector):  # type: ignore[misc]
         self.profiles = profiles
 
     def append(self, text: str) -> None:
-        """langdetect's append (URLs and e-mail addresses out, Vietnamese normalised, runs
-        of spaces collapsed, cut at max_text_length) with the per-character loop as a regex."""
-        text = self.MAIL_RE.sub(" ", self.URL_RE.sub(" ", text))
-        self.text += _SPACES.sub(" ", NGram.normalize_vi(text)[: self.max_text_length])
+        """langdetect's ``append``, its per-character loop as a regex (``_prepared``)."""
+        self.text += _prepared(text, self.max_text_length)
 
     def cleaning_text(self) -> None:
-        """langdetect's cleaning_text: a text mostly in another script loses its Latin letters."""
-        if self.text.isascii():  # nothing at or above U+0300: it keeps its letters
-            return
-        if len(_LATIN.findall(self.text)) * 2 < len(_NON_LATIN.findall(self.text)):
-            self.text = _LATIN.sub("", self.text)
-
-    def ngram_rows(self) -> list[int]:
-        """The rows of the appended text's known n-grams, after langdetect's cleaning."""
-        self.cleaning_text()
-        return self._extract_ngrams()
-
-    def _extract_ngrams(self) -> list[int]:
-        """The rows of the text's known 1- to 3-grams, in langdetect's order.
-
-        langdetect's NGram state machine starts afresh at every space, so the n-grams of a
-        text are those of its words, each padded with the space before it and the one after
-        it (if any): one cached lookup per word instead of a Python step per character.
-        """
-        pieces = self.text.translate(_NORMALIZED).split(" ")
-        rows_of = self.profiles.rows_of
-        result: list[int] = []
-        last = len(pieces) - 1
-        for i, word in enumerate(pieces):
-            if word:
-                result.extend(rows_of(f" {word} " if i < last else f" {word}"))
-        return result
+        self.text = _cleaned(self.text)
 
     def _detect_block(self) -> None:
         self.cleaning_text()
-        ngrams = self._extract_ngrams()
+        ngrams = self.profiles.rows_in(self.text)
         if not ngrams:
             raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
         # The text's distinct n-grams as dense rows (a few hundred x 55): per trial, every

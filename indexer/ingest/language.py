@@ -243,15 +243,11 @@ def _unshouted(text: str) -> str:
     return text.lower() if sum(map(str.isupper, text)) > sum(map(str.islower, text)) else text
 
 
-def _likeliest(text: str) -> str | None:
-    """The language langdetect's model finds likeliest for ``text`` in one deterministic
-    pass (no sampling): a cheap check that a paragraph is in the language of the opening,
+def _likeliest(texts: list[str]) -> list[str | None]:
+    """The language langdetect's model finds likeliest for each text in one deterministic
+    pass (no sampling): a cheap check that paragraphs are in the language of the opening,
     before paying for a detection."""
-    factory = _get_factory()
-    detector = factory.create()
-    detector.append(_unshouted(text))
-    rows = detector.ngram_rows()
-    return factory.langlist[int(factory.scores(rows).argmax())] if rows else None
+    return _get_factory().likeliest([_unshouted(text) for text in texts])
 
 
 def _rank(text: str, counts: Counter[str], trials: int = 7) -> list[tuple[str, float]]:
@@ -363,11 +359,12 @@ def _mixed_languages(text: str, limit: int, opening: tuple[str, int] | None) -> 
         chunks = [(end, chunk) for end, chunk in chunks if end > covered]
     if chunks:
         step = len(chunks) / min(limit, len(chunks))
-        for i in range(min(limit, len(chunks))):
-            chunk = chunks[int(i * step)][1]
-            sample = _sample(chunk, _PARAGRAPH_SAMPLE_CHARS)
+        checked = [chunks[int(i * step)][1] for i in range(min(limit, len(chunks)))]
+        samples = [_sample(chunk, _PARAGRAPH_SAMPLE_CHARS) for chunk in checked]
+        likeliest = _likeliest(samples) if opening is not None else [None] * len(samples)
+        for chunk, sample, likely in zip(checked, samples, likeliest, strict=True):
             total += len(chunk)
-            if opening is not None and _likeliest(sample) == opening[0]:
+            if opening is not None and likely == opening[0]:
                 shares[opening[0]] += len(chunk)
                 continue
             ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)

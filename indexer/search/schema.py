@@ -67,6 +67,7 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # the word itself, and English possessives lose nothing (Snowball drops "'s" anyway).
 TOKEN = re.compile(rf"[{_CJK}]+|(?:(?![{_CJK}])\w)+")
 IS_CJK = re.compile(rf"[{_CJK}]")
+_WORD = re.compile(r"\w+")  # TOKEN on a text without CJK characters, at half the cost
 
 
 class WordTokenizer(Tokenizer):
@@ -266,7 +267,7 @@ def index_terms(index_lang: str, text: str) -> dict[str, list[int]]:
     positions: dict[str, list[int]] = {}
     known = positions.get
     pos = 0
-    for word in TOKEN.findall(text):
+    for word in (TOKEN if IS_CJK.search(text) else _WORD).findall(text):
         term = cached(word)
         if term is None:
             terms[word] = term = _word_terms(index_lang, word)
