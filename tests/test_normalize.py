@@ -35,6 +35,9 @@ def test_joiners_inside_words_kept_stray_ones_removed() -> None:
 
 def test_spaces() -> None:
     assert normalize("  Prices\u00a0rose\t\t 3%\u202fyesterday  ") == "Prices rose 3% yesterday"
+    # Each kind alone (the substitution is skipped for texts with none at all).
+    assert normalize("Prices\u00a0rose") == normalize("Prices\trose") == "Prices rose"
+    assert normalize("Prices  rose") == normalize("Prices\u3000rose") == "Prices rose"
 
 
 def test_blank_lines_collapsed_and_trimmed() -> None:

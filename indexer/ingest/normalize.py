@@ -22,6 +22,7 @@ _INVISIBLE = re.compile(
 )
 _STRAY_JOINERS = re.compile(r"(?<!\w)[\u200c\u200d]+|[\u200c\u200d]+(?!\w)")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_OTHER_SPACE = re.compile(r"[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _BLANKS = re.compile(r"\n{3,}")
 _SOFT_HYPHEN = "\u00ad"
 # A word broken at the end of a line: letters, then a hyphen (ASCII, U+2010 or soft).
@@ -52,8 +53,11 @@ def normalize(text: str) -> str:
     text = _NEWLINES.sub("\n", text)
     text = _PARAGRAPH_BREAKS.sub("\n\n", text)
     text = _INVISIBLE.sub("", text)
-    text = _STRAY_JOINERS.sub("", text)
-    text = _SPACES.sub(" ", text)
+    # The two costliest substitutions, skipped when they would change nothing (most texts).
+    if "\u200c" in text or "\u200d" in text:
+        text = _STRAY_JOINERS.sub("", text)
+    if "  " in text or _OTHER_SPACE.search(text):
+        text = _SPACES.sub(" ", text)
     lines = [line.strip() for line in text.split("\n")]
     lines = _rejoin(lines, text)
     text = "\n".join(line.replace(_SOFT_HYPHEN, "") for line in lines)
