@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import Index
 from whoosh.writing import SegmentWriter
@@ -33,7 +36,7 @@ def _documents(count: int, seed: int = 3) -> list[dict[str, Any]]:
     return docs
 
 
-def _build(directory: Path, writer_class: type[SegmentWriter], docs: list[dict[str, Any]]) -> Index:
+def _build(directory: Path, writer_class: Callable[..., SegmentWriter], docs: list[dict[str, Any]]) -> Index:
     """Several commits (so segments merge), a small memory limit (so postings spill into
     runs), deletions and a replaced document."""
     ix = FileStorage(str(directory), supports_mmap=False).create_index(build_schema())
@@ -69,6 +72,17 @@ def test_term_writer_writes_the_same_index_as_whoosh(tmp_path: Path, count: int)
     (tmp_path / "ours").mkdir()
     (tmp_path / "whoosh").mkdir()
     ours = _contents(_build(tmp_path / "ours", TermSegmentWriter, docs))
+    theirs = _contents(_build(tmp_path / "whoosh", SegmentWriter, docs))
+    assert ours["postings"], "nothing was indexed"
+    assert ours == theirs
+
+
+def test_term_writer_with_whoosh_s_own_codec_writes_the_same_index(tmp_path: Path) -> None:
+    """With a codec other than CompactCodec, postings reach its field writer one by one."""
+    docs = _documents(120)
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "whoosh").mkdir()
+    ours = _contents(_build(tmp_path / "ours", partial(TermSegmentWriter, codec=W3Codec()), docs))
     theirs = _contents(_build(tmp_path / "whoosh", SegmentWriter, docs))
     assert ours["postings"], "nothing was indexed"
     assert ours == theirs

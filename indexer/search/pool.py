@@ -18,22 +18,26 @@ pickled by a protocol that stores bytes as bytes.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import marshal
 import pickle
 import struct
+import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3PostingsWriter
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3FieldWriter, W3PostingsWriter
+from whoosh.filedb.structfile import StructFile
 from whoosh.index import Index
 from whoosh.util.numeric import length_to_byte
 from whoosh.writing import SegmentWriter
 
-__all__ = ["CompactCodec", "TermPool", "TermSegmentWriter"]
+__all__ = ["CompactCodec", "TermPool", "TermSegmentWriter", "postings"]
 
 # A posting is held as one record in its term's bytearray: this header, then its value.
 # Python objects per posting (a list slot, a float, a bytes) took 78 bytes of memory for
@@ -210,11 +214,84 @@ class CompactPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         self._blockcount += 1
         self._new_block()
 
+    def add_records(self, records: bytes, lengths: Mapping[int, int]) -> None:
+        """Add a term's postings from ``TermPool``'s packed records (``lengths``: each
+        document's length in the field): ``add_posting`` for each, with its state in local
+        variables and without its type checks."""
+        unpack, header, limit = _RECORD.unpack_from, _RECORD.size, self._blocklimit
+        ids, weights, values = self._ids, self._weights, self._values
+        maxweight, minlength, maxlength = self._maxweight, self._minlength, self._maxlength
+        at, end = 0, len(records)
+        while at < end:
+            if len(ids) >= limit:  # a full block: written before the next posting, as Whoosh does
+                self._maxweight, self._minlength, self._maxlength = maxweight, minlength, maxlength
+                self._write_block()
+                ids, weights, values = self._ids, self._weights, self._values
+                maxweight, minlength, maxlength = self._maxweight, self._minlength, self._maxlength
+            docnum, weight, size = unpack(records, at)
+            at += header
+            ids.append(docnum)
+            weights.append(weight)
+            if weight > maxweight:
+                maxweight = weight
+            if size:
+                values.append(records[at : at + size])
+                at += size
+            if length := lengths[docnum]:
+                if minlength is None or length < minlength:
+                    minlength = length
+                if length > maxlength:
+                    maxlength = length
+        self._maxweight, self._minlength, self._maxlength = maxweight, minlength, maxlength
+
+
+class _CountingFile(StructFile):  # type: ignore[misc]
+    """A file being written that knows its position: the field writer asks for it several
+    times per term, and a buffered file's ``tell`` is a system call each time."""
+
+    def __init__(self, opened: StructFile) -> None:
+        super().__init__(opened.file, opened._name, opened.onclose)
+        self._position = opened.file.tell()
+
+    def write(self, data: bytes) -> int:
+        self._position += len(data)
+        return self.file.write(data)  # type: ignore[no-any-return]
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, *args: Any) -> int:
+        self._position = self.file.seek(*args)
+        return self._position
+
+    def write_pickle(self, obj: Any, protocol: int = -1) -> None:
+        self.write(pickle.dumps(obj, protocol))
+
+    def write_array(self, arry: Any) -> None:
+        if sys.byteorder == "little":  # Whoosh stores arrays big-endian
+            arry = copy.copy(arry)
+            arry.byteswap()
+        self.write(arry.tobytes())
+
+
+class CompactFieldWriter(W3FieldWriter):  # type: ignore[misc]
+    """Whoosh's field writer, taking a term's postings as ``TermPool`` records, its terms
+    and postings files counting their own positions."""
+
+    def _create_file(self, ext: str) -> _CountingFile:
+        return _CountingFile(super()._create_file(ext))
+
+    def add_records(self, records: bytes, lengths: Mapping[int, int]) -> None:
+        self._postwriter.add_records(records, lengths)
+
 
 class CompactCodec(W3Codec):  # type: ignore[misc]
     """Whoosh's codec with ``CompactPostingsWriter``. Segments keep a reference to their
     codec (pickled in the index's table of contents): this class must keep its name and
     module, or indexes written with it cannot be opened."""
+
+    def field_writer(self, storage: Any, segment: Any) -> CompactFieldWriter:
+        return CompactFieldWriter(self, storage, segment)
 
     def postings_writer(self, dbfile: Any, byteids: bool = False) -> CompactPostingsWriter:
         return CompactPostingsWriter(
@@ -288,11 +365,9 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
         self.perdocwriter.close()
         lengths = self.per_document_reader()
         writer = self.fieldwriter
-        unpack = _RECORD.unpack_from
-        header = _RECORD.size
+        add_records = getattr(writer, "add_records", None) or partial(_add_records, writer)
         field: str | None = None
         text: bytes | None = None
-        field_lengths: dict[int, int] = {}
         try:
             for (fieldname, term), records in self.pool.groups():
                 if fieldname != field:
@@ -300,24 +375,48 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
                         writer.finish_term()
                         writer.finish_field()
                     writer.start_field(fieldname, self.schema[fieldname])
-                    field, text, field_lengths = fieldname, None, {}
+                    field, text = fieldname, None
+                    scored = self.schema[fieldname].scorable
+                    field_lengths = _FieldLengths(lengths, fieldname) if scored else _NO_LENGTHS
                 if term != text:  # the same term from another run continues it
                     if text is not None:
                         writer.finish_term()
                     writer.start_term(term)
                     text = term
-                at, end = 0, len(records)
-                while at < end:
-                    docnum, weight, size = unpack(records, at)
-                    at += header
-                    length = field_lengths.get(docnum)
-                    if length is None:
-                        field_lengths[docnum] = length = lengths.doc_field_length(docnum, fieldname) or 0
-                    writer.add(docnum, weight, records[at : at + size], length)
-                    at += size
+                add_records(records, field_lengths)
             if field is not None:
                 writer.finish_term()
                 writer.finish_field()
             writer.close()
         finally:
             lengths.close()
+
+
+class _NoLengths(dict[int, int]):
+    """The lengths of a field that keeps none (not scored): 0 for every document."""
+
+    def __missing__(self, docnum: int) -> int:
+        return 0
+
+
+_NO_LENGTHS = _NoLengths()
+
+
+class _FieldLengths(dict[int, int]):
+    """Each document's length in one field, read from the segment's per-document data the
+    first time it is asked for."""
+
+    def __init__(self, lengths: Any, fieldname: str) -> None:
+        super().__init__()
+        self.lengths = lengths
+        self.fieldname = fieldname
+
+    def __missing__(self, docnum: int) -> int:
+        self[docnum] = length = self.lengths.doc_field_length(docnum, self.fieldname) or 0
+        return length
+
+
+def _add_records(writer: Any, records: bytes, lengths: Mapping[int, int]) -> None:
+    """A term's postings from ``TermPool`` records, through any codec's field writer."""
+    for docnum, weight, value in postings(records):
+        writer.add(docnum, weight, value, lengths[docnum])
