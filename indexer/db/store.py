@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, tuple_, union, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, or_, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, defer
@@ -269,13 +269,29 @@ def _drop_bands(session: Session, fingerprints: Mapping[int, bytes | None]) -> N
         )
 
 
-def _insert_bands(connection: Connection, rows: list[tuple[int, int, int]]) -> None:
-    """Insert (band, key, document_id) rows: 21 per new text, so on SQLite straight through
-    the driver's executemany, twice as fast as SQLAlchemy's per-row parameter handling."""
+def _band_rows(connection: Connection, band: int, keys: Sequence[int]) -> Iterable[tuple[int, int]]:
+    """(document id, key) of the stored band rows of ``band`` having one of ``keys``. On
+    SQLite as the driver's own tuples: tens of thousands of rows per batch, for which
+    SQLAlchemy's result rows cost as much as the query."""
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("INSERT INTO doc_bands (band, key, document_id) VALUES (?, ?, ?)", rows)
-    else:  # PostgreSQL: SQLAlchemy batches the rows into multi-row INSERTs
-        connection.execute(insert(DocBand.__table__), [{"band": b, "key": k, "document_id": d} for b, k, d in rows])
+        sql = f"SELECT document_id, key FROM doc_bands WHERE band = ? AND key IN ({', '.join('?' * len(keys))})"
+        return connection.connection.driver_connection.execute(sql, (band, *keys))  # type: ignore[union-attr]
+    return connection.execute(  # type: ignore[return-value]
+        select(DocBand.document_id, DocBand.key).where(DocBand.band == band, DocBand.key.in_(keys))
+    )
+
+
+def _insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert many rows (tuples of ``columns``): on SQLite straight through the driver's
+    executemany, twice as fast as SQLAlchemy's per-row parameter handling (doc_bands takes
+    21 rows per new text); elsewhere SQLAlchemy batches them into multi-row INSERTs."""
+    if not rows:
+        return
+    if connection.dialect.name == "sqlite":
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        connection.exec_driver_sql(sql, rows)
+    else:
+        connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 class _Batch:
@@ -512,17 +528,12 @@ class _Batch:
             return
         keys = {d.id: band_keys(d.fingerprint) for d in live}
         bands = len(next(iter(keys.values())))
-        # Per band: key -> ids of the stored documents having it. Read through the Core
-        # connection: tens of thousands of rows per batch, for which the ORM's result
-        # handling cost as much as the queries.
+        # Per band: key -> ids of the stored documents having it.
         banded: list[dict[int, list[int]]] = [{} for _ in range(bands)]
         connection = self.session.connection()
         for band, found in enumerate(banded):
             for chunk in _chunks(sorted({k[band] for k in keys.values()})):
-                rows = connection.execute(
-                    select(DocBand.document_id, DocBand.key).where(DocBand.band == band, DocBand.key.in_(chunk))
-                )
-                for doc_id, key in rows:
+                for doc_id, key in _band_rows(connection, band, chunk):
                     found.setdefault(key, []).append(doc_id)
         # The candidates' fingerprints and clusters, without loading their bodies.
         fingerprint = {d.id: d.fingerprint for d in live}
@@ -569,7 +580,8 @@ class _Batch:
                     self.touch(other)
         for cluster in left:
             self._regroup(cluster)
-        _insert_bands(connection, [(b, k, d.id) for d in live for b, k in enumerate(keys[d.id])])
+        _insert_rows(connection, DocBand.__table__, ("band", "key", "document_id"),
+                     [(b, k, doc_id) for doc_id, doc_keys in keys.items() for b, k in enumerate(doc_keys)])
 
     def _regroup(self, cluster: int) -> None:
         """The members of a cluster its first story has left: one cluster under the lowest
@@ -784,13 +796,12 @@ def clusters(session: Session, min_size: int = 2) -> list[tuple[int, list[Docume
 _DOCUMENT_ROW = b""
 
 
-def _line_rows(doc_id: int, group: str, lines: Iterable[tuple[bytes, bool]]) -> list[dict[str, object]]:
+_LINE_COLUMNS = ("document_id", "line_key", "group_key", "furniture")
+
+
+def _line_rows(doc_id: int, group: str, lines: Iterable[tuple[bytes, bool]]) -> list[tuple[int, bytes, bytes, bool]]:
     key = group_key(group)
-    rows: list[dict[str, object]] = [
-        {"document_id": doc_id, "line_key": _DOCUMENT_ROW, "group_key": key, "furniture": False}
-    ]
-    rows.extend({"document_id": doc_id, "line_key": k, "group_key": key, "furniture": f} for k, f in lines)
-    return rows
+    return [(doc_id, _DOCUMENT_ROW, key, False), *((doc_id, k, key, f) for k, f in lines)]
 
 
 def lines_of_stored(body: str, removed_json: str) -> dict[bytes, tuple[str, bool]]:
@@ -837,8 +848,7 @@ def write_lines(
     for chunk in _chunks(clear if clear is not None else [doc_id for doc_id, _, _ in documents]):
         session.execute(delete(DocLine).where(DocLine.document_id.in_(chunk)))
     rows = [row for doc_id, group, lines in documents for row in _line_rows(doc_id, group, lines)]
-    if rows:  # a Core insert (one executemany): the ORM's bulk path costs more per row
-        session.execute(insert(DocLine.__table__), rows)
+    _insert_rows(session.connection(), DocLine.__table__, _LINE_COLUMNS, rows)
 
 
 def count_lines(
@@ -988,10 +998,9 @@ def claim_paths(session: Session, paths: Sequence[str], node: str, lease_seconds
         session.execute(
             delete(Claim).where(Claim.path.in_(chunk), or_(Claim.expires_at < now, Claim.node == node))
         )
-        session.execute(
-            insert_for(Claim)
-            .values([{"path": p, "node": node, "expires_at": expires} for p in chunk])
-            .on_conflict_do_nothing(index_elements=["path"])
+        session.connection().execute(  # one executemany: a 500-row VALUES clause compiled each time cost more
+            insert_for(Claim.__table__).on_conflict_do_nothing(index_elements=["path"]),
+            [{"path": p, "node": node, "expires_at": expires} for p in chunk],
         )
         held.update(session.scalars(select(Claim.path).where(Claim.path.in_(chunk), Claim.node == node)))
     return held
