@@ -274,14 +274,17 @@ def _band_rows(connection: Connection, band: int, keys: Sequence[int]) -> Iterab
     SQLite as the driver's own tuples: tens of thousands of rows per batch, for which
     SQLAlchemy's result rows cost as much as the query."""
     if connection.dialect.name == "sqlite":
-        sql = f"SELECT document_id, key FROM doc_bands WHERE band = ? AND key IN ({', '.join('?' * len(keys))})"
+        marks = ", ".join("?" * len(keys))
+        sql = f"SELECT document_id, key FROM doc_bands WHERE band = ? AND key IN ({marks})"
         return connection.connection.driver_connection.execute(sql, (band, *keys))  # type: ignore[union-attr]
     return connection.execute(  # type: ignore[return-value]
         select(DocBand.document_id, DocBand.key).where(DocBand.band == band, DocBand.key.in_(keys))
     )
 
 
-def _insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+def _insert_rows(
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
     """Insert many rows (tuples of ``columns``): on SQLite straight through the driver's
     executemany, twice as fast as SQLAlchemy's per-row parameter handling (doc_bands takes
     21 rows per new text); elsewhere SQLAlchemy batches them into multi-row INSERTs."""
@@ -799,7 +802,9 @@ _DOCUMENT_ROW = b""
 _LINE_COLUMNS = ("document_id", "line_key", "group_key", "furniture")
 
 
-def _line_rows(doc_id: int, group: str, lines: Iterable[tuple[bytes, bool]]) -> list[tuple[int, bytes, bytes, bool]]:
+def _line_rows(
+    doc_id: int, group: str, lines: Iterable[tuple[bytes, bool]]
+) -> list[tuple[int, bytes, bytes, bool]]:
     key = group_key(group)
     return [(doc_id, _DOCUMENT_ROW, key, False), *((doc_id, k, key, f) for k, f in lines)]
 

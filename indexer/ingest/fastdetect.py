@@ -113,7 +113,8 @@ class Profiles:
         weights = self.log_gains[entries] * counts[owner]
         languages = len(self.langlist)
         bins = (distinct // stride)[owner] * languages + self.columns[entries]
-        scores = np.bincount(bins, weights=weights, minlength=len(found) * languages).reshape(len(found), languages)
+        scores = np.bincount(bins, weights=weights, minlength=len(found) * languages)
+        scores = scores.reshape(len(found), languages)
         for i, column in zip(found, scores.argmax(axis=1).tolist(), strict=True):
             best[i] = self.langlist[column]
         return best

@@ -91,7 +91,9 @@ def similarity(a: bytes, b: bytes) -> float:
     database checks candidates but never needs numpy, 12 MB it need not load. The values
     that agree are the zero words of the two signatures XORed as integers.
     """
-    if not a:
+    size = min(len(a), len(b)) // 4 * 4
+    if not size:
         return 0.0
-    differ = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(len(a), "little")
-    return memoryview(differ).cast("I").tolist().count(0) / (len(a) // 4)
+    xor = int.from_bytes(a[:size], "little") ^ int.from_bytes(b[:size], "little")
+    differ = xor.to_bytes(size, "little")
+    return memoryview(differ).cast("I").tolist().count(0) / (size // 4)

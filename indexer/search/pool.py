@@ -13,7 +13,7 @@ positions (``IndexText.positions``), and its flush hands the codec a term at a t
 each document's field length looked up once per field rather than once per posting.
 
 Its segments are written by ``CompactCodec``: Whoosh's own codec with its posting blocks
-pickled by a protocol that stores bytes as bytes.
+pickled by a protocol that stores bytes as bytes, its files counting their own positions.
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
             super().add_document(**fields)
             return
         self._check_state()
-        perdocwriter = self.perdocwriter
+        perdocwriter, pool = self.perdocwriter, self.pool
         docnum = self.docnum
         fieldnames = sorted(fields)
         self._check_fields(schema, fieldnames)
@@ -342,13 +342,13 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
                     terms = field.positions(value) if hasattr(field, "positions") else None
                     if terms is not None:
                         fmt = field.format
-                        length = self.pool.add_positions(fieldname, docnum, terms, fmt.field_boost, fmt.encode)
+                        length = pool.add_positions(fieldname, docnum, terms, fmt.field_boost, fmt.encode)
                     else:
                         scorable = field.scorable
                         for term, freq, weight, value_bytes in field.index(value):
                             if scorable:
                                 length += freq
-                            self.pool.add((fieldname, term, docnum, weight, value_bytes))
+                            pool.add((fieldname, term, docnum, weight, value_bytes))
                     if not field.scorable:
                         length = 0
                 perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
