@@ -531,7 +531,8 @@ class _Batch:
             return
         keys = {d.id: band_keys(d.fingerprint) for d in live}
         bands = len(next(iter(keys.values())))
-        # Per band: key -> ids of the stored documents having it.
+        # Per band: key -> ids of the stored documents having it. Read past the session
+        # (no autoflush): finish() has flushed the batch's rows just before.
         banded: list[dict[int, list[int]]] = [{} for _ in range(bands)]
         connection = self.session.connection()
         for band, found in enumerate(banded):
