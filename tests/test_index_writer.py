@@ -162,3 +162,24 @@ def test_term_pool_gives_back_each_posting_as_added(tmp_path: Path) -> None:
     assert writer.pool.runs, "nothing spilled"
     assert list(writer.pool.iter_postings()) == sorted(added, key=lambda p: (p[0], p[1], p[2]))
     writer.cancel()
+
+
+def test_fields_with_term_vectors_go_through_whoosh_s_own_add(tmp_path: Path) -> None:
+    """A schema with a term-vector field: its documents take Whoosh's add_document, and
+    the vectors are written as Whoosh writes them."""
+    from whoosh.fields import ID, TEXT, Schema
+
+    schema = Schema(id=ID(stored=True, unique=True), body=TEXT(vector=True))
+    contents = []
+    for name, writer_class in (("ours", TermSegmentWriter), ("whoosh", SegmentWriter)):
+        (tmp_path / name).mkdir()
+        ix = FileStorage(str(tmp_path / name), supports_mmap=False).create_index(schema)
+        writer = writer_class(ix)
+        for doc in _documents(30):
+            writer.add_document(id=doc["id"], body=doc[f"b_{doc['lang']}"])
+        writer.commit()
+        with ix.reader() as r:
+            vectors = [list(r.vector(d, "body").items_as("frequency")) for d in range(r.doc_count_all())]
+        contents.append((_contents(ix), vectors))
+    assert contents[0][1] and all(contents[0][1]), "no term vectors were written"
+    assert contents[0] == contents[1]

@@ -205,7 +205,8 @@ class CompactPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         if comp:
             databytes = zlib.compress(databytes, comp)
         ids = self._ids
-        info = (len(ids), ids[-1], self._maxweight, comp, length_to_byte(self._minlength), length_to_byte(self._maxlength))
+        lengths = (length_to_byte(self._minlength), length_to_byte(self._maxlength))
+        info = (len(ids), ids[-1], self._maxweight, comp, *lengths)
         infobytes = pickle.dumps(info, 5)
         length = len(infobytes) + len(databytes)
         self._postfile.write_int(-length if last else length)  # negative: the term's last block
@@ -311,6 +312,10 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
         kwargs.setdefault("codec", CompactCodec())
         super().__init__(ix, limitmb=limitmb, **kwargs)
         self.pool = TermPool(self._tempstorage, limitmb)
+        # Fields whose documents go through Whoosh's own add_document (found once, not per document).
+        self._whoosh_only = frozenset(
+            name for name, field in self.schema.items() if field.vector or field.separate_spelling()
+        )
 
     def add_document(self, **fields: Any) -> None:
         """Whoosh's ``add_document``, with the terms of fields whose type gives their
@@ -320,9 +325,7 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
         vectors, spelling fields) go through Whoosh's own.
         """
         schema = self.schema
-        if any(name.startswith("_") for name in fields) or any(
-            schema[name].vector or schema[name].separate_spelling() for name in fields if name in schema
-        ):
+        if not self._whoosh_only.isdisjoint(fields) or any(name.startswith("_") for name in fields):
             super().add_document(**fields)
             return
         self._check_state()
