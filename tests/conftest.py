@@ -52,6 +52,8 @@ class Project:
 
     root: Path
     database_url: str = ""  # empty: SQLite in the data dir
+    user: tuple[int, int] | None = None  # (uid, gid) the commands run as; None: as the test
+    prefix: tuple[str, ...] = ()  # a command the commands run under (setpriv ...)
 
     @property
     def inbox(self) -> Path:
@@ -75,12 +77,13 @@ class Project:
 
     def run(self, *args: str, check: bool = True, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "indexer", *args],
+            [*self.prefix, sys.executable, "-m", "indexer", *args],
             cwd=self.root,
             env=self.env(**env),
             capture_output=True,
             text=True,
             timeout=timeout,
+            **self._as_user(),
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -97,15 +100,22 @@ class Project:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "indexer", *args],
+                [*self.prefix, sys.executable, "-m", "indexer", *args],
                 cwd=self.root,
                 env=self.env(**env),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 text=True,
+                **self._as_user(),
             )
         _SPAWNED.append(proc)
         return proc
+
+    def _as_user(self) -> dict[str, object]:
+        if self.user is None:
+            return {}
+        uid, gid = self.user
+        return {"user": uid, "group": gid, "extra_groups": []}
 
     @property
     def log_path(self) -> Path:
@@ -139,6 +149,82 @@ def project(tmp_path: Path) -> Project:
     (tmp_path / "inbox").mkdir()
     write_config(tmp_path)
     return Project(tmp_path)
+
+
+UNPRIVILEGED_USER = "indexer-test"
+# Root without the two capabilities that let it ignore file modes: where a normal user
+# cannot reach this interpreter (a Python under /root, mode 700), this is how a test
+# sees mode-000 files and folders as a normal user would.
+_NO_DAC = ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
+           "--bounding-set=-dac_override,-dac_read_search", "--")
+
+
+@dataclass(frozen=True)
+class Unprivileged:
+    """How a test runs a command so that file permissions apply to it."""
+
+    user: tuple[int, int] | None = None  # (uid, gid) to run as
+    prefix: tuple[str, ...] = ()  # or a command that drops root's override of file modes
+
+
+def unprivileged() -> Unprivileged:
+    """A normal user for tests of permissions (root reads mode-000 files).
+
+    As a normal user, the tests run as themselves. As root: a user created once
+    (useradd), when it can run this interpreter; else root without the capabilities to
+    override file modes (setpriv). Skips with the reason when neither works.
+    """
+    import pwd
+
+    if os.geteuid() != 0:
+        return Unprivileged()
+    reasons = []
+    try:
+        try:
+            entry = pwd.getpwnam(UNPRIVILEGED_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            UNPRIVILEGED_USER], capture_output=True, text=True, check=False)
+            entry = pwd.getpwnam(UNPRIVILEGED_USER)
+        probe = subprocess.run([sys.executable, "-c", "import indexer"], capture_output=True, text=True,
+                               user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], cwd="/", check=False)
+        if probe.returncode == 0:
+            return Unprivileged(user=(entry.pw_uid, entry.pw_gid))
+        reasons.append(f"user {UNPRIVILEGED_USER} cannot run {sys.executable}")
+    except (KeyError, OSError) as e:
+        reasons.append(f"cannot create the user {UNPRIVILEGED_USER}: {e}")
+    if shutil.which("setpriv"):
+        probe = subprocess.run([*_NO_DAC, sys.executable, "-c", "import indexer"], capture_output=True, text=True,
+                               check=False)
+        if probe.returncode == 0:
+            return Unprivileged(prefix=_NO_DAC)
+        reasons.append(f"setpriv failed: {probe.stderr.strip()[-200:]}")
+    else:
+        reasons.append("no setpriv to drop root's file-mode override")
+    pytest.skip("cannot drop privileges: " + "; ".join(reasons))
+
+
+@pytest.fixture
+def unprivileged_project() -> Iterator[Project]:
+    """``project`` whose commands run without root's power over file modes (see
+    ``unprivileged``), in a folder outside pytest's tmp (which only root may enter)."""
+    import tempfile
+
+    how = unprivileged()
+    root = Path(tempfile.mkdtemp(prefix="indexer-unprivileged-"))
+    root.chmod(0o755)
+    (root / "inbox").mkdir()
+    write_config(root)
+    if how.user is not None:
+        for path in (root, root / "inbox", root / "config.toml"):
+            os.chown(path, *how.user)
+    try:
+        yield Project(root, user=how.user, prefix=how.prefix)
+    finally:
+        for path in [root, *root.rglob("*")]:  # a test may leave mode-000 folders behind
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

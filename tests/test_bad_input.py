@@ -82,8 +82,8 @@ def test_symlinks_inside_followed_only_when_allowed(project: Project) -> None:
     assert sorted(os.path.basename(p) for p in shown["paths"]) == ["a.txt", "alias.txt"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads mode-000 files; run as a normal user to cover it")
-def test_unreadable_file_is_a_transient_failure(project: Project) -> None:
+def test_unreadable_file_is_a_transient_failure(unprivileged_project: Project) -> None:
+    project = unprivileged_project
     path = project.write("locked.txt", GOOD)
     path.chmod(0)
     project.run("ingest", "inbox")
