@@ -33,6 +33,10 @@ STOP_GRACE_SECONDS = 8.0  # SIGTERM must end us within 10 s, batch rolled back o
 STATUS_EVERY_SECONDS = 5.0  # how often the status file is refreshed while busy
 IDLE_WAKE_SECONDS = 60.0  # with nothing pending, the loop sleeps this long (no busy polling)
 WORKERS_IDLE_SECONDS = 30.0  # analysis workers unused this long are stopped (memory back)
+# Other writers (the nodes sharing a PostgreSQL database, `indexer ingest` or `retry` in
+# another process) commit changes no file event tells us of: one tiny query this often
+# (the DB's sequence against the index checkpoint) makes the index follow them in seconds.
+FOLLOW_POLL_SECONDS = 2.0
 
 
 def running_pid(ctx: Context) -> int | None:
@@ -69,6 +73,8 @@ class Daemon:
         self._follow_due = True
         self._last_commit = 0.0
         self._last_status = 0.0
+        self._next_poll = 0.0
+        self._poll_wait = FOLLOW_POLL_SECONDS  # doubled while polls or follows fail
         self._started = datetime.now(UTC)
         self._scheduler: Any = None
         self._searches: Any = None  # the search server (search/service.py), once listening
@@ -204,12 +210,30 @@ class Daemon:
                 finally:
                     self._taken = frozenset()
             self._follow_due = True
+        self._poll_changes()
         now = self.clock()
         if self._follow_due and now - self._last_commit >= self.ctx.config.daemon.commit_interval_seconds:
             self._follow_due = False
             self._last_commit = now
             jobs.follow(self.ctx)
+            self._poll_wait = FOLLOW_POLL_SECONDS
             self._refresh_searches()
+
+    def _poll_changes(self) -> None:
+        """Mark a follow due when the DB holds changes the index has not applied."""
+        now = self.clock()
+        if self._follow_due or now < self._next_poll:
+            return
+        # Set before the query: a database or index that keeps failing is asked less often
+        # (up to IDLE_WAKE_SECONDS), not every few seconds with an error logged each time.
+        self._next_poll = now + self._poll_wait
+        self._poll_wait = min(self._poll_wait * 2, IDLE_WAKE_SECONDS)
+        with self.ctx.db.read() as session:
+            seq = store.current_seq(session)
+        if seq > (self.ctx.index.checkpoint() or 0):
+            self._follow_due = True
+        else:
+            self._poll_wait = FOLLOW_POLL_SECONDS
 
     def _timeout(self) -> float:
         due = self.pending.next_due()
@@ -217,6 +241,8 @@ class Daemon:
         if self._follow_due:
             wait = self._last_commit + self.ctx.config.daemon.commit_interval_seconds - self.clock()
             timeout = min(timeout, max(0.0, wait))
+        else:
+            timeout = min(timeout, max(0.0, self._next_poll - self.clock()))
         return min(timeout, STATUS_EVERY_SECONDS)
 
     def _write_status(self, force: bool = False) -> None:

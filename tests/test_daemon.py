@@ -281,3 +281,29 @@ def test_the_scan_is_a_rare_safety_net_while_events_work(project: Project, watch
     finally:
         code, _ = _stop(daemon, project)
     assert code == 0
+
+
+def test_changes_another_process_writes_are_followed_within_seconds(project: Project) -> None:
+    """A writer the daemon hears nothing of (`indexer ingest` of a folder outside its inbox,
+    with a data dir of its own, into the daemon's SQLite database): the daemon's index
+    follows it within seconds, not at its next safety scan (five minutes away here)."""
+    from indexer.configfile import sqlite_url
+
+    text = project.config.read_text()
+    project.config.write_text(
+        text.replace("safety_scan_seconds = 0.5", 'safety_scan_seconds = 300.0\nwatch = "events"'))
+    other = Project(project.root / "other", database_url=sqlite_url(project.data))
+    other.inbox.mkdir(parents=True)
+    write_config(other.root)
+    daemon = project.spawn("daemon")
+    try:
+        wait_for(lambda: (project.data / "daemon.json").exists(), what="daemon start")
+        for n in range(3):
+            other.write(f"o{n}.txt", _article("orchard", n))
+        other.run("ingest", "inbox")
+        wait_for(lambda: len(_search_ids(project, "orchard")) == 3, timeout=10,
+                 what="the daemon's index following")
+        assert project.json("status")["index"]["lag"] == 0
+    finally:
+        code, log = _stop(daemon, project)
+    assert code == 0 and "Traceback" not in log

@@ -1,8 +1,10 @@
-"""Three daemons, three data dirs, one PostgreSQL database, overlapping inboxes; one node
-killed half-way: every file becomes one document and every node's index converges."""
+"""Daemons with their own data dirs on one PostgreSQL database: three with overlapping
+inboxes, one killed half-way (every file becomes one document and every node's index
+converges); two on one shared inbox, where the node that stores nothing still follows."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,18 +31,21 @@ def _article(n: int) -> str:
             f"the state of the {b} and the roads near it, with {n * 7 % 101} items to report.\n")
 
 
-def _node(root: Path, name: str, url: str) -> Project:
+# verify every minute: the nodes take turns through the leader lease.
+RACING = ('[daemon]\nscan_interval_seconds = 0.5\nsafety_scan_seconds = 0.5\nsettle_seconds = 0.2\n'
+          'verify_cron = "* * * * *"\nreindex_cron = ""\noptimize_cron = ""\n')
+
+
+def _node(root: Path, name: str, url: str, folders: tuple[str, ...] | None = None,
+          daemon: str = RACING) -> Project:
     node = Project(root / f"node-{name}", url)
     node.root.mkdir()
-    inboxes = ", ".join(f'"{root / folder}"' for folder in WATCHES[name])
+    inboxes = ", ".join(f'"{root / folder}"' for folder in folders or WATCHES[name])
     node.config.write_text(
         f'[paths]\ninbox = [{inboxes}]\ndata_dir = "var"\n\n'
         f"[database]\nclaim_lease_seconds = {LEASE_SECONDS}\n\n"
         # Small batches: many claims and commits while the nodes race; no worker pool.
-        "[ingest]\nbatch_size = 20\nworkers = 1\n\n"
-        # verify every minute: the nodes take turns through the leader lease.
-        '[daemon]\nscan_interval_seconds = 0.5\nsafety_scan_seconds = 0.5\nsettle_seconds = 0.2\nverify_cron = "* * * * *"\n'
-        'reindex_cron = ""\noptimize_cron = ""\n',
+        "[ingest]\nbatch_size = 20\nworkers = 1\n\n" + daemon,
         encoding="utf-8",
     )
     return node
@@ -136,3 +141,47 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
     shared = "".join(node.log() for node in nodes.values())
     assert shared.count('"ingest.done"') >= FILES  # b's lost batch was analysed again elsewhere
     assert '"job.verify"' in shared
+
+
+SHARED = 20
+# File events only: the safety scan (which follows too) cannot run within the test.
+EVENTS_ONLY = ('[daemon]\nwatch = "events"\nsafety_scan_seconds = 300.0\nsettle_seconds = 0.2\n'
+               'verify_cron = ""\nreindex_cron = ""\noptimize_cron = ""\nlearn_cron = ""\n')
+
+
+def _stored_by(node: Project) -> int:
+    return sum(json.loads(line).get("event") == "ingest.done" for line in node.log().splitlines()
+               if line.startswith("{"))
+
+
+def test_a_node_that_stores_nothing_still_follows_the_shared_sequence(
+    tmp_path: Path, cluster_db: tuple[str, Engine]
+) -> None:
+    """Two daemons on one shared inbox: whichever node claims a file stores it; the other
+    skips it as claimed elsewhere, and its index follows the other's changes all the same,
+    within seconds (not at its next safety scan)."""
+    url, _ = cluster_db
+    (tmp_path / "shared").mkdir()
+    nodes = {name: _node(tmp_path, name, url, ("shared",), EVENTS_ONLY) for name in ("a", "b")}
+    nodes["a"].run("db", "upgrade")
+    procs = {name: node.spawn("daemon") for name, node in nodes.items()}
+    try:
+        for name, node in nodes.items():
+            wait_for(lambda node=node: (node.data / "daemon.json").exists(), timeout=30,
+                     what=f"node {name} start")
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        for n in range(SHARED):
+            source = staging / f"s{n:02d}.txt"
+            source.write_text(_article(n), encoding="utf-8")
+            os.rename(source, tmp_path / "shared" / source.name)
+        for name, node in nodes.items():
+            wait_for(lambda node=node: _indexed(node) == SHARED, timeout=10, what=f"node {name}'s index")
+        for name, node in nodes.items():
+            assert node.json("search", "*")["total"] == SHARED, name
+            assert node.json("status")["index"]["lag"] == 0, name
+        stored = {name: _stored_by(node) for name, node in nodes.items()}
+        assert sum(stored.values()) == SHARED, stored
+    finally:
+        codes = {name: _stop(proc) for name, proc in procs.items() if proc.poll() is None}
+    assert codes == {"a": 0, "b": 0}
