@@ -627,7 +627,8 @@ def status(state: State, as_json: bool) -> None:
             "last_reindex": last_runs.get("reindex", (None,))[0],
             "next_reindex": daemon.get("next_runs", {}).get("reindex"),
             "index": index,
-            "last_runs": {job: {"started": s, "ended": e, "outcome": o} for job, (s, e, o) in last_runs.items()},
+            "last_runs": {job: {"started": s, "ended": e, "outcome": o, "node": n}
+                          for job, (s, e, o, n) in last_runs.items()},
             "daemon": {
                 "pid": running_pid(ctx),
                 "uptime_seconds": daemon.get("uptime_seconds"),
@@ -652,6 +653,11 @@ def status(state: State, as_json: bool) -> None:
         click.echo(f"index:     {index['documents']} documents, {index['segments']} segments, "
                    f"{index['size_bytes'] / 1e6:.1f} MB, lag {index['lag']} changes")
     click.echo(f"last scan: {data['last_scan'] or 'never'}; last reindex: {data['last_reindex'] or 'never'}")
+    if data["last_runs"]:
+        click.echo("last runs:")
+        for job, run in sorted(data["last_runs"].items()):
+            click.echo(f"  {job}: started {run['started']}, ended {run['ended'] or '-'}, {run['outcome']}, "
+                       f"node {run['node'] or '-'}")
     d = data["daemon"]
     if d["pid"]:
         click.echo(f"daemon:    running (pid {d['pid']}, up {d['uptime_seconds']}s, watch {d['watch']}, "

@@ -115,7 +115,7 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
     started = datetime.now(UTC)
     t0 = time.monotonic()
     with ctx.db.write() as session:
-        run = JobRun(job=job, started_at=started)
+        run = JobRun(job=job, started_at=started, node=ctx.config.node_name)
         session.add(run)
         session.flush()
         run_id = run.id

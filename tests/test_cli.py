@@ -68,6 +68,23 @@ def test_binary_file_is_a_recorded_failure_and_the_rest_ingest(project: Project,
     assert status["index"]["documents"] == status["documents"]
 
 
+def test_status_names_each_job_s_last_run_and_the_node_that_ran_it(project: Project) -> None:
+    import socket
+
+    project.write("a.txt", "Harbour plan approved\n\nThe council approved the harbour plan on Monday.\n")
+    project.run("ingest", "inbox")
+    project.run("verify")
+    node = f"{socket.gethostname()}:{project.data.resolve()}"
+    runs = project.json("status")["last_runs"]
+    assert set(runs) == {"scan", "verify"}
+    for run in runs.values():
+        assert run["outcome"] == "ok" and run["node"] == node
+        assert run["started"] <= run["ended"]
+    text = project.run("status").stdout
+    assert f"  scan: started {runs['scan']['started'].replace('T', ' ')}" in text
+    assert f", ok, node {node}" in text
+
+
 def test_english_stemming_run_finds_running(project: Project) -> None:
     project.write("r.txt", "Marathon news\n\nShe was running through the city streets at dawn.\n")
     project.run("ingest", "inbox")

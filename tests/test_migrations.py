@@ -392,6 +392,32 @@ def test_line_keys_become_raw_bytes_and_back(tmp_path: Path, database_url: str) 
     db.dispose()
 
 
+def test_job_runs_gain_the_node_that_ran_them_and_lose_it_again(tmp_path: Path, database_url: str) -> None:
+    """0007: job_runs.node, NULL for the runs recorded before; a downgrade drops the column
+    and keeps the runs."""
+    from indexer.db.models import JobRun
+
+    def columns() -> set[str]:
+        with db.engine.connect() as conn:
+            return {c["name"] for c in inspect(conn).get_columns("job_runs")}
+
+    db = _open(database_url, tmp_path, create=False)
+    db.upgrade("0006_fast_fingerprints")
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO job_runs (job, started_at, ended_at, outcome, counts)"
+                          " VALUES ('scan', :now, :now, 'ok', '{}')"), {"now": NOW})
+    assert "node" not in columns()
+    db.upgrade("0007_job_run_node")
+    with db.write() as session:
+        assert [(r.job, r.node) for r in session.scalars(select(JobRun))] == [("scan", None)]
+        session.add(JobRun(job="verify", started_at=NOW, node="host:/var/lib/indexer"))
+    db.downgrade("0006_fast_fingerprints")
+    assert "node" not in columns()
+    with db.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text("SELECT job FROM job_runs ORDER BY id"))] == ["scan", "verify"]
+    db.dispose()
+
+
 def test_db_downgrade_command_goes_back_and_upgrade_returns(project: Project) -> None:
     project.write("a.txt", "Harbour report\n\nThe ferry timetable changes on Monday for the winter.\n")
     project.run("ingest", "inbox")

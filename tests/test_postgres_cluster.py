@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,9 +178,13 @@ def test_a_node_that_stores_nothing_still_follows_the_shared_sequence(
             os.rename(source, tmp_path / "shared" / source.name)
         for name, node in nodes.items():
             wait_for(lambda node=node: _indexed(node) == SHARED, timeout=10, what=f"node {name}'s index")
+        names = {f"{socket.gethostname()}:{node.data.resolve()}" for node in nodes.values()}
         for name, node in nodes.items():
             assert node.json("search", "*")["total"] == SHARED, name
-            assert node.json("status")["index"]["lag"] == 0, name
+            status = node.json("status")
+            assert status["index"]["lag"] == 0, name
+            # The runs of the whole cluster, each named by the node that ran it.
+            assert status["last_runs"]["scan"]["node"] in names, status["last_runs"]
         stored = {name: _stored_by(node) for name, node in nodes.items()}
         assert sum(stored.values()) == SHARED, stored
     finally:

@@ -202,6 +202,7 @@ class JobRun(Base):
     outcome: Mapped[str] = mapped_column(String(20), default="running")
     counts: Mapped[str] = mapped_column(Text, default="{}")  # JSON
     error: Mapped[str | None] = mapped_column(Text)
+    node: Mapped[str | None] = mapped_column(String(100))  # the node that ran it (Config.node_name)
 
 
 class Counter(Base):

@@ -699,9 +699,9 @@ def summary(session: Session) -> dict[str, object]:
     )
     failed_stages = Tally(dict(session.execute(select(Failure.stage, func.count()).group_by(Failure.stage)).all()))
     last_runs = {
-        job: (started, ended, outcome)
-        for job, started, ended, outcome in session.execute(
-            select(JobRun.job, JobRun.started_at, JobRun.ended_at, JobRun.outcome)
+        job: (started, ended, outcome, node)
+        for job, started, ended, outcome, node in session.execute(
+            select(JobRun.job, JobRun.started_at, JobRun.ended_at, JobRun.outcome, JobRun.node)
             .where(JobRun.id.in_(select(func.max(JobRun.id)).group_by(JobRun.job)))
         )
     }
