@@ -230,9 +230,14 @@ class Daemon:
         self._poll_wait = min(self._poll_wait * 2, IDLE_WAKE_SECONDS)
         with self.ctx.db.read() as session:
             seq = store.current_seq(session)
-        if seq > (self.ctx.index.checkpoint() or 0):
+        if seq <= (self.ctx.index.checkpoint() or 0):
+            self._poll_wait = FOLLOW_POLL_SECONDS
+        elif self.ctx.index.writer_pid() in (None, os.getpid()):
             self._follow_due = True
         else:
+            # Another process (`indexer ingest`) writes this index and applies the changes
+            # itself: waiting for its writer (up to 30 s between its commits) would hold up
+            # the watcher's batches.
             self._poll_wait = FOLLOW_POLL_SECONDS
 
     def _timeout(self) -> float:

@@ -37,7 +37,7 @@ from indexer.db import store
 from indexer.db.models import Document
 from indexer.db.session import Database
 from indexer.errors import Cancelled, NoIndexError, StorageError
-from indexer.locks import locked
+from indexer.locks import held_by, locked
 from indexer.search.pool import TermSegmentWriter
 from indexer.search.schema import SCHEMA_VERSION, build_schema, index_language
 
@@ -174,6 +174,10 @@ class IndexStore:
         raise AssertionError("unreachable")
 
     # -- writing ----------------------------------------------------------------------
+
+    def writer_pid(self) -> int | None:
+        """The pid of the process writing the live index now, or None."""
+        return held_by(self.data_dir / "index.lock")
 
     @contextmanager
     def writer_lock(self, on_wait: Callable[[int | None], None] | None = None) -> Iterator[None]:
