@@ -307,3 +307,43 @@ def test_changes_another_process_writes_are_followed_within_seconds(project: Pro
     finally:
         code, log = _stop(daemon, project)
     assert code == 0 and "Traceback" not in log
+
+
+def _scan_ended(project: Project) -> bool:
+    with sqlite3.connect(project.data / "indexer.db", timeout=10) as conn:
+        return bool(conn.execute("select 1 from job_runs where job = 'scan' and ended_at is not null").fetchall())
+
+
+def test_the_change_poll_leaves_the_index_to_another_process_writing_it(project: Project) -> None:
+    """While another process holds this index's writer (as `indexer ingest` does between
+    its commits), the poll that finds new changes does not wait for it: files dropped
+    meanwhile are still stored at once, and the index follows once the writer is free."""
+    from indexer.configfile import sqlite_url
+    from indexer.daemon import FOLLOW_POLL_SECONDS
+    from indexer.locks import FileLock
+
+    text = project.config.read_text()
+    project.config.write_text(
+        text.replace("safety_scan_seconds = 0.5", 'safety_scan_seconds = 300.0\nwatch = "events"'))
+    other = Project(project.root / "other", database_url=sqlite_url(project.data))
+    other.inbox.mkdir(parents=True)
+    write_config(other.root)
+    other.write("o.txt", _article("orchard"))
+    daemon = project.spawn("daemon")
+    writer = FileLock(project.data / "index.lock")
+    try:
+        wait_for(lambda: (project.data / "daemon.json").exists(), what="daemon start")
+        wait_for(lambda: _scan_ended(project), what="first scan")
+        time.sleep(1.0)  # and the follow after it (commit_interval_seconds): the daemon is idle
+        writer.acquire(timeout=10)
+        other.run("ingest", "inbox")  # changes the daemon's index lacks
+        time.sleep(FOLLOW_POLL_SECONDS + 0.5)  # the daemon's poll has found them
+        path = project.write("a.txt", _article("meadow"))
+        wait_for(lambda: str(path) in _docs(project), timeout=5, what="the dropped file stored")
+        writer.release()
+        wait_for(lambda: len(_search_ids(project, "orchard OR meadow")) == 2, timeout=10,
+                 what="the daemon's index following")
+    finally:
+        writer.release()
+        code, log = _stop(daemon, project)
+    assert code == 0 and "Traceback" not in log
