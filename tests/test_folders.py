@@ -134,7 +134,8 @@ def test_an_unreadable_folder_is_a_failure_and_keeps_its_documents(unprivileged_
     ingest = project.run("ingest", "inbox", check=False)
     assert ingest.returncode == 1
     assert ingest.stderr.strip().splitlines()[-1] == (
-        f"indexer: folder unavailable, its documents are kept: {sub}: folder cannot be listed: permission denied")
+        f"indexer: folder unavailable, its documents are kept: {sub}: "
+        "folder cannot be listed: permission denied")
     assert "deleted" not in ingest.stdout
     failures = project.json("failures")["failures"]
     assert [(f["path"], f["stage"], f["reason"], f["transient"]) for f in failures] == [

@@ -690,7 +690,8 @@ def folder_failures(session: Session) -> list[Failure]:
 
 def files_under(session: Session, root: str) -> bool:
     """Whether the database holds any file under the folder ``root``."""
-    return session.scalar(select(File.id).where(_in_roots(File.path, [root]), File.path != root).limit(1)) is not None
+    found = session.scalar(select(File.id).where(_in_roots(File.path, [root]), File.path != root).limit(1))
+    return found is not None
 
 
 def summary(session: Session) -> dict[str, object]:

@@ -36,7 +36,10 @@ def inbox_problem(root: str, knows_files: Callable[[str], bool]) -> str | None:
 
 
 def unavailable(
-    scanned: Sequence[str], unlisted: Sequence[Unlisted], inbox: Sequence[str], knows_files: Callable[[str], bool]
+    scanned: Sequence[str],
+    unlisted: Sequence[Unlisted],
+    inbox: Sequence[str],
+    knows_files: Callable[[str], bool],
 ) -> list[Unlisted]:
     """The folders whose known files a scan of ``scanned`` must keep, and why.
 

@@ -57,7 +57,8 @@ class IngestResult:
     unavailable: list[Unlisted] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        counts: dict[str, object] = {**self.counts.as_dict(), "seen": self.seen, "seconds": round(self.seconds, 3)}
+        counts: dict[str, object] = {**self.counts.as_dict(), "seen": self.seen,
+                                     "seconds": round(self.seconds, 3)}
         if self.unavailable:
             counts["unavailable"] = [f.path for f in self.unavailable]
         return counts
@@ -433,7 +434,8 @@ class Ingester:
                 kept = [f.path for f in result.unavailable]
                 # A folder's failure whose folder lists again is "missing" here: removing
                 # it clears the failure, and the files under it are compared as usual.
-                missing = [p for p in known if p not in present and not os.path.isfile(p) and not is_under(p, kept)]
+                missing = [p for p in known
+                           if p not in present and not os.path.isfile(p) and not is_under(p, kept)]
                 folder_failures = self._folder_failures(result.unavailable, known)
             # Moves: the new paths and the old ones go in one transaction.
             first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
