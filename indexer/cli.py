@@ -162,10 +162,16 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
     click.echo(", ".join(parts) + f" ({result.seconds:.1f}s)")
     if c.added + c.updated + c.deleted + c.duplicates + c.failed == 0:
         click.echo("nothing changed")
-    for path, reason in c.failed_paths[:20]:
+    folders = {f.path for f in result.unavailable}  # said below, once each
+    failed = [(path, reason) for path, reason in c.failed_paths if path not in folders]
+    for path, reason in failed[:20]:
         _err(f"failed: {path}: {reason}")
-    if len(c.failed_paths) > 20:
-        _err(f"... and {len(c.failed_paths) - 20} more (see `indexer status`)")
+    if len(failed) > 20:
+        _err(f"... and {len(failed) - 20} more (see `indexer status`)")
+    for folder in result.unavailable:
+        _err(f"indexer: folder unavailable, its documents are kept: {folder.path}: {folder.reason}")
+    if result.unavailable:
+        sys.exit(1)
 
 
 @contextmanager
@@ -460,6 +466,8 @@ def verify(state: State, repair: bool, check_hashes: bool, as_json: bool) -> Non
                 click.echo(f"{len(items):>6} {label}: " + ", ".join(map(str, items[:5])) + (" ..." if len(items) > 5 else ""))
         if report.index_problem:
             click.echo(f"index: {report.index_problem}")
+        for folder in report.unavailable:
+            click.echo(f"unavailable folder (its documents are kept): {folder.path}: {folder.reason}")
         if report.repaired:
             click.echo("repaired: " + ", ".join(f"{k} {v}" for k, v in report.repaired.items()))
         click.echo("ok" if remaining == 0 else f"{remaining} problems remain")
@@ -594,6 +602,7 @@ def _bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
 @_common
 def status(state: State, as_json: bool) -> None:
     """Documents, failures, the index and the daemon, at a glance."""
+    from indexer import jobs
     from indexer.daemon import read_status, running_pid
     from indexer.db import store
 
@@ -610,6 +619,7 @@ def status(state: State, as_json: bool) -> None:
         index["db_seq"] = summary["seq"]
         index["lag"] = None if checkpoint is None else summary["seq"] - checkpoint
         daemon = read_status(ctx) or {}
+        unavailable = [{"path": f.path, "reason": f.reason} for f in jobs.unavailable_folders(ctx)]
         last_runs = summary["last_runs"]
         data = {
             "format_version": FORMAT_VERSION,
@@ -622,6 +632,7 @@ def status(state: State, as_json: bool) -> None:
             "failures": summary["failures"],
             "failures_by_stage": summary["failures_by_stage"],
             "recent_failures": failures,
+            "unavailable_folders": unavailable,
             "pending_files": daemon.get("pending_files"),
             "last_scan": last_runs.get("scan", (None,))[0],
             "last_reindex": last_runs.get("reindex", (None,))[0],
@@ -647,6 +658,8 @@ def status(state: State, as_json: bool) -> None:
     click.echo(f"failures:  {data['failures']}")
     for f in failures[:5]:
         click.echo(f"  {f['path']}: {f['stage']}: {f['reason']}")
+    for f in unavailable:
+        click.echo(f"unavailable: {f['path']}: {f['reason']} (its documents are kept)")
     if index["path"] is None:
         click.echo("index:     none yet")
     else:

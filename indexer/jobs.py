@@ -22,10 +22,11 @@ from indexer.db import store
 from indexer.db.models import JobRun, LearnedLine
 from indexer.db.session import Database, open_database
 from indexer.ingest.discover import Rules
+from indexer.ingest.folders import inbox_problem, is_under
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
 from indexer.ingest.boilerplate import is_furniture
 from indexer.ingest.pipeline import AnalyzeOptions, line_group
-from indexer.ingest.types import Candidate
+from indexer.ingest.types import Candidate, Unlisted
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "reprocess",
     "retry",
     "scan",
+    "unavailable_folders",
     "verify",
 ]
 
@@ -95,7 +97,7 @@ def open_context(config: Config) -> Context:
     ingester = Ingester(
         db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,
         workers=config.ingest.workers, near_threshold=config.ingest.near_duplicate_threshold,
-        node=config.node_name, lease_seconds=config.database.claim_lease_seconds,
+        node=config.node_name, lease_seconds=config.database.claim_lease_seconds, inbox=config.inbox_dirs,
     )
     # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
     # commits: others wait that long on top of the busy timeout before giving up.
@@ -384,7 +386,21 @@ def verify(ctx: Context, repair: bool = False, check_hashes: bool = False) -> Ve
     with recorded(ctx, "verify") as counts:
         report = run_verify(ctx, repair=repair, check_hashes=check_hashes)
         counts.update(problems=report.problems, files=report.files_checked, repaired=report.repaired)
+        if report.unavailable:
+            counts["unavailable"] = [f.path for f in report.unavailable]
     return report
+
+
+def unavailable_folders(ctx: Context) -> list[Unlisted]:
+    """Inbox folders that cannot be scanned now (missing, unreadable, unmounted), and the
+    folders inside them a scan recorded as unlistable (the failure ledger's "folder" stage)."""
+    with ctx.db.read() as session:
+        found = [Unlisted(root, reason, missing=not os.path.isdir(root)) for root in ctx.ingester.inbox
+                 if (reason := inbox_problem(root, lambda r: store.files_under(session, r))) is not None]
+        for failure in store.folder_failures(session):
+            if not is_under(failure.path, [f.path for f in found]):
+                found.append(Unlisted(failure.path, failure.reason))
+    return found
 
 
 def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
@@ -392,12 +408,18 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
     with ctx.db.write() as session:
         targets = store.failure_paths(session) if paths is None else paths
         store.clear_failures(session, targets)
-    candidates = [c for p in targets if (c := candidate_for(p)) is not None]
-    gone = [p for p in targets if not os.path.lexists(p)]
+    # A folder that could not be listed is scanned again (its failure comes back if it
+    # still cannot be); a file is read again.
+    folders = [Path(p) for p in targets if os.path.isdir(p)]
+    files = [p for p in targets if not os.path.isdir(p)]
+    candidates = [c for p in files if (c := candidate_for(p)) is not None]
+    gone = [p for p in files if not os.path.lexists(p)]
     counts = store.BatchCounts()
     for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
         chunk = candidates[start : start + ctx.config.ingest.batch_size]
         counts.merge(ctx.ingester.ingest(chunk, removed=gone if start == 0 else ()))
+    if folders:
+        counts.merge(_scan(ctx, folders).counts)
     follow(ctx)
     return counts
 

@@ -13,8 +13,10 @@ from whoosh import index as whoosh_index
 
 from indexer.db import store
 from indexer.ingest.discover import discover
+from indexer.ingest.folders import is_under, unavailable
 from indexer.ingest.ingester import candidate_for
 from indexer.ingest.read import read_file
+from indexer.ingest.types import Unlisted
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -36,12 +38,16 @@ class VerifyReport:
     index_orphans: list[int] = field(default_factory=list)  # in the index, not live in the DB
     index_problem: str | None = None  # missing, damaged or of another schema
     index_lag: int = 0
+    # Folders that cannot be listed (missing, unreadable, unmounted): one problem each;
+    # the files the database knows under them are kept, neither orphaned nor repaired.
+    unavailable: list[Unlisted] = field(default_factory=list)
     repaired: dict[str, int] = field(default_factory=dict)
 
     @property
     def problems(self) -> int:
         return (len(self.missing) + len(self.orphaned) + len(self.stale) + len(self.empty_documents)
-                + len(self.not_indexed) + len(self.index_orphans) + (1 if self.index_problem else 0))
+                + len(self.not_indexed) + len(self.index_orphans) + (1 if self.index_problem else 0)
+                + len(self.unavailable))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +58,7 @@ class VerifyReport:
             "index_documents": self.index_documents,
             "index_problem": self.index_problem,
             "index_lag": self.index_lag,
+            "unavailable": [{"path": f.path, "reason": f.reason} for f in self.unavailable],
             "missing": self.missing,
             "orphaned": self.orphaned,
             "stale": self.stale,
@@ -83,8 +90,9 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> Verify
     # A file changed within the settle window may still be being written: the watcher or
     # the next scan takes it once it is stable; it is neither missing nor stale yet.
     settled_before = time.time_ns() - int(ctx.config.daemon.settle_seconds * 1e9)
+    unlisted: list[Unlisted] = []
     on_disk = {
-        c.path: c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules)
+        c.path: c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules, unlisted)
         if not c.error and c.mtime_ns <= settled_before
     }
     report.files_checked = len(on_disk)
@@ -100,7 +108,11 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> Verify
         report.empty_documents = store.documents_without_files(session)
         seq = store.current_seq(session)
     report.documents_checked = len(live_ids)
-    in_roots = {p for p in db_files if any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots)}
+    inbox = [str(p.resolve()) for p in ctx.config.inbox_dirs]  # as discover names them
+    report.unavailable = unavailable(inbox, unlisted, inbox, lambda root: any(
+        p != root and is_under(p, [root]) for p in db_files))
+    kept = [f.path for f in report.unavailable]
+    in_roots = {p for p in db_files if is_under(p, roots) and not is_under(p, kept)}
     report.missing = sorted(p for p in on_disk if p not in known)
     report.orphaned = sorted(p for p in in_roots if p not in on_disk and not os.path.exists(p))
     for path in sorted(in_roots & on_disk.keys()):
@@ -124,6 +136,8 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> Verify
             report.index_orphans = sorted(indexed - live_ids)
     if repair:
         _repair(ctx, report)
+    for folder in report.unavailable:
+        log.warning("verify.folder_unavailable", path=folder.path, reason=folder.reason)
     log.info("verify.done", problems=report.problems, repaired=report.repaired or None)
     return report
 

@@ -52,6 +52,8 @@ __all__ = [
     "count_live",
     "current_seq",
     "failures",
+    "files_under",
+    "folder_failures",
     "get_document",
     "iter_live_documents",
     "known_states",
@@ -679,6 +681,17 @@ def paths_of(session: Session, doc_id: int) -> list[str]:
 
 def failures(session: Session) -> list[Failure]:
     return list(session.scalars(select(Failure).order_by(Failure.last_seen.desc(), Failure.path)))
+
+
+def folder_failures(session: Session) -> list[Failure]:
+    """Folders a scan could not list (stage "folder"): their files are kept meanwhile."""
+    return list(session.scalars(select(Failure).where(Failure.stage == "folder").order_by(Failure.path)))
+
+
+def files_under(session: Session, root: str) -> bool:
+    """Whether the database holds any file under the folder ``root``."""
+    found = session.scalar(select(File.id).where(_in_roots(File.path, [root]), File.path != root).limit(1))
+    return found is not None
 
 
 def summary(session: Session) -> dict[str, object]:

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.ingest.types import Candidate
+from indexer.ingest.types import Candidate, Unlisted
 
-__all__ = ["Rules", "discover", "is_ignored_name", "matches", "printable_path"]
+__all__ = ["Rules", "discover", "is_ignored_name", "matches", "printable_path", "unlisted_reason"]
 
 # Editors, downloaders and scrapers write these before the final rename; ingesting them
 # would index half files and then see them vanish.
@@ -62,11 +62,15 @@ def _inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def discover(roots: Iterable[str | Path], rules: Rules) -> Iterator[Candidate]:
+def discover(
+    roots: Iterable[str | Path], rules: Rules, unlisted: list[Unlisted] | None = None
+) -> Iterator[Candidate]:
     """Yield every matching file under ``roots``, recursively, in a stable order.
 
     Special files (FIFOs, sockets, devices) and symlinks that lead outside the roots are
-    yielded with an ``error`` so that they are recorded as failures, never opened.
+    yielded with an ``error`` so that they are recorded as failures, never opened. Folders
+    that cannot be listed (missing, unreadable) are appended to ``unlisted``: the files
+    under them are not seen, which must not be taken for their deletion.
     """
     root_list = [str(Path(r).resolve()) for r in roots]
     for root in root_list:
@@ -75,11 +79,19 @@ def discover(roots: Iterable[str | Path], rules: Rules) -> Iterator[Candidate]:
             yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino)
             continue
         seen_dirs: set[tuple[int, int]] = set()
-        yield from _walk(root, root, root_list, rules, seen_dirs)
+        yield from _walk(root, root, root_list, rules, seen_dirs, unlisted)
+
+
+def unlisted_reason(error: OSError) -> str:
+    """One line on why a folder could not be listed."""
+    if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+        return "folder is missing"
+    return f"folder cannot be listed: {(error.strerror or str(error)).lower()}"
 
 
 def _walk(
-    top: str, root: str, roots: list[str], rules: Rules, seen_dirs: set[tuple[int, int]]
+    top: str, root: str, roots: list[str], rules: Rules, seen_dirs: set[tuple[int, int]],
+    unlisted: list[Unlisted] | None,
 ) -> Iterator[Candidate]:
     try:
         st = os.stat(top)
@@ -89,7 +101,10 @@ def _walk(
         seen_dirs.add(key)
         with os.scandir(top) as it:
             entries = sorted(it, key=lambda e: e.name)
-    except OSError:
+    except OSError as e:
+        if unlisted is not None:
+            missing = isinstance(e, (FileNotFoundError, NotADirectoryError))
+            unlisted.append(Unlisted(printable_path(top), unlisted_reason(e), missing))
         return
     for entry in entries:
         if is_ignored_name(entry.name):
@@ -112,7 +127,7 @@ def _walk(
                         yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
                     continue
             if entry.is_dir(follow_symlinks=is_link):
-                yield from _walk(path, root, roots, rules, seen_dirs)
+                yield from _walk(path, root, roots, rules, seen_dirs, unlisted)
                 continue
             if not matches(path, root, rules):
                 continue

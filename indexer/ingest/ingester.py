@@ -24,9 +24,10 @@ from indexer.db import store
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
 from indexer.ingest.discover import Rules, discover, printable_path
+from indexer.ingest.folders import is_under, unavailable
 from indexer.ingest.pipeline import AnalyzeOptions, analyze, warm_up
 from indexer.ingest.read import read_file
-from indexer.ingest.types import Analysis, Candidate, FileFailure, RawFile
+from indexer.ingest.types import Analysis, Candidate, FileFailure, RawFile, Unlisted
 
 __all__ = ["IngestResult", "Ingester", "candidate_for"]
 
@@ -52,9 +53,15 @@ class IngestResult:
     seen: int = 0
     deferred: int = 0
     seconds: float = 0.0
+    # Folders that could not be listed: their known files were kept, not taken for deleted.
+    unavailable: list[Unlisted] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {**self.counts.as_dict(), "seen": self.seen, "seconds": round(self.seconds, 3)}
+        counts: dict[str, object] = {**self.counts.as_dict(), "seen": self.seen,
+                                     "seconds": round(self.seconds, 3)}
+        if self.unavailable:
+            counts["unavailable"] = [f.path for f in self.unavailable]
+        return counts
 
 
 def _now() -> datetime:
@@ -89,6 +96,7 @@ class Ingester:
         near_threshold: float = store.NEAR_DUPLICATE_THRESHOLD,
         node: str | None = None,
         lease_seconds: float = 60.0,
+        inbox: Sequence[str | Path] = (),
     ) -> None:
         self.db = db
         self.rules = rules
@@ -102,6 +110,9 @@ class Ingester:
         # before reading them, and leaves alone those another node holds.
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
+        # The configured inbox folders: one that is missing or unmounted stands for all
+        # the files under it, which a scan keeps until it is back.
+        self.inbox = tuple(str(Path(p).resolve()) for p in inbox)
         self.should_stop: Callable[[], bool] = lambda: False
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()  # the daemon's scan and watcher share the pool
@@ -334,6 +345,20 @@ class Ingester:
                 counts.merge(self.db.retrying(store.apply_batch, self.clock(), failures=[failure]))
         return counts
 
+    def _folder_failures(
+        self, folders: list[Unlisted], known: dict[str, tuple[int, int, bool]]
+    ) -> list[FileFailure]:
+        """Failures to record for unavailable folders: new ones, and those whose retry
+        is due (every scan tries to list them; the ledger counts the attempts by the
+        backoff of transient failures)."""
+        due = []
+        for folder in folders:
+            state = known.get(folder.path)
+            if state is None or state[0] == -1:
+                log.warning("scan.folder_unavailable", path=folder.path, reason=folder.reason)
+                due.append(FileFailure(folder.path, "folder", folder.reason, transient=True))
+        return due
+
     def ingest(
         self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False
     ) -> store.BatchCounts:
@@ -383,7 +408,8 @@ class Ingester:
             pending: list[Candidate] = []
             present: set[str] = set()
             stopped = False
-            for candidate in discover(roots, self.rules):
+            unlisted: list[Unlisted] = []
+            for candidate in discover(roots, self.rules, unlisted):
                 result.seen += 1
                 present.add(candidate.path)
                 state = known.get(candidate.path)
@@ -401,12 +427,22 @@ class Ingester:
                         stopped = True
                         break
             missing: list[str] = []
+            folder_failures: list[FileFailure] = []
             if not stopped:
-                missing = [p for p in known if p not in present and not os.path.isfile(p)]
+                result.unavailable = unavailable(root_strs, unlisted, self.inbox, lambda root: any(
+                    p != root and is_under(p, [root]) for p in known))
+                kept = [f.path for f in result.unavailable]
+                # A folder's failure whose folder lists again is "missing" here: removing
+                # it clears the failure, and the files under it are compared as usual.
+                missing = [p for p in known
+                           if p not in present and not os.path.isfile(p) and not is_under(p, kept)]
+                folder_failures = self._folder_failures(result.unavailable, known)
             # Moves: the new paths and the old ones go in one transaction.
             first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
-            if pending or first_removed:
-                advance(self._start(pending, removed=first_removed), len(pending))
+            if pending or first_removed or folder_failures:
+                batch = self._start(pending, removed=first_removed)
+                batch.failures.extend(folder_failures)
+                advance(batch, len(pending))
             for start in range(0, len(missing), self.batch_size):
                 advance(self._start([], removed=missing[start : start + self.batch_size]))
             advance(None)

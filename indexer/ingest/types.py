@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-__all__ = ["Analysis", "Candidate", "Decoded", "FileFailure", "RawFile", "Removal"]
+__all__ = ["Analysis", "Candidate", "Decoded", "FileFailure", "RawFile", "Removal", "Unlisted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,15 @@ class Candidate:
     mtime_ns: int
     inode: int = 0
     error: str | None = None  # set for things that must be recorded, never opened
+
+
+@dataclass(frozen=True, slots=True)
+class Unlisted:
+    """A folder a scan could not list: what is known under it is neither new nor gone."""
+
+    path: str
+    reason: str
+    missing: bool = False  # it does not exist (gone, or its inbox folder moved or unmounted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,201 @@
+"""Folders that go away (moved, unmounted, unreadable) keep their documents until they are back."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from indexer.ingest.discover import Rules, discover
+from indexer.ingest.folders import EMPTY_REASON, unavailable
+from indexer.ingest.types import Unlisted
+from tests.conftest import Project, wait_for
+from tests.test_daemon import _article, _docs, _search_ids
+
+
+def _fill(project: Project) -> dict[str, int]:
+    for i, topic in enumerate(["harbour", "railway", "orchard"]):
+        project.write(f"{topic}.txt", _article(topic, i))
+    project.write("sub/glacier.txt", _article("glacier", 9))
+    project.run("ingest", "inbox")
+    docs = _docs(project)
+    assert len(docs) == 4 and len(set(docs.values())) == 4
+    return docs
+
+
+def _move_away(project: Project, recreate: bool) -> Path:
+    away = project.root / "inbox.away"
+    project.inbox.rename(away)
+    if recreate:  # an unmounted share: its mount point is an empty folder
+        project.inbox.mkdir()
+    return away
+
+
+def _move_back(project: Project, away: Path) -> None:
+    if project.inbox.exists():
+        project.inbox.rmdir()
+    away.rename(project.inbox)
+
+
+def _unavailable(project: Project) -> list[str]:
+    return [f["path"] for f in project.json("status")["unavailable_folders"]]
+
+
+def _all_searchable(project: Project, docs: dict[str, int]) -> bool:
+    return sorted(_search_ids(project, "committee")) == sorted(docs.values())
+
+
+@pytest.mark.parametrize("recreate", [False, True], ids=["moved", "emptied"])
+def test_an_inbox_moved_away_keeps_its_documents(project: Project, recreate: bool) -> None:
+    docs = _fill(project)
+    away = _move_away(project, recreate)
+    inbox = str(project.inbox.resolve())
+
+    ingest = project.run("ingest", "inbox", check=False)
+    assert ingest.returncode != 0
+    last = ingest.stderr.strip().splitlines()[-1]
+    assert last.startswith("indexer: ") and ("inbox" in last if not recreate else f"{inbox}: " in last)
+    repair = project.run("verify", "--repair", "--json", check=False)
+    assert repair.returncode == 1
+    report = json.loads(repair.stdout)
+    assert [f["path"] for f in report["unavailable"]] == [inbox]
+    assert report["orphaned"] == [] and report["remaining"] >= 1
+    assert _unavailable(project) == [inbox]
+    assert _docs(project) == docs
+    assert _all_searchable(project, docs)
+
+    _move_back(project, away)
+    project.run("ingest", "inbox")
+    assert project.run("verify").stdout.strip().endswith("ok")
+    assert _docs(project) == docs
+    assert _unavailable(project) == []
+    assert _all_searchable(project, docs)
+
+
+def test_an_inbox_emptied_for_real_keeps_a_file(project: Project) -> None:
+    docs = _fill(project)
+    for path in docs:
+        Path(path).unlink()
+    (project.inbox / "sub").rmdir()
+    assert project.run("ingest", "inbox", check=False).returncode == 1  # as if unmounted
+    assert _docs(project) == docs
+    (project.inbox / ".keep").write_text("")
+    assert "4 deleted" in project.run("ingest", "inbox").stdout
+    assert _docs(project) == {}
+
+
+@pytest.fixture
+def daemon(project: Project) -> Iterator[subprocess.Popen[str]]:
+    proc = project.spawn("daemon")
+    wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
+    assert proc.poll() is None, project.log()
+    yield proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def _folder_failures(project: Project) -> list[str]:
+    return [f["path"] for f in project.json("failures")["failures"] if f["stage"] == "folder"]
+
+
+@pytest.mark.parametrize("recreate", [False, True], ids=["moved", "emptied"])
+def test_the_daemon_keeps_the_documents_of_an_inbox_moved_away(
+    project: Project, daemon: subprocess.Popen[str], recreate: bool
+) -> None:
+    docs = _fill(project)
+    wait_for(lambda: _all_searchable(project, docs), what="ingested files searchable")
+    away = _move_away(project, recreate)
+    inbox = str(project.inbox.resolve())
+    # The safety scan records the folder in the transaction that would have removed its files.
+    wait_for(lambda: _folder_failures(project) == [inbox], what="the daemon's scan records the inbox")
+    assert project.run("verify", "--repair", check=False).returncode == 1
+    assert _docs(project) == docs
+    assert _all_searchable(project, docs)
+    assert daemon.poll() is None, project.log()
+    assert "scan.folder_unavailable" in project.log()
+
+    _move_back(project, away)
+    wait_for(lambda: not _folder_failures(project), what="the failure clears once the inbox is back")
+    assert project.run("verify").stdout.strip().endswith("ok")
+    assert _docs(project) == docs
+    assert _all_searchable(project, docs)
+
+
+def test_an_unreadable_folder_is_a_failure_and_keeps_its_documents(unprivileged_project: Project) -> None:
+    project = unprivileged_project
+    docs = _fill(project)
+    sub = project.inbox / "sub"
+    sub.chmod(0)
+    ingest = project.run("ingest", "inbox", check=False)
+    assert ingest.returncode == 1
+    assert ingest.stderr.strip().splitlines()[-1] == (
+        f"indexer: folder unavailable, its documents are kept: {sub}: "
+        "folder cannot be listed: permission denied")
+    assert "deleted" not in ingest.stdout
+    failures = project.json("failures")["failures"]
+    assert [(f["path"], f["stage"], f["reason"], f["transient"]) for f in failures] == [
+        (str(sub), "folder", "folder cannot be listed: permission denied", True)]
+    assert f"{sub}: folder: folder cannot be listed: permission denied" in project.run("status").stdout
+    verify = project.run("verify", "--repair", check=False)
+    assert verify.returncode == 1
+    assert (f"unavailable folder (its documents are kept): {sub}: folder cannot be listed: permission denied"
+            in verify.stdout)
+    assert _docs(project) == docs
+
+    sub.chmod(0o755)
+    project.write("sub/tundra.txt", _article("tundra", 5))
+    assert "1 added" in project.run("retry", "--all").stdout
+    assert project.json("failures")["total"] == 0
+    assert project.run("verify").stdout.strip().endswith("ok")
+    assert len(_docs(project)) == 5
+
+
+def test_an_unreadable_folder_clears_on_the_next_scan(unprivileged_project: Project) -> None:
+    project = unprivileged_project
+    docs = _fill(project)
+    sub = project.inbox / "sub"
+    sub.chmod(0)
+    assert project.run("ingest", "inbox", check=False).returncode == 1
+    assert project.run("ingest", "inbox", check=False).returncode == 1  # still unreadable: kept
+    assert _docs(project) == docs
+    sub.chmod(0o755)
+    (sub / "glacier.txt").unlink()  # gone while it could not be listed: goes once it can
+    ingest = project.run("ingest", "inbox")
+    assert "1 deleted" in ingest.stdout
+    assert project.json("failures")["total"] == 0
+    assert project.run("verify").stdout.strip().endswith("ok")
+
+
+def test_discover_reports_the_folders_it_cannot_list(tmp_path: Path) -> None:
+    (tmp_path / "inbox" / "sub").mkdir(parents=True)
+    (tmp_path / "inbox" / "a.txt").write_text("a")
+    unlisted: list[Unlisted] = []
+    found = list(discover([tmp_path / "inbox", tmp_path / "gone"], Rules(), unlisted))
+    assert [c.path for c in found] == [str(tmp_path / "inbox" / "a.txt")]
+    assert unlisted == [Unlisted(str(tmp_path / "gone"), "folder is missing", missing=True)]
+
+
+def test_which_folders_are_unavailable(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    (inbox / "sub").mkdir(parents=True)
+    root, sub, gone = str(inbox), str(inbox / "sub"), str(inbox / "gone")
+    locked = Unlisted(sub, "folder cannot be listed: permission denied")
+    removed = Unlisted(gone, "folder is missing", missing=True)
+    # An inbox folder with entries: a folder in it that is missing was deleted; one that
+    # cannot be listed is kept.
+    (inbox / ".keep").write_text("")
+    assert unavailable([root], [locked, removed], [root], lambda r: True) == [locked]
+    # Empty while files are known under it: unmounted. Empty and nothing known: just empty.
+    (inbox / ".keep").unlink()
+    (inbox / "sub").rmdir()
+    assert unavailable([root], [], [root], lambda r: True) == [Unlisted(root, EMPTY_REASON)]
+    assert unavailable([root], [], [root], lambda r: False) == []
+    # Missing: everything under it is kept, a scan of a folder inside it too.
+    inbox.rmdir()
+    assert unavailable([gone], [removed], [root], lambda r: True) == [
+        Unlisted(root, "inbox folder is missing", missing=True)]
