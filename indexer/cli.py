@@ -192,18 +192,37 @@ def daemon(state: State) -> None:
 
     stop = threading.Event()
     runner: Daemon | None = None
+    reopen_asked = False
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
         if runner is not None:
             runner.request_stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    def on_hangup(signum: int, _frame: Any) -> None:
+        nonlocal reopen_asked
+        reopen_asked = True
+        if runner is not None:
+            runner.request_log_reopen()
+
+    # Every signal whose default would end the process stops it cleanly instead (the
+    # status file and the search socket removed); SIGHUP reopens the log (logrotate).
+    for name in _STOP_SIGNALS:
+        if hasattr(signal, name):  # SIGPWR is Linux's
+            signal.signal(getattr(signal, name), on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     with _context(state, default_level="info") as ctx:
         runner = Daemon(ctx, stop)
+        if reopen_asked:
+            runner.request_log_reopen()
         if not stop.is_set():
             runner.run()
+
+
+# Faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) are not among them: the process is not
+# in a state to clean up; the next start replaces what it left (see Daemon.run).
+_STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
+                 "SIGXCPU", "SIGPWR")
 
 
 def _date_value(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
