@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, wait_for
+from tests.conftest import Project, postgres_database, wait_for
 
 
 def _log_lines(path: Path) -> list[dict]:
@@ -108,3 +109,53 @@ def test_a_first_start_catches_nothing_up_and_builds_the_index_once(project: Pro
     assert "job.reindex" not in events and "job.verify" not in events
     assert events.count("index.rebuilt") == 1
     assert project.run("verify").stdout.endswith("ok\n")
+
+
+def _bare(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """indexer in ``root`` with no config file and no INDEXER_* settings but ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
+    return subprocess.run([sys.executable, "-m", "indexer", *args], cwd=root, env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", ["status", "show 1", "failures", "duplicates", "boilerplate", "verify",
+                                     "db current"])
+def test_a_read_only_command_in_an_empty_folder_creates_nothing(tmp_path: Path, command: str) -> None:
+    proc = _bare(tmp_path, *command.split())
+    assert proc.returncode == 1
+    assert proc.stderr == (f"indexer: no database at {tmp_path.resolve() / 'var' / 'indexer.db'} "
+                           "(config: none found; run `indexer init` or `indexer ingest`)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_status_on_an_empty_postgresql_database_creates_no_tables(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    with postgres_database() as url:
+        proc = _bare(tmp_path, "status", INDEXER_DATABASE_URL=url)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.startswith("indexer: no tables in the database postgresql")
+        assert proc.stderr.count("\n") == 1 and "config: none found" in proc.stderr
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert inspect(conn).get_table_names() == []
+        finally:
+            engine.dispose()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_and_status_work_on_a_read_only_data_dir(unprivileged_project: Project) -> None:
+    project = unprivileged_project
+    project.write("a.txt", "Canal report\n\nThe canal committee published its findings on the canal today.\n")
+    if project.user is not None:
+        os.chown(project.inbox / "a.txt", *project.user)
+    project.run("ingest", "inbox")
+    project.data.chmod(0o555)
+    try:
+        proc = project.run("verify", check=False)
+        assert (proc.returncode, proc.stdout.splitlines()[-1:]) == (0, ["ok"]), proc.stderr
+        assert project.json("status")["documents"] == 1
+        assert project.json("failures")["total"] == 0
+    finally:
+        project.data.chmod(0o700)
