@@ -221,6 +221,8 @@ class Daemon:
         return min(timeout, STATUS_EVERY_SECONDS)
 
     def _write_status(self, force: bool = False) -> None:
+        if self.stop.is_set():  # a job ending after the stop must not write it back once removed
+            return
         now = self.clock()
         if not force and now - self._last_status < STATUS_EVERY_SECONDS:
             return

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import create_engine, event, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -380,7 +381,7 @@ def open_database(
     no schema: MissingDatabaseError instead), and a data dir that is not writable is fine.
     """
     if read_only:
-        return _open_read_only(url, data_dir, busy_timeout)
+        return _open_read_only(url, busy_timeout, auto_migrate)
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
@@ -404,10 +405,8 @@ def open_database(
     return db
 
 
-def _open_read_only(url: str, data_dir: Path, busy_timeout: float) -> Database:
+def _open_read_only(url: str, busy_timeout: float, auto_migrate: bool) -> Database:
     if url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
         path = make_url(url).database or ""
         if path and path != ":memory:" and not os.path.isfile(path):
             raise MissingDatabaseError(f"no database at {path}")
@@ -415,8 +414,14 @@ def _open_read_only(url: str, data_dir: Path, busy_timeout: float) -> Database:
         if path and not os.access(os.path.dirname(path) or ".", os.W_OK) and not wal.exists():
             # A WAL database cannot be opened where its -shm file cannot be created; with
             # no -wal file and a folder nobody can create one in, nobody is writing to it.
-            url = f"sqlite:///{Path(path).as_uri()}?mode=ro&immutable=1&uri=true"
-        engine = create_engine(url, connect_args={"timeout": busy_timeout})
+            uri = f"{Path(path).as_uri()}?mode=ro&immutable=1"
+
+            def connect() -> sqlite3.Connection:
+                return sqlite3.connect(uri, uri=True, timeout=busy_timeout, check_same_thread=False)
+
+            engine = create_engine("sqlite://", creator=connect)
+        else:
+            engine = create_engine(url, connect_args={"timeout": busy_timeout})
         _sqlite_setup(engine, busy_timeout)
     else:
         try:
@@ -425,13 +430,11 @@ def _open_read_only(url: str, data_dir: Path, busy_timeout: float) -> Database:
             raise ConfigError(f"database url: {e}") from e
     db = Database(engine, busy_timeout)
     try:
-        from sqlalchemy import inspect
-
         with _opening(), engine.connect() as conn:
             empty = not inspect(conn).get_table_names()
         if empty:
             raise MissingDatabaseError(f"no tables in the database {engine.url.render_as_string(hide_password=True)}")
-        db.ensure_schema()  # refuses an older or newer schema: nothing to create here
+        db.ensure_schema(auto_migrate)  # an existing database: upgraded only if so configured
     except BaseException:
         db.dispose()
         raise
