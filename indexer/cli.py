@@ -701,13 +701,11 @@ def _schema(state: State, read_only: bool = False) -> Iterator[Any]:
 
     cfg = _load_config(state)
     _setup_logging(state, cfg)
-    if read_only and cfg.database_url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
-
-        path = make_url(cfg.database_url).database or ""
-        if path and path != ":memory:" and not os.path.isfile(path):
-            raise MissingDatabaseError(_no_database(cfg, f"no database at {path}"))
-    database = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False)
+    try:
+        database = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False,
+                                 read_only=read_only)
+    except MissingDatabaseError as e:
+        raise MissingDatabaseError(_no_database(cfg, str(e))) from None
     try:
         yield database
     finally:

@@ -70,7 +70,7 @@ class Context:
     db: Database
     index: IndexStore
     ingester: Ingester
-    read_only: bool = False  # opened for a command that only reads: its runs are not recorded
+    read_only: bool = False  # opened for a command that only reads: a run it cannot record still runs
 
     def close(self) -> None:
         self.ingester.close()
@@ -78,8 +78,8 @@ class Context:
 
 
 def open_context(config: Config, read_only: bool = False) -> Context:
-    """``read_only``: create nothing (MissingDatabaseError when there is no database) and
-    record no job runs, so that a read-only data dir or a full disk can still be read."""
+    """``read_only``: create nothing (MissingDatabaseError when there is no database), and
+    run jobs whose runs cannot be recorded (a read-only data dir, a full disk) all the same."""
     db = open_database(config.database_url, config.data_dir, config.database.busy_timeout_seconds,
                        auto_migrate=config.database.auto_migrate, read_only=read_only)
     rules = Rules(
@@ -118,12 +118,17 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
     started = datetime.now(UTC)
     t0 = time.monotonic()
     run_id = None
-    if not ctx.read_only:
+    try:
         with ctx.db.write() as session:
             run = JobRun(job=job, started_at=started)
             session.add(run)
             session.flush()
             run_id = run.id
+    except Exception as e:
+        if not ctx.read_only:
+            raise
+        # A command that only reads still works on a read-only data dir or a full disk.
+        log.warning("job.record_failed", job=job, error=str(e))
     outcome, error = "ok", None
     try:
         yield counts

@@ -378,10 +378,11 @@ def open_database(
 
     The data dir is made here whatever the database: it holds the index and the locks.
     ``read_only``: for commands that only read. Nothing is created (no data dir, no file,
-    no schema: MissingDatabaseError instead), and a data dir that is not writable is fine.
+    no schema: MissingDatabaseError instead, for a missing SQLite file, and with ``create``
+    for a database without tables), and a data dir that is not writable is fine.
     """
     if read_only:
-        return _open_read_only(url, busy_timeout, auto_migrate)
+        return _open_read_only(url, busy_timeout, create, auto_migrate)
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
@@ -405,7 +406,7 @@ def open_database(
     return db
 
 
-def _open_read_only(url: str, busy_timeout: float, auto_migrate: bool) -> Database:
+def _open_read_only(url: str, busy_timeout: float, check: bool, auto_migrate: bool) -> Database:
     if url.startswith("sqlite"):
         path = make_url(url).database or ""
         if path and path != ":memory:" and not os.path.isfile(path):
@@ -429,6 +430,8 @@ def _open_read_only(url: str, busy_timeout: float, auto_migrate: bool) -> Databa
         except Exception as e:  # a bad URL or a missing driver
             raise ConfigError(f"database url: {e}") from e
     db = Database(engine, busy_timeout)
+    if not check:
+        return db
     try:
         with _opening(), engine.connect() as conn:
             empty = not inspect(conn).get_table_names()
