@@ -202,6 +202,7 @@ def daemon(state: State) -> None:
     stop = threading.Event()
     runner: Daemon | None = None
     reopen_asked = False
+    on_terminal = sys.stderr.isatty()
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
@@ -210,6 +211,9 @@ def daemon(state: State) -> None:
 
     def on_hangup(signum: int, _frame: Any) -> None:
         nonlocal reopen_asked
+        if on_terminal and (runner is None or not runner.ctx.config.log.file):
+            on_signal(signum, _frame)  # its terminal closed: nobody reads the logs any more
+            return
         reopen_asked = True
         if runner is not None:
             runner.request_log_reopen()
