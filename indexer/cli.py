@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from indexer import __version__
-from indexer.errors import IndexerError, NotFoundError, QueryError
+from indexer.errors import IndexerError, MissingDatabaseError, NotFoundError, QueryError
 
 if TYPE_CHECKING:
     from indexer.config import Config
@@ -72,16 +72,25 @@ def _setup_logging(state: State, cfg: Config, default_level: str = "critical") -
 
 
 @contextmanager
-def _context(state: State, default_level: str = "critical") -> Iterator[Context]:
+def _context(state: State, default_level: str = "critical", read_only: bool = False) -> Iterator[Context]:
+    """``read_only``: for commands that only read; they create nothing (no data dir, no
+    database, no schema) and say which config they used when there is no database."""
     from indexer import jobs
 
     cfg = _load_config(state)
     _setup_logging(state, cfg, default_level)
-    ctx = jobs.open_context(cfg)
+    try:
+        ctx = jobs.open_context(cfg, read_only=read_only)
+    except MissingDatabaseError as e:
+        raise MissingDatabaseError(_no_database(cfg, str(e))) from None
     try:
         yield ctx
     finally:
         ctx.close()
+
+
+def _no_database(cfg: Config, message: str) -> str:
+    return f"{message} (config: {cfg.source or 'none found'}; run `indexer init` or `indexer ingest`)"
 
 
 def _json_default(value: Any) -> Any:
@@ -198,18 +207,41 @@ def daemon(state: State) -> None:
 
     stop = threading.Event()
     runner: Daemon | None = None
+    reopen_asked = False
+    on_terminal = sys.stderr.isatty()
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
         if runner is not None:
             runner.request_stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    def on_hangup(signum: int, _frame: Any) -> None:
+        nonlocal reopen_asked
+        if on_terminal and (runner is None or not runner.ctx.config.log.file):
+            on_signal(signum, _frame)  # its terminal closed: nobody reads the logs any more
+            return
+        reopen_asked = True
+        if runner is not None:
+            runner.request_log_reopen()
+
+    # Every signal whose default would end the process stops it cleanly instead (the
+    # status file and the search socket removed); SIGHUP reopens the log (logrotate).
+    for name in _STOP_SIGNALS:
+        if hasattr(signal, name):  # SIGPWR is Linux's
+            signal.signal(getattr(signal, name), on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     with _context(state, default_level="info") as ctx:
         runner = Daemon(ctx, stop)
+        if reopen_asked:
+            runner.request_log_reopen()
         if not stop.is_set():
             runner.run()
+
+
+# Faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) are not among them: the process is not
+# in a state to clean up; the next start replaces what it left (see Daemon.run).
+_STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
+                 "SIGXCPU", "SIGPWR")
 
 
 def _date_value(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -389,7 +421,7 @@ def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
     """Show one document: its metadata and normalized text."""
     from indexer.db import store
 
-    with _context(state) as ctx, ctx.db.read() as session:
+    with _context(state, read_only=True) as ctx, ctx.db.read() as session:
         doc = store.get_document(session, doc_id)
         if doc is None:
             raise NotFoundError(f"no document with id {doc_id}")
@@ -447,7 +479,7 @@ def verify(state: State, repair: bool, check_hashes: bool, as_json: bool) -> Non
     """Check that inbox files, database and index agree. Exit 1 if problems remain."""
     from indexer import jobs
 
-    with _context(state) as ctx:
+    with _context(state, read_only=not repair) as ctx:
         report = jobs.verify(ctx, repair=repair, check_hashes=check_hashes)
         remaining = jobs.verify(ctx).problems if repair and report.problems else report.problems
     data = report.as_dict()
@@ -482,7 +514,7 @@ def failures(state: State, as_json: bool) -> None:
     """List files that did not become documents: path, stage, reason, attempts."""
     from indexer.db import store
 
-    with _context(state) as ctx, ctx.db.read() as session:
+    with _context(state, read_only=True) as ctx, ctx.db.read() as session:
         rows = [
             {"path": f.path, "stage": f.stage, "reason": f.reason, "transient": f.transient,
              "attempts": f.attempts, "first_seen": f.first_seen, "last_seen": f.last_seen}
@@ -526,7 +558,7 @@ def duplicates(state: State, as_json: bool) -> None:
     """List near-duplicate clusters: the same story syndicated or lightly rewritten."""
     from indexer.db import store
 
-    with _context(state) as ctx, ctx.db.read() as session:
+    with _context(state, read_only=True) as ctx, ctx.db.read() as session:
         found = [
             {"cluster_id": cluster_id,
              "documents": [{"id": d.id, "title": d.title, "path": d.path, "source": d.source} for d in docs]}
@@ -556,7 +588,7 @@ def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
     from indexer.db import store
 
     learned: dict[str, Any] | None = None
-    with _context(state) as ctx:
+    with _context(state, read_only=not learn_now) as ctx:
         if learn_now:
             learned = jobs.learn(ctx).as_dict()
             jobs.follow(ctx, on_wait=_on_wait)
@@ -606,7 +638,7 @@ def status(state: State, as_json: bool) -> None:
     from indexer.daemon import read_status, running_pid
     from indexer.db import store
 
-    with _context(state) as ctx:
+    with _context(state, read_only=True) as ctx:
         with ctx.db.read() as session:
             summary = store.summary(session)
             failures = [
@@ -685,13 +717,18 @@ def db_group() -> None:
 
 
 @contextmanager
-def _schema(state: State) -> Iterator[Any]:
-    """The configured database, opened without creating or checking its schema."""
+def _schema(state: State, read_only: bool = False) -> Iterator[Any]:
+    """The configured database, opened without creating or checking its schema
+    (``read_only``: without creating the data dir or the SQLite file either)."""
     from indexer.db.session import open_database
 
     cfg = _load_config(state)
     _setup_logging(state, cfg)
-    database = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False)
+    try:
+        database = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False,
+                                 read_only=read_only)
+    except MissingDatabaseError as e:
+        raise MissingDatabaseError(_no_database(cfg, str(e))) from None
     try:
         yield database
     finally:
@@ -729,7 +766,7 @@ def db_downgrade(state: State, revision: str) -> None:
 @_common
 def db_current(state: State, as_json: bool) -> None:
     """The database's schema revision and the one this program needs; exit 1 if they differ."""
-    with _schema(state) as database:
+    with _schema(state, read_only=True) as database:
         schema = database.schema_state()
     if as_json:
         _print_json({"format_version": FORMAT_VERSION, "current": schema.current, "head": schema.head,

@@ -80,6 +80,7 @@ class Daemon:
         self._searches: Any = None  # the search server (search/service.py), once listening
         self._mode = cfg.watch
         self._taken: frozenset[str] = frozenset()  # files the watcher's batch is ingesting now
+        self._reopen_log = False  # SIGHUP: the main loop opens [log] file again
         # A batch being analysed when SIGTERM arrives is abandoned before its transaction.
         ctx.ingester.should_stop = stop.is_set
 
@@ -251,6 +252,8 @@ class Daemon:
         return min(timeout, STATUS_EVERY_SECONDS)
 
     def _write_status(self, force: bool = False) -> None:
+        if self.stop.is_set():  # a job ending after the stop must not write it back once removed
+            return
         now = self.clock()
         if not force and now - self._last_status < STATUS_EVERY_SECONDS:
             return
@@ -290,7 +293,11 @@ class Daemon:
             return None
 
     def _catch_up(self, scheduler: Any) -> None:
-        """Run now a cron job whose time passed while the daemon was down (within grace)."""
+        """Run now a cron job whose time passed while the daemon was down (within grace).
+
+        Only a job that ran before can have missed a slot: on a new data dir nothing was
+        missed, and a reindex and a verify at once would only race the first index build.
+        """
         grace = timedelta(seconds=self.ctx.config.daemon.misfire_grace_seconds)
         for job_id, attribute in CRON_JOBS:
             crontab = getattr(self.ctx.config.daemon, attribute)
@@ -300,7 +307,7 @@ class Daemon:
             now = datetime.now(scheduler.timezone)
             missed = missed_since(crontab, now, grace)
             last = jobs.last_run(self.ctx, job_id)
-            if missed is not None and (last is None or last < missed):
+            if missed is not None and last is not None and last < missed:
                 log.info("daemon.catch_up", job=job_id, missed=missed.isoformat())
                 job.modify(next_run_time=now)
 
@@ -343,6 +350,9 @@ class Daemon:
                 self.pending.wake.clear()
                 if self.stop.is_set():
                     break
+                if self._reopen_log:
+                    self._reopen_log = False
+                    self._reopen_log_file()
                 try:
                     self._process()
                 except Cancelled:
@@ -363,6 +373,21 @@ class Daemon:
                 observer.stop()
             (cfg.data_dir / STATUS_FILE).unlink(missing_ok=True)
             lock.release()
+
+    def _reopen_log_file(self) -> None:
+        from indexer.log import reopen
+
+        try:
+            reopen()
+        except OSError as e:  # the old file stays in use; the next SIGHUP tries again
+            log.warning("daemon.log_reopen_failed", error=str(e))
+            return
+        log.info("daemon.log_reopened", file=self.ctx.config.log.file or None)
+
+    def request_log_reopen(self) -> None:
+        """Open ``[log] file`` again, from the main loop (safe from a signal handler)."""
+        self._reopen_log = True
+        self.pending.wake.set()
 
     def request_stop(self) -> None:
         self.stop.set()

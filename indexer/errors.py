@@ -6,6 +6,7 @@
     ├── QueryError               a malformed search query
     ├── NoIndexError             search before anything was indexed
     ├── NotFoundError            an id or path that is not in the database
+    │   └── MissingDatabaseError a read-only command found no database (it creates none)
     ├── BusyError                another process holds a lock we need (exit 75)
     │   └── AlreadyRunningError  a daemon already runs on this data dir
     ├── StorageError             the database or index could not be written (disk full, ...)
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigError",
     "IndexerError",
     "InputError",
+    "MissingDatabaseError",
     "NoIndexError",
     "NotFoundError",
     "QueryError",
@@ -71,6 +73,10 @@ class NoIndexError(IndexerError):
 
 class NotFoundError(IndexerError):
     pass
+
+
+class MissingDatabaseError(NotFoundError):
+    """No database (file, or tables) where a command that only reads looked for one."""
 
 
 class BusyError(IndexerError):

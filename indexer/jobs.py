@@ -72,15 +72,18 @@ class Context:
     db: Database
     index: IndexStore
     ingester: Ingester
+    read_only: bool = False  # opened for a command that only reads: a run it cannot record still runs
 
     def close(self) -> None:
         self.ingester.close()
         self.db.dispose()
 
 
-def open_context(config: Config) -> Context:
+def open_context(config: Config, read_only: bool = False) -> Context:
+    """``read_only``: create nothing (MissingDatabaseError when there is no database), and
+    run jobs whose runs cannot be recorded (a read-only data dir, a full disk) all the same."""
     db = open_database(config.database_url, config.data_dir, config.database.busy_timeout_seconds,
-                       auto_migrate=config.database.auto_migrate)
+                       auto_migrate=config.database.auto_migrate, read_only=read_only)
     rules = Rules(
         include=tuple(config.paths.include),
         exclude=tuple(config.paths.exclude),
@@ -102,7 +105,7 @@ def open_context(config: Config) -> Context:
     # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
     # commits: others wait that long on top of the busy timeout before giving up.
     writer_timeout = config.database.busy_timeout_seconds + INGEST_COMMIT_SECONDS
-    return Context(config, db, IndexStore(config.data_dir, writer_timeout), ingester)
+    return Context(config, db, IndexStore(config.data_dir, writer_timeout), ingester, read_only)
 
 
 @contextmanager
@@ -116,11 +119,18 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
     counts: dict[str, Any] = {}
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    with ctx.db.write() as session:
-        run = JobRun(job=job, started_at=started, node=ctx.config.node_name)
-        session.add(run)
-        session.flush()
-        run_id = run.id
+    run_id = None
+    try:
+        with ctx.db.write() as session:
+            run = JobRun(job=job, started_at=started, node=ctx.config.node_name)
+            session.add(run)
+            session.flush()
+            run_id = run.id
+    except Exception as e:
+        if not ctx.read_only:
+            raise
+        # A command that only reads still works on a read-only data dir or a full disk.
+        log.warning("job.record_failed", job=job, error=str(e))
     outcome, error = "ok", None
     try:
         yield counts
@@ -129,16 +139,17 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
         raise
     finally:
         ms = round((time.monotonic() - t0) * 1000, 1)
-        try:
-            with ctx.db.write() as session:
-                row = session.get(JobRun, run_id)
-                if row is not None:
-                    row.ended_at = datetime.now(UTC)
-                    row.outcome = outcome
-                    row.counts = json.dumps(counts, default=str)
-                    row.error = error
-        except Exception as e:  # the job's own outcome matters more than its record
-            log.warning("job.record_failed", job=job, error=str(e))
+        if run_id is not None:
+            try:
+                with ctx.db.write() as session:
+                    row = session.get(JobRun, run_id)
+                    if row is not None:
+                        row.ended_at = datetime.now(UTC)
+                        row.outcome = outcome
+                        row.counts = json.dumps(counts, default=str)
+                        row.error = error
+            except Exception as e:  # the job's own outcome matters more than its record
+                log.warning("job.record_failed", job=job, error=str(e))
         if outcome == "failed":
             log.error(f"job.{job}", outcome=outcome, ms=ms, error=error, **counts)
         elif quiet_when is not None and quiet_when(counts):

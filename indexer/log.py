@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 import structlog
 
-__all__ = ["configure"]
+__all__ = ["configure", "reopen"]
 
 
 def configure(level: str = "info", log_file: str = "", force_json: bool = False) -> None:
@@ -16,11 +16,8 @@ def configure(level: str = "info", log_file: str = "", force_json: bool = False)
 
     Logs go to stderr so that stdout stays clean for `search --json` and friends.
     """
-    stream: TextIO
-    if log_file:
-        stream = open(log_file, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
-    else:
-        stream = sys.stderr
+    handler: logging.StreamHandler[TextIO] = _FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    stream = handler.stream
     as_json = force_json or bool(log_file) or not stream.isatty()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -47,7 +44,6 @@ def configure(level: str = "info", log_file: str = "", force_json: bool = False)
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -58,3 +54,32 @@ def configure(level: str = "info", log_file: str = "", force_json: bool = False)
     # APScheduler warns when a run is skipped because the previous one still runs (by
     # design: max_instances=1) or starts late (coalesced); our job.* lines say what ran.
     logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))
+
+
+class _FileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A log file that can be opened again under its name, after logrotate renamed it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(self._open())
+
+    def _open(self) -> TextIO:
+        return open(self.path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed by reopen)
+
+    def reopen(self) -> None:
+        new = self._open()
+        old = self.setStream(new)  # under the handler's lock: no line is split between files
+        if old is not None and old is not new:
+            old.close()
+
+
+def reopen() -> None:
+    """Open the log file again (SIGHUP after a rotation); nothing to do when logging to stderr.
+
+    Call it from the main loop, never from a signal handler: the main thread may be inside
+    a logging call, holding the handler's (re-entrant) lock half-way through a line.
+    Raises OSError when the file cannot be opened; the old one then stays in use.
+    """
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _FileHandler):
+            handler.reopen()

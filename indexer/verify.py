@@ -159,8 +159,9 @@ def _repair(ctx: Any, report: VerifyReport) -> None:
             store.tombstone(session, now, report.empty_documents)
     repaired["tombstoned"] = len(report.empty_documents)
     if report.index_problem:
-        ctx.index.rebuild(ctx.db)
-        repaired["index_rebuilt"] = 1
+        # Another process or thread may have rebuilt it meanwhile (a daemon's follow).
+        if ctx.index.rebuild_if_needed(ctx.db) is not None:
+            repaired["index_rebuilt"] = 1
     else:
         if report.not_indexed or report.index_orphans:
             with ctx.db.write() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,6 +208,10 @@ def test_the_daemon_learns_on_its_schedule(project: Project) -> None:
 
     shutil.copytree(FIXTURES, project.inbox / "bugle", ignore=shutil.ignore_patterns(ONLY_FURNITURE))
     project.run("ingest", "inbox")
+    # Only a job that ran before can miss a slot: this data dir learned yesterday.
+    with sqlite3.connect(project.data / "indexer.db") as conn:
+        conn.execute("insert into job_runs (job, started_at, outcome, counts) "
+                     "values ('learn', datetime('now', '-1 day'), 'ok', '{}')")
     missed = datetime.now().astimezone() - timedelta(minutes=1)
     project.config.write_text(
         project.config.read_text() + f'learn_cron = "{missed.minute} {missed.hour} * * *"\nmisfire_grace_seconds = 600.0\n'

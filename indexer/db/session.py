@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import create_engine, event, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from indexer.db.models import Counter
-from indexer.errors import BusyError, ConfigError, SchemaError, StorageError
+from indexer.errors import BusyError, ConfigError, MissingDatabaseError, SchemaError, StorageError
 
 __all__ = ["Database", "SchemaState", "head_revision", "open_database"]
 
@@ -370,12 +371,18 @@ def _postgres_engine(url: str, busy_timeout: float) -> Engine:
 
 
 def open_database(
-    url: str, data_dir: Path, busy_timeout: float = 30.0, create: bool = True, auto_migrate: bool = False
+    url: str, data_dir: Path, busy_timeout: float = 30.0, create: bool = True, auto_migrate: bool = False,
+    read_only: bool = False,
 ) -> Database:
     """Open the database at ``url``; with ``create``, create or check its schema.
 
     The data dir is made here whatever the database: it holds the index and the locks.
+    ``read_only``: for commands that only read. Nothing is created (no data dir, no file,
+    no schema: MissingDatabaseError instead, for a missing SQLite file, and with ``create``
+    for a database without tables), and a data dir that is not writable is fine.
     """
+    if read_only:
+        return _open_read_only(url, busy_timeout, create, auto_migrate)
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
@@ -396,6 +403,44 @@ def open_database(
     db = Database(engine, busy_timeout)
     if create:
         _check_schema(db, auto_migrate)
+    return db
+
+
+def _open_read_only(url: str, busy_timeout: float, check: bool, auto_migrate: bool) -> Database:
+    if url.startswith("sqlite"):
+        path = make_url(url).database or ""
+        if path and path != ":memory:" and not os.path.isfile(path):
+            raise MissingDatabaseError(f"no database at {path}")
+        wal = Path(path + "-wal")
+        if path and not os.access(os.path.dirname(path) or ".", os.W_OK) and not wal.exists():
+            # A WAL database cannot be opened where its -shm file cannot be created; with
+            # no -wal file and a folder nobody can create one in, nobody is writing to it.
+            uri = f"{Path(path).as_uri()}?mode=ro&immutable=1"
+
+            def connect() -> sqlite3.Connection:
+                return sqlite3.connect(uri, uri=True, timeout=busy_timeout, check_same_thread=False)
+
+            engine = create_engine("sqlite://", creator=connect)
+        else:
+            engine = create_engine(url, connect_args={"timeout": busy_timeout})
+        _sqlite_setup(engine, busy_timeout)
+    else:
+        try:
+            engine = _postgres_engine(url, busy_timeout) if url.startswith("postgresql") else create_engine(url)
+        except Exception as e:  # a bad URL or a missing driver
+            raise ConfigError(f"database url: {e}") from e
+    db = Database(engine, busy_timeout)
+    if not check:
+        return db
+    try:
+        with _opening(), engine.connect() as conn:
+            empty = not inspect(conn).get_table_names()
+        if empty:
+            raise MissingDatabaseError(f"no tables in the database {engine.url.render_as_string(hide_password=True)}")
+        db.ensure_schema(auto_migrate)  # an existing database: upgraded only if so configured
+    except BaseException:
+        db.dispose()
+        raise
     return db
 
 

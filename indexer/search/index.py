@@ -208,10 +208,8 @@ class IndexStore:
 
         A missing or outdated index is rebuilt from the DB first.
         """
-        reason = self.needs_rebuild()
-        if reason is not None:
-            log.info("index.rebuild_needed", reason=reason)
-            self.rebuild(db)
+        if self.needs_rebuild() is not None:
+            self.rebuild_if_needed(db)
         with Follower(db, lambda: self._live_generation(on_wait), commit_seconds, batch) as follower:
             yield follower
 
@@ -235,8 +233,30 @@ class IndexStore:
         the build carry sequence numbers above the new checkpoint, so the follower (or the
         catch-up below, under the writer lock) applies them: nothing is lost.
         """
+        result = self._rebuild(db, progress, should_stop, only_if_needed=False)
+        assert result is not None
+        return result
+
+    def rebuild_if_needed(self, db: Database) -> RebuildResult | None:
+        """Rebuild when the live index cannot be used (``needs_rebuild``), looked at again
+        under the lock: threads that all found no index (the daemon's follow, a job) wait
+        for the first one's build instead of each building another. None when not needed."""
+        return self._rebuild(db, None, lambda: False, only_if_needed=True)
+
+    def _rebuild(
+        self,
+        db: Database,
+        progress: Callable[[int, int], None] | None,
+        should_stop: Callable[[], bool],
+        only_if_needed: bool,
+    ) -> RebuildResult | None:
         started = time.monotonic()
         with locked(self.data_dir / "reindex.lock", self.writer_timeout):
+            if only_if_needed:
+                reason = self.needs_rebuild()
+                if reason is None:
+                    return None
+                log.info("index.rebuild_needed", reason=reason)
             self._remove_abandoned()
             generation = f"index.{_now().strftime('%Y%m%dT%H%M%S%f')}.{os.getpid()}"
             directory = self.data_dir / generation
