@@ -36,7 +36,7 @@ from whoosh.writing import IndexWriter
 from indexer.db import store
 from indexer.db.models import Document
 from indexer.db.session import Database
-from indexer.errors import Cancelled, NoIndexError, StorageError
+from indexer.errors import Cancelled, StorageError
 from indexer.locks import locked
 from indexer.search.pool import TermSegmentWriter
 from indexer.search.schema import SCHEMA_VERSION, build_schema, index_language
@@ -159,14 +159,16 @@ class IndexStore:
         A writer may delete merged segment files between our reading the table of
         contents and opening them; a second try sees the new table of contents.
         """
+        from indexer.search.engine import missing_index
+
         for attempt in range(3):
             live = self.live_dir()
             if live is None:
-                raise NoIndexError("no index yet: run `indexer ingest` or start the daemon")
+                raise missing_index(self.data_dir)
             try:
                 return whoosh_index.open_dir(str(live), readonly=True)
             except EmptyIndexError:
-                raise NoIndexError("no index yet: run `indexer ingest` or start the daemon") from None
+                raise missing_index(self.data_dir) from None
             except OSError:
                 if attempt == 2:
                     raise
