@@ -223,7 +223,8 @@ class Daemon:
     def _check(self) -> None:
         """Watch again a root whose folder changed, and rebuild a deleted live index."""
         now = self.clock()
-        if now - self._last_check < CHECK_EVERY_SECONDS:
+        stale = self._watcher is not None and self._watcher.stale.is_set()
+        if now - self._last_check < CHECK_EVERY_SECONDS and not stale:
             return
         self._last_check = now
         if self._watcher is not None:

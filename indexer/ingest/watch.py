@@ -180,6 +180,8 @@ class Watcher:
         self.pending = pending
         self._roots = [_Root(str(r)) for r in roots]
         self._lock = threading.Lock()
+        # Set when a watch sees its root's path hold another folder, or none: check soon.
+        self.stale = threading.Event()
         self._observer = Observer()
         self._observer.daemon = True
 
@@ -200,6 +202,7 @@ class Watcher:
     def check(self) -> list[str]:
         """Place the watch again on any root whose folder changed, vanished or whose
         watch ended; returns the roots watched again (to scan: files came meanwhile)."""
+        self.stale.clear()
         rearmed = []
         for root in self._roots:
             current = _identity(root.path)
@@ -208,15 +211,16 @@ class Watcher:
             if root.watch is None and current is None:
                 continue  # still missing
             self._disarm(root)
-            if current is None:
-                root.reason = "missing"
-                log.warning("watch.root_lost", root=root.path, reason="missing")
-                continue
             try:
+                if current is None:
+                    raise FileNotFoundError(errno.ENOENT, "missing", root.path)
                 self._arm(root)
             except OSError as e:
-                root.reason = e.strerror or str(e)
-                log.warning("watch.root_lost", root=root.path, reason=root.reason)
+                reason = "missing" if isinstance(e, FileNotFoundError) else e.strerror or str(e)
+                if reason != root.reason:  # said once, not at every check
+                    log.warning("watch.root_lost", root=root.path, reason=reason)
+                with self._lock:
+                    root.reason = reason
                 continue
             log.info("watch.rearmed", root=root.path)
             rearmed.append(root.path)
@@ -224,14 +228,14 @@ class Watcher:
 
     def _alive(self, watch: Any) -> bool:
         # The emitter ends on its own when the watched folder is deleted (IN_DELETE_SELF).
-        emitter = self._observer._emitter_for_watch.get(watch)
-        return emitter is not None and emitter.is_alive()
+        return any(e.watch == watch and e.is_alive() for e in self._observer.emitters)
 
     def _arm(self, root: _Root) -> None:
         identity = _identity(root.path)
         if identity is None:
             raise FileNotFoundError(errno.ENOENT, "missing", root.path)
-        handler = _Handler(root.path, identity, [r.path for r in self._roots], self.rules, self.pending)
+        handler = _Handler(root.path, identity, [r.path for r in self._roots], self.rules, self.pending,
+                           self.stale)
         watch = self._observer.schedule(handler, root.path, recursive=True)
         with self._lock:
             root.identity, root.watch, root.reason = identity, watch, ""
@@ -251,7 +255,8 @@ class _Handler:
     watched (watchdog calls ``dispatch``, as on its own FileSystemEventHandler)."""
 
     def __init__(self, root: str, identity: tuple[int, int], roots: Sequence[str], rules: Rules,
-                 pending: Pending) -> None:
+                 pending: Pending, stale: threading.Event) -> None:
+        self.stale = stale
         self.root = root
         self.identity = identity
         self.roots = roots
@@ -277,6 +282,7 @@ class _Handler:
         if _identity(self.root) != self.identity:
             # The root was moved away or deleted: these are the old tree's events, under
             # paths that now name other files. The daemon's check watches the new folder.
+            self.stale.set()
             self.pending.wake.set()
             return
         pending = self.pending
