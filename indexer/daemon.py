@@ -236,10 +236,11 @@ class Daemon:
                 self._rescan_every(self.ctx.config.daemon.scan_interval_seconds if unwatched
                                    else self.ctx.config.daemon.safety_scan_seconds)
                 self._write_status(force=True)
-        if self.ctx.index.live_dir() is None:
+        if self.ctx.index.missing():
             # Following rebuilds a missing index from the database (beside, then swapped in);
-            # searches meanwhile are told to retry (search/index.py: rebuilding).
-            log.warning("daemon.index_missing", data_dir=str(self.ctx.config.data_dir))
+            # searches meanwhile are told to retry (search/engine.py: missing_index).
+            if not self._follow_due:  # a follow already due (the first one) builds it anyway
+                log.warning("daemon.index_missing", data_dir=str(self.ctx.config.data_dir))
             self._follow_due = True
             self._last_commit = -math.inf
 

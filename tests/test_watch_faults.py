@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -107,16 +106,29 @@ def test_searches_during_a_rebuild_are_told_to_retry(project: Project) -> None:
     assert busy.stderr.strip() == "indexer: index is being rebuilt from the database (retry shortly)"
 
 
-def test_a_daemons_search_server_says_the_index_is_being_rebuilt(tmp_path: Path) -> None:
+def test_a_search_answered_by_the_server_during_a_rebuild(project: Project) -> None:
     from indexer.locks import locked
     from indexer.search.service import SearchServer, ask
 
-    tmp_path.chmod(0o700)
-    request = {"command": "search", "query": "x", "options": {}}
-    with SearchServer(tmp_path) as server:
-        assert ask(tmp_path, request)["error"]["kind"] == "NoIndexError"
-        with locked(tmp_path / "daemon.lock"):
+    project.write("a.txt", _article("meadow"))
+    project.run("ingest", "inbox")
+    (project.data / "index").unlink()
+    request = {"command": "search", "query": "meadow", "options": {}}
+    with SearchServer(project.data) as server:
+        assert ask(project.data, request)["error"]["kind"] == "NoIndexError"
+        with locked(project.data / "daemon.lock"):  # as a daemon holds it
             server.refresh()  # no error while it is being built
-            answer = ask(tmp_path, request)
+            answer = ask(project.data, request)
+            busy = project.run("search", "meadow", check=False)
     assert answer["error"] == {"kind": "BusyError", "message": "index is being rebuilt from the database "
                                "(retry shortly)", "hint": ""}
+    assert busy.returncode == 75
+    assert busy.stderr.strip() == "indexer: index is being rebuilt from the database (retry shortly)"
+
+
+def test_an_emptied_index_folder_is_rebuilt(project: Project, daemon: subprocess.Popen[str]) -> None:
+    project.write("a.txt", _article("meadow"))
+    wait_for(lambda: _search_ids(project, "meadow"), what="file searchable")
+    for path in (project.data / "index").resolve().iterdir():
+        path.unlink()
+    wait_for(lambda: _search_ids(project, "meadow"), timeout=10, what="index rebuilt")

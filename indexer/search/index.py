@@ -131,6 +131,11 @@ class IndexStore:
             os.fsync(f.fileno())
         os.replace(tmp, directory / STATE_FILE)
 
+    def missing(self) -> bool:
+        """Whether the live index is gone (a cheap look: no opening, unlike needs_rebuild)."""
+        live = self.live_dir()
+        return live is None or not (live / STATE_FILE).exists()
+
     def checkpoint(self) -> int | None:
         live = self.live_dir()
         if live is None:
