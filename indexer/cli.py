@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from indexer import __version__
-from indexer.errors import IndexerError, MissingDatabaseError, NotFoundError, QueryError
+from indexer.errors import BusyError, IndexerError, MissingDatabaseError, NotFoundError, QueryError
 
 if TYPE_CHECKING:
     from indexer.config import Config
@@ -327,6 +327,8 @@ def _run_search(state: State, request: dict[str, Any]) -> None:
         raise QueryError(error["message"], error.get("hint", ""))
     if error.get("kind") == "NotFoundError":
         raise NotFoundError(error["message"])
+    if error.get("kind") == "BusyError":  # the index is being rebuilt: retry shortly
+        raise BusyError(error["message"])
     # No server, or one that failed in its own way: search here.
     from indexer.search.engine import SearchEngine
     from indexer.search.service import run_request
@@ -676,6 +678,8 @@ def status(state: State, as_json: bool) -> None:
                 "pid": running_pid(ctx),
                 "uptime_seconds": daemon.get("uptime_seconds"),
                 "watch": daemon.get("watch"),
+                "unwatched": daemon.get("unwatched") or {},  # inbox root -> why it is not watched
+                "scan_seconds": daemon.get("scan_seconds"),
                 "next_runs": daemon.get("next_runs"),
             },
         }
@@ -705,7 +709,11 @@ def status(state: State, as_json: bool) -> None:
                        f"node {run['node'] or '-'}")
     d = data["daemon"]
     if d["pid"]:
-        click.echo(f"daemon:    running (pid {d['pid']}, up {d['uptime_seconds']}s, watch {d['watch']}, "
+        watch = d["watch"]
+        if d["unwatched"]:
+            roots = "; ".join(f"inbox {root} not watched: {why}" for root, why in d["unwatched"].items())
+            watch = f"{watch} (degraded: {roots}; scans every {d['scan_seconds']:g}s)"
+        click.echo(f"daemon:    running (pid {d['pid']}, up {d['uptime_seconds']}s, watch {watch}, "
                    f"{data['pending_files'] or 0} files settling, next reindex {data['next_reindex']})")
     else:
         click.echo("daemon:    not running")

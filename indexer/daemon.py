@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -37,6 +38,10 @@ WORKERS_IDLE_SECONDS = 30.0  # analysis workers unused this long are stopped (me
 # another process) commit changes no file event tells us of: one tiny query this often
 # (the DB's sequence against the index checkpoint) makes the index follow them in seconds.
 FOLLOW_POLL_SECONDS = 2.0
+# How often the loop looks (a few stats) for an inbox root moved away, deleted or recreated
+# (its inotify watch follows the old folder) and for a deleted live index (every search
+# fails until it is rebuilt).
+CHECK_EVERY_SECONDS = 2.0
 
 
 def running_pid(ctx: Context) -> int | None:
@@ -81,6 +86,10 @@ class Daemon:
         self._mode = cfg.watch
         self._taken: frozenset[str] = frozenset()  # files the watcher's batch is ingesting now
         self._reopen_log = False  # SIGHUP: the main loop opens [log] file again
+        self._watcher: Any = None  # ingest/watch.py's Watcher, with file events
+        self._last_check = 0.0
+        self._unwatched: dict[str, str] = {}  # inbox root -> why its events are not seen
+        self._scan_seconds = cfg.safety_scan_seconds if cfg.watch != "poll" else cfg.scan_interval_seconds
         # A batch being analysed when SIGTERM arrives is abandoned before its transaction.
         ctx.ingester.should_stop = stop.is_set
 
@@ -240,6 +249,38 @@ class Daemon:
             # itself: waiting for its writer (up to 30 s between its commits) would hold up
             # the watcher's batches.
             self._poll_wait = FOLLOW_POLL_SECONDS
+    def _check(self) -> None:
+        """Watch again a root whose folder changed, and rebuild a deleted live index."""
+        now = self.clock()
+        stale = self._watcher is not None and self._watcher.stale.is_set()
+        if now - self._last_check < CHECK_EVERY_SECONDS and not stale:
+            return
+        self._last_check = now
+        if self._watcher is not None:
+            for root in self._watcher.check():
+                self.pending.folder(root)  # files that came while it was not watched
+            unwatched = self._watcher.unwatched()
+            if unwatched != self._unwatched:
+                self._unwatched = unwatched
+                self._rescan_every(self.ctx.config.daemon.scan_interval_seconds if unwatched
+                                   else self.ctx.config.daemon.safety_scan_seconds)
+                self._write_status(force=True)
+        if self.ctx.index.missing():
+            # Following rebuilds a missing index from the database (beside, then swapped in);
+            # searches meanwhile are told to retry (search/engine.py: missing_index).
+            if not self._follow_due:  # a follow already due (the first one) builds it anyway
+                log.warning("daemon.index_missing", data_dir=str(self.ctx.config.data_dir))
+            self._follow_due = True
+            self._last_commit = -math.inf
+
+    def _rescan_every(self, seconds: float) -> None:
+        # Scans are how an unwatched root's files are found: as often as when polling.
+        if seconds == self._scan_seconds or self._scheduler is None:
+            return
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self._scan_seconds = seconds
+        self._scheduler.reschedule_job("scan", trigger=IntervalTrigger(seconds=seconds))
 
     def _timeout(self) -> float:
         due = self.pending.next_due()
@@ -249,7 +290,7 @@ class Daemon:
             timeout = min(timeout, max(0.0, wait))
         else:
             timeout = min(timeout, max(0.0, self._next_poll - self.clock()))
-        return min(timeout, STATUS_EVERY_SECONDS)
+        return min(timeout, STATUS_EVERY_SECONDS, CHECK_EVERY_SECONDS)
 
     def _write_status(self, force: bool = False) -> None:
         if self.stop.is_set():  # a job ending after the stop must not write it back once removed
@@ -267,6 +308,8 @@ class Daemon:
             "started_at": self._started.isoformat(),
             "uptime_seconds": round((datetime.now(UTC) - self._started).total_seconds()),
             "watch": self._mode,
+            "unwatched": self._unwatched,
+            "scan_seconds": self._scan_seconds,
             "pending_files": len(self.pending),
             "next_runs": next_runs,
             "updated_at": datetime.now(UTC).isoformat(),
@@ -284,12 +327,14 @@ class Daemon:
         if mode == "poll":
             return None
         try:
-            return start_observer(self.ctx.config.inbox_dirs, self.ctx.ingester.rules, self.pending)
+            self._watcher = start_observer(self.ctx.config.inbox_dirs, self.ctx.ingester.rules, self.pending)
+            return self._watcher
         except OSError as e:
             if mode == "events":
                 raise ConfigError(f"cannot watch the inbox for events: {e}") from e
             log.warning("daemon.watch_fallback", reason=str(e), mode="poll")
             self._mode = "poll"
+            self._scan_seconds = self.ctx.config.daemon.scan_interval_seconds
             return None
 
     def _catch_up(self, scheduler: Any) -> None:
@@ -326,7 +371,7 @@ class Daemon:
             self._serve_searches()
             # Polling is how files are found at all; with file events the scan is only the
             # safety net, and a tree of 100,000 files is not stat'ed every few seconds.
-            scan_seconds = cfg.daemon.scan_interval_seconds if self._mode == "poll" else cfg.daemon.safety_scan_seconds
+            scan_seconds = self._scan_seconds
             log.info("daemon.start", pid=os.getpid(), watch=self._mode, inbox=[str(p) for p in cfg.inbox_dirs],
                      data_dir=str(cfg.data_dir), scan_seconds=scan_seconds)
             scheduler = build_scheduler(
@@ -354,6 +399,7 @@ class Daemon:
                     self._reopen_log = False
                     self._reopen_log_file()
                 try:
+                    self._check()
                     self._process()
                 except Cancelled:
                     break

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from indexer.ingest.discover import Rules, matches
 
-__all__ = ["Pending", "Ready", "start_observer"]
+__all__ = ["Pending", "Ready", "Watcher", "start_observer"]
 
 log = structlog.get_logger(__name__)
 
@@ -143,51 +146,166 @@ class Pending:
         return ready
 
 
-def start_observer(roots: Sequence[Path], rules: Rules, pending: Pending):  # type: ignore[no-untyped-def]
-    """Start a recursive inotify observer on ``roots``; raises OSError where it cannot."""
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
-    from watchdog.observers import Observer
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the folder at ``path``; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
-    root_strs = [str(r) for r in roots]
 
-    def root_of(path: str) -> str | None:
-        for root in root_strs:
+@dataclass
+class _Root:
+    path: str
+    identity: tuple[int, int] | None = None  # of the folder the watch was placed on
+    watch: Any = None  # watchdog's ObservedWatch; None: not watched
+    reason: str = ""  # why it is not watched
+
+
+class Watcher:
+    """A recursive inotify observer of the inbox roots that follows each root's folder.
+
+    inotify watches an inode, not a path: after `mv inbox x; mkdir inbox` the watch goes
+    on reporting x's files under inbox's paths, and the new folder is not watched at all.
+    ``check`` (the daemon calls it every few seconds) places the watch again on the folder
+    now at the root's path; until then the old tree's events are dropped, as they are
+    whenever the root's path no longer holds the folder the watch was placed on.
+    """
+
+    def __init__(self, roots: Sequence[Path], rules: Rules, pending: Pending) -> None:
+        from watchdog.observers import Observer
+
+        self.rules = rules
+        self.pending = pending
+        self._roots = [_Root(str(r)) for r in roots]
+        self._lock = threading.Lock()
+        # Set when a watch sees its root's path hold another folder, or none: check soon.
+        self.stale = threading.Event()
+        self._observer = Observer()
+        self._observer.daemon = True
+
+    def start(self) -> None:
+        """Watch every root; raises OSError where inotify cannot (the caller falls back)."""
+        for root in self._roots:
+            self._arm(root)
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+
+    def unwatched(self) -> dict[str, str]:
+        """Root -> why it is not watched now (missing, or the error placing its watch)."""
+        with self._lock:
+            return {r.path: r.reason for r in self._roots if r.watch is None}
+
+    def check(self) -> list[str]:
+        """Place the watch again on any root whose folder changed, vanished or whose
+        watch ended; returns the roots watched again (to scan: files came meanwhile)."""
+        self.stale.clear()
+        rearmed = []
+        for root in self._roots:
+            current = _identity(root.path)
+            if root.watch is not None and current == root.identity and self._alive(root.watch):
+                continue
+            if root.watch is None and current is None:
+                continue  # still missing
+            self._disarm(root)
+            try:
+                if current is None:
+                    raise FileNotFoundError(errno.ENOENT, "missing", root.path)
+                self._arm(root)
+            except OSError as e:
+                reason = "missing" if isinstance(e, FileNotFoundError) else e.strerror or str(e)
+                if reason != root.reason:  # said once, not at every check
+                    log.warning("watch.root_lost", root=root.path, reason=reason)
+                with self._lock:
+                    root.reason = reason
+                continue
+            log.info("watch.rearmed", root=root.path)
+            rearmed.append(root.path)
+        return rearmed
+
+    def _alive(self, watch: Any) -> bool:
+        # The emitter ends on its own when the watched folder is deleted (IN_DELETE_SELF).
+        return any(e.watch == watch and e.is_alive() for e in self._observer.emitters)
+
+    def _arm(self, root: _Root) -> None:
+        identity = _identity(root.path)
+        if identity is None:
+            raise FileNotFoundError(errno.ENOENT, "missing", root.path)
+        handler = _Handler(root.path, identity, [r.path for r in self._roots], self.rules, self.pending,
+                           self.stale)
+        watch = self._observer.schedule(handler, root.path, recursive=True)
+        with self._lock:
+            root.identity, root.watch, root.reason = identity, watch, ""
+
+    def _disarm(self, root: _Root) -> None:
+        with self._lock:
+            watch, root.watch = root.watch, None
+        if watch is not None:
+            try:
+                self._observer.unschedule(watch)
+            except (KeyError, OSError):  # its emitter already ended
+                pass
+
+
+class _Handler:
+    """Feeds one root's watch's events to the pending set, while the root is the folder
+    watched (watchdog calls ``dispatch``, as on its own FileSystemEventHandler)."""
+
+    def __init__(self, root: str, identity: tuple[int, int], roots: Sequence[str], rules: Rules,
+                 pending: Pending, stale: threading.Event) -> None:
+        self.stale = stale
+        self.root = root
+        self.identity = identity
+        self.roots = roots
+        self.rules = rules
+        self.pending = pending
+
+    def _root_of(self, path: str) -> str | None:
+        for root in self.roots:
             if path == root or path.startswith(root + os.sep):
                 return root
         return None
 
-    def watched(path: str) -> bool:
-        root = root_of(path)
-        return root is not None and matches(path, root, rules)
+    def _watched(self, path: str) -> bool:
+        root = self._root_of(path)
+        return root is not None and matches(path, root, self.rules)
 
-    class Handler(FileSystemEventHandler):
-        def on_any_event(self, event: FileSystemEvent) -> None:
-            # Our own reads produce "opened" and "closed_no_write": ignoring them keeps
-            # the daemon from re-triggering itself.
-            kind = event.event_type
-            if kind in ("opened", "closed_no_write", "attrib") and not event.is_directory:
+    def dispatch(self, event: Any) -> None:
+        # Our own reads produce "opened" and "closed_no_write": ignoring them keeps
+        # the daemon from re-triggering itself.
+        kind = event.event_type
+        if kind in ("opened", "closed_no_write", "attrib") and not event.is_directory:
+            return
+        if _identity(self.root) != self.identity:
+            # The root was moved away or deleted: these are the old tree's events, under
+            # paths that now name other files. The daemon's check watches the new folder.
+            self.stale.set()
+            self.pending.wake.set()
+            return
+        pending = self.pending
+        paths = [os.fsdecode(event.src_path)]
+        if kind == "moved" and event.dest_path:
+            paths.append(os.fsdecode(event.dest_path))
+            if not event.is_directory and all(self._watched(p) for p in paths):
+                pending.moved(paths[0], paths[1])
                 return
-            paths = [os.fsdecode(event.src_path)]
-            if kind == "moved" and event.dest_path:
-                paths.append(os.fsdecode(event.dest_path))
-                if not event.is_directory and all(watched(p) for p in paths):
-                    pending.moved(paths[0], paths[1])
-                    return
-            for path in paths:
-                root = root_of(path)
-                if root is None:
-                    continue  # moved out of the inbox: the source path above handles it
-                if event.is_directory:
-                    if kind in ("created", "moved", "deleted"):
-                        pending.folder(path)
-                    continue
-                if matches(path, root, rules):
-                    pending.touch(path, closed=(kind == "closed"), writing=kind in ("created", "modified"))
+        for path in paths:
+            root = self._root_of(path)
+            if root is None:
+                continue  # moved out of the inbox: the source path above handles it
+            if event.is_directory:
+                if kind in ("created", "moved", "deleted"):
+                    pending.folder(path)
+                continue
+            if matches(path, root, self.rules):
+                pending.touch(path, closed=(kind == "closed"), writing=kind in ("created", "modified"))
 
-    observer = Observer()
-    handler = Handler()
-    for root in roots:
-        observer.schedule(handler, str(root), recursive=True)
-    observer.daemon = True
-    observer.start()
-    return observer
+
+def start_observer(roots: Sequence[Path], rules: Rules, pending: Pending) -> Watcher:
+    """Start a recursive inotify observer on ``roots``; raises OSError where it cannot."""
+    watcher = Watcher(roots, rules, pending)
+    watcher.start()
+    return watcher

@@ -30,7 +30,8 @@ from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
 from indexer.configfile import sqlite_url
-from indexer.errors import NoIndexError, NotFoundError, QueryError
+from indexer.errors import BusyError, IndexerError, NoIndexError, NotFoundError, QueryError
+from indexer.locks import held_by
 from indexer.search.dates import DATE_HINT, DateError, parse_date
 from indexer.search.mapped import open_index
 from indexer.search.query import NearWord, date_query, describe, expand, lang_query, parse, path_query
@@ -42,15 +43,18 @@ __all__ = [
     "MARK_END",
     "MARK_START",
     "NO_INDEX",
+    "REBUILDING",
     "SORTS",
     "FacetCount",
     "Hit",
     "SearchEngine",
     "SearchOptions",
     "SearchResult",
+    "missing_index",
 ]
 
 NO_INDEX = "no index yet: run `indexer ingest` or start the daemon"
+REBUILDING = "index is being rebuilt from the database (retry shortly)"
 SORTS = ("relevance", "newest", "oldest")
 SUGGEST_BELOW = 5  # "few hits": below this many, look for a spelling correction
 KEY_TERMS = 15  # terms that describe a document for `similar`
@@ -129,6 +133,16 @@ def _live_dir(data_dir: Path) -> Path | None:
         return None
     path = data_dir / target
     return path if path.is_dir() else None
+
+
+def missing_index(data_dir: Path) -> IndexerError:
+    """The error for a search finding no live index: a retry (exit 75) while it is being
+    built, by a rebuild holding reindex.lock or by a running daemon (which notices a
+    missing index within seconds and rebuilds it from the database); else none yet."""
+    # Lock names of index.py and daemon.py, not imported: a search imports neither.
+    if any(held_by(data_dir / name) is not None for name in ("reindex.lock", "daemon.lock")):
+        return BusyError(REBUILDING)
+    return NoIndexError(NO_INDEX)
 
 
 class _DateFacet(sorting.FacetType):
@@ -407,7 +421,7 @@ class SearchEngine:
                 self._searcher = self._index.searcher()
                 break
             except EmptyIndexError:
-                raise NoIndexError(NO_INDEX) from None
+                raise missing_index(self.data_dir) from None
             except OSError:
                 # A writer may delete merged segment files between our reading the table
                 # of contents and opening them; a second try sees the new one.
@@ -426,7 +440,7 @@ class SearchEngine:
         """The searcher, reopened if the index changed since the last call."""
         live = _live_dir(self.data_dir)
         if live is None:
-            raise NoIndexError(NO_INDEX)
+            raise missing_index(self.data_dir)
         if self._searcher is None or live != self._live or not self._searcher.up_to_date():
             # Reopened, not refresh()ed: Whoosh's refresh reuses a segment's reader even
             # when the commit deleted documents in it (deleted files stayed searchable in

@@ -131,6 +131,11 @@ class IndexStore:
             os.fsync(f.fileno())
         os.replace(tmp, directory / STATE_FILE)
 
+    def missing(self) -> bool:
+        """Whether the live index is gone (a cheap look: no opening, unlike needs_rebuild)."""
+        live = self.live_dir()
+        return live is None or not (live / STATE_FILE).exists()
+
     def checkpoint(self) -> int | None:
         live = self.live_dir()
         if live is None:
@@ -159,14 +164,16 @@ class IndexStore:
         A writer may delete merged segment files between our reading the table of
         contents and opening them; a second try sees the new table of contents.
         """
+        from indexer.search.engine import missing_index
+
         for attempt in range(3):
             live = self.live_dir()
             if live is None:
-                raise NoIndexError("no index yet: run `indexer ingest` or start the daemon")
+                raise missing_index(self.data_dir)
             try:
                 return whoosh_index.open_dir(str(live), readonly=True)
             except EmptyIndexError:
-                raise NoIndexError("no index yet: run `indexer ingest` or start the daemon") from None
+                raise missing_index(self.data_dir) from None
             except OSError:
                 if attempt == 2:
                     raise

@@ -181,12 +181,12 @@ class SearchServer:
     def refresh(self) -> None:
         """Bring the warm searcher up to date now (after an index commit or a swap), so the
         next search does not pay for reopening segments. No index yet is not an error."""
-        from indexer.errors import NoIndexError
+        from indexer.errors import BusyError, NoIndexError
 
         with self._lock:
             try:
                 self.engine.warm()
-            except NoIndexError:
+            except (NoIndexError, BusyError):  # none yet, or being rebuilt
                 pass
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
