@@ -145,14 +145,18 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
     """Ingest files or folders now, and bring the index up to date."""
     from indexer import jobs
 
-    missing = [str(p) for p in paths if not p.exists()]
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:
         raise NotFoundError(f"no such file or folder: {missing[0]}")
     with _context(state) as ctx:
         with _progress("ingesting") as advance:
-            result = jobs.ingest(ctx, [p.resolve() for p in paths], progress=advance, on_wait=_on_wait)
+            result = jobs.ingest(ctx, list(paths), progress=advance, on_wait=_on_wait)
         jobs.follow(ctx, on_wait=_on_wait)  # changes made meanwhile by others (a daemon, another node)
     c = result.counts
+    for path, reason in result.refused:
+        _err(f"failed: {path}: {reason}")
+    if len(result.refused) == len(paths):  # nothing named was taken: the refusals say it all
+        sys.exit(1)
     parts = [f"{c.added} added", f"{c.updated} updated", f"{c.unchanged} unchanged"]
     if c.duplicates:
         parts.append(f"{c.duplicates} duplicates")
@@ -166,6 +170,8 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
         _err(f"failed: {path}: {reason}")
     if len(c.failed_paths) > 20:
         _err(f"... and {len(c.failed_paths) - 20} more (see `indexer status`)")
+    if result.refused:
+        sys.exit(1)
 
 
 @contextmanager
@@ -503,7 +509,7 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
     if not paths and not retry_all:
         raise click.UsageError("give PATH... or --all")
     with _context(state) as ctx:
-        counts = jobs.retry(ctx, None if retry_all else [str(p.resolve()) for p in paths])
+        counts = jobs.retry(ctx, None if retry_all else [str(p) for p in paths])
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed")
     for path, reason in counts.failed_paths[:20]:
         _err(f"failed: {path}: {reason}")

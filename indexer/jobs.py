@@ -21,7 +21,7 @@ from indexer.config import Config
 from indexer.db import store
 from indexer.db.models import JobRun, LearnedLine
 from indexer.db.session import Database, open_database
-from indexer.ingest.discover import Rules
+from indexer.ingest.discover import OUTSIDE, Rules, named_path, refusal
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
 from indexer.ingest.boilerplate import is_furniture
 from indexer.ingest.pipeline import AnalyzeOptions, line_group
@@ -83,6 +83,7 @@ def open_context(config: Config) -> Context:
         include=tuple(config.paths.include),
         exclude=tuple(config.paths.exclude),
         follow_symlinks=config.paths.follow_symlinks,
+        inboxes=tuple(str(p) for p in config.inbox_dirs),
     )
     options = AnalyzeOptions(
         min_words=config.ingest.min_words,
@@ -185,10 +186,30 @@ def ingest(
     searchable as the ingest goes, and the index gets few segments. Others waiting for the
     writer lock (a daemon's follow) allow for that interval (see ``open_context``).
     """
-    with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
-        result = _scan(ctx, roots, progress=progress, after_batch=follower.step)
-    _log_follow(follower.result())
+    named, refused = _named_roots(ctx, roots)
+    result = IngestResult()
+    if named:
+        with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
+            result = _scan(ctx, named, progress=progress, after_batch=follower.step)
+        _log_follow(follower.result())
+    result.refused = refused
     return result
+
+
+def _named_roots(ctx: Context, paths: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The paths named on a command line that obey the scan's rules, and (path, reason)
+    for those refused whole: outside every inbox, or a folder symlink the scan would not
+    follow. A file symlink the scan would not follow stays: the scan records it."""
+    named: list[Path] = []
+    refused: list[tuple[str, str]] = []
+    for path in map(named_path, paths):
+        reason = refusal(path, ctx.ingester.rules)
+        if reason == OUTSIDE or (reason is not None and os.path.isdir(path)):
+            refused.append((path, reason))
+            log.warning("ingest.refused", path=path, reason=reason)
+        else:
+            named.append(Path(path))
+    return named, refused
 
 
 def _scan(ctx: Context, roots: list[Path] | None, **options: Any) -> IngestResult:
@@ -389,17 +410,34 @@ def verify(ctx: Context, repair: bool = False, check_hashes: bool = False) -> Ve
 
 def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
     """Forget recorded failures (all, or these paths) and ingest those files now."""
+    counts = store.BatchCounts()
+    if paths is not None:
+        named, refused = _named_roots(ctx, [Path(p) for p in paths])
+        paths = [str(p) for p in named]
+        counts.failed += len(refused)
+        counts.failed_paths.extend(refused)
     with ctx.db.write() as session:
         targets = store.failure_paths(session) if paths is None else paths
         store.clear_failures(session, targets)
-    candidates = [c for p in targets if (c := candidate_for(p)) is not None]
+    candidates = [c for p in targets if (c := _retry_candidate(ctx, p)) is not None]
     gone = [p for p in targets if not os.path.lexists(p)]
-    counts = store.BatchCounts()
     for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
         chunk = candidates[start : start + ctx.config.ingest.batch_size]
         counts.merge(ctx.ingester.ingest(chunk, removed=gone if start == 0 else ()))
     follow(ctx)
     return counts
+
+
+def _retry_candidate(ctx: Context, path: str) -> Candidate | None:
+    """``candidate_for(path)``, or one carrying the scan's reason for a symlink it would
+    not follow (never opened: candidate_for's stat follows the link)."""
+    reason = refusal(path, ctx.ingester.rules)
+    if reason == OUTSIDE:  # a ledger row from another configuration: cleared, not read
+        return None
+    if reason is not None and os.path.lexists(path):
+        st = os.lstat(path)
+        return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
+    return candidate_for(path)
 
 
 def prune_runs(ctx: Context, now: datetime | None = None) -> None:
