@@ -518,6 +518,35 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
 
 
 @cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="ID|PATH...")
+@click.option("--all-paths", is_flag=True,
+              help="for a PATH: forget its whole document, with every path holding it")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def forget(state: State, targets: tuple[str, ...], all_paths: bool, as_json: bool) -> None:
+    """Remove documents from the database and the index for good.
+
+    An ID (a whole number) forgets that document with all its paths. A PATH forgets only
+    that file's path: its document stays while other files (byte-identical copies) hold
+    it; with --all-paths, the document it belongs to goes with all its paths. A forgotten
+    file still in the inbox is ignored until it changes; then it is a new document.
+    """
+    from indexer import jobs
+
+    with _context(state) as ctx:
+        result = jobs.forget(ctx, list(targets), all_paths=all_paths, on_wait=_on_wait)
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, **result.as_dict()})
+        return
+    if result.documents:
+        click.echo("forgot documents: " + ", ".join(map(str, result.documents)))
+    for path in result.paths:
+        click.echo(f"forgot path: {path}" + (" (ignored until it changes)" if path in result.ignored else ""))
+    if result.kept:
+        click.echo("kept documents (other files hold them): " + ", ".join(map(str, result.kept)))
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
 def duplicates(state: State, as_json: bool) -> None:

@@ -21,6 +21,7 @@ from indexer.config import Config
 from indexer.db import store
 from indexer.db.models import JobRun, LearnedLine
 from indexer.db.session import Database, open_database
+from indexer.errors import NotFoundError
 from indexer.ingest.discover import OUTSIDE, Rules, named_path, refusal
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
 from indexer.ingest.boilerplate import is_furniture
@@ -33,9 +34,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "ForgetResult",
     "LearnResult",
     "apply_learned",
     "follow",
+    "forget",
     "last_run",
     "learn",
     "open_context",
@@ -417,7 +420,8 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
         counts.failed += len(refused)
         counts.failed_paths.extend(refused)
     with ctx.db.write() as session:
-        targets = store.failure_paths(session) if paths is None else paths
+        # Files `indexer forget` forgot are not failures to retry; naming one retries it.
+        targets = store.failure_paths(session, skip_stages=[store.FORGET_STAGE]) if paths is None else paths
         store.clear_failures(session, targets)
     candidates = [c for p in targets if (c := _retry_candidate(ctx, p)) is not None]
     gone = [p for p in targets if not os.path.lexists(p)]
@@ -438,6 +442,67 @@ def _retry_candidate(ctx: Context, path: str) -> Candidate | None:
         st = os.lstat(path)
         return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
     return candidate_for(path)
+
+
+@dataclass
+class ForgetResult:
+    """What `indexer forget` removed: documents gone for good, and paths taken off theirs."""
+
+    documents: list[int] = dataclasses.field(default_factory=list)  # forgotten (tombstoned, erased)
+    paths: list[str] = dataclasses.field(default_factory=list)  # file paths removed
+    ignored: list[str] = dataclasses.field(default_factory=list)  # of those, on disk: skipped until changed
+    kept: list[int] = dataclasses.field(default_factory=list)  # documents other files still hold
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def forget(ctx: Context, targets: list[str], all_paths: bool = False,
+           on_wait: Callable[[int | None], None] | None = None) -> ForgetResult:
+    """Forget documents (a target that is a whole number is a document id, with all its
+    paths) and paths (a file's path only, or with ``all_paths`` its whole document), then
+    bring the index up to date. Raises NotFoundError, before changing anything, for a
+    target the database does not know."""
+    result = ForgetResult()
+    rules = ctx.ingester.rules
+    with recorded(ctx, "forget") as counts, ctx.db.write() as session:
+        doc_ids: list[int] = []
+        paths: list[str] = []
+        for target in targets:
+            if target.isdigit():
+                doc = store.get_document(session, int(target))
+                if doc is None or "forgotten" in doc.flags.split(","):
+                    raise NotFoundError(f"no document with id {target}")
+                doc_ids.append(doc.id)
+                paths.extend(store.paths_of(session, doc.id))
+                continue
+            path = named_path(target)
+            doc_id = store.document_of_path(session, path)
+            if doc_id is None:
+                raise NotFoundError(f"no document has the file {path}")
+            if all_paths:
+                doc_ids.append(doc_id)
+                paths.extend(store.paths_of(session, doc_id))
+            else:
+                paths.append(path)
+        paths = list(dict.fromkeys(paths))
+        present: dict[str, tuple[int, int]] = {}
+        for path in paths:
+            if refusal(path, dataclasses.replace(rules, follow_symlinks=True)) == OUTSIDE:
+                continue  # no scan looks there: nothing to keep ignoring
+            try:
+                st = os.stat(path) if rules.follow_symlinks else os.lstat(path)
+            except OSError:
+                continue
+            present[path] = (st.st_size, st.st_mtime_ns)
+        before = {doc_id for path in paths if (doc_id := store.document_of_path(session, path)) is not None}
+        result.documents = store.forget(session, datetime.now(UTC), paths, present, doc_ids)
+        result.paths, result.ignored = paths, [p for p in paths if p in present]
+        result.kept = sorted(before - set(result.documents))
+        counts.update(result.as_dict())
+    log.info("forget.done", **result.as_dict())
+    follow(ctx, on_wait=on_wait)
+    return result
 
 
 def prune_runs(ctx: Context, now: datetime | None = None) -> None:
