@@ -73,3 +73,93 @@ def test_named_path_outside_every_inbox_is_refused_in_one_line(project: Project,
     assert proc.returncode == 1 and "1 added" in proc.stdout
     assert f"failed: {secret}: outside the configured inboxes" in proc.stderr
     assert _hits(project, "harbour") and _hits(project, "TOPSECRETOUTSIDE") == []
+
+
+def _ids(project: Project) -> dict[str, int]:
+    """path -> document id of the live files (from `show` of every search hit)."""
+    found: dict[str, int] = {}
+    for doc_id in _hits(project, "committee"):
+        for path in project.json("show", str(doc_id))["paths"]:
+            found[path] = doc_id
+    return found
+
+
+def test_forget_id_and_path(any_project: Project) -> None:
+    project = any_project
+    a = project.write("a.txt", _article("harbour"))
+    b = project.write("b.txt", _article("volcano"))
+    project.run("ingest", "inbox")
+    ids = _ids(project)
+    forgot = project.json("forget", str(ids[str(a)]))
+    assert forgot["documents"] == [ids[str(a)]] and forgot["paths"] == [str(a)] and forgot["ignored"] == [str(a)]
+    assert _hits(project, "harbour") == []  # gone from the index at once
+    out = project.run("forget", "inbox/b.txt").stdout
+    assert f"forgot documents: {ids[str(b)]}" in out and str(b) in out
+    assert _hits(project, "volcano") == [] and _hits(project, "committee") == []
+    # Still in the inbox, unchanged: a scan does not take them back.
+    assert "nothing changed" in project.run("ingest", "inbox").stdout
+    assert _hits(project, "committee") == []
+    failures = {f["path"]: (f["stage"], f["reason"], f["transient"]) for f in project.json("failures")["failures"]}
+    assert failures == {str(p): ("forget", "forgotten by indexer forget", False) for p in (a, b)}
+    # `retry --all` leaves forgotten files alone; a change brings a file back, as a new document.
+    project.run("retry", "--all")
+    assert _hits(project, "committee") == []
+    a.write_text(_article("harbour") + "\nA lighthouse will be built.\n", encoding="utf-8")
+    assert "1 added" in project.run("ingest", "inbox").stdout
+    (new_id,) = _hits(project, "lighthouse")
+    assert new_id not in ids.values()
+    assert _hits(project, "volcano") == []
+
+
+def test_forget_a_path_of_copies_and_all_paths(project: Project) -> None:
+    one = project.write("one.txt", _article("harbour"))
+    two = project.write("two.txt", _article("harbour"))  # byte-identical: one document, two paths
+    three = project.write("x/three.txt", _article("harbour"))
+    project.run("ingest", "inbox")
+    (doc_id,) = _hits(project, "harbour")
+    forgot = project.json("forget", str(one))
+    assert forgot == {"format_version": 1, "documents": [], "paths": [str(one)], "ignored": [str(one)],
+                      "kept": [doc_id]}
+    assert _hits(project, "harbour") == [doc_id]
+    assert project.json("show", str(doc_id))["paths"] == [str(two), str(three)]
+    forgot = project.json("forget", "--all-paths", str(two))
+    assert forgot["documents"] == [doc_id] and sorted(forgot["paths"]) == sorted([str(two), str(three)])
+    assert _hits(project, "harbour") == []
+    assert "nothing changed" in project.run("ingest", "inbox").stdout
+    assert _hits(project, "harbour") == []
+    # A forgotten document is not found again, and its text is erased.
+    proc = project.run("forget", str(doc_id), check=False)
+    assert proc.returncode == 1 and proc.stderr.splitlines() == [f"indexer: no document with id {doc_id}"]
+    assert project.json("show", str(doc_id))["body"] == ""
+
+
+def test_forget_unknown_id_or_path_is_one_line(project: Project) -> None:
+    project.write("a.txt", _article("harbour"))
+    project.run("ingest", "inbox")
+    proc = project.run("forget", "999", check=False)
+    assert proc.returncode == 1 and proc.stderr.splitlines() == ["indexer: no document with id 999"]
+    proc = project.run("forget", "inbox/nope.txt", check=False)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1 and "nope.txt" in proc.stderr
+    proc = project.run("forget", "inbox/a.txt", "999", check=False)  # nothing changes on an unknown one
+    assert proc.returncode == 1
+    assert _hits(project, "harbour")
+
+
+def test_forgotten_file_is_left_alone_by_the_daemon_until_it_changes(project: Project) -> None:
+    path = project.write("a.txt", _article("harbour"))
+    project.run("ingest", "inbox")
+    (doc_id,) = _hits(project, "harbour")
+    project.run("forget", str(doc_id))
+    proc = project.spawn("daemon")
+    wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
+    assert proc.poll() is None, project.log()
+
+    def last_scan() -> str | None:
+        return project.json("status")["last_scan"]
+
+    seen = {last_scan()}
+    wait_for(lambda: seen.add(last_scan()) or len(seen) >= 3, what="two scans by the daemon")
+    assert _hits(project, "harbour") == []
+    path.write_text(_article("harbour") + "\nA lighthouse will be built.\n", encoding="utf-8")
+    (new_id,) = wait_for(lambda: _hits(project, "lighthouse"), what="changed file ingested again")
+    assert new_id != doc_id
