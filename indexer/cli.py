@@ -441,15 +441,18 @@ def reindex(state: State, reprocess: bool, if_needed: bool, quiet: bool) -> None
 @cli.command()
 @click.option("--repair", is_flag=True, help="fix what differs (ingest, remove, re-index) in batches")
 @click.option("--hash", "check_hashes", is_flag=True, help="also re-read every file to compare content hashes")
+@click.option("--outside/--no-outside", default=None,
+              help="also check for files outside the configured inboxes (default: on SQLite only)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
-def verify(state: State, repair: bool, check_hashes: bool, as_json: bool) -> None:
+def verify(state: State, repair: bool, check_hashes: bool, outside: bool | None, as_json: bool) -> None:
     """Check that inbox files, database and index agree. Exit 1 if problems remain."""
     from indexer import jobs
 
     with _context(state) as ctx:
-        report = jobs.verify(ctx, repair=repair, check_hashes=check_hashes)
-        remaining = jobs.verify(ctx).problems if repair and report.problems else report.problems
+        report = jobs.verify(ctx, repair=repair, check_hashes=check_hashes, outside=outside)
+        remaining = (jobs.verify(ctx, outside=report.outside_checked).problems if repair and report.problems
+                     else report.problems)
     data = report.as_dict()
     data["remaining"] = remaining
     if as_json:
@@ -458,7 +461,8 @@ def verify(state: State, repair: bool, check_hashes: bool, as_json: bool) -> Non
         click.echo(f"checked {report.files_checked} files, {report.documents_checked} documents, "
                    f"index {report.index_documents if report.index_documents is not None else '-'} documents")
         labels = [("missing", "in the inbox, not in the database"), ("orphaned", "in the database, gone from disk"),
-                  ("stale", "changed on disk since ingested"), ("empty_documents", "documents with no file"),
+                  ("stale", "changed on disk since ingested"), ("outside", "outside the configured inboxes"),
+                  ("empty_documents", "documents with no file"),
                   ("not_indexed", "documents missing from the index"), ("index_orphans", "index entries not in the database")]
         for key, label in labels:
             items = data[key]

@@ -206,6 +206,8 @@ def _named_roots(ctx: Context, paths: list[Path]) -> tuple[list[Path], list[tupl
     named: list[Path] = []
     refused: list[tuple[str, str]] = []
     for path in map(named_path, paths):
+        if os.path.realpath(path) in ctx.ingester.rules.inboxes:
+            path = os.path.realpath(path)  # an inbox named by a symlink to it: its paths as the scans store them
         reason = refusal(path, ctx.ingester.rules)
         if reason == OUTSIDE or (reason is not None and os.path.isdir(path)):
             refused.append((path, reason))
@@ -402,11 +404,16 @@ def optimize(ctx: Context) -> int:
     return counts["segments_before"]
 
 
-def verify(ctx: Context, repair: bool = False, check_hashes: bool = False) -> VerifyReport:
+def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool | None = None
+           ) -> VerifyReport:
+    """``outside``: also check for files outside the configured inboxes; by default on
+    SQLite only, for on PostgreSQL other nodes' inboxes hold files of the same catalog."""
     from indexer.verify import verify as run_verify
 
+    if outside is None:
+        outside = ctx.db.is_sqlite
     with recorded(ctx, "verify") as counts:
-        report = run_verify(ctx, repair=repair, check_hashes=check_hashes)
+        report = run_verify(ctx, repair=repair, check_hashes=check_hashes, outside=outside)
         counts.update(problems=report.problems, files=report.files_checked, repaired=report.repaired)
     return report
 

@@ -163,3 +163,23 @@ def test_forgotten_file_is_left_alone_by_the_daemon_until_it_changes(project: Pr
     path.write_text(_article("harbour") + "\nA lighthouse will be built.\n", encoding="utf-8")
     (new_id,) = wait_for(lambda: _hits(project, "lighthouse"), what="changed file ingested again")
     assert new_id != doc_id
+
+
+def test_verify_reports_and_repairs_files_outside_the_inboxes(project: Project) -> None:
+    old = project.write("a.txt", _article("harbour"))
+    project.run("ingest", "inbox")
+    assert project.run("verify").stdout.splitlines()[-1] == "ok"
+    (project.root / "other").mkdir()
+    project.config.write_text(project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["other"]'),
+                              encoding="utf-8")
+    proc = project.run("verify", check=False)
+    assert proc.returncode == 1
+    assert f"1 outside the configured inboxes: {old}" in proc.stdout
+    report = json.loads(project.run("verify", "--json", check=False).stdout)
+    assert report["outside"] == [str(old)] and report["outside_checked"] is True
+    assert json.loads(project.run("verify", "--json", "--no-outside").stdout)["outside"] == []
+    proc = project.run("verify", "--repair")
+    assert "removed_outside 1" in proc.stdout and proc.stdout.splitlines()[-1] == "ok"
+    assert _hits(project, "harbour") == []
+    assert project.run("verify").stdout.splitlines()[-1] == "ok"
+    assert old.exists()  # the file itself is never touched
