@@ -183,3 +183,19 @@ def test_verify_reports_and_repairs_files_outside_the_inboxes(project: Project) 
     assert _hits(project, "harbour") == []
     assert project.run("verify").stdout.splitlines()[-1] == "ok"
     assert old.exists()  # the file itself is never touched
+
+
+def test_a_watcher_event_for_a_forgotten_file_does_not_bring_it_back(ctx) -> None:  # type: ignore[no-untyped-def]
+    from indexer import jobs
+    from indexer.ingest.ingester import candidate_for
+
+    path = ctx.config.inbox_dirs[0] / "a.txt"
+    path.write_text(_article("harbour"), encoding="utf-8")
+    assert jobs.scan(ctx).counts.added == 1
+    assert jobs.forget(ctx, [str(path)]).paths == [str(path)]
+    # What the daemon does on a file event (an open for writing closed unchanged, say).
+    counts = ctx.ingester.ingest([candidate_for(str(path))])
+    assert (counts.added, counts.unchanged) == (0, 1)
+    assert jobs.scan(ctx).counts.added == 0
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # touched: a change
+    assert ctx.ingester.ingest([candidate_for(str(path))]).added == 1
