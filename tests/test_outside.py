@@ -199,3 +199,17 @@ def test_a_watcher_event_for_a_forgotten_file_does_not_bring_it_back(ctx) -> Non
     assert jobs.scan(ctx).counts.added == 0
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # touched: a change
     assert ctx.ingester.ingest([candidate_for(str(path))]).added == 1
+
+
+def test_forget_a_document_whose_file_is_outside_the_inboxes(project: Project) -> None:
+    old = project.write("a.txt", _article("harbour"))
+    project.run("ingest", "inbox")
+    (doc_id,) = _hits(project, "harbour")
+    (project.root / "other").mkdir()
+    project.config.write_text(project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["other"]'),
+                              encoding="utf-8")
+    forgot = project.json("forget", str(old))
+    assert forgot["documents"] == [doc_id] and forgot["ignored"] == []  # no scan looks there
+    assert _hits(project, "harbour") == []
+    assert project.json("failures")["failures"] == []
+    assert project.run("verify").stdout.splitlines()[-1] == "ok"
