@@ -42,8 +42,9 @@ class VerifyReport:
 
     @property
     def problems(self) -> int:
-        return (len(self.missing) + len(self.orphaned) + len(self.stale) + len(self.outside) + len(self.empty_documents)
-                + len(self.not_indexed) + len(self.index_orphans) + (1 if self.index_problem else 0))
+        return (len(self.missing) + len(self.orphaned) + len(self.stale) + len(self.outside)
+                + len(self.empty_documents) + len(self.not_indexed) + len(self.index_orphans)
+                + (1 if self.index_problem else 0))
 
     def as_dict(self) -> dict[str, Any]:
         return {
