@@ -154,14 +154,18 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
     """Ingest files or folders now, and bring the index up to date."""
     from indexer import jobs
 
-    missing = [str(p) for p in paths if not p.exists()]
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:
         raise NotFoundError(f"no such file or folder: {missing[0]}")
     with _context(state) as ctx:
         with _progress("ingesting") as advance:
-            result = jobs.ingest(ctx, [p.resolve() for p in paths], progress=advance, on_wait=_on_wait)
+            result = jobs.ingest(ctx, list(paths), progress=advance, on_wait=_on_wait)
         jobs.follow(ctx, on_wait=_on_wait)  # changes made meanwhile by others (a daemon, another node)
     c = result.counts
+    for path, reason in result.refused:
+        _err(f"failed: {path}: {reason}")
+    if len(result.refused) == len(paths):  # nothing named was taken: the refusals say it all
+        sys.exit(1)
     parts = [f"{c.added} added", f"{c.updated} updated", f"{c.unchanged} unchanged"]
     if c.duplicates:
         parts.append(f"{c.duplicates} duplicates")
@@ -179,7 +183,7 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
         _err(f"... and {len(failed) - 20} more (see `indexer status`)")
     for folder in result.unavailable:
         _err(f"indexer: folder unavailable, its documents are kept: {folder.path}: {folder.reason}")
-    if result.unavailable:
+    if result.unavailable or result.refused:
         sys.exit(1)
 
 
@@ -475,15 +479,18 @@ def reindex(state: State, reprocess: bool, if_needed: bool, quiet: bool) -> None
 @cli.command()
 @click.option("--repair", is_flag=True, help="fix what differs (ingest, remove, re-index) in batches")
 @click.option("--hash", "check_hashes", is_flag=True, help="also re-read every file to compare content hashes")
+@click.option("--outside/--no-outside", default=None,
+              help="also check for files outside the configured inboxes (default: on SQLite only)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
-def verify(state: State, repair: bool, check_hashes: bool, as_json: bool) -> None:
+def verify(state: State, repair: bool, check_hashes: bool, outside: bool | None, as_json: bool) -> None:
     """Check that inbox files, database and index agree. Exit 1 if problems remain."""
     from indexer import jobs
 
     with _context(state, read_only=not repair) as ctx:
-        report = jobs.verify(ctx, repair=repair, check_hashes=check_hashes)
-        remaining = jobs.verify(ctx).problems if repair and report.problems else report.problems
+        report = jobs.verify(ctx, repair=repair, check_hashes=check_hashes, outside=outside)
+        remaining = (jobs.verify(ctx, outside=report.outside_checked).problems if repair and report.problems
+                     else report.problems)
     data = report.as_dict()
     data["remaining"] = remaining
     if as_json:
@@ -492,7 +499,8 @@ def verify(state: State, repair: bool, check_hashes: bool, as_json: bool) -> Non
         click.echo(f"checked {report.files_checked} files, {report.documents_checked} documents, "
                    f"index {report.index_documents if report.index_documents is not None else '-'} documents")
         labels = [("missing", "in the inbox, not in the database"), ("orphaned", "in the database, gone from disk"),
-                  ("stale", "changed on disk since ingested"), ("empty_documents", "documents with no file"),
+                  ("stale", "changed on disk since ingested"), ("outside", "outside the configured inboxes"),
+                  ("empty_documents", "documents with no file"),
                   ("not_indexed", "documents missing from the index"), ("index_orphans", "index entries not in the database")]
         for key, label in labels:
             items = data[key]
@@ -545,12 +553,41 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
     if not paths and not retry_all:
         raise click.UsageError("give PATH... or --all")
     with _context(state) as ctx:
-        counts = jobs.retry(ctx, None if retry_all else [str(p.resolve()) for p in paths])
+        counts = jobs.retry(ctx, None if retry_all else [str(p) for p in paths])
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed")
     for path, reason in counts.failed_paths[:20]:
         _err(f"failed: {path}: {reason}")
     if counts.failed:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="ID|PATH...")
+@click.option("--all-paths", is_flag=True,
+              help="for a PATH: forget its whole document, with every path holding it")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def forget(state: State, targets: tuple[str, ...], all_paths: bool, as_json: bool) -> None:
+    """Remove documents from the database and the index for good.
+
+    An ID (a whole number) forgets that document with all its paths. A PATH forgets only
+    that file's path: its document stays while other files (byte-identical copies) hold
+    it; with --all-paths, the document it belongs to goes with all its paths. A forgotten
+    file still in the inbox is ignored until it changes; then it is a new document.
+    """
+    from indexer import jobs
+
+    with _context(state) as ctx:
+        result = jobs.forget(ctx, list(targets), all_paths=all_paths, on_wait=_on_wait)
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, **result.as_dict()})
+        return
+    if result.documents:
+        click.echo("forgot documents: " + ", ".join(map(str, result.documents)))
+    for path in result.paths:
+        click.echo(f"forgot path: {path}" + (" (ignored until it changes)" if path in result.ignored else ""))
+    if result.kept:
+        click.echo("kept documents (other files hold them): " + ", ".join(map(str, result.kept)))
 
 
 @cli.command()

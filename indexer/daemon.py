@@ -151,7 +151,8 @@ class Daemon:
                 log.info("job.verify", outcome="skipped", reason="another node holds the verify lease")
                 return
             with self._busy:  # repairs write; the watcher's batches wait for them
-                jobs.verify(self.ctx, repair=True)
+                # Not the files outside the inboxes: a mistyped inbox would empty the catalog.
+                jobs.verify(self.ctx, repair=True, outside=False)
                 with self.ctx.db.write(exclusive=False) as session:
                     dropped = store.drop_expired_claims(session)
                 if dropped:

@@ -21,7 +21,8 @@ from indexer.config import Config
 from indexer.db import store
 from indexer.db.models import JobRun, LearnedLine
 from indexer.db.session import Database, open_database
-from indexer.ingest.discover import Rules
+from indexer.errors import NotFoundError
+from indexer.ingest.discover import OUTSIDE, Rules, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
 from indexer.ingest.boilerplate import is_furniture
@@ -34,9 +35,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "ForgetResult",
     "LearnResult",
     "apply_learned",
     "follow",
+    "forget",
     "last_run",
     "learn",
     "open_context",
@@ -88,6 +91,7 @@ def open_context(config: Config, read_only: bool = False) -> Context:
         include=tuple(config.paths.include),
         exclude=tuple(config.paths.exclude),
         follow_symlinks=config.paths.follow_symlinks,
+        inboxes=tuple(str(p) for p in config.inbox_dirs),
     )
     options = AnalyzeOptions(
         min_words=config.ingest.min_words,
@@ -198,10 +202,32 @@ def ingest(
     searchable as the ingest goes, and the index gets few segments. Others waiting for the
     writer lock (a daemon's follow) allow for that interval (see ``open_context``).
     """
-    with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
-        result = _scan(ctx, roots, progress=progress, after_batch=follower.step)
-    _log_follow(follower.result())
+    named, refused = _named_roots(ctx, roots)
+    result = IngestResult()
+    if named:
+        with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
+            result = _scan(ctx, named, progress=progress, after_batch=follower.step)
+        _log_follow(follower.result())
+    result.refused = refused
     return result
+
+
+def _named_roots(ctx: Context, paths: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The paths named on a command line that obey the scan's rules, and (path, reason)
+    for those refused whole: outside every inbox, or a folder symlink the scan would not
+    follow. A file symlink the scan would not follow stays: the scan records it."""
+    named: list[Path] = []
+    refused: list[tuple[str, str]] = []
+    for path in map(named_path, paths):
+        if os.path.realpath(path) in ctx.ingester.rules.inboxes:
+            path = os.path.realpath(path)  # an inbox named by a symlink to it: its paths as the scans store them
+        reason = refusal(path, ctx.ingester.rules)
+        if reason == OUTSIDE or (reason is not None and os.path.isdir(path)):
+            refused.append((path, reason))
+            log.warning("ingest.refused", path=path, reason=reason)
+        else:
+            named.append(Path(path))
+    return named, refused
 
 
 def _scan(ctx: Context, roots: list[Path] | None, **options: Any) -> IngestResult:
@@ -391,11 +417,16 @@ def optimize(ctx: Context) -> int:
     return counts["segments_before"]
 
 
-def verify(ctx: Context, repair: bool = False, check_hashes: bool = False) -> VerifyReport:
+def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool | None = None
+           ) -> VerifyReport:
+    """``outside``: also check for files outside the configured inboxes; by default on
+    SQLite only, for on PostgreSQL other nodes' inboxes hold files of the same catalog."""
     from indexer.verify import verify as run_verify
 
+    if outside is None:
+        outside = ctx.db.is_sqlite
     with recorded(ctx, "verify") as counts:
-        report = run_verify(ctx, repair=repair, check_hashes=check_hashes)
+        report = run_verify(ctx, repair=repair, check_hashes=check_hashes, outside=outside)
         counts.update(problems=report.problems, files=report.files_checked, repaired=report.repaired)
         if report.unavailable:
             counts["unavailable"] = [f.path for f in report.unavailable]
@@ -416,16 +447,22 @@ def unavailable_folders(ctx: Context) -> list[Unlisted]:
 
 def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
     """Forget recorded failures (all, or these paths) and ingest those files now."""
+    counts = store.BatchCounts()
+    if paths is not None:
+        named, refused = _named_roots(ctx, [Path(p) for p in paths])
+        paths = [str(p) for p in named]
+        counts.failed += len(refused)
+        counts.failed_paths.extend(refused)
     with ctx.db.write() as session:
-        targets = store.failure_paths(session) if paths is None else paths
+        # Files `indexer forget` forgot are not failures to retry; naming one retries it.
+        targets = store.failure_paths(session, skip_stages=[store.FORGET_STAGE]) if paths is None else paths
         store.clear_failures(session, targets)
     # A folder that could not be listed is scanned again (its failure comes back if it
     # still cannot be); a file is read again.
     folders = [Path(p) for p in targets if os.path.isdir(p)]
     files = [p for p in targets if not os.path.isdir(p)]
-    candidates = [c for p in files if (c := candidate_for(p)) is not None]
+    candidates = [c for p in files if (c := _retry_candidate(ctx, p)) is not None]
     gone = [p for p in files if not os.path.lexists(p)]
-    counts = store.BatchCounts()
     for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
         chunk = candidates[start : start + ctx.config.ingest.batch_size]
         counts.merge(ctx.ingester.ingest(chunk, removed=gone if start == 0 else ()))
@@ -433,6 +470,79 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
         counts.merge(_scan(ctx, folders).counts)
     follow(ctx)
     return counts
+
+
+def _retry_candidate(ctx: Context, path: str) -> Candidate | None:
+    """``candidate_for(path)``, or one carrying the scan's reason for a symlink it would
+    not follow (never opened: candidate_for's stat follows the link)."""
+    reason = refusal(path, ctx.ingester.rules)
+    if reason == OUTSIDE:  # a ledger row from another configuration: cleared, not read
+        return None
+    if reason is not None and os.path.lexists(path):
+        st = os.lstat(path)
+        return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
+    return candidate_for(path)
+
+
+@dataclass
+class ForgetResult:
+    """What `indexer forget` removed: documents gone for good, and paths taken off theirs."""
+
+    documents: list[int] = dataclasses.field(default_factory=list)  # forgotten (tombstoned, erased)
+    paths: list[str] = dataclasses.field(default_factory=list)  # file paths removed
+    ignored: list[str] = dataclasses.field(default_factory=list)  # of those, on disk: skipped until changed
+    kept: list[int] = dataclasses.field(default_factory=list)  # documents other files still hold
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def forget(ctx: Context, targets: list[str], all_paths: bool = False,
+           on_wait: Callable[[int | None], None] | None = None) -> ForgetResult:
+    """Forget documents (a target that is a whole number is a document id, with all its
+    paths) and paths (a file's path only, or with ``all_paths`` its whole document), then
+    bring the index up to date. Raises NotFoundError, before changing anything, for a
+    target the database does not know."""
+    result = ForgetResult()
+    rules = ctx.ingester.rules
+    with recorded(ctx, "forget") as counts, ctx.db.write() as session:
+        doc_ids: list[int] = []
+        paths: list[str] = []
+        for target in targets:
+            if target.isdigit():
+                doc = store.get_document(session, int(target))
+                if doc is None or "forgotten" in doc.flags.split(","):
+                    raise NotFoundError(f"no document with id {target}")
+                doc_ids.append(doc.id)
+                paths.extend(store.paths_of(session, doc.id))
+                continue
+            path = named_path(target)
+            doc_id = store.document_of_path(session, path)
+            if doc_id is None:
+                raise NotFoundError(f"no document has the file {path}")
+            if all_paths:
+                doc_ids.append(doc_id)
+                paths.extend(store.paths_of(session, doc_id))
+            else:
+                paths.append(path)
+        paths = list(dict.fromkeys(paths))
+        present: dict[str, tuple[int, int]] = {}
+        for path in paths:
+            if refusal(path, dataclasses.replace(rules, follow_symlinks=True)) == OUTSIDE:
+                continue  # no scan looks there: nothing to keep ignoring
+            try:
+                st = os.stat(path) if rules.follow_symlinks else os.lstat(path)
+            except OSError:
+                continue
+            present[path] = (st.st_size, st.st_mtime_ns)
+        before = {doc_id for path in paths if (doc_id := store.document_of_path(session, path)) is not None}
+        result.documents = store.forget(session, datetime.now(UTC), paths, present, doc_ids)
+        result.paths, result.ignored = paths, [p for p in paths if p in present]
+        result.kept = sorted(before - set(result.documents))
+        counts.update(result.as_dict())
+    log.info("forget.done", **result.as_dict())
+    follow(ctx, on_wait=on_wait)
+    return result
 
 
 def prune_runs(ctx: Context, now: datetime | None = None) -> None:

@@ -33,6 +33,8 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)  # in an inbox, not in the DB
     orphaned: list[str] = field(default_factory=list)  # in the DB, gone from disk
     stale: list[str] = field(default_factory=list)  # in both, but the DB has older content
+    outside: list[str] = field(default_factory=list)  # in the DB, outside every configured inbox
+    outside_checked: bool = False
     empty_documents: list[int] = field(default_factory=list)  # live documents no file holds
     not_indexed: list[int] = field(default_factory=list)  # live in the DB, absent from the index
     index_orphans: list[int] = field(default_factory=list)  # in the index, not live in the DB
@@ -45,9 +47,9 @@ class VerifyReport:
 
     @property
     def problems(self) -> int:
-        return (len(self.missing) + len(self.orphaned) + len(self.stale) + len(self.empty_documents)
-                + len(self.not_indexed) + len(self.index_orphans) + (1 if self.index_problem else 0)
-                + len(self.unavailable))
+        return (len(self.missing) + len(self.orphaned) + len(self.stale) + len(self.outside)
+                + len(self.empty_documents) + len(self.not_indexed) + len(self.index_orphans)
+                + (1 if self.index_problem else 0) + len(self.unavailable))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,8 @@ class VerifyReport:
             "missing": self.missing,
             "orphaned": self.orphaned,
             "stale": self.stale,
+            "outside": self.outside,
+            "outside_checked": self.outside_checked,
             "empty_documents": self.empty_documents,
             "not_indexed": self.not_indexed,
             "index_orphans": self.index_orphans,
@@ -83,9 +87,13 @@ def _index_ids(live_dir: Any) -> tuple[set[int], int]:
         ix.close()
 
 
-def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> VerifyReport:
-    """Compare the inbox files, the DB and the index; with ``repair``, fix what differs."""
-    report = VerifyReport()
+def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: bool = False) -> VerifyReport:
+    """Compare the inbox files, the DB and the index; with ``repair``, fix what differs.
+
+    ``outside``: also report (and repair: remove) the files the DB holds outside every
+    configured inbox, for a catalog no other configuration (node) shares.
+    """
+    report = VerifyReport(outside_checked=outside)
     roots = [str(p) for p in ctx.config.inbox_dirs]
     # A file changed within the settle window may still be being written: the watcher or
     # the next scan takes it once it is stable; it is neither missing nor stale yet.
@@ -114,6 +122,9 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> Verify
     kept = [f.path for f in report.unavailable]
     in_roots = {p for p in db_files if is_under(p, roots) and not is_under(p, kept)}
     report.missing = sorted(p for p in on_disk if p not in known)
+    if outside:
+        # Not under any inbox at all (files of an unavailable folder are under one).
+        report.outside = sorted(p for p in db_files if not is_under(p, roots))
     report.orphaned = sorted(p for p in in_roots if p not in on_disk and not os.path.exists(p))
     for path in sorted(in_roots & on_disk.keys()):
         size, mtime, sha = db_files[path]
@@ -153,6 +164,9 @@ def _repair(ctx: Any, report: VerifyReport) -> None:
     for start in range(0, len(report.orphaned), batch):
         ctx.ingester.ingest([], removed=report.orphaned[start : start + batch])
     repaired["removed"] = len(report.orphaned)
+    for start in range(0, len(report.outside), batch):
+        ctx.ingester.ingest([], removed=report.outside[start : start + batch])
+    repaired["removed_outside"] = len(report.outside)
     now = datetime.now(UTC)
     if report.empty_documents:
         with ctx.db.write() as session:

@@ -43,6 +43,10 @@ __all__ = [
     "drop_expired_claims",
     "documents_without_files",
     "failure_paths",
+    "FORGET_REASON",
+    "FORGET_STAGE",
+    "document_of_path",
+    "forget",
     "live_document_ids",
     "live_file_states",
     "resequence",
@@ -407,7 +411,17 @@ class _Batch:
             file.size, file.mtime_ns, file.sha256, file.seen_at = size, mtime_ns, sha, self.now
         return file
 
+    def forgotten(self, path: str, size: int, mtime_ns: int) -> bool:
+        """Whether ``path`` is a file `indexer forget` forgot, unchanged since (the watcher
+        may see an event for it; the scans skip it by its state in ``known_states``)."""
+        failure = self.failures.get(path)
+        return (failure is not None and failure.stage == FORGET_STAGE
+                and (failure.size, failure.mtime_ns) == (size, mtime_ns))
+
     def add_analysis(self, a: Analysis) -> None:
+        if self.forgotten(a.path, a.size, a.mtime_ns):
+            self.counts.unchanged += 1
+            return
         self.clear_failure(a.path)
         file = self.files.get(a.path)
         if file is not None and file.sha256 == a.sha256:
@@ -449,6 +463,9 @@ class _Batch:
 
     def add_link(self, link: Linked, document_id: int) -> None:
         """A path whose bytes a live file already has: join that document, no analysis."""
+        if self.forgotten(link.path, link.size, link.mtime_ns):
+            self.counts.unchanged += 1
+            return
         self.clear_failure(link.path)
         doc = self.session.get(Document, document_id)
         if doc is None:
@@ -742,8 +759,55 @@ def outdated_files(session: Session, version: int, after_id: int, limit: int) ->
     return [(file_id, path) for file_id, path in rows]
 
 
-def failure_paths(session: Session) -> list[str]:
-    return list(session.scalars(select(Failure.path).order_by(Failure.path)))
+def failure_paths(session: Session, skip_stages: Sequence[str] = ()) -> list[str]:
+    statement = select(Failure.path).order_by(Failure.path)
+    if skip_stages:
+        statement = statement.where(Failure.stage.not_in(list(skip_stages)))
+    return list(session.scalars(statement))
+
+
+# A file `indexer forget` removed stays in the failure ledger under this stage, with its
+# size and mtime: scans skip it until it changes (known_states), then it is new again.
+FORGET_STAGE = "forget"
+FORGET_REASON = "forgotten by indexer forget"
+
+
+def document_of_path(session: Session, path: str) -> int | None:
+    return session.scalar(select(File.document_id).where(File.path == path))
+
+
+def forget(
+    session: Session, now: datetime, paths: Sequence[str], present: Mapping[str, tuple[int, int]],
+    doc_ids: Sequence[int] = (),
+) -> list[int]:
+    """Remove files from their documents for good, and documents no file holds any more;
+    returns the ids of the documents forgotten.
+
+    ``present``: path -> (size, mtime_ns) of those still on disk in an inbox, kept in the
+    ledger (``FORGET_STAGE``) so that they are ignored until they change. ``doc_ids``:
+    documents to forget even if they had no file. A forgotten document stays as a
+    tombstone (its id and a new sequence number, so that every index following the change
+    sequence deletes it) with its text and hashes erased: nothing can bring it back.
+    """
+    batch = _Batch(session, now, paths, [])
+    for path in paths:
+        if path in present:
+            size, mtime_ns = present[path]
+            batch.add_failure(FileFailure(path, FORGET_STAGE, FORGET_REASON, size, mtime_ns))
+        else:
+            batch.remove_path(path)
+    for doc in session.scalars(select(Document).where(Document.id.in_(list(doc_ids)))):
+        if doc.deleted_at is None and not batch._files_of(doc):
+            batch._banded.setdefault(id(doc), doc.fingerprint)
+            doc.deleted_at = doc.updated_at = now
+        batch.touch(doc)  # already a tombstone: sequenced again all the same
+    batch.finish()
+    gone = [doc for doc in batch.touched if doc.deleted_at is not None]
+    for doc in gone:
+        doc.title = doc.summary = doc.body = doc.sha256 = doc.body_sha256 = ""
+        doc.removed, doc.fingerprint, doc.cluster_id, doc.flags = "[]", None, None, "forgotten"
+    session.flush()
+    return sorted(doc.id for doc in gone)
 
 
 def clear_failures(session: Session, paths: Sequence[str] | None = None) -> int:

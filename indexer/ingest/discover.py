@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fnmatch
 import os
@@ -12,11 +13,18 @@ from pathlib import Path
 
 from indexer.ingest.types import Candidate, Unlisted
 
-__all__ = ["Rules", "discover", "is_ignored_name", "matches", "printable_path", "unlisted_reason"]
+__all__ = [
+    "OUTSIDE", "Rules", "discover", "is_ignored_name", "matches", "named_path", "printable_path", "refusal",
+    "unlisted_reason",
+]
 
 # Editors, downloaders and scrapers write these before the final rename; ingesting them
 # would index half files and then see them vanish.
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".swp", "~")
+
+OUTSIDE = "outside the configured inboxes"
+SYMLINK_OFF = "symlink (follow_symlinks is off)"
+SYMLINK_OUTSIDE = "symlink points outside the inbox"
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,8 @@ class Rules:
     include: tuple[str, ...] = ("*.txt",)
     exclude: tuple[str, ...] = ()
     follow_symlinks: bool = False
+    # The folders symlinks must stay inside (the configured inboxes); empty: the roots scanned.
+    inboxes: tuple[str, ...] = ()
 
 
 def is_ignored_name(name: str) -> bool:
@@ -62,24 +72,53 @@ def _inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
+def named_path(path: str | Path) -> str:
+    """A path named on the command line, absolute, with the symlinks of the folders leading
+    to it resolved (as the configured inboxes are) but not its own: a symlink named is
+    judged as a symlink, never as the file it points to."""
+    absolute = os.path.abspath(path)
+    parent, name = os.path.split(absolute)
+    return os.path.join(os.path.realpath(parent), name) if name else absolute
+
+
+def refusal(path: str, rules: Rules) -> str | None:
+    """Why a path named on the command line (see ``named_path``) is not taken, or None:
+    it is outside every inbox, or a symlink the scan would not follow."""
+    if rules.inboxes and not _inside(path, rules.inboxes):
+        return OUTSIDE
+    if os.path.islink(path):
+        if not rules.follow_symlinks:
+            return SYMLINK_OFF
+        if not _inside(os.path.realpath(path), rules.inboxes or (os.path.dirname(path),)):
+            return SYMLINK_OUTSIDE
+    return None
+
+
 def discover(
     roots: Iterable[str | Path], rules: Rules, unlisted: list[Unlisted] | None = None
 ) -> Iterator[Candidate]:
     """Yield every matching file under ``roots``, recursively, in a stable order.
 
-    Special files (FIFOs, sockets, devices) and symlinks that lead outside the roots are
-    yielded with an ``error`` so that they are recorded as failures, never opened. Folders
+    Special files (FIFOs, sockets, devices) and symlinks that lead outside the inboxes are
+    yielded with an ``error`` so that they are recorded as failures, never opened. A root
+    that is itself such a symlink is yielded so too (a file) or skipped (a folder). Folders
     that cannot be listed (missing, unreadable) are appended to ``unlisted``: the files
     under them are not seen, which must not be taken for their deletion.
     """
-    root_list = [str(Path(r).resolve()) for r in roots]
+    root_list = [named_path(r) for r in roots]
+    inboxes = list(rules.inboxes) or root_list
     for root in root_list:
+        if os.path.islink(root) and (reason := refusal(root, dataclasses.replace(rules, inboxes=tuple(inboxes)))):
+            if not os.path.isdir(root):
+                st = os.lstat(root)
+                yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
+            continue
         if os.path.isfile(root):
             st = os.stat(root)
             yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino)
             continue
         seen_dirs: set[tuple[int, int]] = set()
-        yield from _walk(root, root, root_list, rules, seen_dirs, unlisted)
+        yield from _walk(root, root, inboxes, rules, seen_dirs, unlisted)
 
 
 def unlisted_reason(error: OSError) -> str:
@@ -121,8 +160,7 @@ def _walk(
                 target = os.path.realpath(path)
                 if not rules.follow_symlinks or not _inside(target, roots):
                     if matches(path, root, rules):
-                        reason = ("symlink points outside the inbox" if rules.follow_symlinks
-                                  else "symlink (follow_symlinks is off)")
+                        reason = SYMLINK_OUTSIDE if rules.follow_symlinks else SYMLINK_OFF
                         st = entry.stat(follow_symlinks=False)
                         yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
                     continue

@@ -23,7 +23,7 @@ import structlog
 from indexer.db import store
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
-from indexer.ingest.discover import Rules, discover, printable_path
+from indexer.ingest.discover import Rules, discover, named_path, printable_path
 from indexer.ingest.folders import is_under, unavailable
 from indexer.ingest.pipeline import AnalyzeOptions, analyze, warm_up
 from indexer.ingest.read import read_file
@@ -55,6 +55,7 @@ class IngestResult:
     seconds: float = 0.0
     # Folders that could not be listed: their known files were kept, not taken for deleted.
     unavailable: list[Unlisted] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): named, not taken
 
     def as_dict(self) -> dict[str, object]:
         counts: dict[str, object] = {**self.counts.as_dict(), "seen": self.seen,
@@ -384,7 +385,7 @@ class Ingester:
         daemon's watcher) get their turn between batches of a long scan.
         """
         started = time.monotonic()
-        root_strs = [str(r.resolve()) for r in roots]
+        root_strs = [named_path(r) for r in roots]
         with self.db.read() as session:
             known = store.known_states(session, root_strs, now=self.clock())
         result = IngestResult()
