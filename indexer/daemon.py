@@ -17,6 +17,7 @@ from indexer import jobs
 from indexer.db import store
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.ingester import candidate_for
+from indexer.ingest.paths import fs_path
 from indexer.ingest.types import Candidate
 from indexer.ingest.watch import Pending, start_observer
 from indexer.jobs import Context
@@ -196,7 +197,7 @@ class Daemon:
                 try:
                     counts = self.ctx.ingester.ingest(candidates, removed=gone)
                     for path in counts.busy:  # a scan's batch has it: look again once settled
-                        self.pending.touch(path)
+                        self.pending.touch(fs_path(path))
                 except Exception:
                     for path in ready.files:  # try these again once the trouble passes
                         self.pending.touch(path)

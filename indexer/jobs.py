@@ -24,6 +24,7 @@ from indexer.db.session import Database, open_database
 from indexer.ingest.discover import Rules
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
 from indexer.ingest.boilerplate import is_furniture
+from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.pipeline import AnalyzeOptions, line_group
 from indexer.ingest.types import Candidate
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
@@ -249,7 +250,7 @@ def _reanalyse(
         if not batch:
             break
         last_id = batch[-1][0]
-        candidates = [c for _, path in batch if (c := candidate_for(path)) is not None]
+        candidates = [c for _, path in batch if (c := candidate_for(fs_path(path))) is not None]
         counts = ctx.ingester.ingest(candidates, force=True)
         done += counts.updated + counts.added
     return done
@@ -390,10 +391,10 @@ def verify(ctx: Context, repair: bool = False, check_hashes: bool = False) -> Ve
 def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
     """Forget recorded failures (all, or these paths) and ingest those files now."""
     with ctx.db.write() as session:
-        targets = store.failure_paths(session) if paths is None else paths
+        targets = store.failure_paths(session) if paths is None else [db_path(p) for p in paths]
         store.clear_failures(session, targets)
-    candidates = [c for p in targets if (c := candidate_for(p)) is not None]
-    gone = [p for p in targets if not os.path.lexists(p)]
+    candidates = [c for p in targets if (c := candidate_for(fs_path(p))) is not None]
+    gone = [fs_path(p) for p in targets if not os.path.lexists(fs_path(p))]
     counts = store.BatchCounts()
     for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
         chunk = candidates[start : start + ctx.config.ingest.batch_size]

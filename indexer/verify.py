@@ -14,6 +14,7 @@ from whoosh import index as whoosh_index
 from indexer.db import store
 from indexer.ingest.discover import discover
 from indexer.ingest.ingester import candidate_for
+from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.read import read_file
 
 __all__ = ["VerifyReport", "verify"]
@@ -84,7 +85,7 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> Verify
     # the next scan takes it once it is stable; it is neither missing nor stale yet.
     settled_before = time.time_ns() - int(ctx.config.daemon.settle_seconds * 1e9)
     on_disk = {
-        c.path: c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules)
+        db_path(c.path): c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules)
         if not c.error and c.mtime_ns <= settled_before
     }
     report.files_checked = len(on_disk)
@@ -102,7 +103,7 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> Verify
     report.documents_checked = len(live_ids)
     in_roots = {p for p in db_files if any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots)}
     report.missing = sorted(p for p in on_disk if p not in known)
-    report.orphaned = sorted(p for p in in_roots if p not in on_disk and not os.path.exists(p))
+    report.orphaned = sorted(p for p in in_roots if p not in on_disk and not os.path.exists(fs_path(p)))
     for path in sorted(in_roots & on_disk.keys()):
         size, mtime, sha = db_files[path]
         c = on_disk[path]
@@ -110,7 +111,7 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False) -> Verify
             report.stale.append(path)
         elif check_hashes:
             try:
-                if read_file(path, ctx.ingester.max_bytes, ctx.ingester.rules.follow_symlinks).sha256 != sha:
+                if read_file(fs_path(path), ctx.ingester.max_bytes, ctx.ingester.rules.follow_symlinks).sha256 != sha:
                     report.stale.append(path)
             except Exception:  # unreadable now: the next scan records why
                 report.stale.append(path)
@@ -133,11 +134,11 @@ def _repair(ctx: Any, report: VerifyReport) -> None:
     repaired: dict[str, int] = {}
     to_ingest = report.missing + report.stale
     for start in range(0, len(to_ingest), batch):
-        candidates = [c for p in to_ingest[start : start + batch] if (c := candidate_for(p)) is not None]
+        candidates = [c for p in to_ingest[start : start + batch] if (c := candidate_for(fs_path(p))) is not None]
         ctx.ingester.ingest(candidates)
     repaired["ingested"] = len(to_ingest)
     for start in range(0, len(report.orphaned), batch):
-        ctx.ingester.ingest([], removed=report.orphaned[start : start + batch])
+        ctx.ingester.ingest([], removed=[fs_path(p) for p in report.orphaned[start : start + batch]])
     repaired["removed"] = len(report.orphaned)
     now = datetime.now(UTC)
     if report.empty_documents:

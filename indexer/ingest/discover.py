@@ -12,7 +12,7 @@ from pathlib import Path
 
 from indexer.ingest.types import Candidate
 
-__all__ = ["Rules", "discover", "is_ignored_name", "matches", "printable_path"]
+__all__ = ["Rules", "discover", "is_ignored_name", "matches"]
 
 # Editors, downloaders and scrapers write these before the final rename; ingesting them
 # would index half files and then see them vanish.
@@ -44,18 +44,6 @@ def matches(path: str, root: str, rules: Rules) -> bool:
     return not rules.exclude or not any(
         fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) for pattern in rules.exclude
     )
-
-
-def printable_path(path: str) -> str:
-    """``path`` itself, or, for a name that is not valid UTF-8, an escaped readable form.
-
-    The database stores text; such a file is recorded as a failure under this name.
-    """
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _inside(path: str, roots: Iterable[str]) -> bool:
@@ -94,12 +82,7 @@ def _walk(
     for entry in entries:
         if is_ignored_name(entry.name):
             continue
-        path = entry.path
-        if (shown := printable_path(path)) != path:
-            if matches(shown, root, rules):
-                st = entry.stat(follow_symlinks=False)
-                yield Candidate(shown, st.st_size, st.st_mtime_ns, st.st_ino, error="file name is not valid UTF-8")
-            continue
+        path = entry.path  # a name that is not UTF-8 has surrogates here: see paths.py
         try:
             is_link = entry.is_symlink()
             if is_link:

@@ -23,7 +23,8 @@ import structlog
 from indexer.db import store
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
-from indexer.ingest.discover import Rules, discover, printable_path
+from indexer.ingest.discover import Rules, discover
+from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.pipeline import AnalyzeOptions, analyze, warm_up
 from indexer.ingest.read import read_file
 from indexer.ingest.types import Analysis, Candidate, FileFailure, RawFile
@@ -62,7 +63,7 @@ def _now() -> datetime:
 
 
 def candidate_for(path: str) -> Candidate | None:
-    """A Candidate from a fresh lstat, or None when the path is gone."""
+    """A Candidate from a fresh lstat, or None when the path (a file system path) is gone."""
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -198,8 +199,11 @@ class Ingester:
         self._learned_version = version
 
     def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
-        batch = _Batch(removed=[p for p in removed if printable_path(p) == p], force=force)
-        candidates = list(candidates)
+        """Start a batch of ``candidates`` (file system paths) and ``removed`` (database paths)."""
+        batch = _Batch(removed=list(removed), force=force)
+        # From here on a path is its database form; read_file gets the file system one back.
+        candidates = [c if (p := db_path(c.path)) == c.path else dataclasses.replace(c, path=p)
+                      for c in candidates]
         with self._busy_lock:
             fresh = {c.path: c for c in candidates if c.path not in self._busy}
             self._busy.update(fresh)
@@ -217,12 +221,9 @@ class Ingester:
     def _begin(self, batch: _Batch, candidates: list[Candidate]) -> None:
         """Claim, read and look up the batch's files, and submit their analysis."""
         self.refresh_learned()
-        batch.claimed = self._claim([c.path for c in candidates if printable_path(c.path) == c.path])
+        batch.claimed = self._claim([c.path for c in candidates])
         raws: list[RawFile] = []
         for c in candidates:
-            if (shown := printable_path(c.path)) != c.path:
-                batch.failures.append(FileFailure(shown, "read", "file name is not valid UTF-8", c.size, c.mtime_ns))
-                continue
             if c.path not in batch.claimed:
                 batch.elsewhere += 1  # another node has it; the next scan finds it done
                 continue
@@ -230,9 +231,11 @@ class Ingester:
                 batch.failures.append(FileFailure(c.path, "read", c.error, c.size, c.mtime_ns))
                 continue
             try:
-                raws.append(read_file(c.path, self.max_bytes, self.rules.follow_symlinks))
+                raw = read_file(fs_path(c.path), self.max_bytes, self.rules.follow_symlinks)
             except InputError as e:
                 batch.failures.append(FileFailure(c.path, "read", e.reason, c.size, c.mtime_ns, e.transient))
+                continue
+            raws.append(raw if raw.path == c.path else dataclasses.replace(raw, path=c.path))
         known: dict[str, tuple[str, int]] = {}
         if raws and not batch.force:
             since = self.clock() - timedelta(seconds=REJOIN_SECONDS)
@@ -337,8 +340,9 @@ class Ingester:
     def ingest(
         self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False
     ) -> store.BatchCounts:
-        """Read, analyse and store one batch in one transaction (with paths gone)."""
-        return self._finish(self._start(candidates, removed, force))
+        """Read, analyse and store one batch in one transaction (with paths gone): file
+        system paths, as discover, the watcher and ``fs_path`` give them."""
+        return self._finish(self._start(candidates, [db_path(p) for p in removed], force))
 
     def scan(
         self,
@@ -359,7 +363,7 @@ class Ingester:
         daemon's watcher) get their turn between batches of a long scan.
         """
         started = time.monotonic()
-        root_strs = [str(r.resolve()) for r in roots]
+        root_strs = [db_path(str(r.resolve())) for r in roots]
         with self.db.read() as session:
             known = store.known_states(session, root_strs, now=self.clock())
         result = IngestResult()
@@ -385,8 +389,9 @@ class Ingester:
             stopped = False
             for candidate in discover(roots, self.rules):
                 result.seen += 1
-                present.add(candidate.path)
-                state = known.get(candidate.path)
+                path = db_path(candidate.path)
+                present.add(path)
+                state = known.get(path)
                 if state is not None and state[0] == candidate.size and state[1] == candidate.mtime_ns:
                     result.counts.unchanged += 1
                     continue
@@ -402,7 +407,7 @@ class Ingester:
                         break
             missing: list[str] = []
             if not stopped:
-                missing = [p for p in known if p not in present and not os.path.isfile(p)]
+                missing = [p for p in known if p not in present and not os.path.isfile(fs_path(p))]
             # Moves: the new paths and the old ones go in one transaction.
             first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
             if pending or first_removed:

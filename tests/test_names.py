@@ -1,0 +1,84 @@
+"""Legacy names and files: names that are not UTF-8, include patterns, control characters."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from indexer.ingest.paths import db_path, fs_path, printable
+from tests.conftest import Project, wait_for
+
+TEXT = "Café report\n\nThe committee published its findings on the harbour crane today. Officials agreed.\n"
+
+
+def _write_bytes_name(folder: Path, name: bytes, data: bytes) -> bytes:
+    path = os.path.join(os.fsencode(folder), name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return path
+
+
+def _docs(project: Project) -> dict[str, int]:
+    with sqlite3.connect(project.data / "indexer.db", timeout=10) as conn:
+        rows = conn.execute(
+            "select f.path, d.id from files f join documents d on d.id = f.document_id where d.deleted_at is null"
+        ).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.parametrize("name", ["caf\udce9.txt", "a\\xe9b", "\\x5c", "\\\udce9", "plain.txt", "x\\xE9", ""])
+def test_db_path_is_reversible_and_leaves_utf8_alone(name: str) -> None:
+    stored = db_path(name)
+    stored.encode("utf-8")  # storable
+    assert fs_path(stored) == name
+    if "\\x" not in name and name.isprintable():
+        assert stored == name or "\udce9" in name
+
+
+def test_printable_escapes_controls() -> None:
+    assert printable("a\nb\x1b[31m\x85.txt") == "a\\nb\\x1b[31m\\x85.txt"
+    assert printable("café 🎉.txt") == "café 🎉.txt"
+
+
+def test_latin1_name_is_ingested_searched_moved_and_deleted(project: Project) -> None:
+    latin = project.inbox / "latin"
+    latin.mkdir()
+    path = _write_bytes_name(latin, b"caf\xe9.txt", TEXT.encode("latin-1"))
+    project.run("ingest", "inbox")
+    assert project.json("failures")["failures"] == []
+    hits = project.json("search", "crane")["hits"]
+    assert [h["path"] for h in hits] == [str(latin) + "/caf\\xe9.txt"]
+    doc_id = hits[0]["id"]
+    text = project.run("search", "crane").stdout
+    assert "caf\\xe9.txt" in text
+    by_path = project.json("search", f'path:"{latin}/caf\\xe9.txt"')
+    assert [h["id"] for h in by_path["hits"]] == [doc_id]
+    assert "caf\\xe9.txt" in project.run("show", str(doc_id)).stdout
+    # Renamed to another Latin-1 name: the same document.
+    os.rename(path, os.path.join(os.fsencode(latin), b"na\xefve.txt"))
+    project.run("ingest", "inbox")
+    assert _docs(project) == {str(latin) + "/na\\xefve.txt": doc_id}
+    # Deleted: it leaves the index.
+    os.unlink(os.path.join(os.fsencode(latin), b"na\xefve.txt"))
+    project.run("ingest", "inbox")
+    assert _docs(project) == {}
+    assert project.json("search", "crane")["total"] == 0
+
+
+def test_retry_all_ingests_a_latin1_name_it_had_recorded(project: Project) -> None:
+    path = _write_bytes_name(project.inbox, b"r\xe9sum\xe9.txt", b"")
+    project.run("ingest", "inbox")
+    assert [f["path"] for f in project.json("failures")["failures"]] == [str(project.inbox) + "/r\\xe9sum\\xe9.txt"]
+    with open(path, "wb") as f:
+        f.write(TEXT.encode())
+    project.run("retry", "--all")
+    assert project.json("failures")["failures"] == []
+    assert project.json("search", "crane")["total"] == 1
