@@ -159,6 +159,8 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
     if c.deleted:
         parts.append(f"{c.deleted} deleted")
     parts.append(f"{c.failed} failed")
+    if result.skipped:
+        parts.append(f"{result.skipped} skipped (include/exclude)")
     click.echo(", ".join(parts) + f" ({result.seconds:.1f}s)")
     if c.added + c.updated + c.deleted + c.duplicates + c.failed == 0:
         click.echo("nothing changed")
@@ -600,6 +602,7 @@ def status(state: State, as_json: bool) -> None:
     with _context(state) as ctx:
         with ctx.db.read() as session:
             summary = store.summary(session)
+            skipped = store.last_scan_counts(session).get("skipped")
             failures = [
                 {"path": f.path, "stage": f.stage, "reason": f.reason, "attempts": f.attempts,
                  "last_seen": f.last_seen}
@@ -621,6 +624,7 @@ def status(state: State, as_json: bool) -> None:
             "by_source": summary["by_source"],
             "failures": summary["failures"],
             "failures_by_stage": summary["failures_by_stage"],
+            "skipped": skipped,
             "recent_failures": failures,
             "pending_files": daemon.get("pending_files"),
             "last_scan": last_runs.get("scan", (None,))[0],
@@ -646,6 +650,8 @@ def status(state: State, as_json: bool) -> None:
     click.echo(f"failures:  {data['failures']}")
     for f in failures[:5]:
         click.echo(f"  {f['path']}: {f['stage']}: {f['reason']}")
+    if skipped:
+        click.echo(f"skipped:   {skipped} files not matching include/exclude (last scan)")
     if index["path"] is None:
         click.echo("index:     none yet")
     else:

@@ -82,3 +82,15 @@ def test_retry_all_ingests_a_latin1_name_it_had_recorded(project: Project) -> No
     project.run("retry", "--all")
     assert project.json("failures")["failures"] == []
     assert project.json("search", "crane")["total"] == 1
+
+
+def test_patterns_match_any_case_and_skipped_files_are_counted(project: Project) -> None:
+    project.write("UPPER.TXT", TEXT)
+    project.write("notes.md", TEXT.replace("crane", "ledger"))
+    project.write(".hidden.md", TEXT)  # hidden: never meant to be ingested, not counted
+    out = project.run("ingest", "inbox").stdout
+    assert "1 skipped" in out
+    assert project.json("search", "crane")["total"] == 1
+    assert project.json("search", "ledger")["total"] == 0
+    assert project.json("status")["skipped"] == 1
+    assert "skipped:   1 " in project.run("status").stdout

@@ -55,6 +55,7 @@ __all__ = [
     "get_document",
     "iter_live_documents",
     "known_states",
+    "last_scan_counts",
     "live_files_by_sha",
     "recently_deleted_by_sha",
     "paths_of",
@@ -715,6 +716,18 @@ def summary(session: Session) -> dict[str, object]:
         "seq": current_seq(session),
         "last_runs": last_runs,
     }
+
+
+def last_scan_counts(session: Session) -> dict[str, Any]:
+    """The counts the last finished scan recorded (empty before the first one)."""
+    counts = session.scalar(
+        select(JobRun.counts).where(JobRun.job == "scan", JobRun.outcome == "ok").order_by(JobRun.id.desc()).limit(1)
+    )
+    try:
+        value = json.loads(counts) if counts else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def outdated_files(session: Session, version: int, after_id: int, limit: int) -> list[tuple[int, str]]:

@@ -30,19 +30,24 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
 
 
+def _match(name: str, pattern: str) -> bool:
+    # Case-insensitive: archives from Windows shares name files UPPER.TXT as often as not.
+    return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+
 def matches(path: str, root: str, rules: Rules) -> bool:
     """Whether a file path is one indexer should take (name patterns, hidden and temp files)."""
     name = os.path.basename(path)
     if is_ignored_name(name):
         return False
-    if not any(fnmatch.fnmatch(name, pattern) for pattern in rules.include):
+    if not any(_match(name, pattern) for pattern in rules.include):
         return False
     prefix = root.rstrip(os.sep) + os.sep  # string work, not relpath: runs for every file a scan sees
     relative = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
     if any(part.startswith(".") for part in relative.split(os.sep)[:-1]):
         return False
     return not rules.exclude or not any(
-        fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) for pattern in rules.exclude
+        _match(name, pattern) or _match(relative, pattern) for pattern in rules.exclude
     )
 
 
@@ -50,12 +55,16 @@ def _inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def discover(roots: Iterable[str | Path], rules: Rules) -> Iterator[Candidate]:
+def discover(roots: Iterable[str | Path], rules: Rules, counts: dict[str, int] | None = None) -> Iterator[Candidate]:
     """Yield every matching file under ``roots``, recursively, in a stable order.
 
     Special files (FIFOs, sockets, devices) and symlinks that lead outside the roots are
     yielded with an ``error`` so that they are recorded as failures, never opened.
+    ``counts["skipped"]`` counts the files the include/exclude patterns left out (hidden
+    and temporary files are not counted: they are never meant to be ingested).
     """
+    counts = counts if counts is not None else {}
+    counts.setdefault("skipped", 0)
     root_list = [str(Path(r).resolve()) for r in roots]
     for root in root_list:
         if os.path.isfile(root):
@@ -63,11 +72,12 @@ def discover(roots: Iterable[str | Path], rules: Rules) -> Iterator[Candidate]:
             yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino)
             continue
         seen_dirs: set[tuple[int, int]] = set()
-        yield from _walk(root, root, root_list, rules, seen_dirs)
+        yield from _walk(root, root, root_list, rules, seen_dirs, counts)
 
 
 def _walk(
-    top: str, root: str, roots: list[str], rules: Rules, seen_dirs: set[tuple[int, int]]
+    top: str, root: str, roots: list[str], rules: Rules, seen_dirs: set[tuple[int, int]],
+    counts: dict[str, int],
 ) -> Iterator[Candidate]:
     try:
         st = os.stat(top)
@@ -95,9 +105,10 @@ def _walk(
                         yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
                     continue
             if entry.is_dir(follow_symlinks=is_link):
-                yield from _walk(path, root, roots, rules, seen_dirs)
+                yield from _walk(path, root, roots, rules, seen_dirs, counts)
                 continue
             if not matches(path, root, rules):
+                counts["skipped"] += 1
                 continue
             st = entry.stat(follow_symlinks=is_link)
         except OSError as e:

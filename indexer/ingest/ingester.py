@@ -52,10 +52,12 @@ class IngestResult:
     counts: store.BatchCounts = field(default_factory=store.BatchCounts)
     seen: int = 0
     deferred: int = 0
+    skipped: int = 0  # files the include/exclude patterns left out
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {**self.counts.as_dict(), "seen": self.seen, "seconds": round(self.seconds, 3)}
+        return {**self.counts.as_dict(), "seen": self.seen, "skipped": self.skipped,
+                "seconds": round(self.seconds, 3)}
 
 
 def _now() -> datetime:
@@ -368,6 +370,7 @@ class Ingester:
             known = store.known_states(session, root_strs, now=self.clock())
         result = IngestResult()
         in_flight: list[tuple[_Batch, int]] = []
+        passed_over: dict[str, int] = {}  # discover's counts
 
         def advance(batch: _Batch | None, size: int = 0) -> None:
             """Queue ``batch`` (None: the end) and commit the oldest ones beyond the
@@ -387,7 +390,7 @@ class Ingester:
             pending: list[Candidate] = []
             present: set[str] = set()
             stopped = False
-            for candidate in discover(roots, self.rules):
+            for candidate in discover(roots, self.rules, passed_over):
                 result.seen += 1
                 path = db_path(candidate.path)
                 present.add(path)
@@ -418,6 +421,7 @@ class Ingester:
         except BaseException:
             self._abandon(batch for batch, _ in in_flight)  # their claims and paths
             raise
+        result.skipped = passed_over.get("skipped", 0)
         result.seconds = time.monotonic() - started
         return result
 
