@@ -96,6 +96,13 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
 
 
+def _shown(path: str) -> str:
+    """A path (or a title) for one line of text output: control characters escaped."""
+    from indexer.ingest.paths import printable
+
+    return printable(path)
+
+
 def _err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -165,7 +172,7 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
     if c.added + c.updated + c.deleted + c.duplicates + c.failed == 0:
         click.echo("nothing changed")
     for path, reason in c.failed_paths[:20]:
-        _err(f"failed: {path}: {reason}")
+        _err(f"failed: {_shown(path)}: {reason}")
     if len(c.failed_paths) > 20:
         _err(f"... and {len(c.failed_paths) - 20} more (see `indexer status`)")
 
@@ -397,7 +404,7 @@ def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
     removed = data.pop("removed")
     for key, value in data.items():
         if value not in (None, "", []):
-            click.echo(f"{key:>20}: {value}")
+            click.echo(f"{key:>20}: {_shown(value) if isinstance(value, str) else value}")
     if explain:
         click.echo()
         click.echo(f"removed by normalization: {len(removed)}")
@@ -459,7 +466,7 @@ def verify(state: State, repair: bool, check_hashes: bool, as_json: bool) -> Non
         for key, label in labels:
             items = data[key]
             if items:
-                click.echo(f"{len(items):>6} {label}: " + ", ".join(map(str, items[:5])) + (" ..." if len(items) > 5 else ""))
+                click.echo(f"{len(items):>6} {label}: " + ", ".join(_shown(str(x)) for x in items[:5]) + (" ..." if len(items) > 5 else ""))
         if report.index_problem:
             click.echo(f"index: {report.index_problem}")
         if report.repaired:
@@ -490,7 +497,7 @@ def failures(state: State, as_json: bool) -> None:
         return
     for row in rows:
         retry_note = " (will retry)" if row["transient"] else ""
-        click.echo(f"{row['path']}: {row['stage']}: {row['reason']} [attempts {row['attempts']}]{retry_note}")
+        click.echo(f"{_shown(row['path'])}: {row['stage']}: {row['reason']} [attempts {row['attempts']}]{retry_note}")
     click.echo(f"{len(rows)} failures")
 
 
@@ -508,7 +515,7 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
         counts = jobs.retry(ctx, None if retry_all else [str(p.resolve()) for p in paths])
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed")
     for path, reason in counts.failed_paths[:20]:
-        _err(f"failed: {path}: {reason}")
+        _err(f"failed: {_shown(path)}: {reason}")
     if counts.failed:
         sys.exit(1)
 
@@ -535,7 +542,7 @@ def duplicates(state: State, as_json: bool) -> None:
     for cluster in found:
         click.echo(f"cluster {cluster['cluster_id']} ({len(cluster['documents'])} documents)")
         for d in cluster["documents"]:
-            click.echo(f"  {d['id']:>6}  {d['title']}  {d['path']}")
+            click.echo(f"  {d['id']:>6}  {d['title']}  {_shown(d['path'])}")
     click.echo(f"{len(found)} clusters")
 
 
@@ -649,7 +656,7 @@ def status(state: State, as_json: bool) -> None:
         click.echo("  by source:   " + ", ".join(f"{k} {v}" for k, v in list(data["by_source"].items())[:8]))
     click.echo(f"failures:  {data['failures']}")
     for f in failures[:5]:
-        click.echo(f"  {f['path']}: {f['stage']}: {f['reason']}")
+        click.echo(f"  {_shown(f['path'])}: {f['stage']}: {f['reason']}")
     if skipped:
         click.echo(f"skipped:   {skipped} files not matching include/exclude (last scan)")
     if index["path"] is None:

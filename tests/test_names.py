@@ -94,3 +94,21 @@ def test_patterns_match_any_case_and_skipped_files_are_counted(project: Project)
     assert project.json("search", "ledger")["total"] == 0
     assert project.json("status")["skipped"] == 1
     assert "skipped:   1 " in project.run("status").stdout
+
+
+def test_control_characters_in_a_name_stay_on_one_line(project: Project) -> None:
+    project.write("a\nb.txt", TEXT)
+    project.write("c\x1bd.txt", b"")  # a failure: empty
+    project.run("ingest", "inbox")
+    lines = project.run("search", "crane").stdout.splitlines()
+    assert any(line.strip().startswith(f"{project.inbox}/a\\nb.txt  (id ") for line in lines), lines
+    hit = project.json("search", "crane")["hits"][0]
+    assert hit["path"] == f"{project.inbox}/a\nb.txt"
+    show = project.run("show", str(hit["id"])).stdout
+    assert f"path: {project.inbox}/a\\nb.txt\n" in show
+    assert project.json("show", str(hit["id"]))["path"] == f"{project.inbox}/a\nb.txt"
+    listing = project.run("failures").stdout
+    assert f"{project.inbox}/c\\x1bd.txt: normalize: empty file" in listing
+    assert "\x1b" not in listing
+    assert project.json("failures")["failures"][0]["path"] == f"{project.inbox}/c\x1bd.txt"
+    assert "\x1b" not in project.run("status").stdout
