@@ -512,7 +512,8 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
     if not paths and not retry_all:
         raise click.UsageError("give PATH... or --all")
     with _context(state) as ctx:
-        counts = jobs.retry(ctx, None if retry_all else [str(p.resolve()) for p in paths])
+        # The folder resolved, not the name: a symlink's failure is the link's, not its target's.
+        counts = jobs.retry(ctx, None if retry_all else [str(p.absolute().parent.resolve() / p.name) for p in paths])
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed")
     for path, reason in counts.failed_paths[:20]:
         _err(f"failed: {_shown(path)}: {reason}")

@@ -191,7 +191,8 @@ class Daemon:
                     # paths in one batch, so its documents keep their ids.
                     jobs.scan(self.ctx, roots=_outermost(ready.folders), defer=self._defer,
                               should_stop=self.stop.is_set)
-                candidates = [c for path in ready.files if (c := candidate_for(path)) is not None]
+                rules, inbox = self.ctx.ingester.rules, self.ctx.config.inbox_dirs
+                candidates = [c for path in ready.files if (c := candidate_for(path, rules, inbox)) is not None]
                 gone = ready.gone + [p for p in ready.files if not os.path.lexists(p)]
                 self._taken = frozenset(ready.files)
                 try:

@@ -250,7 +250,8 @@ def _reanalyse(
         if not batch:
             break
         last_id = batch[-1][0]
-        candidates = [c for _, path in batch if (c := candidate_for(fs_path(path))) is not None]
+        candidates = [c for _, path in batch
+                      if (c := candidate_for(fs_path(path), ctx.ingester.rules, ctx.config.inbox_dirs)) is not None]
         counts = ctx.ingester.ingest(candidates, force=True)
         done += counts.updated + counts.added
     return done
@@ -393,7 +394,8 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
     with ctx.db.write() as session:
         targets = store.failure_paths(session) if paths is None else [db_path(p) for p in paths]
         store.clear_failures(session, targets)
-    candidates = [c for p in targets if (c := candidate_for(fs_path(p))) is not None]
+    candidates = [c for p in targets
+                  if (c := candidate_for(fs_path(p), ctx.ingester.rules, ctx.config.inbox_dirs)) is not None]
     gone = [fs_path(p) for p in targets if not os.path.lexists(fs_path(p))]
     counts = store.BatchCounts()
     for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):

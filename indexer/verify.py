@@ -134,7 +134,8 @@ def _repair(ctx: Any, report: VerifyReport) -> None:
     repaired: dict[str, int] = {}
     to_ingest = report.missing + report.stale
     for start in range(0, len(to_ingest), batch):
-        candidates = [c for p in to_ingest[start : start + batch] if (c := candidate_for(fs_path(p))) is not None]
+        candidates = [c for p in to_ingest[start : start + batch]
+                      if (c := candidate_for(fs_path(p), ctx.ingester.rules, ctx.config.inbox_dirs)) is not None]
         ctx.ingester.ingest(candidates)
     repaired["ingested"] = len(to_ingest)
     for start in range(0, len(report.orphaned), batch):

@@ -112,3 +112,44 @@ def test_control_characters_in_a_name_stay_on_one_line(project: Project) -> None
     assert "\x1b" not in listing
     assert project.json("failures")["failures"][0]["path"] == f"{project.inbox}/c\x1bd.txt"
     assert "\x1b" not in project.run("status").stdout
+
+
+def _reason(project: Project, name: str) -> str | None:
+    found = [f"{f['stage']}: {f['reason']}" for f in project.json("failures")["failures"]
+             if os.path.basename(f["path"]) == name]
+    return found[0] if found else None
+
+
+def test_a_symlink_has_one_wording_from_a_scan_and_a_retry(project: Project) -> None:
+    outside = project.root / "outside.txt"
+    outside.write_text(TEXT)
+    (project.inbox / "link.txt").symlink_to(outside)
+    project.run("ingest", "inbox")
+    assert _reason(project, "link.txt") == "read: symlink (follow_symlinks is off)"
+    project.run("retry", str(project.inbox / "link.txt"), check=False)
+    assert _reason(project, "link.txt") == "read: symlink (follow_symlinks is off)"
+    assert project.json("search", "crane")["total"] == 0
+
+
+def test_daemon_records_a_symlink_as_a_scan_does_and_logs_it_once(project: Project) -> None:
+    proc = project.spawn("daemon")
+    wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
+    assert proc.poll() is None, project.log()
+    outside = project.root / "outside.txt"
+    outside.write_text(TEXT)
+    (project.inbox / "link.txt").symlink_to(outside)  # the watcher sees it first
+    wait_for(lambda: _reason(project, "link.txt"), what="symlink recorded")
+
+    def scans() -> int:
+        with sqlite3.connect(project.data / "indexer.db", timeout=10) as conn:
+            return conn.execute("select count(*) from job_runs where job = 'scan' and ended_at is not null"
+                                ).fetchone()[0]
+
+    done = scans()
+    wait_for(lambda: scans() >= done + 4, what="four more safety scans")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    assert _reason(project, "link.txt") == "read: symlink (follow_symlinks is off)"
+    failed = [line for line in project.log().splitlines() if "ingest.failed" in line and "link.txt" in line]
+    assert len(failed) == 1, failed
+    assert project.json("search", "crane")["total"] == 0

@@ -488,9 +488,14 @@ class _Batch:
             self.counts.duplicates += 1
 
     def add_failure(self, f: FileFailure) -> None:
+        existing = self.failures.get(f.path)
+        if (existing is not None and not f.transient and not existing.transient
+                and (existing.stage, existing.reason, existing.size, existing.mtime_ns)
+                == (f.stage, f.reason, f.size, f.mtime_ns)):
+            # Known already (the watcher and a scan both came upon it): recorded and logged once.
+            return
         self.counts.failed += 1
         self.counts.failed_paths.append((f.path, f"{f.stage}: {f.reason}"))
-        existing = self.failures.get(f.path)
         if existing is None:
             failure = Failure(path=f.path, stage=f.stage, reason=f.reason, transient=f.transient, attempts=1,
                               size=f.size, mtime_ns=f.mtime_ns, first_seen=self.now, last_seen=self.now)

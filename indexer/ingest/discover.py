@@ -12,11 +12,15 @@ from pathlib import Path
 
 from indexer.ingest.types import Candidate
 
-__all__ = ["Rules", "discover", "is_ignored_name", "matches"]
+__all__ = ["SYMLINK_OFF", "SYMLINK_OUTSIDE", "Rules", "discover", "is_ignored_name", "matches", "symlink_problem"]
 
 # Editors, downloaders and scrapers write these before the final rename; ingesting them
 # would index half files and then see them vanish.
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".swp", "~")
+
+# One wording per condition, whichever way the file was found (scan, watcher, read).
+SYMLINK_OFF = "symlink (follow_symlinks is off)"
+SYMLINK_OUTSIDE = "symlink points outside the inbox"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,13 @@ def matches(path: str, root: str, rules: Rules) -> bool:
 
 def _inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def symlink_problem(path: str, roots: Iterable[str], follow_symlinks: bool) -> str | None:
+    """Why the symlink ``path`` is not followed (None: it is); ``roots`` resolved."""
+    if not follow_symlinks:
+        return SYMLINK_OFF
+    return None if _inside(os.path.realpath(path), roots) else SYMLINK_OUTSIDE
 
 
 def discover(roots: Iterable[str | Path], rules: Rules, counts: dict[str, int] | None = None) -> Iterator[Candidate]:
@@ -96,11 +107,8 @@ def _walk(
         try:
             is_link = entry.is_symlink()
             if is_link:
-                target = os.path.realpath(path)
-                if not rules.follow_symlinks or not _inside(target, roots):
+                if reason := symlink_problem(path, roots, rules.follow_symlinks):
                     if matches(path, root, rules):
-                        reason = ("symlink points outside the inbox" if rules.follow_symlinks
-                                  else "symlink (follow_symlinks is off)")
                         st = entry.stat(follow_symlinks=False)
                         yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
                     continue

@@ -7,6 +7,7 @@ import itertools
 import multiprocessing
 import os
 import socket
+import stat
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -23,7 +24,7 @@ import structlog
 from indexer.db import store
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
-from indexer.ingest.discover import Rules, discover
+from indexer.ingest.discover import Rules, discover, symlink_problem
 from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.pipeline import AnalyzeOptions, analyze, warm_up
 from indexer.ingest.read import read_file
@@ -64,9 +65,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def candidate_for(path: str) -> Candidate | None:
-    """A Candidate from a fresh lstat, or None when the path (a file system path) is gone."""
+def candidate_for(
+    path: str, rules: Rules | None = None, roots: Iterable[str | Path] = ()
+) -> Candidate | None:
+    """A Candidate from a fresh stat, or None when the path (a file system path) is gone.
+
+    A symlink is judged as discover judges it (``rules``, the inbox ``roots``): the watcher
+    and retries record the same reason a scan does, and never follow one out of the inbox.
+    """
     try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            resolved = [str(Path(r).resolve()) for r in roots]
+            if reason := symlink_problem(path, resolved, rules.follow_symlinks if rules else False):
+                return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -311,8 +323,10 @@ class Ingester:
                      words=a.word_count, ms=a.ms)
         for link, doc_id in batch.links:
             log.info("ingest.linked", path=link.path, doc_id=doc_id)
+        recorded = {path for path, _ in counts.failed_paths}  # not those known already
         for f in failures:
-            log.warning("ingest.failed", path=f.path, stage=f.stage, reason=f.reason)
+            if f.path in recorded:
+                log.warning("ingest.failed", path=f.path, stage=f.stage, reason=f.reason)
         for path in batch.removed:
             log.info("ingest.removed", path=path)
         return counts
