@@ -105,6 +105,13 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
 
 
+def _shown(path: str) -> str:
+    """A path (or a title) for one line of text output: control characters escaped."""
+    from indexer.ingest.paths import printable
+
+    return printable(path)
+
+
 def _err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -172,17 +179,19 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
     if c.deleted:
         parts.append(f"{c.deleted} deleted")
     parts.append(f"{c.failed} failed")
+    if result.skipped:
+        parts.append(f"{result.skipped} skipped (include/exclude)")
     click.echo(", ".join(parts) + f" ({result.seconds:.1f}s)")
     if c.added + c.updated + c.deleted + c.duplicates + c.failed == 0:
         click.echo("nothing changed")
     folders = {f.path for f in result.unavailable}  # said below, once each
     failed = [(path, reason) for path, reason in c.failed_paths if path not in folders]
     for path, reason in failed[:20]:
-        _err(f"failed: {path}: {reason}")
+        _err(f"failed: {_shown(path)}: {reason}")
     if len(failed) > 20:
         _err(f"... and {len(failed) - 20} more (see `indexer status`)")
     for folder in result.unavailable:
-        _err(f"indexer: folder unavailable, its documents are kept: {folder.path}: {folder.reason}")
+        _err(f"indexer: folder unavailable, its documents are kept: {_shown(folder.path)}: {folder.reason}")
     if result.unavailable or result.refused:
         sys.exit(1)
 
@@ -439,7 +448,7 @@ def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
     removed = data.pop("removed")
     for key, value in data.items():
         if value not in (None, "", []):
-            click.echo(f"{key:>20}: {value}")
+            click.echo(f"{key:>20}: {_shown(value) if isinstance(value, str) else value}")
     if explain:
         click.echo()
         click.echo(f"removed by normalization: {len(removed)}")
@@ -505,11 +514,11 @@ def verify(state: State, repair: bool, check_hashes: bool, outside: bool | None,
         for key, label in labels:
             items = data[key]
             if items:
-                click.echo(f"{len(items):>6} {label}: " + ", ".join(map(str, items[:5])) + (" ..." if len(items) > 5 else ""))
+                click.echo(f"{len(items):>6} {label}: " + ", ".join(_shown(str(x)) for x in items[:5]) + (" ..." if len(items) > 5 else ""))
         if report.index_problem:
             click.echo(f"index: {report.index_problem}")
         for folder in report.unavailable:
-            click.echo(f"unavailable folder (its documents are kept): {folder.path}: {folder.reason}")
+            click.echo(f"unavailable folder (its documents are kept): {_shown(folder.path)}: {folder.reason}")
         if report.repaired:
             click.echo("repaired: " + ", ".join(f"{k} {v}" for k, v in report.repaired.items()))
         click.echo("ok" if remaining == 0 else f"{remaining} problems remain")
@@ -538,7 +547,7 @@ def failures(state: State, as_json: bool) -> None:
         return
     for row in rows:
         retry_note = " (will retry)" if row["transient"] else ""
-        click.echo(f"{row['path']}: {row['stage']}: {row['reason']} [attempts {row['attempts']}]{retry_note}")
+        click.echo(f"{_shown(row['path'])}: {row['stage']}: {row['reason']} [attempts {row['attempts']}]{retry_note}")
     click.echo(f"{len(rows)} failures")
 
 
@@ -556,7 +565,7 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
         counts = jobs.retry(ctx, None if retry_all else [str(p) for p in paths])
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed")
     for path, reason in counts.failed_paths[:20]:
-        _err(f"failed: {path}: {reason}")
+        _err(f"failed: {_shown(path)}: {reason}")
     if counts.failed:
         sys.exit(1)
 
@@ -612,7 +621,7 @@ def duplicates(state: State, as_json: bool) -> None:
     for cluster in found:
         click.echo(f"cluster {cluster['cluster_id']} ({len(cluster['documents'])} documents)")
         for d in cluster["documents"]:
-            click.echo(f"  {d['id']:>6}  {d['title']}  {d['path']}")
+            click.echo(f"  {d['id']:>6}  {d['title']}  {_shown(d['path'])}")
     click.echo(f"{len(found)} clusters")
 
 
@@ -680,6 +689,7 @@ def status(state: State, as_json: bool) -> None:
     with _context(state, read_only=True) as ctx:
         with ctx.db.read() as session:
             summary = store.summary(session)
+            skipped = store.last_scan_counts(session).get("skipped")
             failures = [
                 {"path": f.path, "stage": f.stage, "reason": f.reason, "attempts": f.attempts,
                  "last_seen": f.last_seen}
@@ -702,6 +712,7 @@ def status(state: State, as_json: bool) -> None:
             "by_source": summary["by_source"],
             "failures": summary["failures"],
             "failures_by_stage": summary["failures_by_stage"],
+            "skipped": skipped,
             "recent_failures": failures,
             "unavailable_folders": unavailable,
             "pending_files": daemon.get("pending_files"),
@@ -730,9 +741,11 @@ def status(state: State, as_json: bool) -> None:
         click.echo("  by source:   " + ", ".join(f"{k} {v}" for k, v in list(data["by_source"].items())[:8]))
     click.echo(f"failures:  {data['failures']}")
     for f in failures[:5]:
-        click.echo(f"  {f['path']}: {f['stage']}: {f['reason']}")
+        click.echo(f"  {_shown(f['path'])}: {f['stage']}: {f['reason']}")
     for f in unavailable:
-        click.echo(f"unavailable: {f['path']}: {f['reason']} (its documents are kept)")
+        click.echo(f"unavailable: {_shown(f['path'])}: {f['reason']} (its documents are kept)")
+    if skipped:
+        click.echo(f"skipped:   {skipped} files not matching include/exclude (last scan)")
     if index["path"] is None:
         click.echo("index:     none yet")
     else:

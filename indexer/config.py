@@ -34,8 +34,8 @@ def _setting(default: Any, help: str, **checks: Any) -> Any:
 class PathsConfig:
     inbox: list[str] = _setting(["inbox"], "folders watched for new text files")
     data_dir: str = _setting(DEFAULT_DATA_DIR, "where the SQLite database, the index and the locks live")
-    include: list[str] = _setting(["*.txt"], "file name patterns that are ingested")
-    exclude: list[str] = _setting([], "file name or relative path patterns that are skipped")
+    include: list[str] = _setting(["*.txt"], "file name patterns that are ingested (case-insensitive)")
+    exclude: list[str] = _setting([], "file name or relative path patterns that are skipped (case-insensitive)")
     follow_symlinks: bool = _setting(False, "follow symlinks that stay inside the inbox")
 
 

@@ -18,6 +18,7 @@ from indexer import jobs
 from indexer.db import store
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.ingester import candidate_for
+from indexer.ingest.paths import fs_path
 from indexer.ingest.types import Candidate
 from indexer.ingest.watch import Pending, start_observer
 from indexer.jobs import Context
@@ -207,13 +208,14 @@ class Daemon:
                     # paths in one batch, so its documents keep their ids.
                     jobs.scan(self.ctx, roots=_outermost(ready.folders), defer=self._defer,
                               should_stop=self.stop.is_set)
-                candidates = [c for path in ready.files if (c := candidate_for(path)) is not None]
+                rules, inbox = self.ctx.ingester.rules, self.ctx.config.inbox_dirs
+                candidates = [c for path in ready.files if (c := candidate_for(path, rules, inbox)) is not None]
                 gone = ready.gone + [p for p in ready.files if not os.path.lexists(p)]
                 self._taken = frozenset(ready.files)
                 try:
                     counts = self.ctx.ingester.ingest(candidates, removed=gone)
                     for path in counts.busy:  # a scan's batch has it: look again once settled
-                        self.pending.touch(path)
+                        self.pending.touch(fs_path(path))
                 except Exception:
                     for path in ready.files:  # try these again once the trouble passes
                         self.pending.touch(path)

@@ -26,6 +26,7 @@ from indexer.ingest.discover import OUTSIDE, Rules, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
 from indexer.ingest.boilerplate import is_furniture
+from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.pipeline import AnalyzeOptions, line_group
 from indexer.ingest.types import Candidate, Unlisted
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
@@ -288,7 +289,8 @@ def _reanalyse(
         if not batch:
             break
         last_id = batch[-1][0]
-        candidates = [c for _, path in batch if (c := candidate_for(path)) is not None]
+        candidates = [c for _, path in batch
+                      if (c := candidate_for(fs_path(path), ctx.ingester.rules, ctx.config.inbox_dirs)) is not None]
         counts = ctx.ingester.ingest(candidates, force=True)
         done += counts.updated + counts.added
     return done
@@ -450,7 +452,7 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
     counts = store.BatchCounts()
     if paths is not None:
         named, refused = _named_roots(ctx, [Path(p) for p in paths])
-        paths = [str(p) for p in named]
+        paths = [db_path(str(p)) for p in named]
         counts.failed += len(refused)
         counts.failed_paths.extend(refused)
     with ctx.db.write() as session:
@@ -459,8 +461,8 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
         store.clear_failures(session, targets)
     # A folder that could not be listed is scanned again (its failure comes back if it
     # still cannot be); a file is read again.
-    folders = [Path(p) for p in targets if os.path.isdir(p)]
-    files = [p for p in targets if not os.path.isdir(p)]
+    folders = [Path(fs_path(p)) for p in targets if os.path.isdir(fs_path(p))]
+    files = [fs_path(p) for p in targets if not os.path.isdir(fs_path(p))]
     candidates = [c for p in files if (c := _retry_candidate(ctx, p)) is not None]
     gone = [p for p in files if not os.path.lexists(p)]
     for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
@@ -481,7 +483,7 @@ def _retry_candidate(ctx: Context, path: str) -> Candidate | None:
     if reason is not None and os.path.lexists(path):
         st = os.lstat(path)
         return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
-    return candidate_for(path)
+    return candidate_for(path, ctx.ingester.rules, ctx.config.inbox_dirs)
 
 
 @dataclass
@@ -516,7 +518,7 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
                 doc_ids.append(doc.id)
                 paths.extend(store.paths_of(session, doc.id))
                 continue
-            path = named_path(target)
+            path = db_path(named_path(target))
             doc_id = store.document_of_path(session, path)
             if doc_id is None:
                 raise NotFoundError(f"no document has the file {path}")
@@ -531,7 +533,7 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
             if refusal(path, dataclasses.replace(rules, follow_symlinks=True)) == OUTSIDE:
                 continue  # no scan looks there: nothing to keep ignoring
             try:
-                st = os.stat(path) if rules.follow_symlinks else os.lstat(path)
+                st = os.stat(fs_path(path)) if rules.follow_symlinks else os.lstat(fs_path(path))
             except OSError:
                 continue
             present[path] = (st.st_size, st.st_mtime_ns)

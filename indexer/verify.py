@@ -15,6 +15,7 @@ from indexer.db import store
 from indexer.ingest.discover import discover
 from indexer.ingest.folders import is_under, unavailable
 from indexer.ingest.ingester import candidate_for
+from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.read import read_file
 from indexer.ingest.types import Unlisted
 
@@ -100,7 +101,7 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
     settled_before = time.time_ns() - int(ctx.config.daemon.settle_seconds * 1e9)
     unlisted: list[Unlisted] = []
     on_disk = {
-        c.path: c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules, unlisted)
+        db_path(c.path): c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules, unlisted)
         if not c.error and c.mtime_ns <= settled_before
     }
     report.files_checked = len(on_disk)
@@ -116,7 +117,7 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
         report.empty_documents = store.documents_without_files(session)
         seq = store.current_seq(session)
     report.documents_checked = len(live_ids)
-    inbox = [str(p.resolve()) for p in ctx.config.inbox_dirs]  # as discover names them
+    inbox = [db_path(str(p.resolve())) for p in ctx.config.inbox_dirs]  # as discover names them
     report.unavailable = unavailable(inbox, unlisted, inbox, lambda root: any(
         p != root and is_under(p, [root]) for p in db_files))
     kept = [f.path for f in report.unavailable]
@@ -125,7 +126,7 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
     if outside:
         # Not under any inbox at all (files of an unavailable folder are under one).
         report.outside = sorted(p for p in db_files if not is_under(p, roots))
-    report.orphaned = sorted(p for p in in_roots if p not in on_disk and not os.path.exists(p))
+    report.orphaned = sorted(p for p in in_roots if p not in on_disk and not os.path.exists(fs_path(p)))
     for path in sorted(in_roots & on_disk.keys()):
         size, mtime, sha = db_files[path]
         c = on_disk[path]
@@ -133,7 +134,7 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
             report.stale.append(path)
         elif check_hashes:
             try:
-                if read_file(path, ctx.ingester.max_bytes, ctx.ingester.rules.follow_symlinks).sha256 != sha:
+                if read_file(fs_path(path), ctx.ingester.max_bytes, ctx.ingester.rules.follow_symlinks).sha256 != sha:
                     report.stale.append(path)
             except Exception:  # unreadable now: the next scan records why
                 report.stale.append(path)
@@ -158,14 +159,15 @@ def _repair(ctx: Any, report: VerifyReport) -> None:
     repaired: dict[str, int] = {}
     to_ingest = report.missing + report.stale
     for start in range(0, len(to_ingest), batch):
-        candidates = [c for p in to_ingest[start : start + batch] if (c := candidate_for(p)) is not None]
+        candidates = [c for p in to_ingest[start : start + batch]
+                      if (c := candidate_for(fs_path(p), ctx.ingester.rules, ctx.config.inbox_dirs)) is not None]
         ctx.ingester.ingest(candidates)
     repaired["ingested"] = len(to_ingest)
     for start in range(0, len(report.orphaned), batch):
-        ctx.ingester.ingest([], removed=report.orphaned[start : start + batch])
+        ctx.ingester.ingest([], removed=[fs_path(p) for p in report.orphaned[start : start + batch]])
     repaired["removed"] = len(report.orphaned)
     for start in range(0, len(report.outside), batch):
-        ctx.ingester.ingest([], removed=report.outside[start : start + batch])
+        ctx.ingester.ingest([], removed=[fs_path(p) for p in report.outside[start : start + batch]])
     repaired["removed_outside"] = len(report.outside)
     now = datetime.now(UTC)
     if report.empty_documents:

@@ -54,7 +54,7 @@ def test_every_bad_input_is_recorded_and_good_files_go_on(project: Project) -> N
     assert failures["fifo.txt"] == "read: not a regular file"
     assert failures["link-out.txt"] == "read: symlink (follow_symlinks is off)"
     assert failures["loop.txt"] == "read: symlink (follow_symlinks is off)"
-    assert failures["caf\\xe9.txt"] == "read: file name is not valid UTF-8"
+    assert "caf\\xe9.txt" not in failures  # a Latin-1 name is a file like any other (test_names.py)
     status = project.json("status")
     # good, emoji name, folder.txt/inside, newline name, one long line
     assert status["documents"] == 5, status

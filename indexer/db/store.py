@@ -61,6 +61,7 @@ __all__ = [
     "get_document",
     "iter_live_documents",
     "known_states",
+    "last_scan_counts",
     "live_files_by_sha",
     "recently_deleted_by_sha",
     "paths_of",
@@ -506,9 +507,14 @@ class _Batch:
             self.counts.duplicates += 1
 
     def add_failure(self, f: FileFailure) -> None:
+        existing = self.failures.get(f.path)
+        if (existing is not None and not f.transient and not existing.transient
+                and (existing.stage, existing.reason, existing.size, existing.mtime_ns)
+                == (f.stage, f.reason, f.size, f.mtime_ns)):
+            # Known already (the watcher and a scan both came upon it): recorded and logged once.
+            return
         self.counts.failed += 1
         self.counts.failed_paths.append((f.path, f"{f.stage}: {f.reason}"))
-        existing = self.failures.get(f.path)
         if existing is None:
             failure = Failure(path=f.path, stage=f.stage, reason=f.reason, transient=f.transient, attempts=1,
                               size=f.size, mtime_ns=f.mtime_ns, first_seen=self.now, last_seen=self.now)
@@ -745,6 +751,18 @@ def summary(session: Session) -> dict[str, object]:
         "seq": current_seq(session),
         "last_runs": last_runs,
     }
+
+
+def last_scan_counts(session: Session) -> dict[str, Any]:
+    """The counts the last finished scan recorded (empty before the first one)."""
+    counts = session.scalar(
+        select(JobRun.counts).where(JobRun.job == "scan", JobRun.outcome == "ok").order_by(JobRun.id.desc()).limit(1)
+    )
+    try:
+        value = json.loads(counts) if counts else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def outdated_files(session: Session, version: int, after_id: int, limit: int) -> list[tuple[int, str]]:

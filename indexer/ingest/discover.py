@@ -11,17 +11,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.ingest.paths import db_path
 from indexer.ingest.types import Candidate, Unlisted
 
 __all__ = [
-    "OUTSIDE", "Rules", "discover", "is_ignored_name", "matches", "named_path", "printable_path", "refusal",
-    "unlisted_reason",
+    "OUTSIDE", "SYMLINK_OFF", "SYMLINK_OUTSIDE", "Rules", "discover", "is_ignored_name", "matches", "named_path",
+    "refusal", "symlink_problem", "unlisted_reason",
 ]
 
 # Editors, downloaders and scrapers write these before the final rename; ingesting them
 # would index half files and then see them vanish.
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".swp", "~")
 
+# One wording per condition, whichever way the file was found (scan, watcher, read, a named path).
 OUTSIDE = "outside the configured inboxes"
 SYMLINK_OFF = "symlink (follow_symlinks is off)"
 SYMLINK_OUTSIDE = "symlink points outside the inbox"
@@ -40,36 +42,36 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
 
 
+def _match(name: str, pattern: str) -> bool:
+    # Case-insensitive: archives from Windows shares name files UPPER.TXT as often as not.
+    return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+
 def matches(path: str, root: str, rules: Rules) -> bool:
     """Whether a file path is one indexer should take (name patterns, hidden and temp files)."""
     name = os.path.basename(path)
     if is_ignored_name(name):
         return False
-    if not any(fnmatch.fnmatch(name, pattern) for pattern in rules.include):
+    if not any(_match(name, pattern) for pattern in rules.include):
         return False
     prefix = root.rstrip(os.sep) + os.sep  # string work, not relpath: runs for every file a scan sees
     relative = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
     if any(part.startswith(".") for part in relative.split(os.sep)[:-1]):
         return False
     return not rules.exclude or not any(
-        fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) for pattern in rules.exclude
+        _match(name, pattern) or _match(relative, pattern) for pattern in rules.exclude
     )
-
-
-def printable_path(path: str) -> str:
-    """``path`` itself, or, for a name that is not valid UTF-8, an escaped readable form.
-
-    The database stores text; such a file is recorded as a failure under this name.
-    """
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _inside(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def symlink_problem(path: str, roots: Iterable[str], follow_symlinks: bool) -> str | None:
+    """Why the symlink ``path`` is not followed (None: it is); ``roots`` resolved."""
+    if not follow_symlinks:
+        return SYMLINK_OFF
+    return None if _inside(os.path.realpath(path), roots) else SYMLINK_OUTSIDE
 
 
 def named_path(path: str | Path) -> str:
@@ -87,15 +89,13 @@ def refusal(path: str, rules: Rules) -> str | None:
     if rules.inboxes and not _inside(path, rules.inboxes):
         return OUTSIDE
     if os.path.islink(path):
-        if not rules.follow_symlinks:
-            return SYMLINK_OFF
-        if not _inside(os.path.realpath(path), rules.inboxes or (os.path.dirname(path),)):
-            return SYMLINK_OUTSIDE
+        return symlink_problem(path, rules.inboxes or (os.path.dirname(path),), rules.follow_symlinks)
     return None
 
 
 def discover(
-    roots: Iterable[str | Path], rules: Rules, unlisted: list[Unlisted] | None = None
+    roots: Iterable[str | Path], rules: Rules, unlisted: list[Unlisted] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> Iterator[Candidate]:
     """Yield every matching file under ``roots``, recursively, in a stable order.
 
@@ -104,7 +104,11 @@ def discover(
     that is itself such a symlink is yielded so too (a file) or skipped (a folder). Folders
     that cannot be listed (missing, unreadable) are appended to ``unlisted``: the files
     under them are not seen, which must not be taken for their deletion.
+    ``counts["skipped"]`` counts the files the include/exclude patterns left out (hidden
+    and temporary files are not counted: they are never meant to be ingested).
     """
+    counts = counts if counts is not None else {}
+    counts.setdefault("skipped", 0)
     root_list = [named_path(r) for r in roots]
     inboxes = list(rules.inboxes) or root_list
     for root in root_list:
@@ -118,7 +122,7 @@ def discover(
             yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino)
             continue
         seen_dirs: set[tuple[int, int]] = set()
-        yield from _walk(root, root, inboxes, rules, seen_dirs, unlisted)
+        yield from _walk(root, root, inboxes, rules, seen_dirs, unlisted, counts)
 
 
 def unlisted_reason(error: OSError) -> str:
@@ -130,7 +134,7 @@ def unlisted_reason(error: OSError) -> str:
 
 def _walk(
     top: str, root: str, roots: list[str], rules: Rules, seen_dirs: set[tuple[int, int]],
-    unlisted: list[Unlisted] | None,
+    unlisted: list[Unlisted] | None, counts: dict[str, int],
 ) -> Iterator[Candidate]:
     try:
         st = os.stat(top)
@@ -143,31 +147,25 @@ def _walk(
     except OSError as e:
         if unlisted is not None:
             missing = isinstance(e, (FileNotFoundError, NotADirectoryError))
-            unlisted.append(Unlisted(printable_path(top), unlisted_reason(e), missing))
+            unlisted.append(Unlisted(db_path(top), unlisted_reason(e), missing))
         return
     for entry in entries:
         if is_ignored_name(entry.name):
             continue
-        path = entry.path
-        if (shown := printable_path(path)) != path:
-            if matches(shown, root, rules):
-                st = entry.stat(follow_symlinks=False)
-                yield Candidate(shown, st.st_size, st.st_mtime_ns, st.st_ino, error="file name is not valid UTF-8")
-            continue
+        path = entry.path  # a name that is not UTF-8 has surrogates here: see paths.py
         try:
             is_link = entry.is_symlink()
             if is_link:
-                target = os.path.realpath(path)
-                if not rules.follow_symlinks or not _inside(target, roots):
+                if reason := symlink_problem(path, roots, rules.follow_symlinks):
                     if matches(path, root, rules):
-                        reason = SYMLINK_OUTSIDE if rules.follow_symlinks else SYMLINK_OFF
                         st = entry.stat(follow_symlinks=False)
                         yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
                     continue
             if entry.is_dir(follow_symlinks=is_link):
-                yield from _walk(path, root, roots, rules, seen_dirs, unlisted)
+                yield from _walk(path, root, roots, rules, seen_dirs, unlisted, counts)
                 continue
             if not matches(path, root, rules):
+                counts["skipped"] += 1
                 continue
             st = entry.stat(follow_symlinks=is_link)
         except OSError as e:

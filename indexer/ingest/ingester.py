@@ -7,6 +7,7 @@ import itertools
 import multiprocessing
 import os
 import socket
+import stat
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -23,8 +24,9 @@ import structlog
 from indexer.db import store
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
-from indexer.ingest.discover import Rules, discover, named_path, printable_path
+from indexer.ingest.discover import Rules, discover, named_path, symlink_problem
 from indexer.ingest.folders import is_under, unavailable
+from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.pipeline import AnalyzeOptions, analyze, warm_up
 from indexer.ingest.read import read_file
 from indexer.ingest.types import Analysis, Candidate, FileFailure, RawFile, Unlisted
@@ -52,13 +54,14 @@ class IngestResult:
     counts: store.BatchCounts = field(default_factory=store.BatchCounts)
     seen: int = 0
     deferred: int = 0
+    skipped: int = 0  # files the include/exclude patterns left out
     seconds: float = 0.0
     # Folders that could not be listed: their known files were kept, not taken for deleted.
     unavailable: list[Unlisted] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): named, not taken
 
     def as_dict(self) -> dict[str, object]:
-        counts: dict[str, object] = {**self.counts.as_dict(), "seen": self.seen,
+        counts: dict[str, object] = {**self.counts.as_dict(), "seen": self.seen, "skipped": self.skipped,
                                      "seconds": round(self.seconds, 3)}
         if self.unavailable:
             counts["unavailable"] = [f.path for f in self.unavailable]
@@ -69,9 +72,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def candidate_for(path: str) -> Candidate | None:
-    """A Candidate from a fresh lstat, or None when the path is gone."""
+def candidate_for(
+    path: str, rules: Rules | None = None, roots: Iterable[str | Path] = ()
+) -> Candidate | None:
+    """A Candidate from a fresh stat, or None when the path (a file system path) is gone.
+
+    A symlink is judged as discover judges it (``rules``, the inbox ``roots``): the watcher
+    and retries record the same reason a scan does, and never follow one out of the inbox.
+    """
     try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            resolved = [str(Path(r).resolve()) for r in roots]
+            if reason := symlink_problem(path, resolved, rules.follow_symlinks if rules else False):
+                return Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -210,8 +224,11 @@ class Ingester:
         self._learned_version = version
 
     def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
-        batch = _Batch(removed=[p for p in removed if printable_path(p) == p], force=force)
-        candidates = list(candidates)
+        """Start a batch of ``candidates`` (file system paths) and ``removed`` (database paths)."""
+        batch = _Batch(removed=list(removed), force=force)
+        # From here on a path is its database form; read_file gets the file system one back.
+        candidates = [c if (p := db_path(c.path)) == c.path else dataclasses.replace(c, path=p)
+                      for c in candidates]
         with self._busy_lock:
             fresh = {c.path: c for c in candidates if c.path not in self._busy}
             self._busy.update(fresh)
@@ -229,12 +246,9 @@ class Ingester:
     def _begin(self, batch: _Batch, candidates: list[Candidate]) -> None:
         """Claim, read and look up the batch's files, and submit their analysis."""
         self.refresh_learned()
-        batch.claimed = self._claim([c.path for c in candidates if printable_path(c.path) == c.path])
+        batch.claimed = self._claim([c.path for c in candidates])
         raws: list[RawFile] = []
         for c in candidates:
-            if (shown := printable_path(c.path)) != c.path:
-                batch.failures.append(FileFailure(shown, "read", "file name is not valid UTF-8", c.size, c.mtime_ns))
-                continue
             if c.path not in batch.claimed:
                 batch.elsewhere += 1  # another node has it; the next scan finds it done
                 continue
@@ -242,9 +256,11 @@ class Ingester:
                 batch.failures.append(FileFailure(c.path, "read", c.error, c.size, c.mtime_ns))
                 continue
             try:
-                raws.append(read_file(c.path, self.max_bytes, self.rules.follow_symlinks))
+                raw = read_file(fs_path(c.path), self.max_bytes, self.rules.follow_symlinks)
             except InputError as e:
                 batch.failures.append(FileFailure(c.path, "read", e.reason, c.size, c.mtime_ns, e.transient))
+                continue
+            raws.append(raw if raw.path == c.path else dataclasses.replace(raw, path=c.path))
         known: dict[str, tuple[str, int]] = {}
         if raws and not batch.force:
             since = self.clock() - timedelta(seconds=REJOIN_SECONDS)
@@ -318,8 +334,10 @@ class Ingester:
                      words=a.word_count, ms=a.ms)
         for link, doc_id in batch.links:
             log.info("ingest.linked", path=link.path, doc_id=doc_id)
+        recorded = {path for path, _ in counts.failed_paths}  # not those known already
         for f in failures:
-            log.warning("ingest.failed", path=f.path, stage=f.stage, reason=f.reason)
+            if f.path in recorded:
+                log.warning("ingest.failed", path=f.path, stage=f.stage, reason=f.reason)
         for path in batch.removed:
             log.info("ingest.removed", path=path)
         return counts
@@ -363,8 +381,9 @@ class Ingester:
     def ingest(
         self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False
     ) -> store.BatchCounts:
-        """Read, analyse and store one batch in one transaction (with paths gone)."""
-        return self._finish(self._start(candidates, removed, force))
+        """Read, analyse and store one batch in one transaction (with paths gone): file
+        system paths, as discover, the watcher and ``fs_path`` give them."""
+        return self._finish(self._start(candidates, [db_path(p) for p in removed], force))
 
     def scan(
         self,
@@ -385,11 +404,12 @@ class Ingester:
         daemon's watcher) get their turn between batches of a long scan.
         """
         started = time.monotonic()
-        root_strs = [named_path(r) for r in roots]
+        root_strs = [db_path(named_path(r)) for r in roots]
         with self.db.read() as session:
             known = store.known_states(session, root_strs, now=self.clock())
         result = IngestResult()
         in_flight: list[tuple[_Batch, int]] = []
+        passed_over: dict[str, int] = {}  # discover's counts
 
         def advance(batch: _Batch | None, size: int = 0) -> None:
             """Queue ``batch`` (None: the end) and commit the oldest ones beyond the
@@ -410,10 +430,11 @@ class Ingester:
             present: set[str] = set()
             stopped = False
             unlisted: list[Unlisted] = []
-            for candidate in discover(roots, self.rules, unlisted):
+            for candidate in discover(roots, self.rules, unlisted, passed_over):
                 result.seen += 1
-                present.add(candidate.path)
-                state = known.get(candidate.path)
+                path = db_path(candidate.path)
+                present.add(path)
+                state = known.get(path)
                 if state is not None and state[0] == candidate.size and state[1] == candidate.mtime_ns:
                     result.counts.unchanged += 1
                     continue
@@ -436,7 +457,7 @@ class Ingester:
                 # A folder's failure whose folder lists again is "missing" here: removing
                 # it clears the failure, and the files under it are compared as usual.
                 missing = [p for p in known
-                           if p not in present and not os.path.isfile(p) and not is_under(p, kept)]
+                           if p not in present and not os.path.isfile(fs_path(p)) and not is_under(p, kept)]
                 folder_failures = self._folder_failures(result.unavailable, known)
             # Moves: the new paths and the old ones go in one transaction.
             first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
@@ -450,6 +471,7 @@ class Ingester:
         except BaseException:
             self._abandon(batch for batch, _ in in_flight)  # their claims and paths
             raise
+        result.skipped = passed_over.get("skipped", 0)
         result.seconds = time.monotonic() - started
         return result
 

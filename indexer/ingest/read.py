@@ -8,6 +8,7 @@ import os
 import stat
 
 from indexer.errors import InputError
+from indexer.ingest.discover import SYMLINK_OFF
 from indexer.ingest.types import RawFile
 
 __all__ = ["read_file"]
@@ -30,7 +31,7 @@ def read_file(path: str, max_bytes: int, follow_symlinks: bool = False) -> RawFi
         raise InputError(path, "read", "permission denied", transient=True) from None
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise InputError(path, "read", "is a symlink (follow_symlinks is off)") from e
+            raise InputError(path, "read", SYMLINK_OFF) from e
         raise InputError(path, "read", e.strerror or str(e), transient=True) from e
     try:
         before = os.fstat(fd)

@@ -11,6 +11,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from indexer.ingest.paths import printable
 from indexer.search.engine import FacetCount, Hit, SearchResult
 from indexer.search.snippets import MARK_END, MARK_START
 
@@ -149,7 +150,7 @@ def _hit_lines(hit: Hit, rank: int, color: bool) -> list[str]:
     title = hit.title or "(untitled)"
     day = hit.published or (f"added {hit.ingested.date()}" if hit.ingested else None)
     facts = " · ".join(str(x) for x in (hit.language, hit.source, day) if x)
-    where = f"{hit.path}  (id {hit.id})"
+    where = f"{printable(hit.path)}  (id {hit.id})"
     if hit.near_duplicates:
         ids = ", ".join(str(i) for i in hit.near_duplicates[:10])
         more = ", …" if len(hit.near_duplicates) > 10 else ""
