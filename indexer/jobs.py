@@ -28,7 +28,7 @@ from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
 from indexer.ingest.boilerplate import is_furniture
 from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.pipeline import AnalyzeOptions, line_group
-from indexer.ingest.types import Candidate, Unlisted
+from indexer.ingest.types import Candidate, FileFailure, Unlisted
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
 
 if TYPE_CHECKING:
@@ -204,6 +204,7 @@ def ingest(
     writer lock (a daemon's follow) allow for that interval (see ``open_context``).
     """
     named, refused = _named_roots(ctx, roots)
+    _record_refused(ctx, refused)
     result = IngestResult()
     if named:
         with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
@@ -229,6 +230,14 @@ def _named_roots(ctx: Context, paths: list[Path]) -> tuple[list[Path], list[tupl
         else:
             named.append(Path(path))
     return named, refused
+
+
+def _record_refused(ctx: Context, refused: list[tuple[str, str]]) -> None:
+    """Record named paths refused whole in the failure ledger (`failures`, `status`). No
+    scan looks at them again; `retry --all` clears those outside every inbox unread."""
+    if refused:
+        failures = [FileFailure(db_path(path), "read", reason) for path, reason in refused]
+        ctx.db.retrying(store.apply_batch, datetime.now(UTC), failures=failures)
 
 
 def _scan(ctx: Context, roots: list[Path] | None, **options: Any) -> IngestResult:
@@ -452,6 +461,7 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
     counts = store.BatchCounts()
     if paths is not None:
         named, refused = _named_roots(ctx, [Path(p) for p in paths])
+        _record_refused(ctx, refused)
         paths = [db_path(str(p)) for p in named]
         counts.failed += len(refused)
         counts.failed_paths.extend(refused)

@@ -66,7 +66,12 @@ def test_named_path_outside_every_inbox_is_refused_in_one_line(project: Project,
     proc = project.run("retry", str(secret), check=False)
     assert proc.returncode == 1 and f"failed: {secret}: outside the configured inboxes" in proc.stderr
     assert _hits(project, "TOPSECRETOUTSIDE") == []
-    assert project.json("failures")["failures"] == []  # not recorded: not a file of any inbox
+    # Recorded, once each, with the reason said; `retry --all` clears them unread.
+    recorded = {f["path"]: f["reason"] for f in project.json("failures")["failures"]}
+    assert recorded == {str(secret): "outside the configured inboxes",
+                        str(secret.parent): "outside the configured inboxes"}
+    project.run("retry", "--all")
+    assert project.json("failures")["failures"] == []
     # Beside a path inside, the inside one is ingested and the exit is still 1.
     project.write("sub/a.txt", _article("harbour"))
     proc = project.run("ingest", "inbox/sub", str(secret), check=False)
