@@ -17,6 +17,7 @@ import structlog
 from indexer import jobs
 from indexer.db import store
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
+from indexer.ingest.folders import is_under
 from indexer.ingest.ingester import candidate_for
 from indexer.ingest.paths import fs_path
 from indexer.ingest.types import Candidate
@@ -210,7 +211,7 @@ class Daemon:
                               should_stop=self.stop.is_set)
                 rules, inbox = self.ctx.ingester.rules, self.ctx.config.inbox_dirs
                 candidates = [c for path in ready.files if (c := candidate_for(path, rules, inbox)) is not None]
-                gone = ready.gone + [p for p in ready.files if not os.path.lexists(p)]
+                gone = self._really_gone(ready.gone + [p for p in ready.files if not os.path.lexists(p)])
                 self._taken = frozenset(ready.files)
                 try:
                     counts = self.ctx.ingester.ingest(candidates, removed=gone)
@@ -284,6 +285,14 @@ class Daemon:
 
         self._scan_seconds = seconds
         self._scheduler.reschedule_job("scan", trigger=IntervalTrigger(seconds=seconds))
+
+    def _really_gone(self, paths: list[str]) -> list[str]:
+        """``paths`` less those under an inbox folder that is unavailable now (moved away,
+        unmounted, emptied, unreadable): the scan keeps their documents and says why."""
+        if not paths:
+            return paths
+        kept = [fs_path(f.path) for f in jobs.unavailable_folders(self.ctx)]
+        return [p for p in paths if not is_under(p, kept)]
 
     def _timeout(self) -> float:
         due = self.pending.next_due()

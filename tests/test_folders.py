@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,3 +200,30 @@ def test_which_folders_are_unavailable(tmp_path: Path) -> None:
     inbox.rmdir()
     assert unavailable([gone], [removed], [root], lambda r: True) == [
         Unlisted(root, "inbox folder is missing", missing=True)]
+
+
+@pytest.mark.parametrize("recreate", [False, True], ids=["moved", "emptied"])
+def test_a_file_settling_when_its_inbox_goes_away_keeps_its_document(project: Project, recreate: bool) -> None:
+    # A long settle window: the edited file still waits in the watcher's pending set when
+    # the inbox goes, and the watcher finds it vanished (it was taken for deleted).
+    project.config.write_text(project.config.read_text().replace("settle_seconds = 0.2", "settle_seconds = 3.0"))
+    docs = _fill(project)
+    proc = project.spawn("daemon")
+    try:
+        wait_for(lambda: (project.data / "daemon.json").exists(), what="daemon start")
+        with open(project.inbox / "sub" / "glacier.txt", "a") as edited:  # held open: still being written
+            edited.write("A late correction.\n")
+            edited.flush()
+            time.sleep(0.5)  # the write event reaches the watcher
+            away = _move_away(project, recreate)
+            inbox = str(project.inbox.resolve())
+            wait_for(lambda: _folder_failures(project) == [inbox], what="the daemon's scan records the inbox")
+            time.sleep(3.0)  # the loop looks at its pending files at least every 2 s
+            assert "ingest.removed" not in project.log(), project.log()[-3000:]
+            assert _docs(project) == docs
+        _move_back(project, away)
+        wait_for(lambda: not _folder_failures(project), what="the failure clears once the inbox is back")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    assert _docs(project).keys() == docs.keys()

@@ -74,7 +74,7 @@ def test_status_says_degraded_while_a_root_is_missing(project: Project, daemon: 
 
     project.inbox.mkdir()
     wait_for(lambda: _daemon_status(project)["unwatched"] == {}, timeout=10, what="status normal again")
-    assert "degraded" not in project.run("status").stdout
+    assert "watch auto (degraded" not in project.run("status").stdout
     assert _daemon_status(project)["scan_seconds"] == 300
     project.write("back.txt", _article("orchard"))
     wait_for(lambda: _search_ids(project, "orchard"), timeout=10, what="the returned root watched")

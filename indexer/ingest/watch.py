@@ -126,8 +126,13 @@ class Pending:
                 try:
                     st = os.stat(path)
                     signature: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
-                except OSError:
+                except (FileNotFoundError, NotADirectoryError):
                     signature = None
+                except OSError:
+                    # Not gone: its folder cannot be read now (permissions). The scan keeps
+                    # its document and records the folder as a failure.
+                    del self._files[path]
+                    continue
                 if signature is None:
                     ready.gone.append(path)
                 elif entry.closed:
