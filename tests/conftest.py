@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -132,6 +133,22 @@ class Project:
         else:
             path.write_text(text, encoding="utf-8")
         return path
+
+
+def running_daemon(project: Project) -> Iterator[subprocess.Popen[str]]:
+    """For a fixture: a daemon on ``project``, started and waited for, then stopped by
+    SIGTERM (killed when it has not stopped after 10 s)."""
+    proc = project.spawn("daemon")
+    wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
+    assert proc.poll() is None, project.log()
+    yield proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def write_config(root: Path, extra: str = "") -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, wait_for, write_config
+from tests.conftest import Project, running_daemon, wait_for, write_config
 
 
 def _docs(project: Project) -> dict[str, int]:
@@ -44,17 +44,7 @@ def _article(topic: str, n: int = 0) -> str:
 
 @pytest.fixture
 def daemon(project: Project) -> Iterator[subprocess.Popen[str]]:
-    proc = project.spawn("daemon")
-    wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
-    assert proc.poll() is None, project.log()
-    yield proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield from running_daemon(project)
 
 
 def _stop(proc: subprocess.Popen[str], project: Project) -> tuple[int, str]:

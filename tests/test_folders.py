@@ -14,7 +14,7 @@ import pytest
 from indexer.ingest.discover import Rules, discover
 from indexer.ingest.folders import EMPTY_REASON, unavailable
 from indexer.ingest.types import Unlisted
-from tests.conftest import Project, wait_for
+from tests.conftest import Project, running_daemon, wait_for
 from tests.test_daemon import _article, _docs, _search_ids
 
 
@@ -91,13 +91,7 @@ def test_an_inbox_emptied_for_real_keeps_a_file(project: Project) -> None:
 
 @pytest.fixture
 def daemon(project: Project) -> Iterator[subprocess.Popen[str]]:
-    proc = project.spawn("daemon")
-    wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
-    assert proc.poll() is None, project.log()
-    yield proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+    yield from running_daemon(project)
 
 
 def _folder_failures(project: Project) -> list[str]:

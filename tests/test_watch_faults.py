@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Project, wait_for
+from tests.conftest import Project, running_daemon, wait_for
 from tests.test_daemon import _article, _docs, _search_ids
 
 # Long, so that a test passing is the watcher's doing, never the safety scan's.
@@ -22,17 +21,7 @@ _CONFIG = ('[paths]\ninbox = ["inbox"]\ndata_dir = "var"\n\n'
 @pytest.fixture
 def daemon(project: Project) -> Iterator[subprocess.Popen[str]]:
     project.config.write_text(_CONFIG, encoding="utf-8")
-    proc = project.spawn("daemon")
-    wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
-    assert proc.poll() is None, project.log()
-    yield proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield from running_daemon(project)
 
 
 def _daemon_status(project: Project) -> dict:
