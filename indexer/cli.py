@@ -170,7 +170,7 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
         jobs.follow(ctx, on_wait=_on_wait)  # changes made meanwhile by others (a daemon, another node)
     c = result.counts
     for path, reason in result.refused:
-        _err(f"failed: {path}: {reason}")
+        _err(f"failed: {_shown(path)}: {reason}")
     if len(result.refused) == len(paths):  # nothing named was taken: the refusals say it all
         sys.exit(1)
     parts = [f"{c.added} added", f"{c.updated} updated", f"{c.unchanged} unchanged"]
@@ -594,7 +594,7 @@ def forget(state: State, targets: tuple[str, ...], all_paths: bool, as_json: boo
     if result.documents:
         click.echo("forgot documents: " + ", ".join(map(str, result.documents)))
     for path in result.paths:
-        click.echo(f"forgot path: {path}" + (" (ignored until it changes)" if path in result.ignored else ""))
+        click.echo(f"forgot path: {_shown(path)}" + (" (ignored until it changes)" if path in result.ignored else ""))
     if result.kept:
         click.echo("kept documents (other files hold them): " + ", ".join(map(str, result.kept)))
 

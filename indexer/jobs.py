@@ -26,7 +26,7 @@ from indexer.ingest.discover import OUTSIDE, Rules, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
 from indexer.ingest.boilerplate import is_furniture
-from indexer.ingest.paths import db_path, fs_path
+from indexer.ingest.paths import db_path, fs_path, printable
 from indexer.ingest.pipeline import AnalyzeOptions, line_group
 from indexer.ingest.types import Candidate, FileFailure, Unlisted
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
@@ -216,15 +216,14 @@ def ingest(
 
 def _named_roots(ctx: Context, paths: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     """The paths named on a command line that obey the scan's rules, and (path, reason)
-    for those refused whole: outside every inbox, or a folder symlink the scan would not
-    follow. A file symlink the scan would not follow stays: the scan records it."""
+    for those refused: outside every inbox, or a symlink the scan would not follow."""
     named: list[Path] = []
     refused: list[tuple[str, str]] = []
     for path in map(named_path, paths):
         if os.path.realpath(path) in ctx.ingester.rules.inboxes:
             path = os.path.realpath(path)  # an inbox named by a symlink to it: its paths as the scans store them
         reason = refusal(path, ctx.ingester.rules)
-        if reason == OUTSIDE or (reason is not None and os.path.isdir(path)):
+        if reason is not None:
             refused.append((path, reason))
             log.warning("ingest.refused", path=path, reason=reason)
         else:
@@ -235,8 +234,12 @@ def _named_roots(ctx: Context, paths: list[Path]) -> tuple[list[Path], list[tupl
 def _record_refused(ctx: Context, refused: list[tuple[str, str]]) -> None:
     """Record named paths refused whole in the failure ledger (`failures`, `status`). No
     scan looks at them again; `retry --all` clears those outside every inbox unread."""
-    if refused:
-        failures = [FileFailure(db_path(path), "read", reason) for path, reason in refused]
+    with ctx.db.read() as session:
+        # A file of the catalog named under a narrower config is not this run's to judge
+        # (a failure would take it out of the index): refused, not recorded.
+        failures = [FileFailure(db_path(path), "read", reason) for path, reason in refused
+                    if reason != OUTSIDE or store.document_of_path(session, db_path(path)) is None]
+    if failures:
         ctx.db.retrying(store.apply_batch, datetime.now(UTC), failures=failures)
 
 
@@ -471,7 +474,9 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
         store.clear_failures(session, targets)
     # A folder that could not be listed is scanned again (its failure comes back if it
     # still cannot be); a file is read again.
-    folders = [Path(fs_path(p)) for p in targets if os.path.isdir(fs_path(p))]
+    # Never a folder outside the inboxes (a refused path's ledger row): cleared, not read.
+    folders = [Path(fs_path(p)) for p in targets
+               if os.path.isdir(fs_path(p)) and refusal(fs_path(p), ctx.ingester.rules) is None]
     files = [fs_path(p) for p in targets if not os.path.isdir(fs_path(p))]
     candidates = [c for p in files if (c := _retry_candidate(ctx, p)) is not None]
     gone = [p for p in files if not os.path.lexists(p)]
@@ -531,7 +536,7 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
             path = db_path(named_path(target))
             doc_id = store.document_of_path(session, path)
             if doc_id is None:
-                raise NotFoundError(f"no document has the file {path}")
+                raise NotFoundError(f"no document has the file {printable(path)}")
             if all_paths:
                 doc_ids.append(doc_id)
                 paths.extend(store.paths_of(session, doc_id))

@@ -40,9 +40,10 @@ def test_named_symlink_out_of_the_inbox_is_refused_like_the_scan(project: Projec
     project.write("a.txt", _article("harbour"))
     (project.inbox / "s.txt").symlink_to(_secret(tmp_path))
     names = sorted(str(p.relative_to(project.root)) for p in project.inbox.glob("*.txt"))
-    proc = project.run("ingest", *names)
+    proc = project.run("ingest", *names, check=False)
     reason = "symlink points outside the inbox" if follow else "symlink (follow_symlinks is off)"
-    assert f"failed: {project.inbox / 's.txt'}: read: {reason}" in proc.stderr
+    assert proc.returncode == 1  # a named path refused: the command says so in its exit code
+    assert f"failed: {project.inbox / 's.txt'}: {reason}" in proc.stderr
     assert "1 added" in proc.stdout
     assert _hits(project, "TOPSECRETOUTSIDE") == []
     assert _hits(project, "harbour")
@@ -218,3 +219,17 @@ def test_forget_a_document_whose_file_is_outside_the_inboxes(project: Project) -
     assert _hits(project, "harbour") == []
     assert project.json("failures")["failures"] == []
     assert project.run("verify").stdout.splitlines()[-1] == "ok"
+
+
+def test_a_catalog_file_named_under_a_narrower_config_stays_searchable(project: Project) -> None:
+    project.write("fr/a.txt", _article("harbour"))
+    project.run("ingest", "inbox")
+    (doc_id,) = _hits(project, "harbour")
+    narrow = project.root / "narrow.toml"
+    narrow.write_text(project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["inbox/de"]'),
+                      encoding="utf-8")
+    (project.inbox / "de").mkdir()
+    proc = project.run("--config", str(narrow), "ingest", "inbox/fr/a.txt", check=False)
+    assert proc.returncode == 1 and "outside the configured inboxes" in proc.stderr
+    assert _hits(project, "harbour") == [doc_id]
+    assert project.json("failures")["failures"] == []
