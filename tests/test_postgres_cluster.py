@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
-from indexer.db.models import Claim, Document, Failure, File
+from indexer.db.models import Claim, Document, Failure, File, JobRun
 from indexer.search.index import IndexStore
 from tests.conftest import Project, postgres_database, wait_for
 
@@ -137,6 +137,11 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
             assert conn.execute(select(func.count()).select_from(Failure)).scalar_one() == 0
         status = nodes["b"].json("status")
         assert status["documents"] == FILES and status["index"]["lag"] == 0, status["index"]
+        # The caught-up verify ran beside the ingest (if node b was running it when killed,
+        # the next minute's run does).
+        finished = select(func.count()).select_from(JobRun).where(JobRun.job == "verify",
+                                                                  JobRun.outcome == "ok", JobRun.ended_at.is_not(None))
+        wait_for(lambda: _count(engine, finished) >= 1, timeout=90, what="a verify run finished by a node")
     finally:
         codes = {name: _stop(proc) for name, proc in procs.items() if proc.poll() is None}
     for name, node in nodes.items():
