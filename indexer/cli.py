@@ -156,17 +156,21 @@ def _safe_url(url: str) -> str:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--accept-vanished", is_flag=True,
+              help="files gone all at once from an inbox folder (or the folder emptied or replaced) are "
+              "deleted for good; without it their documents are kept and the folder is reported unavailable")
 @_common
-def ingest(state: State, paths: tuple[Path, ...]) -> None:
+def ingest(state: State, paths: tuple[Path, ...], accept_vanished: bool) -> None:
     """Ingest files or folders now, and bring the index up to date."""
     from indexer import jobs
 
-    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    missing = [str(p) for p in paths if _absent(p)]
     if missing:
         raise NotFoundError(f"no such file or folder: {missing[0]}")
     with _context(state) as ctx:
         with _progress("ingesting") as advance:
-            result = jobs.ingest(ctx, list(paths), progress=advance, on_wait=_on_wait)
+            result = jobs.ingest(ctx, list(paths), progress=advance, on_wait=_on_wait,
+                                 accept_vanished=accept_vanished)
         jobs.follow(ctx, on_wait=_on_wait)  # changes made meanwhile by others (a daemon, another node)
     c = result.counts
     for path, reason in result.refused:
@@ -194,6 +198,17 @@ def ingest(state: State, paths: tuple[Path, ...]) -> None:
         _err(f"indexer: folder unavailable, its documents are kept: {_shown(folder.path)}: {folder.reason}")
     if result.unavailable or result.refused:
         sys.exit(1)
+
+
+def _absent(path: Path) -> bool:
+    """Not there at all (a path under a folder that cannot be read is the scan's to report)."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 @contextmanager

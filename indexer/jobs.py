@@ -57,6 +57,8 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+# Which folder (device, inode) each inbox was when its files were last taken as they are.
+FOLDER_MARKS = "inbox-folders.json"
 # Interval jobs run thousands of times a day; their records are kept this long.
 KEEP_RUNS = timedelta(days=7)
 # During a long scan the index follows between batches at most this often: each follow is
@@ -106,6 +108,7 @@ def open_context(config: Config, read_only: bool = False) -> Context:
         db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,
         workers=config.ingest.workers, near_threshold=config.ingest.near_duplicate_threshold,
         node=config.node_name, lease_seconds=config.database.claim_lease_seconds, inbox=config.inbox_dirs,
+        marks_path=config.data_dir / FOLDER_MARKS,
     )
     # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
     # commits: others wait that long on top of the busy timeout before giving up.
@@ -194,8 +197,12 @@ def ingest(
     roots: list[Path],
     progress: Callable[[int], None] | None = None,
     on_wait: Callable[[int | None], None] | None = None,
+    accept_vanished: bool = False,
 ) -> IngestResult:
     """`indexer ingest`: a scan of ``roots`` that indexes each batch once it is stored.
+
+    ``accept_vanished``: files gone from an inbox folder all at once (or the folder
+    emptied or replaced) are taken for deleted, not kept as a scan otherwise keeps them.
 
     One index writer stays open across batches and commits every
     ``INGEST_COMMIT_SECONDS``: this process indexes while the workers analyse the next
@@ -208,7 +215,7 @@ def ingest(
     result = IngestResult()
     if named:
         with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
-            result = _scan(ctx, named, progress=progress, after_batch=follower.step)
+            result = _scan(ctx, named, progress=progress, after_batch=follower.step, accept_vanished=accept_vanished)
         _log_follow(follower.result())
     result.refused = refused
     return result

@@ -13,7 +13,7 @@ from whoosh import index as whoosh_index
 
 from indexer.db import store
 from indexer.ingest.discover import discover
-from indexer.ingest.folders import is_under, unavailable
+from indexer.ingest.folders import FolderMarks, is_under, unavailable, vanished_at_once
 from indexer.ingest.ingester import candidate_for
 from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.read import read_file
@@ -126,7 +126,11 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
     if outside:
         # Not under any inbox at all (files of an unavailable folder are under one).
         report.outside = sorted(p for p in db_files if not is_under(p, roots))
-    report.orphaned = sorted(p for p in in_roots if p not in on_disk and not os.path.exists(fs_path(p)))
+    orphaned = [p for p in in_roots if p not in on_disk and not os.path.exists(fs_path(p))]
+    # As a scan: files gone all at once, or from a replaced folder, are not repaired away.
+    held = vanished_at_once(inbox, db_files, orphaned, FolderMarks(ctx.ingester.marks_path).replaced)
+    report.unavailable += held
+    report.orphaned = sorted(p for p in orphaned if not is_under(p, [f.path for f in held]))
     for path in sorted(in_roots & on_disk.keys()):
         size, mtime, sha = db_files[path]
         c = on_disk[path]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from indexer.ingest.discover import Rules, discover
-from indexer.ingest.folders import EMPTY_REASON, unavailable
+from indexer.ingest.folders import EMPTY_REASON, MASS_VANISH_FILES, unavailable, vanished_at_once
 from indexer.ingest.types import Unlisted
 from tests.conftest import Project, running_daemon, wait_for
 from tests.test_daemon import _article, _docs, _search_ids
@@ -89,6 +89,91 @@ def test_an_inbox_emptied_for_real_keeps_a_file(project: Project) -> None:
     assert _docs(project) == {}
 
 
+def _replace_with_a_stray_file(project: Project) -> Path:
+    """`mv inbox away; mkdir inbox; echo ... > inbox/new.txt`, or a share unmounted under
+    a mount point that holds a file of its own."""
+    away = _move_away(project, recreate=True)
+    project.write("new.txt", _article("lighthouse", 7))
+    return away
+
+
+def test_a_replaced_inbox_with_a_stray_file_keeps_its_documents(project: Project) -> None:
+    docs = _fill(project)
+    away = _replace_with_a_stray_file(project)
+    inbox = str(project.inbox.resolve())
+
+    ingest = project.run("ingest", "inbox", check=False)
+    assert ingest.returncode == 1
+    assert "1 added" in ingest.stdout and "deleted" not in ingest.stdout
+    assert f"{inbox}: inbox folder was replaced" in ingest.stderr and "--accept-vanished" in ingest.stderr
+    repair = project.run("verify", "--repair", "--json", check=False)
+    assert repair.returncode == 1
+    report = json.loads(repair.stdout)
+    assert [f["path"] for f in report["unavailable"]] == [inbox] and report["orphaned"] == []
+    assert _unavailable(project) == [inbox]
+    assert set(docs.values()) < set(_search_ids(project, "committee"))  # the old documents and the new one
+    assert len(_docs(project)) == len(docs) + 1
+
+    # Put back: the stray file goes with the empty mount point, the old files are there.
+    (project.inbox / "new.txt").unlink()
+    _move_back(project, away)
+    assert "1 deleted" in project.run("ingest", "inbox").stdout
+    assert project.run("verify").stdout.strip().endswith("ok")
+    assert _docs(project) == docs and _unavailable(project) == []
+
+
+def test_a_replaced_inbox_is_taken_as_it_is_when_the_user_says_so(project: Project) -> None:
+    docs = _fill(project)
+    _replace_with_a_stray_file(project)
+    assert project.run("ingest", "inbox", check=False).returncode == 1
+    accepted = project.run("ingest", "--accept-vanished", "inbox")
+    assert f"{len(docs)} deleted" in accepted.stdout
+    assert list(_docs(project)) == [str(project.inbox.resolve() / "new.txt")]
+    assert _unavailable(project) == []
+    assert project.run("verify").stdout.strip().endswith("ok")
+    # From now on this is the inbox: one file deleted from it goes as usual.
+    (project.inbox / "new.txt").unlink()
+    (project.inbox / ".keep").write_text("")
+    assert "1 deleted" in project.run("ingest", "inbox").stdout
+
+
+def test_files_vanishing_all_at_once_are_kept_and_a_few_go(project: Project) -> None:
+    many = MASS_VANISH_FILES + 5
+    for n in range(many):
+        project.write(f"many/r{n:02d}.txt", _article(f"river{n}", n))
+    project.run("ingest", "inbox")
+    # A few deleted while nothing ran: they go.
+    for n in range(3):
+        (project.inbox / "many" / f"r{n:02d}.txt").unlink()
+    assert "3 deleted" in project.run("ingest", "inbox").stdout
+    # Nearly all the rest at once (one left, the folder still there): kept, and said.
+    for n in range(3, many - 1):
+        (project.inbox / "many" / f"r{n:02d}.txt").unlink()
+    ingest = project.run("ingest", "inbox", check=False)
+    assert ingest.returncode == 1 and "deleted" not in ingest.stdout
+    assert f"{many - 4} of its {many - 3} known files vanished at once" in ingest.stderr
+    assert len(_docs(project)) == many - 3
+    assert project.run("verify", "--repair", check=False).returncode == 1
+    assert len(_docs(project)) == many - 3
+    assert f"{many - 4} deleted" in project.run("ingest", "--accept-vanished", "inbox").stdout
+    assert len(_docs(project)) == 1
+
+
+def test_which_files_vanished_at_once(tmp_path: Path) -> None:
+    root, other = str(tmp_path / "a"), str(tmp_path / "b")
+    known = [f"{root}/{n}.txt" for n in range(100)] + [f"{other}/{n}.txt" for n in range(5)]
+    never = lambda r: False  # noqa: E731
+    assert vanished_at_once([root, other], known, known[:89], never) == []  # 89%: deleted
+    held = vanished_at_once([root, other], known, known[:90], never)
+    assert [f.path for f in held] == [root] and "90 of its 100 known files vanished at once" in held[0].reason
+    # Few files: all gone is a deletion, unless the folder is not the one indexed.
+    assert vanished_at_once([root, other], known, known[100:], never) == []
+    held = vanished_at_once([root, other], known, known[100:103], lambda r: r == other)
+    assert [f.path for f in held] == [other] and "was replaced" in held[0].reason
+    # A replaced folder (a remounted share) that lost a few files while away: they go.
+    assert vanished_at_once([root, other], known, known[:10], lambda r: True) == []
+
+
 @pytest.fixture
 def daemon(project: Project) -> Iterator[subprocess.Popen[str]]:
     yield from running_daemon(project)
@@ -119,6 +204,27 @@ def test_the_daemon_keeps_the_documents_of_an_inbox_moved_away(
     assert project.run("verify").stdout.strip().endswith("ok")
     assert _docs(project) == docs
     assert _all_searchable(project, docs)
+
+
+def test_the_daemon_keeps_the_documents_of_an_inbox_replaced_under_it(
+    project: Project, daemon: subprocess.Popen[str]
+) -> None:
+    docs = _fill(project)
+    wait_for(lambda: _all_searchable(project, docs), what="ingested files searchable")
+    away = _replace_with_a_stray_file(project)
+    inbox = str(project.inbox.resolve())
+    wait_for(lambda: len(_search_ids(project, "lighthouse")) == 1, what="the stray file searchable")
+    wait_for(lambda: _folder_failures(project) == [inbox], what="the daemon's scan records the inbox")
+    assert set(docs.values()) < set(_search_ids(project, "committee"))
+    assert "ingest.removed" not in project.log(), project.log()[-3000:]
+    assert daemon.poll() is None, project.log()
+
+    (project.inbox / "new.txt").unlink()
+    _move_back(project, away)
+    wait_for(lambda: not _folder_failures(project), what="the failure clears once the inbox is back")
+    wait_for(lambda: not _search_ids(project, "lighthouse"), what="the stray file's document gone")
+    assert _docs(project) == docs
+    assert project.run("verify").stdout.strip().endswith("ok")
 
 
 def test_an_unreadable_folder_is_a_failure_and_keeps_its_documents(unprivileged_project: Project) -> None:

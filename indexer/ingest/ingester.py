@@ -25,7 +25,7 @@ from indexer.db import store
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
 from indexer.ingest.discover import Rules, discover, named_path, symlink_problem
-from indexer.ingest.folders import is_under, unavailable
+from indexer.ingest.folders import FolderMarks, is_under, unavailable, vanished_at_once
 from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.pipeline import AnalyzeOptions, analyze, warm_up
 from indexer.ingest.read import read_file
@@ -112,6 +112,7 @@ class Ingester:
         node: str | None = None,
         lease_seconds: float = 60.0,
         inbox: Sequence[str | Path] = (),
+        marks_path: Path | None = None,
     ) -> None:
         self.db = db
         self.rules = rules
@@ -128,6 +129,8 @@ class Ingester:
         # The configured inbox folders: one that is missing or unmounted stands for all
         # the files under it, which a scan keeps until it is back.
         self.inbox = tuple(str(Path(p).resolve()) for p in inbox)
+        # Which folder each of them was when its files were last taken as they are.
+        self.marks_path = marks_path
         self.should_stop: Callable[[], bool] = lambda: False
         self._pool: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()  # the daemon's scan and watcher share the pool
@@ -364,6 +367,14 @@ class Ingester:
                 counts.merge(self.db.retrying(store.apply_batch, self.clock(), failures=[failure]))
         return counts
 
+    def _held(self, scanned: list[str], known: dict[str, tuple[int, int, bool]], missing: list[str],
+              marks: FolderMarks) -> list[Unlisted]:
+        """The inbox folders of this scan whose missing files vanished at once (see
+        ``vanished_at_once``)."""
+        inbox = [root for root in self.inbox if any(is_under(s, [root]) or is_under(root, [s]) for s in scanned)]
+        files = [p for p, state in known.items() if not state[2]]
+        return vanished_at_once(inbox, files, [p for p in missing if not known[p][2]], marks.replaced)
+
     def _folder_failures(
         self, folders: list[Unlisted], known: dict[str, tuple[int, int, bool]]
     ) -> list[FileFailure]:
@@ -393,6 +404,7 @@ class Ingester:
         should_stop: Callable[[], bool] = lambda: False,
         after_batch: Callable[[], object] | None = None,
         store_lock: AbstractContextManager[object] | None = None,
+        accept_vanished: bool = False,
     ) -> IngestResult:
         """Bring the DB in line with the files under ``roots``: new, changed and gone.
 
@@ -402,8 +414,13 @@ class Ingester:
         runs ``after_batch`` (the index follower), so both cores stay busy. ``store_lock``
         is held around each batch's transaction and follow only, so that others (the
         daemon's watcher) get their turn between batches of a long scan.
+
+        Files that vanish all at once from an inbox folder, or from one that was
+        replaced, are kept (that folder is reported unavailable) unless
+        ``accept_vanished``: the user says they are gone for good.
         """
         started = time.monotonic()
+        marks = FolderMarks(self.marks_path)
         root_strs = [db_path(named_path(r)) for r in roots]
         with self.db.read() as session:
             known = store.known_states(session, root_strs, now=self.clock())
@@ -451,13 +468,21 @@ class Ingester:
             missing: list[str] = []
             folder_failures: list[FileFailure] = []
             if not stopped:
-                result.unavailable = unavailable(root_strs, unlisted, self.inbox, lambda root: any(
+                # An empty inbox folder is unmounted, not emptied, unless the user says so.
+                result.unavailable = unavailable(root_strs, unlisted, self.inbox, lambda root: not accept_vanished and any(
                     p != root and is_under(p, [root]) for p in known))
                 kept = [f.path for f in result.unavailable]
                 # A folder's failure whose folder lists again is "missing" here: removing
                 # it clears the failure, and the files under it are compared as usual.
                 missing = [p for p in known
                            if p not in present and not os.path.isfile(fs_path(p)) and not is_under(p, kept)]
+                if not accept_vanished:
+                    held = self._held(root_strs, known, missing, marks)
+                    result.unavailable += held
+                    missing = [p for p in missing if not is_under(p, [f.path for f in held])]
+                marks.mark(root for root in self.inbox if any(is_under(s, [root]) or is_under(root, [s])
+                                                               for s in root_strs)
+                           and not is_under(root, [f.path for f in result.unavailable]))
                 folder_failures = self._folder_failures(result.unavailable, known)
             # Moves: the new paths and the old ones go in one transaction.
             first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
