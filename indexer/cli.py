@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from indexer import __version__
-from indexer.errors import BusyError, IndexerError, MissingDatabaseError, NotFoundError, QueryError
+from indexer.errors import BusyError, ConfigError, IndexerError, MissingDatabaseError, NotFoundError, QueryError
 
 if TYPE_CHECKING:
     from indexer.config import Config
@@ -63,12 +63,25 @@ def _load_config(state: State) -> Config:
     return config.load(state.config_path)
 
 
-def _setup_logging(state: State, cfg: Config, default_level: str = "critical") -> None:
-    """One-shot commands print their own results and one-line errors: logs only if asked."""
+def _setup_logging(state: State, cfg: Config, default_level: str = "critical", read_only: bool = False) -> None:
+    """One-shot commands print their own results and one-line errors: logs only if asked.
+
+    ``read_only``: a log file that does not exist is not created (stderr instead); others
+    create it, and its folder.
+    """
     from indexer import log
 
     level = state.log_level or ("debug" if state.verbose else default_level)
-    log.configure(level, cfg.log.file)
+    path = cfg.log_file
+    if path is not None and not path.exists():
+        if read_only:
+            path = None
+        else:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"cannot create the log file's folder {path.parent}: {e.strerror or e}") from None
+    log.configure(level, str(path) if path else "")
 
 
 @contextmanager
@@ -78,7 +91,7 @@ def _context(state: State, default_level: str = "critical", read_only: bool = Fa
     from indexer import jobs
 
     cfg = _load_config(state)
-    _setup_logging(state, cfg, default_level)
+    _setup_logging(state, cfg, default_level, read_only)
     try:
         ctx = jobs.open_context(cfg, read_only=read_only)
     except MissingDatabaseError as e:
@@ -245,7 +258,7 @@ def daemon(state: State) -> None:
 
     def on_hangup(signum: int, _frame: Any) -> None:
         nonlocal reopen_asked
-        if on_terminal and (runner is None or not runner.ctx.config.log.file):
+        if on_terminal and (runner is None or not runner.ctx.config.log_file):
             on_signal(signum, _frame)  # its terminal closed: nobody reads the logs any more
             return
         reopen_asked = True
@@ -796,7 +809,7 @@ def _schema(state: State, read_only: bool = False) -> Iterator[Any]:
     from indexer.db.session import open_database
 
     cfg = _load_config(state)
-    _setup_logging(state, cfg)
+    _setup_logging(state, cfg, read_only=read_only)
     try:
         database = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False,
                                  read_only=read_only)

@@ -128,6 +128,11 @@ class Config:
         return [self.resolve(p) for p in self.paths.inbox]
 
     @property
+    def log_file(self) -> Path | None:
+        """``[log] file``, relative to the config file as the other paths are."""
+        return self.resolve(self.log.file) if self.log.file else None
+
+    @property
     def database_url(self) -> str:
         return self.database.url or configfile.sqlite_url(self.data_dir)
 

@@ -440,7 +440,7 @@ class Daemon:
         except OSError as e:  # the old file stays in use; the next SIGHUP tries again
             log.warning("daemon.log_reopen_failed", error=str(e))
             return
-        log.info("daemon.log_reopened", file=self.ctx.config.log.file or None)
+        log.info("daemon.log_reopened", file=str(self.ctx.config.log_file or "") or None)
 
     def request_log_reopen(self) -> None:
         """Open ``[log] file`` again, from the main loop (safe from a signal handler)."""

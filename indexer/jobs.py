@@ -214,6 +214,7 @@ def ingest(
     _record_refused(ctx, refused)
     result = IngestResult()
     if named:
+        _build_if_missing(ctx)
         with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
             result = _scan(ctx, named, progress=progress, after_batch=follower.step, accept_vanished=accept_vanished)
         _log_follow(follower.result())
@@ -274,9 +275,21 @@ def _every(seconds: float, fn: Callable[[], object]) -> Callable[[], None]:
 
 
 def follow(ctx: Context, on_wait: Callable[[int | None], None] | None = None) -> FollowResult:
+    _build_if_missing(ctx)
     result = ctx.index.follow(ctx.db, on_wait=on_wait)
     _log_follow(result)
     return result
+
+
+def _build_if_missing(ctx: Context) -> None:
+    """A missing live index (a first start, one deleted) is built from the DB as a recorded
+    reindex run (`status`: last reindex); following would build it unrecorded."""
+    if ctx.index.missing():
+        with recorded(ctx, "reindex") as counts:
+            result = ctx.index.rebuild_if_needed(ctx.db)
+            if result is not None:
+                counts.update(documents=result.documents, generation=result.generation,
+                              seconds=round(result.seconds, 2), reason="no index")
 
 
 def _log_follow(result: FollowResult) -> None:

@@ -104,9 +104,11 @@ def test_a_first_start_catches_nothing_up_and_builds_the_index_once(project: Pro
     wait_for(lambda: project.json("status")["last_scan"], what="a scan ran")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
-    events = [json.loads(x)["event"] for x in project.log().splitlines() if x.startswith("{")]
-    assert "daemon.catch_up" not in events
-    assert "job.reindex" not in events and "job.verify" not in events
+    records = [json.loads(x) for x in project.log().splitlines() if x.startswith("{")]
+    events = [r["event"] for r in records]
+    assert "daemon.catch_up" not in events and "job.verify" not in events
+    # The one build is of the missing index, not a scheduled reindex.
+    assert [r.get("reason") for r in records if r["event"] == "job.reindex"] == ["no index"]
     assert events.count("index.rebuilt") == 1
     assert project.run("verify").stdout.endswith("ok\n")
 
@@ -126,6 +128,19 @@ def test_a_read_only_command_in_an_empty_folder_creates_nothing(tmp_path: Path, 
     assert proc.stderr == (f"indexer: no database at {tmp_path.resolve() / 'var' / 'indexer.db'} "
                            "(config: none found; run `indexer init` or `indexer ingest`)\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["status", "verify", "db current"])
+def test_a_read_only_command_creates_no_log_file(tmp_path: Path, command: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[paths]\ninbox = ["inbox"]\n\n[log]\nfile = "logs/indexer.log"\n', encoding="utf-8")
+    proc = _bare(tmp_path / "..", "--config", str(config), *command.split())  # not from the config's folder
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("indexer: no database at ") and f"(config: {config}; " in proc.stderr
+    assert list(tmp_path.iterdir()) == [config]
+    # A command that writes creates it, with its folder, beside the config file.
+    _bare(tmp_path / "..", "--config", str(config), "init")
+    assert (tmp_path / "logs" / "indexer.log").is_file()
 
 
 def test_status_on_an_empty_postgresql_database_creates_no_tables(tmp_path: Path) -> None:

@@ -79,6 +79,8 @@ def test_a_deleted_index_is_rebuilt(project: Project, daemon: subprocess.Popen[s
     (project.data / "index").unlink()
     wait_for(lambda: len(_search_ids(project, "meadow")) == 3, timeout=10, what="index rebuilt")
     assert '"daemon.index_missing"' in project.log()
+    status = project.json("status")
+    assert status["last_runs"]["reindex"]["outcome"] == "ok" and status["last_reindex"], status["last_runs"]
 
 
 def test_searches_during_a_rebuild_are_told_to_retry(project: Project) -> None:
