@@ -122,6 +122,29 @@ def test_a_replaced_inbox_with_a_stray_file_keeps_its_documents(project: Project
     assert _docs(project) == docs and _unavailable(project) == []
 
 
+def test_an_unmounted_share_with_a_file_in_its_mount_point_keeps_its_documents(any_project: Project) -> None:
+    """On both databases: a tmp folder mounted over the inbox (a share), unmounted while
+    its mount point holds a file of its own."""
+    project = any_project
+    share = project.root / "share"
+    share.mkdir()
+    (project.inbox / "mountpoint-note.txt").write_text(_article("lighthouse", 7))
+    project.inbox.rename(project.root / "mountpoint")
+    share.rename(project.inbox)  # "mounted": another folder at the inbox path
+    for i, topic in enumerate(["harbour", "railway", "orchard"]):
+        project.write(f"{topic}.txt", _article(topic, i))
+    project.run("ingest", "inbox")
+    ids = _search_ids(project, "committee")
+    assert len(ids) == 3
+    project.inbox.rename(share)  # "unmounted": the mount point with its own file is back
+    (project.root / "mountpoint").rename(project.inbox)
+    assert project.run("ingest", "inbox", check=False).returncode == 1
+    assert project.run("verify", "--repair", check=False).returncode == 1
+    assert set(ids) < set(_search_ids(project, "committee"))
+    assert project.json("status")["documents"] == 4
+    assert [f["path"] for f in project.json("status")["unavailable_folders"]] == [str(project.inbox.resolve())]
+
+
 def test_a_replaced_inbox_is_taken_as_it_is_when_the_user_says_so(project: Project) -> None:
     docs = _fill(project)
     _replace_with_a_stray_file(project)
