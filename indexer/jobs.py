@@ -282,14 +282,19 @@ def follow(ctx: Context, on_wait: Callable[[int | None], None] | None = None) ->
 
 
 def _build_if_missing(ctx: Context) -> None:
-    """A missing live index (a first start, one deleted) is built from the DB as a recorded
-    reindex run (`status`: last reindex); following would build it unrecorded."""
-    if ctx.index.missing():
-        with recorded(ctx, "reindex") as counts:
-            result = ctx.index.rebuild_if_needed(ctx.db)
-            if result is not None:
-                counts.update(documents=result.documents, generation=result.generation,
-                              seconds=round(result.seconds, 2), reason="no index")
+    """A missing live index (deleted, lost with its disk) of a database that holds changes
+    is rebuilt as a recorded reindex run (`status`: last reindex). The first, empty index
+    of a new install is built by following, unrecorded."""
+    if not ctx.index.missing():
+        return
+    with ctx.db.read() as session:
+        if not store.current_seq(session):
+            return
+    with recorded(ctx, "reindex") as counts:
+        result = ctx.index.rebuild_if_needed(ctx.db)
+        if result is not None:
+            counts.update(documents=result.documents, generation=result.generation,
+                          seconds=round(result.seconds, 2), reason="no index")
 
 
 def _log_follow(result: FollowResult) -> None:
