@@ -279,6 +279,27 @@ def test_an_unreadable_folder_is_a_failure_and_keeps_its_documents(unprivileged_
     assert len(_docs(project)) == 5
 
 
+@pytest.mark.parametrize("which", ["sub", "root"])
+def test_a_folder_listed_but_not_entered_keeps_its_documents(unprivileged_project: Project, which: str) -> None:
+    """Read without execute (`chmod 444`): the names list, but nothing in it can be stat'ed."""
+    project = unprivileged_project
+    docs = _fill(project)
+    folder = project.inbox / "sub" if which == "sub" else project.inbox
+    folder.chmod(0o444)
+    try:
+        ingest = project.run("ingest", "inbox", check=False)
+        verify = project.run("verify", "--repair", check=False)
+    finally:
+        folder.chmod(0o755)
+    assert ingest.returncode == 1 and "deleted" not in ingest.stdout, ingest.stdout
+    assert f"{folder.resolve()}: folder cannot be entered: permission denied" in ingest.stderr
+    assert verify.returncode == 1 and "removed" not in verify.stdout, verify.stdout
+    assert _docs(project) == docs
+    project.run("ingest", "inbox")
+    assert project.run("verify").stdout.strip().endswith("ok")
+    assert _docs(project) == docs
+
+
 def test_an_unreadable_folder_clears_on_the_next_scan(unprivileged_project: Project) -> None:
     project = unprivileged_project
     docs = _fill(project)

@@ -171,6 +171,11 @@ def _walk(
         except OSError as e:
             if e.errno == errno.ELOOP and matches(path, root, rules):
                 yield Candidate(path, 0, 0, 0, error="symlink loop")
+            elif isinstance(e, PermissionError) and not is_link:
+                # Listed but not entered (read without execute): what it holds is unseen.
+                if unlisted is not None:
+                    unlisted.append(Unlisted(db_path(top), "folder cannot be entered: permission denied"))
+                return
             continue  # vanished or a broken link: the next scan decides
         if stat.S_ISREG(st.st_mode):
             yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino)
