@@ -168,7 +168,7 @@ def _safe_url(url: str) -> str:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--accept-vanished", is_flag=True,
               help="files gone all at once from an inbox folder (or the folder emptied or replaced) are "
               "deleted for good; without it their documents are kept and the folder is reported unavailable")
@@ -199,7 +199,7 @@ def ingest(state: State, paths: tuple[Path, ...], accept_vanished: bool) -> None
     if result.skipped:
         parts.append(f"{result.skipped} skipped (include/exclude)")
     click.echo(", ".join(parts) + f" ({result.seconds:.1f}s)")
-    if c.added + c.updated + c.deleted + c.duplicates + c.failed == 0:
+    if c.added + c.updated + c.deleted + c.duplicates + c.failed == 0 and not result.unavailable:
         click.echo("nothing changed")
     folders = {f.path for f in result.unavailable}  # said below, once each
     failed = [(path, reason) for path, reason in c.failed_paths if path not in folders]
@@ -580,7 +580,7 @@ def failures(state: State, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--all", "retry_all", is_flag=True, help="retry every recorded failure")
 @_common
 def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import logging
 import sys
 from typing import Any, TextIO
@@ -64,6 +65,8 @@ class _FileHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(self._open())
 
     def _open(self) -> TextIO:
+        # Its folder too: one removed with the old logs (a SIGHUP then starts it again).
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         return open(self.path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed by reopen)
 
     def reopen(self) -> None:

@@ -128,7 +128,8 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
         report.outside = sorted(p for p in db_files if not is_under(p, roots))
     orphaned = [p for p in in_roots if p not in on_disk and not os.path.exists(fs_path(p))]
     # As a scan: files gone all at once, or from a replaced folder, are not repaired away.
-    held = vanished_at_once(inbox, db_files, orphaned, FolderMarks(ctx.ingester.marks_path).replaced)
+    marks = FolderMarks(ctx.ingester.marks_path)
+    held = vanished_at_once(marks.folders(inbox), lambda: db_files, orphaned, marks.replaced)
     report.unavailable += held
     report.orphaned = sorted(p for p in orphaned if not is_under(p, [f.path for f in held]))
     for path in sorted(in_roots & on_disk.keys()):

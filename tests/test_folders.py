@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -105,7 +107,7 @@ def test_a_replaced_inbox_with_a_stray_file_keeps_its_documents(project: Project
     ingest = project.run("ingest", "inbox", check=False)
     assert ingest.returncode == 1
     assert "1 added" in ingest.stdout and "deleted" not in ingest.stdout
-    assert f"{inbox}: inbox folder was replaced" in ingest.stderr and "--accept-vanished" in ingest.stderr
+    assert f"{inbox}: folder was replaced or unmounted" in ingest.stderr and "--accept-vanished" in ingest.stderr
     repair = project.run("verify", "--repair", "--json", check=False)
     assert repair.returncode == 1
     report = json.loads(repair.stdout)
@@ -143,6 +145,54 @@ def test_an_unmounted_share_with_a_file_in_its_mount_point_keeps_its_documents(a
     assert set(ids) < set(_search_ids(project, "committee"))
     assert project.json("status")["documents"] == 4
     assert [f["path"] for f in project.json("status")["unavailable_folders"]] == [str(project.inbox.resolve())]
+
+
+@contextmanager
+def _tmpfs(folder: Path) -> Iterator[Callable[[], None]]:
+    """A tmpfs mounted at ``folder`` (a share); yields its unmount. Skips where mounting is
+    not allowed (not root, no CAP_SYS_ADMIN)."""
+    folder.mkdir(exist_ok=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "none", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root with CAP_SYS_ADMIN")
+    mounted = [True]
+
+    def unmount() -> None:
+        if mounted[0]:
+            subprocess.run(["umount", str(folder)], check=True)
+            mounted[0] = False
+
+    try:
+        yield unmount
+    finally:
+        unmount()
+
+
+@pytest.mark.parametrize("again", ["unmounted", "another filesystem, a few files"])
+def test_a_share_mounted_inside_the_inbox_keeps_its_documents_when_unmounted(project: Project, again: str) -> None:
+    docs = _fill(project)
+    wire = project.inbox / "wire"
+    with _tmpfs(wire) as unmount:
+        for n in range(6):
+            project.write(f"wire/w{n}.txt", _article(f"wire{n}", n))
+        project.run("ingest", "inbox")
+        shared = _docs(project)
+        assert len(shared) == len(docs) + 6
+        unmount()
+        if again == "unmounted":
+            ingest = project.run("ingest", "inbox", check=False)
+            verify = project.run("verify", "--repair", check=False)
+        else:  # a fresh tmpfs at the same place, its root inode the same, with 2 of the 6 files
+            with _tmpfs(wire):
+                for n in range(2):
+                    project.write(f"wire/w{n}.txt", _article(f"wire{n}", n))
+                    os.utime(wire / f"w{n}.txt", ns=(os.stat(project.inbox / "harbour.txt").st_mtime_ns,) * 2)
+                ingest = project.run("ingest", "inbox", check=False)
+                verify = project.run("verify", "--repair", check=False)
+    assert ingest.returncode == 1 and "deleted" not in ingest.stdout, ingest.stdout
+    assert f"{wire.resolve()}: folder was replaced or unmounted" in ingest.stderr
+    assert verify.returncode == 1 and "removed" not in verify.stdout
+    assert _docs(project).keys() == shared.keys()
 
 
 def test_a_replaced_inbox_is_taken_as_it_is_when_the_user_says_so(project: Project) -> None:
@@ -186,15 +236,23 @@ def test_which_files_vanished_at_once(tmp_path: Path) -> None:
     root, other = str(tmp_path / "a"), str(tmp_path / "b")
     known = [f"{root}/{n}.txt" for n in range(100)] + [f"{other}/{n}.txt" for n in range(5)]
     never = lambda r: False  # noqa: E731
-    assert vanished_at_once([root, other], known, known[:89], never) == []  # 89%: deleted
-    held = vanished_at_once([root, other], known, known[:90], never)
+    folders = [root, other]
+    assert vanished_at_once(folders, lambda: known, known[:89], never) == []  # 89%: deleted
+    held = vanished_at_once(folders, lambda: known, known[:90], never)
     assert [f.path for f in held] == [root] and "90 of its 100 known files vanished at once" in held[0].reason
     # Few files: all gone is a deletion, unless the folder is not the one indexed.
-    assert vanished_at_once([root, other], known, known[100:], never) == []
-    held = vanished_at_once([root, other], known, known[100:103], lambda r: r == other)
+    assert vanished_at_once(folders, lambda: known, known[100:], never) == []
+    held = vanished_at_once(folders, lambda: known, known[100:103], lambda r: r == other)
     assert [f.path for f in held] == [other] and "was replaced" in held[0].reason
     # A replaced folder (a remounted share) that lost a few files while away: they go.
-    assert vanished_at_once([root, other], known, known[:10], lambda r: True) == []
+    assert vanished_at_once(folders, lambda: known, known[:10], lambda r: True) == []
+    # A mount point inside an inbox folder is judged on its own files.
+    mount = f"{root}/wire"
+    known += [f"{mount}/{n}.txt" for n in range(10)]
+    held = vanished_at_once([root, mount], lambda: known, known[-10:], lambda r: r == mount)
+    assert [f.path for f in held] == [mount]
+    # Nothing gone: the known files are not even counted.
+    assert vanished_at_once(folders, lambda: 1 / 0, [], never) == []
 
 
 @pytest.fixture

@@ -34,18 +34,22 @@ def _start(project: Project) -> subprocess.Popen[str]:
 @pytest.fixture
 def logged(project: Project) -> Iterator[Path]:
     """``project`` with ``[log] file`` set; yields the log file's path."""
-    log_file = project.root / "logs" / "indexer.log"
+    log_file = project.root / "applog" / "indexer.log"  # not logs/: the spawned processes' stderr is there
     log_file.parent.mkdir()
     project.config.write_text(project.config.read_text() + f'\n[log]\nfile = "{log_file}"\n')
     yield log_file
 
 
-def test_sighup_reopens_the_log_file_as_logrotate_does(project: Project, logged: Path) -> None:
+@pytest.mark.parametrize("away", ["rotated", "folder removed"])
+def test_sighup_reopens_the_log_file_as_logrotate_does(project: Project, logged: Path, away: str) -> None:
     proc = _start(project)
     wait_for(lambda: any(x["event"] == "daemon.start" for x in _log_lines(logged)), what="start logged")
     # The README's logrotate steps: rename the file, then `kill -HUP` the pid of daemon.json.
-    rotated = logged.with_name("indexer.log.1")
+    rotated = logged.parent.with_name("old-logs") / "indexer.log.1"
+    rotated.parent.mkdir()
     logged.rename(rotated)
+    if away == "folder removed":
+        logged.parent.rmdir()
     pid = json.loads((project.data / "daemon.json").read_text())["pid"]
     assert pid == proc.pid
     os.kill(pid, signal.SIGHUP)

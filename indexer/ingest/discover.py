@@ -117,8 +117,15 @@ def discover(
                 st = os.lstat(root)
                 yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
             continue
-        if os.path.isfile(root):
+        try:
             st = os.stat(root)
+        except PermissionError:  # a folder above it cannot be entered: file or folder, unseen
+            if unlisted is not None:
+                unlisted.append(Unlisted(db_path(root), "cannot be reached: permission denied"))
+            continue
+        except OSError:
+            st = None  # missing: the walk says so
+        if st is not None and stat.S_ISREG(st.st_mode):
             yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino)
             continue
         seen_dirs: set[tuple[int, int]] = set()

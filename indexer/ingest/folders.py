@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -75,37 +76,40 @@ def unavailable(
 
 
 def vanished_at_once(
-    inbox: Sequence[str], known: Iterable[str], gone: Iterable[str], replaced: Callable[[str], bool]
+    folders: Sequence[str], known: Callable[[], Iterable[str]], gone: Sequence[str], replaced: Callable[[str], bool]
 ) -> list[Unlisted]:
-    """The inbox folders whose ``gone`` files (of the ``known`` ones) a scan must keep:
-    most of them vanished at once, or half of them from a folder that was replaced.
-    Paths not under ``inbox`` are not counted."""
-    known_under = dict.fromkeys(inbox, 0)
-    gone_under = dict.fromkeys(inbox, 0)
-    for counts, paths in ((known_under, known), (gone_under, gone)):
-        for path in paths:
-            for root in inbox:
-                if is_under(path, [root]):
-                    counts[root] += 1
-                    break
-    held = []
-    for root in inbox:
-        n_known, n_gone = known_under[root], gone_under[root]
-        if not n_gone:
-            continue
-        hint = ACCEPT_HINT.format(path=root)
-        if replaced(root) and n_gone >= REPLACED_SHARE * n_known:
-            held.append(Unlisted(root, f"inbox folder was replaced (not the folder indexed before): "
-                                       f"{n_gone} of its {n_known} known files are not in it; {hint}"))
+    """The ``folders`` (inbox folders, mount points in them) whose ``gone`` files, of the
+    ``known()`` ones, a scan must keep: most of them vanished at once, or half of them from
+    a folder that was replaced. ``known`` is only called when something is gone."""
+    if not gone:
+        return []
+    gone_under = {folder: sum(1 for path in gone if is_under(path, [folder])) for folder in folders}
+    suspects = [folder for folder, n in gone_under.items() if n]
+    known_under = dict.fromkeys(suspects, 0)
+    for path in known():
+        for folder in suspects:
+            if is_under(path, [folder]):
+                known_under[folder] += 1
+    held: list[Unlisted] = []
+    for folder in suspects:
+        if is_under(folder, [f.path for f in held]):
+            continue  # an outer folder keeps it already
+        n_known, n_gone = known_under[folder], gone_under[folder]
+        hint = ACCEPT_HINT.format(path=folder)
+        if replaced(folder) and n_gone >= REPLACED_SHARE * n_known:
+            held.append(Unlisted(folder, f"folder was replaced or unmounted (not the folder indexed before): "
+                                         f"{n_gone} of its {n_known} known files are not in it; {hint}"))
         elif n_gone >= MASS_VANISH_FILES and n_gone >= MASS_VANISH_SHARE * n_known:
-            held.append(Unlisted(root, f"{n_gone} of its {n_known} known files vanished at once "
-                                       f"(not mounted? replaced?); {hint}"))
+            held.append(Unlisted(folder, f"{n_gone} of its {n_known} known files vanished at once "
+                                         f"(not mounted? replaced?); {hint}"))
     return held
 
 
 class FolderMarks:
-    """Which folder (device, inode) each inbox path was when its files were last taken as
-    they are: a node's own view of its mounts, kept in its data dir."""
+    """Which folder each inbox folder, and each mount point inside one, was when its files
+    were last taken as they are: (device, inode, filesystem id). A node's own view of its
+    mounts, kept in its data dir. Another disk or tmpfs mounted in a share's place has its
+    own filesystem id, though device numbers and root inodes repeat."""
 
     def __init__(self, path: Path | None) -> None:
         """``path`` None: nothing marked, nothing kept (a bare ``Ingester``)."""
@@ -116,23 +120,33 @@ class FolderMarks:
                 self._marks = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 pass
+        self._mounts = _mount_points()
 
-    def replaced(self, root: str) -> bool:
-        """Whether ``root`` is now another folder than the one last marked."""
-        mark = self._marks.get(root)
-        current = _identity(root)
-        return mark is not None and current is not None and current != mark
+    def folders(self, roots: Iterable[str]) -> list[str]:
+        """``roots`` and the mount points under them, marked before or mounted now."""
+        roots = list(roots)
+        inner = {p for p in (*self._marks, *self._mounts) if p not in roots and is_under(p, roots)}
+        return roots + sorted(inner)
 
-    def mark(self, roots: Iterable[str]) -> None:
-        """Take the folders at ``roots`` now as theirs (atomically; a full disk only
-        leaves the old marks)."""
-        changed = False
-        for root in roots:
-            current = _identity(root)
-            if current is not None and self._marks.get(root) != current:
-                self._marks[root] = current
-                changed = True
-        if not changed or self.path is None:
+    def replaced(self, folder: str) -> bool:
+        """Whether ``folder`` is now another folder than the one last marked (or is gone)."""
+        mark = self._marks.get(folder)
+        return mark is not None and self._identity(folder) != mark
+
+    def mark(self, roots: Iterable[str], held: Iterable[str]) -> None:
+        """Take the folders at ``roots`` and under them as they are now, but those ``held``
+        (atomically; a full disk only leaves the old marks)."""
+        held = list(held)
+        before = dict(self._marks)
+        for folder in self.folders(roots):
+            if is_under(folder, held):
+                continue
+            current = self._identity(folder)
+            if current is None or (folder not in roots and folder not in self._mounts):
+                self._marks.pop(folder, None)  # unmounted (and its files taken as gone): no mark
+            else:
+                self._marks[folder] = current
+        if self._marks == before or self.path is None:
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
@@ -141,10 +155,26 @@ class FolderMarks:
         except OSError:
             tmp.unlink(missing_ok=True)
 
+    def _identity(self, folder: str) -> list[int] | None:
+        try:
+            st = os.stat(folder)
+            fsid = os.statvfs(folder).f_fsid
+        except OSError:
+            return None
+        return [st.st_dev, st.st_ino, fsid]
 
-def _identity(root: str) -> list[int] | None:
+
+def _mount_points() -> set[str]:
+    """The mount points of Linux's /proc/self/mountinfo (none elsewhere)."""
     try:
-        st = os.stat(root)
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
     except OSError:
-        return None
-    return [st.st_dev, st.st_ino]
+        return set()
+    points = set()
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) > 4:
+            # Spaces, tabs, newlines and backslashes in mount points are octal escapes.
+            points.add(os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), fields[4])))
+    return points

@@ -371,9 +371,12 @@ class Ingester:
               marks: FolderMarks) -> list[Unlisted]:
         """The inbox folders of this scan whose missing files vanished at once (see
         ``vanished_at_once``)."""
-        inbox = [root for root in self.inbox if any(is_under(s, [root]) or is_under(root, [s]) for s in scanned)]
-        files = [p for p, state in known.items() if not state[2]]
-        return vanished_at_once(inbox, files, [p for p in missing if not known[p][2]], marks.replaced)
+        return vanished_at_once(marks.folders(self._scanned_inboxes(scanned)),
+                                lambda: (p for p, state in known.items() if not state[2]),
+                                [p for p in missing if not known[p][2]], marks.replaced)
+
+    def _scanned_inboxes(self, scanned: list[str]) -> list[str]:
+        return [root for root in self.inbox if any(is_under(s, [root]) or is_under(root, [s]) for s in scanned)]
 
     def _folder_failures(
         self, folders: list[Unlisted], known: dict[str, tuple[int, int, bool]]
@@ -480,9 +483,7 @@ class Ingester:
                     held = self._held(root_strs, known, missing, marks)
                     result.unavailable += held
                     missing = [p for p in missing if not is_under(p, [f.path for f in held])]
-                marks.mark(root for root in self.inbox if any(is_under(s, [root]) or is_under(root, [s])
-                                                               for s in root_strs)
-                           and not is_under(root, [f.path for f in result.unavailable]))
+                marks.mark(self._scanned_inboxes(root_strs), [f.path for f in result.unavailable])
                 folder_failures = self._folder_failures(result.unavailable, known)
             # Moves: the new paths and the old ones go in one transaction.
             first_removed, missing = missing[: self.batch_size], missing[self.batch_size :]
