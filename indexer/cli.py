@@ -244,7 +244,7 @@ def daemon(state: State) -> None:
     import signal
     import threading
 
-    from indexer.daemon import Daemon
+    from indexer.daemon import Daemon, missing_inbox
 
     stop = threading.Event()
     runner: Daemon | None = None
@@ -271,6 +271,12 @@ def daemon(state: State) -> None:
         if hasattr(signal, name):  # SIGPWR is Linux's
             signal.signal(getattr(signal, name), on_signal)
     signal.signal(signal.SIGHUP, on_hangup)
+    cfg = _load_config(state)
+    if not cfg.database.url and not (cfg.data_dir / "indexer.db").exists():
+        # A new install: a missing inbox is a mistake; said before anything is created.
+        for folder in cfg.inbox_dirs:
+            if not folder.is_dir():
+                raise ConfigError(missing_inbox(cfg, folder))
     with _context(state, default_level="info") as ctx:
         runner = Daemon(ctx, stop)
         if reopen_asked:

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from indexer import jobs
+from indexer.config import Config
 from indexer.db import store
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.folders import is_under
@@ -67,6 +68,11 @@ def _outermost(folders: list[str]) -> list[Path]:
         if not any(folder == k or folder.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
             kept.append(folder)
     return [Path(k) for k in kept]
+
+
+def missing_inbox(cfg: Config, folder: Path) -> str:
+    where = f" (fix [paths] inbox in {cfg.source})" if cfg.source else ""
+    return f"inbox folder does not exist: {folder}{where}"
 
 
 class Daemon:
@@ -371,9 +377,15 @@ class Daemon:
     def run(self) -> None:
         cfg = self.ctx.config
         for folder in cfg.inbox_dirs:
-            if not folder.is_dir():
-                where = f" (fix [paths] inbox in {cfg.source})" if cfg.source else ""
-                raise ConfigError(f"inbox folder does not exist: {folder}{where}")
+            if folder.is_dir():
+                continue
+            with self.ctx.db.read() as session:
+                known = store.files_under(session, str(folder.resolve()))
+            if not known:  # a typo, or a new inbox that was never made
+                raise ConfigError(missing_inbox(cfg, folder))
+            # An inbox with documents that is away (an unmounted share): the others are
+            # served; it is watched again, and scanned, once it is back.
+            log.warning("daemon.inbox_unavailable", inbox=str(folder), reason="missing")
         lock = FileLock(cfg.data_dir / DAEMON_LOCK)
         if not lock.try_acquire():
             raise AlreadyRunningError(held_by(lock.path))

@@ -308,6 +308,41 @@ def test_the_daemon_keeps_the_documents_of_an_inbox_replaced_under_it(
     assert project.run("verify").stdout.strip().endswith("ok")
 
 
+def test_the_daemon_starts_with_an_inbox_away_and_watches_it_once_back(project: Project) -> None:
+    docs = _fill(project)
+    away = _move_away(project, recreate=False)
+    with _daemon_running(project) as proc:
+        status = project.json("status")
+        assert status["documents"] == len(docs)
+        assert "missing" in " ".join(status["daemon"]["unwatched"].values()), status["daemon"]
+        assert _all_searchable(project, docs)
+        _move_back(project, away)
+        project.write("late.txt", _article("lighthouse", 8))
+        wait_for(lambda: len(_search_ids(project, "lighthouse")) == 1, what="a new file in the inbox back")
+        assert proc.poll() is None
+    assert _docs(project).keys() > docs.keys()
+
+
+def test_the_daemon_of_a_new_install_refuses_a_missing_inbox_and_creates_nothing(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.config.write_text('[paths]\ninbox = ["nowhere"]\ndata_dir = "var"\n\n[log]\nfile = "log/x.log"\n')
+    proc = project.run("daemon", check=False, timeout=30)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("indexer: inbox folder does not exist:")
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
+
+
+@contextmanager
+def _daemon_running(project: Project) -> Iterator[subprocess.Popen[str]]:
+    proc = project.spawn("daemon")
+    try:
+        wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
+        assert proc.poll() is None, project.log()
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0, project.log()[-3000:]
+
+
 def test_an_unreadable_folder_is_a_failure_and_keeps_its_documents(unprivileged_project: Project) -> None:
     project = unprivileged_project
     docs = _fill(project)

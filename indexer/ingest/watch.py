@@ -191,9 +191,15 @@ class Watcher:
         self._observer.daemon = True
 
     def start(self) -> None:
-        """Watch every root; raises OSError where inotify cannot (the caller falls back)."""
+        """Watch every root there is (a missing one is armed by ``check`` once it is back);
+        raises OSError where inotify cannot (the caller falls back)."""
         for root in self._roots:
-            self._arm(root)
+            try:
+                self._arm(root)
+            except FileNotFoundError:
+                log.warning("watch.root_lost", root=root.path, reason="missing")
+                with self._lock:
+                    root.reason = "missing"
         self._observer.start()
 
     def stop(self) -> None:
