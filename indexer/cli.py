@@ -592,11 +592,12 @@ def failures(state: State, as_json: bool) -> None:
 def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
     """Try failed files again now (PATH..., or --all)."""
     from indexer import jobs
+    from indexer.ingest.paths import typed_path
 
     if not paths and not retry_all:
         raise click.UsageError("give PATH... or --all")
     with _context(state) as ctx:
-        counts = jobs.retry(ctx, None if retry_all else [str(p) for p in paths])
+        counts = jobs.retry(ctx, None if retry_all else [typed_path(str(p)) for p in paths])
     click.echo(f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed")
     for path, reason in counts.failed_paths[:20]:
         _err(f"failed: {_shown(path)}: {reason}")
@@ -619,9 +620,10 @@ def forget(state: State, targets: tuple[str, ...], all_paths: bool, as_json: boo
     file still in the inbox is ignored until it changes; then it is a new document.
     """
     from indexer import jobs
+    from indexer.ingest.paths import typed_path
 
     with _context(state) as ctx:
-        result = jobs.forget(ctx, list(targets), all_paths=all_paths, on_wait=_on_wait)
+        result = jobs.forget(ctx, [typed_path(t) for t in targets], all_paths=all_paths, on_wait=_on_wait)
     if as_json:
         _print_json({"format_version": FORMAT_VERSION, **result.as_dict()})
         return

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.ingest.paths import db_path, fs_path, printable
+from indexer.ingest.paths import db_path, fs_path, printable, typed_path
 from tests.conftest import Project, wait_for
 
 TEXT = "Café report\n\nThe committee published its findings on the harbour crane today. Officials agreed.\n"
@@ -37,6 +37,31 @@ def test_db_path_is_reversible_and_leaves_utf8_alone(name: str) -> None:
 def test_printable_escapes_controls() -> None:
     assert printable("a\nb\x1b[31m\x85.txt") == "a\\nb\\x1b[31m\\x85.txt"
     assert printable("café 🎉.txt") == "café 🎉.txt"
+
+
+def test_a_path_typed_as_shown_names_the_file(tmp_path: Path) -> None:
+    latin = os.fsdecode(_write_bytes_name(tmp_path, b"caf\xe9.txt", b"x"))
+    control = tmp_path / "a\nb.txt"
+    control.write_text("x")
+    assert typed_path(printable(db_path(latin))) == latin
+    assert typed_path(printable(str(control))) == str(control)
+    literal = tmp_path / "back\\x41slash.txt"  # exists as typed: taken as it is
+    literal.write_text("x")
+    assert typed_path(str(literal)) == str(literal)
+
+
+def test_forget_and_retry_take_the_path_as_shown(project: Project) -> None:
+    _write_bytes_name(project.inbox, b"caf\xe9.txt", TEXT.encode())
+    project.write("a\nb.txt", "Canal works\n\nThe committee said the canal locks will shut for repairs in May.\n")
+    project.run("ingest", "inbox")
+    shown = [line.split("  (id ")[0].strip() for line in project.run("search", "committee").stdout.splitlines()
+             if "  (id " in line]
+    assert len(shown) == 2, shown
+    for path in shown:
+        assert "\\x" in path or "\\n" in path
+        assert project.run("retry", path).returncode == 0
+        assert project.json("forget", path)["documents"], path
+    assert project.json("status")["documents"] == 0
 
 
 def test_latin1_name_is_ingested_searched_moved_and_deleted(any_project: Project) -> None:

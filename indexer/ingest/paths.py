@@ -10,9 +10,10 @@ The escaped form is also the one shown (status, failures, search hits) and searc
 
 from __future__ import annotations
 
+import os
 import re
 
-__all__ = ["db_path", "fs_path", "printable"]
+__all__ = ["db_path", "fs_path", "printable", "typed_path"]
 
 _AMBIGUOUS = re.compile(r"\\(?=x(?:5c|[89a-f][0-9a-f]))")
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -21,6 +22,9 @@ _ESCAPE = re.compile(r"\\x(5c|[89a-f][0-9a-f])")
 # line of text output or drive the terminal.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The escapes of both forms, as a user types them back from the output.
+_TYPED = re.compile(r"\\(x[0-9a-f]{2}|[nrt])")
+_UNNAMED = {"n": "\n", "r": "\r", "t": "\t"}
 
 
 def db_path(path: str) -> str:
@@ -43,3 +47,19 @@ def printable(text: str) -> str:
     if not _CONTROL.search(text):
         return text
     return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
+def typed_path(text: str) -> str:
+    """A path typed on a command line as indexer shows it (``caf\\xe9.txt``, ``a\\nb``),
+    as the file system names it; unchanged when it names an existing file as it is."""
+    if "\\" not in text or os.path.lexists(text):
+        return text
+
+    def byte(m: re.Match[str]) -> str:
+        code = m.group(1)
+        if code in _UNNAMED:
+            return _UNNAMED[code]
+        n = int(code[1:], 16)
+        return "\\" if n == 0x5C else chr(0xDC00 + n) if n >= 0x80 else chr(n)
+
+    return _TYPED.sub(byte, text)
