@@ -283,6 +283,8 @@ def daemon(state: State) -> None:
             runner.request_log_reopen()
         if not stop.is_set():
             runner.run()
+    if runner is not None and runner.restart:  # an inbox now leads elsewhere: start again, as a new process would
+        os.execv(sys.executable, [sys.executable, "-m", "indexer", *sys.argv[1:]])
 
 
 # Faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) are not among them: the process is not

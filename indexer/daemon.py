@@ -98,6 +98,10 @@ class Daemon:
         self._last_check = 0.0
         self._unwatched: dict[str, str] = {}  # inbox root -> why its events are not seen
         self._scan_seconds = cfg.safety_scan_seconds if cfg.watch != "poll" else cfg.scan_interval_seconds
+        # Set when an inbox given through a symlink now leads elsewhere: the command starts
+        # the daemon again (the folders are resolved once, at start).
+        self.restart = False
+        self._inboxes = ctx.config.inbox_dirs  # resolved now, as the ingester's rules are
         # A batch being analysed when SIGTERM arrives is abandoned before its transaction.
         ctx.ingester.should_stop = stop.is_set
 
@@ -134,6 +138,8 @@ class Daemon:
         return False
 
     def _scan(self) -> None:
+        if self._inbox_resolves_elsewhere():
+            return
         # The lock is taken per batch: files dropped during a long scan wait one batch's
         # commit, not the whole scan.
         result = jobs.scan(self.ctx, defer=self._defer, should_stop=self.stop.is_set, follow_each_batch=True,
@@ -266,6 +272,8 @@ class Daemon:
         if now - self._last_check < CHECK_EVERY_SECONDS and not stale:
             return
         self._last_check = now
+        if self._inbox_resolves_elsewhere():
+            return
         if self._watcher is not None:
             for root in self._watcher.check():
                 self.pending.folder(root)  # files that came while it was not watched
@@ -282,6 +290,19 @@ class Daemon:
                 log.warning("daemon.index_missing", data_dir=str(self.ctx.config.data_dir))
             self._follow_due = True
             self._last_commit = -math.inf
+
+    def _inbox_resolves_elsewhere(self) -> bool:
+        """Whether a configured inbox (`inbox = ["link"]`, or a folder replaced by a
+        symlink) now resolves to another folder than at start: then the daemon stops, to
+        start again on it, before it reads the old folder, which is no inbox any more."""
+        changed = [(was, new) for was, new in zip(self._inboxes, self.ctx.config.inbox_dirs, strict=True)
+                   if was != new]
+        for was, new in changed:
+            log.warning("daemon.inbox_moved", inbox=str(new), was=str(was), action="restarting")
+        if changed:
+            self.restart = True
+            self.stop.set()
+        return bool(changed)
 
     def _rescan_every(self, seconds: float) -> None:
         # Scans are how an unwatched root's files are found: as often as when polling.

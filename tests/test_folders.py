@@ -343,6 +343,32 @@ def _daemon_running(project: Project) -> Iterator[subprocess.Popen[str]]:
         assert proc.wait(timeout=15) == 0, project.log()[-3000:]
 
 
+def test_the_daemon_follows_an_inbox_symlink_to_its_new_folder_and_reads_the_old_one_no_more(
+    project: Project
+) -> None:
+    first, second = project.root / "first", project.root / "second"
+    for folder in (first, second):
+        folder.mkdir()
+    link = project.root / "link"
+    link.symlink_to(first)
+    project.config.write_text(project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["link"]'))
+    assert 'inbox = ["link"]' in project.config.read_text()
+    (first / "a.txt").write_text(_article("harbour", 1))
+    with _daemon_running(project) as proc:
+        wait_for(lambda: len(_search_ids(project, "harbour")) == 1, what="a file in the first folder")
+        pid = proc.pid
+        (project.root / "next").symlink_to(second)
+        (project.root / "next").rename(link)  # retargeted at once, as `ln -sfn` does
+        wait_for(lambda: project.log().count('"daemon.start"') == 2, what="the daemon started again")
+        (second / "b.txt").write_text(_article("railway", 2))
+        (first / "c.txt").write_text(_article("orchard", 3))  # no inbox any more
+        wait_for(lambda: len(_search_ids(project, "railway")) == 1, what="a file in the new folder")
+        time.sleep(1.0)
+        assert _search_ids(project, "orchard") == []
+        assert proc.poll() is None and json.loads((project.data / "daemon.json").read_text())["pid"] == pid
+        assert '"daemon.inbox_moved"' in project.log()
+
+
 def test_an_unreadable_folder_is_a_failure_and_keeps_its_documents(unprivileged_project: Project) -> None:
     project = unprivileged_project
     docs = _fill(project)
