@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from indexer.config import IngestConfig
 from indexer.errors import InputError
-from indexer.ingest import boilerplate, decode, language, normalize
+from indexer.ingest import boilerplate, decode, furniture, language, normalize
 from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.types import Analysis, RawFile
 
@@ -87,7 +87,7 @@ def body_of(data: bytes, options: AnalyzeOptions | None = None) -> str:
     """
     opts = options or AnalyzeOptions()
     text = decode.decode(data).text
-    return boilerplate.remove(normalize.normalize(text), opts.boilerplate_rules).body
+    return furniture.remove(boilerplate.remove(normalize.normalize(text), opts.boilerplate_rules).body).body
 
 
 def _raw(path: Path, data: bytes | None = None) -> RawFile:

@@ -44,6 +44,17 @@ _MIN_FULL_SHARE = 0.6
 # (fewer in German, where nouns are capitalised, or in a paragraph of names); list items
 # almost never do.
 _MIN_LOWER_SHARE = 0.1
+# One paragraph per line: the lines end sentences. A wrapper breaks mid-sentence, so few
+# of its lines end one (a sentence end falling at the margin).
+_MAX_SENTENCE_END_SHARE = 0.5
+# A sentence a scraper broke at an inline element (a link on a line of its own): the part
+# before runs on (several words, no sentence end), the part after goes on in lower case
+# or with the punctuation that continues a clause.
+_RUN_ON_WORDS = 3
+_RUNS_ON = re.compile(r"[^\W_][,]?$")
+_GOES_ON = re.compile(r"^(?:[,;.:)\]]\s|[,;)\]]|[^\W\d_])")
+# The broken-out part itself: a link text, a name.
+_FRAGMENT_WORDS = 6
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -60,6 +71,7 @@ def normalize(text: str) -> str:
         text = _SPACES.sub(" ", text)
     lines = [line.strip() for line in text.split("\n")]
     lines = _rejoin(lines, text)
+    lines = _join_broken_sentences(lines)
     text = "\n".join(line.replace(_SOFT_HYPHEN, "") for line in lines)
     text = _BLANKS.sub("\n\n", text)
     return text.strip()
@@ -88,6 +100,61 @@ def _rejoin(lines: list[str], text: str) -> list[str]:
         else:
             out.append(line)
     return out
+
+
+def _join_broken_sentences(lines: list[str]) -> list[str]:
+    """Join the parts of a sentence a scraper put on lines (or blocks) of their own.
+
+    "The report by" / "Amnesty International" / "found that ..." is one sentence: the
+    line before runs on, the line after goes on. A line that ends a sentence, a headline
+    above a paragraph (which starts with a capital) and list items stay apart.
+    """
+    out: list[str] = []
+    for line in lines:
+        if not (line and _goes_on(line)):
+            out.append(line)
+            continue
+        before = _previous(out, len(out))
+        if before is not None and _runs_on(out[before]):
+            _join(out, before, line)
+            continue
+        earlier = None if before is None else _previous(out, before)
+        if (
+            earlier is not None
+            and len(out[before].split()) <= _FRAGMENT_WORDS
+            and not _SENTENCE_END.search(out[before])
+            and _runs_on(out[earlier])
+        ):
+            fragment = out[before]
+            _join(out, earlier, fragment)
+            _join(out, earlier, line)
+            continue
+        out.append(line)
+    return out
+
+
+def _previous(out: list[str], end: int) -> int | None:
+    """The index of the last line before ``end``, across at most one blank line."""
+    i = end - 1
+    if i >= 0 and not out[i]:
+        i -= 1
+    return i if i >= 0 and out[i] else None
+
+
+def _runs_on(line: str) -> bool:
+    return len(line.split()) >= _RUN_ON_WORDS and _RUNS_ON.search(line) is not None and not _CJK.search(line[-1])
+
+
+def _goes_on(line: str) -> bool:
+    match = _GOES_ON.match(line)
+    return match is not None and (not line[0].isalpha() or line[0].islower()) and not _LIST_ITEM.match(line)
+
+
+def _join(out: list[str], at: int, line: str) -> None:
+    """Append ``line`` to out[at], dropping what lay between (a blank line)."""
+    glue = "" if line[0] in ",;.:)]" else " "
+    out[at] = out[at] + glue + line
+    del out[at + 1 :]
 
 
 def _keep_hyphen(left: str, hyphen: str, right: str, text: str, words: set[str]) -> bool:
@@ -119,6 +186,8 @@ def _wrap_width(lines: list[str]) -> int | None:
     """
     pairs = [(a, b) for a, b in itertools.pairwise(lines) if a and b]
     if len(pairs) < 2:
+        return None
+    if sum(1 for a, _ in pairs if _SENTENCE_END.search(a)) >= len(pairs) * _MAX_SENTENCE_END_SHARE:
         return None
     lengths = sorted(_columns(line) for line in lines if line)
     fitting = [n for n in lengths if n <= _MAX_WRAP_WIDTH]

@@ -1,0 +1,238 @@
+"""Furniture on a page of its own: jusText's paragraph classes for the text's blocks."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from justext import core as justext_core
+from justext.paragraph import Paragraph
+from justext.utils import get_stoplist, get_stoplists
+
+from indexer.ingest.types import Removal
+
+__all__ = ["Cleaned", "remove"]
+
+FLAG_KEPT = "furniture_kept"
+# Rule names in `show --explain`: what kind of block jusText took for furniture.
+MENU = "page:menu"  # a run of short blocks with no prose around them
+NO_PROSE = "page:no-prose"  # a long block with few stop words: a list, a link row, a tag cloud
+LEGAL = "page:legal"  # cookie, privacy, copyright and disclaimer notices, at any length
+
+# jusText's thresholds as trafilatura runs it on page text (its justext fallback), not
+# justext.core's defaults (70, 200, 0.30, 0.32), which drop a wire story's lede for its
+# names and numbers. The heading distance is ours: a heading is kept when prose follows
+# within this many characters. Ours are lines, not <h2> tags, so any short line may be
+# one; a short reach keeps a headline and its dateline, not the menu above them.
+_LENGTH_LOW = 50
+_LENGTH_HIGH = 200
+_STOPWORDS_LOW = 0.10
+_STOPWORDS_HIGH = 0.20
+_HEADING_DISTANCE = 60
+# A block longer than this is never taken for a heading.
+_HEADING_MAX = 160
+# A text judged in a language needs this share of its words in that language's stop
+# words: Chinese, Japanese or Thai (no spaces, no stop list) are left as they are.
+_MIN_STOPWORD_SHARE = 0.08
+# A headline may ask or exclaim; a line that ends a clause is a sentence, not a heading.
+_CLAUSE_END = re.compile(r"[.,:;。]$")
+_SENTENCE_END = re.compile(r"[.!?…。！？][\"”’»)\]」』）]?$")
+# A short line with this many words and a sentence end reads as prose, not as a menu item.
+_SENTENCE_WORDS = 3
+# Short fragments standing together (a menu, a tag list, a row of links) are furniture.
+_MENU_RUN = 2
+# Near-good blocks standing together are one paragraph's worth of prose, split in lines.
+_NEARGOOD_RUN = 2
+# jusText judges a text only when it looks like a web page: this many blocks before the
+# first good one (a site's header and menus; an article's headline and a match report's
+# fact box are fewer), a notice outside the article, or this many lines the built-in
+# rules already took for furniture. A clean article is left as its author wrote it: its
+# lists, results and short lines are content, and jusText would take them for menus.
+_PAGE_HEAD = 10
+_PAGE_KNOWN = 2
+
+# Notices a site puts on every page, in words most languages borrow or share. A block
+# with one of them outside the article, or with two anywhere, is a notice, however long.
+_LEGAL_TERMS = re.compile(
+    r"\bcookies?\b|©|\ball rights reserved\b|\bprivacy (?:policy|statement|notice|settings)\b|"
+    r"\bterms (?:of (?:use|service)|and conditions)\b|\bnewsletters?\b|\bdisclaimer\b|"
+    r"\bdatenschutz\w*|\bimpressum\b|\bnutzungsbedingungen\b|\balle rechte vorbehalten\b|"
+    r"\bmentions légales\b|\bdonnées personnelles\b|\btous droits réservés\b|"
+    r"\bpolítica de privacidad\b|\baviso legal\b|\btodos los derechos reservados\b|"
+    r"\bprivacy\b|\btutti i diritti riservati\b|\btodos os direitos reservados\b|"
+    r"\bpolítica de privacidade\b|\bkebijakan privasi\b|\bhak cipta\b|\bsyarat dan ketentuan\b|"
+    r"\bpolityka prywatności\b|\bwszelkie prawa zastrzeżone\b|\bprivacybeleid\b|"
+    r"\balle rechten voorbehouden\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    body: str
+    removed: tuple[Removal, ...] = ()
+    flags: tuple[str, ...] = ()
+
+
+class _Path:
+    """The two names jusText's Paragraph reads from its DOM path; a heading's says h2."""
+
+    def __init__(self, heading: bool) -> None:
+        self.dom = "body.h2" if heading else "body.p"
+        self.xpath = self.dom.replace(".", "/")
+
+
+class _Block(Paragraph):  # type: ignore[misc]
+    """A line of the text as jusText's paragraph: no links, no tags, its text given."""
+
+    def __init__(self, text: str) -> None:
+        heading = len(text) <= _HEADING_MAX and not _CLAUSE_END.search(text)
+        super().__init__(_Path(heading))
+        self._text = text
+        self._words = text.split()
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @property
+    def words_count(self) -> int:
+        return len(self._words)
+
+    def stopwords_count(self, stopwords: frozenset[str]) -> int:
+        return sum(word.lower() in stopwords for word in self._words)
+
+    @property
+    def sentence(self) -> bool:
+        return len(self._words) >= _SENTENCE_WORDS and _SENTENCE_END.search(self._text) is not None
+
+
+@lru_cache(maxsize=1)
+def _stoplists() -> tuple[dict[str, tuple[int, ...]], tuple[frozenset[str], ...]]:
+    """jusText's stop lists: word -> the lists holding it, and each list."""
+    lists = tuple(get_stoplist(name) for name in sorted(get_stoplists()))
+    holders: dict[str, list[int]] = {}
+    for i, words in enumerate(lists):
+        for word in words:
+            holders.setdefault(word, []).append(i)
+    return {w: tuple(ix) for w, ix in holders.items()}, lists
+
+
+# Another list joins the best one when it covers at least this share of the best's hits.
+_STOPLIST_SHARE = 0.5
+_STOPLIST_MAX = 3
+
+
+def _stoplist(words: list[str]) -> frozenset[str] | None:
+    """The stop words of the text's languages: jusText's lists that cover most of its words.
+
+    Chosen from the text itself, before language detection, so a page in any of
+    jusText's 100 languages is judged by its own function words; a page with its menu in
+    English over a German article gets both lists.
+    """
+    holders, lists = _stoplists()
+    hits: Counter[int] = Counter()
+    for word, n in Counter(w.lower() for w in words).items():
+        for i in holders.get(word, ()):
+            hits[i] += n
+    if not hits:
+        return None
+    ranked = hits.most_common(_STOPLIST_MAX)
+    best = ranked[0][1]
+    if best < _MIN_STOPWORD_SHARE * len(words):
+        return None
+    chosen = [lists[i] for i, n in ranked if n >= _STOPLIST_SHARE * best]
+    return chosen[0] if len(chosen) == 1 else frozenset().union(*chosen)
+
+
+def remove(body: str, known: int = 0) -> Cleaned:
+    """Drop the blocks of a normalized ``body`` jusText takes for furniture.
+
+    Each line is a block. jusText classes them by length, stop-word density and the
+    class of their neighbours; a notice (cookies, copyright, privacy) goes at any length
+    outside the article, or with two of its terms inside it. ``known`` is the number of
+    lines other rules already removed: evidence that the text is a page. The text is kept
+    whole when it does not look like a page, when it is not in a language jusText has
+    stop words for, and when it would all go.
+    """
+    lines = [line for line in body.split("\n") if line]
+    if len(lines) < 2:
+        return Cleaned(body)
+    stoplist = _stoplist(body.split())
+    if stoplist is None:
+        return Cleaned(body)
+    blocks = [_Block(line) for line in lines]
+    justext_core.classify_paragraphs(blocks, stoplist, _LENGTH_LOW, _LENGTH_HIGH, _STOPWORDS_LOW, _STOPWORDS_HIGH)
+    _revise_for_text(blocks)
+    justext_core.revise_paragraph_classification(blocks, _HEADING_DISTANCE)
+    good = [i for i, b in enumerate(blocks) if b.class_type == "good"]
+    if not good:
+        return Cleaned(body, (), (FLAG_KEPT,))
+    first, last = good[0], good[-1]
+    notices = [len(_LEGAL_TERMS.findall(b.text)) for b in blocks]
+    page = known >= _PAGE_KNOWN or first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])
+    if not page:
+        return Cleaned(body)
+    drop: dict[int, str] = {}
+    for i, block in enumerate(blocks):
+        if notices[i] >= 2 or (notices[i] and not first <= i <= last):
+            drop[i] = LEGAL
+        elif block.class_type != "good":
+            drop[i] = NO_PROSE if block.cf_class == "bad" and len(block.text) >= _LENGTH_LOW else MENU
+    if not drop:
+        return Cleaned(body)
+    if len(drop) == len(blocks):
+        return Cleaned(body, (), (FLAG_KEPT,))
+    removed = tuple(Removal(rule, lines[i]) for i, rule in sorted(drop.items()))
+    return Cleaned(_without(body, drop), removed)
+
+
+def _revise_for_text(blocks: list[_Block]) -> None:
+    """Revise jusText's context-free classes for what lines of text show and tags do not.
+
+    A run of short fragments is a menu, a tag list or a row of links: bad, not short
+    (jusText sees a page's links; in text they are only lines too short to judge). A
+    short sentence breaks such a run. Near-good blocks that follow each other are one
+    paragraph's worth of prose split in lines: good.
+    """
+    for run in _runs(blocks, lambda b: b.cf_class == "short" and not b.sentence):
+        if len(run) >= _MENU_RUN:
+            for block in run:
+                block.cf_class = "bad"
+    for run in _runs(blocks, lambda b: b.cf_class == "neargood"):
+        if len(run) >= _NEARGOOD_RUN and sum(len(b.text) for b in run) >= _LENGTH_HIGH:
+            for block in run:
+                block.cf_class = "good"
+
+
+def _runs(blocks: list[_Block], member: Callable[[_Block], bool]) -> Iterator[list[_Block]]:
+    """The maximal runs of consecutive blocks that are members."""
+    run: list[_Block] = []
+    for block in blocks:
+        if member(block):
+            run.append(block)
+        elif run:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+def _without(body: str, drop: dict[int, str]) -> str:
+    """The body without the dropped blocks (numbered as its non-empty lines), its paragraph breaks kept."""
+    paragraphs: list[str] = []
+    i = 0
+    for paragraph in body.split("\n\n"):
+        kept = []
+        for line in paragraph.split("\n"):
+            if not line:
+                continue
+            if i not in drop:
+                kept.append(line)
+            i += 1
+        if kept:
+            paragraphs.append("\n".join(kept))
+    return "\n\n".join(paragraphs)
