@@ -10,7 +10,9 @@ __all__ = ["NORMALIZER_VERSION", "normalize"]
 
 # Bump when a rule changes what is stored; `indexer reindex --reprocess` re-applies it.
 # 2: line separators, soft hyphens, hyphenation and hard-wrap joins, boilerplate removal.
-NORMALIZER_VERSION = 2
+# 3: page furniture by jusText's classes (pagefurniture.py), one-line paragraphs kept
+#    apart, broken sentences joined, repeated lines of paragraph length dropped.
+NORMALIZER_VERSION = 3
 
 _NEWLINES = re.compile(r"\r\n?|[\x0b\x85\u2028]")
 _PARAGRAPH_BREAKS = re.compile(r"[\x0c\u2029]")
@@ -142,7 +144,9 @@ def _previous(out: list[str], end: int) -> int | None:
 
 
 def _runs_on(line: str) -> bool:
-    return len(line.split()) >= _RUN_ON_WORDS and _RUNS_ON.search(line) is not None and not _CJK.search(line[-1])
+    return (
+        len(line.split()) >= _RUN_ON_WORDS and _RUNS_ON.search(line) is not None and not _CJK.search(line[-1])
+    )
 
 
 def _goes_on(line: str) -> bool:

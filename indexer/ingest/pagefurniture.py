@@ -46,6 +46,8 @@ _SENTENCE_WORDS = 3
 _MENU_RUN = 2
 # Near-good blocks standing together are one paragraph's worth of prose, split in lines.
 _NEARGOOD_RUN = 2
+# A near-good sentence with this share of stop words is prose even on its own.
+_PROSE_STOPWORDS = 0.6
 # jusText judges a text only when it looks like a web page: this many blocks before the
 # first good one (a site's header and menus; an article's headline and a match report's
 # fact box are fewer), a notice outside the article, or this many lines the built-in
@@ -54,20 +56,21 @@ _NEARGOOD_RUN = 2
 _PAGE_HEAD = 10
 _PAGE_KNOWN = 2
 
-# Notices a site puts on every page, in words most languages borrow or share. A block
-# with one of them outside the article, or with two anywhere, is a notice, however long.
-_LEGAL_TERMS = re.compile(
-    r"\bcookies?\b|©|\ball rights reserved\b|\bprivacy (?:policy|statement|notice|settings)\b|"
-    r"\bterms (?:of (?:use|service)|and conditions)\b|\bnewsletters?\b|\bdisclaimer\b|"
-    r"\bdatenschutz\w*|\bimpressum\b|\bnutzungsbedingungen\b|\balle rechte vorbehalten\b|"
-    r"\bmentions légales\b|\bdonnées personnelles\b|\btous droits réservés\b|"
-    r"\bpolítica de privacidad\b|\baviso legal\b|\btodos los derechos reservados\b|"
-    r"\bprivacy\b|\btutti i diritti riservati\b|\btodos os direitos reservados\b|"
-    r"\bpolítica de privacidade\b|\bkebijakan privasi\b|\bhak cipta\b|\bsyarat dan ketentuan\b|"
-    r"\bpolityka prywatności\b|\bwszelkie prawa zastrzeżone\b|\bprivacybeleid\b|"
-    r"\balle rechten voorbehouden\b",
-    re.IGNORECASE,
-)
+# Notices a site puts on every page, in words most languages borrow or share, matched in
+# lower case anywhere in a block. A block with one of them outside the article, or with
+# two anywhere, is a notice, however long.
+_NOTICE_TERMS = (
+    "cookie", "©", "all rights reserved", "privacy", "terms of use", "terms of service",
+    "terms and conditions", "newsletter", "disclaimer",
+    "datenschutz", "impressum", "nutzungsbedingungen", "alle rechte vorbehalten",
+    "mentions légales", "données personnelles", "tous droits réservés", "confidentialité",
+    "política de privacidad", "aviso legal", "todos los derechos reservados",
+    "tutti i diritti riservati", "todos os direitos reservados", "política de privacidade",
+    "kebijakan privasi", "hak cipta", "syarat dan ketentuan",
+    "polityka prywatności", "wszelkie prawa zastrzeżone", "privacybeleid", "alle rechten voorbehouden",
+)  # fmt: skip
+# Stop words are a text's most frequent words: the lists are scored on these many of them.
+_FREQUENT_WORDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,8 @@ class _Block(Paragraph):  # type: ignore[misc]
         super().__init__(_Path(heading))
         self._text = text
         self._words = text.split()
+        self.lowered = text.lower()
+        self._lowered_words = self.lowered.split()
 
     @property
     def text(self) -> str:
@@ -103,7 +108,7 @@ class _Block(Paragraph):  # type: ignore[misc]
         return len(self._words)
 
     def stopwords_count(self, stopwords: frozenset[str]) -> int:
-        return sum(word.lower() in stopwords for word in self._words)
+        return sum(map(stopwords.__contains__, self._lowered_words))
 
     @property
     def sentence(self) -> bool:
@@ -133,9 +138,9 @@ def _stoplist(words: list[str]) -> frozenset[str] | None:
     jusText's 100 languages is judged by its own function words; a page with its menu in
     English over a German article gets both lists.
     """
-    holders, lists = _stoplists()
+    holders, _ = _stoplists()
     hits: Counter[int] = Counter()
-    for word, n in Counter(w.lower() for w in words).items():
+    for word, n in Counter(words).most_common(_FREQUENT_WORDS):
         for i in holders.get(word, ()):
             hits[i] += n
     if not hits:
@@ -144,8 +149,13 @@ def _stoplist(words: list[str]) -> frozenset[str] | None:
     best = ranked[0][1]
     if best < _MIN_STOPWORD_SHARE * len(words):
         return None
-    chosen = [lists[i] for i, n in ranked if n >= _STOPLIST_SHARE * best]
-    return chosen[0] if len(chosen) == 1 else frozenset().union(*chosen)
+    return _union(tuple(sorted(i for i, n in ranked if n >= _STOPLIST_SHARE * best)))
+
+
+@lru_cache(maxsize=256)
+def _union(chosen: tuple[int, ...]) -> frozenset[str]:
+    _, lists = _stoplists()
+    return frozenset().union(*(lists[i] for i in chosen))
 
 
 def remove(body: str, known: int = 0) -> Cleaned:
@@ -161,18 +171,24 @@ def remove(body: str, known: int = 0) -> Cleaned:
     lines = [line for line in body.split("\n") if line]
     if len(lines) < 2:
         return Cleaned(body)
-    stoplist = _stoplist(body.split())
+    lowered = body.lower()
+    stoplist = _stoplist(lowered.split())
     if stoplist is None:
         return Cleaned(body)
     blocks = [_Block(line) for line in lines]
-    justext_core.classify_paragraphs(blocks, stoplist, _LENGTH_LOW, _LENGTH_HIGH, _STOPWORDS_LOW, _STOPWORDS_HIGH)
-    _revise_for_text(blocks)
+    justext_core.classify_paragraphs(
+        blocks, stoplist, _LENGTH_LOW, _LENGTH_HIGH, _STOPWORDS_LOW, _STOPWORDS_HIGH
+    )
+    _revise_for_text(blocks, stoplist)
     justext_core.revise_paragraph_classification(blocks, _HEADING_DISTANCE)
     good = [i for i, b in enumerate(blocks) if b.class_type == "good"]
+    notices = _notices(lowered, blocks)
     if not good:
-        return Cleaned(body, (), (FLAG_KEPT,))
+        # Nothing jusText would keep: on a page, a rule's mistake more likely than an
+        # empty article; elsewhere, a text too short to judge.
+        page = known >= _PAGE_KNOWN or any(notices)
+        return Cleaned(body, (), (FLAG_KEPT,) if page else ())
     first, last = good[0], good[-1]
-    notices = [len(_LEGAL_TERMS.findall(b.text)) for b in blocks]
     page = known >= _PAGE_KNOWN or first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])
     if not page:
         return Cleaned(body)
@@ -190,13 +206,23 @@ def remove(body: str, known: int = 0) -> Cleaned:
     return Cleaned(_without(body, drop), removed)
 
 
-def _revise_for_text(blocks: list[_Block]) -> None:
+def _notices(lowered: str, blocks: list[_Block]) -> list[int]:
+    """For each block, how many of the notice terms it holds (most texts hold none)."""
+    present = [term for term in _NOTICE_TERMS if term in lowered]
+    if not present:
+        return [0] * len(blocks)
+    return [sum(term in block.lowered for term in present) for block in blocks]
+
+
+def _revise_for_text(blocks: list[_Block], stoplist: frozenset[str]) -> None:
     """Revise jusText's context-free classes for what lines of text show and tags do not.
 
     A run of short fragments is a menu, a tag list or a row of links: bad, not short
     (jusText sees a page's links; in text they are only lines too short to judge). A
-    short sentence breaks such a run. Near-good blocks that follow each other are one
-    paragraph's worth of prose split in lines: good.
+    short sentence breaks such a run, and is near-good: kept beside the article (its last
+    line, "The mayor said ..."), not alone. Near-good blocks that follow each other are
+    one paragraph's worth of prose split in lines, and a near-good sentence dense with
+    stop words is prose on its own (a slide's caption, a short post): good.
     """
     for run in _runs(blocks, lambda b: b.cf_class == "short" and not b.sentence):
         if len(run) >= _MENU_RUN:
@@ -205,6 +231,12 @@ def _revise_for_text(blocks: list[_Block]) -> None:
     for run in _runs(blocks, lambda b: b.cf_class == "neargood"):
         if len(run) >= _NEARGOOD_RUN and sum(len(b.text) for b in run) >= _LENGTH_HIGH:
             for block in run:
+                block.cf_class = "good"
+    for block in blocks:
+        if block.sentence:
+            if block.cf_class == "short":
+                block.cf_class = "neargood"
+            elif block.cf_class == "neargood" and block.stopwords_density(stoplist) >= _PROSE_STOPWORDS:
                 block.cf_class = "good"
 
 
