@@ -117,12 +117,10 @@ def _join_broken_sentences(lines: list[str]) -> list[str]:
             out.append(line)
             continue
         before = _previous(out, len(out))
-        if before is not None and _runs_on(out[before]):
-            _join(out, before, line)
-            continue
         earlier = None if before is None else _previous(out, before)
         if (
-            earlier is not None
+            before is not None
+            and earlier is not None
             and len(out[before].split()) <= _FRAGMENT_WORDS
             and not _SENTENCE_END.search(out[before])
             and _runs_on(out[earlier])
@@ -130,6 +128,9 @@ def _join_broken_sentences(lines: list[str]) -> list[str]:
             fragment = out[before]
             _join(out, earlier, fragment)
             _join(out, earlier, line)
+            continue
+        if before is not None and _runs_on(out[before]):
+            _join(out, before, line)
             continue
         out.append(line)
     return out
