@@ -103,7 +103,17 @@ def test_legal_footers_of_any_length_go(notice: str) -> None:
 
 def test_a_page_of_nothing_but_furniture_is_kept_whole() -> None:
     menus = "\n\n".join(
-        ["Home", "News", "Sport", "Weather", "Sign in", "Contact", "About us", "Privacy policy", "Terms of use"]
+        [
+            "Home",
+            "News",
+            "Sport",
+            "Weather",
+            "Sign in",
+            "Contact",
+            "About us",
+            "Privacy policy",
+            "Terms of use",
+        ]
         + ["Copyright © 2025 Example Media. All rights reserved."]
     )
     cleaned = pagefurniture.remove(menus, known=3)
@@ -136,7 +146,8 @@ def test_a_clean_article_is_left_as_written() -> None:
 
 def test_a_short_closing_sentence_stays_with_its_article() -> None:
     text = _page("en").replace(
-        "Building work is expected to begin next spring.", "Building work is expected to begin next spring.\n\nIt will take four years."
+        "Building work is expected to begin next spring.",
+        "Building work is expected to begin next spring.\n\nIt will take four years.",
     )
     result = _analyze(text)
     assert "It will take four years." in result.body.split("\n")
@@ -149,7 +160,9 @@ def test_text_in_a_language_without_stop_words_is_not_judged() -> None:
 
 
 def test_a_menu_in_english_over_a_german_article_is_judged_by_both_lists() -> None:
-    menu = "\n\n".join(["Home", "News", "World", "Business", "Sport", "Culture", "Travel", "Video", "Live", "More"])
+    menu = "\n\n".join(
+        ["Home", "News", "World", "Business", "Sport", "Culture", "Travel", "Video", "Live", "More"]
+    )
     article = "\n\n".join(_article("de"))
     result = _analyze(f"{menu}\n\n{HEADLINES['de']}\n\n{article}\n")
     assert all(paragraph in result.body for paragraph in _article("de"))
