@@ -93,8 +93,7 @@ def body_of(data: bytes, options: AnalyzeOptions | None = None) -> str:
     """
     opts = options or AnalyzeOptions()
     text = decode.decode(data).text
-    cleaned = boilerplate.remove(normalize.normalize(text), opts.boilerplate_rules)
-    return pagefurniture.remove(cleaned.body, len(cleaned.removed)).body
+    return pagefurniture.remove(boilerplate.remove(normalize.normalize(text), opts.boilerplate_rules).body).body
 
 
 def _raw(path: Path, data: bytes | None = None) -> RawFile:
@@ -940,12 +939,14 @@ def _check_webnews(report: Report, runner: _Runner, folder: Path, sample: int | 
     anchors = json.loads((folder / "anchors.json").read_text(encoding="utf-8"))
     raw_anchor, trafilatura = anchors["raw_text"], anchors["trafilatura_2.3.1_on_html"]
     n = len(pages)
+    # The targets are the whole corpus's: a sample of pages (a cheap CI run) only reports.
+    whole: bool | None = None if sample is not None and n < len(truths) else True
     report.checks.append(
         Check(
             "webnews: stored bodies against trafilatura's segments, F1",
             f"{ours.f1:.3f}",
             f">= {WEBNEWS_F1_TARGET:.2f}",
-            ours.f1 >= WEBNEWS_F1_TARGET,
+            whole and ours.f1 >= WEBNEWS_F1_TARGET,
             f"{ours.figures()} on {n} pages ({ours.tp} found, {ours.fn} missed, {ours.fp} furniture kept); "
             f"anchors: raw text F1 {raw_anchor['f1']:.3f}, trafilatura on HTML F1 {trafilatura['f1']:.3f}",
         )
@@ -955,7 +956,7 @@ def _check_webnews(report: Report, runner: _Runner, folder: Path, sample: int | 
             "webnews: recall of the main text",
             f"{ours.recall:.3f}",
             f">= {WEBNEWS_RECALL_TARGET:.2f}",
-            ours.recall >= WEBNEWS_RECALL_TARGET,
+            whole and ours.recall >= WEBNEWS_RECALL_TARGET,
             f"raw text {raw_anchor['recall']:.3f}, trafilatura {trafilatura['recall']:.3f}",
         )
     )
@@ -971,7 +972,7 @@ def _check_webnews(report: Report, runner: _Runner, folder: Path, sample: int | 
             "webnews: raw text counted here (= anchors.json raw_text)",
             f"F1 {raw.f1:.3f}",
             detail=f"{raw.figures()}; anchors.json: P {raw_anchor['precision']:.3f} R {raw_anchor['recall']:.3f} "
-            f"F1 {raw_anchor['f1']:.3f} (equal on the whole set: the same counting)",
+            f"F1 {raw_anchor['f1']:.3f} (on the whole set they are equal: the same counting)",
         )
     )
     report.checks.append(

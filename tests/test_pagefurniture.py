@@ -116,7 +116,7 @@ def test_a_page_of_nothing_but_furniture_is_kept_whole() -> None:
         ]
         + ["Copyright © 2025 Example Media. All rights reserved."]
     )
-    cleaned = pagefurniture.remove(menus, known=3)
+    cleaned = pagefurniture.remove(menus)
     assert cleaned.body == menus and cleaned.removed == ()
     assert cleaned.flags == (pagefurniture.FLAG_KEPT,)
 
@@ -156,7 +156,7 @@ def test_a_short_closing_sentence_stays_with_its_article() -> None:
 def test_text_in_a_language_without_stop_words_is_not_judged() -> None:
     # Chinese has no spaces and jusText no stop list for it: left to the line rules.
     text = "首页\n\n新闻\n\n体育\n\n国家统计局今天公布一季度数据，国内生产总值同比增长百分之五点三，专家认为消费回暖是主要原因。"
-    assert pagefurniture.remove(text, known=5).body == text
+    assert pagefurniture.remove(text).body == text
 
 
 def test_a_menu_in_english_over_a_german_article_is_judged_by_both_lists() -> None:

@@ -51,11 +51,10 @@ _NEARGOOD_RUN = 2
 _PROSE_STOPWORDS = 0.6
 # jusText judges a text only when it looks like a web page: this many blocks before the
 # first good one (a site's header and menus; an article's headline and a match report's
-# fact box are fewer), a notice outside the article, or this many lines the built-in
-# rules already took for furniture. A clean article is left as its author wrote it: its
-# lists, results and short lines are content, and jusText would take them for menus.
+# fact box are fewer), or a notice outside the article. A clean article is left as its
+# author wrote it, even with a few furniture lines the line rules took out: its lists,
+# results and short lines are content, and jusText would take them for menus.
 _PAGE_HEAD = 10
-_PAGE_KNOWN = 2
 
 # Notices a site puts on every page, in words most languages borrow or share, matched in
 # lower case anywhere in a block. A block with one of them outside the article, or with
@@ -157,15 +156,14 @@ def _union(chosen: tuple[int, ...]) -> frozenset[str]:
     return frozenset().union(*(get_stoplist(names[i]) for i in chosen))
 
 
-def remove(body: str, known: int = 0) -> Cleaned:
+def remove(body: str) -> Cleaned:
     """Drop the blocks of a normalized ``body`` jusText takes for furniture.
 
     Each line is a block. jusText classes them by length, stop-word density and the
     class of their neighbours; a notice (cookies, copyright, privacy) goes at any length
-    outside the article, or with two of its terms inside it. ``known`` is the number of
-    lines other rules already removed: evidence that the text is a page. The text is kept
-    whole when it does not look like a page, when it is not in a language jusText has
-    stop words for, and when it would all go.
+    outside the article, or with two of its terms inside it. The text is kept whole when
+    it does not look like a page, when it is not in a language jusText has stop words
+    for, and when it would all go.
     """
     lines = [line for line in body.split("\n") if line]
     if len(lines) < 2:
@@ -175,7 +173,7 @@ def remove(body: str, known: int = 0) -> Cleaned:
     if stoplist is None:
         return Cleaned(body)
     present = [term for term in _NOTICE_TERMS if term in lowered]
-    if known < _PAGE_KNOWN and not present and _opens_with_prose(lines, stoplist):
+    if not present and _opens_with_prose(lines, stoplist):
         return Cleaned(body)  # not a page (below), found without judging every block
     blocks = [_Block(line) for line in lines]
     justext_core.classify_paragraphs(
@@ -188,10 +186,10 @@ def remove(body: str, known: int = 0) -> Cleaned:
     if not good:
         # Nothing jusText would keep: on a page, a rule's mistake more likely than an
         # empty article; elsewhere, a text too short to judge.
-        page = known >= _PAGE_KNOWN or any(notices)
+        page = any(notices)
         return Cleaned(body, (), (FLAG_KEPT,) if page else ())
     first, last = good[0], good[-1]
-    page = known >= _PAGE_KNOWN or first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])
+    page = first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])
     if not page:
         return Cleaned(body)
     drop: dict[int, str] = {}

@@ -91,7 +91,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
     furniture = options.learned.get(boilerplate.group_key(group), frozenset())
     lines = tuple((key, key in furniture) for key in boilerplate.short_lines(cleaned.body))
     learned = boilerplate.remove_learned(cleaned.body, furniture)
-    page = pagefurniture.remove(learned.body, len(cleaned.removed) + len(learned.removed))
+    page = pagefurniture.remove(learned.body)
     removed = cleaned.removed + learned.removed + page.removed
     flags = tuple(dict.fromkeys(cleaned.flags + learned.flags + page.flags))
     body = page.body
