@@ -6,20 +6,20 @@ import heapq
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 
 from justext import core as justext_core  # type: ignore[import-untyped]
 from justext.paragraph import Paragraph  # type: ignore[import-untyped]
 from justext.utils import get_stoplist, get_stoplists  # type: ignore[import-untyped]
 
+from indexer.ingest.boilerplate import Cleaned
 from indexer.ingest.types import Removal
 
-__all__ = ["Cleaned", "remove"]
+__all__ = ["FLAG_KEPT", "remove"]
 
 FLAG_KEPT = "furniture_kept"
 # Rule names in `show --explain`: what kind of block jusText took for furniture.
-MENU = "page:menu"  # a run of short blocks with no prose around them
+MENU = "page:menu"  # short blocks, and blocks with no article around them
 NO_PROSE = "page:no-prose"  # a long block with few stop words: a list, a link row, a tag cloud
 LEGAL = "page:legal"  # cookie, privacy, copyright and disclaimer notices, at any length
 
@@ -69,11 +69,6 @@ _NOTICE_TERMS = (
     "kebijakan privasi", "hak cipta", "syarat dan ketentuan",
     "polityka prywatności", "wszelkie prawa zastrzeżone", "privacybeleid", "alle rechten voorbehouden",
 )  # fmt: skip
-@dataclass(frozen=True, slots=True)
-class Cleaned:
-    body: str
-    removed: tuple[Removal, ...] = ()
-    flags: tuple[str, ...] = ()
 
 
 class _Path:
