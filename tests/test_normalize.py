@@ -149,9 +149,8 @@ def test_an_article_pasted_twice_one_line_per_paragraph_is_kept_once() -> None:
             "The report was written by\nAmnesty International\nand published on Monday.",
             "The report was written by Amnesty International and published on Monday.",
         ),
-        # A block element closed mid-sentence: the rest is its own block.
         (
-            "Experten des Fachverbands gehen auf die zunehmende Verbreitung\n\nvon freier Software ein.",
+            "Experten des Fachverbands gehen auf die zunehmende Verbreitung\nvon freier Software ein.",
             "Experten des Fachverbands gehen auf die zunehmende Verbreitung von freier Software ein.",
         ),
         (
@@ -176,6 +175,7 @@ def test_a_sentence_broken_by_a_scraper_is_joined(text: str, joined: str) -> Non
         "Home\n\nnews\n\nsport",  # menu items: too short to run on
         "The vote was close.\nmembers will meet again in May.",  # a sentence ended
         "Lisez la suite dans notre dossier spécial\n\n12 mars 2025",  # a date, not a word
+        "The draw secured qualification for\n\nagainst Olympiakos on Wednesday.",  # the author's break
     ],
 )
 def test_lines_that_are_not_one_sentence_stay_apart(text: str) -> None:

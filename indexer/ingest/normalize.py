@@ -6,7 +6,7 @@ import itertools
 import re
 import unicodedata
 
-__all__ = ["NORMALIZER_VERSION", "normalize"]
+__all__ = ["NORMALIZER_VERSION", "join_broken_sentences", "normalize"]
 
 # Bump when a rule changes what is stored; `indexer reindex --reprocess` re-applies it.
 # 2: line separators, soft hyphens, hyphenation and hard-wrap joins, boilerplate removal.
@@ -73,7 +73,7 @@ def normalize(text: str) -> str:
         text = _SPACES.sub(" ", text)
     lines = [line.strip() for line in text.split("\n")]
     lines = _rejoin(lines, text)
-    lines = _join_broken_sentences(lines)
+    lines = join_broken_sentences(lines)
     text = "\n".join(line.replace(_SOFT_HYPHEN, "") for line in lines)
     text = _BLANKS.sub("\n\n", text)
     return text.strip()
@@ -104,20 +104,23 @@ def _rejoin(lines: list[str], text: str) -> list[str]:
     return out
 
 
-def _join_broken_sentences(lines: list[str]) -> list[str]:
-    """Join the parts of a sentence a scraper put on lines (or blocks) of their own.
+def join_broken_sentences(lines: list[str], across_blank_lines: bool = False) -> list[str]:
+    """Join the parts of a sentence a scraper put on lines of their own.
 
     "The report by" / "Amnesty International" / "found that ..." is one sentence: the
     line before runs on, the line after goes on. A line that ends a sentence, a headline
-    above a paragraph (which starts with a capital) and list items stay apart.
+    above a paragraph (which starts with a capital) and list items stay apart. Not
+    across a blank line unless asked (for a page whose blocks a scraper cut at inline
+    elements): in an article, an author's paragraph break stays, even after a sentence
+    left unfinished (the BBC corpus has a few, where a link's words were lost).
     """
     out: list[str] = []
     for line in lines:
         if not (line and _goes_on(line)):
             out.append(line)
             continue
-        before = _previous(out, len(out))
-        earlier = None if before is None else _previous(out, before)
+        before = _previous(out, len(out), across_blank_lines)
+        earlier = None if before is None else _previous(out, before, across_blank_lines)
         if (
             before is not None
             and earlier is not None
@@ -136,10 +139,10 @@ def _join_broken_sentences(lines: list[str]) -> list[str]:
     return out
 
 
-def _previous(out: list[str], end: int) -> int | None:
-    """The index of the last line before ``end``, across at most one blank line."""
+def _previous(out: list[str], end: int, across_blank_line: bool) -> int | None:
+    """The index of the line just before ``end`` (across one blank line if asked)."""
     i = end - 1
-    if i >= 0 and not out[i]:
+    if across_blank_line and i >= 0 and not out[i]:
         i -= 1
     return i if i >= 0 and out[i] else None
 
@@ -156,7 +159,7 @@ def _goes_on(line: str) -> bool:
 
 
 def _join(out: list[str], at: int, line: str) -> None:
-    """Append ``line`` to out[at], dropping what lay between (a blank line)."""
+    """Append ``line`` to out[at], the line it continues (dropping a blank line between)."""
     glue = "" if line[0] in ",;.:)]" else " "
     out[at] = out[at] + glue + line
     del out[at + 1 :]

@@ -13,6 +13,7 @@ from justext.paragraph import Paragraph  # type: ignore[import-untyped]
 from justext.utils import get_stoplist, get_stoplists  # type: ignore[import-untyped]
 
 from indexer.ingest.boilerplate import Cleaned
+from indexer.ingest.normalize import join_broken_sentences
 from indexer.ingest.types import Removal
 
 __all__ = ["FLAG_KEPT", "remove"]
@@ -160,6 +161,7 @@ def remove(body: str) -> Cleaned:
     it does not look like a page, when it is not in a language jusText has stop words
     for, and when it would all go.
     """
+    original = body
     lines = [line for line in body.split("\n") if line]
     if len(lines) < 2:
         return Cleaned(body)
@@ -170,35 +172,47 @@ def remove(body: str) -> Cleaned:
     present = [term for term in _NOTICE_TERMS if term in lowered]
     if not present and _opens_with_prose(lines, stoplist):
         return Cleaned(body)  # not a page (below), found without judging every block
-    blocks = [_Block(line) for line in lines]
-    justext_core.classify_paragraphs(
-        blocks, stoplist, _LENGTH_LOW, _LENGTH_HIGH, _STOPWORDS_LOW, _STOPWORDS_HIGH
-    )
-    _revise_for_text(blocks, stoplist)
-    justext_core.revise_paragraph_classification(blocks, _HEADING_DISTANCE)
+    blocks = _classified(lines, stoplist)
     good = [i for i, b in enumerate(blocks) if b.class_type == "good"]
     notices = _notices(present, blocks)
     if not good:
         # Nothing jusText would keep: on a page, a rule's mistake more likely than an
         # empty article; elsewhere, a text too short to judge.
-        page = any(notices)
-        return Cleaned(body, (), (FLAG_KEPT,) if page else ())
+        return Cleaned(body, (), (FLAG_KEPT,) if any(notices) else ())
     first, last = good[0], good[-1]
-    page = first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])
-    if not page:
+    if not (first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])):
         return Cleaned(body)
+    # A page: its blocks were cut at inline elements too (a link a block of its own).
+    joined = "\n".join(join_broken_sentences(body.split("\n"), across_blank_lines=True))
+    if joined != body:
+        body, lines = joined, [line for line in joined.split("\n") if line]
+        blocks = _classified(lines, stoplist)
+        good = [i for i, b in enumerate(blocks) if b.class_type == "good"]
+        if not good:
+            return Cleaned(original, (), (FLAG_KEPT,))
+        first, last = good[0], good[-1]
+        notices = _notices(present, blocks)
     drop: dict[int, str] = {}
     for i, block in enumerate(blocks):
         if notices[i] >= 2 or (notices[i] and not first <= i <= last):
             drop[i] = LEGAL
         elif block.class_type != "good":
             drop[i] = NO_PROSE if block.cf_class == "bad" and len(block.text) >= _LENGTH_LOW else MENU
-    if not drop:
-        return Cleaned(body)
     if len(drop) == len(blocks):
-        return Cleaned(body, (), (FLAG_KEPT,))
+        return Cleaned(original, (), (FLAG_KEPT,))
     removed = tuple(Removal(rule, lines[i]) for i, rule in sorted(drop.items()))
     return Cleaned(_without(body, drop), removed)
+
+
+def _classified(lines: list[str], stoplist: frozenset[str]) -> list[_Block]:
+    """The lines as jusText's paragraphs, classified: context-free, revised for text, in context."""
+    blocks = [_Block(line) for line in lines]
+    justext_core.classify_paragraphs(
+        blocks, stoplist, _LENGTH_LOW, _LENGTH_HIGH, _STOPWORDS_LOW, _STOPWORDS_HIGH
+    )
+    _revise_for_text(blocks, stoplist)
+    justext_core.revise_paragraph_classification(blocks, _HEADING_DISTANCE)
+    return blocks
 
 
 def _opens_with_prose(lines: list[str], stoplist: frozenset[str]) -> bool:
