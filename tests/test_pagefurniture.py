@@ -201,3 +201,15 @@ def test_webnews_pages_against_trafilaturas_segments() -> None:
     assert round(raw.f1, 4) == anchors["raw_text"]["f1"]
     # ...and the stored bodies keep most of the text while dropping much of the furniture.
     assert ours.recall >= 0.91 and ours.f1 >= 0.84, ours.figures()
+
+
+def test_a_sentence_a_scraper_cut_into_blocks_is_joined_on_a_page() -> None:
+    # The link "former dockyard site" was a block of its own, as a crude scraper saves it.
+    sentence = _article("en")[0]
+    cut = sentence.replace(" former dockyard site, ", "\n\nformer dockyard site\n\n, ")
+    assert cut != sentence
+    result = _analyze(_page("en").replace(sentence, cut))
+    assert sentence in result.body.split("\n")
+    # In a clean article the author's blocks stay as they are.
+    article = "\n\n".join([HEADLINES["en"], cut, *_article("en")[1:]])
+    assert body_of(article.encode("utf-8")) == article
