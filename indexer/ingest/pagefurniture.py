@@ -172,26 +172,20 @@ def remove(body: str) -> Cleaned:
     present = [term for term in _NOTICE_TERMS if term in lowered]
     if not present and _opens_with_prose(lines, stoplist):
         return Cleaned(body)  # not a page (below), found without judging every block
+    # Judged as a page, whose blocks a scraper also cut at inline elements (a link a block
+    # of its own); a text that is no page is given back as it came.
+    body = "\n".join(join_broken_sentences(body.split("\n"), across_blank_lines=True))
+    lines = [line for line in body.split("\n") if line]
     blocks = _classified(lines, stoplist)
     good = [i for i, b in enumerate(blocks) if b.class_type == "good"]
     notices = _notices(present, blocks)
     if not good:
         # Nothing jusText would keep: on a page, a rule's mistake more likely than an
         # empty article; elsewhere, a text too short to judge.
-        return Cleaned(body, (), (FLAG_KEPT,) if any(notices) else ())
+        return Cleaned(original, (), (FLAG_KEPT,) if any(notices) else ())
     first, last = good[0], good[-1]
     if not (first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])):
-        return Cleaned(body)
-    # A page: its blocks were cut at inline elements too (a link a block of its own).
-    joined = "\n".join(join_broken_sentences(body.split("\n"), across_blank_lines=True))
-    if joined != body:
-        body, lines = joined, [line for line in joined.split("\n") if line]
-        blocks = _classified(lines, stoplist)
-        good = [i for i, b in enumerate(blocks) if b.class_type == "good"]
-        if not good:
-            return Cleaned(original, (), (FLAG_KEPT,))
-        first, last = good[0], good[-1]
-        notices = _notices(present, blocks)
+        return Cleaned(original)
     drop: dict[int, str] = {}
     for i, block in enumerate(blocks):
         if notices[i] >= 2 or (notices[i] and not first <= i <= last):
