@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from indexer.ingest.normalize import normalize
+from indexer.quality import body_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "text"
 
@@ -128,3 +129,54 @@ def test_textwrap_round_trip_of_own_article() -> None:
             "\n".join(textwrap.wrap(p, width, break_on_hyphens=False)) for p in text.split("\n\n")
         )
         assert normalize(wrapped) == text, width
+
+
+def test_an_article_pasted_twice_one_line_per_paragraph_is_kept_once() -> None:
+    # Each paragraph one line, no blank lines, the whole article again below (a scraper
+    # that read the page twice); one line starts in lower case, as wrapped text would.
+    text = (FIXTURES / "doubled_de.txt").read_text(encoding="utf-8")
+    lines = text.strip().split("\n")
+    assert normalize(text) == text.strip()  # complete paragraphs are not unwrapped
+    once = "\n".join(lines[:8])
+    assert body_of(text.encode("utf-8")) == once
+
+
+@pytest.mark.parametrize(
+    ("text", "joined"),
+    [
+        # A link on a line of its own in the middle of a sentence.
+        (
+            "The report was written by\nAmnesty International\nand published on Monday.",
+            "The report was written by Amnesty International and published on Monday.",
+        ),
+        (
+            "Experten des Fachverbands gehen auf die zunehmende Verbreitung\nvon freier Software ein.",
+            "Experten des Fachverbands gehen auf die zunehmende Verbreitung von freier Software ein.",
+        ),
+        (
+            "Le rapport publié par\nl'observatoire régional\n, qui suit les prix depuis 2010, le confirme.",
+            "Le rapport publié par l'observatoire régional, qui suit les prix depuis 2010, le confirme.",
+        ),
+        (
+            "Laporan itu disusun oleh\nBadan Pusat Statistik\ndan diumumkan pada hari Senin.",
+            "Laporan itu disusun oleh Badan Pusat Statistik dan diumumkan pada hari Senin.",
+        ),
+    ],
+)
+def test_a_sentence_broken_by_a_scraper_is_joined(text: str, joined: str) -> None:
+    assert normalize(text) == joined
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Council approves new cycle lanes\n\nThe council voted on Tuesday.",  # a headline
+        "Ingredients for the cake\n- flour\n- sugar",  # a list
+        "Home\n\nnews\n\nsport",  # menu items: too short to run on
+        "The vote was close.\nmembers will meet again in May.",  # a sentence ended
+        "Lisez la suite dans notre dossier spécial\n\n12 mars 2025",  # a date, not a word
+        "The draw secured qualification for\n\nagainst Olympiakos on Wednesday.",  # the author's break
+    ],
+)
+def test_lines_that_are_not_one_sentence_stay_apart(text: str) -> None:
+    assert normalize(text) == text

@@ -280,15 +280,22 @@ def remove(body: str, user_rules: tuple[str, ...] = ()) -> Cleaned:
     removed: list[Removal] = []
     kept_paragraphs: list[str] = []
     seen: set[str] = set()
+    seen_lines: set[str] = set()
     first = ""
     for paragraph in body.split("\n\n"):
         lines = []
         for line in paragraph.split("\n"):
             rule = _first_match(rules, line)
-            if rule is None:
-                lines.append(line)
-            else:
+            if rule is not None:
                 removed.append(Removal(rule, line))
+            elif _repeated_line(line, seen, seen_lines):
+                # One paragraph per line, the article pasted twice: its lines repeat,
+                # inside one block with no blank lines to make them paragraphs.
+                removed.append(Removal(REPEATED, line))
+            else:
+                lines.append(line)
+                if len(line.split()) >= _MIN_REPEAT_WORDS:
+                    seen_lines.add(line.casefold())
         if not lines:
             continue
         kept = "\n".join(lines)
@@ -374,6 +381,14 @@ def is_furniture(stories: int, group_documents: int, min_documents: int, min_fra
     common in news is still rare among one site's articles; its footer is in most).
     """
     return stories >= min_documents and group_documents > 0 and stories >= min_fraction * group_documents
+
+
+def _repeated_line(line: str, paragraphs: set[str], lines: set[str]) -> bool:
+    """A line long enough to be a paragraph of its own, seen before as a line or a paragraph."""
+    if len(line.split()) < _MIN_REPEAT_WORDS:
+        return False
+    key = line.casefold()
+    return key in lines or key in paragraphs
 
 
 def _first_match(rules: tuple[Rule, ...], line: str) -> str | None:

@@ -6,11 +6,13 @@ import itertools
 import re
 import unicodedata
 
-__all__ = ["NORMALIZER_VERSION", "normalize"]
+__all__ = ["NORMALIZER_VERSION", "join_broken_sentences", "normalize"]
 
 # Bump when a rule changes what is stored; `indexer reindex --reprocess` re-applies it.
 # 2: line separators, soft hyphens, hyphenation and hard-wrap joins, boilerplate removal.
-NORMALIZER_VERSION = 2
+# 3: page furniture by jusText's classes (pagefurniture.py), one-line paragraphs kept
+#    apart, broken sentences joined, repeated lines of paragraph length dropped.
+NORMALIZER_VERSION = 3
 
 _NEWLINES = re.compile(r"\r\n?|[\x0b\x85\u2028]")
 _PARAGRAPH_BREAKS = re.compile(r"[\x0c\u2029]")
@@ -44,6 +46,17 @@ _MIN_FULL_SHARE = 0.6
 # (fewer in German, where nouns are capitalised, or in a paragraph of names); list items
 # almost never do.
 _MIN_LOWER_SHARE = 0.1
+# One paragraph per line: the lines end sentences. A wrapper breaks mid-sentence, so few
+# of its lines end one (a sentence end falling at the margin).
+_MAX_SENTENCE_END_SHARE = 0.5
+# A sentence a scraper broke at an inline element (a link on a line of its own): the part
+# before runs on (several words, no sentence end), the part after goes on in lower case
+# or with the punctuation that continues a clause.
+_RUN_ON_WORDS = 3
+_RUNS_ON = re.compile(r"[^\W_][,]?$")
+_GOES_ON = re.compile(r"^(?:[,;.:)\]]\s|[,;)\]]|[^\W\d_])")
+# The broken-out part itself: a link text, a name.
+_FRAGMENT_WORDS = 6
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -60,6 +73,7 @@ def normalize(text: str) -> str:
         text = _SPACES.sub(" ", text)
     lines = [line.strip() for line in text.split("\n")]
     lines = _rejoin(lines, text)
+    lines = join_broken_sentences(lines)
     text = "\n".join(line.replace(_SOFT_HYPHEN, "") for line in lines)
     text = _BLANKS.sub("\n\n", text)
     return text.strip()
@@ -88,6 +102,67 @@ def _rejoin(lines: list[str], text: str) -> list[str]:
         else:
             out.append(line)
     return out
+
+
+def join_broken_sentences(lines: list[str], across_blank_lines: bool = False) -> list[str]:
+    """Join the parts of a sentence a scraper put on lines of their own.
+
+    "The report by" / "Amnesty International" / "found that ..." is one sentence: the
+    line before runs on, the line after goes on. A line that ends a sentence, a headline
+    above a paragraph (which starts with a capital) and list items stay apart. Not
+    across a blank line unless asked (for a page whose blocks a scraper cut at inline
+    elements): in an article, an author's paragraph break stays, even after a sentence
+    left unfinished (the BBC corpus has a few, where a link's words were lost).
+    """
+    out: list[str] = []
+    for line in lines:
+        if not (line and _goes_on(line)):
+            out.append(line)
+            continue
+        before = _previous(out, len(out), across_blank_lines)
+        earlier = None if before is None else _previous(out, before, across_blank_lines)
+        if (
+            before is not None
+            and earlier is not None
+            and len(out[before].split()) <= _FRAGMENT_WORDS
+            and not _SENTENCE_END.search(out[before])
+            and _runs_on(out[earlier])
+        ):
+            fragment = out[before]
+            _join(out, earlier, fragment)
+            _join(out, earlier, line)
+            continue
+        if before is not None and _runs_on(out[before]):
+            _join(out, before, line)
+            continue
+        out.append(line)
+    return out
+
+
+def _previous(out: list[str], end: int, across_blank_line: bool) -> int | None:
+    """The index of the line just before ``end`` (across one blank line if asked)."""
+    i = end - 1
+    if across_blank_line and i >= 0 and not out[i]:
+        i -= 1
+    return i if i >= 0 and out[i] else None
+
+
+def _runs_on(line: str) -> bool:
+    return (
+        len(line.split()) >= _RUN_ON_WORDS and _RUNS_ON.search(line) is not None and not _CJK.search(line[-1])
+    )
+
+
+def _goes_on(line: str) -> bool:
+    match = _GOES_ON.match(line)
+    return match is not None and (not line[0].isalpha() or line[0].islower()) and not _LIST_ITEM.match(line)
+
+
+def _join(out: list[str], at: int, line: str) -> None:
+    """Append ``line`` to out[at], the line it continues (dropping a blank line between)."""
+    glue = "" if line[0] in ",;.:)]" else " "
+    out[at] = out[at] + glue + line
+    del out[at + 1 :]
 
 
 def _keep_hyphen(left: str, hyphen: str, right: str, text: str, words: set[str]) -> bool:
@@ -119,6 +194,8 @@ def _wrap_width(lines: list[str]) -> int | None:
     """
     pairs = [(a, b) for a, b in itertools.pairwise(lines) if a and b]
     if len(pairs) < 2:
+        return None
+    if sum(1 for a, _ in pairs if _SENTENCE_END.search(a)) >= len(pairs) * _MAX_SENTENCE_END_SHARE:
         return None
     lengths = sorted(_columns(line) for line in lines if line)
     fitting = [n for n in lengths if n <= _MAX_WRAP_WIDTH]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from indexer.errors import InputError
-from indexer.ingest import boilerplate, decode, fingerprint, language, metadata, normalize
+from indexer.ingest import boilerplate, decode, fingerprint, language, metadata, normalize, pagefurniture
 from indexer.ingest.types import Analysis, FileFailure, RawFile
 
 __all__ = ["AnalyzeOptions", "analyze", "line_group"]
@@ -91,9 +91,10 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
     furniture = options.learned.get(boilerplate.group_key(group), frozenset())
     lines = tuple((key, key in furniture) for key in boilerplate.short_lines(cleaned.body))
     learned = boilerplate.remove_learned(cleaned.body, furniture)
-    removed = cleaned.removed + learned.removed
-    flags = tuple(dict.fromkeys(cleaned.flags + learned.flags))
-    body = learned.body
+    page = pagefurniture.remove(learned.body)
+    removed = cleaned.removed + learned.removed + page.removed
+    flags = tuple(dict.fromkeys(cleaned.flags + learned.flags + page.flags))
+    body = page.body
     t = lap("boilerplate", t)
     detection = language.detect(
         body, options.language_min_chars, options.language_min_probability, options.allowed_languages

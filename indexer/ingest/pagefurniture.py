@@ -1,0 +1,285 @@
+"""Furniture on a page of its own: jusText's paragraph classes for the text's blocks."""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+
+from justext import core as justext_core  # type: ignore[import-untyped]
+from justext.paragraph import Paragraph  # type: ignore[import-untyped]
+from justext.utils import get_stoplist, get_stoplists  # type: ignore[import-untyped]
+
+from indexer.ingest.boilerplate import Cleaned
+from indexer.ingest.normalize import join_broken_sentences
+from indexer.ingest.types import Removal
+
+__all__ = ["FLAG_KEPT", "remove"]
+
+FLAG_KEPT = "furniture_kept"
+# Rule names in `show --explain`: what kind of block jusText took for furniture.
+MENU = "page:menu"  # short blocks, and blocks with no article around them
+NO_PROSE = "page:no-prose"  # a long block with few stop words: a list, a link row, a tag cloud
+LEGAL = "page:legal"  # cookie, privacy, copyright and disclaimer notices, at any length
+
+# jusText's thresholds as trafilatura runs it on page text (its justext fallback), not
+# justext.core's defaults (70, 200, 0.30, 0.32), which drop a wire story's lede for its
+# names and numbers. The heading distance is ours: a heading is kept when prose follows
+# within this many characters. Ours are lines, not <h2> tags, so any short line may be
+# one; a short reach keeps a headline and its dateline, not the menu above them.
+_LENGTH_LOW = 50
+_LENGTH_HIGH = 200
+_STOPWORDS_LOW = 0.10
+_STOPWORDS_HIGH = 0.20
+_HEADING_DISTANCE = 60
+# A block longer than this is never taken for a heading.
+_HEADING_MAX = 160
+# A text judged in a language needs this share of its words in that language's stop
+# words: Chinese, Japanese or Thai (no spaces, no stop list) are left as they are.
+_MIN_STOPWORD_SHARE = 0.08
+# A headline may ask or exclaim; a line that ends a clause is a sentence, not a heading.
+_CLAUSE_END = re.compile(r"[.,:;。]$")
+_SENTENCE_END = re.compile(r"[.!?…。！？][\"”’»)\]」』）]?$")
+# A short line with this many words and a sentence end reads as prose, not as a menu item.
+_SENTENCE_WORDS = 3
+# Short fragments standing together (a menu, a tag list, a row of links) are furniture.
+_MENU_RUN = 2
+# Near-good blocks standing together are one paragraph's worth of prose, split in lines.
+_NEARGOOD_RUN = 2
+# A near-good sentence with this share of stop words is prose even on its own.
+_PROSE_STOPWORDS = 0.6
+# jusText judges a text only when it looks like a web page: this many blocks before the
+# first good one (a site's header and menus; an article's headline and a match report's
+# fact box are fewer), or a notice outside the article. A clean article is left as its
+# author wrote it, even with a few furniture lines the line rules took out: its lists,
+# results and short lines are content, and jusText would take them for menus.
+_PAGE_HEAD = 10
+
+# Notices a site puts on every page, in words most languages borrow or share, matched in
+# lower case anywhere in a block. A block with one of them outside the article, or with
+# two anywhere, is a notice, however long.
+_NOTICE_TERMS = (
+    "cookie", "©", "all rights reserved", "privacy", "terms of use", "terms of service",
+    "terms and conditions", "newsletter", "disclaimer",
+    "datenschutz", "impressum", "nutzungsbedingungen", "alle rechte vorbehalten",
+    "mentions légales", "données personnelles", "tous droits réservés", "confidentialité",
+    "política de privacidad", "aviso legal", "todos los derechos reservados",
+    "tutti i diritti riservati", "todos os direitos reservados", "política de privacidade",
+    "kebijakan privasi", "hak cipta", "syarat dan ketentuan",
+    "polityka prywatności", "wszelkie prawa zastrzeżone", "privacybeleid", "alle rechten voorbehouden",
+)  # fmt: skip
+
+
+class _Path:
+    """The two names jusText's Paragraph reads from its DOM path; a heading's says h2."""
+
+    def __init__(self, heading: bool) -> None:
+        self.dom = "body.h2" if heading else "body.p"
+        self.xpath = self.dom.replace(".", "/")
+
+
+class _Block(Paragraph):  # type: ignore[misc]
+    """A line of the text as jusText's paragraph: no links, no tags, its text given."""
+
+    def __init__(self, text: str) -> None:
+        heading = len(text) <= _HEADING_MAX and not _CLAUSE_END.search(text)
+        super().__init__(_Path(heading))
+        self._text = text
+        self.lowered = text.lower()
+        self._words = self.lowered.split()
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @property
+    def words_count(self) -> int:
+        return len(self._words)
+
+    def stopwords_count(self, stopwords: frozenset[str]) -> int:
+        return sum(map(stopwords.__contains__, self._words))
+
+    @property
+    def sentence(self) -> bool:
+        return len(self._words) >= _SENTENCE_WORDS and _SENTENCE_END.search(self._text) is not None
+
+
+@lru_cache(maxsize=1)
+def _stoplists() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]]]:
+    """jusText's stop lists: their names, and word -> the numbers of the lists holding it.
+
+    The lists themselves are loaded only for the languages a text is judged in (_union).
+    """
+    names = tuple(sorted(get_stoplists()))
+    holders: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        for word in get_stoplist(name):
+            holders.setdefault(word, []).append(i)
+    return names, {word: tuple(ix) for word, ix in holders.items()}
+
+
+# Another list joins the best one when it covers at least this share of the best's hits.
+_STOPLIST_SHARE = 0.5
+_STOPLIST_MAX = 3
+
+
+def _stoplist(words: list[str]) -> frozenset[str] | None:
+    """The stop words of the text's languages: jusText's lists that cover most of its words.
+
+    Chosen from the text itself, before language detection, so a page in any of
+    jusText's 100 languages is judged by its own function words; a page with its menu in
+    English over a German article gets both lists.
+    """
+    names, holders = _stoplists()
+    hits = [0] * len(names)
+    counts = Counter(words)
+    for word in [word for word in counts if word in holders]:
+        n = counts[word]
+        for i in holders[word]:
+            hits[i] += n
+    ranked = heapq.nlargest(_STOPLIST_MAX, range(len(hits)), key=hits.__getitem__)
+    best = hits[ranked[0]]
+    if best == 0 or best < _MIN_STOPWORD_SHARE * len(words):
+        return None
+    return _union(tuple(sorted(i for i in ranked if hits[i] >= _STOPLIST_SHARE * best)))
+
+
+@lru_cache(maxsize=256)
+def _union(chosen: tuple[int, ...]) -> frozenset[str]:
+    names, _ = _stoplists()
+    return frozenset().union(*(get_stoplist(names[i]) for i in chosen))
+
+
+def remove(body: str) -> Cleaned:
+    """Drop the blocks of a normalized ``body`` jusText takes for furniture.
+
+    Each line is a block. jusText classes them by length, stop-word density and the
+    class of their neighbours; a notice (cookies, copyright, privacy) goes at any length
+    outside the article, or with two of its terms inside it. The text is kept whole when
+    it does not look like a page, when it is not in a language jusText has stop words
+    for, and when it would all go.
+    """
+    original = body
+    lines = [line for line in body.split("\n") if line]
+    if len(lines) < 2:
+        return Cleaned(body)
+    lowered = body.lower()
+    stoplist = _stoplist(lowered.split())
+    if stoplist is None:
+        return Cleaned(body)
+    present = [term for term in _NOTICE_TERMS if term in lowered]
+    if not present and _opens_with_prose(lines, stoplist):
+        return Cleaned(body)  # not a page (below), found without judging every block
+    # Judged as a page, whose blocks a scraper also cut at inline elements (a link a block
+    # of its own); a text that is no page is given back as it came.
+    body = "\n".join(join_broken_sentences(body.split("\n"), across_blank_lines=True))
+    lines = [line for line in body.split("\n") if line]
+    blocks = _classified(lines, stoplist)
+    good = [i for i, b in enumerate(blocks) if b.class_type == "good"]
+    notices = _notices(present, blocks)
+    if not good:
+        # Nothing jusText would keep: on a page, a rule's mistake more likely than an
+        # empty article; elsewhere, a text too short to judge.
+        return Cleaned(original, (), (FLAG_KEPT,) if any(notices) else ())
+    first, last = good[0], good[-1]
+    if not (first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])):
+        return Cleaned(original)
+    drop: dict[int, str] = {}
+    for i, block in enumerate(blocks):
+        if notices[i] >= 2 or (notices[i] and not first <= i <= last):
+            drop[i] = LEGAL
+        elif block.class_type != "good":
+            drop[i] = NO_PROSE if block.cf_class == "bad" and len(block.text) >= _LENGTH_LOW else MENU
+    if len(drop) == len(blocks):
+        return Cleaned(original, (), (FLAG_KEPT,))
+    removed = tuple(Removal(rule, lines[i]) for i, rule in sorted(drop.items()))
+    return Cleaned(_without(body, drop), removed)
+
+
+def _classified(lines: list[str], stoplist: frozenset[str]) -> list[_Block]:
+    """The lines as jusText's paragraphs, classified: context-free, revised for text, in context."""
+    blocks = [_Block(line) for line in lines]
+    justext_core.classify_paragraphs(
+        blocks, stoplist, _LENGTH_LOW, _LENGTH_HIGH, _STOPWORDS_LOW, _STOPWORDS_HIGH
+    )
+    _revise_for_text(blocks, stoplist)
+    justext_core.revise_paragraph_classification(blocks, _HEADING_DISTANCE)
+    return blocks
+
+
+def _opens_with_prose(lines: list[str], stoplist: frozenset[str]) -> bool:
+    """Whether jusText finds a good block among the first ``_PAGE_HEAD``: no page head.
+
+    A good block by length and stop words alone stays good whatever its neighbours are,
+    so this is the page test's own answer, for a tenth of the work on a long article.
+    """
+    opening = [_Block(line) for line in lines[:_PAGE_HEAD]]
+    justext_core.classify_paragraphs(
+        opening, stoplist, _LENGTH_LOW, _LENGTH_HIGH, _STOPWORDS_LOW, _STOPWORDS_HIGH
+    )
+    return any(block.cf_class == "good" for block in opening)
+
+
+def _notices(present: list[str], blocks: list[_Block]) -> list[int]:
+    """For each block, how many of the notice terms found in the text it holds."""
+    if not present:
+        return [0] * len(blocks)
+    return [sum(term in block.lowered for term in present) for block in blocks]
+
+
+def _revise_for_text(blocks: list[_Block], stoplist: frozenset[str]) -> None:
+    """Revise jusText's context-free classes for what lines of text show and tags do not.
+
+    A run of short fragments is a menu, a tag list or a row of links: bad, not short
+    (jusText sees a page's links; in text they are only lines too short to judge). A
+    short sentence breaks such a run, and is near-good: kept beside the article (its last
+    line, "The mayor said ..."), not alone. Near-good blocks that follow each other are
+    one paragraph's worth of prose split in lines, and a near-good sentence dense with
+    stop words is prose on its own (a slide's caption, a short post): good.
+    """
+    for run in _runs(blocks, lambda b: b.cf_class == "short" and not b.sentence):
+        if len(run) >= _MENU_RUN:
+            for block in run:
+                block.cf_class = "bad"
+    for run in _runs(blocks, lambda b: b.cf_class == "neargood"):
+        if len(run) >= _NEARGOOD_RUN and sum(len(b.text) for b in run) >= _LENGTH_HIGH:
+            for block in run:
+                block.cf_class = "good"
+    for block in blocks:
+        if block.sentence:
+            if block.cf_class == "short":
+                block.cf_class = "neargood"
+            elif block.cf_class == "neargood" and block.stopwords_density(stoplist) >= _PROSE_STOPWORDS:
+                block.cf_class = "good"
+
+
+def _runs(blocks: list[_Block], member: Callable[[_Block], bool]) -> Iterator[list[_Block]]:
+    """The maximal runs of consecutive blocks that are members."""
+    run: list[_Block] = []
+    for block in blocks:
+        if member(block):
+            run.append(block)
+        elif run:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+def _without(body: str, drop: dict[int, str]) -> str:
+    """The body without the dropped blocks (numbered as its non-empty lines), its paragraph breaks kept."""
+    paragraphs: list[str] = []
+    i = 0
+    for paragraph in body.split("\n\n"):
+        kept = []
+        for line in paragraph.split("\n"):
+            if not line:
+                continue
+            if i not in drop:
+                kept.append(line)
+            i += 1
+        if kept:
+            paragraphs.append("\n".join(kept))
+    return "\n\n".join(paragraphs)
