@@ -393,6 +393,7 @@ def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[s
     data = {
         "id": doc.id,
         "title": doc.title,
+        "title_derived": doc.title_derived,
         "path": doc.path,
         "paths": paths,
         "language": doc.language,
@@ -403,6 +404,7 @@ def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[s
         "dateline": doc.dateline,
         "byline": doc.byline,
         "published": doc.published,
+        "date_source": doc.date_source,
         "encoding": doc.encoding,
         "repaired": doc.repaired,
         "sha256": doc.sha256,

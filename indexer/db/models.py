@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -77,10 +78,15 @@ class Document(Base):
     language_alt: Mapped[str | None] = mapped_column(String(16))
     languages: Mapped[str] = mapped_column(String(200), default="")  # comma list, mixed texts
     title: Mapped[str] = mapped_column(Text, default="")
+    # No headline: the title was cut from the lede.
+    title_derived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     source: Mapped[str | None] = mapped_column(String(200), index=True)
     dateline: Mapped[str | None] = mapped_column(String(200))
     byline: Mapped[str | None] = mapped_column(String(200))
     published: Mapped[date | None] = mapped_column(Date)
+    # Where published was read: "text line", "dateline", "file name"; NULL when undated or
+    # stored by an indexer from before migration 0009.
+    date_source: Mapped[str | None] = mapped_column(String(16))
     word_count: Mapped[int] = mapped_column(Integer, default=0)
     char_count: Mapped[int] = mapped_column(Integer, default=0)
     paragraph_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -227,10 +227,12 @@ def _fill(doc: Document, a: Analysis, now: datetime) -> None:
     doc.language_alt = a.language_alt
     doc.languages = _clip(",".join(a.languages)) or ""
     doc.title = a.title
+    doc.title_derived = a.title_derived
     doc.source = _clip(a.source)
     doc.dateline = _clip(a.dateline)
     doc.byline = _clip(a.byline)
     doc.published = a.published
+    doc.date_source = a.date_source
     doc.word_count = a.word_count
     doc.char_count = a.char_count
     doc.paragraph_count = a.paragraph_count

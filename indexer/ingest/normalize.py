@@ -10,7 +10,8 @@ __all__ = ["NORMALIZER_VERSION", "normalize"]
 
 # Bump when a rule changes what is stored; `indexer reindex --reprocess` re-applies it.
 # 2: line separators, soft hyphens, hyphenation and hard-wrap joins, boilerplate removal.
-NORMALIZER_VERSION = 2
+# 3: headline titles, derived titles, date sources, language by the text's majority.
+NORMALIZER_VERSION = 3
 
 _NEWLINES = re.compile(r"\r\n?|[\x0b\x85\u2028]")
 _PARAGRAPH_BREAKS = re.compile(r"[\x0c\u2029]")

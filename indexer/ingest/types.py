@@ -73,6 +73,8 @@ class Analysis:
     dateline: str | None = None
     byline: str | None = None
     published: date | None = None
+    date_source: str | None = None  # where published was read: metadata.TEXT_LINE, ...
+    title_derived: bool = False  # no headline: the title is cut from the lede
     word_count: int = 0
     char_count: int = 0
     paragraph_count: int = 0
