@@ -76,7 +76,9 @@ class Document(Base):
     language: Mapped[str] = mapped_column(String(16), index=True)
     language_prob: Mapped[float] = mapped_column(Float, default=0.0)
     language_alt: Mapped[str | None] = mapped_column(String(16))
-    languages: Mapped[str] = mapped_column(String(200), default="")  # comma list, mixed texts
+    # Mixed texts: "de:0.62,en:0.38", each language and its share of the prose, largest
+    # first (documents stored before analysis version 3: "de,en", no shares).
+    languages: Mapped[str] = mapped_column(String(200), default="")
     title: Mapped[str] = mapped_column(Text, default="")
     # No headline: the title was cut from the lede.
     title_derived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

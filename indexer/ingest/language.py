@@ -54,6 +54,7 @@ class Detection:
     probability: float
     runner_up: str | None = None
     languages: tuple[str, ...] = ()  # set only when a second language covers a real share
+    shares: tuple[float, ...] = ()  # of the prose, for each of ``languages``
 
 
 # Script ranges (start, end inclusive, script); letters outside them count as "other".
@@ -286,7 +287,7 @@ def detect(
     so does a language outside ``allowed``. The language is that of most of the text's
     prose: an opening in another language (a menu, a header over a translated body) does
     not decide it. A text whose paragraphs are in several languages gets them in
-    ``languages``, largest share first.
+    ``languages``, largest share first, and their shares of the prose in ``shares``.
     """
     sample = _sample(text, _SAMPLE_CHARS)
     counts = _script_counts(sample)
@@ -327,9 +328,11 @@ def detect(
         probability = min(probability, ceiling)
     if languages and top not in languages:
         languages = (top, *languages)
+    share_of = dict(known)
+    of_prose = tuple(round(share_of.get(lang, 0.0), 2) for lang in languages)
     if probability < min_probability or (allowed and top not in allowed):
-        return Detection(UNDETERMINED, round(probability, 4), top, languages)
-    return Detection(top, round(probability, 4), runner_up, languages)
+        return Detection(UNDETERMINED, round(probability, 4), top, languages, of_prose)
+    return Detection(top, round(probability, 4), runner_up, languages, of_prose)
 
 
 def _evidence(sample: str, counts: Counter[str], weight: int) -> int:
@@ -380,37 +383,35 @@ def _shares(text: str, limit: int, opening: tuple[str, int] | None) -> tuple[tup
     UNDETERMINED for the chunks no language was sure for.
 
     ``opening`` is the language the opening sample was surely in, and that sample's length:
-    chunks inside it are that language without another look. Of the others, at most
-    ``limit`` chunks spread over the text are detected, and stand for all of them.
+    chunks are first screened in one cheap pass, and those it finds in that language need
+    no detection of their own. Of the chunks after the opening, at most ``limit`` spread
+    over the text are looked at, and stand for all of them.
     """
     chunks = _chunks(text)
     if not chunks or (opening is not None and len(chunks) < 2 and chunks[0][0] <= opening[1]):
         return ()
+    covered = opening[1] if opening is not None else 0
+    inside = [chunk for end, chunk in chunks if end <= covered]
+    after = [chunk for end, chunk in chunks if end > covered]
+    checked = list(inside)
+    scale = 1.0
+    if after:
+        step = len(after) / min(limit, len(after))
+        spread = [after[int(i * step)] for i in range(min(limit, len(after)))]
+        scale = sum(map(len, after)) / sum(map(len, spread))
+        checked += spread
+    samples = [_sample(chunk, _PARAGRAPH_SAMPLE_CHARS) for chunk in checked]
+    likeliest = _likeliest(samples) if opening is not None else [None] * len(samples)
     shares: Counter[str] = Counter()
-    if opening is not None:
-        language, covered = opening
-        inside = [chunk for end, chunk in chunks if end <= covered]
-        shares[language] = sum(map(len, inside))
-        chunks = [(end, chunk) for end, chunk in chunks if end > covered]
-    if chunks:
-        step = len(chunks) / min(limit, len(chunks))
-        checked = [chunks[int(i * step)][1] for i in range(min(limit, len(chunks)))]
-        # The checked chunks stand for every chunk after the opening.
-        scale = sum(len(chunk) for _, chunk in chunks) / sum(map(len, checked))
-        samples = [_sample(chunk, _PARAGRAPH_SAMPLE_CHARS) for chunk in checked]
-        likeliest = _likeliest(samples) if opening is not None else [None] * len(samples)
-        found: Counter[str] = Counter()
-        for chunk, sample, likely in zip(checked, samples, likeliest, strict=True):
-            if opening is not None and likely == opening[0]:
-                found[opening[0]] += len(chunk)
-                continue
-            ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)
-            if ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY:
-                found[ranked[0][0]] += len(chunk)
-            else:
-                found[UNDETERMINED] += len(chunk)  # counts in the total, for no language
-        for lang, n in found.items():
-            shares[lang] += round(n * scale)
+    for i, (chunk, sample, likely) in enumerate(zip(checked, samples, likeliest, strict=True)):
+        # The chunks after the opening stand for all of them.
+        weight = len(chunk) * (scale if i >= len(inside) else 1.0)
+        if opening is not None and likely == opening[0]:
+            shares[opening[0]] += weight
+            continue
+        ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)
+        sure = ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY
+        shares[ranked[0][0] if sure else UNDETERMINED] += weight  # unsure: in the total, no language's
     total = sum(shares.values())
     if not total:
         return ()

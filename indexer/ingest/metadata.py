@@ -43,7 +43,7 @@ _HEADLINE_WINDOW = 200
 _MASTHEAD_LINES = 8
 # A site's name at the end of a page title: "| Example Gazette", "- example.com".
 _MAX_SITE_WORDS = 4
-_DOMAIN_IN = re.compile(r"\b[\w-]+\.(?:[a-z]{2,6})\b(?!\.\w)")
+_DOMAIN_IN = re.compile(r"\b[\w-]+\.[a-z]{2,12}\b(?!\.\w)")
 _COPYRIGHT = re.compile(r"©|\(c\)|\bcopyright\b", re.IGNORECASE)
 # A page title has a few parts ("Headline | Section | Site"); a line of many is a menu.
 _MAX_TITLE_PARTS = 6

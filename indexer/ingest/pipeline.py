@@ -122,6 +122,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         language_prob=detection.probability,
         language_alt=detection.runner_up,
         languages=detection.languages,
+        language_shares=detection.shares,
         source=meta.source,
         dateline=meta.dateline,
         byline=meta.byline,

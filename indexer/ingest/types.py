@@ -69,6 +69,7 @@ class Analysis:
     language_prob: float
     language_alt: str | None = None
     languages: tuple[str, ...] = ()
+    language_shares: tuple[float, ...] = ()  # of the prose, for each of ``languages``
     source: str | None = None
     dateline: str | None = None
     byline: str | None = None
