@@ -128,7 +128,8 @@ _PUBLISHED_LABEL = re.compile(
 )
 # What may stand beside a date on a line that only states the date: weekday, time, zone.
 _DATE_RESIDUE = re.compile(
-    rf"T\d{{2}}:\d{{2}}(?::\d{{2}})?(?:\.\d+)?(?:Z|[+-]\d{{2}}:?\d{{2}})?|\b{_WEEKDAY}\b|\b\d{{1,2}}[:.h]\d{{2}}\b|\b(?:uhr|gmt|utc|cet|cest|wib|wita|wit|est|edt|pst|"
+    rf"T\d{{2}}:\d{{2}}(?::\d{{2}})?(?:\.\d+)?(?:Z|[+-]\d{{2}}:?\d{{2}})?|"  # ISO 8601's time
+    rf"\b{_WEEKDAY}\b|\b\d{{1,2}}[:.h]\d{{2}}\b|\b(?:uhr|gmt|utc|cet|cest|wib|wita|wit|est|edt|pst|"
     rf"bst|[ap]\.?m\.?|um|at|à|às|a las|alle|pukul|on|le|el|am)\b|[^\w\s]|\d+\b",
     re.IGNORECASE,
 )
@@ -139,7 +140,8 @@ _PARTICLE = r"(?:de|da|do|dos|das|del|della|di|van|von|der|den|la|le|du|bin|bint
 _PERSON = rf"{_NAME}(?:\s+(?:{_PARTICLE}\s+)?{_NAME}){{0,4}}"
 _BYLINE = re.compile(
     rf"^(?i:(?:written |words |story |reported )?by|von|par|por|oleh|door|"
-    rf"(?:author|autor|auteur|autore|penulis|reporter)\s*:)\s+(?P<names>{_PERSON}(?:\s*(?:,|&|and|und|et|y|e|dan)\s*{_PERSON})*)"
+    rf"(?:author|autor|auteur|autore|penulis|reporter)\s*:)"
+    rf"\s+(?P<names>{_PERSON}(?:\s*(?:,|&|and|und|et|y|e|dan)\s*{_PERSON})*)"
     rf"(?:\s*(?:[,|/–—]|-\s|\bin\b)\s*.{{0,50}})?$",
 )
 
