@@ -166,6 +166,8 @@ _LABEL = re.compile(
 _META_SEPARATOR = re.compile(r"\s+[|·•–—-]\s+|\s*\|\s*")
 # Between the parts of a page title: "Headline | Site", "Headline - Site", "Site » Headline".
 _TITLE_SEPARATOR = re.compile(r"\s*\|\s*|\s+(?:[-–—·•»›:]|::|--)\s+")
+# A page title's headline said again may also be what follows its label: "Blog: Headline".
+_ECHO_SEPARATOR = re.compile(rf"{_TITLE_SEPARATOR.pattern}|(?<=\w):\s+")
 
 _CONJUNCTION = re.compile(r"\b(?:and|und|et|y|e|dan)\b|&")
 _PLACE = rf"{_NAME}(?:(?:\s+(?:{_PARTICLE}\s+)?|/){_NAME}){{0,3}}"
@@ -422,10 +424,10 @@ def _head_line(line: str, after_headline: bool) -> _HeadLine | None:
     return None
 
 
-def _title_parts(first: str) -> list[tuple[int, int]]:
+def _title_parts(first: str, separator: re.Pattern[str] = _TITLE_SEPARATOR) -> list[tuple[int, int]]:
     """Spans of the parts of a page title: "Headline | Section | Site" has three."""
     spans, start = [], 0
-    for m in _TITLE_SEPARATOR.finditer(first):
+    for m in separator.finditer(first):
         spans.append((start, m.start()))
         start = m.end()
     spans.append((start, len(first)))
@@ -441,7 +443,7 @@ def _echoed_title(lines: list[str], lede: int | None) -> tuple[str, int] | None:
     which is then cut from the first line.
     """
     first = lines[0]
-    spans = _title_parts(first)
+    spans = _title_parts(first, _ECHO_SEPARATOR)
     if len(spans) > _MAX_TITLE_PARTS:
         return None
     joined: dict[str, tuple[int, int]] = {}
@@ -449,8 +451,8 @@ def _echoed_title(lines: list[str], lede: int | None) -> tuple[str, int] | None:
         for j in range(i, len(spans)):
             joined.setdefault(_fold(first[spans[i][0] : spans[j][1]]), (i, j))
     whole = (0, len(spans) - 1)
-    best: tuple[int, int, int] | None = None  # (words, line, ...) of the best echo
-    sites: list[tuple[int, int]] = []
+    best: tuple[int, int] | None = None  # (words, line) of the longest echo
+    sites: list[str] = []
     for index in range(1, min(len(lines), _HEADLINE_WINDOW)):
         line = lines[index]
         if len(line) > _MAX_TITLE or (found := joined.get(_fold(line))) is None:
@@ -460,18 +462,30 @@ def _echoed_title(lines: list[str], lede: int | None) -> tuple[str, int] | None:
         words = _words(line)
         others = [_words(first[a:b]) for k, (a, b) in enumerate(spans) if not found[0] <= k <= found[1]]
         if others and words < max(others):
-            sites.append(found)
+            sites.append(line)
         elif words >= 2 and (best is None or words >= best[0]):
-            best = (words, index, 0)
+            best = (words, index)
     if best is not None:
         return lines[best[1]], best[1]
-    if sites and len(spans) > 1:
-        site = sites[0]
-        keep = [(a, b) for k, (a, b) in enumerate(spans) if not site[0] <= k <= site[1]]
-        title = first[keep[0][0] : keep[-1][1]].strip()
-        if _words(title) >= 2 and (site[0] == 0 or site[1] == len(spans) - 1):
+    for site in sites:
+        if (title := _cut_site(first, site)) is not None:
             return title, 0
     return None
+
+
+def _cut_site(first: str, site: str) -> str | None:
+    """``first`` without ``site`` when that is its first or last part ("Site | Headline")."""
+    spans = _title_parts(first)
+    if len(spans) < 2:
+        return None
+    folded = _fold(site)
+    if _fold(first[spans[-1][0] : spans[-1][1]]) == folded:
+        title = first[spans[0][0] : spans[-2][1]].strip()
+    elif _fold(first[spans[0][0] : spans[0][1]]) == folded:
+        title = first[spans[1][0] : spans[-1][1]].strip()
+    else:
+        return None
+    return title if _words(title) >= 2 else None
 
 
 def _fold(line: str) -> str:
