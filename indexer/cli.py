@@ -429,16 +429,21 @@ def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[s
     data = {
         "id": doc.id,
         "title": doc.title,
+        "title_derived": doc.title_derived,
         "path": doc.path,
         "paths": paths,
         "language": doc.language,
         "language_probability": doc.language_prob,
         "language_runner_up": doc.language_alt,
-        "languages": [x for x in doc.languages.split(",") if x],
+        "languages": [x.partition(":")[0] for x in doc.languages.split(",") if x],
+        "language_shares": {
+            code: float(share) for code, _, share in (x.partition(":") for x in doc.languages.split(",")) if share
+        },
         "source": doc.source,
         "dateline": doc.dateline,
         "byline": doc.byline,
         "published": doc.published,
+        "date_source": doc.date_source,
         "encoding": doc.encoding,
         "repaired": doc.repaired,
         "sha256": doc.sha256,

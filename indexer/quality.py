@@ -33,6 +33,8 @@ DEFAULT_CORPORA = REPO.parent / "shared" / "corpora"
 
 # Issue 3's targets.
 MULTILINGUAL_TARGET = 0.995
+# Issue 17's: a header or menu in one language over a body in another is the body's.
+HEADER_BODY_TARGET = 0.99
 INJECTION_TARGET = 0.99
 BBC_REMOVED_MAX = 0.001
 # Not in the issue, ours: a hard-wrapped BBC article must come back as it was.
@@ -51,6 +53,10 @@ _NO_SPACES = ("zh", "ja")
 _WIDE = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _MIXED_PAIRS = 120
 _MIXED_HALF_CHARS = 700  # each language's part of a two-language test article
+_HEADER_PAIRS = 120  # each in both directions
+_HEADER_CHARS = 400  # the other language's headline and teaser over the body
+_MENU_WORDS = 10  # and as many of its words, one a line, as a menu
+_BODY_MIN_CHARS = 1200
 _STAGES = ("decode", "normalize", "boilerplate", "language", "metadata", "fingerprint", "raw langdetect")
 
 T = TypeVar("T")
@@ -250,6 +256,21 @@ def _half(path: str) -> str:
     if len(text) <= _MIXED_HALF_CHARS:
         return text
     return text[: text.rfind(" ", 0, _MIXED_HALF_CHARS)]
+
+
+def _header_over_body(job: tuple[str, str]) -> str:
+    """The language analyze() gives a page made of one article's headline, teaser and
+    words as a menu (its language's header) over another article's body."""
+    header_path, body_path = job
+    header = body_of(Path(header_path).read_bytes())
+    headline, _, rest = header.partition("\n\n")
+    teaser = rest[: rest.rfind(" ", 0, _HEADER_CHARS)] if len(rest) > _HEADER_CHARS else rest
+    words = [w for w in rest.split() if w.isalpha()][:_MENU_WORDS]
+    menu = "\n".join(w.capitalize() for w in words)
+    body = body_of(Path(body_path).read_bytes())
+    page = f"{menu}\n\n{headline}\n\n{teaser}\n\n{body}".encode("utf-8")
+    outcome = analyze(_raw(Path(body_path), page), AnalyzeOptions())
+    return outcome.language if isinstance(outcome, Analysis) else "failed"
 
 
 def _mixed(job: tuple[str, str, str, str]) -> tuple[str, str, list[str]]:
@@ -536,6 +557,8 @@ def measure(
         _check_unwrap(report, runner, articles, language_of)
         note("language: mixed-language articles")
         _check_mixed(report, runner, bbc_files, by_language, sample)
+        note("language: a header in one language over a body in another")
+        _check_header_body(report, runner, bbc_files, by_language, sample)
         _cost_table(report, stage_ms)
     finally:
         runner.close()
@@ -1039,6 +1062,49 @@ def _check_mixed(
             "language: two-language articles marked mixed",
             _percent(found, len(results)),
             detail=f"{found}/{len(results)} pairs of real articles, ~{_MIXED_HALF_CHARS} characters of each",
+        )
+    )
+
+
+def _check_header_body(
+    report: Report,
+    runner: _Runner,
+    bbc_files: list[Path],
+    by_language: dict[str, list[tuple[str, str]]],
+    sample: int | None,
+) -> None:
+    """A page whose header (menu, headline, teaser) is in one language and whose body, three
+    times as long or more, in another, each pair in both directions: the body's language is
+    the page's (issue 17: the opening does not decide it)."""
+    pools: dict[str, list[str]] = {"en": [str(p) for p in bbc_files]}
+    for lang, rows in by_language.items():
+        if lang != "en":
+            pools[lang] = [path for path, _ in rows]
+    langs = sorted(pools)
+    rng = random.Random(17)
+    count = _HEADER_PAIRS if sample is None else max(2, min(_HEADER_PAIRS, sample // 8))
+    jobs: list[tuple[str, str]] = []
+    wanted: list[str] = []
+    while len(jobs) < 2 * count:
+        a, b = rng.sample(langs, 2)
+        path_a, path_b = rng.choice(pools[a]), rng.choice(pools[b])
+        texts = [body_of(Path(p).read_bytes()) for p in (path_a, path_b)]
+        if min(len(t.partition("\n\n")[2]) for t in texts) < _HEADER_CHARS or min(map(len, texts)) < _BODY_MIN_CHARS:
+            continue
+        jobs += [(path_a, path_b), (path_b, path_a)]
+        wanted += [b, a]
+    results = runner.map(_header_over_body, jobs)
+    right = sum(_same_language(got, want) for got, want in zip(results, wanted))
+    wrong = Counter(f"{want} body got {got}" for got, want in zip(results, wanted) if not _same_language(got, want))
+    report.checks.append(
+        Check(
+            "language: header in another language, body's wins",
+            _percent(right, len(jobs)),
+            f">= {HEADER_BODY_TARGET:.0%}",
+            bool(jobs) and right / len(jobs) >= HEADER_BODY_TARGET,
+            f"{right}/{len(jobs)} pages ({count} pairs of real articles, both ways; a {_MENU_WORDS}-word menu, "
+            f"headline and ~{_HEADER_CHARS} characters over a body of >= {_BODY_MIN_CHARS})"
+            + (f"; {', '.join(f'{k}: {n}' for k, n in wrong.most_common(3))}" if wrong else ""),
         )
     )
 

@@ -106,6 +106,29 @@ def test_show_prints_metadata_and_text(project: Project) -> None:
     assert missing.returncode == 1 and "no document with id 99999" in missing.stderr
 
 
+def test_show_and_search_say_how_title_date_and_languages_were_found(project: Project) -> None:
+    from tests.test_language import ENGLISH_BODY, GERMAN_BODY
+
+    project.write(
+        "2025-12-04-bridge.txt",
+        "The harbour bridge reopened to traffic on Monday after eleven weeks of repairs to its deck and cables, "
+        "the port authority said.\n\nDrivers had used a ferry in the meantime.\n",
+    )
+    project.write("mixed.txt", "Cycle lanes and energy prices\n\n" + "\n\n".join([*ENGLISH_BODY[:3], *GERMAN_BODY]) + "\n")
+    project.run("ingest", "inbox")
+    hit = project.json("search", "bridge")["hits"][0]
+    assert hit["title_derived"] is True
+    shown = project.json("show", str(hit["id"]))
+    assert shown["title"] == "The harbour bridge reopened to traffic on Monday after eleven weeks of…"
+    assert shown["title_derived"] is True
+    assert (shown["published"], shown["date_source"]) == ("2025-12-04", "file name")
+    mixed = project.json("show", str(project.json("search", "Stadtwerke")["hits"][0]["id"]))
+    assert (mixed["title_derived"], mixed["date_source"]) == (False, None)
+    assert mixed["language"] == "de" and mixed["languages"] == ["de", "en"]
+    assert set(mixed["language_shares"]) == {"de", "en"}
+    assert mixed["language_shares"]["de"] > mixed["language_shares"]["en"] >= 0.2
+
+
 def test_search_errors_are_one_line_with_exit_codes(project: Project) -> None:
     none_yet = project.run("search", "anything", check=False)
     assert none_yet.returncode == 1

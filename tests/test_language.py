@@ -148,6 +148,7 @@ def test_quality_figures_on_a_corpus_sample() -> None:
     assert names["bbc/ lines removed as learned furniture"].value == "0.00%"
     assert names["boilerplate: learned site furniture removed, body = clean body"].value == "100.00%"
     assert names["round trip mojibake: same body"].passed
+    assert names["language: header in another language, body's wins"].value == "100.00%"
 
 
 def _langdetect_answers(factory, texts: list[str], prior: dict[str, float] | None = None) -> list[object]:
@@ -217,3 +218,67 @@ def test_one_pass_scores_are_langdetect_s_model_over_every_ngram() -> None:
     fast = Profiles(seed=0)
     assert fast.likeliest(texts) == [likeliest(text) for text in texts]
     assert fast.likeliest(texts[::-1]) == fast.likeliest(texts)[::-1]
+
+
+# --- issue 17: the language of most of the text, not of its opening ---
+
+GERMAN_BODY = [
+    "Die Stadtwerke senken ihre Strompreise zum ersten Januar um durchschnittlich sieben Prozent, teilte das Unternehmen am Montag mit.",
+    "Grund dafür seien gesunkene Einkaufspreise an der Strombörse, sagte ein Sprecher. Kunden müssen nichts unternehmen, die neuen Preise gelten automatisch.",
+    "Ein Haushalt mit einem Jahresverbrauch von dreitausend Kilowattstunden spart damit rund achtzig Euro im Jahr, rechnete die Verbraucherzentrale vor.",
+    "Auch die Gaspreise sollen im Frühjahr sinken, allerdings weniger stark. Eine Entscheidung darüber will der Aufsichtsrat im Februar treffen.",
+    "Die Opposition im Stadtrat begrüßte die Senkung, forderte aber einen Sozialtarif für Haushalte mit geringem Einkommen.",
+    "Die Stadtwerke versorgen nach eigenen Angaben gut neunzigtausend Haushalte und beschäftigen mehr als vierhundert Menschen.",
+]
+ENGLISH_BODY = [
+    "The council voted on Tuesday to build four kilometres of protected cycle lanes through the town centre, the first in the region.",
+    "Work will start in the spring and should take eighteen months, a spokeswoman said. Parking on two streets will be removed to make room.",
+    "Shop owners on the high street had asked for a delay, saying deliveries would become harder, but the motion passed by twenty votes to nine.",
+    "The scheme will cost about six million pounds, most of it paid by a national fund for walking and cycling projects.",
+    "Cycling groups welcomed the decision and said they hoped the lanes would be joined to the routes of neighbouring towns.",
+    "A public meeting on the detailed plans will be held at the town hall next month, the council said.",
+]
+ENGLISH_HEADER = (
+    "Home\nNews\nSport\nWeather\nSign in\n\nEnergy prices fall for households across the city\n\n"
+    "Our reporters follow the story as the utility announces its new tariffs for the coming year, "
+    "with reactions from customers, councillors and consumer groups."
+)
+GERMAN_HEADER = (
+    "Startseite\nNachrichten\nSport\nWetter\nAnmelden\n\nStadtrat beschließt neue Radwege in der Innenstadt\n\n"
+    "Unsere Reporter berichten über die Entscheidung des Stadtrats und sprechen mit Anwohnern, "
+    "Geschäftsleuten und Radfahrern über die Folgen für den Verkehr."
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "want"),
+    [(ENGLISH_HEADER, GERMAN_BODY, "de"), (GERMAN_HEADER, ENGLISH_BODY, "en")],
+)
+def test_the_body_s_language_wins_over_a_header_in_another(header: str, body: list[str], want: str) -> None:
+    opening_only = detect(header, paragraphs=False).language
+    assert opening_only != want  # the header alone is the other language
+    detection = detect("\n\n".join([header, *body]))
+    assert detection.language == want
+    assert detection.probability >= 0.7
+
+
+def test_a_mixed_text_lists_its_languages_with_the_largest_first() -> None:
+    text = "\n\n".join([*ENGLISH_BODY[:2], *GERMAN_BODY])
+    detection = detect(text)
+    assert detection.language == "de"  # four German paragraphs of six
+    assert detection.languages == ("de", "en")
+    assert detection.shares[0] > detection.shares[1] >= 0.2
+
+
+@pytest.mark.parametrize(
+    "text", ["Bonjour mon ami. " * 10, "Le chat dort sur le canapé du salon. " * 10, "Guten Morgen!\n" * 12]
+)
+def test_a_short_sentence_repeated_is_not_a_sure_language(text: str) -> None:
+    detection = detect(text)
+    assert detection.language == UNDETERMINED
+    assert detection.probability < 0.7
+
+
+def test_a_sentence_said_once_is_detected_as_before() -> None:
+    # Only repetition lowers the confidence: the same sentence once keeps its answer.
+    assert detect("Le chat dort sur le canapé du salon.").language == "fr"

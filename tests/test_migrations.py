@@ -8,7 +8,7 @@ import sys
 import threading
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -272,8 +272,8 @@ def test_fingerprints_and_band_keys_are_rebuilt_compact_both_ways(tmp_path: Path
             _insert_document(conn, i, body_zlib=zlib.compress(b"x"), fingerprint=signature.hex(),
                              deleted_at=NOW if i == 3 else None)
     db.upgrade("0004_compact_bands")
-    with db.read() as session:
-        assert [d.fingerprint for d in session.scalars(select(Document).order_by(Document.id))] == signatures
+    with db.read() as session:  # the columns of that revision, not the whole model's
+        assert list(session.scalars(select(Document.fingerprint).order_by(Document.id))) == signatures
         rows = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key)).all()
     assert sorted(rows) == sorted((i, b, k) for i in (1, 2) for b, k in enumerate(band_keys(signatures[i - 1])))
     db.downgrade("0003_learned_lines")
@@ -415,6 +415,34 @@ def test_job_runs_gain_the_node_that_ran_them_and_lose_it_again(tmp_path: Path, 
     assert "node" not in columns()
     with db.engine.connect() as conn:
         assert [r[0] for r in conn.execute(text("SELECT job FROM job_runs ORDER BY id"))] == ["scan", "verify"]
+    db.dispose()
+
+
+def test_documents_gain_how_title_and_date_were_found_and_lose_it_again(tmp_path: Path, database_url: str) -> None:
+    """0009: documents.title_derived (false for those stored before) and date_source (NULL:
+    not known); a downgrade drops both and keeps the documents."""
+    from indexer.db.models import Document
+
+    def columns() -> set[str]:
+        with db.engine.connect() as conn:
+            return {c["name"] for c in inspect(conn).get_columns("documents")}
+
+    db = _open(database_url, tmp_path, create=False)
+    db.upgrade("0007_job_run_node")
+    with db.engine.begin() as conn:
+        _insert_document(conn, 1, body_zlib=zlib.compress(b"Headline\n\nText."), published=date(2025, 12, 3))
+    assert not {"title_derived", "date_source"} & columns()
+    db.upgrade("0009_title_derived")
+    with db.write() as session:
+        doc = session.get(Document, 1)
+        assert doc is not None and (doc.title_derived, doc.date_source) == (False, None)
+        doc.title_derived, doc.date_source = True, "text line"
+    with db.read() as session:
+        assert session.execute(select(Document.title_derived, Document.date_source)).one() == (True, "text line")
+    db.downgrade("0007_job_run_node")
+    assert not {"title_derived", "date_source"} & columns()
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT title FROM documents")).scalar() == "t"
     db.dispose()
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -75,12 +76,19 @@ class Document(Base):
     language: Mapped[str] = mapped_column(String(16), index=True)
     language_prob: Mapped[float] = mapped_column(Float, default=0.0)
     language_alt: Mapped[str | None] = mapped_column(String(16))
-    languages: Mapped[str] = mapped_column(String(200), default="")  # comma list, mixed texts
+    # Mixed texts: "de:0.62,en:0.38", each language and its share of the prose, largest
+    # first (documents stored before analysis version 3: "de,en", no shares).
+    languages: Mapped[str] = mapped_column(String(200), default="")
     title: Mapped[str] = mapped_column(Text, default="")
+    # No headline: the title was cut from the lede.
+    title_derived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     source: Mapped[str | None] = mapped_column(String(200), index=True)
     dateline: Mapped[str | None] = mapped_column(String(200))
     byline: Mapped[str | None] = mapped_column(String(200))
     published: Mapped[date | None] = mapped_column(Date)
+    # Where published was read: "text line", "dateline", "file name"; NULL when undated or
+    # stored by an indexer from before migration 0009.
+    date_source: Mapped[str | None] = mapped_column(String(16))
     word_count: Mapped[int] = mapped_column(Integer, default=0)
     char_count: Mapped[int] = mapped_column(Integer, default=0)
     paragraph_count: Mapped[int] = mapped_column(Integer, default=0)

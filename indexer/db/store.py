@@ -225,12 +225,16 @@ def _fill(doc: Document, a: Analysis, now: datetime) -> None:
     doc.language = a.language
     doc.language_prob = a.language_prob
     doc.language_alt = a.language_alt
-    doc.languages = _clip(",".join(a.languages)) or ""
+    # "de:0.62,en:0.38": each language of a mixed text and its share of the prose.
+    shares = zip(a.languages, a.language_shares or (0.0,) * len(a.languages), strict=True)
+    doc.languages = _clip(",".join(f"{lang}:{share:.2f}" for lang, share in shares)) or ""
     doc.title = a.title
+    doc.title_derived = a.title_derived
     doc.source = _clip(a.source)
     doc.dateline = _clip(a.dateline)
     doc.byline = _clip(a.byline)
     doc.published = a.published
+    doc.date_source = a.date_source
     doc.word_count = a.word_count
     doc.char_count = a.char_count
     doc.paragraph_count = a.paragraph_count

@@ -30,6 +30,11 @@ _PARAGRAPH_TRIALS = 2
 _PARAGRAPH_MIN_PROBABILITY = 0.9
 # A second language must cover this share of the checked text to mark the document mixed.
 _MIXED_SHARE = 0.2
+# A text that repeats its sentences is as sure as the letters of its distinct ones: a
+# certain answer takes this many (a short sentence said ten times is not French for sure).
+_REPEATED_EVIDENCE = 100
+# Where sentences end, for counting a repeated one once.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 # A paragraph with more capitalised words than this is a list of names (a line-up, credits),
 # not prose; news prose full of names stays well below.
 _MAX_CAPITALISED = 0.7
@@ -49,6 +54,7 @@ class Detection:
     probability: float
     runner_up: str | None = None
     languages: tuple[str, ...] = ()  # set only when a second language covers a real share
+    shares: tuple[float, ...] = ()  # of the prose, for each of ``languages``
 
 
 # Script ranges (start, end inclusive, script); letters outside them count as "other".
@@ -276,35 +282,67 @@ def detect(
 ) -> Detection:
     """The language of ``text``: top language, probability, runner-up, and whether it mixes.
 
-    Too short (fewer than ``min_chars`` letters, ideographs counting triple) or less
-    certain than ``min_probability`` gives "und"; so does a language outside ``allowed``.
-    A text whose paragraphs are in several languages gets them in ``languages``, largest
-    share first; when its opening sample was too mixed to call, the largest share is the
-    language and its share the probability.
+    Too short (fewer than ``min_chars`` letters, ideographs counting triple, a sentence
+    said many times counting once) or less certain than ``min_probability`` gives "und";
+    so does a language outside ``allowed``. The language is that of most of the text's
+    prose: an opening in another language (a menu, a header over a translated body) does
+    not decide it. A text whose paragraphs are in several languages gets them in
+    ``languages``, largest share first, and their shares of the prose in ``shares``.
     """
     sample = _sample(text, _SAMPLE_CHARS)
     counts = _script_counts(sample)
-    if _weight(counts) < min_chars:
+    weight = _weight(counts)
+    if weight < min_chars:
+        return Detection(UNDETERMINED, 0.0)
+    # A sentence repeated is no more evidence than the sentence once.
+    evidence = _evidence(sample, counts, weight)
+    if evidence < min_chars:
         return Detection(UNDETERMINED, 0.0)
     ranked = _rank(sample, counts)
     if not ranked:
         return Detection(UNDETERMINED, 0.0)
     top, probability = ranked[0]
+    # A text that repeats its sentences is as sure as the letters of its distinct ones.
+    ceiling = min(1.0, evidence / _REPEATED_EVIDENCE) if evidence < weight else 1.0
+    probability = min(probability, ceiling)
     runner_up = ranked[1][0] if len(ranked) > 1 else None
-    mixed: tuple[tuple[str, float], ...] = ()
+    shares: tuple[tuple[str, float], ...] = ()
     if paragraphs and probability >= _UNSURE:
-        mixed = _mixed_languages(text, _MAX_PARAGRAPHS, (top, len(sample)))
+        shares = _shares(text, _MAX_PARAGRAPHS, (top, len(sample)))
     elif paragraphs:
-        mixed = _mixed_languages(text, _MAX_PARAGRAPHS_UNSURE, None)
-    if mixed and probability < min_probability:
-        top, probability = mixed[0]
-        runner_up = mixed[1][0]
-    languages = tuple(lang for lang, _ in mixed)
-    if mixed and top not in languages:
+        shares = _shares(text, _MAX_PARAGRAPHS_UNSURE, None)
+    mixed = tuple(lang for lang, share in shares if share >= _MIXED_SHARE and lang != UNDETERMINED)
+    languages = mixed if len(mixed) >= 2 else ()
+    known = [(lang, share) for lang, share in shares if lang != UNDETERMINED]
+    if known:
+        # The language of most of the prose is the text's, as sure as its share of the prose
+        # some language was found for, or as the opening when that agrees (a mixed text is
+        # its largest language, not "und").
+        share = known[0][1] / sum(n for _, n in known)
+        if known[0][0] != top:
+            runner_up, top, probability = top, known[0][0], share
+        else:
+            probability = max(probability, share)
+        if languages:
+            probability = max(probability, min_probability)
+        probability = min(probability, ceiling)
+    if languages and top not in languages:
         languages = (top, *languages)
+    share_of = dict(known)
+    of_prose = tuple(round(share_of.get(lang, 0.0), 2) for lang in languages)
     if probability < min_probability or (allowed and top not in allowed):
-        return Detection(UNDETERMINED, round(probability, 4), top, languages)
-    return Detection(top, round(probability, 4), runner_up, languages)
+        return Detection(UNDETERMINED, round(probability, 4), top, languages, of_prose)
+    return Detection(top, round(probability, 4), runner_up, languages, of_prose)
+
+
+def _evidence(sample: str, counts: Counter[str], weight: int) -> int:
+    """The weight of ``sample`` with each repeated sentence counted once (``weight`` when
+    none repeats, the usual case, found without counting again)."""
+    sentences = [s for s in _SENTENCE_BREAK.split(sample) if s.strip()]
+    distinct = {" ".join(s.split()).casefold() for s in sentences}
+    if len(distinct) == len(sentences):
+        return weight
+    return _weight(_script_counts(" ".join(distinct)))
 
 
 def _chunks(text: str) -> list[tuple[int, str]]:
@@ -340,42 +378,44 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return chunks
 
 
-def _mixed_languages(text: str, limit: int, opening: tuple[str, int] | None) -> tuple[tuple[str, float], ...]:
-    """(language, share) for each language covering a real share of the text, when two or more.
+def _shares(text: str, limit: int, opening: tuple[str, int] | None) -> tuple[tuple[str, float], ...]:
+    """(language, share of the prose's characters) of each language found, largest first;
+    UNDETERMINED for the chunks no language was sure for.
 
     ``opening`` is the language the opening sample was surely in, and that sample's length:
-    chunks inside it are that language without another look. Of the others, at most
-    ``limit`` chunks spread over the text are detected.
+    chunks are first screened in one cheap pass, and those it finds in that language need
+    no detection of their own. Of the chunks after the opening, at most ``limit`` spread
+    over the text are looked at, and stand for all of them.
     """
     chunks = _chunks(text)
-    if len(chunks) < 2:
+    if not chunks or (opening is not None and len(chunks) < 2 and chunks[0][0] <= opening[1]):
         return ()
+    covered = opening[1] if opening is not None else 0
+    inside = [chunk for end, chunk in chunks if end <= covered]
+    after = [chunk for end, chunk in chunks if end > covered]
+    checked = list(inside)
+    scale = 1.0
+    if after:
+        step = len(after) / min(limit, len(after))
+        spread = [after[int(i * step)] for i in range(min(limit, len(after)))]
+        scale = sum(map(len, after)) / sum(map(len, spread))
+        checked += spread
+    samples = [_sample(chunk, _PARAGRAPH_SAMPLE_CHARS) for chunk in checked]
+    likeliest = _likeliest(samples) if opening is not None else [None] * len(samples)
     shares: Counter[str] = Counter()
-    total = 0
-    if opening is not None:
-        language, covered = opening
-        inside = [chunk for end, chunk in chunks if end <= covered]
-        shares[language] = total = sum(map(len, inside))
-        chunks = [(end, chunk) for end, chunk in chunks if end > covered]
-    if chunks:
-        step = len(chunks) / min(limit, len(chunks))
-        checked = [chunks[int(i * step)][1] for i in range(min(limit, len(chunks)))]
-        samples = [_sample(chunk, _PARAGRAPH_SAMPLE_CHARS) for chunk in checked]
-        likeliest = _likeliest(samples) if opening is not None else [None] * len(samples)
-        for chunk, sample, likely in zip(checked, samples, likeliest, strict=True):
-            total += len(chunk)
-            if opening is not None and likely == opening[0]:
-                shares[opening[0]] += len(chunk)
-                continue
-            ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)
-            if ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY:
-                shares[ranked[0][0]] += len(chunk)
+    for i, (chunk, sample, likely) in enumerate(zip(checked, samples, likeliest, strict=True)):
+        # The chunks after the opening stand for all of them.
+        weight = len(chunk) * (scale if i >= len(inside) else 1.0)
+        if opening is not None and likely == opening[0]:
+            shares[opening[0]] += weight
+            continue
+        ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)
+        sure = ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY
+        shares[ranked[0][0] if sure else UNDETERMINED] += weight  # unsure: in the total, no language's
+    total = sum(shares.values())
     if not total:
         return ()
-    found = tuple(
-        (lang, round(n / total, 4)) for lang, n in shares.most_common() if n >= total * _MIXED_SHARE
-    )
-    return found if len(found) >= 2 else ()
+    return tuple((lang, round(n / total, 4)) for lang, n in shares.most_common() if n)
 
 
 def _is_prose(text: str) -> bool:

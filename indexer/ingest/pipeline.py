@@ -100,7 +100,9 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         body, options.language_min_chars, options.language_min_probability, options.allowed_languages
     )
     t = lap("language", t)
-    meta = metadata.extract(body, furniture=[r.text for r in removed], default_source=folder_source)
+    meta = metadata.extract(
+        body, furniture=[r.text for r in removed], default_source=folder_source, path=raw.path
+    )
     t = lap("metadata", t)
     if meta.word_count < options.min_words:
         return FileFailure(raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns)
@@ -116,14 +118,17 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         body=body,
         body_sha256=hashlib.sha256(body.encode("utf-8")).hexdigest(),
         title=meta.title,
+        title_derived=meta.title_derived,
         language=detection.language,
         language_prob=detection.probability,
         language_alt=detection.runner_up,
         languages=detection.languages,
+        language_shares=detection.shares,
         source=meta.source,
         dateline=meta.dateline,
         byline=meta.byline,
         published=meta.published,
+        date_source=meta.date_source,
         word_count=meta.word_count,
         char_count=meta.char_count,
         paragraph_count=meta.paragraph_count,

@@ -69,10 +69,13 @@ class Analysis:
     language_prob: float
     language_alt: str | None = None
     languages: tuple[str, ...] = ()
+    language_shares: tuple[float, ...] = ()  # of the prose, for each of ``languages``
     source: str | None = None
     dateline: str | None = None
     byline: str | None = None
     published: date | None = None
+    date_source: str | None = None  # where published was read: metadata.TEXT_LINE, ...
+    title_derived: bool = False  # no headline: the title is cut from the lede
     word_count: int = 0
     char_count: int = 0
     paragraph_count: int = 0

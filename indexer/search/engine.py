@@ -86,6 +86,7 @@ class Hit:
     ingested: datetime | None
     score: float | None  # None when sorted by date
     cluster: int | None
+    title_derived: bool = False  # the text has no headline: its title is cut from the lede
     near_duplicates: list[int] = field(default_factory=list)  # matching ids of its cluster
     snippet: str = ""  # fragments joined by " … ", matches between MARK_START and MARK_END
 
@@ -788,6 +789,7 @@ class SearchEngine:
                 ingested=ingested.replace(tzinfo=UTC) if ingested else None,
                 score=round(float(score), 4) if score is not None else None,
                 cluster=int(cluster) if cluster else None,
+                title_derived=bool(stored.get("title_derived", False)),
             )
             if cluster and cluster in run.clusters:
                 others = [d for d in run.clusters[cluster] if d != docnum]

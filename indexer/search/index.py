@@ -88,6 +88,8 @@ def document_fields(doc: Document) -> dict[str, Any]:
         f"t_{lang}": doc.title,
         f"b_{lang}": doc.body,
     }
+    if doc.title_derived:
+        fields["title_derived"] = True
     if doc.source:
         fields["source"] = doc.source
     if doc.published:

@@ -36,6 +36,7 @@ def hit_dict(hit: Hit, rank: int) -> dict[str, Any]:
         "rank": rank,
         "id": hit.id,
         "title": hit.title,
+        "title_derived": hit.title_derived,
         "path": hit.path,
         "language": hit.language,
         "source": hit.source,

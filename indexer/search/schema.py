@@ -48,7 +48,8 @@ __all__ = [
 # 5: every document has a cluster, its own id when it has no near-duplicates, so that a
 #    document becoming a cluster's first member needs no new index entry.
 # 6: bodies no longer stored (read from the database); postings pickled compactly.
-SCHEMA_VERSION = 6
+# 7: title_derived stored (a title cut from the lede, the text having no headline).
+SCHEMA_VERSION = 7
 
 # langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
 # accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
@@ -207,6 +208,7 @@ def build_schema() -> Schema:
         "id": ID(stored=True, unique=True, sortable=True),
         "path": ID(stored=True),
         "title": STORED(),
+        "title_derived": STORED(),  # stored only when true
         "lang": ID(stored=True, sortable=True),
         "source": KEYWORD(stored=True, lowercase=True, commas=True),
         "published": DATETIME(stored=True, sortable=True),
