@@ -34,9 +34,9 @@ from indexer.errors import BusyError, IndexerError, NoIndexError, NotFoundError,
 from indexer.locks import held_by
 from indexer.search.dates import DATE_HINT, DateError, parse_date
 from indexer.search.mapped import open_index
-from indexer.search.query import NearWord, date_query, describe, expand, lang_query, parse, path_query
-from indexer.search.schema import analyzer_for, field_language, index_language
-from indexer.search.snippets import MARK_END, MARK_START, snippet
+from indexer.search.query import NearWord, Parsed, date_query, describe, expand, lang_query, parse, path_query
+from indexer.search.schema import WORDS_FIELD, analyzer_for, field_language, index_language, stem_word
+from indexer.search.snippets import MARK_END, MARK_START, after_title, snippet
 from indexer.search.texts import DocumentTexts
 
 __all__ = [
@@ -51,12 +51,12 @@ __all__ = [
     "SearchOptions",
     "SearchResult",
     "missing_index",
+    "options_text",
 ]
 
 NO_INDEX = "no index yet: run `indexer ingest` or start the daemon"
 REBUILDING = "index is being rebuilt from the database (retry shortly)"
 SORTS = ("relevance", "newest", "oldest")
-SUGGEST_BELOW = 5  # "few hits": below this many, look for a spelling correction
 KEY_TERMS = 15  # terms that describe a document for `similar`
 
 
@@ -73,13 +73,14 @@ class SearchOptions:
     snippets: bool = True
     facets: bool = False
     collapse: bool = True  # one hit per near-duplicate cluster
+    as_typed: bool = False  # never search a spelling correction instead of the query
 
 
 @dataclass
 class Hit:
     id: int
     title: str
-    path: str
+    path: str  # the primary path
     language: str
     source: str | None
     published: date | None
@@ -88,6 +89,8 @@ class Hit:
     cluster: int | None
     near_duplicates: list[int] = field(default_factory=list)  # matching ids of its cluster
     snippet: str = ""  # fragments joined by " … ", matches between MARK_START and MARK_END
+    paths: list[str] = field(default_factory=list)  # every path, the primary one first
+    byline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class SearchResult:
     fallback: bool = False  # no document had every word: these match any of them
     suggestion: str | None = None  # a corrected query that finds more
     suggestion_total: int | None = None  # documents the suggestion matches
+    corrected: bool = False  # nothing matched the query: the hits are the suggestion's
+    options_text: str = ""  # the filtering options as given (--lang xx), for "no documents match"
     parsed: str = ""  # the query over the user-facing fields
     expanded: str = ""  # ... over the per-language fields, as run
     filters: str = ""  # the options' filters as a query
@@ -376,6 +381,17 @@ class _TopPerCluster(collectors.TopCollector):  # type: ignore[misc]
         return [(-negdoc, score) for score, negdoc, _ in sorted(self.items, reverse=True)]
 
 
+def options_text(options: SearchOptions) -> str:
+    """The filtering options as the command line gives them (``--lang xx --since 2025``),
+    for saying what narrowed a search that found nothing."""
+    parts = [f"--lang {','.join(options.langs)}"] if options.langs else []
+    if options.sources:
+        parts.append(f"--source {','.join(options.sources)}")
+    parts += [f"--{name} {value}" for name, value in (("since", options.since), ("until", options.until),
+                                                       ("path", options.path)) if value]
+    return " ".join(parts)
+
+
 class SearchEngine:
     """Searches over the live index generation of one data dir."""
 
@@ -463,24 +479,31 @@ class SearchEngine:
         started = time.perf_counter()
         parsed = parse(text, self.today())
         s = self.searcher()
-        flt = self._filter(options)
+        flt = self._filter(options, s)
         allow = set(s.docs_for_query(flt)) if flt is not None else None
         q = self._resolve(s, expand(parsed.query, self._languages).normalize())
         run = self._run(s, q, allow, options)
-        strict_matched = run.matched
-        fallback = False
-        if run.matched == 0 and parsed.fallback is not None:
+        fallback = corrected = False
+        suggestion = self._suggestion(s, parsed, allow, run.matched)
+        shown = parsed
+        if run.matched == 0 and suggestion is not None and suggestion[3] == 1 and not options.as_typed:
+            # As web search does: nothing has the words as typed and each correction is
+            # one slip away, so show what the correction finds, and say so (--as-typed
+            # searches the words as typed). A guess two edits away is only suggested.
+            shown, q, run, corrected = suggestion[0], suggestion[1], self._run(s, suggestion[1], allow, options), True
+        elif run.matched == 0 and parsed.fallback is not None:
             any_word = self._resolve(s, expand(parsed.fallback, self._languages).normalize())
             other = self._run(s, any_word, allow, options)
             if other.matched:
                 q, run, fallback = any_word, other, True
         result = SearchResult(
             query=text, total=run.matched, hits_total=run.total, took_ms=0.0, offset=options.offset,
-            limit=options.limit, sort=options.sort, fallback=fallback, parsed=describe(parsed.query),
+            limit=options.limit, sort=options.sort, fallback=fallback, parsed=describe(shown.query),
             expanded=describe(q), filters=describe(flt) if flt is not None else "",
+            corrected=corrected, options_text=options_text(options),
         )
-        if strict_matched < SUGGEST_BELOW:
-            self._suggest(s, parsed, allow, strict_matched, result)
+        if suggestion is not None:
+            result.suggestion, result.suggestion_total = suggestion[0].text, suggestion[2]
         result.hits = self._hits(s, run, q, options)
         if options.facets:
             result.facets = self._facets(s, q, flt)
@@ -506,7 +529,7 @@ class SearchEngine:
         own: list[wq.Query] = [wq.Term("id", str(doc_id))]
         if stored.get("cluster"):
             own.append(wq.Term("cluster", stored["cluster"]))
-        flt = self._filter(options)
+        flt = self._filter(options, s)
         allow = set(s.docs_for_query(flt)) if flt is not None else None
         run = self._run(s, q, allow, options, exclude=set(s.docs_for_query(wq.Or(own))))
         not_own = wq.Not(wq.Or(own))
@@ -515,6 +538,7 @@ class SearchEngine:
             query=f"similar to {doc_id}", total=run.matched, hits_total=run.total, took_ms=0.0,
             offset=options.offset, limit=options.limit, sort=options.sort, parsed=describe(q), expanded=describe(q),
             filters=describe(everything), similar_to=doc_id, key_terms=_written(text, lang, [term for term, _ in terms]),
+            options_text=options_text(options),
         )
         result.hits = self._hits(s, run, q, options)
         if options.facets:
@@ -524,9 +548,17 @@ class SearchEngine:
 
     # -- the parts ----------------------------------------------------------------------
 
-    def _filter(self, options: SearchOptions) -> wq.Query | None:
+    def _filter(self, options: SearchOptions, s: Searcher) -> wq.Query | None:
         parts: list[wq.Query] = []
         if options.langs:
+            held = sorted(term.decode("utf-8") for term in s.reader().lexicon("lang"))
+            for code in options.langs:
+                code = code.strip().lower()
+                if not any(lang == code or lang.startswith(code + "-") for lang in held):
+                    raise QueryError(
+                        f"query error: no document is in language {code!r} (--lang)",
+                        "the index has: " + (", ".join(held) or "no documents"),
+                    )
             parts.append(wq.Or([lang_query(code) for code in options.langs]))
         if options.sources:
             parts.append(wq.Or([wq.Term("source", name.strip().lower()) for name in options.sources]))
@@ -567,7 +599,7 @@ class SearchEngine:
                 scores = {d: v for d, v in scores.items() if (allow is None or d in allow) and not (exclude and d in exclude)}
             matches = set(scores)
             ranked = _best(scores, want, cluster_of)
-        elif options.sort == "relevance":
+        elif options.sort == "relevance" and want:
             # Phrases and the like: one scoring pass over every match ranks and counts.
             ranked, matches = self._top(s, q, allow, exclude, want, cluster_of)
         else:
@@ -589,7 +621,7 @@ class SearchEngine:
         if not matched:
             return _Run([], 0, 0, {})
         if ranked is None:
-            ranked = self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
+            ranked = [] if not want else self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
         return _Run(ranked[options.offset : want], matched, total, clusters)
 
     def _top(
@@ -729,7 +761,9 @@ class SearchEngine:
         highlighting alike."""
         if isinstance(q, NearWord):
             words = self._vocabulary(s.reader(), q.fieldname)
-            return q.resolved_with(s.reader(), None if words is None else lambda key: key[1] in words)
+            found = q.words_in(s.reader(), None if words is None else words.__contains__)
+            terms: list[wq.Query] = [wq.Term(q.fieldname, w.decode("utf-8"), boost=q.boost) for w in found]
+            return wq.Or(terms) if len(terms) > 1 else terms[0] if terms else wq.NullQuery
         if q.is_leaf():
             return q
         return q.apply(lambda child: self._resolve(s, child))
@@ -778,10 +812,14 @@ class SearchEngine:
             cluster = stored.get("cluster")
             if cluster == stored["id"] and _alone(s, cluster):
                 cluster = None  # its own cluster: no near-duplicates
+            paths = stored.get("path") or [""]
+            paths = [paths] if isinstance(paths, str) else list(paths)
             hit = Hit(
                 id=int(stored["id"]),
                 title=stored.get("title", ""),
-                path=stored.get("path", ""),
+                path=paths[0],
+                paths=paths,
+                byline=stored.get("byline"),
                 language=stored.get("lang", ""),
                 source=stored.get("source"),
                 published=published.date() if published else None,
@@ -797,7 +835,9 @@ class SearchEngine:
                 body = bodies.get(docnum)
                 if body:
                     wanted = terms.get(f"b_{lang}", set()) | terms.get(f"t_{lang}", set())
-                    hit.snippet = snippet(body, wanted, lang)
+                    # Fuzzy words matched as written: marked in their inflections too.
+                    wanted |= {stem_word(lang, word) for word in terms.get(WORDS_FIELD, ())}
+                    hit.snippet = snippet(after_title(body, hit.title), wanted, lang)
             hits.append(hit)
         return hits
 
@@ -826,6 +866,8 @@ class SearchEngine:
             "language": sorting.FieldFacet("lang"),
             "source": sorting.FieldFacet("source"),
             "month": sorting.TranslateFacet(month, _DateFacet()),
+            "byline": sorting.FieldFacet("byline_facet"),
+            "folder": sorting.FieldFacet("folder"),
         }
         grouped = s.search(q, limit=None, filter=flt, scored=False, groupedby=facets, maptype=sorting.Count)
         out: dict[str, list[FacetCount]] = {}
@@ -840,16 +882,21 @@ class SearchEngine:
             out[name] = items
         return out
 
-    def _suggest(self, s: Searcher, parsed: Any, allow: set[int] | None, matched: int, result: SearchResult) -> None:
+    def _suggestion(
+        self, s: Searcher, parsed: Parsed, allow: set[int] | None, matched: int
+    ) -> tuple[Parsed, wq.Query, int, int] | None:
+        """The query with its misspelled words corrected, as parsed and as run, the
+        documents it matches and its most edits to a word; None when no word looks
+        misspelled or the correction does not find more than the query."""
         from indexer.search.spelling import suggest
 
-        corrected = suggest(s, parsed, self._languages, lambda docnums: self.bodies(s, docnums))
+        corrected = suggest(s, parsed, self._languages)
         if corrected is None:
-            return
+            return None
         try:
-            q = self._resolve(s, expand(parse(corrected, self.today()).query, self._languages).normalize())
+            fixed = parse(corrected.text, self.today())
         except QueryError:
-            return
+            return None
+        q = self._resolve(s, expand(fixed.query, self._languages).normalize())
         found = len(_docset(s, q) & allow if allow is not None else _docset(s, q))
-        if found > 2 * matched:
-            result.suggestion, result.suggestion_total = corrected, found
+        return (fixed, q, found, corrected.edits) if found > matched else None

@@ -19,12 +19,20 @@ from typing import Any
 
 from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter, Token, Tokenizer
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
-from whoosh.formats import Positions
+from whoosh.formats import Frequency, Positions
 from whoosh.system import _INT_SIZE, pack_uint
 from whoosh.support.charset import accent_map
 
+from indexer.ingest.paths import printable
+
 __all__ = [
     "IS_CJK",
+    "PathsField",
+    "WORDS_FIELD",
+    "WordsText",
+    "folder_of",
+    "path_forms",
+    "surface_words",
     "CompactPositions",
     "SCHEMA_VERSION",
     "TOKEN",
@@ -48,7 +56,9 @@ __all__ = [
 # 5: every document has a cluster, its own id when it has no near-duplicates, so that a
 #    document becoming a cluster's first member needs no new index entry.
 # 6: bodies no longer stored (read from the database); postings pickled compactly.
-SCHEMA_VERSION = 6
+# 7: every path of a document (several for byte-identical copies), in display form too;
+#    ``words``, the unstemmed words (fuzzy terms and spelling); byline, dateline, folder.
+SCHEMA_VERSION = 7
 
 # langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
 # accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
@@ -58,6 +68,7 @@ STEM_LANGUAGES = {
     "sv": "sv",
 }  # fmt: skip  (Whoosh 2.7 lists Turkish but ships no stemmer for it)
 NO_STEMMER = "xx"
+WORDS_FIELD = "words"  # the unstemmed words of title and body (WordsText)
 TEXT_PREFIXES = {"title": "t_", "body": "b_"}
 
 # Ideographs and kana have no spaces between words: index overlapping character bigrams
@@ -202,10 +213,81 @@ def fold(text: str) -> str:
     return "".join(t.text for t in plain_analyzer()(text)) or text.lower()
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def path_forms(path: str) -> set[str]:
+    """The forms under which ``path:`` finds a (database) path: as stored, as shown
+    (``printable``: ``\\n``), and with every control character as ``\\xNN``."""
+    forms = {path, printable(path)}
+    if _CONTROL.search(path):
+        forms.add(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", path))
+    return forms
+
+
+def folder_of(path: str) -> str:
+    """The folder of a path as shown (the facet's value)."""
+    return printable(path.rpartition("/")[0] or "/")
+
+
+class PathsField(ID):  # type: ignore[misc]
+    """Every path of a document (a list; the first is the primary one), each indexed in
+    each of its ``path_forms``, so that ``path:`` finds a byte-identical copy by any of
+    its names and a name with a newline by the escaped form the user sees."""
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        paths = [value] if isinstance(value, str) else list(value)
+        terms = sorted({form for path in paths for form in path_forms(path)})
+        return [(term.encode("utf-8"), 1, 1.0, b"") for term in terms]
+
+
+def surface_words(text: str) -> dict[str, int]:
+    """The words of ``text`` as written (lower-cased, accents folded, not stemmed), with
+    their counts; runs of CJK characters as their bigrams, as the language fields have them."""
+    counts: dict[str, int] = {}
+    for word in (TOKEN if IS_CJK.search(text) else _WORD).findall(text):
+        if len(word) > 1 and IS_CJK.match(word):
+            pieces = [word[i : i + 2] for i in range(len(word) - 1)]
+        else:
+            pieces = [_fold_word(word)]
+        for piece in pieces:
+            counts[piece] = counts.get(piece, 0) + 1
+    return counts
+
+
+@lru_cache(maxsize=200_000)
+def _fold_word(word: str) -> str:
+    return word.lower().translate(accent_map)
+
+
+class WordsText(TEXT):  # type: ignore[misc]
+    """The ``words`` field: each document's words unstemmed, with frequencies but no
+    positions. Fuzzy terms match here, so that ``govenment~`` finds the word
+    ``government`` and not whatever shares a stem one edit away (``goven`` ~ ``given``);
+    spelling suggestions are drawn from it, already in written form."""
+
+    def __init__(self) -> None:
+        super().__init__(analyzer=plain_analyzer(), phrase=False)
+        self.format = Frequency()
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            return super().index(value, **kwargs)
+        return [
+            (word.encode("utf-8"), n, float(n), pack_uint(n)) for word, n in surface_words(value).items()
+        ]
+
+
 def build_schema() -> Schema:
     fields: dict[str, Any] = {
         "id": ID(stored=True, unique=True, sortable=True),
-        "path": ID(stored=True),
+        "path": PathsField(stored=True),
+        "folder": ID(stored=False, sortable=True),
+        WORDS_FIELD: WordsText(),
+        "byline": TEXT(analyzer=plain_analyzer(), stored=True),
+        "dateline": TEXT(analyzer=plain_analyzer(), stored=True),
+        # The whole byline as one value, for its facet (the byline field holds its words).
+        "byline_facet": ID(sortable=True),
         "title": STORED(),
         "lang": ID(stored=True, sortable=True),
         "source": KEYWORD(stored=True, lowercase=True, commas=True),
@@ -235,6 +317,8 @@ def parse_schema() -> Schema:
     return Schema(
         id=ID(),
         path=ID(),
+        byline=TEXT(analyzer=plain, multitoken_query="phrase"),
+        dateline=TEXT(analyzer=plain, multitoken_query="phrase"),
         title=TEXT(analyzer=plain, multitoken_query="phrase"),
         body=TEXT(analyzer=plain, multitoken_query="phrase"),
         lang=ID(),
