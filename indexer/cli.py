@@ -467,7 +467,10 @@ def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
     body = data.pop("body")
     removed = data.pop("removed")
     for key, value in data.items():
-        if value not in (None, "", []):
+        if key == "paths":  # every file of the document, one a line
+            for i, path in enumerate(value):
+                click.echo(f"{key if i == 0 else '':>20}{':' if i == 0 else ' '} {_shown(path)}")
+        elif value not in (None, "", []):
             click.echo(f"{key:>20}: {_shown(value) if isinstance(value, str) else value}")
     if explain:
         click.echo()

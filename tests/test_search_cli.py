@@ -14,10 +14,10 @@ import pytest
 from tests.conftest import REPO, Project
 from tests.test_search_corpus import ids_by_path, shared
 
-HIT_FIELDS = {"rank", "id", "title", "path", "language", "source", "published", "ingested", "score", "cluster",
-              "near_duplicates", "snippet"}
+HIT_FIELDS = {"rank", "id", "title", "path", "paths", "byline", "language", "source", "published", "ingested",
+              "score", "cluster", "near_duplicates", "snippet"}
 RESULT_FIELDS = {"format_version", "query", "total", "hits_total", "offset", "limit", "sort", "took_ms", "fallback",
-                 "suggestion", "suggestion_total", "facets", "explain", "hits"}
+                 "suggestion", "suggestion_total", "corrected", "facets", "explain", "hits"}
 
 
 @pytest.fixture(scope="module")

@@ -486,10 +486,12 @@ class SearchEngine:
         fallback = corrected = False
         suggestion = self._suggestion(s, parsed, allow, run.matched)
         shown = parsed
-        if run.matched == 0 and suggestion is not None and suggestion[3] == 1 and not options.as_typed:
-            # As web search does: nothing has the words as typed and each correction is
-            # one slip away, so show what the correction finds, and say so (--as-typed
-            # searches the words as typed). A guess two edits away is only suggested.
+        if (run.matched == 0 and parsed.fallback is not None and suggestion is not None
+                and suggestion[3] == 1 and not options.as_typed):
+            # As web search does: no document has all the words, and each correction is
+            # one slip away: show what the correction finds rather than documents with
+            # any one word, and say so (--as-typed searches the words as typed). A guess
+            # two edits away, or for a query of one word, is only suggested.
             shown, q, run, corrected = suggestion[0], suggestion[1], self._run(s, suggestion[1], allow, options), True
         elif run.matched == 0 and parsed.fallback is not None:
             any_word = self._resolve(s, expand(parsed.fallback, self._languages).normalize())
@@ -762,7 +764,8 @@ class SearchEngine:
         if isinstance(q, NearWord):
             words = self._vocabulary(s.reader(), q.fieldname)
             found = q.words_in(s.reader(), None if words is None else words.__contains__)
-            terms: list[wq.Query] = [wq.Term(q.fieldname, w.decode("utf-8"), boost=q.boost) for w in found]
+            terms: list[wq.Query] = [wq.Term(q.fieldname, w.decode("utf-8") if isinstance(w, bytes) else w, boost=q.boost)
+                                  for w in found]
             return wq.Or(terms) if len(terms) > 1 else terms[0] if terms else wq.NullQuery
         if q.is_leaf():
             return q

@@ -33,6 +33,7 @@ EDIT_PENALTY = 20  # a candidate's document count is divided by this for each ed
 MISSPELT_DOCS = 1
 COMMONER = 200
 _WORD = re.compile(r"\w+")
+_EXCLUDED = re.compile(r"(?<![\w-])-(\w+)")
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,10 @@ def suggest(searcher: Searcher, parsed: Parsed, languages: list[str]) -> Correct
     """The query with its misspelled words corrected, or None when none look wrong."""
     reader: Any = searcher.reader()
     fixes: dict[str, str] = {}
-    for word in sorted(set(_positive_words(parsed.query))):
+    folded = plain_analyzer()
+    # Whoosh reads "-foo" as the word foo; whoever typed it meant to exclude it.
+    excluded = {t.text for m in _EXCLUDED.finditer(parsed.text) for t in folded(m.group(1))}
+    for word in sorted(set(_positive_words(parsed.query)) - excluded):
         if len(word) < MIN_LENGTH or not word.isalpha():
             continue
         known = _matching_docs(reader, word, languages)
@@ -122,7 +126,6 @@ def suggest(searcher: Searcher, parsed: Parsed, languages: list[str]) -> Correct
             fixes[word] = fix
     if not fixes:
         return None
-    folded = plain_analyzer()
 
     def replace(m: re.Match[str]) -> str:
         token = m.group()
