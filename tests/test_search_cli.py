@@ -120,8 +120,8 @@ def test_error_exits(corpus: Project, tmp_path: Path) -> None:
     bad = corpus.run("search", "colour:red", check=False)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().splitlines() == [
-        "query error: unknown field 'colour' (hint: fields are: title, body, source, lang, path, published, "
-        "ingested, date)"
+        "query error: unknown field 'colour' (hint: fields are: title, body, byline, dateline, source, lang, path, "
+        "published, ingested, date, cluster)"
     ]
     quote = corpus.run("search", '"harbour plan', check=False)
     assert quote.returncode == 2 and quote.stderr.startswith("query error: unbalanced quote (hint: ")
