@@ -889,17 +889,22 @@ class SearchEngine:
         self, s: Searcher, parsed: Parsed, allow: set[int] | None, matched: int
     ) -> tuple[Parsed, wq.Query, int, int] | None:
         """The query with its misspelled words corrected, as parsed and as run, the
-        documents it matches and its most edits to a word; None when no word looks
-        misspelled or the correction does not find more than the query."""
-        from indexer.search.spelling import suggest
+        documents it matches and its most edits to a word: of the likeliest corrections,
+        the one that finds most for its edits, if it finds more than the query; None when
+        no word looks misspelled or none does."""
+        from indexer.search.spelling import EDIT_PENALTY, suggest
 
-        corrected = suggest(s, parsed, self._languages)
-        if corrected is None:
-            return None
-        try:
-            fixed = parse(corrected.text, self.today())
-        except QueryError:
-            return None
-        q = self._resolve(s, expand(fixed.query, self._languages).normalize())
-        found = len(_docset(s, q) & allow if allow is not None else _docset(s, q))
-        return (fixed, q, found, corrected.edits) if found > matched else None
+        best: tuple[float, Parsed, wq.Query, int, int] | None = None
+        for corrected in suggest(s, parsed, self._languages):
+            try:
+                fixed = parse(corrected.text, self.today())
+            except QueryError:
+                continue
+            q = self._resolve(s, expand(fixed.query, self._languages).normalize())
+            found = len(_docset(s, q) & allow if allow is not None else _docset(s, q))
+            # The documents it finds stand for how well the correction fits the other
+            # words; each edit makes it a twentieth as likely.
+            weight = found / EDIT_PENALTY**corrected.total_edits
+            if found > matched and (best is None or weight > best[0]):
+                best = (weight, fixed, q, found, corrected.edits)
+        return best[1:] if best is not None else None

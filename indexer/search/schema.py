@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from itertools import accumulate
@@ -244,20 +245,30 @@ class PathsField(ID):  # type: ignore[misc]
 def surface_words(text: str) -> dict[str, int]:
     """The words of ``text`` as written (lower-cased, accents folded, not stemmed), with
     their counts; runs of CJK characters as their bigrams, as the language fields have them."""
+    if IS_CJK.search(text):
+        tokens: list[str] = []
+        for word in TOKEN.findall(text):
+            if len(word) > 1 and IS_CJK.match(word):
+                tokens += [word[i : i + 2] for i in range(len(word) - 1)]
+            else:
+                tokens.append(word)
+    else:
+        tokens = _WORD.findall(text)
+    folds = _fold_cache()
+    if len(folds) > _TERM_CACHE_SIZE:
+        folds.clear()
     counts: dict[str, int] = {}
-    for word in (TOKEN if IS_CJK.search(text) else _WORD).findall(text):
-        if len(word) > 1 and IS_CJK.match(word):
-            pieces = [word[i : i + 2] for i in range(len(word) - 1)]
-        else:
-            pieces = [_fold_word(word)]
-        for piece in pieces:
-            counts[piece] = counts.get(piece, 0) + 1
+    for token, n in Counter(tokens).items():  # counted in C, folded once per distinct word
+        word = folds.get(token)
+        if word is None:
+            folds[token] = word = token.lower().translate(accent_map)
+        counts[word] = counts.get(word, 0) + n
     return counts
 
 
-@lru_cache(maxsize=200_000)
-def _fold_word(word: str) -> str:
-    return word.lower().translate(accent_map)
+@cache
+def _fold_cache() -> dict[str, str]:
+    return {}
 
 
 class WordsText(TEXT):  # type: ignore[misc]

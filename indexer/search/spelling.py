@@ -1,15 +1,17 @@
 """Did you mean: spelling corrections drawn from the written words of the index itself.
 
-A query word gets a correction only when it matches nothing as typed (no document has
-it, in any inflection), or when it is all but absent (``MISSPELT_DOCS``) and a word one
-edit away is far commoner (``COMMONER``). Rare names that an archive holds
-(``quokka``, ``kereru``) are found as typed and are never corrected. Corrections come
+A query word gets a correction only when it matches nothing as typed: no document has
+it, in any inflection. Rare names that an archive holds (``quokka``, ``kereru``) are
+found as typed and are never corrected; a word in one document with a commoner word one
+edit away is as likely a rare name as a slip (``muck``, ``madd``), so it is not either. Corrections come
 from the ``words`` field, which holds the words unstemmed and accent-folded, so a
 correction is a word the documents use and never the typed word with its accents off.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +30,8 @@ __all__ = ["Correction", "suggest"]
 
 MIN_LENGTH = 4  # shorter words have too many neighbours to guess between ("foo": for, too, fox)
 EDIT_PENALTY = 20  # a candidate's document count is divided by this for each edit
-# A word found in at most this many documents may still be a slip ("goverment" in one
-# story) when a word one edit away is in COMMONER times as many documents.
-MISSPELT_DOCS = 1
-COMMONER = 200
+CANDIDATES = 4  # corrections weighed for each misspelled word
+TRIES = 6  # corrected queries tried, likeliest first, for one that finds something
 _WORD = re.compile(r"\w+")
 _EXCLUDED = re.compile(r"(?<![\w-])-(\w+)")
 
@@ -40,6 +40,7 @@ _EXCLUDED = re.compile(r"(?<![\w-])-(\w+)")
 class Correction:
     text: str  # the query text with its misspelled words corrected
     edits: int  # the most edits between a typed word and its correction
+    total_edits: int  # the edits of all its words
 
 
 def _positive_words(q: wq.Query) -> Iterator[str]:
@@ -91,50 +92,53 @@ def _near_words(reader: IndexReader, word: str, maxdist: int) -> set[str]:
     return found
 
 
-def _correction(reader: IndexReader, word: str, known: int) -> str | None:
-    """The commonest written word near ``word``, its count discounted per edit; for a word
-    that matches ``known`` documents, only a word one edit away and far commoner."""
-    maxdist = 1 if known or len(word) <= 5 else 2
-    best: tuple[float, str] | None = None
+def _corrections(reader: IndexReader, word: str) -> list[tuple[float, str]]:
+    """The CANDIDATES commonest written words near ``word``, as (weight, word), best first:
+    the weight is the word's document count divided by EDIT_PENALTY for each edit."""
+    maxdist = 1 if len(word) <= 5 else 2
+    ranked = []
     for candidate in _near_words(reader, word, maxdist):
-        if not candidate.isalpha():
-            continue
-        docs = reader.doc_frequency(WORDS_FIELD, candidate)
-        distance = damerau_levenshtein(word, candidate)
-        if known and (distance > 1 or docs < COMMONER * known):
-            continue
-        weight = docs / EDIT_PENALTY**distance
-        if best is None or (weight, candidate) > best:
-            best = (weight, candidate)
-    return best[1] if best else None
+        if candidate.isalpha():
+            docs = reader.doc_frequency(WORDS_FIELD, candidate)
+            ranked.append((docs / EDIT_PENALTY ** damerau_levenshtein(word, candidate), candidate))
+    ranked.sort(key=lambda item: (-item[0], item[1]))
+    return ranked[:CANDIDATES]
 
 
-def suggest(searcher: Searcher, parsed: Parsed, languages: list[str]) -> Correction | None:
-    """The query with its misspelled words corrected, or None when none look wrong."""
+def suggest(searcher: Searcher, parsed: Parsed, languages: list[str]) -> list[Correction]:
+    """The query with its misspelled words corrected, a few ways, likeliest first (the
+    caller weighs them by the documents each finds: in "rsing costs" the word is
+    "rising", not the commoner "using"); empty when no word looks misspelled."""
     reader: Any = searcher.reader()
-    fixes: dict[str, str] = {}
+    options: dict[str, list[tuple[float, str]]] = {}
     folded = plain_analyzer()
     # Whoosh reads "-foo" as the word foo; whoever typed it meant to exclude it.
     excluded = {t.text for m in _EXCLUDED.finditer(parsed.text) for t in folded(m.group(1))}
     for word in sorted(set(_positive_words(parsed.query)) - excluded):
-        if len(word) < MIN_LENGTH or not word.isalpha():
+        if len(word) < MIN_LENGTH or not word.isalpha() or _matching_docs(reader, word, languages):
             continue
-        known = _matching_docs(reader, word, languages)
-        if known > MISSPELT_DOCS:
-            continue
-        if (fix := _correction(reader, word, known)) is not None:
-            fixes[word] = fix
-    if not fixes:
-        return None
+        if found := _corrections(reader, word):
+            options[word] = found
+    if not options:
+        return []
+    words = sorted(options)
+    combinations = sorted(
+        itertools.product(*(options[w] for w in words)),
+        key=lambda combo: (-math.prod(weight for weight, _ in combo), [fix for _, fix in combo]),
+    )[:TRIES]
+    out = []
+    for combo in combinations:
+        fixes = {word: fix for word, (_, fix) in zip(words, combo, strict=True)}
 
-    def replace(m: re.Match[str]) -> str:
-        token = m.group()
-        if m.end() < len(parsed.text) and parsed.text[m.end()] == ":":
-            return token  # a field name
-        key = "".join(t.text for t in folded(token))
-        return fixes.get(key, token)
+        def replace(m: re.Match[str], fixes: dict[str, str] = fixes) -> str:
+            token = m.group()
+            if m.end() < len(parsed.text) and parsed.text[m.end()] == ":":
+                return token  # a field name
+            key = "".join(t.text for t in folded(token))
+            return fixes.get(key, token)
 
-    corrected = _WORD.sub(replace, parsed.text)
-    if corrected == parsed.text:
-        return None
-    return Correction(corrected, max(damerau_levenshtein(word, fix) for word, fix in fixes.items()))
+        corrected = _WORD.sub(replace, parsed.text)
+        if corrected != parsed.text:
+            edits = [damerau_levenshtein(w, fix) for w, fix in fixes.items()]
+            out.append(Correction(corrected, max(edits), sum(edits)))
+    return out
