@@ -256,3 +256,18 @@ def test_json_hits_carry_paths_and_byline(corpus: Project) -> None:
     assert len(hit["paths"]) == 3 and hit["path"] == hit["paths"][0]
     assert corpus.json("search", "byline:smith")["hits"][0]["byline"] == "Jane Smith"
     assert json.loads(corpus.run("search", "storm", "--format", "jsonl").stdout.splitlines()[1])["paths"]
+
+
+def test_the_spelling_measures(engine: SearchEngine) -> None:
+    from indexer.search.evaluate import slip, spelling
+
+    measured = spelling(engine, sample=40)
+    assert measured.misspelled.queries > 0 and measured.misspelled_top10 >= 0.9, measured.misses
+    assert measured.rare_words > 0 and measured.rare_no_suggestion == 1.0, measured.suggested
+    assert measured.fuzzy_hits > 0 and measured.fuzzy_precision == 1.0, measured.imprecise
+    import random
+
+    rng = random.Random(3)
+    for word in ("government", "harbour", "committee"):
+        slipped = slip(word, rng)
+        assert slipped != word and slipped[0] == word[0] and abs(len(slipped) - len(word)) <= 1

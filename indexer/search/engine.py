@@ -869,9 +869,10 @@ class SearchEngine:
             "language": sorting.FieldFacet("lang"),
             "source": sorting.FieldFacet("source"),
             "month": sorting.TranslateFacet(month, _DateFacet()),
-            "byline": sorting.FieldFacet("byline_facet"),
-            "folder": sorting.FieldFacet("folder"),
         }
+        # An index of an older schema, until the daemon or `indexer reindex` rebuilds it, has neither.
+        facets.update({name: sorting.FieldFacet(field) for name, field in (("byline", "byline_facet"), ("folder", "folder"))
+                       if field in s.schema})
         grouped = s.search(q, limit=None, filter=flt, scored=False, groupedby=facets, maptype=sorting.Count)
         out: dict[str, list[FacetCount]] = {}
         for name in facets:
@@ -895,7 +896,8 @@ class SearchEngine:
         from indexer.search.spelling import EDIT_PENALTY, suggest
 
         best: tuple[float, Parsed, wq.Query, int, int] | None = None
-        for corrected in suggest(s, parsed, self._languages):
+        words = self._vocabulary(s.reader(), WORDS_FIELD)
+        for corrected in suggest(s, parsed, self._languages, None if words is None else words.__contains__):
             try:
                 fixed = parse(corrected.text, self.today())
             except QueryError:

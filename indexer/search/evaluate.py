@@ -120,6 +120,7 @@ def _distinctive(searcher: Any, sentence: str, lang: str) -> list[str]:
 @dataclass(frozen=True)
 class Spelling:
     misspelled: Retrieval  # title queries with one slip in a word of 6+ letters
+    misspelled_top10: float  # ... the share that found the document in the top 10
     rare_words: int  # rare words spelled right that were searched
     rare_no_suggestion: float  # ... the share of them that got no suggestion
     fuzzy_queries: int
@@ -188,8 +189,10 @@ def spelling(
         if result.suggestion is not None:
             suggested.append((word, result.suggestion))
 
+    # Words in 0.5-5% of the documents (in two, in a small collection).
+    least, most = max(2, 0.005 * len(live)), max(2, 0.05 * len(live))
     common = [w for w in lexicon if len(w) >= MIN_SLIP_LENGTH and w.isalpha()
-              and 0.005 <= reader.doc_frequency(WORDS_FIELD, w) / max(1, len(live)) <= 0.05]
+              and least <= reader.doc_frequency(WORDS_FIELD, w) <= most]
     fuzzy = [slip(w, rng) for w in rng.sample(common, min(sample // 4, len(common)))]
     checked = 0
     imprecise: list[tuple[str, int]] = []
@@ -203,6 +206,7 @@ def spelling(
                 imprecise.append((f"{word}~", hit.id))
     return Spelling(
         misspelled=Retrieval.of(ranks),
+        misspelled_top10=sum(r is not None for r in ranks) / len(ranks) if ranks else 0.0,
         rare_words=len(rare),
         rare_no_suggestion=1 - len(suggested) / len(rare) if rare else 1.0,
         fuzzy_queries=len(fuzzy),

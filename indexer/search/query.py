@@ -34,6 +34,7 @@ __all__ = [
     "describe",
     "expand",
     "lang_query",
+    "one_edit",
     "parse",
     "path_query",
     "text_leaves",
@@ -247,7 +248,7 @@ def _alphabet(word: str) -> str:
     return "".join(sorted(letters))
 
 
-def _one_edit(word: str) -> set[str]:
+def one_edit(word: str) -> set[str]:
     """Every string one edit from ``word``: a letter dropped, added, changed, or two swapped."""
     out = set()
     alphabet = _alphabet(word)
@@ -287,7 +288,7 @@ class NearWord(wq.FuzzyTerm):
         else:
             contains = contains or (lambda btext: (self.fieldname, btext) in reader)
             head = self.text[:1]
-            variants = (v for v in (self.text, *sorted(_one_edit(self.text))) if v.startswith(head))
+            variants = (v for v in (self.text, *sorted(one_edit(self.text))) if v.startswith(head))
             found = [b for b in (v.encode("utf-8") for v in variants) if contains(b)]
         if len(found) <= MAX_EXPANSIONS:
             return found
