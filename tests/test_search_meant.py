@@ -145,7 +145,7 @@ def test_every_path_of_a_document_is_found_and_listed(corpus: Project, engine: S
 @pytest.mark.parametrize("typed", ["odd\\nname.txt", "odd\\x0aname.txt", "*/odd\\x0a*"])
 def test_a_name_with_a_control_character_is_found_as_shown(engine: SearchEngine, typed: str) -> None:
     quoted = "'" + typed + "'"
-    assert names(engine, f"path:{quoted}") == {"copy-one.txt"}
+    assert names(engine, f"path:{quoted}") == names(engine, f"path:{typed}") == {"copy-one.txt"}
     for glob in (typed, typed.replace("\\x0a", "\n").replace("\\n", "\n")):  # as shown, or as it is
         assert {Path(h.path).name for h in engine.search("*", SearchOptions(path=glob)).hits} == {"copy-one.txt"}
 
@@ -271,3 +271,18 @@ def test_the_spelling_measures(engine: SearchEngine) -> None:
     for word in ("government", "harbour", "committee"):
         slipped = slip(word, rng)
         assert slipped != word and slipped[0] == word[0] and abs(len(slipped) - len(word)) <= 1
+
+
+@pytest.mark.parametrize("text", ["The Élysée said l'Élysée was ÉLYSÉE", "北京大学发布 report 2025, Straße STRASSE",
+                                  "Müller-Lüdenscheidt ﬁnance İstanbul", ""])
+def test_written_words_are_the_plain_analyzers_words(text: str) -> None:
+    from collections import Counter
+
+    from indexer.search.schema import WordsText, plain_analyzer, surface_words
+
+    expected = Counter(t.text for t in plain_analyzer()(text))
+    assert surface_words(text) == dict(expected)
+    from whoosh.fields import TEXT
+
+    field = WordsText()  # its own terms, as Whoosh's TEXT would make them through the analyzer
+    assert sorted(field.index(text)) == sorted(TEXT.index(field, text))
