@@ -286,3 +286,17 @@ def test_written_words_are_the_plain_analyzers_words(text: str) -> None:
 
     field = WordsText()  # its own terms, as Whoosh's TEXT would make them through the analyzer
     assert sorted(field.index(text)) == sorted(TEXT.index(field, text))
+
+
+def test_a_copy_added_then_removed_follows_in_the_index(project: Project) -> None:
+    first = project.write("a/one.txt", TEXTS["copy-one.txt"])
+    project.run("ingest", "inbox")
+    copy = project.inbox / "b" / "two.txt"
+    copy.parent.mkdir()
+    shutil.copyfile(first, copy)
+    project.run("ingest", "inbox")
+    assert project.run("search", "path:b/two.txt", "-l").stdout.splitlines() == [str(first), str(copy)]
+    copy.unlink()
+    project.run("ingest", "inbox")
+    assert project.run("search", "path:b/two.txt", "--count").stdout == "0\n"
+    assert project.run("search", "storm", "-l").stdout.splitlines() == [str(first)]
