@@ -35,7 +35,7 @@ from indexer.locks import held_by
 from indexer.search.dates import DATE_HINT, DateError, parse_date
 from indexer.search.mapped import open_index
 from indexer.search.query import NearWord, Parsed, date_query, describe, expand, lang_query, parse, path_query
-from indexer.search.schema import WORDS_FIELD, analyzer_for, field_language, index_language, stem_word
+from indexer.search.schema import TEXT_PREFIXES, WORDS_FIELD, analyzer_for, field_language, index_language, stem_word
 from indexer.search.snippets import MARK_END, MARK_START, after_title, snippet
 from indexer.search.texts import DocumentTexts
 
@@ -763,10 +763,17 @@ class SearchEngine:
         highlighting alike."""
         if isinstance(q, NearWord):
             words = self._vocabulary(s.reader(), q.fieldname)
-            found = q.words_in(s.reader(), None if words is None else words.__contains__)
-            terms: list[wq.Query] = [wq.Term(q.fieldname, w.decode("utf-8") if isinstance(w, bytes) else w, boost=q.boost)
-                                  for w in found]
-            return wq.Or(terms) if len(terms) > 1 else terms[0] if terms else wq.NullQuery
+            found = [w.decode("utf-8") if isinstance(w, bytes) else w
+                     for w in q.words_in(s.reader(), None if words is None else words.__contains__)]
+            if not found:
+                return wq.NullQuery
+            # The documents that have one of the words, ranked by the words' stems in the
+            # language fields (the words field knows no frequencies, nor titles).
+            have = wq.Or([wq.Term(q.fieldname, w) for w in found])
+            fields = [f"{prefix}{lang}" for lang in self._languages for prefix in TEXT_PREFIXES.values()]
+            stems = wq.Or([wq.Term(f, stem, boost=q.boost)
+                           for f in fields for stem in sorted({stem_word(f[2:], w) for w in found})])
+            return wq.And([have, stems])
         if q.is_leaf():
             return q
         return q.apply(lambda child: self._resolve(s, child))

@@ -23,7 +23,7 @@ from whoosh.support.charset import accent_map
 from indexer.errors import QueryError
 from indexer.search.dates import DATE_HINT, DateError, bounds, to_utc
 from indexer.search.phrase import AdjacentPhrase
-from indexer.search.schema import TEXT_PREFIXES, WORDS_FIELD, parse_schema, stem_word
+from indexer.search.schema import TEXT_PREFIXES, WORDS_FIELD, fuzzy_word, parse_schema, stem_word
 
 __all__ = [
     "DATE_FIELDS",
@@ -304,7 +304,9 @@ def expand(q: wq.Query, languages: list[str]) -> wq.Query:
         if isinstance(q, wq.Every):  # a bare *: every document
             return wq.Every()
         if isinstance(q, wq.FuzzyTerm):  # written words, in every language at once
-            return NearWord(q.text, maxdist=max(1, q.maxdist), boost=q.boost)
+            if fuzzy_word(q.text):
+                return NearWord(q.text, maxdist=max(1, q.maxdist), boost=q.boost)
+            q = wq.Term(fieldname, q.text, boost=q.boost)  # a short word or a number: as typed
         prefix = TEXT_PREFIXES[fieldname]
         variants: list[wq.Query] = []
         seen: set[tuple[str, str]] = set()
