@@ -122,6 +122,14 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Suggestion:
+    parsed: Parsed  # the corrected query
+    query: wq.Query  # ... as run
+    total: int  # documents it matches
+    edits: int  # the most edits between a typed word and its correction
+
+
 @dataclass
 class _Run:
     page: list[tuple[int, float | None]]  # (docnum, score) of the hits to show
@@ -487,12 +495,13 @@ class SearchEngine:
         suggestion = self._suggestion(s, parsed, allow, run.matched)
         shown = parsed
         if (run.matched == 0 and parsed.fallback is not None and suggestion is not None
-                and suggestion[3] == 1 and not options.as_typed):
+                and suggestion.edits == 1 and not options.as_typed):
             # As web search does: no document has all the words, and each correction is
             # one slip away: show what the correction finds rather than documents with
             # any one word, and say so (--as-typed searches the words as typed). A guess
             # two edits away, or for a query of one word, is only suggested.
-            shown, q, run, corrected = suggestion[0], suggestion[1], self._run(s, suggestion[1], allow, options), True
+            shown, q, corrected = suggestion.parsed, suggestion.query, True
+            run = self._run(s, q, allow, options)
         elif run.matched == 0 and parsed.fallback is not None:
             any_word = self._resolve(s, expand(parsed.fallback, self._languages).normalize())
             other = self._run(s, any_word, allow, options)
@@ -505,7 +514,7 @@ class SearchEngine:
             corrected=corrected, options_text=options_text(options),
         )
         if suggestion is not None:
-            result.suggestion, result.suggestion_total = suggestion[0].text, suggestion[2]
+            result.suggestion, result.suggestion_total = suggestion.parsed.text, suggestion.total
         result.hits = self._hits(s, run, q, options)
         if options.facets:
             result.facets = self._facets(s, q, flt)
@@ -895,14 +904,14 @@ class SearchEngine:
 
     def _suggestion(
         self, s: Searcher, parsed: Parsed, allow: set[int] | None, matched: int
-    ) -> tuple[Parsed, wq.Query, int, int] | None:
+    ) -> _Suggestion | None:
         """The query with its misspelled words corrected, as parsed and as run, the
         documents it matches and its most edits to a word: of the likeliest corrections,
         the one that finds most for its edits, if it finds more than the query; None when
         no word looks misspelled or none does."""
         from indexer.search.spelling import EDIT_PENALTY, suggest
 
-        best: tuple[float, Parsed, wq.Query, int, int] | None = None
+        best: tuple[float, _Suggestion] | None = None
         words = self._vocabulary(s.reader(), WORDS_FIELD)
         for corrected in suggest(s, parsed, self._languages, None if words is None else words.__contains__):
             try:
@@ -915,5 +924,5 @@ class SearchEngine:
             # words; each edit makes it a twentieth as likely.
             weight = found / EDIT_PENALTY**corrected.total_edits
             if found > matched and (best is None or weight > best[0]):
-                best = (weight, fixed, q, found, corrected.edits)
-        return best[1:] if best is not None else None
+                best = (weight, _Suggestion(fixed, q, found, corrected.edits))
+        return best[1] if best is not None else None

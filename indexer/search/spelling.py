@@ -2,10 +2,11 @@
 
 A query word gets a correction only when it matches nothing as typed: no document has
 it, in any inflection. Rare names that an archive holds (``quokka``, ``kereru``) are
-found as typed and are never corrected; a word in one document with a commoner word one
-edit away is as likely a rare name as a slip (``muck``, ``madd``), so it is not either. Corrections come
-from the ``words`` field, which holds the words unstemmed and accent-folded, so a
-correction is a word the documents use and never the typed word with its accents off.
+found as typed and never corrected; nor is a word in a single document that has a
+commoner word one edit away: it is as likely a rare name as a slip (``muck``, ``madd``).
+Corrections come from the ``words`` field, which holds the words unstemmed and
+accent-folded, so a correction is a word the documents use, never the typed word with
+its accents off.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ __all__ = ["Correction", "suggest"]
 MIN_LENGTH = 4  # shorter words have too many neighbours to guess between ("foo": for, too, fox)
 EDIT_PENALTY = 20  # a candidate's document count is divided by this for each edit
 CANDIDATES = 4  # corrections weighed for each misspelled word
-TRIES = 6  # corrected queries tried, likeliest first, for one that finds something
+COMBINED_WORDS = 3  # misspelled words whose candidates are combined
+TRIES = 6  # corrected queries weighed by the documents each finds (engine.py)
 Contains = Callable[[bytes], bool]
 _WORD = re.compile(r"\w+")
 _EXCLUDED = re.compile(r"(?<![\w-])-(\w+)")
@@ -125,8 +127,11 @@ def suggest(searcher: Searcher, parsed: Parsed, languages: list[str], contains: 
     if not options:
         return []
     words = sorted(options)
+    # Every combination of a few words' candidates; for more words, each one's best only
+    # (4 ** words combinations would not be few).
+    per_word = CANDIDATES if len(words) <= COMBINED_WORDS else 1
     combinations = sorted(
-        itertools.product(*(options[w] for w in words)),
+        itertools.product(*(options[w][:per_word] for w in words)),
         key=lambda combo: (-math.prod(weight for weight, _ in combo), [fix for _, fix in combo]),
     )[:TRIES]
     out = []
