@@ -166,6 +166,8 @@ class KnownItemFigures:
     collapsed: bool  # whether near-duplicates were collapsed in the searches
     method: str  # the project's search.evaluate.known_item, or the bench's own
     misses: list[Any] = field(default_factory=list)  # a few queries that missed the top 10
+    # Issue 18 (search.evaluate.spelling): misspelled titles, rare words, fuzzy precision.
+    spelling: dict[str, Any] | None = None
 
 
 @dataclass
@@ -753,9 +755,13 @@ def build_queries(texts: Texts, k: int, seed: int = 7) -> dict[str, list[str]]:
         "and_two_words": [],
         "phrase": [],
         "fuzzy": [f"{_typo(w, rng)}~" for w in _pick(texts, 0.005, 0.05, k, rng, min_len=6)],
+        # Issue 18: a slip in a word without ~ (spelling suggestions), and rare words spelled right.
+        "misspelled": [_typo(w, rng) for w in _pick(texts, 0.005, 0.05, k, rng, min_len=6)],
+        "rare_word": _pick(texts, 1 / max(1, texts.n), 4 / max(1, texts.n), k, rng, min_len=4),
+        "two_words_one_misspelled": [],
     }
     for _ in range(k * 20):
-        if len(classes["and_two_words"]) >= k and len(classes["phrase"]) >= k:
+        if min(len(classes[name]) for name in ("and_two_words", "phrase", "two_words_one_misspelled")) >= k:
             break
         _, body = title_and_body(rng.choice(docs))
         words = sorted({w.lower() for w in ALPHA.findall(body)})
@@ -764,6 +770,11 @@ def build_queries(texts: Texts, k: int, seed: int = 7) -> dict[str, list[str]]:
             middling = sorted(words, key=lambda w: texts.df[w])[:10]
         if len(classes["and_two_words"]) < k and len(middling) >= 2:
             classes["and_two_words"].append(" ".join(rng.sample(middling, 2)))
+        long = [w for w in middling if len(w) >= 6]
+        if len(classes["two_words_one_misspelled"]) < k and len(middling) >= 2 and long:
+            slipped = rng.choice(long)
+            other = rng.choice([w for w in middling if w != slipped])
+            classes["two_words_one_misspelled"].append(f"{other} {_typo(slipped, rng)}")
         tokens = [t.lower() for t in TOKEN.findall(body)]
         pairs = [(a, b) for a, b in zip(tokens, tokens[1:], strict=False) if ALPHA.fullmatch(a) and ALPHA.fullmatch(b)]
         # Not two of the commonest words ("of the"): one of them narrows the search.
@@ -881,14 +892,32 @@ def measure_known_item(project: Project, texts: Texts, plan: Plan) -> KnownItemF
 
     def same(hit: Any, stored: dict[str, Any]) -> bool:
         # Copies made by --scale are the same article: any copy counts.
-        return hit.id == int(stored["id"]) or source_key(hit.path, inbox) == source_key(stored["path"], inbox)
+        paths = stored["path"] if isinstance(stored["path"], list) else [stored["path"]]
+        return hit.id == int(stored["id"]) or source_key(hit.path, inbox) == source_key(paths[0], inbox)
 
     with SearchEngine(project.data) as engine:
         result = known_item(engine, sample=plan.known_items, same=same, collapse=False)
+        checked = _spelling(engine, plan, same)
     return KnownItemFigures(
         title=_retrieval_dict(result.title), body=_retrieval_dict(result.body), collapsed=False,
-        method="search.evaluate.known_item", misses=list(result.misses[:10]),
+        method="search.evaluate.known_item", misses=list(result.misses[:10]), spelling=checked,
     )
+
+
+def _spelling(engine: Any, plan: Plan, same: Callable[[Any, dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """Issue 18's measures, by search.evaluate.spelling when the project has it."""
+    try:
+        from indexer.search.evaluate import spelling
+    except ImportError:
+        return None
+    r = spelling(engine, sample=plan.known_items, same=same)
+    return {
+        "misspelled": _retrieval_dict(r.misspelled),
+        "misspelled_top10": r.misspelled_top10,
+        "rare_words": r.rare_words, "rare_no_suggestion": r.rare_no_suggestion,
+        "fuzzy_queries": r.fuzzy_queries, "fuzzy_hits": r.fuzzy_hits, "fuzzy_precision": r.fuzzy_precision,
+        "misses": r.misses[:10], "suggested": r.suggested[:10], "imprecise": r.imprecise[:10],
+    }
 
 
 def _retrieval_dict(r: Any) -> dict[str, float]:
@@ -1044,6 +1073,13 @@ def targets(r: Report) -> list[Target]:
         t.append(Target(5, "`indexer search` process, no daemon", r.queries.cli_search_s, 0.35, "s"))
     if r.daemon:
         t.append(Target(5, "`indexer search` process, daemon running", r.daemon.cli_search_s, 0.08, "s"))
+    if r.known_item and r.known_item.spelling:
+        sp = r.known_item.spelling
+        t.append(Target(18, "title with a slip: document in the top 10", sp["misspelled_top10"], 0.90, "",
+                        at_least=True))
+        t.append(Target(18, "rare word spelled right: no suggestion", sp["rare_no_suggestion"], 0.99, "",
+                        at_least=True))
+        t.append(Target(18, "fuzzy word~: precision", sp["fuzzy_precision"], 1.0, "", at_least=True))
     return t
 
 
@@ -1126,6 +1162,14 @@ def measurement_rows(r: Report) -> list[tuple[str, str]]:
         for label, m in (("title words", k.title), ("8 body words", k.body)):
             rows.append((f"known item, {label}", f"success@1 {m['success_at_1']:.3f}, MRR@10 {m['mrr_at_10']:.3f} "
                          f"over {int(m['n'])} documents ({k.method})"))
+        if k.spelling:
+            sp = k.spelling
+            rows.append(("known item, title with a slip", f"in the top 10 {sp['misspelled_top10']:.3f}, success@1 "
+                         f"{sp['misspelled']['success_at_1']:.3f} over {int(sp['misspelled']['n'])} documents"))
+            rows.append(("rare words (1-4 documents)", f"no suggestion {sp['rare_no_suggestion']:.3f} over "
+                         f"{sp['rare_words']} words"))
+            rows.append(("fuzzy word~ precision", f"{sp['fuzzy_precision']:.3f} over {sp['fuzzy_hits']} hits of "
+                         f"{sp['fuzzy_queries']} queries"))
     return rows
 
 

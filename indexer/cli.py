@@ -308,8 +308,8 @@ def _date_value(_ctx: click.Context, _param: click.Parameter, value: str | None)
 def _result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options `search` and `similar` share: filters, paging, sorting, output."""
     options = [
-        click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=10, show_default=True,
-                     help="hits to show"),
+        click.option("-n", "--limit", type=click.IntRange(0, 10_000), default=10, show_default=True,
+                     help="hits to show (0: none, with --facets for the counts only)"),
         click.option("--offset", type=click.IntRange(0), default=0, help="skip this many hits"),
         click.option("--lang", "langs", multiple=True, metavar="CODE",
                      help="only this language (en, de, zh...); repeat or comma-separate for several"),
@@ -327,6 +327,12 @@ def _result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
                      show_default=True, help="output format"),
         click.option("--json", "as_json", is_flag=True, help="same as --format json"),
+        click.option("--output", "output", type=click.Choice(["hits", "paths"]), default="hits", show_default=True,
+                     help="hits, or only the hits' paths, one a line (every path of a document)"),
+        click.option("-l", "paths_only", is_flag=True, help="same as --output paths"),
+        click.option("--count", "count_only", is_flag=True, help="print only the number of matching documents"),
+        click.option("--exit-status", is_flag=True, help="exit 1 when no document matches (as grep does)"),
+        click.option("--as-typed", is_flag=True, help="search the words as typed, never a spelling correction"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -340,7 +346,12 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 def _search_request(command: str, params: dict[str, Any], tty: bool) -> dict[str, Any]:
     """The request (service.run_request) of `search` or `similar`, from their parsed options."""
     fmt = "json" if params["as_json"] else params["fmt"]
-    request: dict[str, Any] = {"command": command, "explain": params.get("explain", False)}
+    if params["paths_only"] or params["output"] == "paths":
+        fmt = "paths"
+    if params["count_only"]:
+        fmt = "count"
+    request: dict[str, Any] = {"command": command, "explain": params.get("explain", False),
+                               "exit_status": params["exit_status"]}
     if command == "similar":
         request["doc_id"] = params["doc_id"]
     else:
@@ -349,8 +360,12 @@ def _search_request(command: str, params: dict[str, Any], tty: bool) -> dict[str
         "limit": params["limit"], "offset": params["offset"], "langs": _split(params["langs"]),
         "sources": _split(params["sources"]), "since": params["since"], "until": params["until"],
         "path": params["path_glob"], "sort": params["sort"], "snippets": not params["no_snippets"],
-        "facets": params["facets"], "collapse": not params["show_all"],
+        "facets": params["facets"], "collapse": not params["show_all"], "as_typed": params["as_typed"],
     }
+    if fmt == "count":  # the number only: no page to rank, no snippets to make
+        request["options"].update(limit=0, snippets=False, facets=False)
+    elif fmt == "paths":
+        request["options"].update(snippets=False, facets=False)
     request["format"] = fmt
     request["color"] = tty and fmt == "text"
     return request
@@ -370,6 +385,8 @@ def _run_search(state: State, request: dict[str, Any]) -> None:
     answer = ask(cfg.data_dir, request) if state.ask_server else None
     if answer is not None and "stdout" in answer:
         click.echo(answer["stdout"], nl=False)
+        if answer.get("exit"):
+            sys.exit(answer["exit"])
         return
     error = (answer or {}).get("error") or {}
     if error.get("kind") == "query":
@@ -383,7 +400,10 @@ def _run_search(state: State, request: dict[str, Any]) -> None:
     from indexer.search.service import run_request
 
     with SearchEngine(cfg.data_dir, cfg.database_url) as engine:
-        click.echo(run_request(engine, request), nl=False)
+        text, code = run_request(engine, request)
+    click.echo(text, nl=False)
+    if code:
+        sys.exit(code)
 
 
 @cli.command()
@@ -488,7 +508,10 @@ def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
     body = data.pop("body")
     removed = data.pop("removed")
     for key, value in data.items():
-        if value not in (None, "", []):
+        if key == "paths":  # every file of the document, one a line
+            for i, path in enumerate(value):
+                click.echo(f"{key if i == 0 else '':>20}{':' if i == 0 else ' '} {_shown(path)}")
+        elif value not in (None, "", []):
             click.echo(f"{key:>20}: {_shown(value) if isinstance(value, str) else value}")
     if explain:
         click.echo()

@@ -78,6 +78,10 @@ def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
     for kind in ("title", "body"):
         measure = report["known_item"][kind]
         assert measure["n"] > 0 and 0 <= measure["success_at_1"] <= measure["mrr_at_10"] <= 1
+    spelling = report["known_item"]["spelling"]
+    assert spelling["misspelled"]["n"] > 0 and 0 <= spelling["misspelled_top10"] <= 1
+    assert 0 <= spelling["rare_no_suggestion"] <= 1 and 0 <= spelling["fuzzy_precision"] <= 1
+    assert {"misspelled", "two_words_one_misspelled"} <= set(queries["classes"])
 
     daemon = report["daemon"]
     assert daemon["found"] == daemon["drops"] > 0
@@ -86,5 +90,6 @@ def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
 
     names = {t["name"] for t in report["targets"]}
     assert "rescan files read" in names and "drop-to-searchable p95" in names
+    assert "fuzzy word~: precision" in names
     assert all(t["ok"] in (True, False, None) for t in report["targets"])
     assert {p["name"] for p in report["peers"]} >= {"Recoll", "SQLite FTS5"}

@@ -144,7 +144,7 @@ def test_a_move_seen_as_delete_then_create_keeps_its_document(ctx: Context) -> N
             stored = list(searcher.all_stored_fields())
     finally:
         hits.close()
-    assert [(f["id"], f["path"]) for f in stored] == [(str(doc_id), str(dest))]
+    assert [(f["id"], f["path"]) for f in stored] == [(str(doc_id), [str(dest)])]  # every path: one
 
 
 def test_a_tombstone_older_than_the_window_stays_deleted(ctx: Context) -> None:
@@ -213,4 +213,4 @@ def test_a_document_changed_again_while_the_index_follows(ctx: Context, monkeypa
             stored = sorted((f["id"], f["path"]) for f in searcher.all_stored_fields())
     finally:
         ix.close()
-    assert stored == [("2", str(inbox / "b.txt"))]  # the deleted document left, no copy stayed
+    assert stored == [("2", [str(inbox / "b.txt")])]  # the deleted document left, no copy stayed

@@ -14,10 +14,10 @@ import pytest
 from tests.conftest import REPO, Project
 from tests.test_search_corpus import ids_by_path, shared
 
-HIT_FIELDS = {"rank", "id", "title", "title_derived", "path", "language", "source", "published", "ingested", "score", "cluster",
-              "near_duplicates", "snippet"}
+HIT_FIELDS = {"rank", "id", "title", "title_derived", "path", "paths", "byline", "language", "source", "published",
+              "ingested", "score", "cluster", "near_duplicates", "snippet"}
 RESULT_FIELDS = {"format_version", "query", "total", "hits_total", "offset", "limit", "sort", "took_ms", "fallback",
-                 "suggestion", "suggestion_total", "facets", "explain", "hits"}
+                 "suggestion", "suggestion_total", "corrected", "facets", "explain", "hits"}
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +120,8 @@ def test_error_exits(corpus: Project, tmp_path: Path) -> None:
     bad = corpus.run("search", "colour:red", check=False)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().splitlines() == [
-        "query error: unknown field 'colour' (hint: fields are: title, body, source, lang, path, published, "
-        "ingested, date)"
+        "query error: unknown field 'colour' (hint: fields are: title, body, byline, dateline, source, lang, path, "
+        "published, ingested, date, cluster)"
     ]
     quote = corpus.run("search", '"harbour plan', check=False)
     assert quote.returncode == 2 and quote.stderr.startswith("query error: unbalanced quote (hint: ")

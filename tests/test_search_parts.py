@@ -70,7 +70,7 @@ def test_describe_shows_dates_as_days() -> None:
 def test_unknown_field_lists_the_fields() -> None:
     with pytest.raises(QueryError) as caught:
         parse("author:smith", TODAY)
-    assert "title, body, source, lang, path, published, ingested, date" in caught.value.hint
+    assert "title, body, byline, dateline, source, lang, path, published, ingested, date, cluster" in caught.value.hint
 
 
 def _marked(text: str) -> str:

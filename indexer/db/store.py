@@ -65,6 +65,7 @@ __all__ = [
     "live_files_by_sha",
     "recently_deleted_by_sha",
     "paths_of",
+    "paths_by_document",
     "release_claims",
     "summary",
 ]
@@ -443,6 +444,7 @@ class _Batch:
         if file is None:
             if same_body is not None:  # byte-identical text: one document, several paths
                 self._set_file(None, a.path, same_body, a.size, a.mtime_ns, a.sha256)
+                self.touch(same_body)  # the index lists every path
                 self.counts.duplicates += 1
             else:
                 self._set_file(None, a.path, self._new_document(a), a.size, a.mtime_ns, a.sha256)
@@ -452,6 +454,7 @@ class _Batch:
         if same_body is not None and same_body is not current:
             self.detach(file)
             self._set_file(file, a.path, same_body, a.size, a.mtime_ns, a.sha256)
+            self.touch(same_body)
             self.counts.duplicates += 1
             return
         if current is not None and (same_body is current or len(self._files_of(current)) <= 1):
@@ -508,6 +511,7 @@ class _Batch:
                 self.counts.deleted -= 1 if self.counts.deleted else 0
             self.counts.added += 1
         else:
+            self.touch(doc)  # a new path of the document: the index lists every path
             self.counts.duplicates += 1
 
     def add_failure(self, f: FileFailure) -> None:
@@ -704,6 +708,18 @@ def get_document(session: Session, doc_id: int) -> Document | None:
 
 def paths_of(session: Session, doc_id: int) -> list[str]:
     return list(session.scalars(select(File.path).where(File.document_id == doc_id).order_by(File.id)))
+
+
+def paths_by_document(session: Session, doc_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The paths of each of ``doc_ids`` that has files, oldest file first."""
+    out: dict[int, list[str]] = {}
+    for chunk in _chunks(sorted(set(doc_ids))):
+        rows = session.execute(
+            select(File.document_id, File.path).where(File.document_id.in_(chunk)).order_by(File.id)
+        )
+        for doc_id, path in rows:
+            out.setdefault(doc_id, []).append(path)
+    return out
 
 
 def failures(session: Session) -> list[Failure]:

@@ -34,9 +34,9 @@ from indexer.errors import BusyError, IndexerError, NoIndexError, NotFoundError,
 from indexer.locks import held_by
 from indexer.search.dates import DATE_HINT, DateError, parse_date
 from indexer.search.mapped import open_index
-from indexer.search.query import NearWord, date_query, describe, expand, lang_query, parse, path_query
-from indexer.search.schema import analyzer_for, field_language, index_language
-from indexer.search.snippets import MARK_END, MARK_START, snippet
+from indexer.search.query import NearWord, Parsed, date_query, describe, expand, lang_query, parse, path_query
+from indexer.search.schema import TEXT_PREFIXES, WORDS_FIELD, analyzer_for, field_language, index_language, stem_word
+from indexer.search.snippets import MARK_END, MARK_START, after_title, snippet
 from indexer.search.texts import DocumentTexts
 
 __all__ = [
@@ -51,12 +51,12 @@ __all__ = [
     "SearchOptions",
     "SearchResult",
     "missing_index",
+    "options_text",
 ]
 
 NO_INDEX = "no index yet: run `indexer ingest` or start the daemon"
 REBUILDING = "index is being rebuilt from the database (retry shortly)"
 SORTS = ("relevance", "newest", "oldest")
-SUGGEST_BELOW = 5  # "few hits": below this many, look for a spelling correction
 KEY_TERMS = 15  # terms that describe a document for `similar`
 
 
@@ -73,13 +73,14 @@ class SearchOptions:
     snippets: bool = True
     facets: bool = False
     collapse: bool = True  # one hit per near-duplicate cluster
+    as_typed: bool = False  # never search a spelling correction instead of the query
 
 
 @dataclass
 class Hit:
     id: int
     title: str
-    path: str
+    path: str  # the primary path
     language: str
     source: str | None
     published: date | None
@@ -89,6 +90,8 @@ class Hit:
     title_derived: bool = False  # the text has no headline: its title is cut from the lede
     near_duplicates: list[int] = field(default_factory=list)  # matching ids of its cluster
     snippet: str = ""  # fragments joined by " … ", matches between MARK_START and MARK_END
+    paths: list[str] = field(default_factory=list)  # every path, the primary one first
+    byline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class SearchResult:
     fallback: bool = False  # no document had every word: these match any of them
     suggestion: str | None = None  # a corrected query that finds more
     suggestion_total: int | None = None  # documents the suggestion matches
+    corrected: bool = False  # nothing matched the query: the hits are the suggestion's
+    options_text: str = ""  # the filtering options as given (--lang xx), for "no documents match"
     parsed: str = ""  # the query over the user-facing fields
     expanded: str = ""  # ... over the per-language fields, as run
     filters: str = ""  # the options' filters as a query
@@ -116,6 +121,14 @@ class SearchResult:
     key_terms: list[str] = field(default_factory=list)  # `similar`: the terms searched for
     facets: dict[str, list[FacetCount]] | None = None
     hits: list[Hit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Suggestion:
+    parsed: Parsed  # the corrected query
+    query: wq.Query  # ... as run
+    total: int  # documents it matches
+    edits: int  # the most edits between a typed word and its correction
 
 
 @dataclass
@@ -377,6 +390,17 @@ class _TopPerCluster(collectors.TopCollector):  # type: ignore[misc]
         return [(-negdoc, score) for score, negdoc, _ in sorted(self.items, reverse=True)]
 
 
+def options_text(options: SearchOptions) -> str:
+    """The filtering options as the command line gives them (``--lang xx --since 2025``),
+    for saying what narrowed a search that found nothing."""
+    parts = [f"--lang {','.join(options.langs)}"] if options.langs else []
+    if options.sources:
+        parts.append(f"--source {','.join(options.sources)}")
+    parts += [f"--{name} {value}" for name, value in (("since", options.since), ("until", options.until),
+                                                       ("path", options.path)) if value]
+    return " ".join(parts)
+
+
 class SearchEngine:
     """Searches over the live index generation of one data dir."""
 
@@ -464,24 +488,34 @@ class SearchEngine:
         started = time.perf_counter()
         parsed = parse(text, self.today())
         s = self.searcher()
-        flt = self._filter(options)
+        flt = self._filter(options, s)
         allow = set(s.docs_for_query(flt)) if flt is not None else None
         q = self._resolve(s, expand(parsed.query, self._languages).normalize())
         run = self._run(s, q, allow, options)
-        strict_matched = run.matched
-        fallback = False
-        if run.matched == 0 and parsed.fallback is not None:
+        fallback = corrected = False
+        suggestion = self._suggestion(s, parsed, allow, run.matched)
+        shown = parsed
+        if (run.matched == 0 and parsed.fallback is not None and suggestion is not None
+                and suggestion.edits == 1 and not options.as_typed):
+            # As web search does: no document has all the words, and each correction is
+            # one slip away: show what the correction finds rather than documents with
+            # any one word, and say so (--as-typed searches the words as typed). A guess
+            # two edits away, or for a query of one word, is only suggested.
+            shown, q, corrected = suggestion.parsed, suggestion.query, True
+            run = self._run(s, q, allow, options)
+        elif run.matched == 0 and parsed.fallback is not None:
             any_word = self._resolve(s, expand(parsed.fallback, self._languages).normalize())
             other = self._run(s, any_word, allow, options)
             if other.matched:
                 q, run, fallback = any_word, other, True
         result = SearchResult(
             query=text, total=run.matched, hits_total=run.total, took_ms=0.0, offset=options.offset,
-            limit=options.limit, sort=options.sort, fallback=fallback, parsed=describe(parsed.query),
+            limit=options.limit, sort=options.sort, fallback=fallback, parsed=describe(shown.query),
             expanded=describe(q), filters=describe(flt) if flt is not None else "",
+            corrected=corrected, options_text=options_text(options),
         )
-        if strict_matched < SUGGEST_BELOW:
-            self._suggest(s, parsed, allow, strict_matched, result)
+        if suggestion is not None:
+            result.suggestion, result.suggestion_total = suggestion.parsed.text, suggestion.total
         result.hits = self._hits(s, run, q, options)
         if options.facets:
             result.facets = self._facets(s, q, flt)
@@ -507,7 +541,7 @@ class SearchEngine:
         own: list[wq.Query] = [wq.Term("id", str(doc_id))]
         if stored.get("cluster"):
             own.append(wq.Term("cluster", stored["cluster"]))
-        flt = self._filter(options)
+        flt = self._filter(options, s)
         allow = set(s.docs_for_query(flt)) if flt is not None else None
         run = self._run(s, q, allow, options, exclude=set(s.docs_for_query(wq.Or(own))))
         not_own = wq.Not(wq.Or(own))
@@ -516,6 +550,7 @@ class SearchEngine:
             query=f"similar to {doc_id}", total=run.matched, hits_total=run.total, took_ms=0.0,
             offset=options.offset, limit=options.limit, sort=options.sort, parsed=describe(q), expanded=describe(q),
             filters=describe(everything), similar_to=doc_id, key_terms=_written(text, lang, [term for term, _ in terms]),
+            options_text=options_text(options),
         )
         result.hits = self._hits(s, run, q, options)
         if options.facets:
@@ -525,9 +560,17 @@ class SearchEngine:
 
     # -- the parts ----------------------------------------------------------------------
 
-    def _filter(self, options: SearchOptions) -> wq.Query | None:
+    def _filter(self, options: SearchOptions, s: Searcher) -> wq.Query | None:
         parts: list[wq.Query] = []
         if options.langs:
+            held = sorted(term.decode("utf-8") for term in s.reader().lexicon("lang"))
+            for code in options.langs:
+                code = code.strip().lower()
+                if not any(lang == code or lang.startswith(code + "-") for lang in held):
+                    raise QueryError(
+                        f"query error: no document is in language {code!r} (--lang)",
+                        "the index has: " + (", ".join(held) or "no documents"),
+                    )
             parts.append(wq.Or([lang_query(code) for code in options.langs]))
         if options.sources:
             parts.append(wq.Or([wq.Term("source", name.strip().lower()) for name in options.sources]))
@@ -568,7 +611,7 @@ class SearchEngine:
                 scores = {d: v for d, v in scores.items() if (allow is None or d in allow) and not (exclude and d in exclude)}
             matches = set(scores)
             ranked = _best(scores, want, cluster_of)
-        elif options.sort == "relevance":
+        elif options.sort == "relevance" and want:
             # Phrases and the like: one scoring pass over every match ranks and counts.
             ranked, matches = self._top(s, q, allow, exclude, want, cluster_of)
         else:
@@ -590,7 +633,7 @@ class SearchEngine:
         if not matched:
             return _Run([], 0, 0, {})
         if ranked is None:
-            ranked = self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
+            ranked = [] if not want else self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
         return _Run(ranked[options.offset : want], matched, total, clusters)
 
     def _top(
@@ -730,7 +773,17 @@ class SearchEngine:
         highlighting alike."""
         if isinstance(q, NearWord):
             words = self._vocabulary(s.reader(), q.fieldname)
-            return q.resolved_with(s.reader(), None if words is None else lambda key: key[1] in words)
+            found = [w.decode("utf-8") if isinstance(w, bytes) else w
+                     for w in q.words_in(s.reader(), None if words is None else words.__contains__)]
+            if not found:
+                return wq.NullQuery
+            # The documents that have one of the words, ranked by the words' stems in the
+            # language fields (the words field knows no frequencies, nor titles).
+            have = wq.Or([wq.Term(q.fieldname, w) for w in found])
+            fields = [f"{prefix}{lang}" for lang in self._languages for prefix in TEXT_PREFIXES.values()]
+            stems = wq.Or([wq.Term(f, stem, boost=q.boost)
+                           for f in fields for stem in sorted({stem_word(f[2:], w) for w in found})])
+            return wq.And([have, stems])
         if q.is_leaf():
             return q
         return q.apply(lambda child: self._resolve(s, child))
@@ -779,10 +832,14 @@ class SearchEngine:
             cluster = stored.get("cluster")
             if cluster == stored["id"] and _alone(s, cluster):
                 cluster = None  # its own cluster: no near-duplicates
+            paths = stored.get("path") or [""]
+            paths = [paths] if isinstance(paths, str) else list(paths)
             hit = Hit(
                 id=int(stored["id"]),
                 title=stored.get("title", ""),
-                path=stored.get("path", ""),
+                path=paths[0],
+                paths=paths,
+                byline=stored.get("byline"),
                 language=stored.get("lang", ""),
                 source=stored.get("source"),
                 published=published.date() if published else None,
@@ -799,7 +856,9 @@ class SearchEngine:
                 body = bodies.get(docnum)
                 if body:
                     wanted = terms.get(f"b_{lang}", set()) | terms.get(f"t_{lang}", set())
-                    hit.snippet = snippet(body, wanted, lang)
+                    # Fuzzy words matched as written: marked in their inflections too.
+                    wanted |= {stem_word(lang, word) for word in terms.get(WORDS_FIELD, ())}
+                    hit.snippet = snippet(after_title(body, hit.title), wanted, lang)
             hits.append(hit)
         return hits
 
@@ -829,6 +888,9 @@ class SearchEngine:
             "source": sorting.FieldFacet("source"),
             "month": sorting.TranslateFacet(month, _DateFacet()),
         }
+        # An index of an older schema, until the daemon or `indexer reindex` rebuilds it, has neither.
+        facets.update({name: sorting.FieldFacet(field) for name, field in (("byline", "byline_facet"), ("folder", "folder"))
+                       if field in s.schema})
         grouped = s.search(q, limit=None, filter=flt, scored=False, groupedby=facets, maptype=sorting.Count)
         out: dict[str, list[FacetCount]] = {}
         for name in facets:
@@ -842,16 +904,27 @@ class SearchEngine:
             out[name] = items
         return out
 
-    def _suggest(self, s: Searcher, parsed: Any, allow: set[int] | None, matched: int, result: SearchResult) -> None:
-        from indexer.search.spelling import suggest
+    def _suggestion(
+        self, s: Searcher, parsed: Parsed, allow: set[int] | None, matched: int
+    ) -> _Suggestion | None:
+        """The query with its misspelled words corrected, as parsed and as run, the
+        documents it matches and its most edits to a word: of the likeliest corrections,
+        the one that finds most for its edits, if it finds more than the query; None when
+        no word looks misspelled or none does."""
+        from indexer.search.spelling import EDIT_PENALTY, suggest
 
-        corrected = suggest(s, parsed, self._languages, lambda docnums: self.bodies(s, docnums))
-        if corrected is None:
-            return
-        try:
-            q = self._resolve(s, expand(parse(corrected, self.today()).query, self._languages).normalize())
-        except QueryError:
-            return
-        found = len(_docset(s, q) & allow if allow is not None else _docset(s, q))
-        if found > 2 * matched:
-            result.suggestion, result.suggestion_total = corrected, found
+        best: tuple[float, _Suggestion] | None = None
+        words = self._vocabulary(s.reader(), WORDS_FIELD)
+        for corrected in suggest(s, parsed, self._languages, None if words is None else words.__contains__):
+            try:
+                fixed = parse(corrected.text, self.today())
+            except QueryError:
+                continue
+            q = self._resolve(s, expand(fixed.query, self._languages).normalize())
+            found = len(_docset(s, q) & allow if allow is not None else _docset(s, q))
+            # The documents it finds stand for how well the correction fits the other
+            # words; each edit makes it a twentieth as likely.
+            weight = found / EDIT_PENALTY**corrected.total_edits
+            if found > matched and (best is None or weight > best[0]):
+                best = (weight, _Suggestion(fixed, q, found, corrected.edits))
+        return best[1] if best is not None else None

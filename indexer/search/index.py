@@ -39,7 +39,7 @@ from indexer.db.session import Database
 from indexer.errors import Cancelled, NoIndexError, StorageError
 from indexer.locks import held_by, locked
 from indexer.search.pool import TermSegmentWriter
-from indexer.search.schema import SCHEMA_VERSION, build_schema, index_language
+from indexer.search.schema import SCHEMA_VERSION, WORDS_FIELD, build_schema, folder_of, index_language
 
 __all__ = ["FollowResult", "Follower", "IndexStore", "RebuildResult"]
 
@@ -74,11 +74,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def document_fields(doc: Document) -> dict[str, Any]:
+def document_fields(doc: Document, paths: list[str] | None = None) -> dict[str, Any]:
+    """The index entry of ``doc``; ``paths``: all its files' paths (the primary one first)."""
     lang = index_language(doc.language)
+    others = [p for p in paths or [] if p != doc.path]
     fields: dict[str, Any] = {
         "id": str(doc.id),
-        "path": doc.path,
+        "path": [doc.path, *others],
+        "folder": folder_of(doc.path),
+        WORDS_FIELD: doc.body,
+        "byline": doc.byline,
+        "byline_facet": doc.byline,
+        "dateline": doc.dateline,
         "title": doc.title,
         "lang": doc.language,
         "ingested": doc.ingested_at.replace(tzinfo=None) if doc.ingested_at else None,
@@ -281,8 +288,9 @@ class IndexStore:
                         for docs in store.iter_live_documents(session):
                             if should_stop():
                                 raise Cancelled("rebuild cancelled")
+                            paths = store.paths_by_document(session, [doc.id for doc in docs])
                             for doc in docs:
-                                writer.add_document(**document_fields(doc))
+                                writer.add_document(**document_fields(doc, paths.get(doc.id)))
                             count += len(docs)
                             if progress is not None:
                                 progress(count, total)
@@ -460,7 +468,7 @@ class Follower:
         if self._open is None:
             self._start()
         while docs := self._fetch():
-            for doc in docs:
+            for doc, paths in docs:
                 if doc.id in self._pending or len(self._pending) >= COMMIT_EVERY:
                     self.commit()
                     self._start()
@@ -471,7 +479,7 @@ class Follower:
                 if doc.deleted_at is not None:
                     writer.delete_by_term("id", str(doc.id))
                 else:
-                    writer.update_document(**document_fields(doc))
+                    writer.update_document(**document_fields(doc, paths))
                 self._pending.add(doc.id)
                 self._seq = doc.seq
         if time.monotonic() - self._last_commit >= self.commit_seconds:
@@ -486,9 +494,11 @@ class Follower:
             self._open = _OpenWriter(stack.pop_all(), directory, state, ix)
         self._seq = self.checkpoint = int(state.get("checkpoint", 0))
 
-    def _fetch(self) -> list[Document]:
+    def _fetch(self) -> list[tuple[Document, list[str]]]:
         with self.db.read() as session:
-            return store.changes_since(session, self._seq, self.batch)
+            docs = store.changes_since(session, self._seq, self.batch)
+            paths = store.paths_by_document(session, [doc.id for doc in docs if doc.deleted_at is None])
+            return [(doc, paths.get(doc.id, [])) for doc in docs]
 
     def commit(self) -> None:
         """Commit what was added, save the checkpoint, release the writer lock."""

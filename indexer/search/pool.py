@@ -113,6 +113,26 @@ class TermPool:
             self.save()
         return length
 
+    def add_words(self, fieldname: str, docnum: int, words: list[str]) -> int:
+        """One document's field as words that it has (postings weighted 1, no value, as
+        Whoosh's ``Existence`` format makes them). Returns the field's length in terms."""
+        terms = self._terms(fieldname)
+        get = terms.get
+        record = _RECORD.pack(docnum, 1.0, 0)
+        added = 0
+        for word in words:
+            key = word.encode("utf-8")
+            postings = get(key)
+            if postings is None:
+                terms[key] = bytearray(record)
+                added += _TERM_BYTES + len(key)
+            else:
+                postings += record
+        self.size += added + len(record) * len(words)
+        if self.size > self.limit:
+            self.save()
+        return len(words)
+
     def _held(self) -> Iterator[Group]:
         """The groups held in memory, by field and term, each let go once yielded."""
         fields, self.fields, self.size = self.fields, {}, 0
@@ -343,9 +363,12 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
                 length = 0
                 if field.indexed:
                     terms = field.positions(value) if hasattr(field, "positions") else None
+                    words = field.words(value) if terms is None and hasattr(field, "words") else None
                     if terms is not None:
                         fmt = field.format
                         length = pool.add_positions(fieldname, docnum, terms, fmt.field_boost, fmt.encode)
+                    elif words is not None:
+                        length = pool.add_words(fieldname, docnum, words)
                     else:
                         scorable = field.scorable
                         for term, freq, weight, value_bytes in field.index(value):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -20,12 +19,11 @@ from whoosh import query as wq
 from whoosh.qparser import FuzzyTermPlugin, GtLtPlugin, MultifieldParser
 from whoosh.qparser.syntax import AndGroup
 from whoosh.support.charset import accent_map
-from whoosh.support.levenshtein import damerau_levenshtein
 
 from indexer.errors import QueryError
 from indexer.search.dates import DATE_HINT, DateError, bounds, to_utc
 from indexer.search.phrase import AdjacentPhrase
-from indexer.search.schema import TEXT_PREFIXES, parse_schema, stem_word
+from indexer.search.schema import TEXT_PREFIXES, WORDS_FIELD, fuzzy_word, parse_schema, stem_word
 
 __all__ = [
     "DATE_FIELDS",
@@ -35,14 +33,17 @@ __all__ = [
     "describe",
     "expand",
     "lang_query",
+    "one_edit",
     "parse",
     "path_query",
     "text_leaves",
 ]
 
-FIELDS = ("title", "body", "source", "lang", "path", "published", "ingested", "date", "id", "cluster")
+FIELDS = ("title", "body", "byline", "dateline", "source", "lang", "path", "published", "ingested", "date", "id",
+          "cluster")
+FIELD_LIST = "title, body, byline, dateline, source, lang, path, published, ingested, date, cluster"
 DATE_FIELDS = ("published", "ingested", "date")
-SYNTAX_HINT = 'words, "a phrase", field:value (title body source lang path published ingested date), AND OR NOT, ( ), prefix*, fuzzy~'
+SYNTAX_HINT = f'words, "a phrase", field:value ({FIELD_LIST}), AND OR NOT, ( ), prefix*, fuzzy~'
 # Every date the index can hold: a DateRange over it matches "has a publication date"
 # using a few coarse numeric terms, where Every("published") would read every posting.
 _EVER = (datetime(1, 1, 1), datetime(9999, 12, 31))
@@ -80,7 +81,7 @@ def _check_syntax(text: str) -> str:
         if name not in FIELDS:
             raise QueryError(
                 f"query error: unknown field {name!r}",
-                "fields are: title, body, source, lang, path, published, ingested, date",
+                f"fields are: {FIELD_LIST}",
             )
     return text
 
@@ -232,21 +233,31 @@ def _fold_pattern(text: str) -> str:
     return text.lower().translate(accent_map)
 
 
-_LATIN = re.compile(r"[a-z0-9]+")
-MAX_EXPANSIONS = 50  # stems one fuzzy word may stand for (Lucene's fuzzy max_expansions)
+MAX_EXPANSIONS = 50  # words one fuzzy word may stand for (Lucene's fuzzy max_expansions)
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _one_edit(word: str) -> set[str]:
+@cache
+def _alphabet(word: str) -> str:
+    """The letters a slip may put into ``word``: a-z and digits (accents are folded), and
+    for a word in another script the letters of its Unicode blocks (128 code points)."""
+    letters = set(_ALPHABET)
+    for base in {ord(ch) & ~0x7F for ch in word if ord(ch) > 0x7F}:
+        letters.update(c for c in map(chr, range(base, base + 0x80)) if c.isalnum())
+    return "".join(sorted(letters))
+
+
+def one_edit(word: str) -> set[str]:
     """Every string one edit from ``word``: a letter dropped, added, changed, or two swapped."""
     out = set()
+    alphabet = _alphabet(word)
     for i in range(len(word) + 1):
         head, tail = word[:i], word[i:]
         if tail:
             out.add(head + tail[1:])
         if len(tail) > 1:
             out.add(head + tail[1] + tail[0] + tail[2:])
-        for c in _ALPHABET:
+        for c in alphabet:
             out.add(head + c + tail)
             if tail:
                 out.add(head + c + tail[1:])
@@ -254,57 +265,36 @@ def _one_edit(word: str) -> set[str]:
 
 
 class NearWord(wq.FuzzyTerm):
-    """``word~``: the word, or any word one typing slip away, in one language's field.
+    """``word~`` (``word~2``): the words of the documents, as written, within one (two)
+    edits of the word as typed, in the unstemmed ``words`` field.
 
-    Whoosh's fuzzy term compares stems by Levenshtein distance, so ``srping~`` misses
-    ``spring`` (a swap is two edits) and ``stnading~`` looks near the stem ``stnade``.
-    Here every one-edit variant of the word as typed is stemmed and looked up: a few
-    hundred dictionary lookups, cheaper than Whoosh's automaton. The first letter stays
-    as typed (Lucene's prefix length 1: few slips hit it, and it halves the lookups),
-    and at most MAX_EXPANSIONS stems, the commonest, are searched.
+    Matching written words, not stems, is what makes it precise: a stem one edit away
+    belongs to other words (``govenment`` stems to ``goven``, one edit from ``given``).
+    One edit counts a swap of two letters (``srping~`` finds ``spring``): every variant is
+    looked up, a few hundred set lookups, cheaper than Whoosh's automaton. Two edits use
+    Whoosh's automaton. The first letter stays as typed (Lucene's prefix length 1: few
+    slips hit it, and it halves the lookups); at most MAX_EXPANSIONS words, the commonest.
     """
 
-    def __init__(self, fieldname: str, text: str, lang: str, boost: float = 1.0) -> None:
-        super().__init__(fieldname, text, boost=boost, maxdist=1, prefixlength=1)
-        self.lang = lang
-        self._found: tuple[Any, list[bytes]] | None = None
-        self.resolved: list[bytes] | None = None  # set by resolved(): the same for every reader
+    def __init__(self, text: str, maxdist: int = 1, boost: float = 1.0) -> None:
+        super().__init__(WORDS_FIELD, text, boost=boost, maxdist=maxdist, prefixlength=1)
 
-    def resolved_with(self, reader: Any, contains: Any = None) -> NearWord:
-        """A copy whose stems are looked up once, in ``reader`` (``contains(btext)`` may
-        answer for it faster), instead of again in every segment."""
-        clone = copy.copy(self)
-        clone.resolved = self._top(reader, list(self._lookup(contains or reader.__contains__, reader)))
-        return clone
-
-    def _top(self, reader: Any, found: list[bytes]) -> list[bytes]:
+    def words_in(self, reader: Any, contains: Any = None) -> list[bytes]:
+        """The words (bytes) it stands for in ``reader``; ``contains(btext)`` may answer
+        for the reader faster."""
+        if self.maxdist != 1:
+            found = list(super()._btexts(reader))
+        else:
+            contains = contains or (lambda btext: (self.fieldname, btext) in reader)
+            head = self.text[:1]
+            variants = (v for v in (self.text, *sorted(one_edit(self.text))) if v.startswith(head))
+            found = [b for b in (v.encode("utf-8") for v in variants) if contains(b)]
         if len(found) <= MAX_EXPANSIONS:
             return found
         return sorted(found, key=lambda b: -reader.doc_frequency(self.fieldname, b))[:MAX_EXPANSIONS]
 
     def _btexts(self, ixreader: Any) -> list[bytes]:
-        if self.resolved is not None:
-            return self.resolved
-        # Whoosh asks several times per search (estimate, matcher, highlighting).
-        if self._found is None or self._found[0] is not ixreader:
-            self._found = (ixreader, self._top(ixreader, list(self._lookup(ixreader.__contains__, ixreader))))
-        return self._found[1]
-
-    def _lookup(self, contains: Any, ixreader: Any) -> Iterator[bytes]:
-        seen = set()
-        own = stem_word(self.lang, self.text)
-        head = self.text[:1]
-        for variant in (self.text, *sorted(_one_edit(self.text))):
-            if not variant.startswith(head):
-                continue
-            stem = stem_word(self.lang, variant)
-            # A slip can turn the word into another word's inflection whose stem is far
-            # from it ("srping" -> "sriing" -> "sri"): keep stems near the word's own.
-            if stem not in seen:
-                seen.add(stem)
-                btext = stem.encode("utf-8")
-                if contains((self.fieldname, btext)) and damerau_levenshtein(stem, own, 2) <= 2:
-                    yield btext
+        return self.words_in(ixreader)
 
 
 def expand(q: wq.Query, languages: list[str]) -> wq.Query:
@@ -313,6 +303,10 @@ def expand(q: wq.Query, languages: list[str]) -> wq.Query:
     if fieldname in TEXT_PREFIXES and q.is_leaf():
         if isinstance(q, wq.Every):  # a bare *: every document
             return wq.Every()
+        if isinstance(q, wq.FuzzyTerm):  # written words, in every language at once
+            if fuzzy_word(q.text):
+                return NearWord(q.text, maxdist=max(1, q.maxdist), boost=q.boost)
+            q = wq.Term(fieldname, q.text, boost=q.boost)  # a short word or a number: as typed
         prefix = TEXT_PREFIXES[fieldname]
         variants: list[wq.Query] = []
         seen: set[tuple[str, str]] = set()
@@ -324,15 +318,8 @@ def expand(q: wq.Query, languages: list[str]) -> wq.Query:
                 words = [stem_word(lang, w) for w in q.words]
                 clone = AdjacentPhrase(target, words, slop=q.slop, boost=q.boost)
                 key = (target, " ".join(words))
-            elif isinstance(q, wq.FuzzyTerm) and q.maxdist == 1 and _LATIN.fullmatch(q.text):
-                clone = NearWord(target, q.text, lang, boost=q.boost)
-                key = (target, f"{q.text}~")
-            elif type(q) is wq.Term or isinstance(q, wq.FuzzyTerm):
+            elif type(q) is wq.Term:
                 clone.text = stem_word(lang, q.text)
-                if isinstance(q, wq.FuzzyTerm):
-                    # The first letter must match: scanning every term of a large field
-                    # for each fuzzy word costs tens of milliseconds.
-                    clone.prefixlength = max(q.prefixlength, 1)
                 key = (target, clone.text)
             else:  # prefix, wildcard, regex, ranges: match the folded text unstemmed
                 if hasattr(clone, "text"):

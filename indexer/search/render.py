@@ -38,6 +38,8 @@ def hit_dict(hit: Hit, rank: int) -> dict[str, Any]:
         "title": hit.title,
         "title_derived": hit.title_derived,
         "path": hit.path,
+        "paths": hit.paths or [hit.path],
+        "byline": hit.byline,
         "language": hit.language,
         "source": hit.source,
         "published": _iso(hit.published),
@@ -68,6 +70,7 @@ def _summary(result: SearchResult, explain: bool) -> dict[str, Any]:
         "fallback": result.fallback,
         "suggestion": result.suggestion,
         "suggestion_total": result.suggestion_total,
+        "corrected": result.corrected,
         "facets": _facets(result.facets),
         "explain": None,
     }
@@ -118,9 +121,11 @@ def text_lines(result: SearchResult, color: bool = False, explain: bool = False)
     if result.similar_to is not None:
         verb, subject = ("is" if result.total == 1 else "are"), f"like {result.similar_to}"
     else:
-        verb, subject = ("matches" if result.total == 1 else "match"), repr(result.query)
+        searched = result.suggestion if result.corrected and result.suggestion else result.query
+        verb, subject = ("matches" if result.total == 1 else "match"), repr(searched)
     if result.total == 0:
-        lines.append(f"no documents {'are' if result.similar_to is not None else 'match'} {subject} (total: 0)")
+        narrowed = f" with {result.options_text}" if result.options_text else ""
+        lines.append(f"no documents {'are' if result.similar_to is not None else 'match'} {subject}{narrowed} (total: 0)")
     else:
         shown = len(result.hits)
         head = f"{_count(result.total, 'document')} {verb} {subject}"
@@ -128,14 +133,16 @@ def text_lines(result: SearchResult, color: bool = False, explain: bool = False)
             head += f", {_count(result.hits_total, 'hit')} with near-duplicates folded"
         if shown:
             head += f"; showing {result.offset + 1}-{result.offset + shown}"
-        else:
+        elif result.limit:
             head += f"; none from {result.offset + 1}"
         if result.sort != "relevance":
             head += f", {result.sort} first"
         lines.append(head + f" ({result.took_ms:.0f} ms)")
     if result.fallback:
         lines.append("no document contains all the words: showing documents with any of them")
-    if result.suggestion:
+    if result.corrected:
+        lines.append(f"showing results for {result.suggestion!r}; search instead for {result.query!r} with --as-typed")
+    elif result.suggestion:
         lines.append(f"did you mean: {result.suggestion}  ({_count(result.suggestion_total or 0, 'document')})")
     for rank, hit in enumerate(result.hits, start=result.offset + 1):
         lines.extend(_hit_lines(hit, rank, color))
@@ -152,6 +159,8 @@ def _hit_lines(hit: Hit, rank: int, color: bool) -> list[str]:
     day = hit.published or (f"added {hit.ingested.date()}" if hit.ingested else None)
     facts = " · ".join(str(x) for x in (hit.language, hit.source, day) if x)
     where = f"{printable(hit.path)}  (id {hit.id})"
+    if len(hit.paths) > 1:
+        where += f"  +{len(hit.paths) - 1} more {'path' if len(hit.paths) == 2 else 'paths'}"
     if hit.near_duplicates:
         ids = ", ".join(str(i) for i in hit.near_duplicates[:10])
         more = ", …" if len(hit.near_duplicates) > 10 else ""
@@ -167,6 +176,10 @@ def output(result: SearchResult, fmt: str = "text", color: bool = False, explain
     """Everything `indexer search` prints for ``result``, ending in a newline."""
     if fmt == "json":
         return json.dumps(result_dict(result, explain), ensure_ascii=False, indent=2) + "\n"
+    if fmt == "paths":  # one a line, escaped as everywhere (a newline in a name stays on its line)
+        return "".join(printable(path) + "\n" for hit in result.hits for path in (hit.paths or [hit.path]))
+    if fmt == "count":
+        return f"{result.total}\n"
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in jsonl_records(result, explain))
     return "\n".join(text_lines(result, color=color, explain=explain)) + "\n"

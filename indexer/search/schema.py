@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from itertools import accumulate
@@ -19,12 +20,21 @@ from typing import Any
 
 from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter, Token, Tokenizer
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
-from whoosh.formats import Positions
+from whoosh.formats import Existence, Positions
 from whoosh.system import _INT_SIZE, pack_uint
 from whoosh.support.charset import accent_map
 
+from indexer.ingest.paths import printable
+
 __all__ = [
     "IS_CJK",
+    "PathsField",
+    "WORDS_FIELD",
+    "WordsText",
+    "folder_of",
+    "fuzzy_word",
+    "path_forms",
+    "surface_words",
     "CompactPositions",
     "SCHEMA_VERSION",
     "TOKEN",
@@ -49,7 +59,9 @@ __all__ = [
 #    document becoming a cluster's first member needs no new index entry.
 # 6: bodies no longer stored (read from the database); postings pickled compactly.
 # 7: title_derived stored (a title cut from the lede, the text having no headline).
-SCHEMA_VERSION = 7
+# 8: every path of a document (several for byte-identical copies), in display form too;
+#    ``words``, the unstemmed words (fuzzy terms and spelling); byline, dateline, folder.
+SCHEMA_VERSION = 8
 
 # langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
 # accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
@@ -59,6 +71,7 @@ STEM_LANGUAGES = {
     "sv": "sv",
 }  # fmt: skip  (Whoosh 2.7 lists Turkish but ships no stemmer for it)
 NO_STEMMER = "xx"
+WORDS_FIELD = "words"  # the unstemmed words of title and body (WordsText)
 TEXT_PREFIXES = {"title": "t_", "body": "b_"}
 
 # Ideographs and kana have no spaces between words: index overlapping character bigrams
@@ -203,10 +216,103 @@ def fold(text: str) -> str:
     return "".join(t.text for t in plain_analyzer()(text)) or text.lower()
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def path_forms(path: str) -> set[str]:
+    """The forms under which ``path:`` finds a (database) path: as stored, as shown
+    (``printable``: ``\\n``), and with every control character as ``\\xNN``."""
+    forms = {path, printable(path)}
+    if _CONTROL.search(path):
+        forms.add(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", path))
+    return forms
+
+
+def folder_of(path: str) -> str:
+    """The folder of a path as shown (the facet's value)."""
+    return printable(path.rpartition("/")[0] or "/")
+
+
+class PathsField(ID):  # type: ignore[misc]
+    """Every path of a document (a list; the first is the primary one), each indexed in
+    each of its ``path_forms``, so that ``path:`` finds a byte-identical copy by any of
+    its names and a name with a newline by the escaped form the user sees."""
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        paths = [value] if isinstance(value, str) else list(value)
+        terms = sorted({form for path in paths for form in path_forms(path)})
+        return [(term.encode("utf-8"), 1, 1.0, b"") for term in terms]
+
+
+def surface_words(text: str) -> dict[str, int]:
+    """The words of ``text`` as written (lower-cased, accents folded, not stemmed), with
+    their counts; runs of CJK characters as their bigrams, as the language fields have them."""
+    if IS_CJK.search(text):
+        tokens: list[str] = []
+        for word in TOKEN.findall(text):
+            if len(word) > 1 and IS_CJK.match(word):
+                tokens += [word[i : i + 2] for i in range(len(word) - 1)]
+            else:
+                tokens.append(word)
+    else:
+        tokens = _WORD.findall(text)
+    folds = _fold_cache()
+    if len(folds) > _TERM_CACHE_SIZE:
+        folds.clear()
+    counts: dict[str, int] = {}
+    for token, n in Counter(tokens).items():  # counted in C, folded once per distinct word
+        word = folds.get(token)
+        if word is None:
+            folds[token] = word = token.lower().translate(accent_map)
+        counts[word] = counts.get(word, 0) + n
+    return counts
+
+
+@cache
+def _fold_cache() -> dict[str, str]:
+    return {}
+
+
+def fuzzy_word(word: str) -> bool:
+    """Whether the ``words`` field holds this (folded) word: three letters or more and no
+    digit; shorter words and numbers, a quarter of the postings, are matched as typed
+    (``ab~`` is ``ab``), as Lucene's fuzzy queries leave words of one or two letters."""
+    return len(word) > 2 and not any(ch.isdigit() for ch in word)
+
+
+class WordsText(TEXT):  # type: ignore[misc]
+    """The ``words`` field: each document's words unstemmed, each posting only saying
+    that the document has the word (no frequency, no positions). Fuzzy terms match here,
+    so that ``govenment~`` finds the word ``government`` and not whatever shares a stem
+    one edit away (``goven`` ~ ``given``); spelling suggestions are drawn from it, already
+    in written form. With frequencies the field took as much disk as all the others."""
+
+    def __init__(self) -> None:
+        super().__init__(analyzer=plain_analyzer(), phrase=False)
+        self.format = Existence()
+
+    def words(self, value: Any) -> list[str] | None:
+        """The words of ``value`` this field holds, for the index writer (pool.py), or
+        None when ``value`` is not a text."""
+        return [word for word in surface_words(value) if fuzzy_word(word)] if isinstance(value, str) else None
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        words = self.words(value) if kwargs.get("mode", "index") == "index" else None
+        if words is None:
+            return super().index(value, **kwargs)
+        return [(word.encode("utf-8"), 1, 1.0, b"") for word in words]
+
+
 def build_schema() -> Schema:
     fields: dict[str, Any] = {
         "id": ID(stored=True, unique=True, sortable=True),
-        "path": ID(stored=True),
+        "path": PathsField(stored=True),
+        "folder": ID(stored=False, sortable=True),
+        WORDS_FIELD: WordsText(),
+        "byline": TEXT(analyzer=plain_analyzer(), stored=True),
+        "dateline": TEXT(analyzer=plain_analyzer(), stored=True),
+        # The whole byline as one value, for its facet (the byline field holds its words).
+        "byline_facet": ID(sortable=True),
         "title": STORED(),
         "title_derived": STORED(),  # stored only when true
         "lang": ID(stored=True, sortable=True),
@@ -237,6 +343,8 @@ def parse_schema() -> Schema:
     return Schema(
         id=ID(),
         path=ID(),
+        byline=TEXT(analyzer=plain, multitoken_query="phrase"),
+        dateline=TEXT(analyzer=plain, multitoken_query="phrase"),
         title=TEXT(analyzer=plain, multitoken_query="phrase"),
         body=TEXT(analyzer=plain, multitoken_query="phrase"),
         lang=ID(),

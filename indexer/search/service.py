@@ -197,7 +197,8 @@ class SearchServer:
             return self._answer_command_line(request)
         try:
             with self._lock:
-                return {"stdout": run_request(self.engine, request)}
+                text, code = run_request(self.engine, request)
+            return {"stdout": text, "exit": code} if code else {"stdout": text}
         except QueryError as e:
             return {"error": {"kind": "query", "message": str(e), "hint": e.hint}}
         except IndexerError as e:
@@ -226,11 +227,12 @@ class SearchServer:
         return self.answer(parsed)
 
 
-def run_request(engine: Any, request: dict[str, Any]) -> str:
-    """Run one search request on ``engine`` and render it, as `indexer search` prints it.
+def run_request(engine: Any, request: dict[str, Any]) -> tuple[str, int]:
+    """Run one search request on ``engine``: what `indexer search` prints, and its exit
+    code (1 with ``exit_status`` when nothing matched, else 0).
 
     ``request``: ``command`` (search or similar), ``query`` or ``doc_id``, ``options``
-    (SearchOptions fields), ``format``, ``color``, ``explain``.
+    (SearchOptions fields), ``format``, ``color``, ``explain``, ``exit_status``.
     """
     from indexer.search.engine import SearchOptions
     from indexer.search.render import output
@@ -240,4 +242,5 @@ def run_request(engine: Any, request: dict[str, Any]) -> str:
         result = engine.similar(int(request["doc_id"]), options)
     else:
         result = engine.search(str(request["query"]), options)
-    return output(result, request.get("format", "text"), bool(request.get("color")), bool(request.get("explain")))
+    text = output(result, request.get("format", "text"), bool(request.get("color")), bool(request.get("explain")))
+    return text, 1 if request.get("exit_status") and result.total == 0 else 0

@@ -17,7 +17,7 @@ from whoosh.support.charset import accent_map
 
 from indexer.search.schema import IS_CJK, TOKEN, WordTokenizer, stem_word
 
-__all__ = ["MARK_END", "MARK_START", "snippet"]
+__all__ = ["MARK_END", "MARK_START", "after_title", "snippet"]
 
 MARK_START, MARK_END = "\x02", "\x03"  # the renderer turns these into colour, [ ] or <b>
 SNIPPET_CHARS = 100_000  # look for matches within the first 100k characters of a body
@@ -119,6 +119,14 @@ def _widen(text: str, start: int, end: int) -> tuple[int, int]:
     return lo, hi
 
 
+def after_title(body: str, title: str) -> str:
+    """The body without its title line: the title is shown above the snippet already."""
+    text = body.lstrip()
+    if title and text.startswith(title.strip()):
+        return text[len(title.strip()) :].lstrip()
+    return body
+
+
 def snippet(body: str, terms: set[str], lang: str) -> str:
     """Up to three fragments of ``body`` around ``terms`` (stems of the ``lang`` fields),
     matches between MARK_START and MARK_END, joined by " … "; else the body's start."""
@@ -136,13 +144,21 @@ def snippet(body: str, terms: set[str], lang: str) -> str:
         fragment.matches.append((start, end))
         fragment.terms.add(term)
     best = sorted(fragments, key=lambda f: (-len(f.terms), -len(f.matches), f.start))[:FRAGMENTS]
-    parts = []
+    spans: list[list[int]] = []
     for fragment in sorted(best, key=lambda f: f.start):
         lo, hi = _widen(text, fragment.start, fragment.end)
+        if spans and lo <= spans[-1][1]:  # contexts that overlap are one passage
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    parts = []
+    for lo, hi in spans:
         pieces, at = [], lo
-        for start, end in fragment.matches:
-            pieces += [text[at:start], MARK_START, text[start:end], MARK_END]
-            at = end
+        # Every match in the passage, its context's too (another fragment's words).
+        for start, end, _term in found:
+            if lo <= start and end <= hi:
+                pieces += [text[at:start], MARK_START, text[start:end], MARK_END]
+                at = end
         pieces.append(text[at:hi])
         parts.append(" ".join("".join(pieces).split()))
     return " … ".join(parts)
