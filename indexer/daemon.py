@@ -15,6 +15,8 @@ from typing import Any
 import structlog
 
 from indexer import jobs
+from indexer.alerts.definitions import check_queries, load_alerts
+from indexer.alerts.runner import AlertRunner
 from indexer.db import store
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.folders import is_under
@@ -92,6 +94,7 @@ class Daemon:
         self._last_check = 0.0
         self._unwatched: dict[str, str] = {}  # inbox root -> why its events are not seen
         self._scan_seconds = cfg.safety_scan_seconds if cfg.watch != "poll" else cfg.scan_interval_seconds
+        self._alerts = AlertRunner(ctx)  # matches and delivers in a thread of its own
         # A batch being analysed when SIGTERM arrives is abandoned before its transaction.
         ctx.ingester.should_stop = stop.is_set
 
@@ -229,7 +232,8 @@ class Daemon:
         if self._follow_due and now - self._last_commit >= self.ctx.config.daemon.commit_interval_seconds:
             self._follow_due = False
             self._last_commit = now
-            jobs.follow(self.ctx)
+            if jobs.follow(self.ctx).applied:
+                self._alerts.poke()
             self._poll_wait = FOLLOW_POLL_SECONDS
             self._refresh_searches()
 
@@ -374,6 +378,7 @@ class Daemon:
             if not folder.is_dir():
                 where = f" (fix [paths] inbox in {cfg.source})" if cfg.source else ""
                 raise ConfigError(f"inbox folder does not exist: {folder}{where}")
+        check_queries(load_alerts(cfg, self.ctx.db))  # a bad alert is a bad configuration
         lock = FileLock(cfg.data_dir / DAEMON_LOCK)
         if not lock.try_acquire():
             raise AlreadyRunningError(held_by(lock.path))
@@ -399,6 +404,7 @@ class Daemon:
             )
             scheduler.start()
             self._scheduler = scheduler
+            self._alerts.start()
             self._catch_up(scheduler)
             while not self.stop.is_set():
                 self._write_status()
@@ -426,6 +432,7 @@ class Daemon:
                 self._busy.release()
             log.info("daemon.stopped")
         finally:
+            self._alerts.stop()
             self._stop_searches()
             if observer is not None:
                 observer.stop()

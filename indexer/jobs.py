@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from indexer.alerts.runner import alerts_running
 from indexer.config import Config
 from indexer.db import store
 from indexer.db.models import JobRun, LearnedLine
@@ -207,9 +208,12 @@ def ingest(
     _record_refused(ctx, refused)
     result = IngestResult()
     if named:
-        with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
-            result = _scan(ctx, named, progress=progress, after_batch=follower.step)
-        _log_follow(follower.result())
+        # Alerts are matched as the index commits (in a thread: deliveries never hold up
+        # the batches), and once more after the last commit.
+        with alerts_running(ctx):
+            with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
+                result = _scan(ctx, named, progress=progress, after_batch=follower.step)
+            _log_follow(follower.result())
     result.refused = refused
     return result
 

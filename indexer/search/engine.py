@@ -14,7 +14,7 @@ import itertools
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from bisect import bisect_right
 from heapq import heapify, heappop, heappush, nlargest
 from dataclasses import dataclass, field
@@ -521,6 +521,44 @@ class SearchEngine:
             result.facets = self._facets(s, q, everything)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
+
+    def matching(
+        self, requests: list[tuple[str, SearchOptions]], among: Collection[int] | None = None
+    ) -> list[list[Hit]]:
+        """For each (query, options), every document that `search` counts for it (its
+        filters, no any-word fallback), as hits in document-number order; snippets as the
+        options say. ``among``: only these document ids are looked at, and only the
+        segments holding them are searched (alerts match a new batch this way, many
+        queries at once, without reading the whole index per query)."""
+        s = self.searcher()
+        parts: list[tuple[Searcher, int, set[int] | None]]
+        if among is None:
+            parts = [(s, 0, None)]
+        else:
+            docnums = sorted(d for i in among if (d := s.document_number(id=str(i))) is not None)
+            parts = []
+            for sub, offset in s.leaf_searchers():
+                end = offset + sub.doc_count_all()
+                local = {d - offset for d in docnums if offset <= d < end}
+                if local:
+                    parts.append((sub, offset, local))
+        found_all: list[list[Hit]] = []
+        today = self.today()
+        for text, options in requests:
+            parsed = parse(text, today)
+            q = self._resolve(s, expand(parsed.query, self._languages).normalize())
+            flt = self._filter(options)
+            found: list[int] = []
+            for sub, offset, local in parts:
+                docs = _docset(sub, q)
+                if local is not None:
+                    docs &= local
+                if docs and flt is not None:
+                    docs &= _docset(sub, flt)
+                found.extend(offset + d for d in sorted(docs))
+            run = _Run([(d, None) for d in found], len(found), len(found), {})
+            found_all.append(self._hits(s, run, q, options) if found else [])
+        return found_all
 
     # -- the parts ----------------------------------------------------------------------
 
