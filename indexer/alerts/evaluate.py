@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from indexer.jobs import Context
     from indexer.search.engine import Hit, SearchEngine, SearchOptions
 
-__all__ = ["PassResult", "backfill", "dry_run", "evaluating", "new_marks", "payload", "run_pass"]
+__all__ = ["PassResult", "backfill", "dry_run", "evaluating", "new_marks", "payload", "prepare_marks", "run_pass"]
 
 log = structlog.get_logger(__name__)
 
@@ -125,19 +125,29 @@ def run_pass(ctx: Context, engine: SearchEngine, alerts: list[AlertDef] | None =
     return result
 
 
-def _match(ctx: Context, engine: SearchEngine, alerts: list[AlertDef], upto: int, result: PassResult) -> None:
-    import time
-
+def prepare_marks(ctx: Context, alerts: list[AlertDef], upto: int | None = None) -> None:
+    """Marks for alerts (and deliveries) seen for the first time: they fire on what
+    becomes searchable from now on (``upto``: the index's checkpoint)."""
     with ctx.db.read() as session:
         marks = alert_db.all_marks(session)
     fresh = [a for a in alerts if (a.name, alert_db.MATCHING) not in marks
              or any((a.name, d) not in marks for d in a.deliveries)]
-    for alert in fresh:  # new: from what is searchable now on
-        new_marks(ctx, alert, marks[(alert.name, alert_db.MATCHING)].seq
-                  if (alert.name, alert_db.MATCHING) in marks else upto)
-    if fresh:
-        with ctx.db.read() as session:
-            marks = alert_db.all_marks(session)
+    if fresh and upto is None:
+        upto = ctx.index.checkpoint()
+        if upto is None:  # no index yet: from the database's changes
+            with ctx.db.read() as session:
+                upto = store.current_seq(session)
+    for alert in fresh:
+        matching = marks.get((alert.name, alert_db.MATCHING))
+        new_marks(ctx, alert, matching.seq if matching is not None else upto or 0)
+
+
+def _match(ctx: Context, engine: SearchEngine, alerts: list[AlertDef], upto: int, result: PassResult) -> None:
+    import time
+
+    prepare_marks(ctx, alerts, upto)
+    with ctx.db.read() as session:
+        marks = alert_db.all_marks(session)
     behind: dict[int, list[AlertDef]] = {}
     for alert in alerts:
         mark = marks[(alert.name, alert_db.MATCHING)].seq

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from indexer.alerts.definitions import load_alerts
-from indexer.alerts.evaluate import PassResult, run_pass
+from indexer.alerts.evaluate import PassResult, evaluating, prepare_marks, run_pass
 
 if TYPE_CHECKING:
     from indexer.jobs import Context
@@ -38,6 +38,14 @@ class AlertRunner:
         self._last_error = ""
 
     def start(self) -> None:
+        """Start the thread; alerts seen for the first time fire from now on (not on what
+        this process is about to ingest)."""
+        try:
+            with evaluating(self.ctx) as leading:
+                if leading:
+                    prepare_marks(self.ctx, load_alerts(self.ctx.config, self.ctx.db))
+        except Exception as e:  # the passes will say it again
+            log.error("alerts.prepare_failed", error=str(e))
         self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
         self._thread.start()
 

@@ -142,16 +142,21 @@ def known_documents(session: Session, alert: str, doc_ids: Sequence[int]) -> set
 
 
 def notices_by_cluster(session: Session, alert: str, clusters: Sequence[int]) -> dict[int, int]:
-    """cluster -> the id of the alert's notice (a match not folded) of that cluster."""
+    """cluster -> the id of the alert's first notice (a match not folded) of that cluster:
+    one notified in it, or of a document in it now (clusters regroup as copies come and go)."""
     found: dict[int, int] = {}
+    current = func.coalesce(Document.cluster_id, Document.id)
     for start in range(0, len(clusters), 500):
-        rows = session.execute(
-            select(AlertMatch.cluster, func.min(AlertMatch.id))
-            .where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None),
-                   AlertMatch.cluster.in_(clusters[start : start + 500]))
-            .group_by(AlertMatch.cluster)
-        )
-        found.update({cluster: match_id for cluster, match_id in rows})
+        chunk = clusters[start : start + 500]
+        notified = (select(AlertMatch.cluster, func.min(AlertMatch.id))
+                    .where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None), AlertMatch.cluster.in_(chunk))
+                    .group_by(AlertMatch.cluster))
+        now_in = (select(current, func.min(AlertMatch.id)).join(Document, Document.id == AlertMatch.document_id)
+                  .where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None), current.in_(chunk))
+                  .group_by(current))
+        for query in (notified, now_in):
+            for cluster, match_id in session.execute(query):
+                found[cluster] = min(match_id, found.get(cluster, match_id))
     return found
 
 
