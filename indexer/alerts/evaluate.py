@@ -100,9 +100,13 @@ def new_marks(ctx: Context, alert: AlertDef, seq: int, deliveries_from: int | No
     """Marks for an alert seen for the first time: matched up to ``seq`` (what was
     searchable), delivered up to ``deliveries_from`` (default: the same)."""
     with ctx.db.write(exclusive=False) as session:
-        alert_db.ensure_mark(session, alert.name, alert_db.MATCHING, seq)
-        for d in alert.deliveries:
-            alert_db.ensure_mark(session, alert.name, d, seq if deliveries_from is None else deliveries_from)
+        _new_marks(session, alert, seq, deliveries_from)
+
+
+def _new_marks(session: Any, alert: AlertDef, seq: int, deliveries_from: int | None = None) -> None:
+    alert_db.ensure_mark(session, alert.name, alert_db.MATCHING, seq)
+    for d in alert.deliveries:
+        alert_db.ensure_mark(session, alert.name, d, seq if deliveries_from is None else deliveries_from)
 
 
 def run_pass(ctx: Context, engine: SearchEngine, alerts: list[AlertDef] | None = None,
@@ -137,9 +141,12 @@ def prepare_marks(ctx: Context, alerts: list[AlertDef], upto: int | None = None)
         if upto is None:  # no index yet: from the database's changes
             with ctx.db.read() as session:
                 upto = store.current_seq(session)
-    for alert in fresh:
-        matching = marks.get((alert.name, alert_db.MATCHING))
-        new_marks(ctx, alert, matching.seq if matching is not None else upto or 0)
+    if not fresh:
+        return
+    with ctx.db.write(exclusive=False) as session:  # one transaction for all: 200 alerts are 200 commits otherwise
+        for alert in fresh:
+            matching = marks.get((alert.name, alert_db.MATCHING))
+            _new_marks(session, alert, matching.seq if matching is not None else upto or 0)
 
 
 def _match(ctx: Context, engine: SearchEngine, alerts: list[AlertDef], upto: int, result: PassResult) -> None:
@@ -183,40 +190,57 @@ def _record(session: Any, alert: AlertDef, documents: Sequence[tuple[int, int, i
     notices = {} if alert.every_copy else alert_db.notices_by_cluster(session, alert.name,
                                                                       sorted({c for _, _, c in matched}))
     now = datetime.now(UTC)
-    added = []
+
+    def match(doc_id: int, seq: int, cluster: int, folded: int | None) -> AlertMatch:
+        return AlertMatch(alert=alert.name, document_id=doc_id, seq=seq, cluster=cluster, folded_into=folded,
+                          matched_at=now, payload=json.dumps(payload(alert.name, by_id[doc_id]), ensure_ascii=False))
+
+    # The first of each story not notified yet is a notice; the others fold into one.
+    firsts: dict[int, AlertMatch] = {}
+    later: list[tuple[int, int, int]] = []
     for doc_id, seq, cluster in matched:
-        folded = notices.get(cluster)
-        match = AlertMatch(alert=alert.name, document_id=doc_id, seq=seq, cluster=cluster, folded_into=folded,
-                           matched_at=now, payload=json.dumps(payload(alert.name, by_id[doc_id]), ensure_ascii=False))
-        alert_db.add_matches(session, [match])
-        if folded is None and not alert.every_copy:
-            notices[cluster] = match.id
-        added.append(match)
-        if result is not None:
-            result.matched += 1
-            result.notices += folded is None
-    return added
+        if alert.every_copy or (cluster not in notices and cluster not in firsts):
+            firsts[doc_id if alert.every_copy else cluster] = match(doc_id, seq, cluster, None)
+        else:
+            later.append((doc_id, seq, cluster))
+    alert_db.add_matches(session, list(firsts.values()))  # flushed: their ids are known
+    notices.update({cluster: m.id for cluster, m in firsts.items()})
+    copies = [match(doc_id, seq, cluster, notices[cluster]) for doc_id, seq, cluster in later]
+    alert_db.add_matches(session, copies)
+    if result is not None:
+        result.matched += len(firsts) + len(copies)
+        result.notices += len(firsts)
+    return [*firsts.values(), *copies]
 
 
 def _deliver_all(ctx: Context, alerts: list[AlertDef], result: PassResult, should_stop: Callable[[], bool],
                  now: datetime) -> None:
+    """Deliver what is due, then record it in one transaction (a commit per delivery
+    would cost 200 alerts as many disk syncs): a crash before that record sends this
+    pass's deliveries again, never skips one."""
     with ctx.db.read() as session:
         marks = alert_db.all_marks(session)
         latest = alert_db.latest_notices(session)
-    for alert in alerts:
-        matched = marks[(alert.name, alert_db.MATCHING)].seq
-        for d in alert.deliveries:
-            mark = marks.get((alert.name, d))
-            if mark is None or latest.get(alert.name, 0) <= mark.seq or should_stop():
-                continue
-            retry_at = _utc(mark.retry_at)
-            if retry_at is not None and retry_at > now:
-                continue
-            _deliver(ctx, alert, d, mark.seq, matched, result, should_stop)
+    delivered: list[tuple[str, str, int, int]] = []  # (alert, delivery, up to seq, count)
+    failed: list[tuple[str, str, str]] = []
+    try:
+        for alert in alerts:
+            matched = marks[(alert.name, alert_db.MATCHING)].seq
+            for d in alert.deliveries:
+                mark = marks.get((alert.name, d))
+                if mark is None or latest.get(alert.name, 0) <= mark.seq or should_stop():
+                    continue
+                retry_at = _utc(mark.retry_at)
+                if retry_at is not None and retry_at > now:
+                    continue
+                _deliver(ctx, alert, d, mark.seq, matched, delivered, failed, should_stop)
+    finally:
+        if delivered or failed:
+            _record_deliveries(ctx, delivered, failed, marks, result)
 
 
-def _deliver(ctx: Context, alert: AlertDef, d: str, after: int, upto: int, result: PassResult,
-             should_stop: Callable[[], bool]) -> None:
+def _deliver(ctx: Context, alert: AlertDef, d: str, after: int, upto: int, delivered: list[tuple[str, str, int, int]],
+             failed: list[tuple[str, str, str]], should_stop: Callable[[], bool]) -> None:
     with ctx.db.read() as session:
         pending = alert_db.pending_notices(session, alert.name, after, upto)
     batches = [[n] for n in pending] if one_at_a_time(d) else [pending]
@@ -226,18 +250,24 @@ def _deliver(ctx: Context, alert: AlertDef, d: str, after: int, upto: int, resul
         try:
             deliver(d, [n.payload for n in batch], ctx.config.delivery, should_stop, alert.name)
         except DeliveryError as e:
-            failed_at = datetime.now(UTC)
-            with ctx.db.write(exclusive=False) as session:
-                mark = alert_db.marks_of(session, alert.name).get(d)
-                failures = (mark.failures if mark is not None else 0) + 1
-                alert_db.record_failure(session, alert.name, d, str(e), failed_at,
-                                        failed_at + timedelta(seconds=store.retry_delay(failures)))
-            result.failed.append(f"{alert.name} {d}: {e}")
-            log.warning("alerts.delivery_failed", alert=alert.name, delivery=d, error=str(e), failures=failures)
+            failed.append((alert.name, d, str(e)))
+            log.warning("alerts.delivery_failed", alert=alert.name, delivery=d, error=str(e))
             return
-        with ctx.db.write(exclusive=False) as session:
-            alert_db.record_delivered(session, alert.name, d, batch[-1].seq, len(batch), datetime.now(UTC))
-        result.delivered += len(batch)
+        delivered.append((alert.name, d, batch[-1].seq, len(batch)))
+
+
+def _record_deliveries(ctx: Context, delivered: list[tuple[str, str, int, int]], failed: list[tuple[str, str, str]],
+                       marks: dict[tuple[str, str], Any], result: PassResult) -> None:
+    now = datetime.now(UTC)
+    with ctx.db.write(exclusive=False) as session:
+        for alert, d, seq, count in delivered:
+            alert_db.record_delivered(session, alert, d, seq, count, now)
+            result.delivered += count
+        for alert, d, error in failed:
+            mark = marks.get((alert, d))
+            failures = (mark.failures if mark is not None else 0) + 1
+            alert_db.record_failure(session, alert, d, error, now, now + timedelta(seconds=store.retry_delay(failures)))
+            result.failed.append(f"{alert} {d}: {error}")
 
 
 def dry_run(ctx: Context, engine: SearchEngine, alert: AlertDef, since: datetime | None

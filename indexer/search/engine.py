@@ -396,6 +396,7 @@ class SearchEngine:
         self._ids: tuple[Any, Any] | None = None
         self._length_cache: dict[tuple[int, str], bytes | None] = {}
         self._words: dict[str, set[bytes] | None] = {}
+        self._expanded: dict[tuple[str, date, tuple[str, ...]], wq.Query] = {}
 
     def __enter__(self) -> SearchEngine:
         return self
@@ -531,6 +532,21 @@ class SearchEngine:
         segments holding them are searched (alerts match a new batch this way, many
         queries at once, without reading the whole index per query)."""
         s = self.searcher()
+        found_all: list[list[Hit]] = []
+        for q, options, found in self._matches(s, requests, among):
+            run = _Run([(d, None) for d in found], len(found), len(found), {})
+            found_all.append(self._hits(s, run, q, options) if found else [])
+        return found_all
+
+    def matching_ids(self, text: str, options: SearchOptions) -> list[int]:
+        """The ids of every document `search` counts for ``text`` (as ``matching``), sorted."""
+        s = self.searcher()
+        [(_q, _options, found)] = self._matches(s, [(text, options)], None)
+        return sorted(self._doc_id(s, d) for d in found)
+
+    def _matches(
+        self, s: Searcher, requests: list[tuple[str, SearchOptions]], among: Collection[int] | None
+    ) -> list[tuple[wq.Query, SearchOptions, list[int]]]:
         parts: list[tuple[Searcher, int, set[int] | None]]
         if among is None:
             parts = [(s, 0, None)]
@@ -542,11 +558,16 @@ class SearchEngine:
                 local = {d - offset for d in docnums if offset <= d < end}
                 if local:
                     parts.append((sub, offset, local))
-        found_all: list[list[Hit]] = []
         today = self.today()
+        matched = []
         for text, options in requests:
-            parsed = parse(text, today)
-            q = self._resolve(s, expand(parsed.query, self._languages).normalize())
+            key = (text, today, tuple(self._languages))
+            if (expanded := self._expanded.get(key)) is None:
+                # A standing query is parsed once per day and set of languages, not per batch.
+                if len(self._expanded) > 10_000:
+                    self._expanded.clear()
+                expanded = self._expanded[key] = expand(parse(text, today).query, self._languages).normalize()
+            q = self._resolve(s, expanded)
             flt = self._filter(options)
             found: list[int] = []
             for sub, offset, local in parts:
@@ -556,9 +577,8 @@ class SearchEngine:
                 if docs and flt is not None:
                     docs &= _docset(sub, flt)
                 found.extend(offset + d for d in sorted(docs))
-            run = _Run([(d, None) for d in found], len(found), len(found), {})
-            found_all.append(self._hits(s, run, q, options) if found else [])
-        return found_all
+            matched.append((q, options, found))
+        return matched
 
     # -- the parts ----------------------------------------------------------------------
 
