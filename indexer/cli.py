@@ -288,7 +288,7 @@ def _result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-snippets", is_flag=True, help="do not show text snippets"),
         click.option("--facets", is_flag=True, help="count the matches by language, source and month"),
         click.option("--all", "show_all", is_flag=True, help="show near-duplicates as hits of their own"),
-        click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl", "csv"]), default="text",
                      show_default=True, help="output format"),
         click.option("--json", "as_json", is_flag=True, help="same as --format json"),
     ]
@@ -913,6 +913,76 @@ def alerts_test(state: State, query: str, langs: tuple[str, ...], sources: tuple
     click.echo(f"{len(found)} notices for {query!r}" + (f" since {since}" if since else ""))
     for entry in found:
         click.echo(_match_line(entry))
+
+
+@cli.command("export")
+@click.argument("query", nargs=-1)
+@click.option("--all", "export_all", is_flag=True, help="every document (no QUERY)")
+@click.option("--lang", "langs", multiple=True, metavar="CODE", help="only these languages (as search)")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="only these sources (as search)")
+@click.option("--since", callback=_date_value, metavar="DATE", help="dated from this day (as search)")
+@click.option("--until", callback=_date_value, metavar="DATE", help="dated through this day (as search)")
+@click.option("--path", "path_glob", metavar="GLOB", help="only paths matching this glob (as search)")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--fields", metavar="A,B", help="only these fields, in this order (default: all but the text)")
+@click.option("--with-text", is_flag=True, help="the normalized text too (an export `indexer import` can read)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE, not stdout")
+@_common
+def export(state: State, query: tuple[str, ...], export_all: bool, langs: tuple[str, ...], sources: tuple[str, ...],
+           since: str | None, until: str | None, path_glob: str | None, fmt: str, fields: str | None,
+           with_text: bool, output: Path | None) -> None:
+    """Every document QUERY matches (or --all), in id order: metadata, cluster, text."""
+    from indexer import archive
+    from indexer.search.engine import SearchOptions
+
+    filtered = bool(langs or sources or since or until or path_glob)
+    if export_all == bool(query):
+        raise click.UsageError("give a QUERY or --all")
+    text = " ".join(query) if query else ("*" if filtered else None)
+    chosen = archive.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None,
+                                  with_text, fmt)
+    options = SearchOptions(langs=_split(langs), sources=_split(sources), since=since, until=until, path=path_glob,
+                            snippets=False, collapse=False)
+    with _context(state, read_only=True) as ctx:
+        ids = archive.export_ids(ctx, text, options)
+        total = len(ids) if ids is not None else None
+        target = output.with_name(output.name + ".part") if output else None
+        out = open(target, "w", encoding="utf-8", newline="") if target else sys.stdout  # noqa: SIM115
+        try:
+            with _bar("exporting") as bar:
+                def advance(n: int, done: list[int] = [0]) -> None:  # noqa: B006 (a counter)
+                    done[0] += n
+                    if bar is not None:
+                        bar(done[0], total or done[0])
+
+                count = archive.write(archive.records(ctx, ids, chosen), chosen, fmt, out, advance)
+        except BaseException:
+            if target:
+                out.close()
+                target.unlink(missing_ok=True)
+            raise
+        if target and output:
+            out.close()
+            os.replace(target, output)  # whole or not at all: a backup is never half a file
+    if output:
+        _err(f"exported {count} documents to {output}")
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def import_(state: State, file: Path, as_json: bool) -> None:
+    """Store the documents of an export made with --with-text (JSON lines), and index them."""
+    from indexer import archive
+
+    with _context(state) as ctx, open(file, encoding="utf-8") as lines:
+        with _progress("importing") as advance:
+            result = archive.import_records(ctx, archive.read_jsonl(lines, str(file)), advance)
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, **result.as_dict()})
+        return
+    click.echo(f"imported {result.records} records: {result.documents} documents, {result.paths} paths")
 
 
 def _failing_alerts(ctx: Context) -> list[dict[str, Any]]:
