@@ -389,3 +389,16 @@ def test_a_delivery_added_to_an_alert_starts_from_now(ctx: jobs.Context, tmp_pat
     jobs.ingest(ctx, [inbox])
     assert len(_lines(first)) == 2 and len(_lines(second)) == 1
     assert os.stat(first).st_mode & 0o077 == 0
+
+
+def test_readme_documents_every_alert_key_and_command() -> None:
+    import dataclasses
+
+    from indexer.config import AlertConfig
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [f.name for f in dataclasses.fields(AlertConfig) if f"`{f.name}`" not in readme]
+    assert not missing, f"README does not mention [[alerts]] keys: {missing}"
+    for command in ("alerts add", "alerts list", "alerts test", "export", "import"):
+        assert f"`indexer {command}" in readme, command
+    assert "kill -9" in readme.split("## Alerts")[1].split("## Export")[0]
