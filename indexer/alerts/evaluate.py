@@ -215,9 +215,9 @@ def _record(session: Any, alert: AlertDef, documents: Sequence[tuple[int, int, i
 
 def _deliver_all(ctx: Context, alerts: list[AlertDef], result: PassResult, should_stop: Callable[[], bool],
                  now: datetime) -> None:
-    """Deliver what is due, then record it in one transaction (a commit per delivery
-    would cost 200 alerts as many disk syncs): a crash before that record sends this
-    pass's deliveries again, never skips one."""
+    """Deliver what is due; file deliveries are recorded together at the end (a commit
+    each would cost 200 alerts as many disk syncs): a crash before that record appends
+    this pass's lines again, never skips one."""
     with ctx.db.read() as session:
         marks = alert_db.all_marks(session)
         latest = alert_db.latest_notices(session)
@@ -253,7 +253,14 @@ def _deliver(ctx: Context, alert: AlertDef, d: str, after: int, upto: int, deliv
             failed.append((alert.name, d, str(e)))
             log.warning("alerts.delivery_failed", alert=alert.name, delivery=d, error=str(e))
             return
-        delivered.append((alert.name, d, batch[-1].seq, len(batch)))
+        if one_at_a_time(d):
+            # A command or a request is slow beside a commit: each is recorded at once, so a
+            # crash re-sends at most the one in flight.
+            with ctx.db.write(exclusive=False) as session:
+                alert_db.record_delivered(session, alert.name, d, batch[-1].seq, len(batch), datetime.now(UTC))
+            delivered.append((alert.name, d, batch[-1].seq, 0))
+        else:
+            delivered.append((alert.name, d, batch[-1].seq, len(batch)))
 
 
 def _record_deliveries(ctx: Context, delivered: list[tuple[str, str, int, int]], failed: list[tuple[str, str, str]],
@@ -261,8 +268,9 @@ def _record_deliveries(ctx: Context, delivered: list[tuple[str, str, int, int]],
     now = datetime.now(UTC)
     with ctx.db.write(exclusive=False) as session:
         for alert, d, seq, count in delivered:
-            alert_db.record_delivered(session, alert, d, seq, count, now)
-            result.delivered += count
+            if count:  # else recorded already
+                alert_db.record_delivered(session, alert, d, seq, count, now)
+            result.delivered += count or 1
         for alert, d, error in failed:
             mark = marks.get((alert, d))
             failures = (mark.failures if mark is not None else 0) + 1

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from indexer.alerts.definitions import AlertDef, check_queries, load_alerts, stored_row
-from indexer.alerts.evaluate import backfill, dry_run, new_marks, run_pass
+from indexer.alerts.evaluate import backfill, dry_run, evaluating, new_marks, run_pass
 from indexer.db import alerts as alert_db
 from indexer.db import store
 from indexer.db.models import Alert
-from indexer.errors import ConfigError, NotFoundError, QueryError
+from indexer.errors import BusyError, ConfigError, NotFoundError, QueryError
 
 if TYPE_CHECKING:
     from indexer.jobs import Context
@@ -62,21 +64,43 @@ def add(ctx: Context, alert: AlertDef, backfill_since: datetime | None = None) -
         if other.name == alert.name:
             where = ctx.config.source if other.origin == "config" else "the database"
             raise ConfigError(f"an alert named {alert.name!r} exists already, in {where}")
+    engine = None
+    if backfill_since is not None:
+        engine = _engine(ctx)
+        engine.searcher()  # no index to look back in: an error before anything is stored
     with ctx.db.write(exclusive=False) as session:
         alert_db.add_alert(session, Alert(**stored_row(alert), created_at=datetime.now(UTC)))
     counts = {"backfilled": 0, "delivered": 0}
-    if backfill_since is None:
+    if engine is None:
         with ctx.db.read() as session:
             seq = ctx.index.checkpoint() if ctx.index.checkpoint() is not None else store.current_seq(session)
         new_marks(ctx, alert, seq or 0)
         return counts
-    engine = _engine(ctx)
     try:
-        counts["backfilled"] = backfill(ctx, engine, alert, backfill_since)
+        # Under the evaluation lock: a pass in between would mark it from now on, and the
+        # backfill would never be delivered.
+        with _evaluating_soon(ctx):
+            counts["backfilled"] = backfill(ctx, engine, alert, backfill_since)
         counts["delivered"] = run_pass(ctx, engine, [alert]).delivered
     finally:
         engine.close()
     return counts
+
+
+@contextmanager
+def _evaluating_soon(ctx: Context, timeout: float = 60.0) -> Iterator[None]:
+    """The alerts' evaluation lock, waited for (a daemon's pass holds it for a while)."""
+    import time as clock
+
+    deadline = clock.monotonic() + timeout
+    while True:
+        with evaluating(ctx) as leading:
+            if leading:
+                yield
+                return
+        if clock.monotonic() > deadline:
+            raise BusyError("another process is evaluating the alerts: try again")
+        clock.sleep(0.2)
 
 
 def remove(ctx: Context, name: str) -> None:
