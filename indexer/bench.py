@@ -194,6 +194,7 @@ class AlertFigures:
     examples: list[str]
     ingest: IngestFigures  # the same cold ingest, with the alerts defined
     cost: float  # 1 - docs/s with alerts / docs/s without
+    cpu_cost: float  # CPU seconds with alerts / without - 1 (steadier than wall time on a busy machine)
     notices: int  # lines the file deliveries got
     batch_ms: float  # matching all alerts against one batch of ALERT_BATCH new documents, median of 3
     per_alert_ms: float
@@ -1110,7 +1111,8 @@ def measure_alerts(corpus: Path, sources: Sequence[str], scale: int, root: Path,
     batch_ms = statistics.median(timings)
     kinds = Counter("phrase" if q.startswith('"') else "two words" if " " in q else "rare word" for q in queries)
     return AlertFigures(alerts=len(queries), queries=dict(kinds), examples=queries[:4], ingest=with_alerts,
-                        cost=1 - with_alerts.docs_per_s / without.docs_per_s, notices=notices, batch_ms=batch_ms,
+                        cost=1 - with_alerts.docs_per_s / without.docs_per_s,
+                        cpu_cost=with_alerts.cpu_s / without.cpu_s - 1, notices=notices, batch_ms=batch_ms,
                         per_alert_ms=batch_ms / max(1, len(queries)))
 
 
@@ -1191,7 +1193,8 @@ def measurement_rows(r: Report) -> list[tuple[str, str]]:
     if r.alerts:
         a = r.alerts
         rows += _rows_ingest(f"cold ingest x{scale}, {a.alerts} alerts", a.ingest)
-        rows.append((f"{a.alerts} alerts: ingest cost", f"{a.cost * 100:.1f}% of docs/s; {a.notices:,} notices "
+        rows.append((f"{a.alerts} alerts: ingest cost", f"{a.cost * 100:.1f}% of docs/s, {a.cpu_cost * 100:+.1f}% CPU "
+                     f"seconds; {a.notices:,} notices "
                      f"delivered ({', '.join(f'{n} {k}' for k, n in a.queries.items())}; e.g. "
                      f"{', '.join(a.examples[:2])})"))
         rows.append((f"{a.alerts} alerts on a batch of {ALERT_BATCH}", f"{a.batch_ms:.1f} ms matching "

@@ -402,3 +402,24 @@ def test_readme_documents_every_alert_key_and_command() -> None:
     for command in ("alerts add", "alerts list", "alerts test", "export", "import"):
         assert f"`indexer {command}" in readme, command
     assert "kill -9" in readme.split("## Alerts")[1].split("## Export")[0]
+
+
+def test_a_slow_delivery_gets_its_share_of_a_pass_then_the_others_theirs(
+        ctx: jobs.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from indexer.alerts import evaluate
+
+    monkeypatch.setattr(evaluate, "DELIVERY_SECONDS_PER_PASS", 0.0)  # one match per pass, then the next alert
+    slow_out, fast_out = tmp_path / "slow.jsonl", tmp_path / "fast.jsonl"
+    slow = AlertDef("slow", "volcano", deliveries=(delivery("exec", f"cat >> {slow_out}"),))
+    fast = AlertDef("fast", "volcano", deliveries=(delivery("file", str(fast_out)),))
+    manage.add(ctx, slow)
+    manage.add(ctx, fast)
+    inbox = ctx.config.inbox_dirs[0]
+    for n in range(3):
+        (inbox / f"v{n}.txt").write_text(_text("volcano", n))
+    jobs.ingest(ctx, [inbox])  # one pass at its end
+    assert len(_lines(slow_out)) < 3 and len(_lines(fast_out)) == 3  # the slow one: a match a pass
+    with SearchEngine(ctx.config.data_dir, ctx.config.database_url) as engine:
+        for _ in range(3):
+            run_pass(ctx, engine, [slow, fast])
+    assert sorted(e["id"] for e in _lines(slow_out)) == sorted(e["id"] for e in _lines(fast_out))

@@ -14,6 +14,7 @@ against the same searcher, through the engine's one code path for `search`.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ log = structlog.get_logger(__name__)
 # Changes matched per transaction: bounds memory after a long downtime (one mark per chunk).
 CHUNK_DOCUMENTS = 2000
 LOCK_FILE = "alerts.lock"
+# A slow command or server gets this long per pass, then the other alerts get their turn
+# (and new batches are matched); the rest of its backlog goes out in the next passes.
+DELIVERY_SECONDS_PER_PASS = 10.0
 
 
 @dataclass
@@ -150,8 +154,6 @@ def prepare_marks(ctx: Context, alerts: list[AlertDef], upto: int | None = None)
 
 
 def _match(ctx: Context, engine: SearchEngine, alerts: list[AlertDef], upto: int, result: PassResult) -> None:
-    import time
-
     prepare_marks(ctx, alerts, upto)
     with ctx.db.read() as session:
         marks = alert_db.all_marks(session)
@@ -244,8 +246,9 @@ def _deliver(ctx: Context, alert: AlertDef, d: str, after: int, upto: int, deliv
     with ctx.db.read() as session:
         pending = alert_db.pending_notices(session, alert.name, after, upto)
     batches = [[n] for n in pending] if one_at_a_time(d) else [pending]
-    for batch in batches:
-        if not batch or should_stop():
+    started = time.monotonic()
+    for n, batch in enumerate(batches):
+        if not batch or should_stop() or n and time.monotonic() - started > DELIVERY_SECONDS_PER_PASS:
             return
         try:
             deliver(d, [n.payload for n in batch], ctx.config.delivery, should_stop, alert.name)
