@@ -884,13 +884,17 @@ def alerts_show(state: State, name: str, limit: int, as_json: bool) -> None:
 
 @alerts_group.command("remove")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
-def alerts_remove(state: State, name: str) -> None:
+def alerts_remove(state: State, name: str, as_json: bool) -> None:
     """Remove stored alert NAME with its record of matches."""
     from indexer.alerts import manage
 
     with _context(state) as ctx:
         manage.remove(ctx, name)
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, "removed": name})
+        return
     click.echo(f"removed alert {name}")
 
 

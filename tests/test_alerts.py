@@ -223,7 +223,7 @@ def test_alerts_test_is_a_dry_run_and_backfill_delivers_it_first(project: Projec
     project.write("v9.txt", _text("volcano", 9))
     project.run("ingest", str(project.inbox))
     assert len(hook.ids()) == 4 and len(set(hook.ids())) == 4
-    project.run("alerts", "remove", "v")
+    assert project.json("alerts", "remove", "v") == {"format_version": 1, "removed": "v"}
     assert project.json("alerts", "list")["alerts"] == []
     proc = project.run("alerts", "remove", "v", check=False)
     assert proc.returncode == 1 and "no alert named 'v'" in proc.stderr
