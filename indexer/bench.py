@@ -36,9 +36,11 @@ __all__ = ["bare_whoosh_main", "main"]
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "bbc"
 FORMAT_VERSION = 1
-SECTIONS = ("ingest", "bare", "scaling", "rescan", "add", "query", "known", "daemon")
+SECTIONS = ("ingest", "bare", "scaling", "rescan", "add", "query", "known", "daemon", "alerts")
 # These measure the fully ingested main project, so they imply the cold ingest.
-NEEDS_INDEX = ("rescan", "add", "query", "known", "daemon")
+NEEDS_INDEX = ("rescan", "add", "query", "known", "daemon", "alerts")
+ALERTS = 200  # issue 20: standing queries evaluated on every batch
+ALERT_BATCH = 500  # documents of one batch (the default batch_size) for the per-batch figure
 SAMPLE_SECONDS = 0.05  # /proc polling period for peak memory
 PROBE_SECONDS = 0.02  # how often a dropped file is looked for in the index
 DROP_TIMEOUT = 60.0  # a dropped file not searchable by then counts as this late
@@ -188,6 +190,19 @@ class DaemonFigures:
 
 
 @dataclass
+class AlertFigures:
+    alerts: int
+    queries: dict[str, int]  # class -> alerts of it
+    examples: list[str]
+    ingest: IngestFigures  # the same cold ingest, with the alerts defined
+    cost: float  # 1 - docs/s with alerts / docs/s without
+    cpu_cost: float  # CPU seconds with alerts / without - 1 (steadier than wall time on a busy machine)
+    notices: int  # lines the file deliveries got
+    batch_ms: float  # matching all alerts against one batch of ALERT_BATCH new documents, median of 3
+    per_alert_ms: float
+
+
+@dataclass
 class Report:
     corpus: CorpusInfo
     environment: dict[str, Any]
@@ -200,6 +215,7 @@ class Report:
     queries: QueryFigures | None = None
     known_item: KnownItemFigures | None = None
     daemon: DaemonFigures | None = None
+    alerts: AlertFigures | None = None
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     format_version: int = FORMAT_VERSION
@@ -1080,7 +1096,60 @@ def targets(r: Report) -> list[Target]:
         t.append(Target(18, "rare word spelled right: no suggestion", sp["rare_no_suggestion"], 0.99, "",
                         at_least=True))
         t.append(Target(18, "fuzzy word~: precision", sp["fuzzy_precision"], 1.0, "", at_least=True))
+    if r.alerts:
+        t.append(Target(20, f"ingest docs/s lost to {r.alerts.alerts} alerts", r.alerts.cost * 100, 10, "%"))
     return t
+
+
+def alert_queries(texts: Texts, count: int, seed: int = 13) -> list[str]:
+    """Standing queries as people keep them: rare words, two-word ANDs, phrases, a few
+    with a language filter (they follow subjects, not the commonest words)."""
+    classes = build_queries(texts, count, seed)
+    mix = [q for name in ("term_rare", "and_two_words", "phrase") for q in classes.get(name, [])]
+    rng = random.Random(seed)
+    rng.shuffle(mix)
+    return [mix[i % len(mix)] for i in range(count)] if mix else []
+
+
+def measure_alerts(corpus: Path, sources: Sequence[str], scale: int, root: Path, texts: Texts,
+                   without: IngestFigures) -> AlertFigures:
+    """The cold ingest again in a fresh project with ALERTS alerts (file deliveries), and
+    matching them all against one batch of new documents in-process."""
+    project = Project.create(root)
+    queries = alert_queries(texts, ALERTS)
+    out = root / "alerts"
+    out.mkdir()
+    tables = "".join(f'\n[[alerts]]\nname = "a{i}"\nquery = {json.dumps(q)}\nfile = "{out / f"a{i}.jsonl"}"\n'
+                     + ('lang = "en"\n' if i % 10 == 0 else "") for i, q in enumerate(queries))
+    project.config.write_text(project.config.read_text() + tables, encoding="utf-8")
+    files, nbytes = write_copies(corpus, sources, project.inbox, range(scale))
+    with_alerts = measure_cold_ingest(project, files, nbytes)
+    notices = sum(len(p.read_text().splitlines()) for p in out.glob("*.jsonl"))
+    from indexer.alerts.evaluate import options_of
+    from indexer.alerts.definitions import load_alerts
+    from indexer.config import load
+    from indexer.db.session import open_database
+    from indexer.search.engine import SearchEngine
+
+    cfg = load(str(project.config))
+    db = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False)
+    try:
+        requests = [(a.query, options_of(a)) for a in load_alerts(cfg, db)]
+    finally:
+        db.dispose()
+    with SearchEngine(project.data) as engine:
+        batch = list(range(max(1, files - ALERT_BATCH + 1), files + 1))  # the newest ids: the last batch
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            engine.matching(requests, batch)
+            timings.append((time.perf_counter() - started) * 1000)
+    batch_ms = statistics.median(timings)
+    kinds = Counter("phrase" if q.startswith('"') else "two words" if " " in q else "rare word" for q in queries)
+    return AlertFigures(alerts=len(queries), queries=dict(kinds), examples=queries[:4], ingest=with_alerts,
+                        cost=1 - with_alerts.docs_per_s / without.docs_per_s,
+                        cpu_cost=with_alerts.cpu_s / without.cpu_s - 1, notices=notices, batch_ms=batch_ms,
+                        per_alert_ms=batch_ms / max(1, len(queries)))
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -1157,6 +1226,15 @@ def measurement_rows(r: Report) -> list[tuple[str, str]]:
                      f"({q.cli_query!r}, no daemon)"))
     if r.daemon:
         rows.append(("`indexer search`, daemon on", f"{r.daemon.cli_search_s:.3f} s median"))
+    if r.alerts:
+        a = r.alerts
+        rows += _rows_ingest(f"cold ingest x{scale}, {a.alerts} alerts", a.ingest)
+        rows.append((f"{a.alerts} alerts: ingest cost", f"{a.cost * 100:.1f}% of docs/s, {a.cpu_cost * 100:+.1f}% CPU "
+                     f"seconds; {a.notices:,} notices "
+                     f"delivered ({', '.join(f'{n} {k}' for k, n in a.queries.items())}; e.g. "
+                     f"{', '.join(a.examples[:2])})"))
+        rows.append((f"{a.alerts} alerts on a batch of {ALERT_BATCH}", f"{a.batch_ms:.1f} ms matching "
+                     f"({a.per_alert_ms:.2f} ms per alert), median of 3, in-process"))
     if r.known_item:
         k = r.known_item
         for label, m in (("title words", k.title), ("8 body words", k.body)):
@@ -1340,6 +1418,9 @@ class Runner:
             cli_query = r.queries.cli_query if r.queries else _cli_query(build_queries(texts, 1))
             r.daemon = self.section("daemon", measure_daemon, self.main, self.corpus, self.sources, self.plan,
                                     scale + 1, cli_query)
+        if self.wants("alerts") and r.ingest is not None:
+            r.alerts = self.section("alerts", measure_alerts, self.corpus, self.sources, scale, self.tmp / "alerts",
+                                    texts, r.ingest)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -324,7 +324,7 @@ def _result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-snippets", is_flag=True, help="do not show text snippets"),
         click.option("--facets", is_flag=True, help="count the matches by language, source and month"),
         click.option("--all", "show_all", is_flag=True, help="show near-duplicates as hits of their own"),
-        click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl", "csv"]), default="text",
                      show_default=True, help="output format"),
         click.option("--json", "as_json", is_flag=True, help="same as --format json"),
         click.option("--output", "output", type=click.Choice(["hits", "paths"]), default="hits", show_default=True,
@@ -768,6 +768,7 @@ def status(state: State, as_json: bool) -> None:
         daemon = read_status(ctx) or {}
         unavailable = [{"path": f.path, "reason": f.reason} for f in jobs.unavailable_folders(ctx)]
         last_runs = summary["last_runs"]
+        failing_alerts = _failing_alerts(ctx)
         data = {
             "format_version": FORMAT_VERSION,
             "data_dir": str(ctx.config.data_dir),
@@ -786,6 +787,7 @@ def status(state: State, as_json: bool) -> None:
             "last_reindex": last_runs.get("reindex", (None,))[0],
             "next_reindex": daemon.get("next_runs", {}).get("reindex"),
             "index": index,
+            "failing_deliveries": failing_alerts,
             "last_runs": {job: {"started": s, "ended": e, "outcome": o, "node": n}
                           for job, (s, e, o, n) in last_runs.items()},
             "daemon": {
@@ -817,6 +819,9 @@ def status(state: State, as_json: bool) -> None:
     else:
         click.echo(f"index:     {index['documents']} documents, {index['segments']} segments, "
                    f"{index['size_bytes'] / 1e6:.1f} MB, lag {index['lag']} changes")
+    for f in failing_alerts:
+        click.echo(f"alert {f['alert']}: delivery failing ({f['failures']}x): {_shown(f['delivery'])}: "
+                   f"{f['last_error']} (retry at {f['retry_at']})")
     click.echo(f"last scan: {data['last_scan'] or 'never'}; last reindex: {data['last_reindex'] or 'never'}")
     if data["last_runs"]:
         click.echo("last runs:")
@@ -833,6 +838,227 @@ def status(state: State, as_json: bool) -> None:
                    f"{data['pending_files'] or 0} files settling, next reindex {data['next_reindex']})")
     else:
         click.echo("daemon:    not running")
+
+
+@cli.group("alerts")
+def alerts_group() -> None:
+    """Standing queries that fire on new documents: add, list, show, test, remove."""
+
+
+def _alert_def(name: str, query: str, langs: tuple[str, ...], sources: tuple[str, ...], every_copy: bool,
+               files: tuple[str, ...] = (), commands: tuple[str, ...] = (), webhooks: tuple[str, ...] = ()) -> Any:
+    from indexer.alerts.definitions import AlertDef, delivery
+
+    deliveries = ([delivery("file", t) for t in files] + [delivery("exec", t) for t in commands]
+                  + [delivery("webhook", t) for t in webhooks])
+    return AlertDef(name, query, _split(langs), _split(sources), every_copy, tuple(deliveries))
+
+
+def _alert_filters(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--lang", "langs", multiple=True, metavar="CODE", help="only these languages (as search)"),
+        click.option("--source", "sources", multiple=True, metavar="NAME", help="only these sources (as search)"),
+        click.option("--every-copy", is_flag=True, help="every copy of a story, not only the first"),
+        click.option("--json", "as_json", is_flag=True, help="print JSON"),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _match_line(entry: dict[str, Any]) -> str:
+    copies = f"  +{len(entry['copies'])} copies: {', '.join(map(str, entry['copies']))}" if entry["copies"] else ""
+    return f"  {entry['id']:>7}  {_shown(entry['title'])[:70]}  [{entry['language']}]  {_shown(entry['path'])}{copies}"
+
+
+@alerts_group.command("add")
+@click.argument("name")
+@click.argument("query")
+@_alert_filters
+@click.option("--file", "files", multiple=True, metavar="PATH", help="append one JSON line per match to PATH")
+@click.option("--exec", "commands", multiple=True, metavar="CMD", help="run CMD (by /bin/sh) with the match on stdin")
+@click.option("--webhook", "webhooks", multiple=True, metavar="URL", help="POST the match's JSON to URL")
+@click.option("--backfill", metavar="SINCE", help="first deliver what it would have fired since then (7d, 2025-12)")
+@_common
+def alerts_add(state: State, name: str, query: str, langs: tuple[str, ...], sources: tuple[str, ...],
+               every_copy: bool, as_json: bool, files: tuple[str, ...], commands: tuple[str, ...],
+               webhooks: tuple[str, ...], backfill: str | None) -> None:
+    """Store alert NAME (every node sees it): QUERY in the search syntax, and deliveries."""
+    from indexer.alerts import manage
+
+    alert = _alert_def(name, query, langs, sources, every_copy, files, commands, webhooks)
+    since = manage.since_datetime(backfill)
+    with _context(state) as ctx:
+        counts = manage.add(ctx, alert, since)
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, **alert.as_dict(), **counts})
+        return
+    click.echo(f"added alert {name}: {query}")
+    if backfill:
+        click.echo(f"backfill since {backfill}: {counts['backfilled']} notices, {counts['delivered']} delivered")
+
+
+@alerts_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def alerts_list(state: State, as_json: bool) -> None:
+    """Every alert (config.toml's and the database's), with its deliveries' state."""
+    from indexer.alerts import manage
+    from indexer.alerts.definitions import load_alerts
+
+    with _context(state, read_only=True) as ctx:
+        data = [manage.describe(ctx, a) for a in load_alerts(ctx.config, ctx.db)]
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, "alerts": data})
+        return
+    if not data:
+        click.echo("no alerts (add one with `indexer alerts add`, or [[alerts]] in config.toml)")
+    for a in data:
+        filters = "".join(f" --lang {v}" for v in a["lang"]) + "".join(f" --source {v}" for v in a["source"])
+        click.echo(f"{a['name']}  ({a['origin']})  {a['query']}{filters}" + ("  every copy" if a["every_copy"] else ""))
+        for d in a["deliveries"]:
+            state_text = f"{d['delivered']} delivered, {d['pending']} pending"
+            if d["failures"]:
+                state_text += f", failing ({d['failures']}x): {d['last_error']}"
+            click.echo(f"  {_shown(d['delivery'])}: {state_text}")
+
+
+@alerts_group.command("show")
+@click.argument("name")
+@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="recent notices to show")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def alerts_show(state: State, name: str, limit: int, as_json: bool) -> None:
+    """An alert's recent notices (with the copies folded into them) and deliveries."""
+    from indexer.alerts import manage
+
+    with _context(state, read_only=True) as ctx:
+        data = manage.describe(ctx, manage.find(ctx, name), recent=limit)
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, **data})
+        return
+    click.echo(f"{data['name']}  ({data['origin']})  {data['query']}")
+    for d in data["deliveries"]:
+        line = f"  {_shown(d['delivery'])}: {d['delivered']} delivered, {d['pending']} pending"
+        if d["failures"]:
+            line += f"; failing ({d['failures']}x, retry at {d['retry_at']}): {d['last_error']}"
+        click.echo(line)
+    click.echo(f"recent notices ({len(data['recent'])}):" if data["recent"] else "no notices yet")
+    for entry in data["recent"]:
+        click.echo(_match_line(entry))
+
+
+@alerts_group.command("remove")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def alerts_remove(state: State, name: str, as_json: bool) -> None:
+    """Remove stored alert NAME with its record of matches."""
+    from indexer.alerts import manage
+
+    with _context(state) as ctx:
+        manage.remove(ctx, name)
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, "removed": name})
+        return
+    click.echo(f"removed alert {name}")
+
+
+@alerts_group.command("test")
+@click.argument("query")
+@_alert_filters
+@click.option("--since", metavar="SINCE", help="documents ingested since then (7d, 2w, 2025-12-03); default all")
+@_common
+def alerts_test(state: State, query: str, langs: tuple[str, ...], sources: tuple[str, ...], every_copy: bool,
+                as_json: bool, since: str | None) -> None:
+    """Dry run: what an alert on QUERY would have fired, one notice per story."""
+    from indexer.alerts import manage
+
+    alert = _alert_def("test", query, langs, sources, every_copy)
+    with _context(state, read_only=True) as ctx:
+        found = manage.test(ctx, alert, manage.since_datetime(since))
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, "query": query, "since": since, "notices": found})
+        return
+    click.echo(f"{len(found)} notices for {query!r}" + (f" since {since}" if since else ""))
+    for entry in found:
+        click.echo(_match_line(entry))
+
+
+@cli.command("export")
+@click.argument("query", nargs=-1)
+@click.option("--all", "export_all", is_flag=True, help="every document (no QUERY)")
+@click.option("--lang", "langs", multiple=True, metavar="CODE", help="only these languages (as search)")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="only these sources (as search)")
+@click.option("--since", callback=_date_value, metavar="DATE", help="dated from this day (as search)")
+@click.option("--until", callback=_date_value, metavar="DATE", help="dated through this day (as search)")
+@click.option("--path", "path_glob", metavar="GLOB", help="only paths matching this glob (as search)")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--fields", metavar="A,B", help="only these fields, in this order (default: all but the text)")
+@click.option("--with-text", is_flag=True, help="the normalized text too (an export `indexer import` can read)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE, not stdout")
+@_common
+def export(state: State, query: tuple[str, ...], export_all: bool, langs: tuple[str, ...], sources: tuple[str, ...],
+           since: str | None, until: str | None, path_glob: str | None, fmt: str, fields: str | None,
+           with_text: bool, output: Path | None) -> None:
+    """Every document QUERY matches (or --all), in id order: metadata, cluster, text."""
+    from indexer import archive
+    from indexer.search.engine import SearchOptions
+
+    filtered = bool(langs or sources or since or until or path_glob)
+    if export_all == bool(query):
+        raise click.UsageError("give a QUERY or --all")
+    text = " ".join(query) if query else ("*" if filtered else None)
+    chosen = archive.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None,
+                                  with_text, fmt)
+    options = SearchOptions(langs=_split(langs), sources=_split(sources), since=since, until=until, path=path_glob,
+                            snippets=False, collapse=False)
+    with _context(state, read_only=True) as ctx:
+        ids = archive.export_ids(ctx, text, options)
+        total = len(ids) if ids is not None else None
+        target = output.with_name(output.name + ".part") if output else None
+        out = open(target, "w", encoding="utf-8", newline="") if target else sys.stdout  # noqa: SIM115
+        try:
+            with _bar("exporting") as bar:
+                def advance(n: int, done: list[int] = [0]) -> None:  # noqa: B006 (a counter)
+                    done[0] += n
+                    if bar is not None:
+                        bar(done[0], total or done[0])
+
+                count = archive.write(archive.records(ctx, ids, chosen), chosen, fmt, out, advance)
+        except BaseException:
+            if target:
+                out.close()
+                target.unlink(missing_ok=True)
+            raise
+        if target and output:
+            out.close()
+            os.replace(target, output)  # whole or not at all: a backup is never half a file
+    if output:
+        _err(f"exported {count} documents to {output}")
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@_common
+def import_(state: State, file: Path, as_json: bool) -> None:
+    """Store the documents of an export made with --with-text (JSON lines), and index them."""
+    from indexer import archive
+
+    with _context(state) as ctx, open(file, encoding="utf-8") as lines:
+        with _progress("importing") as advance:
+            result = archive.import_records(ctx, archive.read_jsonl(lines, str(file)), advance)
+    if as_json:
+        _print_json({"format_version": FORMAT_VERSION, **result.as_dict()})
+        return
+    click.echo(f"imported {result.records} records: {result.documents} documents, {result.paths} paths")
+
+
+def _failing_alerts(ctx: Context) -> list[dict[str, Any]]:
+    from indexer.alerts import manage
+
+    return manage.failing(ctx)
 
 
 @cli.group("db")

@@ -19,7 +19,7 @@ from indexer import configfile
 from indexer.configfile import DEFAULT_DATA_DIR, ENV_CONFIG, ENV_DATA_DIR
 from indexer.errors import ConfigError
 
-__all__ = ["Config", "load", "iter_settings", "ENV_CONFIG"]
+__all__ = ["AlertConfig", "Config", "load", "iter_settings", "ENV_CONFIG"]
 
 
 def _setting(default: Any, help: str, **checks: Any) -> Any:
@@ -101,6 +101,28 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class DeliveryConfig:
+    timeout_seconds: float = _setting(
+        10.0, "an alert's exec or webhook delivery taking longer fails (and is tried again later)", min=0.1
+    )
+    webhook_attempts: int = _setting(3, "tries of a webhook POST per delivery, 0.5 s, 1 s, ... apart", min=1)
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """One ``[[alerts]]`` table: a standing query and where its matches go."""
+
+    name: str = _setting("", "the alert's name, unique among all alerts", max_chars=100)
+    query: str = _setting("", "the standing query, in the search syntax")
+    lang: list[str] = _setting([], "only documents in these languages (as search --lang)")
+    source: list[str] = _setting([], "only documents from these sources (as search --source)")
+    every_copy: bool = _setting(False, "notify every copy of a story, not only the first")
+    file: list[str] = _setting([], "files to append one JSON line per match to")
+    exec: list[str] = _setting([], "commands run with a match's JSON on stdin (by /bin/sh)")
+    webhook: list[str] = _setting([], "URLs a match's JSON is POSTed to")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = _setting(
         "info", "debug, info, warning or error", choices=("debug", "info", "warning", "error")
@@ -115,7 +137,9 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    alerts: tuple[AlertConfig, ...] = ()  # the [[alerts]] tables
     source: Path | None = None  # the file it came from, for messages
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -164,6 +188,7 @@ _SECTIONS: dict[str, type] = {
     "ingest": IngestConfig,
     "language": LanguageConfig,
     "daemon": DaemonConfig,
+    "delivery": DeliveryConfig,
     "log": LogConfig,
 }
 
@@ -218,10 +243,40 @@ def _check_crontab(where: str, value: str) -> None:
         raise ConfigError(f"{where}: not a crontab schedule ({e}): {value!r}") from None
 
 
+def _build_alerts(raw: Any, label: str) -> tuple[AlertConfig, ...]:
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ConfigError(f"{label}: alerts must be [[alerts]] tables")
+    fields = {f.name: f for f in dataclasses.fields(AlertConfig)}
+    defaults = AlertConfig()
+    alerts: list[AlertConfig] = []
+    for n, table in enumerate(raw, 1):
+        kwargs = {}
+        for key, value in table.items():
+            where = f"{label}: [[alerts]] #{n} {key}"
+            if key not in fields:
+                raise ConfigError(f"{label}: unknown setting [[alerts]] #{n} {key}")
+            if isinstance(getattr(defaults, key), list) and isinstance(value, str):
+                value = [value]  # one delivery (or language) needs no list
+            kwargs[key] = _check(where, fields[key], getattr(defaults, key), value)
+        alert = AlertConfig(**kwargs)
+        where = f"{label}: [[alerts]] #{n}"
+        if not alert.name.strip() or not alert.query.strip():
+            raise ConfigError(f"{where}: an alert needs a name and a query")
+        if not (alert.file or alert.exec or alert.webhook):
+            raise ConfigError(f"{where} ({alert.name}): give at least one delivery: file, exec or webhook")
+        if any(a.name == alert.name for a in alerts):
+            raise ConfigError(f"{where}: two alerts are named {alert.name!r}")
+        alerts.append(alert)
+    return tuple(alerts)
+
+
 def _build(raw: dict[str, Any], label: str) -> dict[str, Any]:
     built: dict[str, Any] = {}
     classes = _SECTIONS
     for section, values in raw.items():
+        if section == "alerts":
+            built["alerts"] = _build_alerts(values, label)
+            continue
         if section not in classes:
             raise ConfigError(f"{label}: unknown section [{section}]")
         if not isinstance(values, dict):

@@ -16,6 +16,8 @@ import structlog
 
 from indexer import jobs
 from indexer.config import Config
+from indexer.alerts.definitions import check_queries, load_alerts
+from indexer.alerts.runner import AlertRunner
 from indexer.db import store
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.folders import is_under
@@ -102,6 +104,7 @@ class Daemon:
         # the daemon again (the folders are resolved once, at start).
         self.restart = False
         self._inboxes = ctx.config.inbox_dirs  # resolved now, as the ingester's rules are
+        self._alerts = AlertRunner(ctx)  # matches and delivers in a thread of its own
         # A batch being analysed when SIGTERM arrives is abandoned before its transaction.
         ctx.ingester.should_stop = stop.is_set
 
@@ -241,7 +244,8 @@ class Daemon:
         if self._follow_due and now - self._last_commit >= self.ctx.config.daemon.commit_interval_seconds:
             self._follow_due = False
             self._last_commit = now
-            jobs.follow(self.ctx)
+            if jobs.follow(self.ctx).applied:
+                self._alerts.poke()
             self._poll_wait = FOLLOW_POLL_SECONDS
             self._refresh_searches()
 
@@ -407,6 +411,7 @@ class Daemon:
             # An inbox with documents that is away (an unmounted share): the others are
             # served; it is watched again, and scanned, once it is back.
             log.warning("daemon.inbox_unavailable", inbox=str(folder), reason="missing")
+        check_queries(load_alerts(cfg, self.ctx.db))  # a bad alert is a bad configuration
         lock = FileLock(cfg.data_dir / DAEMON_LOCK)
         if not lock.try_acquire():
             raise AlreadyRunningError(held_by(lock.path))
@@ -432,6 +437,7 @@ class Daemon:
             )
             scheduler.start()
             self._scheduler = scheduler
+            self._alerts.start()
             self._catch_up(scheduler)
             while not self.stop.is_set():
                 self._write_status()
@@ -459,6 +465,7 @@ class Daemon:
                 self._busy.release()
             log.info("daemon.stopped")
         finally:
+            self._alerts.stop()
             self._stop_searches()
             if observer is not None:
                 observer.stop()

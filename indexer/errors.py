@@ -11,6 +11,7 @@
     │   └── AlreadyRunningError  a daemon already runs on this data dir
     ├── StorageError             the database or index could not be written (disk full, ...)
     ├── SchemaError              the database schema is older or newer than this program
+    ├── DeliveryError            an alert's match could not be delivered (recorded, retried)
     └── Cancelled                a long job stopped because the daemon is stopping
 
 The CLI maps each family to one line on stderr and an exit code; the core never prints.
@@ -23,6 +24,7 @@ __all__ = [
     "BusyError",
     "Cancelled",
     "ConfigError",
+    "DeliveryError",
     "IndexerError",
     "InputError",
     "MissingDatabaseError",
@@ -97,6 +99,10 @@ class StorageError(IndexerError):
 
 class SchemaError(IndexerError):
     """The database was made by another version: `indexer db upgrade` (or a newer indexer)."""
+
+
+class DeliveryError(IndexerError):
+    """A file, exec or webhook delivery failed: what happened, for the alert's record."""
 
 
 class Cancelled(IndexerError):

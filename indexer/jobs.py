@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from indexer.alerts.runner import alerts_running
 from indexer.config import Config
 from indexer.db import store
 from indexer.db.models import JobRun, LearnedLine
@@ -215,9 +216,13 @@ def ingest(
     result = IngestResult()
     if named:
         _build_if_missing(ctx)
-        with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
-            result = _scan(ctx, named, progress=progress, after_batch=follower.step, accept_vanished=accept_vanished)
-        _log_follow(follower.result())
+        # Alerts are matched as the index commits (in a thread: deliveries never hold up
+        # the batches), and once more after the last commit.
+        with alerts_running(ctx):
+            with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
+                result = _scan(ctx, named, progress=progress, after_batch=follower.step,
+                               accept_vanished=accept_vanished)
+            _log_follow(follower.result())
     result.refused = refused
     return result
 

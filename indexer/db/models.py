@@ -26,6 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "Alert",
+    "AlertMark",
+    "AlertMatch",
     "Base",
     "Claim",
     "Counter",
@@ -229,5 +232,57 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class Alert(Base):
+    """A standing query stored from the CLI (`indexer alerts add`): every node sees it.
+    Alerts from config.toml are not stored; both kinds keep their marks and matches below."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    query: Mapped[str] = mapped_column(Text)
+    langs: Mapped[str] = mapped_column(String(200), default="")  # comma list
+    sources: Mapped[str] = mapped_column(Text, default="")  # comma list
+    every_copy: Mapped[bool] = mapped_column(Boolean, default=False)
+    deliveries: Mapped[str] = mapped_column(Text, default="[]")  # JSON: ["file:/x.jsonl", "webhook:http://..."]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertMark(Base):
+    """A high-water mark on the change sequence, per alert: ``delivery`` "" for matching
+    (every change up to ``seq`` has been matched and its matches recorded), else one per
+    delivery (every match up to ``seq`` has been delivered there), with its failures."""
+
+    __tablename__ = "alert_marks"
+
+    alert: Mapped[str] = mapped_column(String(100), primary_key=True)
+    delivery: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)  # matches delivered, ever
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row; 0 once one succeeds
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertMatch(Base):
+    """A document an alert matched, once: a notice, or (``folded_into`` set) a copy of a
+    story already notified, folded into that notice. ``payload`` is what deliveries send."""
+
+    __tablename__ = "alert_matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert: Mapped[str] = mapped_column(String(100))
+    document_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)  # the document's change when it matched
+    cluster: Mapped[int] = mapped_column(Integer)  # its cluster, or its own id when alone
+    folded_into: Mapped[int | None] = mapped_column(Integer)  # the notice's match id
+    matched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+
+
+Index("ix_alert_matches_alert_document", AlertMatch.alert, AlertMatch.document_id, unique=True)
+Index("ix_alert_matches_alert_seq", AlertMatch.alert, AlertMatch.seq)
+Index("ix_alert_matches_alert_cluster", AlertMatch.alert, AlertMatch.cluster)
 Index("ix_documents_live_body", Document.body_sha256, Document.deleted_at)
 Index("ix_doc_lines_group_line", DocLine.group_key, DocLine.line_key)

@@ -23,6 +23,10 @@ __all__ = [
     "BatchCounts",
     "Linked",
     "apply_batch",
+    "documents_after",
+    "documents_by_ids",
+    "file_states_of",
+    "set_ingested",
     "bump_learned_version",
     "claim_paths",
     "count_lines",
@@ -1143,3 +1147,36 @@ def drop_expired_claims(session: Session) -> int:
 def claims_by_node(session: Session) -> dict[str, int]:
     """node -> number of claims it holds (expired ones included)."""
     return dict(session.execute(select(Claim.node, func.count()).group_by(Claim.node)).all())  # type: ignore[arg-type]
+
+
+def documents_after(session: Session, after_id: int, limit: int, with_body: bool) -> list[Document]:
+    """Live documents with ids above ``after_id``, in id order (keyset pagination)."""
+    query = select(Document).where(Document.id > after_id, Document.deleted_at.is_(None))
+    if not with_body:
+        query = query.options(defer(Document.body))
+    return list(session.scalars(query.order_by(Document.id).limit(limit)))
+
+
+def documents_by_ids(session: Session, ids: Sequence[int], with_body: bool) -> list[Document]:
+    """These live documents, in id order."""
+    query = select(Document).where(Document.id.in_(ids), Document.deleted_at.is_(None))
+    if not with_body:
+        query = query.options(defer(Document.body))
+    return list(session.scalars(query.order_by(Document.id)))
+
+
+def file_states_of(session: Session, doc_ids: Sequence[int]) -> dict[int, list[tuple[str, int, int, str]]]:
+    """document id -> (path, size, mtime_ns, sha256) of each of its files, by path."""
+    found: dict[int, list[tuple[str, int, int, str]]] = {}
+    for chunk in _chunks(list(doc_ids)):
+        rows = session.execute(select(File.document_id, File.path, File.size, File.mtime_ns, File.sha256)
+                               .where(File.document_id.in_(chunk)).order_by(File.path))
+        for doc_id, path, size, mtime_ns, sha in rows:
+            found.setdefault(doc_id, []).append((path, size, mtime_ns, sha))
+    return found
+
+
+def set_ingested(session: Session, when: Mapping[int, datetime]) -> None:
+    """Give documents the ingested time they had where they came from (`indexer import`)."""
+    for doc_id, at in when.items():
+        session.execute(update(Document).where(Document.id == doc_id).values(ingested_at=at))

@@ -14,7 +14,7 @@ import itertools
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from bisect import bisect_right
 from heapq import heapify, heappop, heappush, nlargest
 from dataclasses import dataclass, field
@@ -270,6 +270,51 @@ def _docset(s: Searcher, q: wq.Query) -> set[int]:
     return set(s.docs_for_query(q))
 
 
+def _docset_among(s: Searcher, q: wq.Query, among: set[int]) -> set[int]:
+    """``_docset(s, q) & among``, looking at ``among`` only where that is cheaper: terms
+    from their postings, as sets; phrases, ranges and the like by skipping their matcher
+    to each of ``among`` (a phrase over a whole segment reads every position of its words)."""
+    kind = type(q)
+    if not among:
+        return set()
+    if kind is wq.Term:
+        return _term_docs(s.reader(), q.fieldname, q.text) & among
+    if kind is wq.Or and not q.minmatch:
+        docs: set[int] = set()
+        for child in q.subqueries:
+            docs |= _docset_among(s, child, among - docs)
+        return docs
+    if kind is wq.And:
+        positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
+        if positive:
+            docs = set(among)
+            # Terms first (cheap), so the costly parts look at fewer documents.
+            for child in sorted(positive, key=lambda c: type(c) is not wq.Term):
+                docs = _docset_among(s, child, docs)
+            for negative in (c.query for c in q.subqueries if isinstance(c, wq.Not)):
+                docs -= _docset_among(s, negative, docs)
+            return docs
+    if kind is wq.AndNot:
+        docs = _docset_among(s, q.a, among)
+        return docs - _docset_among(s, q.b, docs)
+    if kind is wq.AndMaybe:
+        return _docset_among(s, q.a, among)
+    if kind is wq.Require:
+        return _docset_among(s, q.b, _docset_among(s, q.a, among))
+    m = q.matcher(s, s.boolean_context())
+    found: set[int] = set()
+    for d in sorted(among):
+        if not m.is_active():
+            break
+        if m.id() < d:
+            m.skip_to(d)
+            if not m.is_active():
+                break
+        if m.id() == d:
+            found.add(d)
+    return found
+
+
 def _alone(s: Searcher, cluster: str) -> bool:
     """Whether one live document only has this cluster (deleted ones are skipped)."""
     return len(list(itertools.islice(s.reader().postings("cluster", cluster).all_ids(), 2))) < 2
@@ -421,6 +466,7 @@ class SearchEngine:
         self._ids: tuple[Any, Any] | None = None
         self._length_cache: dict[tuple[int, str], bytes | None] = {}
         self._words: dict[str, set[bytes] | None] = {}
+        self._expanded: dict[tuple[str, date, tuple[str, ...]], wq.Query] = {}
 
     def __enter__(self) -> SearchEngine:
         return self
@@ -557,6 +603,65 @@ class SearchEngine:
             result.facets = self._facets(s, q, everything)
         result.took_ms = round((time.perf_counter() - started) * 1000, 2)
         return result
+
+    def matching(
+        self, requests: list[tuple[str, SearchOptions]], among: Collection[int] | None = None
+    ) -> list[list[Hit]]:
+        """For each (query, options), every document that `search` counts for it (its
+        filters, no any-word fallback), as hits in document-number order; snippets as the
+        options say. ``among``: only these document ids are looked at, and only the
+        segments holding them are searched (alerts match a new batch this way, many
+        queries at once, without reading the whole index per query)."""
+        s = self.searcher()
+        matched = self._matches(s, requests, among)
+        # The texts for all snippets in one read: many queries match the same new documents.
+        wanted = sorted({d for _q, options, found in matched if options.snippets for d in found})
+        bodies = self.bodies(s, wanted) if wanted else {}
+        found_all: list[list[Hit]] = []
+        for q, options, found in matched:
+            run = _Run([(d, None) for d in found], len(found), len(found), {})
+            found_all.append(self._hits(s, run, q, options, bodies) if found else [])
+        return found_all
+
+    def matching_ids(self, text: str, options: SearchOptions) -> list[int]:
+        """The ids of every document `search` counts for ``text`` (as ``matching``), sorted."""
+        s = self.searcher()
+        [(_q, _options, found)] = self._matches(s, [(text, options)], None)
+        return sorted(self._doc_id(s, d) for d in found)
+
+    def _matches(
+        self, s: Searcher, requests: list[tuple[str, SearchOptions]], among: Collection[int] | None
+    ) -> list[tuple[wq.Query, SearchOptions, list[int]]]:
+        parts: list[tuple[Searcher, int, set[int] | None]]
+        if among is None:
+            parts = [(s, 0, None)]
+        else:
+            docnums = sorted(d for i in among if (d := s.document_number(id=str(i))) is not None)
+            parts = []
+            for sub, offset in s.leaf_searchers():
+                end = offset + sub.doc_count_all()
+                local = {d - offset for d in docnums if offset <= d < end}
+                if local:
+                    parts.append((sub, offset, local))
+        today = self.today()
+        matched = []
+        for text, options in requests:
+            key = (text, today, tuple(self._languages))
+            if (expanded := self._expanded.get(key)) is None:
+                # A standing query is parsed once per day and set of languages, not per batch.
+                if len(self._expanded) > 10_000:
+                    self._expanded.clear()
+                expanded = self._expanded[key] = expand(parse(text, today).query, self._languages).normalize()
+            q = self._resolve(s, expanded)
+            flt = self._filter(options)
+            found: list[int] = []
+            for sub, offset, local in parts:
+                docs = _docset(sub, q) if local is None else _docset_among(sub, q, local)
+                if docs and flt is not None:
+                    docs &= _docset(sub, flt) if local is None else _docset_among(sub, flt, docs)
+                found.extend(offset + d for d in sorted(docs))
+            matched.append((q, options, found))
+        return matched
 
     # -- the parts ----------------------------------------------------------------------
 
@@ -815,7 +920,8 @@ class SearchEngine:
             self._clusters = (reader, found)
         return self._clusters[1]
 
-    def _hits(self, s: Searcher, run: _Run, q: wq.Query, options: SearchOptions) -> list[Hit]:
+    def _hits(self, s: Searcher, run: _Run, q: wq.Query, options: SearchOptions,
+              known_bodies: dict[int, str] | None = None) -> list[Hit]:
         terms: dict[str, set[str]] = {}
         if options.snippets and run.page:
             # (Whoosh's own existing_terms() loses terms of all but the first leaf.)
@@ -824,7 +930,9 @@ class SearchEngine:
                     value = term.decode("utf-8") if isinstance(term, bytes) else str(term)
                     terms.setdefault(name, set()).add(value)
         hits = []
-        bodies = self.bodies(s, [docnum for docnum, _ in run.page]) if options.snippets and run.page else {}
+        bodies: dict[int, str] = {}
+        if options.snippets and run.page:
+            bodies = known_bodies if known_bodies is not None else self.bodies(s, [d for d, _ in run.page])
         for docnum, score in run.page:
             stored = s.stored_fields(docnum)
             published = stored.get("published")

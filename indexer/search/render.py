@@ -172,6 +172,25 @@ def _hit_lines(hit: Hit, rank: int, color: bool) -> list[str]:
     return lines
 
 
+CSV_FIELDS = ("rank", "id", "title", "path", "language", "source", "published", "ingested", "score", "cluster",
+              "near_duplicates", "snippet")
+
+
+def csv_text(result: SearchResult) -> str:
+    """The hits as CSV, a header line first: the JSON hit fields, lists joined by "; "."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for rank, hit in enumerate(result.hits, result.offset + 1):
+        row = hit_dict(hit, rank)
+        row["near_duplicates"] = "; ".join(map(str, row["near_duplicates"]))
+        writer.writerow(["" if row[f] is None else row[f] for f in CSV_FIELDS])
+    return out.getvalue()
+
+
 def output(result: SearchResult, fmt: str = "text", color: bool = False, explain: bool = False) -> str:
     """Everything `indexer search` prints for ``result``, ending in a newline."""
     if fmt == "json":
@@ -182,4 +201,6 @@ def output(result: SearchResult, fmt: str = "text", color: bool = False, explain
         return f"{result.total}\n"
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in jsonl_records(result, explain))
+    if fmt == "csv":
+        return csv_text(result)
     return "\n".join(text_lines(result, color=color, explain=explain)) + "\n"

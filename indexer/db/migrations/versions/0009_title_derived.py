@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_title_derived"
-down_revision = "0007_job_run_node"
+down_revision = "0008_alerts"
 branch_labels = None
 depends_on = None
 
