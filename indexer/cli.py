@@ -647,7 +647,7 @@ def forget(state: State, targets: tuple[str, ...], all_paths: bool, as_json: boo
     An ID (a whole number) forgets that document with all its paths. A PATH forgets only
     that file's path: its document stays while other files (byte-identical copies) hold
     it; with --all-paths, the document it belongs to goes with all its paths. A forgotten
-    file still in the inbox is ignored until it changes; then it is a new document.
+    file is ignored (renamed or copied too) until its bytes change; then it is a new document.
     """
     from indexer import jobs
     from indexer.ingest.paths import typed_path

@@ -171,6 +171,25 @@ def test_forgotten_file_is_left_alone_by_the_daemon_until_it_changes(project: Pr
     assert new_id != doc_id
 
 
+def test_a_forgotten_file_renamed_or_copied_in_the_inbox_stays_forgotten(project: Project) -> None:
+    path = project.write("a.txt", _article("harbour"))
+    project.run("ingest", "inbox")
+    (doc_id,) = _hits(project, "harbour")
+    project.run("forget", str(doc_id))
+    path.rename(project.inbox / "renamed.txt")
+    (project.inbox / "sub").mkdir()
+    (project.inbox / "sub" / "copy.txt").write_bytes((project.inbox / "renamed.txt").read_bytes())
+    project.run("ingest", "inbox")
+    assert _hits(project, "harbour") == []
+    assert project.json("status")["documents"] == 0
+    stages = {os.path.basename(f["path"]): f["stage"] for f in project.json("failures")["failures"]}
+    assert stages == {"renamed.txt": "forget", "copy.txt": "forget"}
+    # Changed, it is a new document.
+    (project.inbox / "sub" / "copy.txt").write_text(_article("harbour") + "A lighthouse too.\n")
+    project.run("ingest", "inbox")
+    assert len(_hits(project, "lighthouse")) == 1
+
+
 def test_verify_reports_and_repairs_files_outside_the_inboxes(project: Project) -> None:
     old = project.write("a.txt", _article("harbour"))
     project.run("ingest", "inbox")
@@ -203,7 +222,9 @@ def test_a_watcher_event_for_a_forgotten_file_does_not_bring_it_back(ctx) -> Non
     counts = ctx.ingester.ingest([candidate_for(str(path))])
     assert (counts.added, counts.unchanged) == (0, 1)
     assert jobs.scan(ctx).counts.added == 0
-    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # touched: a change
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # touched: the same bytes
+    assert ctx.ingester.ingest([candidate_for(str(path))]).added == 0
+    path.write_text(_article("harbour") + "A lighthouse too.\n", encoding="utf-8")  # changed
     assert ctx.ingester.ingest([candidate_for(str(path))]).added == 1
 
 

@@ -285,4 +285,8 @@ Index("ix_alert_matches_alert_document", AlertMatch.alert, AlertMatch.document_i
 Index("ix_alert_matches_alert_seq", AlertMatch.alert, AlertMatch.seq)
 Index("ix_alert_matches_alert_cluster", AlertMatch.alert, AlertMatch.cluster)
 Index("ix_documents_live_body", Document.body_sha256, Document.deleted_at)
+# The bytes of forgotten documents (few): a file with them is ignored wherever it turns up.
+FORGOTTEN = "forgotten"
+Index("ix_documents_forgotten_sha", Document.sha256, sqlite_where=Document.flags == FORGOTTEN,
+      postgresql_where=Document.flags == FORGOTTEN)
 Index("ix_doc_lines_group_line", DocLine.group_key, DocLine.line_key)

@@ -14,7 +14,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, defer
 
-from indexer.db.models import Claim, Counter, DocBand, DocLine, Document, Failure, File, JobRun, LearnedLine
+from indexer.db.models import (
+    FORGOTTEN, Claim, Counter, DocBand, DocLine, Document, Failure, File, JobRun, LearnedLine,
+)
 from indexer.ingest.boilerplate import LEARNED, group_key, short_lines
 from indexer.ingest.fingerprint import band_keys, similarity
 from indexer.ingest.types import Analysis, FileFailure
@@ -173,6 +175,15 @@ def live_files_by_sha(session: Session, shas: Iterable[str]) -> dict[str, tuple[
     return found
 
 
+def forgotten_shas(session: Session, shas: Iterable[str]) -> set[str]:
+    """Which of ``shas`` are the bytes of a document `indexer forget` forgot."""
+    found: set[str] = set()
+    for chunk in _chunks(list(set(shas))):
+        found.update(session.scalars(
+            select(Document.sha256).where(Document.flags == FORGOTTEN, Document.sha256.in_(chunk))))
+    return found
+
+
 def recently_deleted_by_sha(
     session: Session, shas: Iterable[str], since: datetime
 ) -> dict[str, tuple[str, int]]:
@@ -187,7 +198,8 @@ def recently_deleted_by_sha(
     for chunk in _chunks(shas):
         rows = session.execute(
             select(Document.sha256, Document.path, Document.id)
-            .where(Document.deleted_at >= since, Document.sha256.in_(chunk), ~text_is_live)
+            .where(Document.deleted_at >= since, Document.sha256.in_(chunk), ~text_is_live,
+                   Document.flags != FORGOTTEN)
             .order_by(Document.deleted_at.desc(), Document.id.desc())
         )
         for sha, path, doc_id in rows:
@@ -524,9 +536,14 @@ class _Batch:
                 and (existing.stage, existing.reason, existing.size, existing.mtime_ns)
                 == (f.stage, f.reason, f.size, f.mtime_ns)):
             # Known already (the watcher and a scan both came upon it): recorded and logged once.
+            if f.stage == FORGET_STAGE:
+                self.counts.unchanged += 1
             return
-        self.counts.failed += 1
-        self.counts.failed_paths.append((f.path, f"{f.stage}: {f.reason}"))
+        if f.stage == FORGET_STAGE:  # a forgotten file found again (renamed, copied): no failure
+            self.counts.unchanged += 1
+        else:
+            self.counts.failed += 1
+            self.counts.failed_paths.append((f.path, f"{f.stage}: {f.reason}"))
         if existing is None:
             failure = Failure(path=f.path, stage=f.stage, reason=f.reason, transient=f.transient, attempts=1,
                               size=f.size, mtime_ns=f.mtime_ns, first_seen=self.now, last_seen=self.now)
@@ -846,8 +863,9 @@ def forget(
     batch.finish()
     gone = [doc for doc in batch.touched if doc.deleted_at is not None]
     for doc in gone:
-        doc.title = doc.summary = doc.body = doc.sha256 = doc.body_sha256 = ""
-        doc.removed, doc.fingerprint, doc.cluster_id, doc.flags = "[]", None, None, "forgotten"
+        # The file's hash stays (``forgotten_shas``): its bytes are ignored wherever they turn up.
+        doc.title = doc.summary = doc.body = doc.body_sha256 = ""
+        doc.removed, doc.fingerprint, doc.cluster_id, doc.flags = "[]", None, None, FORGOTTEN
     session.flush()
     return sorted(doc.id for doc in gone)
 

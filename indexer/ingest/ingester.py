@@ -265,15 +265,21 @@ class Ingester:
                 continue
             raws.append(raw if raw.path == c.path else dataclasses.replace(raw, path=c.path))
         known: dict[str, tuple[str, int]] = {}
+        forgotten: set[str] = set()
         if raws and not batch.force:
             since = self.clock() - timedelta(seconds=REJOIN_SECONDS)
             with self.db.read() as session:
                 known = store.live_files_by_sha(session, (r.sha256 for r in raws))
                 if unknown := [r.sha256 for r in raws if r.sha256 not in known]:
+                    # A forgotten file renamed or copied is still forgotten.
+                    forgotten = store.forgotten_shas(session, unknown)
                     known.update(store.recently_deleted_by_sha(session, unknown, since))
         to_analyze = []
         for raw in raws:
-            if raw.sha256 in known:  # bytes of a live or just deleted file: a move, a copy, unchanged
+            if raw.sha256 in forgotten:
+                batch.failures.append(FileFailure(raw.path, store.FORGET_STAGE, store.FORGET_REASON, raw.size,
+                                                  raw.mtime_ns))
+            elif raw.sha256 in known:  # bytes of a live or just deleted file: a move, a copy, unchanged
                 batch.links.append((store.Linked(raw.path, raw.size, raw.mtime_ns, raw.sha256), known[raw.sha256][1]))
             else:
                 to_analyze.append(raw)
