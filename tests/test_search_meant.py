@@ -6,6 +6,7 @@ options for pipes, with and without a search server."""
 
 from __future__ import annotations
 
+
 import json
 import re
 import shutil
@@ -190,6 +191,16 @@ def test_matches_in_a_fragments_context_are_marked() -> None:
 def test_filters_are_said_when_nothing_matches(corpus: Project) -> None:
     out = corpus.run("search", "blair", "--source", "nobody", "--since", "2020").stdout
     assert out.startswith("no documents match 'blair' with --source nobody --since 2020 (total: 0)")
+
+
+@pytest.mark.parametrize("query", ["*", "* path:*", '"tony blair"', "blair"])
+@pytest.mark.parametrize("options", [{"sources": ("nobody",)}, {"path": "zzz/*"}, {"since": "2099"}],
+                         ids=["source", "path", "since"])
+def test_filters_that_match_nothing_match_nothing(engine: SearchEngine, query: str, options: dict) -> None:
+    for collapse in (True, False):
+        for sort in ("relevance", "newest"):
+            result = engine.search(query, SearchOptions(collapse=collapse, sort=sort, **options))
+            assert (result.total, result.hits) == (0, []), (query, options, collapse, sort)
 
 
 def test_an_unknown_language_is_a_usage_error(corpus: Project, engine: SearchEngine) -> None:

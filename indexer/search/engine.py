@@ -707,6 +707,9 @@ class SearchEngine:
         """The page of hits and the exact counts, in two passes: the matching documents
         unscored (postings ids only), then the best ones scored, skipping blocks of
         postings that cannot reach the page (one hit per cluster when collapsing)."""
+        if allow is not None and not allow:
+            # Filters that match nothing (Whoosh's collectors take an empty allow set for none).
+            return _Run([], 0, 0, {})
         want = options.offset + options.limit
         cluster_of = self._cluster_column(s) if options.collapse else None
         ranked: list[tuple[int, float | None]] | None = None
