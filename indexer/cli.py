@@ -783,8 +783,9 @@ def status(state: State, as_json: bool) -> None:
             "recent_failures": failures,
             "unavailable_folders": unavailable,
             "pending_files": daemon.get("pending_files"),
-            "last_scan": last_runs.get("scan", (None,))[0],
-            "last_reindex": last_runs.get("reindex", (None,))[0],
+            # This node's own: each node scans its inboxes and builds its index.
+            "last_scan": jobs.last_run(ctx, "scan", ctx.config.node_name),
+            "last_reindex": jobs.last_run(ctx, "reindex", ctx.config.node_name),
             "next_reindex": daemon.get("next_runs", {}).get("reindex"),
             "index": index,
             "failing_deliveries": failing_alerts,

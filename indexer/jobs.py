@@ -598,9 +598,10 @@ def prune_runs(ctx: Context, now: datetime | None = None) -> None:
         session.execute(delete(JobRun).where(JobRun.job == "scan", JobRun.started_at < cutoff))
 
 
-def last_run(ctx: Context, job: str) -> datetime | None:
+def last_run(ctx: Context, job: str, node: str | None = None) -> datetime | None:
+    """When ``job`` last started (on ``node`` only, for a job each node runs for itself)."""
     with ctx.db.read() as session:
-        value = session.scalar(select(JobRun.started_at).where(JobRun.job == job).order_by(JobRun.id.desc()).limit(1))
+        value = store.last_started(session, job, node)
     if value is not None and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)  # SQLite returns naive datetimes
     return value

@@ -758,6 +758,14 @@ def files_under(session: Session, root: str) -> bool:
     return found is not None
 
 
+def last_started(session: Session, job: str, node: str | None = None) -> datetime | None:
+    """When ``job`` last started, on ``node`` (or by a program from before job_runs.node) when given."""
+    statement = select(JobRun.started_at).where(JobRun.job == job)
+    if node is not None:
+        statement = statement.where(or_(JobRun.node == node, JobRun.node.is_(None)))
+    return session.scalar(statement.order_by(JobRun.id.desc()).limit(1))
+
+
 def summary(session: Session) -> dict[str, object]:
     live = Document.deleted_at.is_(None)
     by_language = dict(

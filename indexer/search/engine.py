@@ -653,7 +653,8 @@ class SearchEngine:
                     self._expanded.clear()
                 expanded = self._expanded[key] = expand(parse(text, today).query, self._languages).normalize()
             q = self._resolve(s, expanded)
-            flt = self._filter(options)
+            # A standing query may name a language no document has yet: it matches nothing.
+            flt = self._filter(options, s, check_langs=False)
             found: list[int] = []
             for sub, offset, local in parts:
                 docs = _docset(sub, q) if local is None else _docset_among(sub, q, local)
@@ -665,11 +666,13 @@ class SearchEngine:
 
     # -- the parts ----------------------------------------------------------------------
 
-    def _filter(self, options: SearchOptions, s: Searcher) -> wq.Query | None:
+    def _filter(self, options: SearchOptions, s: Searcher, check_langs: bool = True) -> wq.Query | None:
+        """The options' filters as a query; ``check_langs``: a language code no document
+        has is a query error (a typo), listing the codes the index has."""
         parts: list[wq.Query] = []
         if options.langs:
-            held = sorted(term.decode("utf-8") for term in s.reader().lexicon("lang"))
-            for code in options.langs:
+            held = sorted(term.decode("utf-8") for term in s.reader().lexicon("lang")) if check_langs else []
+            for code in options.langs if check_langs else ():
                 code = code.strip().lower()
                 if not any(lang == code or lang.startswith(code + "-") for lang in held):
                     raise QueryError(
