@@ -20,7 +20,7 @@ from indexer.alerts.definitions import check_queries, load_alerts
 from indexer.alerts.runner import AlertRunner
 from indexer.db import store
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
-from indexer.ingest.folders import is_under
+from indexer.ingest.folders import FolderMarks, is_under
 from indexer.ingest.ingester import candidate_for
 from indexer.ingest.paths import fs_path
 from indexer.ingest.types import Candidate
@@ -323,6 +323,10 @@ class Daemon:
         if not paths:
             return paths
         kept = [fs_path(f.path) for f in jobs.unavailable_folders(self.ctx)]
+        # A folder replaced since its files were taken (`mv inbox x; mkdir inbox`): the
+        # next scan judges what vanished from it, all at once.
+        marks = FolderMarks(self.ctx.ingester.marks_path)
+        kept += [f for f in marks.folders(self.ctx.ingester.inbox) if marks.replaced(f)]
         return [p for p in paths if not is_under(p, kept)]
 
     def _timeout(self) -> float:

@@ -169,6 +169,23 @@ def test_a_menu_in_english_over_a_german_article_is_judged_by_both_lists() -> No
     assert "Business" not in result.body.split("\n")
 
 
+# Written for this test: Somali, for which jusText has no stop list.
+SOMALI = ("Magaalada Muqdisho waxaa maanta ka furmay suuq cusub oo loogu talagalay beeraleyda. "
+          "Ganacsatada ayaa sheegay in suuqan uu fududeyn doono iibka khudaarta iyo miraha. "
+          "Dowladda hoose ayaa ballan qaaday in ay dhisi doonto waddooyin cusub oo gaaraya suuqa. "
+          "Dadka deegaanka ayaa soo dhaweeyay mashruucan, iyagoo rajeynaya in qiimaha cuntada uu hoos u dhaco. "
+          "Guddoomiyaha gobolka ayaa xarigga ka jaray xaflad ay goob joog ka ahaayeen boqolaal qof. "
+          "Mashruuca ayaa lagu qiyaasay kharash dhan laba milyan oo doollar.")
+
+
+def test_an_article_in_a_language_without_a_stop_list_under_an_english_menu_stays() -> None:
+    menu = "\n\n".join(["Home", "News", "World", "Business", "Sport", "Culture", "Travel", "Video", "Live", "More"])
+    english = "\n\n".join(_article("en")[:1])
+    result = _analyze(f"{menu}\n\n{HEADLINES['en']}\n\n{english}\n\nSuuq cusub oo Muqdisho ah\n\n{SOMALI}\n")
+    assert SOMALI in result.body
+    assert result.language == "so", result.language
+
+
 def test_the_justext_names_we_use_are_there() -> None:
     # pagefurniture builds jusText's Paragraph objects from lines, not from HTML; these are
     # the attributes and functions it relies on (justext 3.0.x).

@@ -196,6 +196,7 @@ def test_search_works_while_another_process_ingests(project: Project, bbc_sample
 def test_readme_documents_every_search_option_and_json_field() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     searching = readme.split("### Searching", 1)[1].split("\n## ", 1)[0]
+    searching += readme.split("## JSON output", 1)[1].split("\n## ", 1)[0]
     from indexer.cli import search, similar
 
     for command in (search, similar):

@@ -190,12 +190,29 @@ def remove(body: str) -> Cleaned:
     for i, block in enumerate(blocks):
         if notices[i] >= 2 or (notices[i] and not first <= i <= last):
             drop[i] = LEGAL
-        elif block.class_type != "good":
+        elif block.class_type != "good" and not _foreign_prose(block, stoplist):
             drop[i] = NO_PROSE if block.cf_class == "bad" and len(block.text) >= _LENGTH_LOW else MENU
     if len(drop) == len(blocks):
         return Cleaned(original, (), (FLAG_KEPT,))
     removed = tuple(Removal(rule, lines[i]) for i, rule in sorted(drop.items()))
     return Cleaned(_without(body, drop), removed)
+
+
+# Sentences of a language none of the chosen stop lists knows (a Somali article under an
+# English menu: jusText has no Somali list) have next to no stop words, as link rows do;
+# unlike them, they run on for sentences.
+_FOREIGN_CHARS = 300
+_FOREIGN_SENTENCES = 3
+_FOREIGN_STOPWORDS = 0.15
+_SENTENCE_ENDS = re.compile(r"[.!?…。！？](?:\s|$)")
+
+
+def _foreign_prose(block: _Block, stoplist: frozenset[str]) -> bool:
+    """A long block of several sentences with almost none of the page's stop words: prose
+    in another language, not furniture."""
+    text = block.text
+    return (len(text) >= _FOREIGN_CHARS and len(_SENTENCE_ENDS.findall(text)) >= _FOREIGN_SENTENCES
+            and block.stopwords_density(stoplist) < _FOREIGN_STOPWORDS)
 
 
 def _classified(lines: list[str], stoplist: frozenset[str]) -> list[_Block]:
