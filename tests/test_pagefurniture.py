@@ -169,6 +169,57 @@ def test_a_menu_in_english_over_a_german_article_is_judged_by_both_lists() -> No
     assert "Business" not in result.body.split("\n")
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_pages_title_line_gives_its_headline_though_it_is_furniture(lang: str) -> None:
+    """The page title ("Headline | Site") over a menu: page furniture takes both away, the
+    headline is still the title (found among the page's own lines)."""
+    menu = "\n\n".join(["Home", "News", "World", "Business", "Sport", "Culture", "Travel", "Video", "Live", "More"])
+    article = "\n\n".join(_article(lang))
+    footer = "© 2025 Example Gazette. All rights reserved."
+    result = _analyze(f"{HEADLINES[lang]} | Example Gazette\n\n{menu}\n\n{article}\n\n{footer}\n")
+    assert result.title.startswith(HEADLINES[lang]) and not result.title_derived, result.title
+
+
+# Written for this test: a local paper's page as a scraper saves it (title line, skip
+# link, date, slogan, menu, then the story under a date and a place line).
+LOCAL_PAGE = """Dog chases burglars away – witnesses sought – Northfield Courier
+
+Skip to content
+
+1 November 2023
+
+✔ independent ✔ impartial ❤ free of charge
+
+Advertisement
+
+News
+
+Competitions
+
+Jobs
+
+Recipes
+
+Service
+
+Weather
+
+Contact
+
+1 November 20231 November 2023 Northfield, Mill Street, Police
+
+A family dog chased two burglars out of a house in Mill Street on Tuesday evening, the police said.
+The men had forced the back door while the owners were out, but fled when the dog began to bark and ran at them.
+They escaped across the gardens towards the railway line, leaving a bag of tools behind.
+The police are asking anyone who saw two men in dark jackets near the station at about nine o'clock to call them.
+"""
+
+
+def test_a_local_pages_title_line_gives_the_headline_under_its_furniture() -> None:
+    result = _analyze(LOCAL_PAGE)
+    assert result.title.startswith("Dog chases burglars away") and not result.title_derived, result.title
+
+
 # Written for this test: Somali, for which jusText has no stop list.
 SOMALI = ("Magaalada Muqdisho waxaa maanta ka furmay suuq cusub oo loogu talagalay beeraleyda. "
           "Ganacsatada ayaa sheegay in suuqan uu fududeyn doono iibka khudaarta iyo miraha. "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -103,6 +104,12 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
     meta = metadata.extract(
         body, furniture=[r.text for r in removed], default_source=folder_source, path=raw.path
     )
+    if page.removed:
+        # The headline is found among the page's own first lines (the page title, the
+        # headline echoed under the menu), which page furniture may have taken away.
+        head = metadata.extract(learned.body, furniture=[r.text for r in cleaned.removed + learned.removed])
+        if head.title and not head.title_derived:
+            meta = dataclasses.replace(meta, title=head.title, title_derived=False)
     t = lap("metadata", t)
     if meta.word_count < options.min_words:
         return FileFailure(raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns)
