@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, or_, select, tuple_, union, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, literal, or_, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, defer
@@ -178,9 +178,11 @@ def live_files_by_sha(session: Session, shas: Iterable[str]) -> dict[str, tuple[
 def forgotten_shas(session: Session, shas: Iterable[str]) -> set[str]:
     """Which of ``shas`` are the bytes of a document `indexer forget` forgot."""
     found: set[str] = set()
+    # The flag as a literal, as the partial index states it: with a bound parameter SQLite
+    # cannot tell the index applies and scans every document, for every batch of new files.
+    forgotten = Document.flags == literal(FORGOTTEN, literal_execute=True)
     for chunk in _chunks(list(set(shas))):
-        found.update(session.scalars(
-            select(Document.sha256).where(Document.flags == FORGOTTEN, Document.sha256.in_(chunk))))
+        found.update(session.scalars(select(Document.sha256).where(forgotten, Document.sha256.in_(chunk))))
     return found
 
 
