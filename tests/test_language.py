@@ -79,18 +79,13 @@ def test_mixed_document() -> None:
 
 
 def test_mixed_document_found_after_a_sure_opening() -> None:
-    # A long English opening (sure, so later paragraphs are first screened in one cheap
-    # pass), then German paragraphs: the screen must not hide them.
+    # A long English opening, sure of itself, then German paragraphs: the paragraphs
+    # after the opening are still looked at.
     english = " ".join([SAMPLES["en"]] * 12)
     german = [SAMPLES["de"] + " " + SAMPLES["de"].replace("sieben", "acht") for _ in range(4)]
     detection = detect("\n\n".join([english, *german]))
     assert detection.language == "en"
     assert sorted(detection.languages) == ["de", "en"]
-
-
-@pytest.mark.parametrize("lang", ["en", "de", "fr", "es", "it", "id", "ru"])
-def test_one_pass_likeliest_language(lang: str) -> None:
-    assert language._likeliest([SAMPLES[lang]]) == [lang]
 
 
 def test_script_counts_of_ascii_text() -> None:
@@ -151,10 +146,13 @@ def test_quality_figures_on_a_corpus_sample() -> None:
     assert names["language: header in another language, body's wins"].value == "100.00%"
 
 
-def _langdetect_answers(factory, texts: list[str], prior: dict[str, float] | None = None) -> list[object]:
+def _langdetect_answers(
+    factory, texts: list[str], prior: dict[str, float] | None = None, trials: int = 7
+) -> list[object]:
     answers: list[object] = []
     for text in texts:
         detector = factory.create()
+        detector.n_trial = trials
         if prior:
             detector.set_prior_map(prior)
         detector.append(text)
@@ -165,11 +163,12 @@ def _langdetect_answers(factory, texts: list[str], prior: dict[str, float] | Non
     return answers
 
 
-def test_fast_detector_gives_langdetect_own_answers() -> None:
-    """fastdetect re-implements langdetect's inner loop; the numbers must be identical."""
+def test_the_detector_gives_langdetect_own_answers() -> None:
+    """Detection runs on langdetect-rs, a port of langdetect's algorithm: for the same seed
+    its answers, probabilities included, must be langdetect's own, 2 trials and priors too."""
     from langdetect import detector_factory
 
-    from indexer.ingest.fastdetect import Profiles
+    from indexer.ingest import language
 
     reference = detector_factory.DetectorFactory()
     reference.load_profile(detector_factory.PROFILES_DIRECTORY)
@@ -178,46 +177,13 @@ def test_fast_detector_gives_langdetect_own_answers() -> None:
     texts += [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.glob("*.txt"))]
     if CORPORA.exists():
         texts += [p.read_text(encoding="utf-8")[:1000] for p in sorted((CORPORA / "multilingual").rglob("*.txt"))[::40]]
-    fast = Profiles(seed=0)
-    assert fast.langlist == reference.langlist
-    assert _langdetect_answers(fast, texts) == _langdetect_answers(reference, texts)
+    ours = language._get_factory()
+    assert ours.langlist == reference.langlist
+    assert _langdetect_answers(ours, texts) == _langdetect_answers(reference, texts)
     prior = {"en": 0.6, "de": 0.3, "nl": 0.1}
-    assert _langdetect_answers(fast, texts[:20], prior) == _langdetect_answers(reference, texts[:20], prior)
-
-
-def test_one_pass_scores_are_langdetect_s_model_over_every_ngram() -> None:
-    """``Profiles.likeliest`` scores texts together; each answer must be what langdetect's
-    own model and n-grams give for that text alone: the language of highest summed
-    log(p + smoothing) over the text's n-grams."""
-    import math
-
-    from langdetect import detector_factory
-    from langdetect.detector import Detector
-
-    from indexer.ingest.fastdetect import Profiles
-
-    reference = detector_factory.DetectorFactory()
-    reference.load_profile(detector_factory.PROFILES_DIRECTORY)
-    smoothing = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
-
-    def likeliest(text: str) -> str | None:
-        detector = reference.create()
-        detector.append(text)
-        detector.cleaning_text()
-        ngrams = [w for w in detector._extract_ngrams() if w in reference.word_lang_prob_map]
-        if not ngrams:
-            return None
-        scores = [0.0] * len(reference.langlist)
-        for gram in ngrams:
-            for i, p in enumerate(reference.word_lang_prob_map[gram]):
-                scores[i] += math.log(p + smoothing) - math.log(smoothing)
-        return reference.langlist[max(range(len(scores)), key=scores.__getitem__)]
-
-    texts = [*SAMPLES.values(), "", "12345 !!!", "Привет, как дела? Всё хорошо.", "a"]
-    texts += [p.read_text(encoding="utf-8")[:300] for p in sorted(FIXTURES.glob("*.txt"))]
-    fast = Profiles(seed=0)
-    assert fast.likeliest(texts) == [likeliest(text) for text in texts]
-    assert fast.likeliest(texts[::-1]) == fast.likeliest(texts)[::-1]
+    assert _langdetect_answers(ours, texts[:20], prior) == _langdetect_answers(reference, texts[:20], prior)
+    short = [text[:200] for text in texts]
+    assert _langdetect_answers(ours, short, trials=2) == _langdetect_answers(reference, short, trials=2)
 
 
 # --- issue 17: the language of most of the text, not of its opening ---

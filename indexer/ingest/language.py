@@ -160,13 +160,16 @@ _factory: Any = None
 
 
 def _get_factory() -> Any:
-    """langdetect's profiles, loaded once per process (see fastdetect.py), seed fixed."""
+    """langdetect's detector, in langdetect-rs's Rust port (the same answers bit for bit,
+    tests/test_language.py compares them), loaded once per process, seed fixed."""
     global _factory
     with _lock:
         if _factory is None:
-            from indexer.ingest.fastdetect import Profiles
+            from langdetect_rs import PROFILES_DIRECTORY, DetectorFactory
 
-            _factory = Profiles(seed=0)  # langdetect is random by design; fix it per process
+            _factory = DetectorFactory()
+            _factory.load_profile(PROFILES_DIRECTORY)
+            _factory.set_seed(0)  # langdetect is random by design; fix it per process
     return _factory
 
 
@@ -228,7 +231,7 @@ def _priors(text: str, candidates: tuple[str, ...] | None, langlist: list[str]) 
 
 
 def _langdetect(text: str, priors: dict[str, float] | None, trials: int = 7) -> list[tuple[str, float]]:
-    from langdetect.lang_detect_exception import LangDetectException
+    from langdetect_rs import LangDetectException
 
     detector = _get_factory().create()
     detector.n_trial = trials
@@ -247,13 +250,6 @@ def _unshouted(text: str) -> str:
     written in capitals (acronyms), so a shouted paragraph would leave it a handful of
     features and a confident wrong answer."""
     return text.lower() if sum(map(str.isupper, text)) > sum(map(str.islower, text)) else text
-
-
-def _likeliest(texts: list[str]) -> list[str | None]:
-    """The language langdetect's model finds likeliest for each text in one deterministic
-    pass (no sampling): a cheap check that paragraphs are in the language of the opening,
-    before paying for a detection."""
-    return _get_factory().likeliest([_unshouted(text) for text in texts])
 
 
 def _rank(text: str, counts: Counter[str], trials: int = 7) -> list[tuple[str, float]]:
@@ -308,9 +304,9 @@ def detect(
     runner_up = ranked[1][0] if len(ranked) > 1 else None
     shares: tuple[tuple[str, float], ...] = ()
     if paragraphs and probability >= _UNSURE:
-        shares = _shares(text, _MAX_PARAGRAPHS, (top, len(sample)))
+        shares = _shares(text, _MAX_PARAGRAPHS, len(sample))
     elif paragraphs:
-        shares = _shares(text, _MAX_PARAGRAPHS_UNSURE, None)
+        shares = _shares(text, _MAX_PARAGRAPHS_UNSURE, 0)
     mixed = tuple(lang for lang, share in shares if share >= _MIXED_SHARE and lang != UNDETERMINED)
     languages = mixed if len(mixed) >= 2 else ()
     known = [(lang, share) for lang, share in shares if lang != UNDETERMINED]
@@ -378,19 +374,17 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return chunks
 
 
-def _shares(text: str, limit: int, opening: tuple[str, int] | None) -> tuple[tuple[str, float], ...]:
+def _shares(text: str, limit: int, covered: int) -> tuple[tuple[str, float], ...]:
     """(language, share of the prose's characters) of each language found, largest first;
     UNDETERMINED for the chunks no language was sure for.
 
-    ``opening`` is the language the opening sample was surely in, and that sample's length:
-    chunks are first screened in one cheap pass, and those it finds in that language need
-    no detection of their own. Of the chunks after the opening, at most ``limit`` spread
-    over the text are looked at, and stand for all of them.
+    ``covered`` is the length of the opening sample when its language was sure (0 when
+    not): a text that is one chunk within it needs no second look. Of the chunks after
+    it, at most ``limit`` spread over the text are looked at, and stand for all of them.
     """
     chunks = _chunks(text)
-    if not chunks or (opening is not None and len(chunks) < 2 and chunks[0][0] <= opening[1]):
+    if not chunks or (covered and len(chunks) < 2 and chunks[0][0] <= covered):
         return ()
-    covered = opening[1] if opening is not None else 0
     inside = [chunk for end, chunk in chunks if end <= covered]
     after = [chunk for end, chunk in chunks if end > covered]
     checked = list(inside)
@@ -400,15 +394,11 @@ def _shares(text: str, limit: int, opening: tuple[str, int] | None) -> tuple[tup
         spread = [after[int(i * step)] for i in range(min(limit, len(after)))]
         scale = sum(map(len, after)) / sum(map(len, spread))
         checked += spread
-    samples = [_sample(chunk, _PARAGRAPH_SAMPLE_CHARS) for chunk in checked]
-    likeliest = _likeliest(samples) if opening is not None else [None] * len(samples)
     shares: Counter[str] = Counter()
-    for i, (chunk, sample, likely) in enumerate(zip(checked, samples, likeliest, strict=True)):
+    for i, chunk in enumerate(checked):
         # The chunks after the opening stand for all of them.
         weight = len(chunk) * (scale if i >= len(inside) else 1.0)
-        if opening is not None and likely == opening[0]:
-            shares[opening[0]] += weight
-            continue
+        sample = _sample(chunk, _PARAGRAPH_SAMPLE_CHARS)
         ranked = _rank(sample, _script_counts(sample), _PARAGRAPH_TRIALS)
         sure = ranked and ranked[0][1] >= _PARAGRAPH_MIN_PROBABILITY
         shares[ranked[0][0] if sure else UNDETERMINED] += weight  # unsure: in the total, no language's
