@@ -85,15 +85,18 @@ def _setup_logging(state: State, cfg: Config, default_level: str = "critical", r
 
 
 @contextmanager
-def _context(state: State, default_level: str = "critical", read_only: bool = False) -> Iterator[Context]:
+def _context(
+    state: State, default_level: str = "critical", read_only: bool = False, background: bool = False
+) -> Iterator[Context]:
     """``read_only``: for commands that only read; they create nothing (no data dir, no
-    database, no schema) and say which config they used when there is no database."""
+    database, no schema) and say which config they used when there is no database.
+    ``background``: the daemon's (its analysis workers run at a lower priority)."""
     from indexer import jobs
 
     cfg = _load_config(state)
     _setup_logging(state, cfg, default_level, read_only)
     try:
-        ctx = jobs.open_context(cfg, read_only=read_only)
+        ctx = jobs.open_context(cfg, read_only=read_only, background=background)
     except MissingDatabaseError as e:
         raise MissingDatabaseError(_no_database(cfg, str(e))) from None
     try:
@@ -277,7 +280,7 @@ def daemon(state: State) -> None:
         for folder in cfg.inbox_dirs:
             if not folder.is_dir():
                 raise ConfigError(missing_inbox(cfg, folder))
-    with _context(state, default_level="info") as ctx:
+    with _context(state, default_level="info", background=True) as ctx:
         runner = Daemon(ctx, stop)
         if reopen_asked:
             runner.request_log_reopen()

@@ -55,6 +55,9 @@ class IngestConfig:
     max_file_size_mb: float = _setting(20.0, "larger files are recorded as failures", min=0)
     batch_size: int = _setting(500, "files per database transaction and index commit", min=1)
     workers: int = _setting(0, "analysis processes; 0 means one per core", min=0)
+    worker_nice: int = _setting(
+        10, "niceness of the daemon's analysis workers; `indexer ingest`'s run at normal priority", min=0, max=19
+    )
     min_words: int = _setting(1, "documents with fewer words are recorded as failures", min=0)
     boilerplate_rules: list[str] = _setting(
         [], "regexes: a line in which one is found is site furniture and removed", regexes=True

@@ -13,7 +13,6 @@ from structlog.testing import capture_logs
 
 from indexer import jobs
 from indexer.db import store
-from indexer.ingest.pipeline import WORKER_NICE
 from indexer.jobs import Context
 from indexer.search import index
 from indexer.scheduler import missed_since
@@ -184,6 +183,25 @@ def test_overlong_metadata_is_clipped_not_a_failure(ctx: Context) -> None:
         assert doc.source == "S" * 200 and doc.dateline == "D" * 200
 
 
+def test_the_daemon_s_analysis_workers_run_at_its_configured_niceness(tmp_path: Path, database_url: str) -> None:
+    from indexer import config
+    from indexer.ingest.ingester import POOL_THRESHOLD
+    from tests.conftest import write_config
+
+    (tmp_path / "inbox").mkdir()
+    write_config(tmp_path, "\n[ingest]\nworkers = 2\nworker_nice = 7\n")
+    env = {"INDEXER_DATABASE_URL": database_url} if database_url else {}
+    ctx = jobs.open_context(config.load(tmp_path / "config.toml", env=env), background=True)
+    try:
+        for i in range(POOL_THRESHOLD):
+            _write(ctx, f"story-{i}.txt", f"Story {i}\n\nThe harbour board met for the {i}th time to discuss the ferry.\n")
+        assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
+        assert ctx.ingester._pool is not None
+        assert ctx.ingester._pool.submit(os.nice, 0).result() == min(19, os.nice(0) + 7)
+    finally:
+        ctx.close()
+
+
 def test_analysis_workers_stop_when_idle_and_start_again(ctx: Context) -> None:
     from indexer.ingest.ingester import POOL_THRESHOLD
 
@@ -192,8 +210,8 @@ def test_analysis_workers_stop_when_idle_and_start_again(ctx: Context) -> None:
         _write(ctx, f"first-{i}.txt", f"Story {i}\n\nThe harbour board met for the {i}th time to discuss the ferry.\n")
     assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
     assert ctx.ingester._pool is not None  # a large batch went to the workers
-    # They run below this process's priority: the writer gets a core when it needs one.
-    assert ctx.ingester._pool.submit(os.nice, 0).result() == min(19, os.nice(0) + WORKER_NICE)
+    # Someone waits for `indexer ingest`: its workers run at this process's priority.
+    assert ctx.ingester._pool.submit(os.nice, 0).result() == os.nice(0)
     assert not ctx.ingester.close_if_idle(3600)  # used a moment ago: kept
     assert ctx.ingester.close_if_idle(0) and ctx.ingester._pool is None
     for i in range(POOL_THRESHOLD):

@@ -113,6 +113,7 @@ class Ingester:
         lease_seconds: float = 60.0,
         inbox: Sequence[str | Path] = (),
         marks_path: Path | None = None,
+        worker_nice: int = 0,
     ) -> None:
         self.db = db
         self.rules = rules
@@ -121,6 +122,7 @@ class Ingester:
         self.batch_size = batch_size
         self.clock = clock
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self.worker_nice = worker_nice  # the analysis workers' niceness
         self.near_threshold = near_threshold
         # Several nodes may see one file (a shared inbox): each claims a batch's paths
         # before reading them, and leaves alone those another node holds.
@@ -168,7 +170,8 @@ class Ingester:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["indexer.ingest.pipeline"])
         self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=warm_up, initargs=(self.options,)
+            max_workers=self.workers, mp_context=context, initializer=warm_up,
+            initargs=(self.options, self.worker_nice),
         )
         return self._pool
 

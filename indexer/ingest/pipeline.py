@@ -19,13 +19,6 @@ from indexer.ingest.types import Analysis, FileFailure, RawFile
 
 __all__ = ["AnalyzeOptions", "analyze", "line_group"]
 
-# Analysis workers' niceness: while they keep both cores busy, the writing process (the
-# one stage that cannot be split) still gets a core when it needs one. BBC x10 on 2
-# cores: 67.3 s -> 62.8 s, with the batches in flight (ingester.IN_FLIGHT) that keep the
-# workers fed through an index commit.
-WORKER_NICE = 10
-
-
 @dataclass(frozen=True)
 class AnalyzeOptions:
     """The settings the pure stages need, as plain values (picklable for workers)."""
@@ -151,17 +144,18 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
     )
 
 
-def warm_up(options: AnalyzeOptions) -> None:
+def warm_up(options: AnalyzeOptions, nice: int = 0) -> None:
     """Load the language profiles and the rest once per worker, not on its first file.
 
     It lives here, not in ingester.py, so that a worker imports only the analysis (no
-    SQLAlchemy, no Whoosh): about 30 MB less in each. Workers run at a lower priority
-    (``WORKER_NICE``): the process that writes the DB and the index is the pipeline's
-    narrowest stage, and on a busy machine it should not wait for a core.
+    SQLAlchemy, no Whoosh): about 30 MB less in each. ``nice``: the daemon's workers
+    run at a lower priority, so that the machine's own work comes first; a person waiting
+    for `indexer ingest` gets its workers at normal priority.
     """
     _exit_with_parent()
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICE)
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     sample = b"Warm-up text\n\nThis short English paragraph loads the language profiles.\n"
     analyze(RawFile("warm-up.txt", sample, len(sample), 0, ""), options)
 
