@@ -352,3 +352,33 @@ def test_the_daemon_verify_job_runs_on_the_node_holding_the_lease(pg_url: str, t
     finally:
         a.close()
         b.close()
+
+
+def test_a_new_postgresql_database_gets_statistics_from_its_first_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new database has none until autovacuum comes round, and meanwhile the planner
+    misjudges every batch's near-duplicate lookup: the ingest itself runs ANALYZE."""
+    from sqlalchemy import text
+
+    from indexer.db import session as db_session
+
+    monkeypatch.setattr(db_session, "ANALYZE_MIN_DOCUMENTS", 20)
+    with postgres_database() as pg_url:
+        (tmp_path / "inbox").mkdir()
+        write_config(tmp_path)
+        for n in range(30):
+            (tmp_path / "inbox" / f"note-{n}.txt").write_text(_text(n), encoding="utf-8")
+        ctx = jobs.open_context(config.load(tmp_path / "config.toml", env={"INDEXER_DATABASE_URL": pg_url}))
+        try:
+            analyzed = text("SELECT relname, analyze_count FROM pg_stat_user_tables "
+                            "WHERE relname IN ('documents', 'doc_bands', 'files')")
+            with ctx.db.read() as session:
+                assert {name: n for name, n in session.execute(analyzed)} == {"documents": 0, "doc_bands": 0, "files": 0}
+            assert jobs.scan(ctx).counts.added == 30
+            with ctx.db.read() as session:
+                assert all(n == 1 for _, n in session.execute(analyzed))
+                rows = session.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'documents'")).scalar()
+                assert rows == 30
+        finally:
+            ctx.close()

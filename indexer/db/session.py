@@ -90,6 +90,13 @@ class SchemaState:
         return self.current == self.head
 
 
+# PostgreSQL's statistics are refreshed once this many documents were added since this
+# process last did, or half as many as it had counted then, whichever is more.
+ANALYZE_MIN_DOCUMENTS = 500
+# The tables an ingest grows and whose statistics its near-duplicate lookup needs.
+_ANALYZED_TABLES = "documents, doc_bands, files"
+
+
 class Database:
     """One engine and its session factory; ``write()`` is one transaction per unit of work."""
 
@@ -98,6 +105,7 @@ class Database:
         self.busy_timeout = busy_timeout
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.is_postgres = engine.dialect.name == "postgresql"
+        self._added = self._analyzed = 0  # documents added since the last ANALYZE, and up to it
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._writer = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
@@ -156,6 +164,27 @@ class Database:
                 log.warning("db.busy", attempt=attempt, retry_in=delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def refresh_statistics(self, added: int) -> None:
+        """On PostgreSQL, ANALYZE the tables an ingest grows once ``added`` documents (summed
+        over calls) reach ``ANALYZE_MIN_DOCUMENTS`` or half of those counted at the last
+        ANALYZE. A new database has no statistics until autovacuum comes round (a minute
+        or more), and meanwhile its planner misjudges the near-duplicate lookup of every
+        batch. SQLite's planner needs none."""
+        if not self.is_postgres:
+            return
+        self._added += added
+        if self._added < max(ANALYZE_MIN_DOCUMENTS, self._analyzed // 2):
+            return
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text(f"ANALYZE {_ANALYZED_TABLES}"))
+                connection.commit()
+        except DBAPIError as e:  # the batch is stored; autovacuum will do it later
+            log.warning("db.analyze_failed", error=_first_line(e))
+            return
+        self._analyzed += self._added
+        self._added = 0
 
     @contextmanager
     def leader(self, name: str) -> Iterator[bool]:

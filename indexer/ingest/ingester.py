@@ -341,6 +341,7 @@ class Ingester:
         except Exception as e:  # one poisoned file must not sink its batch: store one by one
             log.warning("ingest.batch_split", error=str(e), files=len(analyses) + len(batch.links))
             counts = self._one_by_one(analyses, batch, failures)
+        self.db.refresh_statistics(counts.added)
         for a in analyses:
             log.info("ingest.done", path=a.path, doc_id=counts.doc_ids.get(a.path), lang=a.language,
                      words=a.word_count, ms=a.ms)
