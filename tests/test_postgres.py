@@ -164,6 +164,42 @@ def test_claims_one_node_at_a_time_expired_ones_taken_over(db: Database) -> None
         assert store.claims_by_node(session) == {}
 
 
+def test_a_batch_analysed_for_longer_than_a_lease_keeps_its_claims(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """node-a's lease is 1 s and its analysis takes 3: the claims are renewed meanwhile,
+    so node-b, scanning the same inbox, leaves the file alone instead of doing it twice."""
+    from indexer.ingest import ingester as ingester_module
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    path = inbox / "slow.txt"
+    path.write_text(_text(7))
+    analysing = threading.Event()
+
+    def slow_analyze(raw: RawFile, options: AnalyzeOptions) -> object:
+        analysing.set()
+        time.sleep(3.0)
+        return analyze(raw, options)
+
+    monkeypatch.setattr(ingester_module, "analyze", slow_analyze)
+    node_a = _node(db, "node-a", lease=1.0)
+    done: dict[str, int] = {}
+    thread = threading.Thread(target=lambda: done.update(added=node_a.ingest([candidate_for(str(path))]).added))
+    try:
+        thread.start()
+        assert analysing.wait(10)
+        time.sleep(1.8)  # node-a's first lease has run out by now
+        assert db.retrying(store.claim_paths, [str(path)], "node-b", 60.0, exclusive=False) == set()
+        thread.join(30)
+        assert done == {"added": 1}
+        with db.read() as session:
+            assert store.claims_by_node(session) == {}
+    finally:
+        thread.join(30)
+        node_a.close()
+
+
 def test_two_nodes_claiming_the_same_files_at_once_split_them(url: str, tmp_path: Path) -> None:
     paths = [f"/inbox/f{n}.txt" for n in range(300)]
     nodes = [open_database(url, tmp_path / "var", busy_timeout=30.0) for _ in range(3)]

@@ -73,6 +73,7 @@ __all__ = [
     "paths_of",
     "paths_by_document",
     "release_claims",
+    "renew_claims",
     "summary",
 ]
 
@@ -1157,6 +1158,17 @@ def claim_paths(session: Session, paths: Sequence[str], node: str, lease_seconds
         )
         held.update(session.scalars(select(Claim.path).where(Claim.path.in_(chunk), Claim.node == node)))
     return held
+
+
+def renew_claims(session: Session, paths: Sequence[str], node: str, lease_seconds: float) -> int:
+    """Extend ``node``'s leases on ``paths`` (their batch is still being analysed); returns
+    how many it still held."""
+    expires = db_now(session) + timedelta(seconds=lease_seconds)
+    renewed = 0
+    for chunk in _chunks(sorted(set(paths))):
+        statement = update(Claim).where(Claim.node == node, Claim.path.in_(chunk)).values(expires_at=expires)
+        renewed += session.execute(statement).rowcount or 0
+    return renewed
 
 
 def release_claims(session: Session, paths: Sequence[str], node: str) -> int:

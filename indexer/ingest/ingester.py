@@ -143,6 +143,12 @@ class Ingester:
         # both come upon a file; the second leaves it to the batch that has it.
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
+        # Claims held by batches not yet stored, renewed while they are analysed: a batch
+        # that takes longer than a lease must not be taken over and done twice.
+        self._claimed: set[str] = set()
+        self._claims_lock = threading.Lock()
+        self._renewer: threading.Thread | None = None
+        self._closing = threading.Event()
 
     # -- analysis workers ------------------------------------------------------------
 
@@ -176,6 +182,10 @@ class Ingester:
         return self._pool
 
     def close(self) -> None:
+        self._closing.set()
+        if self._renewer is not None:
+            self._renewer.join()
+            self._renewer = None
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -292,7 +302,25 @@ class Ingester:
         if not paths:
             return set()
         held: set[str] = self.db.retrying(store.claim_paths, paths, self.node, self.lease_seconds, exclusive=False)
+        with self._claims_lock:
+            self._claimed |= held
+            if held and self._renewer is None:
+                self._closing.clear()
+                self._renewer = threading.Thread(target=self._renew_claims, name="claim-renewer", daemon=True)
+                self._renewer.start()
         return held
+
+    def _renew_claims(self) -> None:
+        """Every third of a lease, extend the leases of the claims batches still hold."""
+        while not self._closing.wait(self.lease_seconds / 3):
+            with self._claims_lock:
+                paths = sorted(self._claimed)
+            if not paths:
+                continue
+            try:
+                self.db.retrying(store.renew_claims, paths, self.node, self.lease_seconds, exclusive=False)
+            except Exception as e:  # the next round tries again; a lease lost is a batch done twice, no more
+                log.warning("ingest.claim_renewal_failed", error=str(e), files=len(paths))
 
     def _release(self, batch: _Batch) -> None:
         with self._busy_lock:
@@ -301,6 +329,8 @@ class Ingester:
             log.info("ingest.claimed_elsewhere", files=batch.elsewhere)
         if not batch.claimed:
             return
+        with self._claims_lock:
+            self._claimed -= batch.claimed
         try:
             self.db.retrying(store.release_claims, sorted(batch.claimed), self.node, exclusive=False)
         except Exception as e:  # the leases run out on their own
