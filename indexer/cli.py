@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -768,6 +768,13 @@ def status(state: State, as_json: bool) -> None:
         checkpoint = index["checkpoint"]
         index["db_seq"] = summary["seq"]
         index["lag"] = None if checkpoint is None else summary["seq"] - checkpoint
+        # How long the oldest change the index has not applied has waited.
+        oldest = None
+        if index["lag"]:
+            with ctx.db.read() as session:
+                oldest = store.first_change_after(session, checkpoint)
+        index["lag_seconds"] = None if index["lag"] is None else (
+            round(max(0.0, (datetime.now(UTC) - oldest).total_seconds()), 1) if oldest else 0.0)
         daemon = read_status(ctx) or {}
         unavailable = [{"path": f.path, "reason": f.reason} for f in jobs.unavailable_folders(ctx)]
         last_runs = summary["last_runs"]
@@ -822,7 +829,7 @@ def status(state: State, as_json: bool) -> None:
         click.echo("index:     none yet")
     else:
         click.echo(f"index:     {index['documents']} documents, {index['segments']} segments, "
-                   f"{index['size_bytes'] / 1e6:.1f} MB, lag {index['lag']} changes")
+                   f"{index['size_bytes'] / 1e6:.1f} MB, lag {index['lag']} changes ({index['lag_seconds']:g} s)")
     for f in failing_alerts:
         click.echo(f"alert {f['alert']}: delivery failing ({f['failures']}x): {_shown(f['delivery'])}: "
                    f"{f['last_error']} (retry at {f['retry_at']})")

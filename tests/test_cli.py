@@ -68,6 +68,32 @@ def test_binary_file_is_a_recorded_failure_and_the_rest_ingest(project: Project,
     assert status["index"]["documents"] == status["documents"]
 
 
+def test_status_says_how_far_and_how_long_the_index_is_behind(project: Project) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from indexer.db import store
+    from indexer.db.models import Document
+    from indexer.db.session import open_database
+
+    project.write("a.txt", "Harbour plan approved\n\nThe council approved the harbour plan on Monday.\n")
+    project.run("ingest", "inbox")
+    index = project.json("status")["index"]
+    assert (index["lag"], index["lag_seconds"]) == (0, 0.0)
+    # Another node changes the document, 90 s ago, and this index has not followed yet.
+    db = open_database(f"sqlite:///{project.data / 'indexer.db'}", project.data, busy_timeout=10.0)
+    try:
+        with db.write() as session:
+            store.resequence(session, [1])
+            session.execute(update(Document).values(updated_at=datetime.now(UTC) - timedelta(seconds=90)))
+    finally:
+        db.dispose()
+    index = project.json("status")["index"]
+    assert index["lag"] == 1 and 90 <= index["lag_seconds"] < 150
+    assert "lag 1 changes (9" in project.run("status").stdout
+
+
 def test_status_names_each_job_s_last_run_and_the_node_that_ran_it(project: Project) -> None:
     import socket
 

@@ -61,6 +61,7 @@ __all__ = [
     "changes_since",
     "count_live",
     "current_seq",
+    "first_change_after",
     "failures",
     "files_under",
     "folder_failures",
@@ -221,6 +222,13 @@ def _next_seqs(session: Session, count: int) -> range:
 
 def current_seq(session: Session) -> int:
     return session.scalar(select(Counter.value).where(Counter.name == "seq")) or 0
+
+
+def first_change_after(session: Session, seq: int) -> datetime | None:
+    """When the oldest change above ``seq`` was made (None: there is none), in UTC."""
+    query = select(Document.updated_at).where(Document.seq > seq).order_by(Document.seq).limit(1)
+    when = session.scalar(query)
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 # Estimated Jaccard similarity of word-trigram sets from which two texts are one story
@@ -667,6 +675,7 @@ class _Batch:
         if self.touched:
             for doc, seq in zip(self.touched, _next_seqs(self.session, len(self.touched))):
                 doc.seq = seq
+                doc.updated_at = self.now  # a change (its cluster's, at least): the index lag counts from it
             self.session.flush()
         return self.counts
 
