@@ -42,6 +42,7 @@ WORKERS_IDLE_SECONDS = 30.0  # analysis workers unused this long are stopped (me
 # Other writers (the nodes sharing a PostgreSQL database, `indexer ingest` or `retry` in
 # another process) commit changes no file event tells us of: one tiny query this often
 # (the DB's sequence against the index checkpoint) makes the index follow them in seconds.
+# On PostgreSQL their commits are also heard at once (LISTEN/NOTIFY); this is the net.
 FOLLOW_POLL_SECONDS = 2.0
 # How often the loop looks (a few stats) for an inbox root moved away, deleted or recreated
 # (its inotify watch follows the old folder) and for a deleted live index (every search
@@ -249,6 +250,12 @@ class Daemon:
             self._poll_wait = FOLLOW_POLL_SECONDS
             self._refresh_searches()
 
+    def _heard_changes(self) -> None:
+        """From the listening thread: a transaction somewhere changed documents; the loop
+        looks at once instead of at its next poll."""
+        self._next_poll = -math.inf
+        self.pending.wake.set()
+
     def _poll_changes(self) -> None:
         """Mark a follow due when the DB holds changes the index has not applied."""
         now = self.clock()
@@ -442,6 +449,9 @@ class Daemon:
             scheduler.start()
             self._scheduler = scheduler
             self._alerts.start()
+            # On PostgreSQL, another node's commit is heard at once; the poll stays as the net.
+            threading.Thread(target=self.ctx.db.listen_for_changes, args=(self._heard_changes, self.stop),
+                             name="listen-changes", daemon=True).start()
             self._catch_up(scheduler)
             while not self.stop.is_set():
                 self._write_status()

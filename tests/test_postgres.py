@@ -418,3 +418,38 @@ def test_a_new_postgresql_database_gets_statistics_from_its_first_ingest(
                 assert rows == 30
         finally:
             ctx.close()
+
+
+def test_a_commit_on_one_node_is_heard_by_the_others_at_once(pg_url: str, tmp_path: Path) -> None:
+    """LISTEN/NOTIFY: a node's daemon hears another node's commit when it happens, and
+    does not wait for its next poll; a write that changes no document is not heard."""
+    listener = open_database(pg_url, tmp_path / "a", busy_timeout=10.0)
+    writer = open_database(pg_url, tmp_path / "b", busy_timeout=10.0)
+    heard: list[float] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.listen_for_changes, args=(lambda: heard.append(time.monotonic()), stop))
+    try:
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not heard and time.monotonic() < deadline:  # once on connecting
+            time.sleep(0.05)
+        assert len(heard) == 1
+        with writer.write() as session:
+            store.claim_paths(session, ["/inbox/x.txt"], "node-b", 60.0)  # no document changed
+        writer.retrying(store.apply_batch, datetime.now(UTC), analyses=[_analysis("/inbox/a.txt", _text(1))])
+        committed = time.monotonic()
+        while len(heard) < 2 and time.monotonic() < committed + 10:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        assert len(heard) == 2, "the commit was not heard, or the claim was"
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.dispose()
+        writer.dispose()
+
+
+def test_listening_on_sqlite_returns_at_once(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("the SQLite case")
+    db.listen_for_changes(lambda: pytest.fail("nothing to hear on SQLite"), threading.Event())

@@ -14,8 +14,9 @@ import hashlib
 import logging
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,11 @@ class SchemaState:
         return self.current == self.head
 
 
+# The PostgreSQL channel on which every transaction that changes documents notifies.
+CHANGES_CHANNEL = "indexer_changes"
+# How long listening waits before it looks whether to stop; after a failure, before trying again.
+LISTEN_TICK_SECONDS = 1.0
+LISTEN_RETRY_SECONDS = 5.0
 # PostgreSQL's statistics are refreshed once this many documents were added since this
 # process last did, or half as many as it had counted then, whichever is more.
 ANALYZE_MIN_DOCUMENTS = 500
@@ -185,6 +191,29 @@ class Database:
             return
         self._analyzed += self._added
         self._added = 0
+
+    def listen_for_changes(self, heard: Callable[[], None], stop: threading.Event) -> None:
+        """On PostgreSQL, call ``heard()`` each time a transaction that changed documents
+        commits, whichever node made it, until ``stop`` is set (once on connecting, for what
+        was committed while nobody listened). Elsewhere return at once: SQLite's writers
+        share one machine and the daemon's poll is enough. A lost connection is opened
+        again; the caller's poll covers the gap."""
+        if not self.is_postgres:
+            return
+        import psycopg
+
+        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as connection:
+                    connection.execute(f"LISTEN {CHANGES_CHANNEL}")
+                    heard()
+                    while not stop.is_set():
+                        for _ in connection.notifies(timeout=LISTEN_TICK_SECONDS):
+                            heard()
+            except psycopg.Error as e:
+                log.warning("db.listen_failed", error=str(e).splitlines()[0] if str(e) else type(e).__name__)
+                stop.wait(LISTEN_RETRY_SECONDS)
 
     @contextmanager
     def leader(self, name: str) -> Iterator[bool]:

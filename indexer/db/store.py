@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, literal, or_, select, tuple_, union, update
+from sqlalchemy import (
+    Connection, Table, bindparam, delete, func, insert, literal, or_, select, text, tuple_, union, update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, defer
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session, aliased, defer
 from indexer.db.models import (
     FORGOTTEN, Claim, Counter, DocBand, DocLine, Document, Failure, File, JobRun, LearnedLine,
 )
+from indexer.db.session import CHANGES_CHANNEL
 from indexer.ingest.boilerplate import LEARNED, group_key, short_lines
 from indexer.ingest.fingerprint import band_keys, similarity
 from indexer.ingest.types import Analysis, FileFailure
@@ -217,6 +220,10 @@ def _next_seqs(session: Session, count: int) -> range:
     top = session.execute(
         update(Counter).where(Counter.name == "seq").values(value=Counter.value + count).returning(Counter.value)
     ).scalar_one()
+    if session.get_bind().dialect.name == "postgresql":
+        # Heard by every node's daemon when this transaction commits (db/session.py:
+        # listen_for_changes); several in one transaction arrive as one.
+        session.execute(text(f"NOTIFY {CHANGES_CHANNEL}"))
     return range(top - count + 1, top + 1)
 
 
