@@ -1,6 +1,7 @@
 """Daemons with their own data dirs on one PostgreSQL database: three with overlapping
-inboxes, one killed half-way (every file becomes one document and every node's index
-converges); two on one shared inbox, where the node that stores nothing still follows."""
+inboxes, one killed half-way, and a search-only node (every file becomes one document and
+every node's index converges); two on one shared inbox, where the node that stores
+nothing still follows."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _node(root: Path, name: str, url: str, folders: tuple[str, ...] | None = Non
           daemon: str = RACING) -> Project:
     node = Project(root / f"node-{name}", url)
     node.root.mkdir()
-    inboxes = ", ".join(f'"{root / folder}"' for folder in folders or WATCHES[name])
+    inboxes = ", ".join(f'"{root / folder}"' for folder in (WATCHES[name] if folders is None else folders))
     node.config.write_text(
         f'[paths]\ninbox = [{inboxes}]\ndata_dir = "var"\n\n'
         f"[database]\nclaim_lease_seconds = {LEASE_SECONDS}\n\n"
@@ -91,6 +92,7 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
     for folder in ("inbox1", "inbox2", "inbox3"):
         (tmp_path / folder).mkdir()
     nodes = {name: _node(tmp_path, name, url) for name in WATCHES}
+    nodes["d"] = _node(tmp_path, "d", url, folders=())  # search-only: `inbox = []`
     nodes["a"].run("db", "upgrade")  # as an operator would, before starting the nodes
     # Verify ran yesterday, so the minute each node starts in is a missed slot it catches
     # up at once (a job that never ran is not caught up): the nodes race for the lease.
@@ -123,7 +125,7 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
 
         wait_for(lambda: _count(engine, select(func.count()).select_from(File)) == FILES, timeout=60,
                  what=f"all {FILES} files stored by the nodes left (b held {orphaned} claims when killed)")
-        for name in ("a", "c"):
+        for name in ("a", "c", "d"):
             wait_for(lambda name=name: _indexed(nodes[name]) == FILES, timeout=30, what=f"node {name}'s index")
         # Node b comes back: its index follows the shared sequence to the same documents.
         procs["b"] = nodes["b"].spawn("daemon")
@@ -137,6 +139,12 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
             assert conn.execute(select(func.count()).select_from(Failure)).scalar_one() == 0
         status = nodes["b"].json("status")
         assert status["documents"] == FILES and status["index"]["lag"] == 0, status["index"]
+        # Every index answers a query with the same documents, the search-only node's too.
+        answers = {name: node.json("search", "harbour", "-n", "200", "--no-snippets", "--all") for name, node in nodes.items()}
+        assert len({a["total"] for a in answers.values()}) == 1 and answers["a"]["total"] > 40
+        ids = {name: sorted(hit["id"] for hit in a["hits"]) for name, a in answers.items()}
+        assert ids["a"] == ids["b"] == ids["c"] == ids["d"]
+        assert _stored_by(nodes["d"]) == 0
         # The caught-up verify ran beside the ingest (if node b was running it when killed,
         # the next minute's run does).
         finished = select(func.count()).select_from(JobRun).where(JobRun.job == "verify",
@@ -148,7 +156,7 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
         log = node.log()
         assert "Traceback" not in log, (name, log[-3000:])
         assert "daemon.job_failed" not in log and "daemon.batch_failed" not in log, (name, log[-3000:])
-    assert codes == {"a": 0, "b": 0, "c": 0}
+    assert codes == {"a": 0, "b": 0, "c": 0, "d": 0}
     shared = "".join(node.log() for node in nodes.values())
     assert shared.count('"ingest.done"') >= FILES  # b's lost batch was analysed again elsewhere
     assert '"job.verify"' in shared
