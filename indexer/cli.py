@@ -1004,7 +1004,8 @@ def alerts_test(state: State, query: str, langs: tuple[str, ...], sources: tuple
 @click.option("--since", callback=_date_value, metavar="DATE", help="dated from this day (as search)")
 @click.option("--until", callback=_date_value, metavar="DATE", help="dated through this day (as search)")
 @click.option("--path", "path_glob", metavar="GLOB", help="only paths matching this glob (as search)")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+              help="one JSON object per line, or CSV with a header row")
 @click.option("--fields", metavar="A,B", help="only these fields, in this order (default: all but the text)")
 @click.option("--with-text", is_flag=True, help="the normalized text too (an export `indexer import` can read)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE, not stdout")
