@@ -191,18 +191,23 @@ def unprivileged() -> Unprivileged:
     (useradd), when it can run this interpreter; else root without the capabilities to
     override file modes (setpriv). Skips with the reason when neither works.
     """
+    import fcntl
     import pwd
+    import tempfile
 
     if os.geteuid() != 0:
         return Unprivileged()
     reasons = []
     try:
-        try:
-            entry = pwd.getpwnam(UNPRIVILEGED_USER)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            UNPRIVILEGED_USER], capture_output=True, text=True, check=False)
-            entry = pwd.getpwnam(UNPRIVILEGED_USER)
+        # One worker at a time (pytest-xdist): a second useradd meanwhile fails on its lock.
+        with open(Path(tempfile.gettempdir()) / "indexer-test-useradd.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                entry = pwd.getpwnam(UNPRIVILEGED_USER)
+            except KeyError:
+                subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                                UNPRIVILEGED_USER], capture_output=True, text=True, check=False)
+                entry = pwd.getpwnam(UNPRIVILEGED_USER)
         probe = subprocess.run([sys.executable, "-c", "import indexer"], capture_output=True, text=True,
                                user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], cwd="/", check=False)
         if probe.returncode == 0:
