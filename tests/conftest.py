@@ -32,6 +32,12 @@ def corpora_or_skip(sub: str = "") -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow first (in their order), then the rest: on several workers
+    (pytest-xdist) a minute-long test handed out last would run alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # Every process a test spawned; those still running when it ends (it failed before
 # stopping them) are killed, so a failing test never leaves a daemon behind.
 _SPAWNED: list[subprocess.Popen[str]] = []
