@@ -32,6 +32,12 @@ def corpora_or_skip(sub: str = "") -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow first (in their order), then the rest: on several workers
+    (pytest-xdist) a minute-long test handed out last would run alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # Every process a test spawned; those still running when it ends (it failed before
 # stopping them) are killed, so a failing test never leaves a daemon behind.
 _SPAWNED: list[subprocess.Popen[str]] = []
@@ -191,18 +197,23 @@ def unprivileged() -> Unprivileged:
     (useradd), when it can run this interpreter; else root without the capabilities to
     override file modes (setpriv). Skips with the reason when neither works.
     """
+    import fcntl
     import pwd
+    import tempfile
 
     if os.geteuid() != 0:
         return Unprivileged()
     reasons = []
     try:
-        try:
-            entry = pwd.getpwnam(UNPRIVILEGED_USER)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            UNPRIVILEGED_USER], capture_output=True, text=True, check=False)
-            entry = pwd.getpwnam(UNPRIVILEGED_USER)
+        # One worker at a time (pytest-xdist): a second useradd meanwhile fails on its lock.
+        with open(Path(tempfile.gettempdir()) / "indexer-test-useradd.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                entry = pwd.getpwnam(UNPRIVILEGED_USER)
+            except KeyError:
+                subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                                UNPRIVILEGED_USER], capture_output=True, text=True, check=False)
+                entry = pwd.getpwnam(UNPRIVILEGED_USER)
         probe = subprocess.run([sys.executable, "-c", "import indexer"], capture_output=True, text=True,
                                user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], cwd="/", check=False)
         if probe.returncode == 0:

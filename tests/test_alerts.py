@@ -206,6 +206,7 @@ def test_every_copy_notifies_each_copy(project: Project) -> None:
     assert len(_lines(out)) == 2
 
 
+@pytest.mark.slow
 def test_alerts_test_is_a_dry_run_and_backfill_delivers_it_first(project: Project, hook: Hook) -> None:
     for n in range(3):
         project.write(f"v{n}.txt", _text("volcano", n))

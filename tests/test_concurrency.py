@@ -9,6 +9,8 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import Project
 
 
@@ -39,6 +41,8 @@ def _limited(max_bytes: int):  # type: ignore[no-untyped-def]
     return apply
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # its own waits allow up to 300 s on a busy machine
 def test_full_disk_is_a_clear_error_and_work_resumes(project: Project) -> None:
     project.write("first.txt", _article("east", 0))
     project.run("ingest", "inbox")

@@ -11,6 +11,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from tests.conftest import Project
 
 KILLS = 24
@@ -22,6 +24,8 @@ def _article(n: int) -> str:
             f"and the market in district {n % 17}. Officials promised answers by week {n % 52}.\n")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # its own waits allow up to 300 s on a busy machine
 def test_random_kills_lose_nothing_and_duplicate_nothing(project: Project) -> None:
     seed = int(os.environ.get("INDEXER_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)

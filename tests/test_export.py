@@ -13,6 +13,8 @@ import sys
 import zlib
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Project, write_config
 
 TEXTS = {
@@ -55,6 +57,7 @@ def test_export_streams_every_match_as_jsonl_and_csv(project: Project) -> None:
     assert {"rank", "id", "path", "snippet", "score"} <= set(hits[0])
 
 
+@pytest.mark.slow
 def test_an_export_with_text_imports_into_an_empty_data_dir_as_the_same_documents(
         project: Project, tmp_path: Path) -> None:
     _ingest_sample(project)

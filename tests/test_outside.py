@@ -90,6 +90,7 @@ def _ids(project: Project) -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow
 def test_forget_id_and_path(any_project: Project) -> None:
     project = any_project
     a = project.write("a.txt", _article("harbour"))
