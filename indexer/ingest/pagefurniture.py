@@ -23,6 +23,7 @@ FLAG_KEPT = "furniture_kept"
 MENU = "page:menu"  # short blocks, and blocks with no article around them
 NO_PROSE = "page:no-prose"  # a long block with few stop words: a list, a link row, a tag cloud
 LEGAL = "page:legal"  # cookie, privacy, copyright and disclaimer notices, at any length
+AFTER = "page:after-article"  # below the article: its comments, related list, author box, sign-up
 
 # jusText's thresholds as trafilatura runs it on page text (its justext fallback), not
 # justext.core's defaults (70, 200, 0.30, 0.32), which drop a wire story's lede for its
@@ -192,6 +193,7 @@ def remove(body: str) -> Cleaned:
             drop[i] = LEGAL
         elif block.class_type != "good" and not _foreign_prose(block, stoplist):
             drop[i] = NO_PROSE if block.cf_class == "bad" and len(block.text) >= _LENGTH_LOW else MENU
+    _after_article(blocks, drop)
     if len(drop) == len(blocks):
         return Cleaned(original, (), (FLAG_KEPT,))
     removed = tuple(Removal(rule, lines[i]) for i, rule in sorted(drop.items()))
@@ -300,3 +302,76 @@ def _without(body: str, drop: dict[int, str]) -> str:
         if kept:
             paragraphs.append("\n".join(kept))
     return "\n\n".join(paragraphs)
+
+
+# --- what follows the article ---------------------------------------------------------
+# Good blocks this many non-good blocks apart are one body of text (a caption or a
+# subheading between two paragraphs); the article is the body with the most text.
+_BODY_GAP = 2
+# A heading that opens what a page puts under its article: comments, related stories,
+# the author's box, share and sign-up rows, the post's own footer. Matched on the whole
+# of a short line (lower case), in the languages the corpora hold.
+_MARKER_MAX = 100
+_END_MARKERS = re.compile(
+    r"(?:\d+\s+)?(?:comments?|responses?|replies|kommentare?|commentaires?|comentarios?|commenti|comentários?|reacties|komentar)"
+    r"(?:\s+(?:to|on|zu|zum|sur|en|em|a|su|pada)\b.*)?\s*:?"
+    r"|\d+\s+(?:thoughts?|gedanken)\s+(?:on|zu)\b.*"
+    r"|(?:leave|post|add|write|submit)\s+(?:a|your)\s+(?:reply|comment|response).*"
+    r"|join the (?:discussion|conversation).*"
+    r"|(?:schreibe|hinterlasse|verfasse)\s+einen\s+kommentar.*|kommentar\s+(?:schreiben|posten|verfassen|hinterlassen).*"
+    r"|(?:laisser|laissez|ajouter)\s+un\s+commentaire.*"
+    r"|(?:deja|dejar|escribe|añadir)\s+(?:un|tu)\s+comentario.*|lascia\s+un\s+commento.*|deixe\s+(?:um|seu)\s+comentário.*"
+    r"|related(?:\s+(?:articles?|posts?|stories|content|topics|news|reading|links|coverage|videos?))?\s*:?"
+    r"|you\s+(?:may|might)\s+(?:also\s+)?(?:like|enjoy|be\s+interested\s+in).*|more\s+(?:from|stories|articles|news|on\s+this|in)\b.*"
+    r"|recommended(?:\s+(?:for\s+you|stories|articles|reading))?|further\s+reading|read\s+(?:next|also|more)\s*:?"
+    r"|(?:popular|trending|latest)(?:\s+(?:posts?|stories|articles|news|now))?|most\s+(?:read|popular|viewed|shared).*"
+    r"|about\s+the\s+(?:author|writer)s?.*|share\s+(?:this|the\s+article|on)\b.*|share(?:\s+this)?(?:\s+(?:article|post|story|page))?\s*:?"
+    r"|posted\s+(?:by|in)\b.*|filed\s+under\b.*|previous\s+(?:post|article|story)|next\s+(?:post|article|story)|(?:older|newer)\s+posts?"
+    r"|ähnliche\s+(?:beiträge|artikel|themen|nachrichten)|verwandte\s+(?:beiträge|artikel|themen)"
+    r"|(?:das|dies)\s+könnte\s+(?:sie|dich)\s+auch\s+interessieren.*|(?:sie|dich)\s+interessiert\s+vielleicht\s+auch.*"
+    r"|mehr\s+(?:zum\s+thema|aus|zu|artikel|beiträge|nachrichten)\b.*|weitere\s+(?:artikel|beiträge|themen|nachrichten|meldungen)\b.*"
+    r"|lesen\s+sie\s+(?:auch|mehr).*|auch\s+interessant.*|meistgelesen.*|beliebte\s+(?:beiträge|artikel)"
+    r"|über\s+(?:den\s+autor|die\s+autorin|die\s+autoren)\b.*|(?:artikel|beitrag)\s+teilen|eingestellt\s+von\b.*"
+    r"|(?:vorheriger|nächster)\s+(?:beitrag|artikel)"
+    r"|articles?\s+(?:similaires|liés|connexes|recommandés)|(?:à\s+)?lire\s+aussi.*|sur\s+le\s+même\s+sujet.*"
+    r"|vous\s+(?:aimerez|pourriez\s+aimer)\s+aussi.*|à\s+propos\s+de\s+l.auteur.*|partager(?:\s+cet\s+article)?\s*:?|les\s+plus\s+lus"
+    r"|(?:noticias|artículos|notas|temas)\s+relacionad[oa]s|(?:también\s+)?te\s+puede\s+interesar.*|lea\s+también.*|lee\s+también.*"
+    r"|más\s+(?:noticias|leídas|leído|vistas)\b.*|lo\s+más\s+(?:leído|visto).*|sobre\s+el\s+autor.*|compartir(?:\s+(?:este|esta)\s+\w+)?\s*:?"
+    r"|articoli\s+correlati|(?:ti\s+)?potrebbe\s+(?:anche\s+)?interessar(?:ti|e).*|leggi\s+anche.*"
+    r"|(?:notícias|artigos|posts|matérias)\s+relacionad[oa]s|leia\s+(?:também|mais).*|você\s+(?:também\s+)?pode\s+gostar.*|veja\s+também.*"
+    r"|gerelateerde\s+(?:artikelen|berichten)|lees\s+ook.*|baca\s+juga.*|(?:berita|artikel)\s+terkait.*"
+)
+
+
+def _article(blocks: list[_Block]) -> tuple[int, int] | None:
+    """The first and last block of the article: the body of good blocks with the most text."""
+    best: tuple[int, int, int] | None = None  # chars, first, last
+    start = last = -1
+    chars = 0
+    for i, block in enumerate(blocks + [None]):  # type: ignore[list-item]
+        good = block is not None and block.class_type == "good"
+        if good and start >= 0 and i - last - 1 <= _BODY_GAP:
+            chars += len(block.text)
+            last = i
+            continue
+        if start >= 0 and (best is None or chars > best[0]):
+            best = (chars, start, last)
+        if good:
+            start = last = i
+            chars = len(block.text)
+    return None if best is None else (best[1], best[2])
+
+
+def _after_article(blocks: list[_Block], drop: dict[int, str]) -> None:
+    """Drop what the page puts under its article: everything from the first heading after
+    the article's last paragraph that opens comments, related stories, an author's box or
+    the post's footer (`_END_MARKERS`)."""
+    article = _article(blocks)
+    if article is None:
+        return
+    for j in range(article[1] + 1, len(blocks)):
+        text = blocks[j].lowered.strip(" \t-–—|:»«>#*•·")
+        if len(text) <= _MARKER_MAX and _END_MARKERS.fullmatch(text):
+            for k in range(j, len(blocks)):
+                drop.setdefault(k, AFTER)
+            return
