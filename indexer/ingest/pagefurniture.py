@@ -308,10 +308,15 @@ def _without(body: str, drop: dict[int, str]) -> str:
 # Good blocks this many non-good blocks apart are one body of text (a caption or a
 # subheading between two paragraphs); the article is the body with the most text.
 _BODY_GAP = 2
+# A body below the article with less than this share of its text is an aside (an author's
+# box, a sign-up blurb, a teaser of another story), not the article going on: a body is
+# at least ``_BODY_GAP`` + 1 furniture blocks away from the article.
+_ISLAND_SHARE = 0.2
 # A heading that opens what a page puts under its article: comments, related stories,
 # the author's box, share and sign-up rows, the post's own footer. Matched on the whole
 # of a short line (lower case), in the languages the corpora hold.
 _MARKER_MAX = 100
+_MARKER_STRIP = " \t-–—|:»«>#*•·!?.…←→"
 _END_MARKERS = re.compile(
     r"(?:\d+\s+)?(?:comments?|responses?|replies|kommentare?|commentaires?|comentarios?|commenti|comentários?|reacties|komentar)"
     r"(?:\s+(?:to|on|zu|zum|sur|en|em|a|su|pada)\b.*)?\s*:?"
@@ -343,35 +348,49 @@ _END_MARKERS = re.compile(
 )
 
 
-def _article(blocks: list[_Block]) -> tuple[int, int] | None:
-    """The first and last block of the article: the body of good blocks with the most text."""
-    best: tuple[int, int, int] | None = None  # chars, first, last
+def _is_marker(block: _Block) -> bool:
+    text = block.lowered.strip(_MARKER_STRIP)
+    return len(text) <= _MARKER_MAX and _END_MARKERS.fullmatch(text) is not None
+
+
+def _bodies(blocks: list[_Block], markers: set[int]) -> list[tuple[int, int, int]]:
+    """The bodies of good blocks, as (characters, first, last): good blocks at most
+    ``_BODY_GAP`` blocks apart with no marker heading between them."""
+    bodies: list[tuple[int, int, int]] = []
     start = last = -1
     chars = 0
-    for i, block in enumerate(blocks + [None]):  # type: ignore[list-item]
-        good = block is not None and block.class_type == "good"
-        if good and start >= 0 and i - last - 1 <= _BODY_GAP:
-            chars += len(block.text)
+    for i in range(len(blocks) + 1):
+        good = i < len(blocks) and blocks[i].class_type == "good"
+        if good and start >= 0 and i - last - 1 <= _BODY_GAP and not markers.intersection(range(last + 1, i)):
+            chars += len(blocks[i].text)
             last = i
             continue
-        if start >= 0 and (best is None or chars > best[0]):
-            best = (chars, start, last)
+        if start >= 0:
+            bodies.append((chars, start, last))
         if good:
             start = last = i
-            chars = len(block.text)
-    return None if best is None else (best[1], best[2])
+            chars = len(blocks[i].text)
+    return bodies
 
 
 def _after_article(blocks: list[_Block], drop: dict[int, str]) -> None:
     """Drop what the page puts under its article: everything from the first heading after
     the article's last paragraph that opens comments, related stories, an author's box or
-    the post's footer (`_END_MARKERS`)."""
-    article = _article(blocks)
-    if article is None:
+    the post's footer (`_END_MARKERS`), and small bodies of prose far below it."""
+    markers = {i for i, block in enumerate(blocks) if _is_marker(block)}
+    bodies = _bodies(blocks, markers)
+    if not bodies:
         return
-    for j in range(article[1] + 1, len(blocks)):
-        text = blocks[j].lowered.strip(" \t-–—|:»«>#*•·")
-        if len(text) <= _MARKER_MAX and _END_MARKERS.fullmatch(text):
-            for k in range(j, len(blocks)):
+    article = max(bodies)
+    after = [i for i in markers if i > article[2]]
+    end = min(after) if after else len(blocks)
+    for k in range(end, len(blocks)):
+        drop.setdefault(k, AFTER)
+    last = article[2]
+    for chars, first, final in bodies:
+        if first <= article[2] or first >= end:
+            continue
+        if chars < _ISLAND_SHARE * article[0]:
+            for k in range(first, final + 1):
                 drop.setdefault(k, AFTER)
-            return
+        last = final
