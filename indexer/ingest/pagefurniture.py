@@ -328,23 +328,23 @@ _END_MARKERS = re.compile(
     r"|(?:deja|dejar|escribe|añadir)\s+(?:un|tu)\s+comentario.*|lascia\s+un\s+commento.*|deixe\s+(?:um|seu)\s+comentário.*"
     r"|related(?:\s+(?:articles?|posts?|stories|content|topics|news|reading|links|coverage|videos?))?\s*:?"
     r"|you\s+(?:may|might)\s+(?:also\s+)?(?:like|enjoy|be\s+interested\s+in).*|more\s+(?:from|stories|articles|news|on\s+this|in)\b.*"
-    r"|recommended(?:\s+(?:for\s+you|stories|articles|reading))?|further\s+reading|read\s+(?:next|also|more)\s*:?"
+    r"|recommended(?:\s+(?:for\s+you|stories|articles|reading))?|further\s+reading"
     r"|(?:popular|trending|latest)(?:\s+(?:posts?|stories|articles|news|now))?|most\s+(?:read|popular|viewed|shared).*"
     r"|about\s+the\s+(?:author|writer)s?.*|share\s+(?:this|the\s+article|on)\b.*|share(?:\s+this)?(?:\s+(?:article|post|story|page))?\s*:?"
     r"|posted\s+(?:by|in)\b.*|filed\s+under\b.*|previous\s+(?:post|article|story)|next\s+(?:post|article|story)|(?:older|newer)\s+posts?"
     r"|ähnliche\s+(?:beiträge|artikel|themen|nachrichten)|verwandte\s+(?:beiträge|artikel|themen)"
     r"|(?:das|dies)\s+könnte\s+(?:sie|dich)\s+auch\s+interessieren.*|(?:sie|dich)\s+interessiert\s+vielleicht\s+auch.*"
     r"|mehr\s+(?:zum\s+thema|aus|zu|artikel|beiträge|nachrichten)\b.*|weitere\s+(?:artikel|beiträge|themen|nachrichten|meldungen)\b.*"
-    r"|lesen\s+sie\s+(?:auch|mehr).*|auch\s+interessant.*|meistgelesen.*|beliebte\s+(?:beiträge|artikel)"
+    r"|auch\s+interessant.*|meistgelesen.*|beliebte\s+(?:beiträge|artikel)"
     r"|über\s+(?:den\s+autor|die\s+autorin|die\s+autoren)\b.*|(?:artikel|beitrag)\s+teilen|eingestellt\s+von\b.*"
     r"|(?:vorheriger|nächster)\s+(?:beitrag|artikel)"
-    r"|articles?\s+(?:similaires|liés|connexes|recommandés)|(?:à\s+)?lire\s+aussi.*|sur\s+le\s+même\s+sujet.*"
+    r"|articles?\s+(?:similaires|liés|connexes|recommandés)|sur\s+le\s+même\s+sujet.*"
     r"|vous\s+(?:aimerez|pourriez\s+aimer)\s+aussi.*|à\s+propos\s+de\s+l.auteur.*|partager(?:\s+cet\s+article)?\s*:?|les\s+plus\s+lus"
-    r"|(?:noticias|artículos|notas|temas)\s+relacionad[oa]s|(?:también\s+)?te\s+puede\s+interesar.*|lea\s+también.*|lee\s+también.*"
+    r"|(?:noticias|artículos|notas|temas)\s+relacionad[oa]s|(?:también\s+)?te\s+puede\s+interesar.*"
     r"|más\s+(?:noticias|leídas|leído|vistas)\b.*|lo\s+más\s+(?:leído|visto).*|sobre\s+el\s+autor.*|compartir(?:\s+(?:este|esta)\s+\w+)?\s*:?"
-    r"|articoli\s+correlati|(?:ti\s+)?potrebbe\s+(?:anche\s+)?interessar(?:ti|e).*|leggi\s+anche.*"
-    r"|(?:notícias|artigos|posts|matérias)\s+relacionad[oa]s|leia\s+(?:também|mais).*|você\s+(?:também\s+)?pode\s+gostar.*|veja\s+também.*"
-    r"|gerelateerde\s+(?:artikelen|berichten)|lees\s+ook.*|baca\s+juga.*|(?:berita|artikel)\s+terkait.*"
+    r"|articoli\s+correlati|(?:ti\s+)?potrebbe\s+(?:anche\s+)?interessar(?:ti|e).*"
+    r"|(?:notícias|artigos|posts|matérias)\s+relacionad[oa]s|você\s+(?:também\s+)?pode\s+gostar.*"
+    r"|gerelateerde\s+(?:artikelen|berichten)|(?:berita|artikel)\s+terkait"
 )
 
 
@@ -386,11 +386,7 @@ def _after_article(blocks: list[_Block], drop: dict[int, str]) -> None:
     end = min(after) if after else len(blocks)
     for k in range(end, len(blocks)):
         drop.setdefault(k, AFTER)
-    last = article[2]
     for chars, first, final in bodies:
-        if first <= article[2] or first >= end:
-            continue
-        if chars < _ISLAND_SHARE * article[0]:
+        if article[2] < first < end and chars < _ISLAND_SHARE * article[0]:
             for k in range(first, final + 1):
                 drop.setdefault(k, AFTER)
-        last = final
