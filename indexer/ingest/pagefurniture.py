@@ -171,7 +171,8 @@ def remove(body: str) -> Cleaned:
     if stoplist is None:
         return Cleaned(body)
     present = [term for term in _NOTICE_TERMS if term in lowered]
-    if not present and _opens_with_prose(lines, stoplist):
+    marked = any(map(_marker_line, lines))
+    if not present and not marked and _opens_with_prose(lines, stoplist):
         return Cleaned(body)  # not a page (below), found without judging every block
     # Judged as a page, whose blocks a scraper also cut at inline elements (a link a block
     # of its own); a text that is no page is given back as it came.
@@ -185,15 +186,19 @@ def remove(body: str) -> Cleaned:
         # empty article; elsewhere, a text too short to judge.
         return Cleaned(original, (), (FLAG_KEPT,) if any(notices) else ())
     first, last = good[0], good[-1]
-    if not (first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])):
+    markers = {i for i, block in enumerate(blocks) if _marker_line(block.text)} if marked else set()
+    article = max(_bodies(blocks, markers))
+    below = min((i for i in markers if i > article[2]), default=len(blocks))
+    page = first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])
+    if not page and below == len(blocks):
         return Cleaned(original)
     drop: dict[int, str] = {}
     for i, block in enumerate(blocks):
         if notices[i] >= 2 or (notices[i] and not first <= i <= last):
             drop[i] = LEGAL
-        elif block.class_type != "good" and not _foreign_prose(block, stoplist):
+        elif page and block.class_type != "good" and not _foreign_prose(block, stoplist):
             drop[i] = NO_PROSE if block.cf_class == "bad" and len(block.text) >= _LENGTH_LOW else MENU
-    _after_article(blocks, drop)
+    _after_article(blocks, markers, article, below, drop)
     if len(drop) == len(blocks):
         return Cleaned(original, (), (FLAG_KEPT,))
     removed = tuple(Removal(rule, lines[i]) for i, rule in sorted(drop.items()))
@@ -348,9 +353,11 @@ _END_MARKERS = re.compile(
 )
 
 
-def _is_marker(block: _Block) -> bool:
-    text = block.lowered.strip(_MARKER_STRIP)
-    return len(text) <= _MARKER_MAX and _END_MARKERS.fullmatch(text) is not None
+def _marker_line(line: str) -> bool:
+    """Whether a line is a heading that opens what a page puts under its article."""
+    if len(line) > _MARKER_MAX:
+        return False
+    return _END_MARKERS.fullmatch(line.lower().strip(_MARKER_STRIP)) is not None
 
 
 def _bodies(blocks: list[_Block], markers: set[int]) -> list[tuple[int, int, int]]:
@@ -373,20 +380,15 @@ def _bodies(blocks: list[_Block], markers: set[int]) -> list[tuple[int, int, int
     return bodies
 
 
-def _after_article(blocks: list[_Block], drop: dict[int, str]) -> None:
-    """Drop what the page puts under its article: everything from the first heading after
-    the article's last paragraph that opens comments, related stories, an author's box or
-    the post's footer (`_END_MARKERS`), and small bodies of prose far below it."""
-    markers = {i for i, block in enumerate(blocks) if _is_marker(block)}
-    bodies = _bodies(blocks, markers)
-    if not bodies:
-        return
-    article = max(bodies)
-    after = [i for i in markers if i > article[2]]
-    end = min(after) if after else len(blocks)
-    for k in range(end, len(blocks)):
+def _after_article(
+    blocks: list[_Block], markers: set[int], article: tuple[int, int, int], below: int, drop: dict[int, str]
+) -> None:
+    """Drop what the page puts under its article: everything from ``below``, the first
+    heading after the article's last paragraph that opens comments, related stories, an
+    author's box or the post's footer (`_END_MARKERS`), and small bodies of prose between."""
+    for k in range(below, len(blocks)):
         drop.setdefault(k, AFTER)
-    for chars, first, final in bodies:
-        if article[2] < first < end and chars < _ISLAND_SHARE * article[0]:
+    for chars, first, final in _bodies(blocks, markers):
+        if article[2] < first < below and chars < _ISLAND_SHARE * article[0]:
             for k in range(first, final + 1):
                 drop.setdefault(k, AFTER)
