@@ -136,7 +136,7 @@ def _stoplist(words: list[str]) -> frozenset[str] | None:
     names, holders = _stoplists()
     hits = [0] * len(names)
     counts = Counter(words)
-    for word in [word for word in counts if word in holders]:
+    for word in counts.keys() & holders.keys():  # a set operation in C, not a loop
         n = counts[word]
         for i in holders[word]:
             hits[i] += n
