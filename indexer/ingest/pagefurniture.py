@@ -350,6 +350,8 @@ _END_MARKERS = re.compile(
     r"|articoli\s+correlati|(?:ti\s+)?potrebbe\s+(?:anche\s+)?interessar(?:ti|e).*"
     r"|(?:notícias|artigos|posts|matérias)\s+relacionad[oa]s|você\s+(?:também\s+)?pode\s+gostar.*"
     r"|gerelateerde\s+(?:artikelen|berichten)|(?:berita|artikel)\s+terkait"
+    r"|explore\s+further|relacionad[oa]s|zum\s+thema|autor(?:\*in|in|innen)?|about\s+(?:us|me)|über\s+(?:uns|mich)"
+    r"|à\s+propos(?:\s+de\s+nous)?|sobre\s+(?:nosotros|nós|mí)|quiénes\s+somos|quem\s+somos|chi\s+siamo|tentang\s+kami"
 )
 
 
