@@ -316,7 +316,7 @@ COMMENTS = {
            "Et les livraisons, comment feront les commerçants si toutes les places de stationnement "
            "disparaissent de la rue principale ? Personne à la mairie ne semble y avoir pensé, et ce sont "
            "encore les petits commerces qui vont payer.", "Répondre"],
-}
+}  # fmt: skip
 AUTHOR = {
     "en": ["About the author",
            "Maria Rossi has covered local government for the Gazette since 2013. Before that she reported "
@@ -327,7 +327,7 @@ AUTHOR = {
     "es": ["Sobre el autor",
            "Carlos Ruiz escribe sobre urbanismo y transporte en el diario desde 2012. Antes trabajó en una "
            "emisora de radio local y es autor de un libro sobre la historia del puerto de la ciudad."],
-}
+}  # fmt: skip
 # No heading over it, and none of the notice words: a box of prose far below the article.
 SIGN_UP = {
     "en": "Get the best of the Gazette in your inbox every morning: the day's top local stories, events "
@@ -339,7 +339,7 @@ SIGN_UP = {
     "id": "Dapatkan berita pilihan dari redaksi kami setiap pagi langsung di kotak masuk Anda, gratis, dan "
           "Anda bisa berhenti berlangganan kapan saja tanpa biaya apa pun. Kami tidak akan memberikan "
           "alamat Anda kepada siapa pun.",
-}
+}  # fmt: skip
 RELATED = {
     "en": ["You may also like",
            "The mayor's plan for a new tram line across the river has been delayed for a third time, "

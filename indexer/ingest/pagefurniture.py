@@ -1,4 +1,4 @@
-"""Furniture on a page of its own: jusText's paragraph classes for the text's blocks."""
+"""Furniture on a page of its own: jusText's classes for its blocks, and what lies below its article."""
 
 from __future__ import annotations
 
@@ -158,7 +158,11 @@ def remove(body: str) -> Cleaned:
 
     Each line is a block. jusText classes them by length, stop-word density and the
     class of their neighbours; a notice (cookies, copyright, privacy) goes at any length
-    outside the article, or with two of its terms inside it. The text is kept whole when
+    outside the article, or with two of its terms inside it. Below the article (the body
+    of good blocks with the most text), everything from a heading that opens comments,
+    related stories or an author's box goes, and so do small bodies of prose standing
+    apart from it (a sign-up box, a teaser): on any text with such a heading, and on any
+    page. The text is kept whole when
     it does not look like a page, when it is not in a language jusText has stop words
     for, and when it would all go.
     """
@@ -186,8 +190,11 @@ def remove(body: str) -> Cleaned:
         # empty article; elsewhere, a text too short to judge.
         return Cleaned(original, (), (FLAG_KEPT,) if any(notices) else ())
     first, last = good[0], good[-1]
+    # The article is the body of prose with the most text; the first marker heading after
+    # it opens what the page puts below it. A text with such a heading is a page there.
     markers = {i for i, block in enumerate(blocks) if _marker_line(block.text)} if marked else set()
-    article = max(_bodies(blocks, markers))
+    bodies = _bodies(blocks, markers)
+    article = max(bodies)
     below = min((i for i in markers if i > article[2]), default=len(blocks))
     page = first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])
     if not page and below == len(blocks):
@@ -198,7 +205,7 @@ def remove(body: str) -> Cleaned:
             drop[i] = LEGAL
         elif page and block.class_type != "good" and not _foreign_prose(block, stoplist):
             drop[i] = NO_PROSE if block.cf_class == "bad" and len(block.text) >= _LENGTH_LOW else MENU
-    _after_article(blocks, markers, article, below, drop)
+    _below_article(bodies, article, below, len(blocks), drop)
     if len(drop) == len(blocks):
         return Cleaned(original, (), (FLAG_KEPT,))
     removed = tuple(Removal(rule, lines[i]) for i, rule in sorted(drop.items()))
@@ -322,37 +329,89 @@ _ISLAND_SHARE = 0.2
 # of a short line (lower case), in the languages the corpora hold.
 _MARKER_MAX = 100
 _MARKER_STRIP = " \t-–—|:»«>#*•·!?.…←→"
-_END_MARKERS = re.compile(
-    r"(?:\d+\s+)?(?:comments?|responses?|replies|kommentare?|commentaires?|comentarios?|commenti|comentários?|reacties|komentar)"
-    r"(?:\s+(?:to|on|zu|zum|sur|en|em|a|su|pada)\b.*)?\s*:?"
-    r"|\d+\s+(?:thoughts?|gedanken)\s+(?:on|zu)\b.*"
-    r"|(?:leave|post|add|write|submit)\s+(?:a|your)\s+(?:reply|comment|response).*"
-    r"|join the (?:discussion|conversation).*"
-    r"|(?:schreibe|hinterlasse|verfasse)\s+einen\s+kommentar.*|kommentar\s+(?:schreiben|posten|verfassen|hinterlassen).*"
-    r"|(?:laisser|laissez|ajouter)\s+un\s+commentaire.*"
-    r"|(?:deja|dejar|escribe|añadir)\s+(?:un|tu)\s+comentario.*|lascia\s+un\s+commento.*|deixe\s+(?:um|seu)\s+comentário.*"
-    r"|related(?:\s+(?:articles?|posts?|stories|content|topics|news|reading|links|coverage|videos?))?\s*:?"
-    r"|you\s+(?:may|might)\s+(?:also\s+)?(?:like|enjoy|be\s+interested\s+in).*|more\s+(?:from|stories|articles|news|on\s+this|in)\b.*"
-    r"|recommended(?:\s+(?:for\s+you|stories|articles|reading))?|further\s+reading"
-    r"|(?:popular|trending|latest)(?:\s+(?:posts?|stories|articles|news|now))?|most\s+(?:read|popular|viewed|shared).*"
-    r"|about\s+the\s+(?:author|writer)s?.*|share\s+(?:this|the\s+article|on)\b.*|share(?:\s+this)?(?:\s+(?:article|post|story|page))?\s*:?"
-    r"|posted\s+(?:by|in)\b.*|filed\s+under\b.*|previous\s+(?:post|article|story)|next\s+(?:post|article|story)|(?:older|newer)\s+posts?"
-    r"|ähnliche\s+(?:beiträge|artikel|themen|nachrichten)|verwandte\s+(?:beiträge|artikel|themen)"
-    r"|(?:das|dies)\s+könnte\s+(?:sie|dich)\s+auch\s+interessieren.*|(?:sie|dich)\s+interessiert\s+vielleicht\s+auch.*"
-    r"|mehr\s+(?:zum\s+thema|aus|zu|artikel|beiträge|nachrichten)\b.*|weitere\s+(?:artikel|beiträge|themen|nachrichten|meldungen)\b.*"
-    r"|auch\s+interessant.*|meistgelesen.*|beliebte\s+(?:beiträge|artikel)"
-    r"|über\s+(?:den\s+autor|die\s+autorin|die\s+autoren)\b.*|(?:artikel|beitrag)\s+teilen|eingestellt\s+von\b.*"
-    r"|(?:vorheriger|nächster)\s+(?:beitrag|artikel)"
-    r"|articles?\s+(?:similaires|liés|connexes|recommandés)|sur\s+le\s+même\s+sujet.*"
-    r"|vous\s+(?:aimerez|pourriez\s+aimer)\s+aussi.*|à\s+propos\s+de\s+l.auteur.*|partager(?:\s+cet\s+article)?\s*:?|les\s+plus\s+lus"
-    r"|(?:noticias|artículos|notas|temas)\s+relacionad[oa]s|(?:también\s+)?te\s+puede\s+interesar.*"
-    r"|más\s+(?:noticias|leídas|leído|vistas)\b.*|lo\s+más\s+(?:leído|visto).*|sobre\s+el\s+autor.*|compartir(?:\s+(?:este|esta)\s+\w+)?\s*:?"
-    r"|articoli\s+correlati|(?:ti\s+)?potrebbe\s+(?:anche\s+)?interessar(?:ti|e).*"
-    r"|(?:notícias|artigos|posts|matérias)\s+relacionad[oa]s|você\s+(?:também\s+)?pode\s+gostar.*"
-    r"|gerelateerde\s+(?:artikelen|berichten)|(?:berita|artikel)\s+terkait"
-    r"|explore\s+further|relacionad[oa]s|zum\s+thema|autor(?:\*in|in|innen)?|about\s+(?:us|me)|über\s+(?:uns|mich)"
-    r"|à\s+propos(?:\s+de\s+nous)?|sobre\s+(?:nosotros|nós|mí)|quiénes\s+somos|quem\s+somos|chi\s+siamo|tentang\s+kami"
+# fmt: off
+_END_HEADINGS = (
+    # Comments, in any of their headings' forms ("12 comments", "3 thoughts on ...").
+    r"(?:\d+\s+)?(?:comments?|responses?|replies|kommentare?|commentaires?|comentarios?|commenti"
+    r"|comentários?|reacties|komentar)(?:\s+(?:to|on|zu|zum|sur|en|em|a|su|pada)\b.*)?\s*:?",
+    r"\d+\s+(?:thoughts?|gedanken)\s+(?:on|zu)\b.*",
+    r"(?:leave|post|add|write|submit)\s+(?:a|your)\s+(?:reply|comment|response).*",
+    r"join the (?:discussion|conversation).*",
+    r"(?:schreibe|hinterlasse|verfasse)\s+einen\s+kommentar.*",
+    r"kommentar\s+(?:schreiben|posten|verfassen|hinterlassen).*",
+    r"(?:laisser|laissez|ajouter)\s+un\s+commentaire.*",
+    r"(?:deja|dejar|escribe|añadir)\s+(?:un|tu)\s+comentario.*",
+    r"lascia\s+un\s+commento.*",
+    r"deixe\s+(?:um|seu)\s+comentário.*",
+    # Related and recommended stories, most read lists.
+    r"related(?:\s+(?:articles?|posts?|stories|content|topics|news|reading|links|coverage|videos?))?\s*:?",
+    r"you\s+(?:may|might)\s+(?:also\s+)?(?:like|enjoy|be\s+interested\s+in).*",
+    r"more\s+(?:from|stories|articles|news|on\s+this|in)\b.*",
+    r"recommended(?:\s+(?:for\s+you|stories|articles|reading))?",
+    r"further\s+reading",
+    r"(?:popular|trending|latest)(?:\s+(?:posts?|stories|articles|news|now))?",
+    r"most\s+(?:read|popular|viewed|shared).*",
+    # The author's box, share rows, the post's own footer.
+    r"about\s+the\s+(?:author|writer)s?.*",
+    r"share\s+(?:this|the\s+article|on)\b.*",
+    r"share(?:\s+this)?(?:\s+(?:article|post|story|page))?\s*:?",
+    r"posted\s+(?:by|in)\b.*",
+    r"filed\s+under\b.*",
+    r"previous\s+(?:post|article|story)",
+    r"next\s+(?:post|article|story)",
+    r"(?:older|newer)\s+posts?",
+    # German.
+    r"ähnliche\s+(?:beiträge|artikel|themen|nachrichten)",
+    r"verwandte\s+(?:beiträge|artikel|themen)",
+    r"(?:das|dies)\s+könnte\s+(?:sie|dich)\s+auch\s+interessieren.*",
+    r"(?:sie|dich)\s+interessiert\s+vielleicht\s+auch.*",
+    r"mehr\s+(?:zum\s+thema|aus|zu|artikel|beiträge|nachrichten)\b.*",
+    r"weitere\s+(?:artikel|beiträge|themen|nachrichten|meldungen)\b.*",
+    r"auch\s+interessant.*",
+    r"meistgelesen.*",
+    r"beliebte\s+(?:beiträge|artikel)",
+    r"über\s+(?:den\s+autor|die\s+autorin|die\s+autoren)\b.*",
+    r"(?:artikel|beitrag)\s+teilen",
+    r"eingestellt\s+von\b.*",
+    r"(?:vorheriger|nächster)\s+(?:beitrag|artikel)",
+    # French.
+    r"articles?\s+(?:similaires|liés|connexes|recommandés)",
+    r"sur\s+le\s+même\s+sujet.*",
+    r"vous\s+(?:aimerez|pourriez\s+aimer)\s+aussi.*",
+    r"à\s+propos\s+de\s+l.auteur.*",
+    r"partager(?:\s+cet\s+article)?\s*:?",
+    r"les\s+plus\s+lus",
+    # Spanish, Italian, Portuguese, Dutch, Indonesian.
+    r"(?:noticias|artículos|notas|temas)\s+relacionad[oa]s",
+    r"(?:también\s+)?te\s+puede\s+interesar.*",
+    r"más\s+(?:noticias|leídas|leído|vistas)\b.*",
+    r"lo\s+más\s+(?:leído|visto).*",
+    r"sobre\s+el\s+autor.*",
+    r"compartir(?:\s+(?:este|esta)\s+\w+)?\s*:?",
+    r"articoli\s+correlati",
+    r"(?:ti\s+)?potrebbe\s+(?:anche\s+)?interessar(?:ti|e).*",
+    r"(?:notícias|artigos|posts|matérias)\s+relacionad[oa]s",
+    r"você\s+(?:também\s+)?pode\s+gostar.*",
+    r"gerelateerde\s+(?:artikelen|berichten)",
+    r"(?:berita|artikel)\s+terkait",
+    # A site's own blurb and the author's, as headings of their own.
+    r"explore\s+further",
+    r"relacionad[oa]s",
+    r"zum\s+thema",
+    r"autor(?:\*in|in|innen)?",
+    r"about\s+(?:us|me)",
+    r"über\s+(?:uns|mich)",
+    r"à\s+propos(?:\s+de\s+nous)?",
+    r"sobre\s+(?:nosotros|nós|mí)",
+    r"quiénes\s+somos",
+    r"quem\s+somos",
+    r"chi\s+siamo",
+    r"tentang\s+kami",
 )
+# fmt: on
+# Not "read also" (Baca juga, Lee también, Lesen Sie auch): news sites put those between
+# an article's paragraphs, above a link to another story.
+_END_MARKERS = re.compile("|".join(_END_HEADINGS))
 
 
 def _marker_line(line: str) -> bool:
@@ -362,10 +421,14 @@ def _marker_line(line: str) -> bool:
     return _END_MARKERS.fullmatch(line.lower().strip(_MARKER_STRIP)) is not None
 
 
-def _bodies(blocks: list[_Block], markers: set[int]) -> list[tuple[int, int, int]]:
+# A body of prose: its characters, its first and its last block.
+_Body = tuple[int, int, int]
+
+
+def _bodies(blocks: list[_Block], markers: set[int]) -> list[_Body]:
     """The bodies of good blocks, as (characters, first, last): good blocks at most
     ``_BODY_GAP`` blocks apart with no marker heading between them."""
-    bodies: list[tuple[int, int, int]] = []
+    bodies: list[_Body] = []
     start = last = -1
     chars = 0
     for i in range(len(blocks) + 1):
@@ -382,15 +445,15 @@ def _bodies(blocks: list[_Block], markers: set[int]) -> list[tuple[int, int, int
     return bodies
 
 
-def _after_article(
-    blocks: list[_Block], markers: set[int], article: tuple[int, int, int], below: int, drop: dict[int, str]
+def _below_article(
+    bodies: list[_Body], article: _Body, below: int, n: int, drop: dict[int, str]
 ) -> None:
-    """Drop what the page puts under its article: everything from ``below``, the first
-    heading after the article's last paragraph that opens comments, related stories, an
-    author's box or the post's footer (`_END_MARKERS`), and small bodies of prose between."""
-    for k in range(below, len(blocks)):
+    """Drop what the page puts under its article: every block from ``below`` (the first
+    heading after the article that opens comments, related stories, an author's box or
+    the post's footer, `_END_MARKERS`), and the small bodies of prose between."""
+    for k in range(below, n):
         drop.setdefault(k, AFTER)
-    for chars, first, final in _bodies(blocks, markers):
+    for chars, first, final in bodies:
         if article[2] < first < below and chars < _ISLAND_SHARE * article[0]:
             for k in range(first, final + 1):
                 drop.setdefault(k, AFTER)
