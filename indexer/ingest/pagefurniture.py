@@ -427,22 +427,18 @@ _Body = tuple[int, int, int]
 
 def _bodies(blocks: list[_Block], markers: set[int]) -> list[_Body]:
     """The bodies of good blocks, as (characters, first, last): good blocks at most
-    ``_BODY_GAP`` blocks apart with no marker heading between them."""
-    bodies: list[_Body] = []
-    start = last = -1
-    chars = 0
-    for i in range(len(blocks) + 1):
-        good = i < len(blocks) and blocks[i].class_type == "good"
-        if good and start >= 0 and i - last - 1 <= _BODY_GAP and not markers.intersection(range(last + 1, i)):
-            chars += len(blocks[i].text)
-            last = i
+    ``_BODY_GAP`` blocks apart with no marker heading between them (a marker heading is
+    no part of a body, even one jusText keeps)."""
+    bodies: list[list[int]] = []
+    for i, block in enumerate(blocks):
+        if block.class_type != "good" or i in markers:
             continue
-        if start >= 0:
-            bodies.append((chars, start, last))
-        if good:
-            start = last = i
-            chars = len(blocks[i].text)
-    return bodies
+        if bodies and i - bodies[-1][2] - 1 <= _BODY_GAP and not markers.intersection(range(bodies[-1][2], i)):
+            bodies[-1][0] += len(block.text)
+            bodies[-1][2] = i
+        else:
+            bodies.append([len(block.text), i, i])
+    return [(chars, first, last) for chars, first, last in bodies]
 
 
 def _below_article(
