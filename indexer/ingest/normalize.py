@@ -13,7 +13,8 @@ __all__ = ["NORMALIZER_VERSION", "join_broken_sentences", "normalize"]
 # 3: page furniture by jusText's classes (pagefurniture.py), one-line paragraphs kept
 #    apart, broken sentences joined, repeated lines of paragraph length dropped.
 # 4: headline titles, derived titles, date sources, language by the text's majority.
-NORMALIZER_VERSION = 4
+# 5: what a page puts under its article (comments, related lists, author and sign-up boxes).
+NORMALIZER_VERSION = 5
 
 _NEWLINES = re.compile(r"\r\n?|[\x0b\x85\u2028]")
 _PARAGRAPH_BREAKS = re.compile(r"[\x0c\u2029]")

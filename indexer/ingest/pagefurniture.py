@@ -1,4 +1,4 @@
-"""Furniture on a page of its own: jusText's paragraph classes for the text's blocks."""
+"""Furniture on a page of its own: jusText's classes for its blocks, and what lies below its article."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ FLAG_KEPT = "furniture_kept"
 MENU = "page:menu"  # short blocks, and blocks with no article around them
 NO_PROSE = "page:no-prose"  # a long block with few stop words: a list, a link row, a tag cloud
 LEGAL = "page:legal"  # cookie, privacy, copyright and disclaimer notices, at any length
+AFTER = "page:after-article"  # below the article: its comments, related list, author box, sign-up
 
 # jusText's thresholds as trafilatura runs it on page text (its justext fallback), not
 # justext.core's defaults (70, 200, 0.30, 0.32), which drop a wire story's lede for its
@@ -173,7 +174,11 @@ def remove(body: str) -> Cleaned:
 
     Each line is a block. jusText classes them by length, stop-word density and the
     class of their neighbours; a notice (cookies, copyright, privacy) goes at any length
-    outside the article, or with two of its terms inside it. The text is kept whole when
+    outside the article, or with two of its terms inside it. Below the article (the body
+    of good blocks with the most text), everything from a heading that opens comments,
+    related stories or an author's box goes, and so do small bodies of prose standing
+    apart from it (a sign-up box, a teaser): on any text with such a heading, and on any
+    page. The text is kept whole when
     it does not look like a page, when it is not in a language jusText has stop words
     for, and when it would all go.
     """
@@ -186,7 +191,8 @@ def remove(body: str) -> Cleaned:
     if stoplist is None:
         return Cleaned(body)
     present = [term for term in _NOTICE_TERMS if term in lowered]
-    if not present and _opens_with_prose(lines, stoplist):
+    marked = any(map(_marker_line, lines))
+    if not present and not marked and _opens_with_prose(lines, stoplist):
         return Cleaned(body)  # not a page (below), found without judging every block
     # Judged as a page, whose blocks a scraper also cut at inline elements (a link a block
     # of its own); a text that is no page is given back as it came.
@@ -200,14 +206,22 @@ def remove(body: str) -> Cleaned:
         # empty article; elsewhere, a text too short to judge.
         return Cleaned(original, (), (FLAG_KEPT,) if any(notices) else ())
     first, last = good[0], good[-1]
-    if not (first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])):
+    # The article is the body of prose with the most text; the first marker heading after
+    # it opens what the page puts below it. A text with such a heading is a page there.
+    markers = {i for i, block in enumerate(blocks) if _marker_line(block.text)} if marked else set()
+    bodies = _bodies(blocks, markers)
+    article = max(bodies)
+    below = min((i for i in markers if i > article[2]), default=len(blocks))
+    page = first >= _PAGE_HEAD or any(notices[:first]) or any(notices[last + 1 :])
+    if not page and below == len(blocks):
         return Cleaned(original)
     drop: dict[int, str] = {}
     for i, block in enumerate(blocks):
         if notices[i] >= 2 or (notices[i] and not first <= i <= last):
             drop[i] = LEGAL
-        elif block.class_type != "good" and not _foreign_prose(block, stoplist):
+        elif page and block.class_type != "good" and not _foreign_prose(block, stoplist):
             drop[i] = NO_PROSE if block.cf_class == "bad" and len(block.text) >= _LENGTH_LOW else MENU
+    _below_article(bodies, article, below, len(blocks), drop)
     if len(drop) == len(blocks):
         return Cleaned(original, (), (FLAG_KEPT,))
     removed = tuple(Removal(rule, lines[i]) for i, rule in sorted(drop.items()))
@@ -316,3 +330,142 @@ def _without(body: str, drop: dict[int, str]) -> str:
         if kept:
             paragraphs.append("\n".join(kept))
     return "\n\n".join(paragraphs)
+
+
+# --- what follows the article ---------------------------------------------------------
+# Good blocks this many non-good blocks apart are one body of text (a caption or a
+# subheading between two paragraphs); the article is the body with the most text.
+_BODY_GAP = 2
+# A body below the article with less than this share of its text is an aside (an author's
+# box, a sign-up blurb, a teaser of another story), not the article going on: a body is
+# at least ``_BODY_GAP`` + 1 furniture blocks away from the article.
+_ISLAND_SHARE = 0.2
+# A heading that opens what a page puts under its article: comments, related stories,
+# the author's box, share and sign-up rows, the post's own footer. Matched on the whole
+# of a short line (lower case), in the languages the corpora hold.
+_MARKER_MAX = 100
+_MARKER_STRIP = " \t-–—|:»«>#*•·!?.…←→"
+# fmt: off
+_END_HEADINGS = (
+    # Comments, in any of their headings' forms ("12 comments", "3 thoughts on ...").
+    r"(?:\d+\s+)?(?:comments?|responses?|replies|kommentare?|commentaires?|comentarios?|commenti"
+    r"|comentários?|reacties|komentar)(?:\s+(?:to|on|zu|zum|sur|en|em|a|su|pada)\b.*)?\s*:?",
+    r"\d+\s+(?:thoughts?|gedanken)\s+(?:on|zu)\b.*",
+    r"(?:leave|post|add|write|submit)\s+(?:a|your)\s+(?:reply|comment|response).*",
+    r"join the (?:discussion|conversation).*",
+    r"(?:schreibe|hinterlasse|verfasse)\s+einen\s+kommentar.*",
+    r"kommentar\s+(?:schreiben|posten|verfassen|hinterlassen).*",
+    r"(?:laisser|laissez|ajouter)\s+un\s+commentaire.*",
+    r"(?:deja|dejar|escribe|añadir)\s+(?:un|tu)\s+comentario.*",
+    r"lascia\s+un\s+commento.*",
+    r"deixe\s+(?:um|seu)\s+comentário.*",
+    # Related and recommended stories, most read lists.
+    r"related(?:\s+(?:articles?|posts?|stories|content|topics|news|reading|links|coverage|videos?))?\s*:?",
+    r"you\s+(?:may|might)\s+(?:also\s+)?(?:like|enjoy|be\s+interested\s+in).*",
+    r"more\s+(?:from|stories|articles|news|on\s+this|in)\b.*",
+    r"recommended(?:\s+(?:for\s+you|stories|articles|reading))?",
+    r"further\s+reading",
+    r"(?:popular|trending|latest)(?:\s+(?:posts?|stories|articles|news|now))?",
+    r"most\s+(?:read|popular|viewed|shared).*",
+    # The author's box, share rows, the post's own footer.
+    r"about\s+the\s+(?:author|writer)s?.*",
+    r"share\s+(?:this|the\s+article|on)\b.*",
+    r"share(?:\s+this)?(?:\s+(?:article|post|story|page))?\s*:?",
+    r"posted\s+(?:by|in)\b.*",
+    r"filed\s+under\b.*",
+    r"previous\s+(?:post|article|story)",
+    r"next\s+(?:post|article|story)",
+    r"(?:older|newer)\s+posts?",
+    # German.
+    r"ähnliche\s+(?:beiträge|artikel|themen|nachrichten)",
+    r"verwandte\s+(?:beiträge|artikel|themen)",
+    r"(?:das|dies)\s+könnte\s+(?:sie|dich)\s+auch\s+interessieren.*",
+    r"(?:sie|dich)\s+interessiert\s+vielleicht\s+auch.*",
+    r"mehr\s+(?:zum\s+thema|aus|zu|artikel|beiträge|nachrichten)\b.*",
+    r"weitere\s+(?:artikel|beiträge|themen|nachrichten|meldungen)\b.*",
+    r"auch\s+interessant.*",
+    r"meistgelesen.*",
+    r"beliebte\s+(?:beiträge|artikel)",
+    r"über\s+(?:den\s+autor|die\s+autorin|die\s+autoren)\b.*",
+    r"(?:artikel|beitrag)\s+teilen",
+    r"eingestellt\s+von\b.*",
+    r"(?:vorheriger|nächster)\s+(?:beitrag|artikel)",
+    # French.
+    r"articles?\s+(?:similaires|liés|connexes|recommandés)",
+    r"sur\s+le\s+même\s+sujet.*",
+    r"vous\s+(?:aimerez|pourriez\s+aimer)\s+aussi.*",
+    r"à\s+propos\s+de\s+l.auteur.*",
+    r"partager(?:\s+cet\s+article)?\s*:?",
+    r"les\s+plus\s+lus",
+    # Spanish, Italian, Portuguese, Dutch, Indonesian.
+    r"(?:noticias|artículos|notas|temas)\s+relacionad[oa]s",
+    r"(?:también\s+)?te\s+puede\s+interesar.*",
+    r"más\s+(?:noticias|leídas|leído|vistas)\b.*",
+    r"lo\s+más\s+(?:leído|visto).*",
+    r"sobre\s+el\s+autor.*",
+    r"compartir(?:\s+(?:este|esta)\s+\w+)?\s*:?",
+    r"articoli\s+correlati",
+    r"(?:ti\s+)?potrebbe\s+(?:anche\s+)?interessar(?:ti|e).*",
+    r"(?:notícias|artigos|posts|matérias)\s+relacionad[oa]s",
+    r"você\s+(?:também\s+)?pode\s+gostar.*",
+    r"gerelateerde\s+(?:artikelen|berichten)",
+    r"(?:berita|artikel)\s+terkait",
+    # A site's own blurb and the author's, as headings of their own.
+    r"explore\s+further",
+    r"relacionad[oa]s",
+    r"zum\s+thema",
+    r"autor(?:\*in|in|innen)?",
+    r"about\s+(?:us|me)",
+    r"über\s+(?:uns|mich)",
+    r"à\s+propos(?:\s+de\s+nous)?",
+    r"sobre\s+(?:nosotros|nós|mí)",
+    r"quiénes\s+somos",
+    r"quem\s+somos",
+    r"chi\s+siamo",
+    r"tentang\s+kami",
+)
+# fmt: on
+# Not "read also" (Baca juga, Lee también, Lesen Sie auch): news sites put those between
+# an article's paragraphs, above a link to another story.
+_END_MARKERS = re.compile("|".join(_END_HEADINGS))
+
+
+def _marker_line(line: str) -> bool:
+    """Whether a line is a heading that opens what a page puts under its article."""
+    if len(line) > _MARKER_MAX:
+        return False
+    return _END_MARKERS.fullmatch(line.lower().strip(_MARKER_STRIP)) is not None
+
+
+# A body of prose: its characters, its first and its last block.
+_Body = tuple[int, int, int]
+
+
+def _bodies(blocks: list[_Block], markers: set[int]) -> list[_Body]:
+    """The bodies of good blocks, as (characters, first, last): good blocks at most
+    ``_BODY_GAP`` blocks apart with no marker heading between them (a marker heading is
+    no part of a body, even one jusText keeps)."""
+    bodies: list[list[int]] = []
+    for i, block in enumerate(blocks):
+        if block.class_type != "good" or i in markers:
+            continue
+        if bodies and i - bodies[-1][2] - 1 <= _BODY_GAP and not markers.intersection(range(bodies[-1][2], i)):
+            bodies[-1][0] += len(block.text)
+            bodies[-1][2] = i
+        else:
+            bodies.append([len(block.text), i, i])
+    return [(chars, first, last) for chars, first, last in bodies]
+
+
+def _below_article(
+    bodies: list[_Body], article: _Body, below: int, n: int, drop: dict[int, str]
+) -> None:
+    """Drop what the page puts under its article: every block from ``below`` (the first
+    heading after the article that opens comments, related stories, an author's box or
+    the post's footer, `_END_MARKERS`), and the small bodies of prose between."""
+    for k in range(below, n):
+        drop.setdefault(k, AFTER)
+    for chars, first, final in bodies:
+        if article[2] < first < below and chars < _ISLAND_SHARE * article[0]:
+            for k in range(first, final + 1):
+                drop.setdefault(k, AFTER)
