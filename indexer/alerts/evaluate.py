@@ -27,7 +27,6 @@ from indexer.alerts.definitions import AlertDef, load_alerts
 from indexer.alerts.deliver import deliver, one_at_a_time
 from indexer.db import alerts as alert_db
 from indexer.db import store
-from indexer.db.models import AlertMatch
 from indexer.errors import DeliveryError
 from indexer.locks import FileLock
 
@@ -178,11 +177,11 @@ def _match(ctx: Context, engine: SearchEngine, alerts: list[AlertDef], upto: int
 
 def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list[Hit]]],
             documents: Sequence[tuple[int, int, int]], result: PassResult | None,
-            until: int | None = None) -> list[AlertMatch]:
+            until: int | None = None) -> int:
     """Record each alert's matches among ``documents`` ((id, seq, cluster), in seq order)
     and, given ``until``, move the alerts' matching marks there in the same transaction:
     a document matched before is not again; a copy of a notified story is folded into its
-    notice unless the alert wants every copy.
+    notice unless the alert wants every copy. Returns the notices.
 
     All alerts at once, a few statements in all (one each cost 200 alerts ~1,000 queries
     a batch). What they matched before is read ahead of the write transaction, so that
@@ -206,9 +205,9 @@ def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list
                 notices = alert_db.notices_of_clusters(session, folding, clusters)
     now = datetime.now(UTC)
 
-    def match(alert: AlertDef, hit: Hit, seq: int, cluster: int) -> AlertMatch:
-        return AlertMatch(alert=alert.name, document_id=hit.id, seq=seq, cluster=cluster, folded_into=None,
-                          matched_at=now, payload=json.dumps(payload(alert.name, hit), ensure_ascii=False))
+    def match(alert: AlertDef, hit: Hit, seq: int, cluster: int) -> dict[str, Any]:
+        return {"alert": alert.name, "document_id": hit.id, "seq": seq, "cluster": cluster, "folded_into": None,
+                "matched_at": now, "payload": json.dumps(payload(alert.name, hit), ensure_ascii=False)}
 
     # The first of each story not notified yet is a notice; the others fold into one.
     plans: list[tuple[AlertDef, dict[int, Hit], dict[int, tuple[int, int, int]], list[tuple[int, int, int]]]] = []
@@ -226,23 +225,26 @@ def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list
         plans.append((alert, by_id, firsts, later))
     engine.add_snippets([(alert.query, [by_id[row[0]] for row in firsts.values()])
                          for alert, by_id, firsts, _ in plans])
-    new_notices = [{key: match(alert, by_id[row[0]], row[1], row[2]) for key, row in firsts.items()}
+    new_notices = [(alert, [(key, match(alert, by_id[row[0]], row[1], row[2])) for key, row in firsts.items()])
                    for alert, by_id, firsts, _ in plans]
     # A copy's payload has no snippet: copies are never sent (nor shown by `alerts show`).
-    copies = [[(match(alert, by_id[row[0]], row[1], row[2]), row[2]) for row in later]
+    copies = [(alert, [(row[2], match(alert, by_id[row[0]], row[1], row[2])) for row in later])
               for alert, by_id, _, later in plans]
     with ctx.db.write(exclusive=False) as session:
-        alert_db.add_matches(session, [m for ms in new_notices for m in ms.values()])  # flushed: their ids are known
-        for (alert, _, _, _), ms, folded in zip(plans, new_notices, copies, strict=True):
-            for m, cluster in folded:
-                m.folded_into = ms[cluster].id if cluster in ms else notices[(alert.name, cluster)]
-        alert_db.add_matches(session, [m for folded in copies for m, _ in folded])
+        ids = iter(alert_db.insert_matches(session, [m for _, ms in new_notices for _, m in ms]))
+        notice_of = {(alert.name, key): next(ids) for alert, ms in new_notices for key, _ in ms}
+        for alert, folded in copies:
+            for cluster, m in folded:
+                key = (alert.name, cluster)
+                m["folded_into"] = notice_of[key] if key in notice_of else notices[key]
+        alert_db.insert_matches(session, [m for _, folded in copies for _, m in folded])
         if until is not None:
             alert_db.set_marks(session, [alert.name for alert, _ in found], alert_db.MATCHING, until)
+    added = sum(len(ms) for _, ms in new_notices)
     if result is not None:
-        result.notices += sum(len(ms) for ms in new_notices)
-        result.matched += sum(len(ms) for ms in new_notices) + sum(len(folded) for folded in copies)
-    return [m for ms, folded in zip(new_notices, copies, strict=True) for m in [*ms.values(), *(m for m, _ in folded)]]
+        result.notices += added
+        result.matched += added + sum(len(folded) for _, folded in copies)
+    return added
 
 
 def _deliver_all(ctx: Context, alerts: list[AlertDef], result: PassResult, should_stop: Callable[[], bool],
@@ -342,6 +344,6 @@ def backfill(ctx: Context, engine: SearchEngine, alert: AlertDef, since: datetim
     [hits] = engine.matching([(alert.query, options_of(alert))], ids if since is not None else None)
     with ctx.db.read() as session:
         rows = alert_db.document_states(session, sorted(hit.id for hit in hits))
-    added = _record(ctx, engine, [(alert, hits)], rows, None)
+    notices = _record(ctx, engine, [(alert, hits)], rows, None)
     new_marks(ctx, alert, upto, deliveries_from=0)
-    return sum(m.folded_into is None for m in added)
+    return notices

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from indexer.db.models import Alert, AlertMark, AlertMatch, Document
@@ -23,6 +24,7 @@ __all__ = [
     "ensure_mark",
     "failing_marks",
     "get_alert",
+    "insert_matches",
     "known_documents",
     "known_matches",
     "latest_notices",
@@ -211,6 +213,14 @@ def notices_by_cluster(session: Session, alert: str, clusters: Sequence[int]) ->
 def add_matches(session: Session, matches: Sequence[AlertMatch]) -> None:
     session.add_all(matches)
     session.flush()
+
+
+def insert_matches(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert matches (AlertMatch's columns, without ``id``) in a few statements; their
+    ids, in order (an ORM object each cost ~0.5 ms at 36k matches a BBC x10 ingest)."""
+    if not rows:
+        return []
+    return list(session.scalars(insert(AlertMatch).returning(AlertMatch.id, sort_by_parameter_order=True), rows))
 
 
 def pending_notices(session: Session, alert: str, after: int, upto: int) -> list[AlertMatch]:

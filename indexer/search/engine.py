@@ -34,6 +34,7 @@ from indexer.errors import BusyError, IndexerError, NoIndexError, NotFoundError,
 from indexer.locks import held_by
 from indexer.search.dates import DATE_HINT, DateError, parse_date
 from indexer.search.mapped import open_index
+from indexer.search.phrase import AdjacentPhrase
 from indexer.search.query import NearWord, Parsed, date_query, describe, expand, lang_query, parse, path_query
 from indexer.search.schema import TEXT_PREFIXES, WORDS_FIELD, analyzer_for, field_language, index_language, stem_word
 from indexer.search.snippets import MARK_END, MARK_START, after_title, snippet
@@ -301,6 +302,8 @@ def _docset_among(s: Searcher, q: wq.Query, among: set[int]) -> set[int]:
         return _docset_among(s, q.a, among)
     if kind is wq.Require:
         return _docset_among(s, q.b, _docset_among(s, q.a, among))
+    if kind is AdjacentPhrase and (docs := _phrase_among(s, q, among)) is not None:
+        return docs
     m = q.matcher(s, s.boolean_context())
     found: set[int] = set()
     for d in sorted(among):
@@ -311,6 +314,42 @@ def _docset_among(s: Searcher, q: wq.Query, among: set[int]) -> set[int]:
             if not m.is_active():
                 break
         if m.id() == d:
+            found.add(d)
+    return found
+
+
+def _phrase_among(s: Searcher, q: AdjacentPhrase, among: set[int]) -> set[int] | None:
+    """The documents of ``among`` with the phrase, by its words' positions in each one that
+    has all the words (None: let the matcher decide). Whoosh's phrase matcher, skipped to
+    each of ``among``, reads the positions of every document up to the next match, and at
+    its start up to the first: for a phrase of common words, most of the segment."""
+    field = s.schema[q.fieldname] if q.fieldname in s.schema else None
+    if q.slop != 1 or field is None or not field.format or not field.format.supports("positions"):
+        return None
+    reader = s.reader()
+    try:
+        words = [field.to_bytes(word) for word in q.words]
+    except ValueError:
+        return set()
+    if not words or any((q.fieldname, word) not in reader for word in words):
+        return set()
+    candidates = set(among)
+    for word in sorted(set(words), key=lambda w: reader.doc_frequency(q.fieldname, w)):
+        candidates &= _term_docs(reader, q.fieldname, word)
+        if not candidates:
+            return set()
+    matchers = [reader.postings(q.fieldname, word) for word in words]
+    found: set[int] = set()
+    for d in sorted(candidates):
+        starts: set[int] | None = None
+        for offset, m in enumerate(matchers):
+            if m.id() < d:
+                m.skip_to(d)  # d holds every word: each matcher stops on it
+            shifted = {p - offset for p in m.value_as("positions")}
+            starts = shifted if starts is None else starts & shifted
+            if not starts:
+                break
+        if starts:
             found.add(d)
     return found
 
