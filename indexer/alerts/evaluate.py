@@ -231,7 +231,7 @@ def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list
     copies = [(alert, [(row[2], match(alert, by_id[row[0]], row[1], row[2])) for row in later])
               for alert, by_id, _, later in plans]
     with ctx.db.write(exclusive=False) as session:
-        ids = iter(alert_db.insert_matches(session, [m for _, ms in new_notices for _, m in ms]))
+        ids = iter(alert_db.insert_matches(session, [m for _, ms in new_notices for _, m in ms], ids=True))
         notice_of = {(alert.name, key): next(ids) for alert, ms in new_notices for key, _ in ms}
         for alert, folded in copies:
             for cluster, m in folded:

@@ -333,23 +333,27 @@ def _phrase_among(s: Searcher, q: AdjacentPhrase, among: set[int]) -> set[int] |
         return set()
     if not words or any((q.fieldname, word) not in reader for word in words):
         return set()
-    candidates = set(among)
-    for word in sorted(set(words), key=lambda w: reader.doc_frequency(q.fieldname, w)):
-        candidates &= _term_docs(reader, q.fieldname, word)
-        if not candidates:
-            return set()
+    # The rarest word's documents among ``among``; the other words' postings are skipped to
+    # each of them, not read whole (a common word's are most of the segment).
+    order = sorted(range(len(words)), key=lambda i: reader.doc_frequency(q.fieldname, words[i]))
+    candidates = _term_docs(reader, q.fieldname, words[order[0]]) & among
     matchers = [reader.postings(q.fieldname, word) for word in words]
     found: set[int] = set()
     for d in sorted(candidates):
         starts: set[int] | None = None
-        for offset, m in enumerate(matchers):
-            if m.id() < d:
-                m.skip_to(d)  # d holds every word: each matcher stops on it
-            shifted = {p - offset for p in m.value_as("positions")}
+        for i in order:
+            m = matchers[i]
+            if m.is_active() and m.id() < d:
+                m.skip_to(d)
+            if not m.is_active():
+                return found  # this word is in no later document
+            if m.id() != d:
+                break
+            shifted = {p - i for p in m.value_as("positions")}
             starts = shifted if starts is None else starts & shifted
             if not starts:
                 break
-        if starts:
+        else:
             found.add(d)
     return found
 
@@ -506,7 +510,8 @@ class SearchEngine:
         self._length_cache: dict[tuple[int, str], bytes | None] = {}
         self._words: dict[str, set[bytes] | None] = {}
         self._expanded: dict[tuple[str, date, tuple[str, ...]], wq.Query] = {}
-        self._segment_ids: dict[Any, dict[int, int]] = {}  # segment -> {document id: its number}
+        self._segment_ids: dict[Any, dict[int, int]] = {}
+        self._lone: tuple[Any, dict[str, bool]] = (None, {})  # segment -> {document id: its number}
 
     def __enter__(self) -> SearchEngine:
         return self
@@ -1022,7 +1027,7 @@ class SearchEngine:
             published = stored.get("published")
             ingested = stored.get("ingested")
             cluster = stored.get("cluster")
-            if cluster == stored["id"] and _alone(s, cluster):
+            if cluster == stored["id"] and self._alone(s, cluster):
                 cluster = None  # its own cluster: no near-duplicates
             paths = stored.get("path") or [""]
             paths = [paths] if isinstance(paths, str) else list(paths)
@@ -1047,6 +1052,16 @@ class SearchEngine:
                 hit.snippet = self._snippet(hit, bodies.get(docnum), terms)
             hits.append(hit)
         return hits
+
+    def _alone(self, s: Searcher, cluster: str) -> bool:
+        """``_alone``, remembered while the reader is current: alerts ask it of each match."""
+        reader = s.reader()
+        if self._lone[0] is not reader:
+            self._lone = (reader, {})
+        known = self._lone[1]
+        if cluster not in known:
+            known[cluster] = _alone(s, cluster)
+        return known[cluster]
 
     def _snippet_terms(self, s: Searcher, q: wq.Query) -> dict[str, set[str]]:
         """The words ``q`` matches, by field, for marking in snippets."""
