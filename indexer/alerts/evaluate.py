@@ -27,7 +27,6 @@ from indexer.alerts.definitions import AlertDef, load_alerts
 from indexer.alerts.deliver import deliver, one_at_a_time
 from indexer.db import alerts as alert_db
 from indexer.db import store
-from indexer.db.models import AlertMatch
 from indexer.errors import DeliveryError
 from indexer.locks import FileLock
 
@@ -68,9 +67,10 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def options_of(alert: AlertDef) -> SearchOptions:
+    """The alert's search; its snippets are made afterwards, for its notices only."""
     from indexer.search.engine import SearchOptions
 
-    return SearchOptions(langs=alert.langs, sources=alert.sources, snippets=True, collapse=False)
+    return SearchOptions(langs=alert.langs, sources=alert.sources, snippets=False, collapse=False)
 
 
 def payload(alert: str, hit: Hit) -> dict[str, Any]:
@@ -171,48 +171,80 @@ def _match(ctx: Context, engine: SearchEngine, alerts: list[AlertDef], upto: int
             hits = engine.matching([(a.query, options_of(a)) for a in group], [doc_id for doc_id, _, _ in changed])
             result.match_ms += (time.perf_counter() - t0) * 1000
             result.changes += len(changed)
-            with ctx.db.write(exclusive=False) as session:
-                for alert, found in zip(group, hits, strict=True):
-                    _record(session, alert, changed, found, result)
-                    alert_db.set_mark(session, alert.name, alert_db.MATCHING, until)
+            _record(ctx, engine, list(zip(group, hits, strict=True)), changed, result, until)
             after = until
 
 
-def _record(session: Any, alert: AlertDef, documents: Sequence[tuple[int, int, int]], hits: list[Hit],
-            result: PassResult | None) -> list[AlertMatch]:
-    """Record the alert's matches among ``documents`` ((id, seq, cluster), in seq order):
+def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list[Hit]]],
+            documents: Sequence[tuple[int, int, int]], result: PassResult | None,
+            until: int | None = None) -> int:
+    """Record each alert's matches among ``documents`` ((id, seq, cluster), in seq order)
+    and, given ``until``, move the alerts' matching marks there in the same transaction:
     a document matched before is not again; a copy of a notified story is folded into its
-    notice unless the alert wants every copy."""
-    by_id = {hit.id: hit for hit in hits}
-    matched = [row for row in documents if row[0] in by_id]
-    if not matched:
-        return []
-    known = alert_db.known_documents(session, alert.name, [doc_id for doc_id, _, _ in matched])
-    matched = [row for row in matched if row[0] not in known]
-    notices = {} if alert.every_copy else alert_db.notices_by_cluster(session, alert.name,
-                                                                      sorted({c for _, _, c in matched}))
+    notice unless the alert wants every copy. Returns the notices.
+
+    All alerts at once, a few statements in all (one each cost 200 alerts ~1,000 queries
+    a batch). What they matched before is read ahead of the write transaction, so that
+    the notices' snippets are made without holding the write lock: only the one evaluator
+    (``evaluating``) adds matches of alerts that have marks."""
+    seq_of = {row[0]: row for row in documents}
+    matched: list[tuple[AlertDef, dict[int, Hit], list[tuple[int, int, int]]]] = []
+    for alert, hits in found:
+        rows = sorted((seq_of[hit.id] for hit in hits if hit.id in seq_of), key=lambda row: row[1])
+        if rows:
+            matched.append((alert, {hit.id: hit for hit in hits}, rows))
+    known: set[tuple[str, int]] = set()
+    notices: dict[tuple[str, int], int] = {}
+    if matched:
+        folding = [alert.name for alert, _, _ in matched if not alert.every_copy]
+        with ctx.db.read() as session:
+            known = alert_db.known_matches(session, [alert.name for alert, _, _ in matched],
+                                           sorted({row[0] for _, _, rows in matched for row in rows}))
+            if folding:
+                clusters = sorted({row[2] for alert, _, rows in matched if not alert.every_copy for row in rows})
+                notices = alert_db.notices_of_clusters(session, folding, clusters)
     now = datetime.now(UTC)
 
-    def match(doc_id: int, seq: int, cluster: int, folded: int | None) -> AlertMatch:
-        return AlertMatch(alert=alert.name, document_id=doc_id, seq=seq, cluster=cluster, folded_into=folded,
-                          matched_at=now, payload=json.dumps(payload(alert.name, by_id[doc_id]), ensure_ascii=False))
+    def match(alert: AlertDef, hit: Hit, seq: int, cluster: int) -> dict[str, Any]:
+        return {"alert": alert.name, "document_id": hit.id, "seq": seq, "cluster": cluster, "folded_into": None,
+                "matched_at": now, "payload": json.dumps(payload(alert.name, hit), ensure_ascii=False)}
 
     # The first of each story not notified yet is a notice; the others fold into one.
-    firsts: dict[int, AlertMatch] = {}
-    later: list[tuple[int, int, int]] = []
-    for doc_id, seq, cluster in matched:
-        if alert.every_copy or (cluster not in notices and cluster not in firsts):
-            firsts[doc_id if alert.every_copy else cluster] = match(doc_id, seq, cluster, None)
-        else:
-            later.append((doc_id, seq, cluster))
-    alert_db.add_matches(session, list(firsts.values()))  # flushed: their ids are known
-    notices.update({cluster: m.id for cluster, m in firsts.items()})
-    copies = [match(doc_id, seq, cluster, notices[cluster]) for doc_id, seq, cluster in later]
-    alert_db.add_matches(session, copies)
+    plans: list[tuple[AlertDef, dict[int, Hit], dict[int, tuple[int, int, int]], list[tuple[int, int, int]]]] = []
+    for alert, by_id, rows in matched:
+        firsts: dict[int, tuple[int, int, int]] = {}  # cluster (every copy: document) -> row
+        later: list[tuple[int, int, int]] = []
+        for row in rows:
+            doc_id, _seq, cluster = row
+            if (alert.name, doc_id) in known:
+                continue
+            if alert.every_copy or ((alert.name, cluster) not in notices and cluster not in firsts):
+                firsts[doc_id if alert.every_copy else cluster] = row
+            else:
+                later.append(row)
+        plans.append((alert, by_id, firsts, later))
+    engine.add_snippets([(alert.query, [by_id[row[0]] for row in firsts.values()])
+                         for alert, by_id, firsts, _ in plans])
+    new_notices = [(alert, [(key, match(alert, by_id[row[0]], row[1], row[2])) for key, row in firsts.items()])
+                   for alert, by_id, firsts, _ in plans]
+    # A copy's payload has no snippet: copies are never sent (nor shown by `alerts show`).
+    copies = [(alert, [(row[2], match(alert, by_id[row[0]], row[1], row[2])) for row in later])
+              for alert, by_id, _, later in plans]
+    with ctx.db.write(exclusive=False) as session:
+        ids = iter(alert_db.insert_matches(session, [m for _, ms in new_notices for _, m in ms], ids=True))
+        notice_of = {(alert.name, key): next(ids) for alert, ms in new_notices for key, _ in ms}
+        for alert, folded in copies:
+            for cluster, m in folded:
+                key = (alert.name, cluster)
+                m["folded_into"] = notice_of[key] if key in notice_of else notices[key]
+        alert_db.insert_matches(session, [m for _, folded in copies for _, m in folded])
+        if until is not None:
+            alert_db.set_marks(session, [alert.name for alert, _ in found], alert_db.MATCHING, until)
+    added = sum(len(ms) for _, ms in new_notices)
     if result is not None:
-        result.matched += len(firsts) + len(copies)
-        result.notices += len(firsts)
-    return [*firsts.values(), *copies]
+        result.notices += added
+        result.matched += added + sum(len(folded) for _, folded in copies)
+    return added
 
 
 def _deliver_all(ctx: Context, alerts: list[AlertDef], result: PassResult, should_stop: Callable[[], bool],
@@ -291,16 +323,16 @@ def dry_run(ctx: Context, engine: SearchEngine, alert: AlertDef, since: datetime
     by_id = {hit.id: hit for hit in hits}
     with ctx.db.read() as session:
         rows = alert_db.document_states(session, sorted(by_id))
-    notices: dict[int, tuple[dict[str, Any], list[int]]] = {}
-    found: list[tuple[dict[str, Any], list[int]]] = []
+    clusters: dict[int, int] = {}  # cluster -> its notice's index in found
+    found: list[tuple[Hit, list[int]]] = []
     for doc_id, _seq, cluster in rows:
-        if not alert.every_copy and cluster in notices:
-            notices[cluster][1].append(doc_id)
+        if not alert.every_copy and cluster in clusters:
+            found[clusters[cluster]][1].append(doc_id)
             continue
-        entry: tuple[dict[str, Any], list[int]] = (payload(alert.name, by_id[doc_id]), [])
-        notices[cluster] = entry
-        found.append(entry)
-    return found
+        clusters[cluster] = len(found)
+        found.append((by_id[doc_id], []))
+    engine.add_snippets([(alert.query, [hit for hit, _ in found])])
+    return [(payload(alert.name, hit), copies) for hit, copies in found]
 
 
 def backfill(ctx: Context, engine: SearchEngine, alert: AlertDef, since: datetime | None) -> int:
@@ -312,7 +344,6 @@ def backfill(ctx: Context, engine: SearchEngine, alert: AlertDef, since: datetim
     [hits] = engine.matching([(alert.query, options_of(alert))], ids if since is not None else None)
     with ctx.db.read() as session:
         rows = alert_db.document_states(session, sorted(hit.id for hit in hits))
-    with ctx.db.write(exclusive=False) as session:
-        added = _record(session, alert, rows, hits, None)
+    notices = _record(ctx, engine, [(alert, hits)], rows, None)
     new_marks(ctx, alert, upto, deliveries_from=0)
-    return sum(m.folded_into is None for m in added)
+    return notices

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from indexer.db.models import Alert, AlertMark, AlertMatch, Document
@@ -23,16 +24,20 @@ __all__ = [
     "ensure_mark",
     "failing_marks",
     "get_alert",
+    "insert_matches",
     "known_documents",
+    "known_matches",
     "latest_notices",
     "marks_of",
     "notices_by_cluster",
+    "notices_of_clusters",
     "pending_notices",
     "record_delivered",
     "record_failure",
     "recent_notices",
     "remove_alert",
     "set_mark",
+    "set_marks",
     "stored_alerts",
 ]
 
@@ -78,6 +83,17 @@ def ensure_mark(session: Session, alert: str, delivery: str, seq: int) -> AlertM
 def set_mark(session: Session, alert: str, delivery: str, seq: int) -> None:
     mark = ensure_mark(session, alert, delivery, seq)
     mark.seq = max(mark.seq, seq)
+
+
+def set_marks(session: Session, alerts: Sequence[str], delivery: str, seq: int) -> None:
+    """Move these alerts' existing marks of ``delivery`` up to ``seq`` (one statement)."""
+    for start in range(0, len(alerts), 500):
+        session.execute(
+            update(AlertMark)
+            .where(AlertMark.alert.in_(alerts[start : start + 500]), AlertMark.delivery == delivery,
+                   AlertMark.seq < seq)
+            .values(seq=seq).execution_options(synchronize_session=False)
+        )
 
 
 def record_delivered(session: Session, alert: str, delivery: str, seq: int, count: int, now: datetime) -> None:
@@ -141,6 +157,40 @@ def known_documents(session: Session, alert: str, doc_ids: Sequence[int]) -> set
     return known
 
 
+def known_matches(session: Session, alerts: Sequence[str], doc_ids: Sequence[int]) -> set[tuple[str, int]]:
+    """(alert, document) for each of these documents that one of these alerts matched before."""
+    known: set[tuple[str, int]] = set()
+    for start in range(0, len(doc_ids), 500):
+        rows = session.execute(
+            select(AlertMatch.alert, AlertMatch.document_id)
+            .where(AlertMatch.alert.in_(alerts), AlertMatch.document_id.in_(doc_ids[start : start + 500]))
+        )
+        known.update((alert, doc_id) for alert, doc_id in rows)
+    return known
+
+
+def notices_of_clusters(session: Session, alerts: Sequence[str], clusters: Sequence[int]) -> dict[tuple[str, int], int]:
+    """(alert, cluster) -> the id of the alert's first notice of that cluster, as
+    ``notices_by_cluster`` for many alerts at once."""
+    found: dict[tuple[str, int], int] = {}
+    current = func.coalesce(Document.cluster_id, Document.id)
+    for start in range(0, len(clusters), 500):
+        chunk = clusters[start : start + 500]
+        notified = (select(AlertMatch.alert, AlertMatch.cluster, func.min(AlertMatch.id))
+                    .where(AlertMatch.alert.in_(alerts), AlertMatch.folded_into.is_(None),
+                           AlertMatch.cluster.in_(chunk))
+                    .group_by(AlertMatch.alert, AlertMatch.cluster))
+        now_in = (select(AlertMatch.alert, current, func.min(AlertMatch.id))
+                  .join(Document, Document.id == AlertMatch.document_id)
+                  .where(AlertMatch.alert.in_(alerts), AlertMatch.folded_into.is_(None), current.in_(chunk))
+                  .group_by(AlertMatch.alert, current))
+        for query in (notified, now_in):
+            for alert, cluster, match_id in session.execute(query):
+                key = (alert, cluster)
+                found[key] = min(match_id, found.get(key, match_id))
+    return found
+
+
 def notices_by_cluster(session: Session, alert: str, clusters: Sequence[int]) -> dict[int, int]:
     """cluster -> the id of the alert's first notice (a match not folded) of that cluster:
     one notified in it, or of a document in it now (clusters regroup as copies come and go)."""
@@ -163,6 +213,18 @@ def notices_by_cluster(session: Session, alert: str, clusters: Sequence[int]) ->
 def add_matches(session: Session, matches: Sequence[AlertMatch]) -> None:
     session.add_all(matches)
     session.flush()
+
+
+def insert_matches(session: Session, rows: Sequence[dict[str, Any]], ids: bool = False) -> list[int]:
+    """Insert matches (AlertMatch's columns, without ``id``) in few statements (an ORM
+    object each cost ~0.5 ms at 36k matches a BBC x10 ingest); ``ids``: return their ids,
+    in order (SQLite then takes a statement a row)."""
+    if not rows:
+        return []
+    if not ids:
+        session.execute(insert(AlertMatch), rows)
+        return []
+    return list(session.scalars(insert(AlertMatch).returning(AlertMatch.id, sort_by_parameter_order=True), rows))
 
 
 def pending_notices(session: Session, alert: str, after: int, upto: int) -> list[AlertMatch]:
