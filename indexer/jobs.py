@@ -65,11 +65,10 @@ KEEP_RUNS = timedelta(days=7)
 # During a long scan the index follows between batches at most this often: each follow is
 # a Whoosh commit (a segment to merge later), and documents are searchable soon enough.
 FOLLOW_EVERY_SECONDS = 10.0
-# `indexer ingest` commits its index writer this often. Each commit is a segment, a
-# segment repeats the term dictionary, and Whoosh merges small segments as it commits:
-# BBC x10 committed every 30 s took 86.5 MB of index at 202 docs/s, every 90 s 80.1 MB at
-# 229 docs/s (13 s less CPU). Documents still become searchable as the ingest goes.
-INGEST_COMMIT_SECONDS = 90.0
+# `indexer ingest` commits its index writer this often. Each commit is a segment, and a
+# segment repeats the term dictionary: BBC x10 took 86 MB of index in 9 segments, 48 MB
+# in one. Merging them afterwards costs about as much CPU as indexing.
+INGEST_COMMIT_SECONDS = 30.0
 
 
 @dataclass
