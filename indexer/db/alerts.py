@@ -14,7 +14,6 @@ from indexer.db.models import Alert, AlertMark, AlertMatch, Document
 __all__ = [
     "MATCHING",
     "add_alert",
-    "add_matches",
     "all_marks",
     "count_notices",
     "changed_documents",
@@ -25,18 +24,15 @@ __all__ = [
     "failing_marks",
     "get_alert",
     "insert_matches",
-    "known_documents",
     "known_matches",
     "latest_notices",
     "marks_of",
-    "notices_by_cluster",
     "notices_of_clusters",
     "pending_notices",
     "record_delivered",
     "record_failure",
     "recent_notices",
     "remove_alert",
-    "set_mark",
     "set_marks",
     "stored_alerts",
 ]
@@ -78,11 +74,6 @@ def ensure_mark(session: Session, alert: str, delivery: str, seq: int) -> AlertM
         session.add(mark)
         session.flush()
     return mark
-
-
-def set_mark(session: Session, alert: str, delivery: str, seq: int) -> None:
-    mark = ensure_mark(session, alert, delivery, seq)
-    mark.seq = max(mark.seq, seq)
 
 
 def set_marks(session: Session, alerts: Sequence[str], delivery: str, seq: int) -> None:
@@ -146,17 +137,6 @@ def documents_ingested_since(session: Session, since: datetime | None) -> list[i
     return list(session.scalars(query.order_by(Document.id)))
 
 
-def known_documents(session: Session, alert: str, doc_ids: Sequence[int]) -> set[int]:
-    """Of these documents, those the alert matched before."""
-    known: set[int] = set()
-    for start in range(0, len(doc_ids), 500):
-        known.update(session.scalars(
-            select(AlertMatch.document_id)
-            .where(AlertMatch.alert == alert, AlertMatch.document_id.in_(doc_ids[start : start + 500]))
-        ))
-    return known
-
-
 def known_matches(session: Session, alerts: Sequence[str], doc_ids: Sequence[int]) -> set[tuple[str, int]]:
     """(alert, document) for each of these documents that one of these alerts matched before."""
     known: set[tuple[str, int]] = set()
@@ -170,8 +150,9 @@ def known_matches(session: Session, alerts: Sequence[str], doc_ids: Sequence[int
 
 
 def notices_of_clusters(session: Session, alerts: Sequence[str], clusters: Sequence[int]) -> dict[tuple[str, int], int]:
-    """(alert, cluster) -> the id of the alert's first notice of that cluster, as
-    ``notices_by_cluster`` for many alerts at once."""
+    """(alert, cluster) -> the id of the alert's first notice (a match not folded) of that
+    cluster: one notified in it, or of a document in it now (clusters regroup as copies
+    come and go)."""
     found: dict[tuple[str, int], int] = {}
     current = func.coalesce(Document.cluster_id, Document.id)
     for start in range(0, len(clusters), 500):
@@ -189,30 +170,6 @@ def notices_of_clusters(session: Session, alerts: Sequence[str], clusters: Seque
                 key = (alert, cluster)
                 found[key] = min(match_id, found.get(key, match_id))
     return found
-
-
-def notices_by_cluster(session: Session, alert: str, clusters: Sequence[int]) -> dict[int, int]:
-    """cluster -> the id of the alert's first notice (a match not folded) of that cluster:
-    one notified in it, or of a document in it now (clusters regroup as copies come and go)."""
-    found: dict[int, int] = {}
-    current = func.coalesce(Document.cluster_id, Document.id)
-    for start in range(0, len(clusters), 500):
-        chunk = clusters[start : start + 500]
-        notified = (select(AlertMatch.cluster, func.min(AlertMatch.id))
-                    .where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None), AlertMatch.cluster.in_(chunk))
-                    .group_by(AlertMatch.cluster))
-        now_in = (select(current, func.min(AlertMatch.id)).join(Document, Document.id == AlertMatch.document_id)
-                  .where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None), current.in_(chunk))
-                  .group_by(current))
-        for query in (notified, now_in):
-            for cluster, match_id in session.execute(query):
-                found[cluster] = min(match_id, found.get(cluster, match_id))
-    return found
-
-
-def add_matches(session: Session, matches: Sequence[AlertMatch]) -> None:
-    session.add_all(matches)
-    session.flush()
 
 
 def insert_matches(session: Session, rows: Sequence[dict[str, Any]], ids: bool = False) -> list[int]:

@@ -510,8 +510,8 @@ class SearchEngine:
         self._length_cache: dict[tuple[int, str], bytes | None] = {}
         self._words: dict[str, set[bytes] | None] = {}
         self._expanded: dict[tuple[str, date, tuple[str, ...]], wq.Query] = {}
-        self._segment_ids: dict[Any, dict[int, int]] = {}
-        self._lone: tuple[Any, dict[str, bool]] = (None, {})  # segment -> {document id: its number}
+        self._segment_ids: dict[Any, dict[int, int]] = {}  # segment -> {document id: its number}
+        self._lone: tuple[Any, dict[str, bool]] = (None, {})  # reader, {cluster: no other copy}
 
     def __enter__(self) -> SearchEngine:
         return self
