@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Connection, Table, bindparam, delete, func, insert, literal, or_, select, text, tuple_, union, update,
-)
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, literal, or_, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, defer
@@ -223,7 +221,7 @@ def _next_seqs(session: Session, count: int) -> range:
     if session.get_bind().dialect.name == "postgresql":
         # Heard by every node's daemon when this transaction commits (db/session.py:
         # listen_for_changes); several in one transaction arrive as one.
-        session.execute(text(f"NOTIFY {CHANGES_CHANNEL}"))
+        session.execute(select(func.pg_notify(CHANGES_CHANNEL, "")))
     return range(top - count + 1, top + 1)
 
 
