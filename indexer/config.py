@@ -19,7 +19,7 @@ from indexer import configfile
 from indexer.configfile import DEFAULT_DATA_DIR, ENV_CONFIG, ENV_DATA_DIR
 from indexer.errors import ConfigError
 
-__all__ = ["AlertConfig", "Config", "load", "iter_settings", "ENV_CONFIG"]
+__all__ = ["ENV_CONFIG", "AlertConfig", "Config", "iter_settings", "load"]
 
 
 def _setting(default: Any, help: str, **checks: Any) -> Any:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import logging
+import os
 import sys
 from typing import Any, TextIO
 
@@ -67,7 +67,7 @@ class _FileHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def _open(self) -> TextIO:
         # Its folder too: one removed with the old logs (a SIGHUP then starts it again).
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        return open(self.path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed by reopen)
+        return open(self.path, "a", buffering=1, encoding="utf-8")  # closed by reopen() and close()
 
     def reopen(self) -> None:
         new = self._open()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 
-import pytest
-
 from tests.conftest import Project, wait_for
 
 GOOD = "Good article\n\nThis perfectly ordinary article about the harbour should be ingested.\n"

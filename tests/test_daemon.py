@@ -136,7 +136,7 @@ def test_slowly_written_file_is_ingested_once_complete(project: Project) -> None
     with sqlite3.connect(project.data / "indexer.db") as conn:
         # ingested once: one insert, no half version before it
         assert conn.execute("select count(*) from documents where deleted_at is null").fetchone()[0] == 1
-    code, stderr = _stop(daemon, project)
+    _code, stderr = _stop(daemon, project)
     done = [json.loads(line) for line in stderr.splitlines() if '"ingest.done"' in line]
     assert [d["path"] for d in done] == [str(path)], done
 

@@ -141,7 +141,7 @@ def test_several_processes_creating_one_database_at_once(tmp_path: Path, databas
     def start() -> None:
         try:
             _open(database_url, tmp_path).dispose()
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=start) for _ in range(4)]

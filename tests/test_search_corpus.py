@@ -81,10 +81,11 @@ BBC_PER_CATEGORY = 6
 
 def build(root: Path) -> Project:
     """Write, ingest and annotate the corpus under ``root``; return the project."""
+    from sqlalchemy import select
+
     from indexer.db.models import Document
     from indexer.db.session import open_database
     from indexer.search.index import IndexStore
-    from sqlalchemy import select
 
     corpora_or_skip("bbc")
     corpora_or_skip("multilingual")
@@ -122,9 +123,10 @@ def build(root: Path) -> Project:
 
 def ids_by_path(project: Project) -> dict[str, int]:
     """relative path -> document id, from the database."""
+    from sqlalchemy import select
+
     from indexer.db.models import Document
     from indexer.db.session import open_database
-    from sqlalchemy import select
 
     db = open_database(f"sqlite:///{project.data / 'indexer.db'}", project.data, create=False)
     try:

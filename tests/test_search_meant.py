@@ -6,7 +6,6 @@ options for pipes, with and without a search server."""
 
 from __future__ import annotations
 
-
 import json
 import re
 import shutil

@@ -162,12 +162,11 @@ def _walk(
         path = entry.path  # a name that is not UTF-8 has surrogates here: see paths.py
         try:
             is_link = entry.is_symlink()
-            if is_link:
-                if reason := symlink_problem(path, roots, rules.follow_symlinks):
-                    if matches(path, root, rules):
-                        st = entry.stat(follow_symlinks=False)
-                        yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
-                    continue
+            if is_link and (reason := symlink_problem(path, roots, rules.follow_symlinks)):
+                if matches(path, root, rules):
+                    st = entry.stat(follow_symlinks=False)
+                    yield Candidate(path, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
+                continue
             if entry.is_dir(follow_symlinks=is_link):
                 yield from _walk(path, root, roots, rules, seen_dirs, unlisted, counts)
                 continue

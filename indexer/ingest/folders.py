@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -63,9 +64,10 @@ def unavailable(
     """
     found: list[Unlisted] = []
     for root in inbox:
-        if any(is_under(s, [root]) or is_under(root, [s]) for s in scanned):
-            if (reason := inbox_problem(root, knows_files)) is not None:
-                found.append(Unlisted(root, reason, missing=not os.path.isdir(root)))
+        if not any(is_under(s, [root]) or is_under(root, [s]) for s in scanned):
+            continue
+        if (reason := inbox_problem(root, knows_files)) is not None:
+            found.append(Unlisted(root, reason, missing=not os.path.isdir(root)))
     for folder in unlisted:
         if is_under(folder.path, [f.path for f in found]):
             continue
@@ -116,10 +118,8 @@ class FolderMarks:
         self.path = path
         self._marks: dict[str, list[int]] = {}
         if path is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._marks = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                pass
         self._mounts = _mount_points()
 
     def folders(self, roots: Iterable[str]) -> list[str]:

@@ -341,7 +341,7 @@ def _is_prose(line: str) -> bool:
 
 def _is_paragraph(line: str) -> bool:
     """A line that is a paragraph of its own: a sentence or more, not a headline or label."""
-    return (_words(line) >= 3 or bool(_CJK_TEXT.search(line))) and bool(_PROSE_END.search(line)) or (
+    return ((_words(line) >= 3 or bool(_CJK_TEXT.search(line))) and bool(_PROSE_END.search(line))) or (
         len(line) >= _PROSE_LONG
     )
 
@@ -635,7 +635,7 @@ def extract(
             take(meta)
     start = at + 1
     while start < len(lines) and start - at <= _HEAD_LINES:
-        meta = _head_line(lines[start], after_headline=start == at + 1 or byline is None and at >= 0)
+        meta = _head_line(lines[start], after_headline=start == at + 1 or (byline is None and at >= 0))
         if meta is None and (at < 0 or _words(lines[start]) > 2 or _is_prose(lines[start])):
             break
         if meta is not None:

@@ -9,7 +9,6 @@ from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 
 import numpy as np
-
 from justext import core as justext_core  # type: ignore[import-untyped]
 from justext.paragraph import Paragraph  # type: ignore[import-untyped]
 from justext.utils import get_stoplist, get_stoplists  # type: ignore[import-untyped]

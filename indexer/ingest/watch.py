@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -255,10 +256,8 @@ class Watcher:
         with self._lock:
             watch, root.watch = root.watch, None
         if watch is not None:
-            try:
+            with contextlib.suppress(KeyError, OSError):  # its emitter already ended
                 self._observer.unschedule(watch)
-            except (KeyError, OSError):  # its emitter already ended
-                pass
 
 
 class _Handler:

@@ -102,7 +102,7 @@ def parse(text: str, today: date) -> Parsed:
         raw = parser.parse(checked)
     except Exception as e:  # Whoosh raises assorted errors for odd input
         raise QueryError(f"query error: {e}", SYNTAX_HINT) from e
-    if raw is wq.NullQuery or not raw.leaves() and not isinstance(raw, wq.Every):
+    if raw is wq.NullQuery or (not raw.leaves() and not isinstance(raw, wq.Every)):
         raise QueryError("query error: nothing searchable in the query", "give at least one word or field:value")
     query = _resolve(raw, today)
     fallback = None

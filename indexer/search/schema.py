@@ -21,34 +21,34 @@ from typing import Any
 from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter, Token, Tokenizer
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.formats import Existence, Positions
-from whoosh.system import _INT_SIZE, pack_uint
 from whoosh.support.charset import accent_map
+from whoosh.system import _INT_SIZE, pack_uint
 
 from indexer.ingest.paths import printable
 
 __all__ = [
     "IS_CJK",
-    "PathsField",
-    "WORDS_FIELD",
-    "WordsText",
-    "folder_of",
-    "fuzzy_word",
-    "path_forms",
-    "surface_words",
-    "CompactPositions",
     "SCHEMA_VERSION",
-    "TOKEN",
     "STEM_LANGUAGES",
+    "TOKEN",
+    "WORDS_FIELD",
+    "CompactPositions",
+    "PathsField",
+    "WordTokenizer",
+    "WordsText",
     "analyzer_for",
     "build_schema",
     "field_language",
     "fold",
-    "index_terms",
+    "folder_of",
+    "fuzzy_word",
     "index_language",
+    "index_terms",
     "parse_schema",
+    "path_forms",
     "plain_analyzer",
     "stem_word",
-    "WordTokenizer",
+    "surface_words",
 ]
 
 # Bump when fields or analysis change: an index with another version is rebuilt from the DB.
