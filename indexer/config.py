@@ -7,13 +7,14 @@ Sources, later ones winning: the defaults below, the TOML file (``--config`` or
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from indexer import configfile
 from indexer.configfile import DEFAULT_DATA_DIR, ENV_CONFIG, ENV_DATA_DIR
@@ -22,12 +23,16 @@ from indexer.errors import ConfigError
 __all__ = ["ENV_CONFIG", "AlertConfig", "Config", "iter_settings", "load"]
 
 
-def _setting(default: Any, help: str, **checks: Any) -> Any:
-    if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata={"help": help, **checks})
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **checks})
-    return field(default=default, metadata={"help": help, **checks})
+_T = TypeVar("_T")
+
+
+def _setting(default: _T, help: str, **checks: object) -> _T:
+    """A setting's field: its default (a fresh copy per instance for lists and dicts), its
+    help, and the checks ``_check`` applies to a configured value."""
+    metadata = {"help": help, **checks}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: copy.copy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -323,13 +328,11 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None,
         base_dir = source.parent
     sections = _build(raw, str(source) if source else "defaults")
     config = Config(**sections, source=source, base_dir=base_dir)
-    overrides = {}
     if env.get(ENV_DATA_DIR):
         # An environment override is relative to where the command runs, not to the config file.
         data_dir = configfile.resolve(cwd, env[ENV_DATA_DIR])
-        overrides["paths"] = dataclasses.replace(config.paths, data_dir=data_dir)
+        config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, data_dir=data_dir))
     if env.get("INDEXER_DATABASE_URL"):
-        overrides["database"] = dataclasses.replace(config.database, url=env["INDEXER_DATABASE_URL"])
-    if overrides:
-        config = dataclasses.replace(config, **overrides)
+        database = dataclasses.replace(config.database, url=env["INDEXER_DATABASE_URL"])
+        config = dataclasses.replace(config, database=database)
     return config

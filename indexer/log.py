@@ -57,7 +57,7 @@ def configure(level: str = "info", log_file: str = "", force_json: bool = False)
     logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))
 
 
-class _FileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _FileHandler(logging.StreamHandler[TextIO]):
     """A log file that can be opened again under its name, after logrotate renamed it."""
 
     def __init__(self, path: str) -> None:

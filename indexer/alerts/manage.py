@@ -17,6 +17,7 @@ from indexer.errors import BusyError, ConfigError, NotFoundError, QueryError
 
 if TYPE_CHECKING:
     from indexer.jobs import Context
+    from indexer.search.engine import SearchEngine
 
 __all__ = ["add", "describe", "find", "remove", "since_datetime", "test"]
 
@@ -33,12 +34,10 @@ def since_datetime(value: str | None) -> datetime | None:
         start = parse_date(value, date.today()).start
     except DateError as e:
         raise QueryError(f"query error: {e}", DATE_HINT) from None
-    if start is None:
-        return None
     return datetime.combine(start, time.min, UTC)
 
 
-def _engine(ctx: Context) -> Any:
+def _engine(ctx: Context) -> SearchEngine:
     from indexer.search.engine import SearchEngine
 
     return SearchEngine(ctx.config.data_dir, ctx.config.database_url)
@@ -133,7 +132,8 @@ def describe(ctx: Context, alert: AlertDef, recent: int = 0) -> dict[str, Any]:
     with ctx.db.read() as session:
         marks = alert_db.marks_of(session, alert.name)
         matched = marks.get(alert_db.MATCHING)
-        deliveries = []
+        deliveries: list[dict[str, object]] = []
+        reached: list[tuple[str, int]] = []  # (delivery, delivered up to)
         for d in alert.deliveries:
             mark = marks.get(d)
             after = mark.seq if mark is not None else (matched.seq if matched is not None else 0)
@@ -147,6 +147,7 @@ def describe(ctx: Context, alert: AlertDef, recent: int = 0) -> dict[str, Any]:
                 "last_attempt": _iso(mark.last_attempt_at) if mark is not None else None,
                 "retry_at": _iso(mark.retry_at) if mark is not None else None,
             })
+            reached.append((d, after))
         data: dict[str, Any] = {**alert.as_dict(), "matched_seq": matched.seq if matched is not None else None,
                                 "deliveries": deliveries}
         if recent:
@@ -154,7 +155,7 @@ def describe(ctx: Context, alert: AlertDef, recent: int = 0) -> dict[str, Any]:
             copies = alert_db.copies_of(session, [n.id for n in notices])
             data["recent"] = [{**json.loads(n.payload), "seq": n.seq, "matched_at": _iso(n.matched_at),
                                "copies": copies.get(n.id, []),
-                               "delivered_to": [d["delivery"] for d in deliveries if d["delivered_seq"] >= n.seq]}
+                               "delivered_to": [d for d, seq in reached if seq >= n.seq]}
                               for n in notices]
     return data
 

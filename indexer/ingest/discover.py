@@ -114,9 +114,10 @@ def discover(
     for root in root_list:
         if os.path.islink(root) and (reason := refusal(root, dataclasses.replace(rules, inboxes=tuple(inboxes)))):
             if not os.path.isdir(root):
-                st = os.lstat(root)
-                yield Candidate(root, st.st_size, st.st_mtime_ns, st.st_ino, error=reason)
+                link = os.lstat(root)
+                yield Candidate(root, link.st_size, link.st_mtime_ns, link.st_ino, error=reason)
             continue
+        st: os.stat_result | None
         try:
             st = os.stat(root)
         except PermissionError:  # a folder above it cannot be entered: file or folder, unseen

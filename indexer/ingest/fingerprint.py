@@ -5,6 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:  # numpy itself is imported where it is used: only ingest workers need it
+    import numpy as np
+    import numpy.typing as npt
+
+    _Hashes: TypeAlias = npt.NDArray[np.uint64]
 
 __all__ = ["BANDS", "band_keys", "fingerprint", "similarity"]
 
@@ -16,10 +23,10 @@ BANDS, ROWS = 21, 3
 _SEED = 1  # fixed: fingerprints must compare across processes and runs
 _WORD = re.compile(r"\w+")
 _MIN_SHINGLES = 5
-_CONSTANTS = None  # numpy arrays, made on first use in each process
+_CONSTANTS: tuple[_Hashes, _Hashes, _Hashes] | None = None  # made on first use in each process
 
 
-def _constants():  # type: ignore[no-untyped-def]
+def _constants() -> tuple[_Hashes, _Hashes, _Hashes]:
     """(shingle weights, a, b): odd 64-bit multipliers, fixed by the seed. Migration 0006
     holds a copy of this and of ``fingerprint``."""
     import numpy as np
@@ -31,7 +38,7 @@ def _constants():  # type: ignore[no-untyped-def]
     return weights, a, b
 
 
-def _mix(x):  # type: ignore[no-untyped-def]
+def _mix(x: _Hashes) -> _Hashes:
     """MurmurHash3's 64-bit finalizer, on a numpy uint64 array (a bijection)."""
     import numpy as np
 

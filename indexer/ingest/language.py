@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 __all__ = ["UNDETERMINED", "Detection", "detect", "detect_raw"]
@@ -394,7 +395,7 @@ def _shares(text: str, limit: int, covered: int) -> tuple[tuple[str, float], ...
         spread = [after[int(i * step)] for i in range(min(limit, len(after)))]
         scale = sum(map(len, after)) / sum(map(len, spread))
         checked += spread
-    shares: Counter[str] = Counter()
+    shares: defaultdict[str, float] = defaultdict(float)
     for i, chunk in enumerate(checked):
         # The chunks after the opening stand for all of them.
         weight = len(chunk) * (scale if i >= len(inside) else 1.0)
@@ -405,7 +406,8 @@ def _shares(text: str, limit: int, covered: int) -> tuple[tuple[str, float], ...
     total = sum(shares.values())
     if not total:
         return ()
-    return tuple((lang, round(n / total, 4)) for lang, n in shares.most_common() if n)
+    largest_first = sorted(shares.items(), key=itemgetter(1), reverse=True)  # ties: first seen first
+    return tuple((lang, round(n / total, 4)) for lang, n in largest_first if n)
 
 
 def _is_prose(text: str) -> bool:

@@ -9,9 +9,9 @@ from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 
 import numpy as np
-from justext import core as justext_core  # type: ignore[import-untyped]
-from justext.paragraph import Paragraph  # type: ignore[import-untyped]
-from justext.utils import get_stoplist, get_stoplists  # type: ignore[import-untyped]
+from justext import core as justext_core
+from justext.paragraph import Paragraph
+from justext.utils import get_stoplist, get_stoplists
 
 from indexer.ingest.boilerplate import Cleaned
 from indexer.ingest.normalize import join_broken_sentences
@@ -82,7 +82,7 @@ class _Path:
         self.xpath = self.dom.replace(".", "/")
 
 
-class _Block(Paragraph):  # type: ignore[misc]
+class _Block(Paragraph):
     """A line of the text as jusText's paragraph: no links, no tags, its text given."""
 
     def __init__(self, text: str) -> None:

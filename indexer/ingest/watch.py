@@ -11,11 +11,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from indexer.ingest.discover import Rules, matches
+
+if TYPE_CHECKING:
+    from watchdog.observers.api import ObservedWatch
 
 __all__ = ["Pending", "Ready", "Watcher", "start_observer"]
 
@@ -165,7 +169,7 @@ def _identity(path: str) -> tuple[int, int] | None:
 class _Root:
     path: str
     identity: tuple[int, int] | None = None  # of the folder the watch was placed on
-    watch: Any = None  # watchdog's ObservedWatch; None: not watched
+    watch: ObservedWatch | None = None  # None: not watched
     reason: str = ""  # why it is not watched
 
 
@@ -238,7 +242,7 @@ class Watcher:
             rearmed.append(root.path)
         return rearmed
 
-    def _alive(self, watch: Any) -> bool:
+    def _alive(self, watch: ObservedWatch) -> bool:
         # The emitter ends on its own when the watched folder is deleted (IN_DELETE_SELF).
         return any(e.watch == watch and e.is_alive() for e in self._observer.emitters)
 
@@ -260,9 +264,9 @@ class Watcher:
                 self._observer.unschedule(watch)
 
 
-class _Handler:
+class _Handler(FileSystemEventHandler):
     """Feeds one root's watch's events to the pending set, while the root is the folder
-    watched (watchdog calls ``dispatch``, as on its own FileSystemEventHandler)."""
+    watched (watchdog calls ``dispatch``: the on_* methods are not used)."""
 
     def __init__(self, root: str, identity: tuple[int, int], roots: Sequence[str], rules: Rules,
                  pending: Pending, stale: threading.Event) -> None:
@@ -283,7 +287,7 @@ class _Handler:
         root = self._root_of(path)
         return root is not None and matches(path, root, self.rules)
 
-    def dispatch(self, event: Any) -> None:
+    def dispatch(self, event: FileSystemEvent) -> None:
         # Our own reads produce "opened" and "closed_no_write": ignoring them keeps
         # the daemon from re-triggering itself.
         kind = event.event_type

@@ -50,14 +50,16 @@ def parse_date(text: str, today: date) -> Span:
             day = _add_months(today, -n * (12 if unit == "y" else 1))
         return Span(day, day + timedelta(days=1))
     if m := _ISO.fullmatch(value):
-        year, month, day_ = (int(g) if g else None for g in m.groups())
+        year_digits, month_digits, day_digits = m.groups()
+        year = int(year_digits)
         try:
-            if month is None:
-                return Span(date(year, 1, 1), date(year + 1, 1, 1))  # type: ignore[arg-type]
-            if day_ is None:
-                first = date(year, month, 1)  # type: ignore[arg-type]
+            if month_digits is None:
+                return Span(date(year, 1, 1), date(year + 1, 1, 1))
+            month = int(month_digits)
+            if day_digits is None:
+                first = date(year, month, 1)
                 return Span(first, _add_months(first, 1))
-            day = date(year, month, day_)  # type: ignore[arg-type]
+            day = date(year, month, int(day_digits))
         except (ValueError, OverflowError) as e:
             raise DateError(f"bad date {text!r}: {e}") from None
         return Span(day, day + timedelta(days=1))

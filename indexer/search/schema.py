@@ -22,7 +22,8 @@ from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.formats import Existence, Positions
 from whoosh.support.charset import accent_map
-from whoosh.system import _INT_SIZE, pack_uint
+from whoosh.system import _INT_SIZE
+from whoosh.system import pack_uint as _whoosh_pack_uint
 
 from indexer.ingest.paths import printable
 
@@ -87,7 +88,7 @@ _WORD = re.compile(r"\w+")  # TOKEN on a text without CJK characters, at half th
 class WordTokenizer(Tokenizer):
     """Words, and character bigrams inside runs of CJK characters."""
 
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         value: str,
         positions: bool = False,
@@ -132,12 +133,13 @@ class WordTokenizer(Tokenizer):
                 yield t
 
 
+pack_uint: Callable[[int], bytes] = _whoosh_pack_uint  # an unsigned 32-bit int, big-endian
 _ONE_POSITION = pack_uint(1) + b"H"
 # Most terms of a document occur once, early: their values, made once.
 _SINGLE = [_ONE_POSITION + p.to_bytes(2, sys.byteorder) for p in range(2048)]
 
 
-class CompactPositions(Positions):  # type: ignore[misc]
+class CompactPositions(Positions):
     """Whoosh's Positions format with the position deltas packed as a machine array
     instead of a pickled list: 4% smaller postings, and a phrase decodes each candidate's
     positions in C (array + accumulate) rather than unpickling and summing in Python.
@@ -233,7 +235,7 @@ def folder_of(path: str) -> str:
     return printable(path.rpartition("/")[0] or "/")
 
 
-class PathsField(ID):  # type: ignore[misc]
+class PathsField(ID):
     """Every path of a document (a list; the first is the primary one), each indexed in
     each of its ``path_forms``, so that ``path:`` finds a byte-identical copy by any of
     its names and a name with a newline by the escaped form the user sees."""
@@ -280,7 +282,7 @@ def fuzzy_word(word: str) -> bool:
     return len(word) > 2 and not any(ch.isdigit() for ch in word)
 
 
-class WordsText(TEXT):  # type: ignore[misc]
+class WordsText(TEXT):
     """The ``words`` field: each document's words unstemmed, each posting only saying
     that the document has the word (no frequency, no positions). Fuzzy terms match here,
     so that ``govenment~`` finds the word ``government`` and not whatever shares a stem
@@ -360,7 +362,7 @@ _TERM_CACHE_SIZE = 100_000
 
 
 @cache
-def _term_cache(index_lang: str) -> dict[str, str]:
+def _term_cache(index_lang: str) -> dict[str, str | tuple[str, ...]]:
     return {}
 
 
@@ -381,7 +383,7 @@ def index_terms(index_lang: str, text: str) -> dict[str, list[int]]:
         term = cached(word)
         if term is None:
             terms[word] = term = _word_terms(index_lang, word)
-        if term.__class__ is str:
+        if isinstance(term, str):
             at = known(term)
             if at is None:
                 positions[term] = [pos]
@@ -419,7 +421,7 @@ class IndexPositions(CompactPositions):
         self.index_lang = index_lang
 
 
-class IndexText(TEXT):  # type: ignore[misc]
+class IndexText(TEXT):
     """A TEXT field whose index-time terms come from ``index_terms``, not the analyzer's
     chain of generators.
 
