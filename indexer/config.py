@@ -177,7 +177,7 @@ class Config:
         host = socket.gethostname()
         name = f"{host}:{self.data_dir}"
         if len(name) > 100:  # the claims column's width
-            import hashlib  # here: OpenSSL's load costs `indexer search` ~7 ms
+            import hashlib  # here: loading OpenSSL would slow every `indexer search`
 
             name = f"{host[:60]}:{hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]}"
         return name

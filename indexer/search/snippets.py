@@ -1,10 +1,9 @@
 """Snippets: up to three passages of a body around the matched words, the matches marked.
 
 Whoosh's highlighter runs the whole analyzer (stemmer included) over every word of the
-body: about 7 ms for one news article, too slow for ten hits. Here a regex finds the words
-whose first letters could belong to a matched stem (stemmers change endings, not
-beginnings) and only those are stemmed, with a cache across calls; the matches are the
-words the index matched.
+body, too slow for a page of hits. Here a regex finds the words whose first letters could
+belong to a matched stem (stemmers change endings, not beginnings) and only those are
+stemmed, with a cache across calls; the matches are the words the index matched.
 """
 
 from __future__ import annotations

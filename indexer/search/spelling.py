@@ -80,7 +80,7 @@ def _near_words(reader: IndexReader, word: str, maxdist: int, contains: Contains
 
     One edit away: every variant looked up (a few hundred set lookups). Two: only when
     none is one away, by Whoosh's automaton over the words sharing the first two letters
-    (walking the term file is slow: ~8 ms a word this way, ~80 ms over all words).
+    (walking the whole term file for every word would be too slow for a search).
     """
     found = {v for v in one_edit(word) if contains(v.encode("utf-8"))}
     if not found and maxdist > 1:
