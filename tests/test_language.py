@@ -186,7 +186,7 @@ def test_the_detector_gives_langdetect_own_answers() -> None:
     assert _langdetect_answers(ours, short, trials=2) == _langdetect_answers(reference, short, trials=2)
 
 
-# --- issue 17: the language of most of the text, not of its opening ---
+# --- the language of most of the text, not of its opening ---
 
 GERMAN_BODY = [
     "Die Stadtwerke senken ihre Strompreise zum ersten Januar um durchschnittlich sieben Prozent, teilte das Unternehmen am Montag mit.",

@@ -191,7 +191,7 @@ def test_furniture_fixture_metadata() -> None:
     assert meta.summary.startswith("TEMPO.CO, Jakarta - Pemerintah kota")
 
 
-# --- issue 17: headlines, bylines and dates on scraped pages, a site's first article ---
+# --- headlines, bylines and dates on scraped pages, a site's first article ---
 
 MASTHEAD_PAGE = """Harbour Herald - Independent journalism since 1887
 Ferry fares to rise for the first time in six years

@@ -1,4 +1,4 @@
-"""Search that does what the user meant (issue 18), on texts written here: fuzzy terms on
+"""Search that does what the user meant, on texts written here: fuzzy terms on
 written words, suggestions only for words that match nothing, the correction searched
 when no document has all the words, every path of a document, snippets after the title
 with every match marked, filters said, byline/dateline/cluster fields and facets, and the
