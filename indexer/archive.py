@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from indexer.db import store
 from indexer.errors import ConfigError, InputError
@@ -23,6 +22,8 @@ from indexer.ingest.fingerprint import fingerprint
 from indexer.ingest.types import Analysis
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from indexer.db.models import Document
     from indexer.jobs import Context
     from indexer.search.engine import SearchOptions
@@ -120,7 +121,7 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write(rows: Iterable[dict[str, Any]], fields: Sequence[str], fmt: str, out: io.TextIOBase | Any,
+def write(rows: Iterable[dict[str, Any]], fields: Sequence[str], fmt: str, out: TextIO,
           progress: Callable[[int], None] = lambda n: None) -> int:
     """Write the records as JSON lines or CSV (a header line first); returns how many."""
     count = 0
@@ -206,7 +207,7 @@ def import_records(ctx: Context, rows: Iterable[dict[str, Any]], progress: Calla
                 if record.get("ingested"):
                     ingested[a.path] = datetime.fromisoformat(record["ingested"])
 
-        def apply(session: Any) -> store.BatchCounts:
+        def apply(session: Session) -> store.BatchCounts:
             counts = store.apply_batch(session, datetime.now(UTC), analyses=analyses,
                                        near_threshold=ctx.config.ingest.near_duplicate_threshold)
             store.set_ingested(session, {counts.doc_ids[p]: when for p, when in ingested.items() if p in counts.doc_ids})

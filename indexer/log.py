@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
+from structlog.typing import Processor
 
 __all__ = ["configure", "reopen"]
 
@@ -20,13 +21,13 @@ def configure(level: str = "info", log_file: str = "", force_json: bool = False)
     handler: logging.StreamHandler[TextIO] = _FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     stream = handler.stream
     as_json = force_json or bool(log_file) or not stream.isatty()
-    shared: list[Any] = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer: Any = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())

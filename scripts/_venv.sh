@@ -1,5 +1,6 @@
 # Sourced by scripts/run and scripts/test: make .venv current, quietly when it already is.
-# Usage: ensure_venv EXTRAS   (e.g. "" or "test")
+# Usage: ensure_venv EXTRAS   (e.g. "" or "test": pytest and its plugins, and the pinned
+# ruff and mypy that scripts/test runs; all declared in pyproject.toml's test extra)
 ensure_venv() {
   local extras="$1"
   local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import Connection, create_engine, inspect, select, text
 
 from indexer.db import session as db_session
 from indexer.db.models import Base, Counter, Meta
@@ -57,7 +57,7 @@ def _open(database_url: str, tmp_path: Path, **kwargs: object) -> Database:
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
-def _insert_document(conn, doc_id: int, **columns: object) -> None:  # type: ignore[no-untyped-def]
+def _insert_document(conn: Connection, doc_id: int, **columns: object) -> None:
     """A document row (and its file) as an older schema holds it: the required columns,
     plus ``columns`` for what differs between schema versions (body, fingerprint, ...)."""
     row = {"id": doc_id, "seq": doc_id, "path": f"/in/{doc_id}.txt", "sha256": "x", "size": 1, "mtime_ns": 1,

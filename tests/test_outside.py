@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import Project, wait_for
+
+if TYPE_CHECKING:
+    from indexer.jobs import Context
 
 
 def _article(topic: str, n: int = 0) -> str:
@@ -211,7 +215,7 @@ def test_verify_reports_and_repairs_files_outside_the_inboxes(project: Project) 
     assert old.exists()  # the file itself is never touched
 
 
-def test_a_watcher_event_for_a_forgotten_file_does_not_bring_it_back(ctx) -> None:  # type: ignore[no-untyped-def]
+def test_a_watcher_event_for_a_forgotten_file_does_not_bring_it_back(ctx: Context) -> None:
     from indexer import jobs
     from indexer.ingest.ingester import candidate_for
 

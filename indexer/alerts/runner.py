@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -16,6 +16,7 @@ from indexer.alerts.evaluate import PassResult, evaluating, prepare_marks, run_p
 
 if TYPE_CHECKING:
     from indexer.jobs import Context
+    from indexer.search.engine import SearchEngine
 
 __all__ = ["AlertRunner", "alerts_running"]
 
@@ -34,7 +35,7 @@ class AlertRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._engine: Any = None
+        self._engine: SearchEngine | None = None
         self._last_error = ""
 
     def start(self) -> None:

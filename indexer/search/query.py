@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -279,7 +280,7 @@ class NearWord(wq.FuzzyTerm):
     def __init__(self, text: str, maxdist: int = 1, boost: float = 1.0) -> None:
         super().__init__(WORDS_FIELD, text, boost=boost, maxdist=maxdist, prefixlength=1)
 
-    def words_in(self, reader: Any, contains: Any = None) -> list[bytes]:
+    def words_in(self, reader: Any, contains: Callable[[bytes], bool] | None = None) -> list[bytes]:
         """The words (bytes) it stands for in ``reader``; ``contains(btext)`` may answer
         for the reader faster."""
         if self.maxdist != 1:
