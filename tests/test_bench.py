@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.bench import list_sources, source_key, vary
 from indexer.ingest.normalize import normalize
+from tools.bench import list_sources, source_key, vary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def test_copies_differ_in_bytes_and_normalized_body(tmp_path: Path) -> None:
 def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus")
     proc = subprocess.run(
-        [sys.executable, "-m", "indexer.bench", "--corpus", str(corpus), "--scale", "1", "--quick", "--json"],
+        [sys.executable, "-m", "tools.bench", "--corpus", str(corpus), "--scale", "1", "--quick", "--json"],
         cwd=REPO, capture_output=True, text=True, timeout=250,  # a guard against a hang, not a speed check
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
