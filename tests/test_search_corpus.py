@@ -83,7 +83,7 @@ def build(root: Path) -> Project:
     """Write, ingest and annotate the corpus under ``root``; return the project."""
     from indexer.db.models import Document
     from indexer.db.session import open_database
-    from indexer.search.index import IndexStore
+    from indexer.search.index import Generations
     from sqlalchemy import select
 
     corpora_or_skip("bbc")
@@ -114,7 +114,7 @@ def build(root: Path) -> Project:
                 doc = session.scalars(select(Document).where(Document.path == str(project.inbox / relative))).one()
                 for name, value in values.items():
                     setattr(doc, name, value)
-        IndexStore(project.data).rebuild(db)
+        Generations(project.data).rebuild(db)
     finally:
         db.dispose()
     return project

@@ -41,7 +41,7 @@ from indexer.locks import held_by, locked
 from indexer.search.pool import TermSegmentWriter
 from indexer.search.schema import SCHEMA_VERSION, WORDS_FIELD, build_schema, folder_of, index_language
 
-__all__ = ["FollowResult", "Follower", "IndexStore", "RebuildResult"]
+__all__ = ["FollowResult", "Follower", "Generations", "RebuildResult"]
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +104,7 @@ def document_fields(doc: Document, paths: list[str] | None = None) -> dict[str, 
     return {k: v for k, v in fields.items() if v is not None}
 
 
-class IndexStore:
+class Generations:
     """The index generations under one data dir."""
 
     def __init__(self, data_dir: Path, writer_timeout: float = 30.0) -> None:
@@ -488,7 +488,7 @@ class Follower:
     def _start(self) -> None:
         with ExitStack() as stack:
             directory = stack.enter_context(self.open_generation())
-            state = IndexStore.read_state(directory)
+            state = Generations.read_state(directory)
             ix = _open_for_writing(directory)
             stack.callback(ix.close)
             self._open = _OpenWriter(stack.pop_all(), directory, state, ix)
@@ -510,7 +510,7 @@ class Follower:
                 return
             _commit(opened.writer)
             opened.state["checkpoint"] = self.checkpoint = self._seq
-            IndexStore._write_state(opened.directory, opened.state)
+            Generations._write_state(opened.directory, opened.state)
         self.applied += len(self._pending)
         self.commits += 1
         self._pending.clear()
