@@ -96,3 +96,17 @@ def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert "fuzzy word~: precision" in names
     assert all(t["ok"] in (True, False, None) for t in report["targets"])
     assert {p["name"] for p in report["peers"]} >= {"Recoll", "SQLite FTS5"}
+
+
+def test_the_tools_are_not_part_of_the_installed_package() -> None:
+    """pyproject.toml's package discovery finds indexer/ and its subpackages only: the
+    benchmark and the reports run from a checkout."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    found = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]["find"]
+    packages = find_packages(str(REPO), include=found["include"])
+    assert "indexer" in packages and "indexer.search._whoosh" in packages
+    assert all(p == "indexer" or p.startswith("indexer.") for p in packages), packages
+    assert not any((REPO / "indexer" / name).exists() for name in ("bench.py", "quality.py", "search/evaluate.py"))

@@ -36,9 +36,10 @@ from whoosh.writing import IndexWriter
 from indexer.db import store
 from indexer.db.models import Document
 from indexer.db.session import Database
-from indexer.errors import Cancelled, NoIndexError, StorageError
+from indexer.errors import Cancelled, StorageError
 from indexer.locks import held_by, locked
-from indexer.search.pool import TermSegmentWriter
+from indexer.search._whoosh.storage import segment_count
+from indexer.search._whoosh.writer import TermSegmentWriter
 from indexer.search.schema import SCHEMA_VERSION, WORDS_FIELD, build_schema, folder_of, index_language
 
 __all__ = ["FollowResult", "Follower", "Generations", "RebuildResult"]
@@ -127,9 +128,10 @@ class Generations:
     @staticmethod
     def read_state(directory: Path) -> dict[str, Any]:
         try:
-            return json.loads((directory / STATE_FILE).read_text())
+            state: dict[str, Any] = json.loads((directory / STATE_FILE).read_text())
         except (OSError, ValueError):
             return {}
+        return state
 
     @staticmethod
     def _write_state(directory: Path, state: dict[str, Any]) -> None:
@@ -335,7 +337,7 @@ class Generations:
                 return 0
             ix = _open_for_writing(live)
             try:
-                before = len(ix._segments())
+                before = segment_count(ix)
                 if before > 1:
                     # Through our writer, not ix.optimize(): Whoosh's own would rewrite the
                     # whole index with its default codec, undoing CompactCodec's postings.
@@ -353,7 +355,7 @@ class Generations:
         try:
             ix = whoosh_index.open_dir(str(live), readonly=True)
             try:
-                documents, segments = ix.doc_count(), len(ix._segments())
+                documents, segments = ix.doc_count(), segment_count(ix)
             finally:
                 ix.close()
         except Exception:  # a damaged index still reports what it can; verify says more
@@ -397,10 +399,8 @@ class Generations:
 
     def _remove_old(self, keep: set[str]) -> None:
         previous = None
-        try:
+        with suppress(OSError):
             previous = os.readlink(self.data_dir / "index.previous")
-        except OSError:
-            pass
         for path in self._generations():
             if path.name not in keep and path.name != previous:
                 shutil.rmtree(path, ignore_errors=True)

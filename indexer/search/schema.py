@@ -21,8 +21,8 @@ from typing import Any
 from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter, Token, Tokenizer
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.formats import Existence, Positions
-from whoosh.system import _INT_SIZE, pack_uint
 from whoosh.support.charset import accent_map
+from whoosh.system import pack_uint
 
 from indexer.ingest.paths import printable
 
@@ -132,6 +132,7 @@ class WordTokenizer(Tokenizer):
                 yield t
 
 
+_INT_SIZE = len(pack_uint(0))  # the frequency a Positions value starts with
 _ONE_POSITION = pack_uint(1) + b"H"
 # Most terms of a document occur once, early: their values, made once.
 _SINGLE = [_ONE_POSITION + p.to_bytes(2, sys.byteorder) for p in range(2048)]
