@@ -1,8 +1,8 @@
 """Collapsing near-duplicates: one hit per cluster, its copies listed with it.
 
-Every document carries its cluster in a column ("" for none, or its own id while it has
-no copy). A page keeps the best document of each cluster; the counts say how many hits
-the matches fold into.
+Every document carries its cluster in a column: its own id while it has no copy ("" in a
+segment without the column). A page keeps the best document of each cluster; the counts
+say how many hits the matches fold into.
 """
 
 from __future__ import annotations

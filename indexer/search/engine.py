@@ -6,6 +6,10 @@ changed (a commit, or a rebuilt generation swapped in), so a long-lived process 
 reuse it; the CLI opens one per command. It never takes the writer lock. Titles, paths
 and dates are stored in the index; the texts that snippets, ``similar`` and spelling
 suggestions need are read from the database (search/texts.py), a few per search.
+
+Its parts: docsets.py counts the matches unscored, _whoosh/bm25f.py scores queries of plain
+words from the postings (anything else goes through Whoosh's collectors), and collapse.py
+keeps one hit per near-duplicate cluster and folds the counts.
 """
 
 from __future__ import annotations
