@@ -273,3 +273,22 @@ def test_the_fence_check_finds_each_kind_of_use() -> None:
         "example:6 overrides Whoosh's _btexts",
         "example:7 uses Whoosh's _btexts",
     ], found
+
+
+def test_the_import_hook_keeps_whoosh_s_unused_imports_out() -> None:
+    """search/_whoosh/lighten.py: loading the engine (all of Whoosh a search needs) imports
+    neither urllib.request nor asyncio, the hook steps aside once its two modules are
+    loaded, and a later real import gets the real module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, indexer.search.engine\n"
+        "from indexer.search._whoosh.lighten import _LightWhoosh\n"
+        "print('urllib.request' in sys.modules, 'asyncio' in sys.modules,"
+        " any(isinstance(f, _LightWhoosh) for f in sys.meta_path))\n"
+        "import urllib.request\n"
+        "print(hasattr(urllib.request, 'Request'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.split() == ["False", "False", "False", "True"], out.stdout + out.stderr
