@@ -12,8 +12,10 @@ from __future__ import annotations
 import functools
 import sys
 import types
-from importlib.abc import Loader
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
 
 __all__ = ["install"]
 
