@@ -30,7 +30,7 @@ from indexer.ingest.boilerplate import is_furniture
 from indexer.ingest.paths import db_path, fs_path, printable
 from indexer.ingest.pipeline import AnalyzeOptions, line_group
 from indexer.ingest.types import Candidate, FileFailure, Unlisted
-from indexer.search.index import FollowResult, IndexStore, RebuildResult
+from indexer.search.index import FollowResult, Generations, RebuildResult
 
 if TYPE_CHECKING:
     from indexer.verify import VerifyReport
@@ -77,7 +77,7 @@ class Context:
 
     config: Config
     db: Database
-    index: IndexStore
+    index: Generations
     ingester: Ingester
     read_only: bool = False  # opened for a command that only reads: a run it cannot record still runs
 
@@ -115,7 +115,7 @@ def open_context(config: Config, read_only: bool = False, background: bool = Fal
     # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
     # commits: others wait that long on top of the busy timeout before giving up.
     writer_timeout = config.database.busy_timeout_seconds + INGEST_COMMIT_SECONDS
-    return Context(config, db, IndexStore(config.data_dir, writer_timeout), ingester, read_only)
+    return Context(config, db, Generations(config.data_dir, writer_timeout), ingester, read_only)
 
 
 @contextmanager

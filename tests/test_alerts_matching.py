@@ -8,8 +8,9 @@ import random
 
 from indexer import jobs
 from indexer.db import store
-from indexer.search.engine import SearchEngine, SearchOptions, _docset
-from indexer.search.phrase import AdjacentPhrase
+from indexer.search._whoosh.phrase import AdjacentPhrase, phrase_among
+from indexer.search.docsets import docset
+from indexer.search.engine import SearchEngine, SearchOptions
 from tests.test_alerts import TOPICS, _text
 
 QUERIES = [
@@ -76,8 +77,6 @@ def test_a_batch_matches_what_search_finds_across_segments_and_changes(ctx: jobs
 
 
 def test_phrases_among_a_batch_are_what_whoosh_s_phrase_matcher_finds(ctx: jobs.Context) -> None:
-    from indexer.search.engine import _phrase_among
-
     _ingest_in_batches(ctx)
     phrases = ["in the", "the central bank", "central bank decision", "harbour the", "the the", "bank",
                "report nearby", "in die", "no such words"]
@@ -91,7 +90,7 @@ def test_phrases_among_a_batch_are_what_whoosh_s_phrase_matcher_finds(ctx: jobs.
                     q = AdjacentPhrase(field, words.split())
                     for among in (set(docs), set(rng.sample(docs, max(1, len(docs) // 3)))):
                         whoosh = set(sub.docs_for_query(wq_phrase(field, words))) & among
-                        assert _phrase_among(sub, q, among) == whoosh == _docset(sub, q) & among, (field, words)
+                        assert phrase_among(sub, q, among) == whoosh == docset(sub, q) & among, (field, words)
 
 
 def wq_phrase(field: str, words: str):  # Whoosh's own phrase, with its span matcher

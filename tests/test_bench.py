@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.bench import list_sources, source_key, vary
 from indexer.ingest.normalize import normalize
+from tools.bench import list_sources, source_key, vary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def test_copies_differ_in_bytes_and_normalized_body(tmp_path: Path) -> None:
 def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus")
     proc = subprocess.run(
-        [sys.executable, "-m", "indexer.bench", "--corpus", str(corpus), "--scale", "1", "--quick", "--json"],
+        [sys.executable, "-m", "tools.bench", "--corpus", str(corpus), "--scale", "1", "--quick", "--json"],
         cwd=REPO, capture_output=True, text=True, timeout=250,  # a guard against a hang, not a speed check
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -96,3 +96,17 @@ def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert "fuzzy word~: precision" in names
     assert all(t["ok"] in (True, False, None) for t in report["targets"])
     assert {p["name"] for p in report["peers"]} >= {"Recoll", "SQLite FTS5"}
+
+
+def test_the_tools_are_not_part_of_the_installed_package() -> None:
+    """pyproject.toml's package discovery finds indexer/ and its subpackages only: the
+    benchmark and the reports run from a checkout."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    found = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]["find"]
+    packages = find_packages(str(REPO), include=found["include"])
+    assert "indexer" in packages and "indexer.search._whoosh" in packages
+    assert all(p == "indexer" or p.startswith("indexer.") for p in packages), packages
+    assert not any((REPO / "indexer" / name).exists() for name in ("bench.py", "quality.py", "search/evaluate.py"))

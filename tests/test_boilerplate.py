@@ -11,7 +11,7 @@ from indexer.ingest import boilerplate
 from indexer.ingest.normalize import normalize
 from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.types import Analysis, RawFile, Removal
-from indexer.quality import body_of
+from tools.quality import body_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "text"
 ARTICLE = (

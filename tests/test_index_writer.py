@@ -1,4 +1,4 @@
-"""The term-grouped segment writer (search/pool.py) writes the very index Whoosh's own does."""
+"""The term-grouped segment writer (search/_whoosh/writer.py) writes the very index Whoosh's own does."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import Index
 from whoosh.writing import SegmentWriter
 
-from indexer.search.pool import CompactCodec, TermSegmentWriter
+from indexer.search._whoosh.writer import CompactCodec, TermSegmentWriter
 from indexer.search.schema import build_schema
 
 WORDS = (
@@ -183,3 +183,20 @@ def test_fields_with_term_vectors_go_through_whoosh_s_own_add(tmp_path: Path) ->
         contents.append((_contents(ix), vectors))
     assert contents[0][1] and all(contents[0][1]), "no term vectors were written"
     assert contents[0] == contents[1]
+
+
+def test_segments_record_the_codec_under_its_lasting_name(tmp_path: Path) -> None:
+    """Whoosh pickles each segment's codec into the table of contents by module and class
+    name; indexes on disk name ``indexer.search.pool.CompactCodec``, so that name must
+    keep opening them, and new segments must record it too."""
+    import pickle
+
+    from indexer.search import pool
+
+    assert pool.CompactCodec is CompactCodec
+    assert b"indexer.search.pool" in pickle.dumps(CompactCodec()) and b"_whoosh" not in pickle.dumps(CompactCodec())
+    (tmp_path / "ours").mkdir()
+    ix = _build(tmp_path / "ours", TermSegmentWriter, _documents(30))
+    toc = (tmp_path / "ours" / f"_MAIN_{ix.latest_generation()}.toc").read_bytes()
+    assert b"indexer.search.pool" in toc and b"CompactCodec" in toc and b"_whoosh" not in toc
+    assert all(type(segment.codec()) is CompactCodec for segment in ix._segments())

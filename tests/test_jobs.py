@@ -340,7 +340,7 @@ def test_a_failed_index_commit_does_not_keep_the_index_locked(ctx: Context, monk
     import errno
 
     from indexer.errors import StorageError
-    from indexer.search.pool import TermSegmentWriter
+    from indexer.search._whoosh.writer import TermSegmentWriter
 
     jobs.follow(ctx)
     _write(ctx, "a.txt", "Ferry strike\n\nThe ferry crews walked out on Monday morning.\n")

@@ -133,7 +133,7 @@ def test_raw_baseline_is_plain_langdetect() -> None:
 def test_quality_figures_on_a_corpus_sample() -> None:
     if not (CORPORA / "multilingual" / "manifest.tsv").exists():
         pytest.skip(f"real corpora not found at {CORPORA} (they live beside the project, not in it)")
-    from indexer.quality import measure, render
+    from tools.quality import measure, render
 
     report = measure(CORPORA, sample=40, jobs=1)
     assert report.passed, render(report)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from indexer.ingest.normalize import normalize
-from indexer.quality import body_of
+from tools.quality import body_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "text"
 

@@ -11,7 +11,7 @@ import pytest
 from indexer.ingest import pagefurniture
 from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.types import Analysis, RawFile
-from indexer.quality import body_of
+from tools.quality import body_of
 from tests.conftest import CORPORA
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
@@ -262,7 +262,7 @@ def test_webnews_pages_against_trafilaturas_segments() -> None:
     folder = CORPORA / "webnews"
     if not (folder / "truth.jsonl").exists():
         pytest.skip(f"webnews corpus not found at {folder} (it lives beside the project, not in it)")
-    from indexer.quality import Segments
+    from tools.quality import Segments
 
     ours, raw = Segments(), Segments()
     for line in (folder / "truth.jsonl").read_text(encoding="utf-8").splitlines():

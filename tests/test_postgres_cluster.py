@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
 
 from indexer.db.models import Claim, Document, Failure, File, JobRun
-from indexer.search.index import IndexStore
+from indexer.search.index import Generations
 from tests.conftest import Project, postgres_database, wait_for
 
 FILES = 500
@@ -54,7 +54,7 @@ def _node(root: Path, name: str, url: str, folders: tuple[str, ...] | None = Non
 
 
 def _indexed(node: Project) -> int:
-    store = IndexStore(node.data)
+    store = Generations(node.data)
     if store.live_dir() is None:
         return 0
     ix = store.open_reader_index()

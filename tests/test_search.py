@@ -425,14 +425,14 @@ def test_no_index_yet(tmp_path: Path) -> None:
 def test_the_engine_sees_a_rebuilt_index(corpus: Project, tmp_path: Path) -> None:
     """A long-lived engine follows the live generation when a rebuild swaps it."""
     from indexer.db.session import open_database
-    from indexer.search.index import IndexStore
+    from indexer.search.index import Generations
 
     with SearchEngine(corpus.data, today=lambda: date(2025, 7, 10)) as engine:
         before = engine.search("harbour", ALL)
         old = engine._live
         db = open_database(f"sqlite:///{corpus.data / 'indexer.db'}", corpus.data, create=False)
         try:
-            IndexStore(corpus.data).rebuild(db)
+            Generations(corpus.data).rebuild(db)
         finally:
             db.dispose()
         after = engine.search("harbour", ALL)

@@ -85,7 +85,7 @@ def build(root: Path) -> Project:
 
     from indexer.db.models import Document
     from indexer.db.session import open_database
-    from indexer.search.index import IndexStore
+    from indexer.search.index import Generations
 
     corpora_or_skip("bbc")
     corpora_or_skip("multilingual")
@@ -115,7 +115,7 @@ def build(root: Path) -> Project:
                 doc = session.scalars(select(Document).where(Document.path == str(project.inbox / relative))).one()
                 for name, value in values.items():
                     setattr(doc, name, value)
-        IndexStore(project.data).rebuild(db)
+        Generations(project.data).rebuild(db)
     finally:
         db.dispose()
     return project

@@ -270,7 +270,7 @@ def test_json_hits_carry_paths_and_byline(corpus: Project) -> None:
 
 
 def test_the_spelling_measures(engine: SearchEngine) -> None:
-    from indexer.search.evaluate import slip, spelling
+    from tools.evaluate import slip, spelling
 
     measured = spelling(engine, sample=40)
     assert measured.misspelled.queries > 0 and measured.misspelled_top10 >= 0.9, measured.misses

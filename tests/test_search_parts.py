@@ -227,3 +227,32 @@ def test_index_fields_give_the_analyzer_path_postings() -> None:
                    CompactPositions.word_values(field.format, text, field.analyzer, mode="index")]
         assert sorted(field.index(text)) == sorted(generic), name
         assert any(weight == 2.0 for _, _, weight, _ in field.index("x")) == name.startswith("t_")
+
+
+class _ClusterOf:
+    """Stands for collapse.Clusters: each document's cluster from a dict."""
+
+    def __init__(self, clusters: dict[int, str]) -> None:
+        self.clusters = clusters
+
+    def __getitem__(self, docnum: int) -> str:
+        return self.clusters.get(docnum, "")
+
+    def of(self, docnums: list[int]) -> list[str]:
+        return [self[d] for d in docnums]
+
+
+def test_collapsing_keeps_the_best_of_each_cluster_and_folds_the_counts() -> None:
+    from typing import Any, cast
+
+    from indexer.search.collapse import best, first_per_cluster, fold
+
+    cluster_of = cast(Any, _ClusterOf({1: "a", 2: "a", 3: "b", 4: "", 5: "b", 6: "a"}))
+    scores = {1: 0.5, 2: 0.9, 3: 0.7, 4: 0.7, 5: 0.2, 6: 0.9}
+    # By score, then the lower document number; one per cluster; no cluster: each its own.
+    assert best(scores, 3, cluster_of) == [(2, 0.9), (3, 0.7), (4, 0.7)]
+    assert best(scores, 10, None)[:3] == [(2, 0.9), (6, 0.9), (3, 0.7)]
+    assert first_per_cluster([(6, None), (1, None), (4, None), (5, None), (3, None)], cluster_of) == [
+        (6, None), (4, None), (5, None)]
+    clusters, hits = fold({1, 2, 3, 4, 6}, cluster_of)
+    assert clusters == {"a": [1, 2, 6]} and hits == 3  # "a" folds three into one; 3 and 4 stay

@@ -6,37 +6,45 @@ changed (a commit, or a rebuilt generation swapped in), so a long-lived process 
 reuse it; the CLI opens one per command. It never takes the writer lock. Titles, paths
 and dates are stored in the index; the texts that snippets, ``similar`` and spelling
 suggestions need are read from the database (search/texts.py), a few per search.
+
+Its parts: docsets.py counts the matches unscored, _whoosh/bm25f.py scores queries of plain
+words from the postings (anything else goes through Whoosh's collectors), and collapse.py
+keeps one hit per near-duplicate cluster and folds the counts.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
-from bisect import bisect_right
-from heapq import heapify, heappop, heappush, nlargest
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from whoosh import collectors, scoring, sorting
+from whoosh import collectors, sorting
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.index import EmptyIndexError, Index
 from whoosh.searching import Searcher
-from whoosh.util.numeric import byte_to_length
 
 from indexer.configfile import sqlite_url
 from indexer.errors import BusyError, IndexerError, NoIndexError, NotFoundError, QueryError
 from indexer.locks import held_by
+from indexer.search._whoosh.bm25f import Scorer
+from indexer.search._whoosh.storage import open_index
+from indexer.search.collapse import Clusters, TopPerCluster, alone, best, first_per_cluster, fold
 from indexer.search.dates import DATE_HINT, DateError, parse_date
-from indexer.search.mapped import open_index
-from indexer.search.phrase import AdjacentPhrase
+from indexer.search.docsets import docset, docset_among
 from indexer.search.query import NearWord, Parsed, date_query, describe, expand, lang_query, parse, path_query
-from indexer.search.schema import TEXT_PREFIXES, WORDS_FIELD, analyzer_for, field_language, index_language, stem_word
+from indexer.search.schema import (
+    TEXT_PREFIXES,
+    WORDS_FIELD,
+    analyzer_for,
+    field_language,
+    index_language,
+    stem_word,
+)
 from indexer.search.snippets import MARK_END, MARK_START, after_title, snippet
 from indexer.search.texts import DocumentTexts
 
@@ -160,7 +168,7 @@ def missing_index(data_dir: Path) -> IndexerError:
     return NoIndexError(NO_INDEX)
 
 
-class _DateFacet(sorting.FacetType):
+class _DateFacet(sorting.FacetType):  # type: ignore[misc]
     """The document's date, as a sortable number: published if known, else ingested.
 
     Read from each segment's columns directly: Whoosh's FieldFacet falls back to counting
@@ -197,287 +205,6 @@ def _written(text: str, lang: str, stems: list[str]) -> list[str]:
     return [forms[stem].most_common(1)[0][0] if stem in forms else stem for stem in stems]
 
 
-def _postings_ids(m: Any) -> Iterator[int]:
-    """The document numbers of a fresh postings matcher, a block at a time where possible."""
-    if type(m) is not W3LeafMatcher:  # inlined postings, or deletions filtered out
-        yield from m.all_ids()
-        return
-    while m.is_active():
-        m._read_ids()  # Whoosh's own block decoding, without a Python call per posting
-        yield from m._ids[m._i :]
-        m._next_block()
-
-
-def _postings_weights(m: Any) -> Iterator[tuple[int, float]]:
-    """(docnum, weight) of a fresh postings matcher, a block at a time where possible."""
-    if type(m) is not W3LeafMatcher:
-        while m.is_active():
-            yield m.id(), m.weight()
-            m.next()
-        return
-    while m.is_active():
-        m._read_ids()
-        m._read_weights()
-        yield from zip(m._ids[m._i :], m._weights[m._i :])
-        m._next_block()
-
-
-def _length_bytes(leaf: Any, fieldname: str) -> bytes | None:
-    """Each document's length byte in ``fieldname`` (Whoosh keeps one byte per document),
-    read from the segment's length column at once; None if it cannot be."""
-    try:
-        column = leaf._perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
-        raw = column._dbfile.get(column._basepos, column._count) if column is not None else b""
-    except AttributeError:  # another codec: let Whoosh score it
-        return None
-    return bytes(raw) + bytes(leaf.doc_count_all() - len(raw))
-
-
-def _term_docs(reader: Any, fieldname: str, text: Any) -> set[int]:
-    docs: set[int] = set()
-    for leaf, offset in reader.leaf_readers():
-        if (fieldname, text) in leaf:
-            ids = _postings_ids(leaf.postings(fieldname, text))
-            docs.update(ids if offset == 0 else (offset + d for d in ids))
-    return docs
-
-
-def _docset(s: Searcher, q: wq.Query) -> set[int]:
-    """The document numbers matching ``q``, unscored: terms read from their postings and
-    combined as sets; anything else (phrases, ranges...) through Whoosh's matchers."""
-    kind = type(q)
-    if kind is wq.Term:
-        return _term_docs(s.reader(), q.fieldname, q.text)
-    if kind is wq.Or and not q.minmatch:
-        docs: set[int] = set()
-        for child in q.subqueries:
-            docs |= _docset(s, child)
-        return docs
-    if kind is wq.And:
-        positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
-        if positive:
-            sets = sorted((_docset(s, c) for c in positive), key=len)
-            docs = sets[0].intersection(*sets[1:])
-            for negative in (c.query for c in q.subqueries if isinstance(c, wq.Not)):
-                if docs:
-                    docs -= _docset(s, negative)
-            return docs
-    if kind is wq.AndNot:
-        return _docset(s, q.a) - _docset(s, q.b)
-    if kind is wq.AndMaybe:
-        return _docset(s, q.a)
-    if kind is wq.Require:
-        return _docset(s, q.a) & _docset(s, q.b)
-    return set(s.docs_for_query(q))
-
-
-def _docset_among(s: Searcher, q: wq.Query, among: set[int]) -> set[int]:
-    """``_docset(s, q) & among``, looking at ``among`` only where that is cheaper: terms
-    from their postings, as sets; phrases, ranges and the like by skipping their matcher
-    to each of ``among`` (a phrase over a whole segment reads every position of its words)."""
-    kind = type(q)
-    if not among:
-        return set()
-    if kind is wq.Term:
-        return _term_docs(s.reader(), q.fieldname, q.text) & among
-    if kind is wq.Or and not q.minmatch:
-        docs: set[int] = set()
-        for child in q.subqueries:
-            docs |= _docset_among(s, child, among - docs)
-        return docs
-    if kind is wq.And:
-        positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
-        if positive:
-            docs = set(among)
-            # Terms first (cheap), so the costly parts look at fewer documents.
-            for child in sorted(positive, key=lambda c: type(c) is not wq.Term):
-                docs = _docset_among(s, child, docs)
-            for negative in (c.query for c in q.subqueries if isinstance(c, wq.Not)):
-                docs -= _docset_among(s, negative, docs)
-            return docs
-    if kind is wq.AndNot:
-        docs = _docset_among(s, q.a, among)
-        return docs - _docset_among(s, q.b, docs)
-    if kind is wq.AndMaybe:
-        return _docset_among(s, q.a, among)
-    if kind is wq.Require:
-        return _docset_among(s, q.b, _docset_among(s, q.a, among))
-    if kind is AdjacentPhrase and (docs := _phrase_among(s, q, among)) is not None:
-        return docs
-    m = q.matcher(s, s.boolean_context())
-    found: set[int] = set()
-    for d in sorted(among):
-        if not m.is_active():
-            break
-        if m.id() < d:
-            m.skip_to(d)
-            if not m.is_active():
-                break
-        if m.id() == d:
-            found.add(d)
-    return found
-
-
-def _phrase_among(s: Searcher, q: AdjacentPhrase, among: set[int]) -> set[int] | None:
-    """The documents of ``among`` with the phrase, by its words' positions in each one that
-    has all the words (None: let the matcher decide). Whoosh's phrase matcher, skipped to
-    each of ``among``, reads the positions of every document up to the next match, and at
-    its start up to the first: for a phrase of common words, most of the segment."""
-    field = s.schema[q.fieldname] if q.fieldname in s.schema else None
-    if q.slop != 1 or field is None or not field.format or not field.format.supports("positions"):
-        return None
-    reader = s.reader()
-    try:
-        words = [field.to_bytes(word) for word in q.words]
-    except ValueError:
-        return set()
-    if not words or any((q.fieldname, word) not in reader for word in words):
-        return set()
-    # The rarest word's documents among ``among``; the other words' postings are skipped to
-    # each of them, not read whole (a common word's are most of the segment).
-    order = sorted(range(len(words)), key=lambda i: reader.doc_frequency(q.fieldname, words[i]))
-    candidates = _term_docs(reader, q.fieldname, words[order[0]]) & among
-    matchers = [reader.postings(q.fieldname, word) for word in words]
-    found: set[int] = set()
-    for d in sorted(candidates):
-        starts: set[int] | None = None
-        for i in order:
-            m = matchers[i]
-            if m.is_active() and m.id() < d:
-                m.skip_to(d)
-            if not m.is_active():
-                return found  # this word is in no later document
-            if m.id() != d:
-                break
-            shifted = {p - i for p in m.value_as("positions")}
-            starts = shifted if starts is None else starts & shifted
-            if not starts:
-                break
-        else:
-            found.add(d)
-    return found
-
-
-def _alone(s: Searcher, cluster: str) -> bool:
-    """Whether one live document only has this cluster (deleted ones are skipped)."""
-    return len(list(itertools.islice(s.reader().postings("cluster", cluster).all_ids(), 2))) < 2
-
-
-class _Clusters:
-    """Each document's near-duplicate cluster ("" for none), from the segments' columns.
-
-    Read one document at a time at first: a one-shot search asks for a few hundred, and
-    reading all 22k costs it ~20 ms. Once many were asked for (a long-lived engine), or
-    on load_all(), they are read into a list at once.
-    """
-
-    def __init__(self, reader: Any) -> None:
-        self._leaves = []
-        # Per segment: a segment written without any cluster has no column at all, and
-        # Whoosh's multi-segment column then silently skips its documents.
-        for leaf, offset in reader.leaf_readers():
-            column = leaf.column_reader("cluster") if leaf.has_column("cluster") else None
-            self._leaves.append((offset, leaf.doc_count_all(), column))
-        self._starts = [offset for offset, _, _ in self._leaves]
-        self._all: list[str] | None = None
-        self._asked = 0
-        self._load_after = sum(count for _, count, _ in self._leaves) // 2
-
-    def load_all(self) -> None:
-        if self._all is None:
-            values: list[str] = []
-            for _offset, count, column in self._leaves:
-                found = list(column) if column is not None else []
-                values.extend(found[:count] + [""] * (count - len(found)))
-            self._all = values
-
-    def of(self, docnums: list[int]) -> list[str]:
-        if self._all is None and self._asked + len(docnums) > self._load_after:
-            self.load_all()
-        if self._all is not None:
-            values = self._all
-            return [values[d] for d in docnums]
-        return [self[d] for d in docnums]
-
-    def __getitem__(self, docnum: int) -> str:
-        if self._all is None:
-            self._asked += 1
-            if self._asked <= self._load_after:
-                offset, count, column = self._leaves[bisect_right(self._starts, docnum) - 1]
-                at = docnum - offset
-                return column[at] if column is not None and at < len(column) else ""
-            self.load_all()
-            assert self._all is not None
-        return self._all[docnum]
-
-
-def _best(scores: dict[int, float], want: int, cluster_of: _Clusters | None) -> list[tuple[int, float | None]]:
-    """The ``want`` best (docnum, score), by score then docnum, one per cluster."""
-    # Clusters at BBC x10 hold ten copies: ask for enough at once to fill the page.
-    k = want * 16 if cluster_of is not None else want
-    while True:
-        top = nlargest(k, scores.items(), key=lambda item: (item[1], -item[0]))
-        if cluster_of is None:
-            return list(top)
-        seen: set[str] = set()
-        kept: list[tuple[int, float | None]] = []
-        for docnum, score in top:
-            cluster = cluster_of[docnum]
-            if cluster:
-                if cluster in seen:
-                    continue
-                seen.add(cluster)
-            kept.append((docnum, score))
-        if len(kept) >= want or k >= len(scores):
-            return kept[:want]
-        k *= 4
-
-
-class _TopPerCluster(collectors.TopCollector):  # type: ignore[misc]
-    """The best ``limit`` documents by score (then lower docnum), at most one per
-    near-duplicate cluster when ``cluster_of`` is given, and every match in ``seen``.
-
-    The heap holds one entry per cluster, so copies of a story (ten of each at BBC x10)
-    do not crowd the page and need no second pass. Every match is scored: Whoosh's
-    block-quality skipping and mid-search matcher swaps (replace) lose matches, even
-    top ones ("(oil OR gas) AND prices" missed documents scoring as high as its second hit).
-    """
-
-    def __init__(self, limit: int, cluster_of: _Clusters | None) -> None:
-        super().__init__(limit=limit, usequality=False, replace=0)
-        self.cluster_of = cluster_of
-        self.best: dict[str, tuple[float, int, str]] = {}
-        self.seen: set[int] = set()
-
-    def _collect(self, global_docnum: int, score: float) -> float:
-        self.seen.add(global_docnum)
-        items = self.items
-        if len(items) >= self.limit and (score, -global_docnum) <= items[0][:2]:
-            return 0  # below every entry: whatever its cluster, it cannot make the page
-        cluster = self.cluster_of[global_docnum] if self.cluster_of is not None else ""
-        entry = (score, -global_docnum, cluster)
-        if cluster and (held := self.best.get(cluster)) is not None:
-            if entry <= held:
-                return 0
-            items.remove(held)
-            heapify(items)
-        elif len(items) >= self.limit:
-            if entry <= items[0]:
-                return 0
-            dropped = heappop(items)
-            if dropped[2]:
-                del self.best[dropped[2]]
-        heappush(items, entry)
-        if cluster:
-            self.best[cluster] = entry
-        if len(items) >= self.limit:
-            self.minscore = items[0][0]
-        return 0 - score
-
-    def ranked(self) -> list[tuple[int, float | None]]:
-        return [(-negdoc, score) for score, negdoc, _ in sorted(self.items, reverse=True)]
-
-
 def options_text(options: SearchOptions) -> str:
     """The filtering options as the command line gives them (``--lang xx --since 2025``),
     for saying what narrowed a search that found nothing."""
@@ -503,11 +230,10 @@ class SearchEngine:
         self._index: Index | None = None
         self._searcher: Searcher | None = None
         self._languages: list[str] = []
-        self._clusters: tuple[Any, _Clusters | None] | None = None
+        self._clusters: tuple[Any, Clusters | None] | None = None
         self._words_reader: Any = None
-        self._lengths_reader: Any = None
         self._ids: tuple[Any, Any] | None = None
-        self._length_cache: dict[tuple[int, str], bytes | None] = {}
+        self._scorer = Scorer(docset)  # scores of plain-word queries, from the postings
         self._words: dict[str, set[bytes] | None] = {}
         self._expanded: dict[tuple[str, date, tuple[str, ...]], wq.Query] = {}
         self._segment_ids: dict[Any, dict[int, int]] = {}  # segment -> {document id: its number}
@@ -710,9 +436,9 @@ class SearchEngine:
             parts = []
             for sub, offset in s.leaf_searchers():
                 end = offset + sub.doc_count_all()
-                local = {d - offset for d in docnums if offset <= d < end}
-                if local:
-                    parts.append((sub, offset, local))
+                held = {d - offset for d in docnums if offset <= d < end}
+                if held:
+                    parts.append((sub, offset, held))
         matched = []
         for text, options in requests:
             q = self._resolve(s, self._expanded_query(text))
@@ -720,9 +446,9 @@ class SearchEngine:
             flt = self._filter(options, s, check_langs=False)
             found: list[int] = []
             for sub, offset, local in parts:
-                docs = _docset(sub, q) if local is None else _docset_among(sub, q, local)
+                docs = docset(sub, q) if local is None else docset_among(sub, q, local)
                 if docs and flt is not None:
-                    docs &= _docset(sub, flt) if local is None else _docset_among(sub, flt, docs)
+                    docs &= docset(sub, flt) if local is None else docset_among(sub, flt, docs)
                 found.extend(offset + d for d in sorted(docs))
             matched.append((q, options, found))
         return matched
@@ -805,17 +531,17 @@ class SearchEngine:
         want = options.offset + options.limit
         cluster_of = self._cluster_column(s) if options.collapse else None
         ranked: list[tuple[int, float | None]] | None = None
-        scores = self._scored(s, q) if options.sort == "relevance" else None
+        scores = self._scorer.scores(s, q) if options.sort == "relevance" else None
         if scores is not None:
             if allow is not None or exclude:
                 scores = {d: v for d, v in scores.items() if (allow is None or d in allow) and not (exclude and d in exclude)}
             matches = set(scores)
-            ranked = _best(scores, want, cluster_of)
+            ranked = best(scores, want, cluster_of)
         elif options.sort == "relevance" and want:
             # Phrases and the like: one scoring pass over every match ranks and counts.
             ranked, matches = self._top(s, q, allow, exclude, want, cluster_of)
         else:
-            matches = _docset(s, q)
+            matches = docset(s, q)
             if allow is not None:
                 matches &= allow
             if exclude:
@@ -823,13 +549,7 @@ class SearchEngine:
         matched = total = len(matches)
         clusters: dict[str, list[int]] = {}
         if cluster_of is not None:
-            members: dict[str, list[int]] = {}
-            docnums = list(matches)
-            for docnum, cluster in zip(docnums, cluster_of.of(docnums), strict=True):
-                if cluster:
-                    members.setdefault(cluster, []).append(docnum)
-            clusters = {c: sorted(docnums) for c, docnums in members.items() if len(docnums) > 1}
-            total = matched - sum(len(docnums) - 1 for docnums in clusters.values())
+            clusters, total = fold(matches, cluster_of)
         if not matched:
             return _Run([], 0, 0, {})
         if ranked is None:
@@ -838,10 +558,10 @@ class SearchEngine:
 
     def _top(
         self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None, want: int,
-        cluster_of: _Clusters | None,
+        cluster_of: Clusters | None,
     ) -> tuple[list[tuple[int, float | None]], set[int]]:
         """The best ``want`` hits, and every matching document, in one scoring pass."""
-        top = _TopPerCluster(want, cluster_of)
+        top = TopPerCluster(want, cluster_of)
         c: collectors.Collector = top
         if allow is not None or exclude:
             c = collectors.FilterCollector(top, allow=allow, restrict=exclude or None)
@@ -850,7 +570,7 @@ class SearchEngine:
 
     def _by_date(
         self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None,
-        options: SearchOptions, want: int, cluster_of: _Clusters | None, matched: int,
+        options: SearchOptions, want: int, cluster_of: Clusters | None, matched: int,
     ) -> list[tuple[int, float | None]]:
         k = want
         while True:
@@ -864,108 +584,10 @@ class SearchEngine:
             if cluster_of is None:
                 return ranked
             # One hit per cluster, the first of it; ask for more until enough are left.
-            seen: set[str] = set()
-            kept = []
-            for docnum, score in ranked:
-                cluster = cluster_of[docnum]
-                if cluster and cluster in seen:
-                    continue
-                seen.add(cluster)
-                kept.append((docnum, score))
+            kept = first_per_cluster(ranked, cluster_of)
             if len(kept) >= want or len(ranked) >= matched:
                 return kept
             k *= 4
-
-    def _scored(self, s: Searcher, q: wq.Query) -> dict[int, float] | None:
-        """Every matching document's score, for queries of plain words (terms joined by
-        AND, OR, NOT), computed from the postings as Whoosh's BM25F scores them; None for
-        anything else.
-
-        Scoring through Whoosh's matchers costs ~10 µs a match, and block-max skipping
-        rarely helps here (the page's bound is low against 128-posting blocks): a word in
-        a third of 22k documents took 25 ms. This is one multiply-add per posting.
-        """
-        kind = type(q)
-        if kind is wq.Term:
-            return self._term_scores(s, q)
-        if q.boost != 1.0:
-            return None
-        if kind is wq.Or and not q.minmatch:
-            parts = [self._scored(s, child) for child in q.subqueries]
-            if any(part is None for part in parts):
-                return None
-            scored = sorted((part for part in parts if part is not None), key=len, reverse=True)
-            total = dict(scored[0]) if scored else {}
-            for part in scored[1:]:
-                for docnum, score in part.items():
-                    # Whoosh adds the scores of the arms on a document; a word's title
-                    # and body arms add up the same in either order.
-                    total[docnum] = total[docnum] + score if docnum in total else score
-            return total
-        if kind is wq.And:
-            positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
-            parts = [self._scored(s, c) for c in positive]
-            if not parts or any(part is None for part in parts):
-                return None
-            scored = [part for part in parts if part is not None]
-            keys = set(min(scored, key=len)).intersection(*scored)
-            negatives = [c.query for c in q.subqueries if isinstance(c, wq.Not)]
-            for negative in negatives:
-                if keys:
-                    keys -= _docset(s, negative)
-            # Whoosh intersects with each NOT's inverse, whose every document scores 1.
-            extra = float(len(negatives))
-            return {d: sum(part[d] for part in scored) + extra for d in keys}
-        if kind is wq.AndNot:
-            base = self._scored(s, q.a)
-            if base is None:
-                return None
-            drop = _docset(s, q.b)
-            return {d: score for d, score in base.items() if d not in drop}
-        return None
-
-    def _term_scores(self, s: Searcher, q: wq.Term) -> dict[int, float] | None:
-        weighting = s.weighting
-        if q.fieldname not in s.schema or type(weighting) is not scoring.BM25F:
-            return None
-        field = s.schema[q.fieldname]
-        if not field.scorable:
-            return None
-        try:
-            text = field.to_bytes(q.text)
-        except ValueError:
-            return {}
-        scores: dict[int, float] = {}
-        reader = s.reader()
-        if (q.fieldname, text) not in reader:
-            return scores
-        idf = s.idf(q.fieldname, text)
-        avgfl = s.avg_field_length(q.fieldname) or 1
-        b = weighting._field_B.get(q.fieldname, weighting.B)
-        k1 = weighting.K1
-        k1p1 = k1 + 1
-        # whoosh.scoring.bm25 is idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)));
-        # the length takes 256 values, so the right-hand term is one table (same floats).
-        norms = [k1 * ((1 - b) + b * (byte_to_length(n) if n else 0) / avgfl) for n in range(256)]
-        boost = q.boost
-        for leaf, offset in reader.leaf_readers():
-            if (q.fieldname, text) not in leaf:
-                continue
-            lengths = self._lengths(leaf, q.fieldname)
-            if lengths is None:
-                return None
-            for docnum, tf in _postings_weights(leaf.postings(q.fieldname, text)):
-                score = idf * ((tf * k1p1) / (tf + norms[lengths[docnum]]))
-                scores[offset + docnum] = score * boost if boost != 1.0 else score
-        return scores
-
-    def _lengths(self, leaf: Any, fieldname: str) -> bytes | None:
-        if self._lengths_reader is not self._searcher:
-            self._lengths_reader, self._length_cache = self._searcher, {}
-        key = (id(leaf), fieldname)
-        if key not in self._length_cache:
-            self._length_cache[key] = _length_bytes(leaf, fieldname)
-        return self._length_cache[key]
 
     def _resolve(self, s: Searcher, q: wq.Query) -> wq.Query:
         """``q`` with its fuzzy words looked up once in the whole index (with the field's
@@ -1007,11 +629,11 @@ class SearchEngine:
             self._words[fieldname] = words
         return words
 
-    def _cluster_column(self, s: Searcher) -> _Clusters | None:
+    def _cluster_column(self, s: Searcher) -> Clusters | None:
         """Each document's cluster ("" for none), or None when no document has one."""
         reader = s.reader()
         if self._clusters is None or self._clusters[0] is not reader:
-            found = _Clusters(reader) if "cluster" in reader.indexed_field_names() else None
+            found = Clusters(reader) if "cluster" in reader.indexed_field_names() else None
             self._clusters = (reader, found)
         return self._clusters[1]
 
@@ -1054,13 +676,13 @@ class SearchEngine:
         return hits
 
     def _alone(self, s: Searcher, cluster: str) -> bool:
-        """``_alone``, remembered while the reader is current: alerts ask it of each match."""
+        """``alone``, remembered while the reader is current: alerts ask it of each match."""
         reader = s.reader()
         if self._lone[0] is not reader:
             self._lone = (reader, {})
         known = self._lone[1]
         if cluster not in known:
-            known[cluster] = _alone(s, cluster)
+            known[cluster] = alone(s, cluster)
         return known[cluster]
 
     def _snippet_terms(self, s: Searcher, q: wq.Query) -> dict[str, set[str]]:
@@ -1141,7 +763,7 @@ class SearchEngine:
             except QueryError:
                 continue
             q = self._resolve(s, expand(fixed.query, self._languages).normalize())
-            found = len(_docset(s, q) & allow if allow is not None else _docset(s, q))
+            found = len(docset(s, q) & allow if allow is not None else docset(s, q))
             # The documents it finds stand for how well the correction fits the other
             # words; each edit makes it a twentieth as likely.
             weight = found / EDIT_PENALTY**corrected.total_edits

@@ -36,12 +36,13 @@ from whoosh.writing import IndexWriter
 from indexer.db import store
 from indexer.db.models import Document
 from indexer.db.session import Database
-from indexer.errors import Cancelled, NoIndexError, StorageError
+from indexer.errors import Cancelled, StorageError
 from indexer.locks import held_by, locked
-from indexer.search.pool import TermSegmentWriter
+from indexer.search._whoosh.storage import segment_count
+from indexer.search._whoosh.writer import TermSegmentWriter
 from indexer.search.schema import SCHEMA_VERSION, WORDS_FIELD, build_schema, folder_of, index_language
 
-__all__ = ["FollowResult", "Follower", "IndexStore", "RebuildResult"]
+__all__ = ["FollowResult", "Follower", "Generations", "RebuildResult"]
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +105,7 @@ def document_fields(doc: Document, paths: list[str] | None = None) -> dict[str, 
     return {k: v for k, v in fields.items() if v is not None}
 
 
-class IndexStore:
+class Generations:
     """The index generations under one data dir."""
 
     def __init__(self, data_dir: Path, writer_timeout: float = 30.0) -> None:
@@ -127,9 +128,10 @@ class IndexStore:
     @staticmethod
     def read_state(directory: Path) -> dict[str, Any]:
         try:
-            return json.loads((directory / STATE_FILE).read_text())
+            state: dict[str, Any] = json.loads((directory / STATE_FILE).read_text())
         except (OSError, ValueError):
             return {}
+        return state
 
     @staticmethod
     def _write_state(directory: Path, state: dict[str, Any]) -> None:
@@ -335,7 +337,7 @@ class IndexStore:
                 return 0
             ix = _open_for_writing(live)
             try:
-                before = len(ix._segments())
+                before = segment_count(ix)
                 if before > 1:
                     # Through our writer, not ix.optimize(): Whoosh's own would rewrite the
                     # whole index with its default codec, undoing CompactCodec's postings.
@@ -353,7 +355,7 @@ class IndexStore:
         try:
             ix = whoosh_index.open_dir(str(live), readonly=True)
             try:
-                documents, segments = ix.doc_count(), len(ix._segments())
+                documents, segments = ix.doc_count(), segment_count(ix)
             finally:
                 ix.close()
         except Exception:  # a damaged index still reports what it can; verify says more
@@ -397,10 +399,8 @@ class IndexStore:
 
     def _remove_old(self, keep: set[str]) -> None:
         previous = None
-        try:
+        with suppress(OSError):
             previous = os.readlink(self.data_dir / "index.previous")
-        except OSError:
-            pass
         for path in self._generations():
             if path.name not in keep and path.name != previous:
                 shutil.rmtree(path, ignore_errors=True)
@@ -488,7 +488,7 @@ class Follower:
     def _start(self) -> None:
         with ExitStack() as stack:
             directory = stack.enter_context(self.open_generation())
-            state = IndexStore.read_state(directory)
+            state = Generations.read_state(directory)
             ix = _open_for_writing(directory)
             stack.callback(ix.close)
             self._open = _OpenWriter(stack.pop_all(), directory, state, ix)
@@ -510,7 +510,7 @@ class Follower:
                 return
             _commit(opened.writer)
             opened.state["checkpoint"] = self.checkpoint = self._seq
-            IndexStore._write_state(opened.directory, opened.state)
+            Generations._write_state(opened.directory, opened.state)
         self.applied += len(self._pending)
         self.commits += 1
         self._pending.clear()

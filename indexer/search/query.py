@@ -22,8 +22,9 @@ from whoosh.qparser.syntax import AndGroup
 from whoosh.support.charset import accent_map
 
 from indexer.errors import QueryError
+from indexer.search._whoosh.phrase import AdjacentPhrase
+from indexer.search._whoosh.terms import ListedFuzzyTerm
 from indexer.search.dates import DATE_HINT, DateError, bounds, to_utc
-from indexer.search.phrase import AdjacentPhrase
 from indexer.search.schema import TEXT_PREFIXES, WORDS_FIELD, fuzzy_word, parse_schema, stem_word
 
 __all__ = [
@@ -265,7 +266,7 @@ def one_edit(word: str) -> set[str]:
     return out
 
 
-class NearWord(wq.FuzzyTerm):
+class NearWord(ListedFuzzyTerm):
     """``word~`` (``word~2``): the words of the documents, as written, within one (two)
     edits of the word as typed, in the unstemmed ``words`` field.
 
@@ -284,7 +285,7 @@ class NearWord(wq.FuzzyTerm):
         """The words (bytes) it stands for in ``reader``; ``contains(btext)`` may answer
         for the reader faster."""
         if self.maxdist != 1:
-            found = list(super()._btexts(reader))
+            found = self.automaton_words(reader)
         else:
             contains = contains or (lambda btext: (self.fieldname, btext) in reader)
             head = self.text[:1]
@@ -293,9 +294,6 @@ class NearWord(wq.FuzzyTerm):
         if len(found) <= MAX_EXPANSIONS:
             return found
         return sorted(found, key=lambda b: -reader.doc_frequency(self.fieldname, b))[:MAX_EXPANSIONS]
-
-    def _btexts(self, ixreader: Any) -> list[bytes]:
-        return self.words_in(ixreader)
 
 
 def expand(q: wq.Query, languages: list[str]) -> wq.Query:

@@ -22,7 +22,6 @@ from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, StemFilter
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.formats import Existence, Positions
 from whoosh.support.charset import accent_map
-from whoosh.system import _INT_SIZE
 from whoosh.system import pack_uint as _whoosh_pack_uint
 
 from indexer.ingest.paths import printable
@@ -134,6 +133,7 @@ class WordTokenizer(Tokenizer):
 
 
 pack_uint: Callable[[int], bytes] = _whoosh_pack_uint  # an unsigned 32-bit int, big-endian
+_INT_SIZE = len(pack_uint(0))  # the frequency a Positions value starts with
 _ONE_POSITION = pack_uint(1) + b"H"
 # Most terms of a document occur once, early: their values, made once.
 _SINGLE = [_ONE_POSITION + p.to_bytes(2, sys.byteorder) for p in range(2048)]

@@ -1,4 +1,5 @@
-"""Open an index for reading through mmap without Whoosh copying it into memory first.
+"""Opening an index for reading through mmap without Whoosh copying it into memory first;
+counting an index's segments.
 
 Whoosh 2.7 maps a compound segment file, then wraps each of its sub-files in a BufferFile
 whose ``__init__`` copies the sub-file into a BytesIO: opening BBC x10 copies 100 MB and
@@ -18,7 +19,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile
 from whoosh.index import Index
 
-__all__ = ["open_index"]
+__all__ = ["open_index", "segment_count"]
 
 
 class _ViewReader:
@@ -76,3 +77,8 @@ def open_index(directory: Path) -> Index:
     """The index in ``directory``, read-only."""
     compound.BufferFile = _MappedFile  # CompoundStorage.open_file builds its sub-files with it
     return FileStorage(str(directory), readonly=True).open_index()
+
+
+def segment_count(ix: Index) -> int:
+    """The segments of ``ix``'s latest generation (Whoosh has no public call for it)."""
+    return len(ix._segments())

@@ -31,16 +31,16 @@ __all__ = ["Check", "Report", "body_of", "main", "measure"]
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPORA = REPO.parent / "shared" / "corpora"
 
-# Issue 3's targets.
+# Language detection on the multilingual corpus, against its manifest.
 MULTILINGUAL_TARGET = 0.995
-# Issue 17's: a header or menu in one language over a body in another is the body's.
+# A header or menu in one language over a body in another is the body's.
 HEADER_BODY_TARGET = 0.99
 INJECTION_TARGET = 0.99
 BBC_REMOVED_MAX = 0.001
-# Not in the issue, ours: a hard-wrapped BBC article must come back as it was.
+# A hard-wrapped BBC article must come back as it was.
 UNWRAP_BBC_TARGET = 0.99
 
-# Issue 17's targets on real scraped pages, against trafilatura's evaluation segments.
+# Bodies of real scraped pages, against trafilatura's evaluation segments.
 WEBNEWS_F1_TARGET = 0.85
 WEBNEWS_RECALL_TARGET = 0.92
 # A title longer than this is a sentence of the lede, not a headline.
@@ -65,7 +65,7 @@ R = TypeVar("R")
 
 @dataclass
 class Check:
-    """One row of the table: a measured value and, when the issue sets one, its target."""
+    """One row of the table: a measured value and, when it has one, its target."""
 
     name: str
     value: str
@@ -268,7 +268,7 @@ def _header_over_body(job: tuple[str, str]) -> str:
     words = [w for w in rest.split() if w.isalpha()][:_MENU_WORDS]
     menu = "\n".join(w.capitalize() for w in words)
     body = body_of(Path(body_path).read_bytes())
-    page = f"{menu}\n\n{headline}\n\n{teaser}\n\n{body}".encode("utf-8")
+    page = f"{menu}\n\n{headline}\n\n{teaser}\n\n{body}".encode()
     outcome = analyze(_raw(Path(body_path), page), AnalyzeOptions())
     return outcome.language if isinstance(outcome, Analysis) else "failed"
 
@@ -461,7 +461,7 @@ def _site_furniture(job: tuple[str, str, str | None]) -> tuple[str, str, str]:
 
 
 def _first_difference(got: str, want: str) -> str:
-    i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    i = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
     return got[max(0, i - 40) : i + 60].replace("\n", "⏎")
 
 
@@ -585,7 +585,7 @@ def _check_multilingual(
     results = runner.map(_analyze_file, [path for path, _ in rows])
     per: dict[str, Counter[str]] = defaultdict(Counter)
     wrong = []
-    for (path, truth), result in zip(rows, results):
+    for (path, truth), result in zip(rows, results, strict=False):
         per[truth]["files"] += 1
         if "failed" in result:
             wrong.append(f"{Path(path).parent.name}/{Path(path).name}: {result['failed']}")
@@ -728,11 +728,11 @@ def _check_learned_injection(report: Report, runner: _Runner, bbc_files: list[Pa
         }
     same = 0
     wrong = []
-    for (folder, want, dirty), (path, _, _) in zip(pages, jobs):
+    for (folder, want, dirty), (page, _, _) in zip(pages, jobs, strict=False):
         got = boilerplate.remove_learned(dirty, learned[folder]).body
         same += got == want
         if got != want:
-            wrong.append(f"{Path(path).parent.name}/{Path(path).name}: {_first_difference(got, want)}")
+            wrong.append(f"{Path(page).parent.name}/{Path(page).name}: {_first_difference(got, want)}")
     report.checks.append(
         Check(
             "boilerplate: learned site furniture removed, body = clean body",
@@ -808,7 +808,7 @@ def _check_round_trip(
 ) -> None:
     results = runner.map(_round_trip, articles)
     per: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
-    for path, result in zip(articles, results):
+    for path, result in zip(articles, results, strict=False):
         for encoding, ok in result.items():
             c = per[encoding][language_of[path]]
             if ok is None:
@@ -954,7 +954,7 @@ def _check_webnews(report: Report, runner: _Runner, folder: Path, sample: int | 
     ours, raw = Segments(), Segments()
     halves = {0: Segments(), 1: Segments()}
     headlines = 0
-    for (i, truth), page in zip(chosen, pages):
+    for (i, truth), page in zip(chosen, pages, strict=False):
         ours.add(page["body"], truth)
         halves[i % 2].add(page["body"], truth)
         raw.add(page["raw"], truth)
@@ -1010,8 +1010,8 @@ def _check_webnews(report: Report, runner: _Runner, folder: Path, sample: int | 
 def _check_unwrap(report: Report, runner: _Runner, articles: list[str], language_of: dict[str, str]) -> None:
     eligible = articles
     results = runner.map(_unwrap, [(a, language_of[a]) for a in eligible])
-    bbc = [(r, a) for r, a in zip(results, eligible) if language_of[a] == "en"]
-    rest = [(r, a) for r, a in zip(results, eligible) if language_of[a] != "en"]
+    bbc = [(r, a) for r, a in zip(results, eligible, strict=False) if language_of[a] == "en"]
+    rest = [(r, a) for r, a in zip(results, eligible, strict=False) if language_of[a] != "en"]
     ok_bbc = sum(r[0] for r, _ in bbc)
     report.checks.append(
         Check(
@@ -1048,7 +1048,7 @@ def _check_mixed(
     langs = sorted(pools)
     rng = random.Random(3)
     count = _MIXED_PAIRS if sample is None else max(4, min(_MIXED_PAIRS, sample // 4))
-    jobs = []
+    jobs: list[tuple[str, str, str, str]] = []
     while len(jobs) < count:
         a, b = rng.sample(langs, 2)
         path_a, path_b = rng.choice(pools[a]), rng.choice(pools[b])
@@ -1075,7 +1075,7 @@ def _check_header_body(
 ) -> None:
     """A page whose header (menu, headline, teaser) is in one language and whose body, three
     times as long or more, in another, each pair in both directions: the body's language is
-    the page's (issue 17: the opening does not decide it)."""
+    the page's: the opening does not decide it."""
     pools: dict[str, list[str]] = {"en": [str(p) for p in bbc_files]}
     for lang, rows in by_language.items():
         if lang != "en":
@@ -1094,8 +1094,8 @@ def _check_header_body(
         jobs += [(path_a, path_b), (path_b, path_a)]
         wanted += [b, a]
     results = runner.map(_header_over_body, jobs)
-    right = sum(_same_language(got, want) for got, want in zip(results, wanted))
-    wrong = Counter(f"{want} body got {got}" for got, want in zip(results, wanted) if not _same_language(got, want))
+    right = sum(_same_language(got, want) for got, want in zip(results, wanted, strict=False))
+    wrong = Counter(f"{want} body got {got}" for got, want in zip(results, wanted, strict=False) if not _same_language(got, want))
     report.checks.append(
         Check(
             "language: header in another language, body's wins",

@@ -3,9 +3,9 @@
 For a sample of documents: query with the title's words, and with the 8 rarest words of
 the first sentence of the body against the body only (``body:(w1 ... w8)``); a query
 succeeds at rank r when the document (or another of its near-duplicate cluster) is the
-r-th hit. Reported as success@1 and MRR@10, the measures of issue 5.
+r-th hit. Reported as success@1 and MRR@10.
 
-Spelling (issue 18): the title queries again with one slip in a word of six letters or
+Spelling: the title queries again with one slip in a word of six letters or
 more (the document must stay in the top 10); rare words spelled right (in 1-4
 documents) must get no suggestion; and fuzzy words (``word~``) must find only documents
 holding a word within the edit distance (precision).
@@ -61,7 +61,9 @@ def _same(hit: Hit, stored: dict[str, Any]) -> bool:
     if hit.id == int(stored["id"]):
         return True
     cluster = stored.get("cluster")
-    return bool(cluster) and hit.cluster == int(cluster)
+    if not cluster:
+        return False
+    return hit.cluster == int(cluster)
 
 
 def known_item(
@@ -157,7 +159,7 @@ def spelling(
     seed: int = 5,
     same: Callable[[Hit, dict[str, Any]], bool] = _same,
 ) -> Spelling:
-    """Issue 18's measures on the live index (see the module's docstring)."""
+    """The spelling measures on the live index (see the module's docstring)."""
     rng = random.Random(seed)
     searcher = engine.searcher()
     reader = searcher.reader()

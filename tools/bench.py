@@ -3,12 +3,15 @@
 A tool, not part of the core: it prints. Every ingest runs the installed CLI as a
 subprocess in a fresh tmp project, so process start-up, imports and worker pools are in
 the figures; in-process measurements (queries, the rescan) use the public API, where a
-process start would drown what is measured. Targets come from issues 4, 5 and 7.
+process start would drown what is measured. Each target carries the number of the issue
+that set it, printed beside it in the report.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import math
 import os
@@ -27,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,7 @@ FORMAT_VERSION = 1
 SECTIONS = ("ingest", "bare", "scaling", "rescan", "add", "query", "known", "daemon", "alerts")
 # These measure the fully ingested main project, so they imply the cold ingest.
 NEEDS_INDEX = ("rescan", "add", "query", "known", "daemon", "alerts")
-ALERTS = 200  # issue 20: standing queries evaluated on every batch
+ALERTS = 200  # standing queries evaluated on every batch
 ALERT_BATCH = 500  # documents of one batch (the default batch_size) for the per-batch figure
 SAMPLE_SECONDS = 0.05  # /proc polling period for peak memory
 PROBE_SECONDS = 0.02  # how often a dropped file is looked for in the index
@@ -50,7 +53,8 @@ MB = 1e6
 TOKEN = re.compile(r"\w+(?:['’]\w+)*")
 ALPHA = re.compile(r"[^\W\d_]{3,}")
 
-# Issue 7, measured elsewhere on BBC x10 (22,250 articles, 50.6 MB, 2 cores).
+# Peers measured elsewhere on BBC x10 (22,250 articles, 50.6 MB, 2 cores); the report prints
+# them beside this run's figures.
 PEERS: list[tuple[str, float, float | None]] = [
     ("bare Whoosh loop (1 writer, 1 commit)", 113, None),
     ("Whoosh limitmb=256 procs=2 multisegment", 335, 743),
@@ -59,7 +63,7 @@ PEERS: list[tuple[str, float, float | None]] = [
     ("SQLite FTS5", 3262, None),
 ]
 PEER_BARE_GROWTH = 14.5  # the bare loop at x10 took 14.5x as long as at x1
-PEER_SEARCHER_MS = (5.9, 17.8)  # issue 5: a bare Whoosh searcher without snippets, p50/p95
+PEER_SEARCHER_MS = (5.9, 17.8)  # a bare Whoosh searcher without snippets, p50/p95
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ class IngestFigures:
 
 @dataclass
 class BareFigures:
-    """The naive loop of issue 7: read, title + body, StemmingAnalyzer, one writer, one commit."""
+    """The naive loop: read, title + body, StemmingAnalyzer, one writer, one commit."""
 
     files: int
     wall_s: float
@@ -158,7 +162,7 @@ class QueryFigures:
 
 @dataclass
 class KnownItemFigures:
-    """Issue 5: a document's own title (or distinctive words) should find it at rank 1.
+    """A document's own title (or distinctive words) should find it at rank 1.
 
     Copies made by --scale are the same article: finding any copy counts.
     """
@@ -166,9 +170,9 @@ class KnownItemFigures:
     title: dict[str, float]  # n, success_at_1, mrr_at_10
     body: dict[str, float]
     collapsed: bool  # whether near-duplicates were collapsed in the searches
-    method: str  # the project's search.evaluate.known_item, or the bench's own
+    method: str  # the measure's function
     misses: list[Any] = field(default_factory=list)  # a few queries that missed the top 10
-    # Issue 18 (search.evaluate.spelling): misspelled titles, rare words, fuzzy precision.
+    # evaluate.spelling: misspelled titles, rare words, fuzzy precision.
     spelling: dict[str, Any] | None = None
 
 
@@ -299,7 +303,7 @@ def tree_cpu_seconds(root: int) -> float:
 class TreeSampler:
     """Polls a process tree's memory; keeps the peak summed RSS and PSS.
 
-    Summed RSS counts pages shared by forked workers once per process (what the issue's
+    Summed RSS counts pages shared by forked workers once per process (what the
     peers reported); PSS splits them and is the truer figure of memory used. RSS is read
     every ``interval``; the tree itself, PSS and CPU every ``TREE_EVERY`` polls, which
     keeps the sampler's own CPU to a percent or so of one core.
@@ -587,52 +591,25 @@ class IndexProbe:
 
 
 class SearchApi:
-    """The project's in-process search, whichever shape it has today.
+    """The project's in-process search: a long-lived ``SearchEngine`` (a warm searcher, as
+    a daemon keeps), answering with the paths of the hits."""
 
-    Prefers a long-lived ``indexer.search.engine.SearchEngine`` (a warm searcher, as a
-    daemon would keep); falls back to ``indexer.search.query.search()``.
-    """
+    kind = "engine.SearchEngine"
 
     def __init__(self, project: Project) -> None:
-        self._close: Callable[[], None] = lambda: None
-        try:
-            from indexer.search.engine import SearchEngine, SearchOptions
-        except ImportError:
-            self._init_query_module(project)
-        else:
-            engine = SearchEngine(project.data)
-            self.kind = "engine.SearchEngine"
-            self._options_type: Any = SearchOptions
-            self._run: Callable[[str, Any], Any] = engine.search
-            self._close = engine.close
-        self._option_names = {f.name for f in fields(self._options_type)}
+        from indexer.search.engine import SearchEngine
 
-    def _init_query_module(self, project: Project) -> None:
-        from indexer import config as config_module
-        from indexer.db.session import open_database
-        from indexer.search.index import IndexStore
-        from indexer.search.query import SearchOptions, search
-
-        cfg = config_module.load(str(project.config))
-        db = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False)
-        index = IndexStore(cfg.data_dir)
-        self.kind = "query.search"
-        self._options_type = SearchOptions
-        self._run = lambda text, options: search(index, db, text, options)
-        self._close = db.dispose
-
-    @property
-    def can_collapse(self) -> bool:
-        return "collapse" in self._option_names
+        self._engine = SearchEngine(project.data)
 
     def search(self, text: str, limit: int = 10, snippets: bool = True, collapse: bool = True) -> list[str]:
         """The paths of the hits, best first."""
-        wanted = {"limit": limit, "snippets": snippets, "collapse": collapse}
-        options = self._options_type(**{k: v for k, v in wanted.items() if k in self._option_names})
-        return [hit.path for hit in self._run(text, options).hits]
+        from indexer.search.engine import SearchOptions
+
+        options = SearchOptions(limit=limit, snippets=snippets, collapse=collapse)
+        return [hit.path for hit in self._engine.search(text, options).hits]
 
     def close(self) -> None:
-        self._close()
+        self._engine.close()
 
 
 # -- measurements -------------------------------------------------------------------------
@@ -653,7 +630,7 @@ def measure_cold_ingest(project: Project, files: int, nbytes: int) -> IngestFigu
 
 
 def bare_whoosh_main(inbox: str, index_dir: str) -> None:
-    """Issue 7's naive loop, run in its own process so its memory can be measured."""
+    """The bare Whoosh loop, run in its own process so its memory can be measured."""
     from whoosh.analysis import StemmingAnalyzer
     from whoosh.fields import ID, TEXT, Schema
     from whoosh.index import create_in
@@ -672,7 +649,7 @@ def bare_whoosh_main(inbox: str, index_dir: str) -> None:
 
 
 def measure_bare(inbox: Path, index_dir: Path, nbytes: int) -> BareFigures:
-    code = "import sys; from indexer.bench import bare_whoosh_main; bare_whoosh_main(sys.argv[1], sys.argv[2])"
+    code = "import sys; from tools.bench import bare_whoosh_main; bare_whoosh_main(sys.argv[1], sys.argv[2])"
     m = run_measured([sys.executable, "-c", code, str(inbox), str(index_dir)], dict(os.environ), REPO)
     if m.returncode != 0:
         raise RuntimeError(f"bare Whoosh loop exited {m.returncode}: {m.stderr.strip()[-300:]}")
@@ -720,7 +697,7 @@ def measure_rescan(project: Project, runs: int = 3) -> RescanFigures:
                 result = jobs.scan(ctx)
                 times.append(time.perf_counter() - started)
                 c = result.counts
-                changed += c.added + c.updated + c.deleted + c.failed + getattr(c, "duplicates", 0)
+                changed += c.added + c.updated + c.deleted + c.failed + c.duplicates
                 seen = result.seen
     finally:
         ctx.close()
@@ -760,7 +737,8 @@ def _typo(word: str, rng: random.Random) -> str:
 
 
 def build_queries(texts: Texts, k: int, seed: int = 7) -> dict[str, list[str]]:
-    """Issue 5's query classes: single terms of several frequencies, two-word AND, phrases, fuzzy."""
+    """The query classes: single terms of several frequencies, two-word AND, phrases, fuzzy,
+    and slips in words without ``~`` (spelling suggestions) beside rare words spelled right."""
     rng = random.Random(seed)
     docs = list(texts.by_source.values())
     low_hi = max(5 / max(1, texts.n), 0.002)
@@ -771,7 +749,6 @@ def build_queries(texts: Texts, k: int, seed: int = 7) -> dict[str, list[str]]:
         "and_two_words": [],
         "phrase": [],
         "fuzzy": [f"{_typo(w, rng)}~" for w in _pick(texts, 0.005, 0.05, k, rng, min_len=6)],
-        # Issue 18: a slip in a word without ~ (spelling suggestions), and rare words spelled right.
         "misspelled": [_typo(w, rng) for w in _pick(texts, 0.005, 0.05, k, rng, min_len=6)],
         "rare_word": _pick(texts, 1 / max(1, texts.n), 4 / max(1, texts.n), k, rng, min_len=4),
         "two_words_one_misspelled": [],
@@ -792,7 +769,7 @@ def build_queries(texts: Texts, k: int, seed: int = 7) -> dict[str, list[str]]:
             other = rng.choice([w for w in middling if w != slipped])
             classes["two_words_one_misspelled"].append(f"{other} {_typo(slipped, rng)}")
         tokens = [t.lower() for t in TOKEN.findall(body)]
-        pairs = [(a, b) for a, b in zip(tokens, tokens[1:], strict=False) if ALPHA.fullmatch(a) and ALPHA.fullmatch(b)]
+        pairs = [(a, b) for a, b in itertools.pairwise(tokens) if ALPHA.fullmatch(a) and ALPHA.fullmatch(b)]
         # Not two of the commonest words ("of the"): one of them narrows the search.
         pairs = [p for p in pairs if min(texts.ratio(p[0]), texts.ratio(p[1])) < 0.3] or pairs
         if len(classes["phrase"]) < k and pairs:
@@ -839,10 +816,8 @@ def measure_queries(project: Project, texts: Texts, plan: Plan) -> QueryFigures:
     failed = 0
     try:
         for text in (q for qs in queries.values() for q in qs):  # warm-up: first opens, caches
-            try:
+            with contextlib.suppress(Exception):
                 api.search(text)
-            except Exception:
-                pass
         for name, items in queries.items():
             times = []
             for _ in range(plan.query_passes):
@@ -871,39 +846,11 @@ def measure_queries(project: Project, texts: Texts, plan: Plan) -> QueryFigures:
                         cli_runs=cli_runs, cli_query=cli_query)
 
 
-def _distinctive(texts: Texts, sentence: str, k: int = 8) -> list[str]:
-    words = list(dict.fromkeys(t.lower() for t in TOKEN.findall(sentence) if len(t) >= 3))
-    return sorted(words, key=lambda w: texts.df[w])[:k]
+def measure_known_item(project: Project, plan: Plan) -> KnownItemFigures:
+    """Known-item retrieval and the spelling measures, by tools/evaluate.py."""
+    from indexer.search.engine import SearchEngine
+    from tools.evaluate import known_item
 
-
-def _rank(api: SearchApi, query: str, want: str, inbox: Path, collapse: bool) -> int | None:
-    """1-based rank of the first hit that is a copy of ``want`` within the top 10."""
-    try:
-        paths = api.search(query, limit=10, snippets=False, collapse=collapse)
-    except Exception:
-        return None
-    for rank, path in enumerate(paths, start=1):
-        if source_key(path, inbox) == want:
-            return rank
-    return None
-
-
-def _retrieval(ranks: list[int | None]) -> dict[str, float]:
-    n = len(ranks)
-    return {
-        "n": n,
-        "success_at_1": sum(r == 1 for r in ranks) / n if n else 0.0,
-        "mrr_at_10": sum(1 / r for r in ranks if r) / n if n else 0.0,
-    }
-
-
-def measure_known_item(project: Project, texts: Texts, plan: Plan) -> KnownItemFigures:
-    """Issue 5's known-item retrieval, by the project's own measure when it has one."""
-    try:
-        from indexer.search.engine import SearchEngine
-        from indexer.search.evaluate import known_item
-    except ImportError:
-        return _known_item_here(project, texts, plan)
     inbox = project.inbox
 
     def same(hit: Any, stored: dict[str, Any]) -> bool:
@@ -916,16 +863,14 @@ def measure_known_item(project: Project, texts: Texts, plan: Plan) -> KnownItemF
         checked = _spelling(engine, plan, same)
     return KnownItemFigures(
         title=_retrieval_dict(result.title), body=_retrieval_dict(result.body), collapsed=False,
-        method="search.evaluate.known_item", misses=list(result.misses[:10]), spelling=checked,
+        method="evaluate.known_item", misses=list(result.misses[:10]), spelling=checked,
     )
 
 
-def _spelling(engine: Any, plan: Plan, same: Callable[[Any, dict[str, Any]], bool]) -> dict[str, Any] | None:
-    """Issue 18's measures, by search.evaluate.spelling when the project has it."""
-    try:
-        from indexer.search.evaluate import spelling
-    except ImportError:
-        return None
+def _spelling(engine: Any, plan: Plan, same: Callable[[Any, dict[str, Any]], bool]) -> dict[str, Any]:
+    """The spelling measures of evaluate.spelling."""
+    from tools.evaluate import spelling
+
     r = spelling(engine, sample=plan.known_items, same=same)
     return {
         "misspelled": _retrieval_dict(r.misspelled),
@@ -940,33 +885,6 @@ def _retrieval_dict(r: Any) -> dict[str, float]:
     return {"n": r.queries, "success_at_1": r.success_at_1, "mrr_at_10": r.mrr_at_10}
 
 
-def _known_item_here(project: Project, texts: Texts, plan: Plan, seed: int = 11) -> KnownItemFigures:
-    """The same measure without search/evaluate.py: 200 sampled articles, queried by their
-    title's words, and by 8 distinctive words of the first body sentence against the body."""
-    rng = random.Random(seed)
-    sample = rng.sample(sorted(texts.by_source), min(plan.known_items, texts.n))
-    api = SearchApi(project)
-    # Ranking is judged over documents, not clusters: with --scale every article has
-    # copies, and any copy of the wanted article counts as finding it.
-    collapse = False
-    title_ranks: list[int | None] = []
-    body_ranks: list[int | None] = []
-    try:
-        for rel in sample:
-            title, body = title_and_body(texts.by_source[rel])
-            words = [t.lower() for t in TOKEN.findall(title)]
-            if words:
-                title_ranks.append(_rank(api, " ".join(words), rel, project.inbox, collapse))
-            first_sentence = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
-            distinctive = _distinctive(texts, first_sentence)
-            if distinctive:
-                body_ranks.append(_rank(api, f"body:({' '.join(distinctive)})", rel, project.inbox, collapse))
-    finally:
-        api.close()
-    return KnownItemFigures(title=_retrieval(title_ranks), body=_retrieval(body_ranks),
-                            collapsed=collapse and api.can_collapse, method="bench")
-
-
 def _wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -977,10 +895,8 @@ def _wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0
 
 
 def _reindex_running(project: Project) -> bool:
-    try:
-        from indexer.locks import held_by
-    except ImportError:
-        return False
+    from indexer.locks import held_by
+
     return held_by(project.data / "reindex.lock") is not None
 
 
@@ -1125,8 +1041,8 @@ def measure_alerts(corpus: Path, sources: Sequence[str], scale: int, root: Path,
     files, nbytes = write_copies(corpus, sources, project.inbox, range(scale))
     with_alerts = measure_cold_ingest(project, files, nbytes)
     notices = sum(len(p.read_text().splitlines()) for p in out.glob("*.jsonl"))
-    from indexer.alerts.evaluate import options_of
     from indexer.alerts.definitions import load_alerts
+    from indexer.alerts.evaluate import options_of
     from indexer.config import load
     from indexer.db.session import open_database
     from indexer.search.engine import SearchEngine
@@ -1413,7 +1329,7 @@ class Runner:
         if self.wants("query"):
             r.queries = self.section("queries", measure_queries, self.main, texts, self.plan)
         if self.wants("known"):
-            r.known_item = self.section("known-item retrieval", measure_known_item, self.main, texts, self.plan)
+            r.known_item = self.section("known-item retrieval", measure_known_item, self.main, self.plan)
         if self.wants("daemon"):
             cli_query = r.queries.cli_query if r.queries else _cli_query(build_queries(texts, 1))
             r.daemon = self.section("daemon", measure_daemon, self.main, self.corpus, self.sources, self.plan,

@@ -1,0 +1,92 @@
+"""The documents a query matches, unscored, as sets of document numbers.
+
+Terms are read from their postings and combined as sets (AND, OR, NOT as set algebra);
+anything else (phrases, ranges, prefixes) goes through Whoosh's matchers. ``docset_among``
+looks at given documents only, as alerts match a new batch.
+"""
+
+from __future__ import annotations
+
+from whoosh import query as wq
+from whoosh.searching import Searcher
+
+from indexer.search._whoosh.phrase import AdjacentPhrase, phrase_among
+from indexer.search._whoosh.postings import term_docs
+
+__all__ = ["docset", "docset_among"]
+
+
+def docset(s: Searcher, q: wq.Query) -> set[int]:
+    """The document numbers matching ``q``, unscored: terms read from their postings and
+    combined as sets; anything else (phrases, ranges...) through Whoosh's matchers."""
+    kind = type(q)
+    if kind is wq.Term:
+        return term_docs(s.reader(), q.fieldname, q.text)
+    if kind is wq.Or and not q.minmatch:
+        docs: set[int] = set()
+        for child in q.subqueries:
+            docs |= docset(s, child)
+        return docs
+    if kind is wq.And:
+        positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
+        if positive:
+            sets = sorted((docset(s, c) for c in positive), key=len)
+            docs = sets[0].intersection(*sets[1:])
+            for negative in (c.query for c in q.subqueries if isinstance(c, wq.Not)):
+                if docs:
+                    docs -= docset(s, negative)
+            return docs
+    if kind is wq.AndNot:
+        return docset(s, q.a) - docset(s, q.b)
+    if kind is wq.AndMaybe:
+        return docset(s, q.a)
+    if kind is wq.Require:
+        return docset(s, q.a) & docset(s, q.b)
+    return set(s.docs_for_query(q))
+
+
+def docset_among(s: Searcher, q: wq.Query, among: set[int]) -> set[int]:
+    """``docset(s, q) & among``, looking at ``among`` only where that is cheaper: terms
+    from their postings, as sets; phrases, ranges and the like by skipping their matcher
+    to each of ``among`` (a phrase over a whole segment reads every position of its words)."""
+    kind = type(q)
+    if not among:
+        return set()
+    if kind is wq.Term:
+        return term_docs(s.reader(), q.fieldname, q.text) & among
+    if kind is wq.Or and not q.minmatch:
+        docs: set[int] = set()
+        for child in q.subqueries:
+            docs |= docset_among(s, child, among - docs)
+        return docs
+    if kind is wq.And:
+        positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
+        if positive:
+            docs = set(among)
+            # Terms first (cheap), so the costly parts look at fewer documents.
+            for child in sorted(positive, key=lambda c: type(c) is not wq.Term):
+                docs = docset_among(s, child, docs)
+            for negative in (c.query for c in q.subqueries if isinstance(c, wq.Not)):
+                docs -= docset_among(s, negative, docs)
+            return docs
+    if kind is wq.AndNot:
+        docs = docset_among(s, q.a, among)
+        return docs - docset_among(s, q.b, docs)
+    if kind is wq.AndMaybe:
+        return docset_among(s, q.a, among)
+    if kind is wq.Require:
+        return docset_among(s, q.b, docset_among(s, q.a, among))
+    if kind is AdjacentPhrase and (phrased := phrase_among(s, q, among)) is not None:
+        return phrased
+    m = q.matcher(s, s.boolean_context())
+    found: set[int] = set()
+    for d in sorted(among):
+        if not m.is_active():
+            break
+        if m.id() < d:
+            m.skip_to(d)
+            if not m.is_active():
+                break
+        if m.id() == d:
+            found.add(d)
+    return found
