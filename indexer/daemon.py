@@ -18,7 +18,7 @@ from indexer import jobs
 from indexer.config import Config
 from indexer.alerts.definitions import check_queries, load_alerts
 from indexer.alerts.runner import AlertRunner
-from indexer.db import store
+from indexer.db import changes, claims, files
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.folders import FolderMarks, is_under
 from indexer.ingest.ingester import candidate_for
@@ -172,7 +172,7 @@ class Daemon:
                 # Not the files outside the inboxes: a mistyped inbox would empty the catalog.
                 jobs.verify(self.ctx, repair=True, outside=False)
                 with self.ctx.db.write(exclusive=False) as session:
-                    dropped = store.drop_expired_claims(session)
+                    dropped = claims.drop_expired_claims(session)
                 if dropped:
                     log.info("daemon.claims_dropped", claims=dropped)
 
@@ -231,7 +231,7 @@ class Daemon:
                 self._taken = frozenset(ready.files)
                 try:
                     counts = self.ctx.ingester.ingest(candidates, removed=gone)
-                    for path in counts.busy:  # a scan's batch has it: look again once settled
+                    for path in counts.in_other_batch:  # a scan's batch has it: look again once settled
                         self.pending.touch(fs_path(path))
                 except Exception:
                     for path in ready.files:  # try these again once the trouble passes
@@ -266,7 +266,7 @@ class Daemon:
         self._next_poll = now + self._poll_wait
         self._poll_wait = min(self._poll_wait * 2, IDLE_WAKE_SECONDS)
         with self.ctx.db.read() as session:
-            seq = store.current_seq(session)
+            seq = changes.current_seq(session)
         if seq <= (self.ctx.index.checkpoint() or 0):
             self._poll_wait = FOLLOW_POLL_SECONDS
         elif self.ctx.index.writer_pid() in (None, os.getpid()):
@@ -416,7 +416,7 @@ class Daemon:
             if folder.is_dir():
                 continue
             with self.ctx.db.read() as session:
-                known = store.files_under(session, str(folder.resolve()))
+                known = files.files_under(session, str(folder.resolve()))
             if not known:  # a typo, or a new inbox that was never made
                 raise ConfigError(missing_inbox(cfg, folder))
             # An inbox with documents that is away (an unmounted share): the others are

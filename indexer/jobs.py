@@ -14,22 +14,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from indexer.alerts.runner import alerts_running
 from indexer.config import Config
-from indexer.db import store
-from indexer.db.models import JobRun, LearnedLine
+from indexer.db import changes, documents, files, lines, runs
+from indexer.db.batch import forget as forget_paths
+from indexer.db.files import FORGET_STAGE
 from indexer.db.session import Database, open_database
 from indexer.errors import NotFoundError
+from indexer.ingest import learned
 from indexer.ingest.discover import OUTSIDE, Rules, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
 from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
-from indexer.ingest.boilerplate import is_furniture
+from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.paths import db_path, fs_path, printable
-from indexer.ingest.pipeline import AnalyzeOptions, line_group
-from indexer.ingest.types import Candidate, FileFailure, Unlisted
+from indexer.ingest.pipeline import AnalyzeOptions
+from indexer.records import BatchCounts, Candidate, FileFailure, Unlisted
 from indexer.search.index import FollowResult, IndexStore, RebuildResult
 
 if TYPE_CHECKING:
@@ -132,10 +133,7 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
     run_id = None
     try:
         with ctx.db.write() as session:
-            run = JobRun(job=job, started_at=started, node=ctx.config.node_name)
-            session.add(run)
-            session.flush()
-            run_id = run.id
+            run_id = runs.start_run(session, job, started, ctx.config.node_name)
     except Exception as e:
         if not ctx.read_only:
             raise
@@ -152,12 +150,7 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
         if run_id is not None:
             try:
                 with ctx.db.write() as session:
-                    row = session.get(JobRun, run_id)
-                    if row is not None:
-                        row.ended_at = datetime.now(UTC)
-                        row.outcome = outcome
-                        row.counts = json.dumps(counts, default=str)
-                        row.error = error
+                    runs.end_run(session, run_id, datetime.now(UTC), outcome, json.dumps(counts, default=str), error)
             except Exception as e:  # the job's own outcome matters more than its record
                 log.warning("job.record_failed", job=job, error=str(e))
         if outcome == "failed":
@@ -252,9 +245,9 @@ def _record_refused(ctx: Context, refused: list[tuple[str, str]]) -> None:
         # A file of the catalog named under a narrower config is not this run's to judge
         # (a failure would take it out of the index): refused, not recorded.
         failures = [FileFailure(db_path(path), "read", reason) for path, reason in refused
-                    if reason != OUTSIDE or store.document_of_path(session, db_path(path)) is None]
+                    if reason != OUTSIDE or files.document_of_path(session, db_path(path)) is None]
     if failures:
-        ctx.db.retrying(store.apply_batch, datetime.now(UTC), failures=failures)
+        ctx.db.retrying(apply_batch, datetime.now(UTC), failures=failures)
 
 
 def _scan(ctx: Context, roots: list[Path] | None, **options: Any) -> IngestResult:
@@ -294,7 +287,7 @@ def _build_if_missing(ctx: Context) -> None:
     if not ctx.index.missing():
         return
     with ctx.db.read() as session:
-        if not store.current_seq(session):
+        if not changes.current_seq(session):
             return
     with recorded(ctx, "reindex") as counts:
         result = ctx.index.rebuild_if_needed(ctx.db)
@@ -313,7 +306,7 @@ def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
     from indexer.ingest.normalize import NORMALIZER_VERSION
 
     def outdated(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
-        return store.outdated_files(session, NORMALIZER_VERSION, after_id, limit)
+        return files.outdated_files(session, NORMALIZER_VERSION, after_id, limit)
 
     return _reanalyse(ctx, outdated, should_stop) + apply_learned(ctx, should_stop)
 
@@ -365,68 +358,17 @@ def learn(ctx: Context, learn_rules: bool = True, should_stop: Callable[[], bool
     result = LearnResult()
     with recorded(ctx, "learn") as counts:
         if learn_rules:
-            result.filled_in = _fill_in_lines(ctx, should_stop)
-            result.added, result.dropped = _learn_rules(ctx)
+            settings = ctx.config.ingest
+            result.filled_in = learned.fill_in_lines(ctx.db, ctx.config.source_map, settings.batch_size, should_stop)
+            result.added, result.dropped = learned.learn_rules(
+                ctx.db, ctx.config.source_map, settings.learn_min_documents, settings.learn_min_fraction,
+                datetime.now(UTC))
         with ctx.db.read() as session:
-            rules = store.learned_rules(session)
+            rules = lines.learned_rules(session)
         result.groups, result.lines = len(rules), sum(len(lines) for lines in rules.values())
         result.reanalysed = apply_learned(ctx, should_stop)
         counts.update(result.as_dict())
     return result
-
-
-def _fill_in_lines(ctx: Context, should_stop: Callable[[], bool]) -> int:
-    """Count the lines of documents stored before learning existed (or brought back from
-    a tombstone), from their stored text: no file is read again."""
-    with ctx.db.read() as session:
-        if not store.lines_missing(session):
-            return 0
-    done = last_id = 0
-    while not should_stop():
-        with ctx.db.write() as session:
-            rows = store.documents_without_lines(session, last_id, ctx.config.ingest.batch_size)
-            if not rows:
-                break
-            store.write_lines(session, [
-                (doc_id, line_group(path, ctx.config.source_map),
-                 [(key, furniture) for key, (_, furniture) in store.lines_of_stored(body, removed).items()])
-                for doc_id, path, body, removed in rows
-            ])
-        last_id = rows[-1][0]
-        done += len(rows)
-    return done
-
-
-def _learn_rules(ctx: Context) -> tuple[int, int]:
-    """Recompute the learned lines from the counts; returns (added, dropped)."""
-    settings = ctx.config.ingest
-    minimum, fraction = settings.learn_min_documents, settings.learn_min_fraction
-    now = datetime.now(UTC)
-    rules = []
-    with ctx.db.read() as session:
-        sizes, frequent = store.count_lines(session, minimum)
-        # Documents bound the stories from above: only lines passing on documents are
-        # worth counting stories for (a join with the documents).
-        candidates = [(g, k) for g, k, n in frequent if is_furniture(n, sizes.get(g, 0), minimum, fraction)]
-        stories = store.count_stories(session, candidates)
-        known = {(r.group_key, r.line_key): (r.group_name, r.text) for r in store.learned_lines(session)}
-        for g, k in candidates:
-            n = stories.get((g, k), 0)
-            if not is_furniture(n, sizes[g], minimum, fraction):
-                continue
-            if (g, k) in known:
-                name, text = known[(g, k)]
-            else:
-                sample = store.line_sample(session, g, k)
-                if sample is None:
-                    continue
-                path, body, removed = sample
-                name = line_group(path, ctx.config.source_map)
-                text = store.lines_of_stored(body, removed).get(k, ("", False))[0]
-            rules.append(LearnedLine(group_key=g, line_key=k, group_name=name, text=text, documents=n,
-                                     group_documents=sizes[g], learned_at=now))
-    with ctx.db.write() as session:
-        return store.replace_learned(session, rules)
 
 
 def apply_learned(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
@@ -435,7 +377,7 @@ def apply_learned(ctx: Context, should_stop: Callable[[], bool] = lambda: False)
     roots = [str(p) for p in ctx.config.inbox_dirs]
 
     def stale(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
-        return store.stale_furniture_documents(session, after_id, limit, roots)
+        return lines.stale_furniture_documents(session, after_id, limit, roots)
 
     return _reanalyse(ctx, stale, should_stop)
 
@@ -483,16 +425,16 @@ def unavailable_folders(ctx: Context) -> list[Unlisted]:
     folders inside them a scan recorded as unlistable (the failure ledger's "folder" stage)."""
     with ctx.db.read() as session:
         found = [Unlisted(root, reason, missing=not os.path.isdir(root)) for root in ctx.ingester.inbox
-                 if (reason := inbox_problem(root, lambda r: store.files_under(session, r))) is not None]
-        for failure in store.folder_failures(session):
+                 if (reason := inbox_problem(root, lambda r: files.files_under(session, r))) is not None]
+        for failure in files.folder_failures(session):
             if not is_under(failure.path, [f.path for f in found]):
                 found.append(Unlisted(failure.path, failure.reason))
     return found
 
 
-def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
+def retry(ctx: Context, paths: list[str] | None) -> BatchCounts:
     """Forget recorded failures (all, or these paths) and ingest those files now."""
-    counts = store.BatchCounts()
+    counts = BatchCounts()
     if paths is not None:
         named, refused = _named_roots(ctx, [Path(p) for p in paths])
         _record_refused(ctx, refused)
@@ -501,16 +443,16 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
         counts.failed_paths.extend(refused)
     with ctx.db.write() as session:
         # Files `indexer forget` forgot are not failures to retry; naming one retries it.
-        targets = store.failure_paths(session, skip_stages=[store.FORGET_STAGE]) if paths is None else paths
-        store.clear_failures(session, targets)
+        targets = files.failure_paths(session, skip_stages=[FORGET_STAGE]) if paths is None else paths
+        files.clear_failures(session, targets)
     # A folder that could not be listed is scanned again (its failure comes back if it
     # still cannot be); a file is read again.
     # Never a folder outside the inboxes (a refused path's ledger row): cleared, not read.
     folders = [Path(fs_path(p)) for p in targets
                if os.path.isdir(fs_path(p)) and refusal(fs_path(p), ctx.ingester.rules) is None]
-    files = [fs_path(p) for p in targets if not os.path.isdir(fs_path(p))]
-    candidates = [c for p in files if (c := _retry_candidate(ctx, p)) is not None]
-    gone = [p for p in files if not os.path.lexists(p)]
+    named_files = [fs_path(p) for p in targets if not os.path.isdir(fs_path(p))]
+    candidates = [c for p in named_files if (c := _retry_candidate(ctx, p)) is not None]
+    gone = [p for p in named_files if not os.path.lexists(p)]
     for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
         chunk = candidates[start : start + ctx.config.ingest.batch_size]
         counts.merge(ctx.ingester.ingest(chunk, removed=gone if start == 0 else ()))
@@ -558,19 +500,19 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
         paths: list[str] = []
         for target in targets:
             if target.isdigit():
-                doc = store.get_document(session, int(target))
+                doc = documents.get_document(session, int(target))
                 if doc is None or "forgotten" in doc.flags.split(","):
                     raise NotFoundError(f"no document with id {target}")
                 doc_ids.append(doc.id)
-                paths.extend(store.paths_of(session, doc.id))
+                paths.extend(files.paths_of(session, doc.id))
                 continue
             path = db_path(named_path(target))
-            doc_id = store.document_of_path(session, path)
+            doc_id = files.document_of_path(session, path)
             if doc_id is None:
                 raise NotFoundError(f"no document has the file {printable(path)}")
             if all_paths:
                 doc_ids.append(doc_id)
-                paths.extend(store.paths_of(session, doc_id))
+                paths.extend(files.paths_of(session, doc_id))
             else:
                 paths.append(path)
         paths = list(dict.fromkeys(paths))
@@ -583,8 +525,8 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
             except OSError:
                 continue
             present[path] = (st.st_size, st.st_mtime_ns)
-        before = {doc_id for path in paths if (doc_id := store.document_of_path(session, path)) is not None}
-        result.documents = store.forget(session, datetime.now(UTC), paths, present, doc_ids)
+        before = {doc_id for path in paths if (doc_id := files.document_of_path(session, path)) is not None}
+        result.documents = forget_paths(session, datetime.now(UTC), paths, present, doc_ids)
         result.paths, result.ignored = paths, [p for p in paths if p in present]
         result.kept = sorted(before - set(result.documents))
         counts.update(result.as_dict())
@@ -596,13 +538,13 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
 def prune_runs(ctx: Context, now: datetime | None = None) -> None:
     cutoff = (now or datetime.now(UTC)) - KEEP_RUNS
     with ctx.db.write() as session:
-        session.execute(delete(JobRun).where(JobRun.job == "scan", JobRun.started_at < cutoff))
+        runs.prune_runs(session, "scan", cutoff)
 
 
 def last_run(ctx: Context, job: str, node: str | None = None) -> datetime | None:
     """When ``job`` last started (on ``node`` only, for a job each node runs for itself)."""
     with ctx.db.read() as session:
-        value = store.last_started(session, job, node)
+        value = runs.last_started(session, job, node)
     if value is not None and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)  # SQLite returns naive datetimes
     return value

@@ -11,13 +11,14 @@ from typing import Any
 import structlog
 from whoosh import index as whoosh_index
 
-from indexer.db import store
+from indexer.db import changes, documents, files
 from indexer.ingest.discover import discover
 from indexer.ingest.folders import FolderMarks, is_under, unavailable, vanished_at_once
 from indexer.ingest.ingester import candidate_for
 from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.read import read_file
-from indexer.ingest.types import Unlisted
+from indexer.ingest.retry import known_states
+from indexer.records import Unlisted
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -106,16 +107,16 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
     }
     report.files_checked = len(on_disk)
     with ctx.db.read() as session:
-        known = store.known_states(session, roots)
+        known = known_states(session, roots)
         db_files: dict[str, tuple[int, int, str]] = {}
         last = 0
-        while rows := store.live_file_states(session, last, 5000):
+        while rows := files.live_file_states(session, last, 5000):
             for _, path, size, mtime, sha, _ in rows:
                 db_files[path] = (size, mtime, sha)
             last = rows[-1][0]
-        live_ids = store.live_document_ids(session)
-        report.empty_documents = store.documents_without_files(session)
-        seq = store.current_seq(session)
+        live_ids = documents.live_document_ids(session)
+        report.empty_documents = documents.documents_without_files(session)
+        seq = changes.current_seq(session)
     report.documents_checked = len(live_ids)
     inbox = [db_path(str(p.resolve())) for p in ctx.config.inbox_dirs]  # as discover names them
     report.unavailable = unavailable(inbox, unlisted, inbox, lambda root: any(
@@ -177,7 +178,7 @@ def _repair(ctx: Any, report: VerifyReport) -> None:
     now = datetime.now(UTC)
     if report.empty_documents:
         with ctx.db.write() as session:
-            store.tombstone(session, now, report.empty_documents)
+            documents.tombstone(session, now, report.empty_documents)
     repaired["tombstoned"] = len(report.empty_documents)
     if report.index_problem:
         # Another process or thread may have rebuilt it meanwhile (a daemon's follow).
@@ -188,7 +189,7 @@ def _repair(ctx: Any, report: VerifyReport) -> None:
             with ctx.db.write() as session:
                 # Re-sequencing makes the follower apply them again: an add for a live
                 # document, a delete for one the DB has tombstoned or never had.
-                store.resequence(session, report.not_indexed + report.index_orphans)
+                changes.resequence(session, report.not_indexed + report.index_orphans)
             if report.index_orphans:
                 ctx.index.delete_ids(report.index_orphans)
         ctx.index.follow(ctx.db)

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from indexer import jobs
 from indexer.db import store
+from indexer.ingest.outcomes import apply_batch
 from indexer.jobs import Context
 from indexer.search import index
 from indexer.scheduler import missed_since
@@ -176,7 +177,7 @@ def test_overlong_metadata_is_clipped_not_a_failure(ctx: Context) -> None:
     path = _write(ctx, "long.txt", "Long lead\n\nA story whose lead names a very long source indeed.\n")
     analysis = replace(analyze(read_file(str(path), 10**6), AnalyzeOptions()), source="S" * 500, dateline="D" * 300)
     with ctx.db.write() as session:
-        counts = store.apply_batch(session, datetime.now(UTC), analyses=[analysis])
+        counts = apply_batch(session, datetime.now(UTC), analyses=[analysis])
     assert counts.added == 1
     with ctx.db.read() as session:
         doc = store.get_document(session, counts.doc_ids[str(path)])
@@ -311,7 +312,7 @@ def test_a_file_in_a_started_batch_is_left_to_that_batch(ctx: Context) -> None:
     second = ctx.ingester._start([candidate_for(str(path))])
     with capture_logs() as logs:
         left = ctx.ingester._finish(second)
-        assert left.added == 0 and left.busy == [str(path)]  # the caller looks at it again later
+        assert left.added == 0 and left.in_other_batch == [str(path)]  # the caller looks at it again later
         assert ctx.ingester._finish(first).added == 1
     assert [e["path"] for e in logs if e["event"] == "ingest.done"] == [str(path)]
     path.write_text("Ferry strike ends\n\nThe ferry crews went back to work on Friday.\n")
