@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,25 +17,25 @@ import structlog
 from sqlalchemy.orm import Session
 
 from indexer.alerts.runner import alerts_running
-from indexer.config import Config
+from indexer.context import INGEST_COMMIT_SECONDS, Context, open_context
 from indexer.db import changes, documents, files, lines, runs
 from indexer.db.batch import forget as forget_paths
 from indexer.db.files import FORGET_STAGE
-from indexer.db.session import Database, open_database
 from indexer.errors import NotFoundError
 from indexer.ingest import learned
-from indexer.ingest.discover import OUTSIDE, Rules, named_path, refusal
+from indexer.ingest.discover import OUTSIDE, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
-from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
+from indexer.ingest.ingester import IngestResult, candidate_for
 from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.paths import db_path, fs_path, printable
-from indexer.ingest.pipeline import AnalyzeOptions
 from indexer.records import BatchCounts, Candidate, FileFailure, Unlisted
-from indexer.search.index import FollowResult, IndexStore, RebuildResult
+from indexer.search.index import FollowResult, RebuildResult
 
 if TYPE_CHECKING:
     from indexer.verify import VerifyReport
 
+# Context and open_context live in indexer/context.py; they are named here too for the
+# callers that import them from jobs.
 __all__ = [
     "Context",
     "ForgetResult",
@@ -43,6 +43,7 @@ __all__ = [
     "apply_learned",
     "follow",
     "forget",
+    "ingest_paths",
     "last_run",
     "learn",
     "open_context",
@@ -59,64 +60,11 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-# Which folder (device, inode) each inbox was when its files were last taken as they are.
-FOLDER_MARKS = "inbox-folders.json"
 # Interval jobs run thousands of times a day; their records are kept this long.
 KEEP_RUNS = timedelta(days=7)
 # During a long scan the index follows between batches at most this often: each follow is
 # a Whoosh commit (a segment to merge later), and documents are searchable soon enough.
 FOLLOW_EVERY_SECONDS = 10.0
-# `indexer ingest` commits its index writer this often. Each commit is a segment, and a
-# segment repeats the term dictionary: BBC x10 took 86 MB of index in 9 segments, 48 MB
-# in one. Merging them afterwards costs about as much CPU as indexing.
-INGEST_COMMIT_SECONDS = 30.0
-
-
-@dataclass
-class Context:
-    """What every job needs, opened once at the edge from the config."""
-
-    config: Config
-    db: Database
-    index: IndexStore
-    ingester: Ingester
-    read_only: bool = False  # opened for a command that only reads: a run it cannot record still runs
-
-    def close(self) -> None:
-        self.ingester.close()
-        self.db.dispose()
-
-
-def open_context(config: Config, read_only: bool = False, background: bool = False) -> Context:
-    """``read_only``: create nothing (MissingDatabaseError when there is no database), and
-    run jobs whose runs cannot be recorded (a read-only data dir, a full disk) all the same.
-    ``background``: for the daemon, whose analysis workers run at ``ingest.worker_nice``."""
-    db = open_database(config.database_url, config.data_dir, config.database.busy_timeout_seconds,
-                       auto_migrate=config.database.auto_migrate, read_only=read_only)
-    rules = Rules(
-        include=tuple(config.paths.include),
-        exclude=tuple(config.paths.exclude),
-        follow_symlinks=config.paths.follow_symlinks,
-        inboxes=tuple(str(p) for p in config.inbox_dirs),
-    )
-    options = AnalyzeOptions(
-        min_words=config.ingest.min_words,
-        language_min_chars=config.language.min_chars,
-        language_min_probability=config.language.min_probability,
-        allowed_languages=tuple(config.language.allowed),
-        boilerplate_rules=tuple(config.ingest.boilerplate_rules),
-        source_map=config.source_map,
-    )
-    ingester = Ingester(
-        db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,
-        workers=config.ingest.workers, near_threshold=config.ingest.near_duplicate_threshold,
-        node=config.node_name, lease_seconds=config.database.claim_lease_seconds, inbox=config.inbox_dirs,
-        marks_path=config.data_dir / FOLDER_MARKS, worker_nice=config.ingest.worker_nice if background else 0,
-    )
-    # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
-    # commits: others wait that long on top of the busy timeout before giving up.
-    writer_timeout = config.database.busy_timeout_seconds + INGEST_COMMIT_SECONDS
-    return Context(config, db, IndexStore(config.data_dir, writer_timeout), ingester, read_only)
 
 
 @contextmanager
@@ -325,9 +273,7 @@ def _reanalyse(
         if not batch:
             break
         last_id = batch[-1][0]
-        candidates = [c for _, path in batch
-                      if (c := candidate_for(fs_path(path), ctx.ingester.rules, ctx.config.inbox_dirs)) is not None]
-        counts = ctx.ingester.ingest(candidates, force=True)
+        counts = ingest_paths(ctx, [fs_path(path) for _, path in batch], force=True)
         done += counts.updated + counts.added
     return done
 
@@ -401,7 +347,7 @@ def optimize(ctx: Context) -> int:
     with recorded(ctx, "optimize") as counts:
         counts["segments_before"] = ctx.index.optimize()
         prune_runs(ctx)
-    return counts["segments_before"]
+    return int(counts["segments_before"])
 
 
 def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool | None = None
@@ -451,18 +397,41 @@ def retry(ctx: Context, paths: list[str] | None) -> BatchCounts:
     folders = [Path(fs_path(p)) for p in targets
                if os.path.isdir(fs_path(p)) and refusal(fs_path(p), ctx.ingester.rules) is None]
     named_files = [fs_path(p) for p in targets if not os.path.isdir(fs_path(p))]
-    candidates = [c for p in named_files if (c := _retry_candidate(ctx, p)) is not None]
     gone = [p for p in named_files if not os.path.lexists(p)]
-    for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
-        chunk = candidates[start : start + ctx.config.ingest.batch_size]
-        counts.merge(ctx.ingester.ingest(chunk, removed=gone if start == 0 else ()))
+    counts.merge(ingest_paths(ctx, named_files, removed=gone, named=True))
     if folders:
         counts.merge(_scan(ctx, folders).counts)
     follow(ctx)
     return counts
 
 
-def _retry_candidate(ctx: Context, path: str) -> Candidate | None:
+def ingest_paths(
+    ctx: Context, paths: Sequence[str], removed: Sequence[str] = (), force: bool = False, named: bool = False
+) -> BatchCounts:
+    """Read, analyse and store the files at ``paths`` and take ``removed`` out of the
+    database (file system paths), ``batch_size`` files per batch, one transaction each;
+    ``removed`` go with the first batch, so that a move's two halves are one change.
+
+    A path that is gone by now is passed over (a scan or the watcher sees it go). What the
+    daemon's watcher, ``retry``, re-analysis and ``verify --repair`` ingest all comes here.
+    ``force``: store new analyses even of unchanged bytes (re-analysis by newer rules).
+    ``named``: the paths were named (by a person, or the failure ledger) and are judged as
+    named (see ``_named_candidate``), not as a scan finds them.
+    """
+    counts = BatchCounts()
+    if not paths and not removed:
+        return counts
+    rules, inbox = ctx.ingester.rules, ctx.config.inbox_dirs
+    candidates = [c for p in paths
+                  if (c := _named_candidate(ctx, p) if named else candidate_for(p, rules, inbox)) is not None]
+    size = ctx.config.ingest.batch_size
+    for start in range(0, max(len(candidates), 1), size):
+        chunk = candidates[start : start + size]
+        counts.merge(ctx.ingester.ingest(chunk, removed=removed if start == 0 else (), force=force))
+    return counts
+
+
+def _named_candidate(ctx: Context, path: str) -> Candidate | None:
     """``candidate_for(path)``, or one carrying the scan's reason for a symlink it would
     not follow (never opened: candidate_for's stat follows the link)."""
     reason = refusal(path, ctx.ingester.rules)

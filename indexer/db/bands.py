@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from indexer.db.common import table_of
 from indexer.db.models import DocBand
 from indexer.lsh import band_keys
 
@@ -19,7 +20,7 @@ __all__ = [
 def drop_bands(session: Session, fingerprints: Mapping[int, bytes | None]) -> None:
     """Delete documents' band rows, given (document id -> fingerprint the rows were made from).
 
-    doc_bands has no index on document_id (it was as large as the table): a document's
+    doc_bands has no index on document_id (it would be as large as the table): a document's
     rows are found by primary key, from its fingerprint's band keys. So a stored
     fingerprint changes only together with its bands, and a document without one has none.
     One statement run for each row: a primary key lookup each (IN lists of keys and of
@@ -32,7 +33,7 @@ def drop_bands(session: Session, fingerprints: Mapping[int, bytes | None]) -> No
         for band, key in enumerate(band_keys(signature))
     ]
     if rows:
-        table = DocBand.__table__
+        table = table_of(DocBand)
         session.execute(
             delete(table).where(
                 table.c.band == bindparam("row_band"),
@@ -50,7 +51,7 @@ def band_rows(connection: Connection, band: int, keys: Sequence[int]) -> Iterabl
     if connection.dialect.name == "sqlite":
         marks = ", ".join("?" * len(keys))
         sql = f"SELECT document_id, key FROM doc_bands WHERE band = ? AND key IN ({marks})"
-        return connection.connection.driver_connection.execute(sql, (band, *keys))  # type: ignore[union-attr]
-    return connection.execute(  # type: ignore[return-value]
+        return connection.connection.driver_connection.execute(sql, (band, *keys))  # type: ignore[union-attr,no-any-return]
+    return connection.execute(
         select(DocBand.document_id, DocBand.key).where(DocBand.band == band, DocBand.key.in_(keys))
     )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, defer
 
 from indexer.db.bands import band_rows, drop_bands
 from indexer.db.changes import next_seqs
-from indexer.db.common import chunks, insert_rows
+from indexer.db.common import chunks, insert_rows, table_of
 from indexer.db.files import FORGET_REASON, FORGET_STAGE
 from indexer.db.lines import write_lines
 from indexer.db.models import FORGOTTEN, DocBand, Document, Failure, File
@@ -67,8 +67,8 @@ def _fill(doc: Document, a: Analysis, now: datetime) -> None:
 class BatchWriter:
     """One transaction's worth of changes, with what it needs fetched in bulk up front.
 
-    Per-file queries made ingest DB-bound (8 ms a file); three IN queries per batch and
-    one flush make it a fraction of that.
+    Per-file queries would make ingest DB-bound; three IN queries per batch and one
+    flush cost a fraction of them.
     """
 
     def __init__(self, session: Session, now: datetime, paths: Sequence[str], bodies: Sequence[str],
@@ -367,7 +367,7 @@ class BatchWriter:
                     self.touch(other)
         for cluster in assignment.left:
             self._regroup(cluster)
-        insert_rows(self.session.connection(), DocBand.__table__, ("band", "key", "document_id"),
+        insert_rows(self.session.connection(), table_of(DocBand), ("band", "key", "document_id"),
                     [(b, k, doc_id) for doc_id, doc_keys in self._keys.items() for b, k in enumerate(doc_keys)])
 
     def _regroup(self, cluster: int) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from indexer.db.common import chunks
+from indexer.db.common import affected, chunks, table_of
 from indexer.db.models import Claim
 
 __all__ = [
@@ -27,7 +27,7 @@ def db_now(session: Session) -> datetime:
     """The time by the database's clock on PostgreSQL, so that nodes whose clocks differ
     agree on when a lease ends; SQLite is one machine, whose clock is ours."""
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(select(func.now())).scalar_one()  # type: ignore[no-any-return]
+        return session.execute(select(func.now())).scalar_one()
     return datetime.now(UTC)
 
 
@@ -51,7 +51,7 @@ def claim_paths(session: Session, paths: Sequence[str], node: str, lease_seconds
             delete(Claim).where(Claim.path.in_(chunk), or_(Claim.expires_at < now, Claim.node == node))
         )
         session.connection().execute(  # one executemany: a 500-row VALUES clause compiled each time cost more
-            insert_for(Claim.__table__).on_conflict_do_nothing(index_elements=["path"]),
+            insert_for(table_of(Claim)).on_conflict_do_nothing(index_elements=["path"]),
             [{"path": p, "node": node, "expires_at": expires} for p in chunk],
         )
         held.update(session.scalars(select(Claim.path).where(Claim.path.in_(chunk), Claim.node == node)))
@@ -65,7 +65,7 @@ def renew_claims(session: Session, paths: Sequence[str], node: str, lease_second
     renewed = 0
     for chunk in chunks(sorted(set(paths))):
         statement = update(Claim).where(Claim.node == node, Claim.path.in_(chunk)).values(expires_at=expires)
-        renewed += session.execute(statement).rowcount or 0
+        renewed += affected(session.execute(statement))
     return renewed
 
 
@@ -73,15 +73,15 @@ def release_claims(session: Session, paths: Sequence[str], node: str) -> int:
     """Drop ``node``'s claims on ``paths`` (their batch has committed, or was given up)."""
     released = 0
     for chunk in chunks(sorted(set(paths))):
-        released += session.execute(delete(Claim).where(Claim.node == node, Claim.path.in_(chunk))).rowcount or 0
+        released += affected(session.execute(delete(Claim).where(Claim.node == node, Claim.path.in_(chunk))))
     return released
 
 
 def drop_expired_claims(session: Session) -> int:
     """Forget claims whose lease ran out (a dead node's, on files nobody took over)."""
-    return session.execute(delete(Claim).where(Claim.expires_at < db_now(session))).rowcount or 0
+    return affected(session.execute(delete(Claim).where(Claim.expires_at < db_now(session))))
 
 
 def claims_by_node(session: Session) -> dict[str, int]:
     """node -> number of claims it holds (expired ones included)."""
-    return dict(session.execute(select(Claim.node, func.count()).group_by(Claim.node)).all())  # type: ignore[arg-type]
+    return dict(session.execute(select(Claim.node, func.count()).group_by(Claim.node)).all())

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, or_
+from sqlalchemy import Connection, CursorResult, Result, Table, insert, or_
 
 __all__ = [
+    "affected",
     "chunks",
     "in_roots",
     "insert_rows",
+    "table_of",
 ]
+
+
+def table_of(model: type[Any]) -> Table:
+    """A mapped class's table, as the Core statements take it."""
+    return cast(Table, model.__table__)
+
+
+def affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed."""
+    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 def chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from indexer.db.common import chunks, in_roots
+from indexer.db.common import affected, chunks, in_roots
 from indexer.db.models import Document, Failure, File
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 
 def file_states(session: Session, roots: Sequence[str] | None = None) -> Iterable[tuple[str, int, int]]:
     """(path, size, mtime_ns) of every file the DB knows under ``roots``."""
-    return session.execute(  # type: ignore[return-value]
+    return session.execute(
         select(File.path, File.size, File.mtime_ns).where(in_roots(File.path, roots))
     )
 
@@ -43,7 +43,7 @@ def failure_states(
 ) -> Iterable[tuple[str, int | None, int | None, bool, int, datetime]]:
     """(path, size, mtime_ns, transient, attempts, last seen) of every recorded failure
     under ``roots``."""
-    return session.execute(  # type: ignore[return-value]
+    return session.execute(
         select(Failure.path, Failure.size, Failure.mtime_ns, Failure.transient, Failure.attempts,
                Failure.last_seen).where(in_roots(Failure.path, roots))
     )
@@ -115,7 +115,7 @@ def clear_failures(session: Session, paths: Sequence[str] | None = None) -> int:
     statement = delete(Failure)
     if paths is not None:
         statement = statement.where(Failure.path.in_(list(paths)))
-    return session.execute(statement).rowcount or 0
+    return affected(session.execute(statement))
 
 
 def live_file_states(session: Session, after_id: int, limit: int) -> list[tuple[int, str, int, int, str, int]]:

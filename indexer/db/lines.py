@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, func, select, tuple_, union, update
 from sqlalchemy.orm import Session
 
-from indexer.db.common import chunks, in_roots, insert_rows
+from indexer.db.common import chunks, in_roots, insert_rows, table_of
 from indexer.db.documents import count_live
 from indexer.db.models import Counter, DocLine, Document, LearnedLine
 
@@ -76,7 +76,7 @@ def write_lines(
     for chunk in chunks(clear if clear is not None else [doc_id for doc_id, _, _ in documents]):
         session.execute(delete(DocLine).where(DocLine.document_id.in_(chunk)))
     rows = [row for doc_id, group, lines in documents for row in _line_rows(doc_id, group, lines)]
-    insert_rows(session.connection(), DocLine.__table__, _LINE_COLUMNS, rows)
+    insert_rows(session.connection(), table_of(DocLine), _LINE_COLUMNS, rows)
 
 
 def count_lines(
@@ -96,7 +96,7 @@ def count_lines(
         .group_by(DocLine.group_key, DocLine.line_key)
         .having(func.count() >= min_documents)
     )
-    return sizes, [(g, k, n) for g, k, n in frequent]  # type: ignore[misc]
+    return sizes, [(g, k, n) for g, k, n in frequent]
 
 
 def count_stories(session: Session, pairs: Sequence[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], int]:

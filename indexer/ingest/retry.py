@@ -19,7 +19,7 @@ RETRY_MAX_SECONDS = 3600.0
 
 def retry_delay(attempts: int) -> float:
     """Seconds from a failure's last attempt to its next, after ``attempts`` attempts."""
-    return min(RETRY_FIRST_SECONDS * 2 ** max(0, attempts - 1), RETRY_MAX_SECONDS)
+    return min(RETRY_FIRST_SECONDS * 2.0 ** max(0, attempts - 1), RETRY_MAX_SECONDS)
 
 
 def is_due(transient: bool, attempts: int, last_seen: datetime, now: datetime) -> bool:
