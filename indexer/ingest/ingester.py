@@ -10,10 +10,10 @@ import socket
 import stat
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,8 +25,8 @@ from indexer.db import claims, documents, files
 from indexer.db.files import FORGET_REASON, FORGET_STAGE
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
-from indexer.ingest.discover import Rules, discover, named_path, symlink_problem
 from indexer.ingest.cluster import NEAR_DUPLICATE_THRESHOLD
+from indexer.ingest.discover import Rules, discover, named_path, symlink_problem
 from indexer.ingest.folders import FolderMarks, is_under, unavailable, vanished_at_once
 from indexer.ingest.learned import rules_if_changed
 from indexer.ingest.outcomes import apply_batch

@@ -13,7 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from indexer.errors import InputError
-from indexer.ingest import boilerplate, decode, fingerprint, language, learned, metadata, normalize, pagefurniture
+from indexer.ingest import (
+    boilerplate,
+    decode,
+    fingerprint,
+    language,
+    learned,
+    metadata,
+    normalize,
+    pagefurniture,
+)
 from indexer.records import Analysis, FileFailure, RawFile
 
 __all__ = ["AnalyzeOptions", "analyze"]
