@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from indexer.db import store
 from indexer.errors import ConfigError, InputError
 from indexer.ingest.fingerprint import fingerprint
+from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.types import Analysis
 
 if TYPE_CHECKING:
@@ -208,8 +209,8 @@ def import_records(ctx: Context, rows: Iterable[dict[str, Any]], progress: Calla
                     ingested[a.path] = datetime.fromisoformat(record["ingested"])
 
         def apply(session: Session) -> store.BatchCounts:
-            counts = store.apply_batch(session, datetime.now(UTC), analyses=analyses,
-                                       near_threshold=ctx.config.ingest.near_duplicate_threshold)
+            counts = apply_batch(session, datetime.now(UTC), analyses=analyses,
+                                 near_threshold=ctx.config.ingest.near_duplicate_threshold)
             store.set_ingested(session, {counts.doc_ids[p]: when for p, when in ingested.items() if p in counts.doc_ids})
             return counts
 

@@ -10,24 +10,26 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from indexer import jobs
 from indexer.config import Config
+from indexer.context import Context
 from indexer.alerts.definitions import check_queries, load_alerts
 from indexer.alerts.runner import AlertRunner
-from indexer.db import store
+from indexer.db import changes, claims, files
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.folders import FolderMarks, is_under
-from indexer.ingest.ingester import candidate_for
 from indexer.ingest.paths import fs_path
-from indexer.ingest.types import Candidate
-from indexer.ingest.watch import Pending, start_observer
-from indexer.jobs import Context
+from indexer.ingest.watch import Pending, Watcher, start_observer
 from indexer.locks import FileLock, held_by
+from indexer.records import Candidate
 from indexer.scheduler import CRON_JOBS, build_scheduler, missed_since
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 __all__ = ["DAEMON_LOCK", "STATUS_FILE", "Daemon", "read_status", "running_pid"]
 
@@ -59,7 +61,8 @@ def read_status(ctx: Context) -> dict[str, Any] | None:
     if running_pid(ctx) is None:
         return None
     try:
-        return json.loads((ctx.config.data_dir / STATUS_FILE).read_text())
+        status: dict[str, Any] = json.loads((ctx.config.data_dir / STATUS_FILE).read_text())
+        return status
     except (OSError, ValueError):
         return None
 
@@ -85,19 +88,19 @@ class Daemon:
         self.clock = clock
         cfg = ctx.config.daemon
         self.pending = Pending(cfg.settle_seconds, clock)
-        self._busy = threading.Lock()  # one writer of the DB at a time within the daemon
+        self._write_lock = threading.Lock()  # one writer of the DB at a time within the daemon
         self._follow_due = True
         self._last_commit = 0.0
         self._last_status = 0.0
         self._next_poll = 0.0
         self._poll_wait = FOLLOW_POLL_SECONDS  # doubled while polls or follows fail
         self._started = datetime.now(UTC)
-        self._scheduler: Any = None
+        self._scheduler: BackgroundScheduler | None = None
         self._searches: Any = None  # the search server (search/service.py), once listening
         self._mode = cfg.watch
         self._taken: frozenset[str] = frozenset()  # files the watcher's batch is ingesting now
         self._reopen_log = False  # SIGHUP: the main loop opens [log] file again
-        self._watcher: Any = None  # ingest/watch.py's Watcher, with file events
+        self._watcher: Watcher | None = None  # with file events
         self._last_check = 0.0
         self._unwatched: dict[str, str] = {}  # inbox root -> why its events are not seen
         self._scan_seconds = cfg.safety_scan_seconds if cfg.watch != "poll" else cfg.scan_interval_seconds
@@ -147,7 +150,7 @@ class Daemon:
         # The lock is taken per batch: files dropped during a long scan wait one batch's
         # commit, not the whole scan.
         result = jobs.scan(self.ctx, defer=self._defer, should_stop=self.stop.is_set, follow_each_batch=True,
-                           store_lock=self._busy)
+                           store_lock=self._write_lock)
         # Follow even when this scan found nothing: other writers (`indexer ingest`, other
         # nodes) may have added changes.
         self._follow_due = True
@@ -168,11 +171,11 @@ class Daemon:
             if not leading:
                 log.info("job.verify", outcome="skipped", reason="another node holds the verify lease")
                 return
-            with self._busy:  # repairs write; the watcher's batches wait for them
+            with self._write_lock:  # repairs write; the watcher's batches wait for them
                 # Not the files outside the inboxes: a mistyped inbox would empty the catalog.
                 jobs.verify(self.ctx, repair=True, outside=False)
                 with self.ctx.db.write(exclusive=False) as session:
-                    dropped = store.drop_expired_claims(session)
+                    dropped = claims.drop_expired_claims(session)
                 if dropped:
                     log.info("daemon.claims_dropped", claims=dropped)
 
@@ -180,9 +183,8 @@ class Daemon:
         # Learning the rules is cluster-wide (one node counts for all); re-analysing runs
         # on every node for its own inbox, so a node whose leader learned new rules after
         # this node's run picks them up on its next one.
-        with self.ctx.db.leader("learn") as leading:
-            with self._busy:
-                jobs.learn(self.ctx, learn_rules=leading, should_stop=self.stop.is_set)
+        with self.ctx.db.leader("learn") as leading, self._write_lock:
+            jobs.learn(self.ctx, learn_rules=leading, should_stop=self.stop.is_set)
         self._follow_due = True
         self.pending.wake.set()
 
@@ -219,19 +221,17 @@ class Daemon:
     def _process(self) -> None:
         ready = self.pending.take_ready(self.ctx.config.ingest.batch_size)
         if ready:
-            with self._busy:
+            with self._write_lock:
                 if ready.folders:
                     # One scan for all: a folder renamed inside the inbox has its old and new
                     # paths in one batch, so its documents keep their ids.
                     jobs.scan(self.ctx, roots=_outermost(ready.folders), defer=self._defer,
                               should_stop=self.stop.is_set)
-                rules, inbox = self.ctx.ingester.rules, self.ctx.config.inbox_dirs
-                candidates = [c for path in ready.files if (c := candidate_for(path, rules, inbox)) is not None]
                 gone = self._really_gone(ready.gone + [p for p in ready.files if not os.path.lexists(p)])
                 self._taken = frozenset(ready.files)
                 try:
-                    counts = self.ctx.ingester.ingest(candidates, removed=gone)
-                    for path in counts.busy:  # a scan's batch has it: look again once settled
+                    counts = jobs.ingest_paths(self.ctx, ready.files, removed=gone)
+                    for path in counts.in_other_batch:  # a scan's batch has it: look again once settled
                         self.pending.touch(fs_path(path))
                 except Exception:
                     for path in ready.files:  # try these again once the trouble passes
@@ -266,7 +266,7 @@ class Daemon:
         self._next_poll = now + self._poll_wait
         self._poll_wait = min(self._poll_wait * 2, IDLE_WAKE_SECONDS)
         with self.ctx.db.read() as session:
-            seq = store.current_seq(session)
+            seq = changes.current_seq(session)
         if seq <= (self.ctx.index.checkpoint() or 0):
             self._poll_wait = FOLLOW_POLL_SECONDS
         elif self.ctx.index.writer_pid() in (None, os.getpid()):
@@ -376,7 +376,7 @@ class Daemon:
         except OSError as e:
             log.warning("daemon.status_write_failed", error=str(e))
 
-    def _start_watching(self) -> Any:
+    def _start_watching(self) -> Watcher | None:
         mode = self.ctx.config.daemon.watch
         if mode == "poll":
             return None
@@ -391,7 +391,7 @@ class Daemon:
             self._scan_seconds = self.ctx.config.daemon.scan_interval_seconds
             return None
 
-    def _catch_up(self, scheduler: Any) -> None:
+    def _catch_up(self, scheduler: BackgroundScheduler) -> None:
         """Run now a cron job whose time passed while the daemon was down (within grace).
 
         Only a job that ran before can have missed a slot: on a new data dir nothing was
@@ -416,7 +416,7 @@ class Daemon:
             if folder.is_dir():
                 continue
             with self.ctx.db.read() as session:
-                known = store.files_under(session, str(folder.resolve()))
+                known = files.files_under(session, str(folder.resolve()))
             if not known:  # a typo, or a new inbox that was never made
                 raise ConfigError(missing_inbox(cfg, folder))
             # An inbox with documents that is away (an unmounted share): the others are
@@ -475,8 +475,8 @@ class Daemon:
             # shutdown(wait=True) would log a false error for a job still running; stop
             # taking new runs and wait for the running one ourselves (it sees self.stop).
             scheduler.shutdown(wait=False)
-            if self._busy.acquire(timeout=STOP_GRACE_SECONDS):
-                self._busy.release()
+            if self._write_lock.acquire(timeout=STOP_GRACE_SECONDS):
+                self._write_lock.release()
             log.info("daemon.stopped")
         finally:
             self._alerts.stop()

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,27 +14,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from indexer.alerts.runner import alerts_running
-from indexer.config import Config
-from indexer.db import store
-from indexer.db.models import JobRun, LearnedLine
-from indexer.db.session import Database, open_database
+from indexer.context import INGEST_COMMIT_SECONDS, Context, open_context
+from indexer.db import changes, documents, files, lines, runs
+from indexer.db.batch import forget as forget_paths
+from indexer.db.files import FORGET_STAGE
 from indexer.errors import NotFoundError
-from indexer.ingest.discover import OUTSIDE, Rules, named_path, refusal
+from indexer.ingest import learned
+from indexer.ingest.discover import OUTSIDE, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
-from indexer.ingest.ingester import Ingester, IngestResult, candidate_for
-from indexer.ingest.boilerplate import is_furniture
+from indexer.ingest.ingester import IngestResult, candidate_for
+from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.paths import db_path, fs_path, printable
-from indexer.ingest.pipeline import AnalyzeOptions, line_group
-from indexer.ingest.types import Candidate, FileFailure, Unlisted
-from indexer.search.index import FollowResult, Generations, RebuildResult
+from indexer.records import BatchCounts, Candidate, FileFailure, Unlisted
+from indexer.search.index import FollowResult, RebuildResult
 
 if TYPE_CHECKING:
     from indexer.verify import VerifyReport
 
+# Context and open_context live in indexer/context.py; they are named here too for the
+# callers that import them from jobs.
 __all__ = [
     "Context",
     "ForgetResult",
@@ -42,6 +43,7 @@ __all__ = [
     "apply_learned",
     "follow",
     "forget",
+    "ingest_paths",
     "last_run",
     "learn",
     "open_context",
@@ -58,64 +60,11 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-# Which folder (device, inode) each inbox was when its files were last taken as they are.
-FOLDER_MARKS = "inbox-folders.json"
 # Interval jobs run thousands of times a day; their records are kept this long.
 KEEP_RUNS = timedelta(days=7)
 # During a long scan the index follows between batches at most this often: each follow is
 # a Whoosh commit (a segment to merge later), and documents are searchable soon enough.
 FOLLOW_EVERY_SECONDS = 10.0
-# `indexer ingest` commits its index writer this often. Each commit is a segment, and a
-# segment repeats the term dictionary: BBC x10 took 86 MB of index in 9 segments, 48 MB
-# in one. Merging them afterwards costs about as much CPU as indexing.
-INGEST_COMMIT_SECONDS = 30.0
-
-
-@dataclass
-class Context:
-    """What every job needs, opened once at the edge from the config."""
-
-    config: Config
-    db: Database
-    index: Generations
-    ingester: Ingester
-    read_only: bool = False  # opened for a command that only reads: a run it cannot record still runs
-
-    def close(self) -> None:
-        self.ingester.close()
-        self.db.dispose()
-
-
-def open_context(config: Config, read_only: bool = False, background: bool = False) -> Context:
-    """``read_only``: create nothing (MissingDatabaseError when there is no database), and
-    run jobs whose runs cannot be recorded (a read-only data dir, a full disk) all the same.
-    ``background``: for the daemon, whose analysis workers run at ``ingest.worker_nice``."""
-    db = open_database(config.database_url, config.data_dir, config.database.busy_timeout_seconds,
-                       auto_migrate=config.database.auto_migrate, read_only=read_only)
-    rules = Rules(
-        include=tuple(config.paths.include),
-        exclude=tuple(config.paths.exclude),
-        follow_symlinks=config.paths.follow_symlinks,
-        inboxes=tuple(str(p) for p in config.inbox_dirs),
-    )
-    options = AnalyzeOptions(
-        min_words=config.ingest.min_words,
-        language_min_chars=config.language.min_chars,
-        language_min_probability=config.language.min_probability,
-        allowed_languages=tuple(config.language.allowed),
-        boilerplate_rules=tuple(config.ingest.boilerplate_rules),
-        source_map=config.source_map,
-    )
-    ingester = Ingester(
-        db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,
-        workers=config.ingest.workers, near_threshold=config.ingest.near_duplicate_threshold,
-        node=config.node_name, lease_seconds=config.database.claim_lease_seconds, inbox=config.inbox_dirs,
-        marks_path=config.data_dir / FOLDER_MARKS, worker_nice=config.ingest.worker_nice if background else 0,
-    )
-    # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
-    # commits: others wait that long on top of the busy timeout before giving up.
-    writer_timeout = config.database.busy_timeout_seconds + INGEST_COMMIT_SECONDS
-    return Context(config, db, Generations(config.data_dir, writer_timeout), ingester, read_only)
 
 
 @contextmanager
@@ -132,10 +81,7 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
     run_id = None
     try:
         with ctx.db.write() as session:
-            run = JobRun(job=job, started_at=started, node=ctx.config.node_name)
-            session.add(run)
-            session.flush()
-            run_id = run.id
+            run_id = runs.start_run(session, job, started, ctx.config.node_name)
     except Exception as e:
         if not ctx.read_only:
             raise
@@ -152,12 +98,7 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
         if run_id is not None:
             try:
                 with ctx.db.write() as session:
-                    row = session.get(JobRun, run_id)
-                    if row is not None:
-                        row.ended_at = datetime.now(UTC)
-                        row.outcome = outcome
-                        row.counts = json.dumps(counts, default=str)
-                        row.error = error
+                    runs.end_run(session, run_id, datetime.now(UTC), outcome, json.dumps(counts, default=str), error)
             except Exception as e:  # the job's own outcome matters more than its record
                 log.warning("job.record_failed", job=job, error=str(e))
         if outcome == "failed":
@@ -252,9 +193,9 @@ def _record_refused(ctx: Context, refused: list[tuple[str, str]]) -> None:
         # A file of the catalog named under a narrower config is not this run's to judge
         # (a failure would take it out of the index): refused, not recorded.
         failures = [FileFailure(db_path(path), "read", reason) for path, reason in refused
-                    if reason != OUTSIDE or store.document_of_path(session, db_path(path)) is None]
+                    if reason != OUTSIDE or files.document_of_path(session, db_path(path)) is None]
     if failures:
-        ctx.db.retrying(store.apply_batch, datetime.now(UTC), failures=failures)
+        ctx.db.retrying(apply_batch, datetime.now(UTC), failures=failures)
 
 
 def _scan(ctx: Context, roots: list[Path] | None, **options: Any) -> IngestResult:
@@ -294,7 +235,7 @@ def _build_if_missing(ctx: Context) -> None:
     if not ctx.index.missing():
         return
     with ctx.db.read() as session:
-        if not store.current_seq(session):
+        if not changes.current_seq(session):
             return
     with recorded(ctx, "reindex") as counts:
         result = ctx.index.rebuild_if_needed(ctx.db)
@@ -313,7 +254,7 @@ def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
     from indexer.ingest.normalize import NORMALIZER_VERSION
 
     def outdated(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
-        return store.outdated_files(session, NORMALIZER_VERSION, after_id, limit)
+        return files.outdated_files(session, NORMALIZER_VERSION, after_id, limit)
 
     return _reanalyse(ctx, outdated, should_stop) + apply_learned(ctx, should_stop)
 
@@ -332,9 +273,7 @@ def _reanalyse(
         if not batch:
             break
         last_id = batch[-1][0]
-        candidates = [c for _, path in batch
-                      if (c := candidate_for(fs_path(path), ctx.ingester.rules, ctx.config.inbox_dirs)) is not None]
-        counts = ctx.ingester.ingest(candidates, force=True)
+        counts = ingest_paths(ctx, [fs_path(path) for _, path in batch], force=True)
         done += counts.updated + counts.added
     return done
 
@@ -365,68 +304,17 @@ def learn(ctx: Context, learn_rules: bool = True, should_stop: Callable[[], bool
     result = LearnResult()
     with recorded(ctx, "learn") as counts:
         if learn_rules:
-            result.filled_in = _fill_in_lines(ctx, should_stop)
-            result.added, result.dropped = _learn_rules(ctx)
+            settings = ctx.config.ingest
+            result.filled_in = learned.fill_in_lines(ctx.db, ctx.config.source_map, settings.batch_size, should_stop)
+            result.added, result.dropped = learned.learn_rules(
+                ctx.db, ctx.config.source_map, settings.learn_min_documents, settings.learn_min_fraction,
+                datetime.now(UTC))
         with ctx.db.read() as session:
-            rules = store.learned_rules(session)
+            rules = lines.learned_rules(session)
         result.groups, result.lines = len(rules), sum(len(lines) for lines in rules.values())
         result.reanalysed = apply_learned(ctx, should_stop)
         counts.update(result.as_dict())
     return result
-
-
-def _fill_in_lines(ctx: Context, should_stop: Callable[[], bool]) -> int:
-    """Count the lines of documents stored before learning existed (or brought back from
-    a tombstone), from their stored text: no file is read again."""
-    with ctx.db.read() as session:
-        if not store.lines_missing(session):
-            return 0
-    done = last_id = 0
-    while not should_stop():
-        with ctx.db.write() as session:
-            rows = store.documents_without_lines(session, last_id, ctx.config.ingest.batch_size)
-            if not rows:
-                break
-            store.write_lines(session, [
-                (doc_id, line_group(path, ctx.config.source_map),
-                 [(key, furniture) for key, (_, furniture) in store.lines_of_stored(body, removed).items()])
-                for doc_id, path, body, removed in rows
-            ])
-        last_id = rows[-1][0]
-        done += len(rows)
-    return done
-
-
-def _learn_rules(ctx: Context) -> tuple[int, int]:
-    """Recompute the learned lines from the counts; returns (added, dropped)."""
-    settings = ctx.config.ingest
-    minimum, fraction = settings.learn_min_documents, settings.learn_min_fraction
-    now = datetime.now(UTC)
-    rules = []
-    with ctx.db.read() as session:
-        sizes, frequent = store.count_lines(session, minimum)
-        # Documents bound the stories from above: only lines passing on documents are
-        # worth counting stories for (a join with the documents).
-        candidates = [(g, k) for g, k, n in frequent if is_furniture(n, sizes.get(g, 0), minimum, fraction)]
-        stories = store.count_stories(session, candidates)
-        known = {(r.group_key, r.line_key): (r.group_name, r.text) for r in store.learned_lines(session)}
-        for g, k in candidates:
-            n = stories.get((g, k), 0)
-            if not is_furniture(n, sizes[g], minimum, fraction):
-                continue
-            if (g, k) in known:
-                name, text = known[(g, k)]
-            else:
-                sample = store.line_sample(session, g, k)
-                if sample is None:
-                    continue
-                path, body, removed = sample
-                name = line_group(path, ctx.config.source_map)
-                text = store.lines_of_stored(body, removed).get(k, ("", False))[0]
-            rules.append(LearnedLine(group_key=g, line_key=k, group_name=name, text=text, documents=n,
-                                     group_documents=sizes[g], learned_at=now))
-    with ctx.db.write() as session:
-        return store.replace_learned(session, rules)
 
 
 def apply_learned(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
@@ -435,7 +323,7 @@ def apply_learned(ctx: Context, should_stop: Callable[[], bool] = lambda: False)
     roots = [str(p) for p in ctx.config.inbox_dirs]
 
     def stale(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
-        return store.stale_furniture_documents(session, after_id, limit, roots)
+        return lines.stale_furniture_documents(session, after_id, limit, roots)
 
     return _reanalyse(ctx, stale, should_stop)
 
@@ -459,7 +347,7 @@ def optimize(ctx: Context) -> int:
     with recorded(ctx, "optimize") as counts:
         counts["segments_before"] = ctx.index.optimize()
         prune_runs(ctx)
-    return counts["segments_before"]
+    return int(counts["segments_before"])
 
 
 def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool | None = None
@@ -483,16 +371,16 @@ def unavailable_folders(ctx: Context) -> list[Unlisted]:
     folders inside them a scan recorded as unlistable (the failure ledger's "folder" stage)."""
     with ctx.db.read() as session:
         found = [Unlisted(root, reason, missing=not os.path.isdir(root)) for root in ctx.ingester.inbox
-                 if (reason := inbox_problem(root, lambda r: store.files_under(session, r))) is not None]
-        for failure in store.folder_failures(session):
+                 if (reason := inbox_problem(root, lambda r: files.files_under(session, r))) is not None]
+        for failure in files.folder_failures(session):
             if not is_under(failure.path, [f.path for f in found]):
                 found.append(Unlisted(failure.path, failure.reason))
     return found
 
 
-def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
+def retry(ctx: Context, paths: list[str] | None) -> BatchCounts:
     """Forget recorded failures (all, or these paths) and ingest those files now."""
-    counts = store.BatchCounts()
+    counts = BatchCounts()
     if paths is not None:
         named, refused = _named_roots(ctx, [Path(p) for p in paths])
         _record_refused(ctx, refused)
@@ -501,26 +389,49 @@ def retry(ctx: Context, paths: list[str] | None) -> store.BatchCounts:
         counts.failed_paths.extend(refused)
     with ctx.db.write() as session:
         # Files `indexer forget` forgot are not failures to retry; naming one retries it.
-        targets = store.failure_paths(session, skip_stages=[store.FORGET_STAGE]) if paths is None else paths
-        store.clear_failures(session, targets)
+        targets = files.failure_paths(session, skip_stages=[FORGET_STAGE]) if paths is None else paths
+        files.clear_failures(session, targets)
     # A folder that could not be listed is scanned again (its failure comes back if it
     # still cannot be); a file is read again.
     # Never a folder outside the inboxes (a refused path's ledger row): cleared, not read.
     folders = [Path(fs_path(p)) for p in targets
                if os.path.isdir(fs_path(p)) and refusal(fs_path(p), ctx.ingester.rules) is None]
-    files = [fs_path(p) for p in targets if not os.path.isdir(fs_path(p))]
-    candidates = [c for p in files if (c := _retry_candidate(ctx, p)) is not None]
-    gone = [p for p in files if not os.path.lexists(p)]
-    for start in range(0, max(len(candidates), 1), ctx.config.ingest.batch_size):
-        chunk = candidates[start : start + ctx.config.ingest.batch_size]
-        counts.merge(ctx.ingester.ingest(chunk, removed=gone if start == 0 else ()))
+    named_files = [fs_path(p) for p in targets if not os.path.isdir(fs_path(p))]
+    gone = [p for p in named_files if not os.path.lexists(p)]
+    counts.merge(ingest_paths(ctx, named_files, removed=gone, named=True))
     if folders:
         counts.merge(_scan(ctx, folders).counts)
     follow(ctx)
     return counts
 
 
-def _retry_candidate(ctx: Context, path: str) -> Candidate | None:
+def ingest_paths(
+    ctx: Context, paths: Sequence[str], removed: Sequence[str] = (), force: bool = False, named: bool = False
+) -> BatchCounts:
+    """Read, analyse and store the files at ``paths`` and take ``removed`` out of the
+    database (file system paths), ``batch_size`` files per batch, one transaction each;
+    ``removed`` go with the first batch, so that a move's two halves are one change.
+
+    A path that is gone by now is passed over (a scan or the watcher sees it go). What the
+    daemon's watcher, ``retry``, re-analysis and ``verify --repair`` ingest all comes here.
+    ``force``: store new analyses even of unchanged bytes (re-analysis by newer rules).
+    ``named``: the paths were named (by a person, or the failure ledger) and are judged as
+    named (see ``_named_candidate``), not as a scan finds them.
+    """
+    counts = BatchCounts()
+    if not paths and not removed:
+        return counts
+    rules, inbox = ctx.ingester.rules, ctx.config.inbox_dirs
+    candidates = [c for p in paths
+                  if (c := _named_candidate(ctx, p) if named else candidate_for(p, rules, inbox)) is not None]
+    size = ctx.config.ingest.batch_size
+    for start in range(0, max(len(candidates), 1), size):
+        chunk = candidates[start : start + size]
+        counts.merge(ctx.ingester.ingest(chunk, removed=removed if start == 0 else (), force=force))
+    return counts
+
+
+def _named_candidate(ctx: Context, path: str) -> Candidate | None:
     """``candidate_for(path)``, or one carrying the scan's reason for a symlink it would
     not follow (never opened: candidate_for's stat follows the link)."""
     reason = refusal(path, ctx.ingester.rules)
@@ -558,19 +469,19 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
         paths: list[str] = []
         for target in targets:
             if target.isdigit():
-                doc = store.get_document(session, int(target))
+                doc = documents.get_document(session, int(target))
                 if doc is None or "forgotten" in doc.flags.split(","):
                     raise NotFoundError(f"no document with id {target}")
                 doc_ids.append(doc.id)
-                paths.extend(store.paths_of(session, doc.id))
+                paths.extend(files.paths_of(session, doc.id))
                 continue
             path = db_path(named_path(target))
-            doc_id = store.document_of_path(session, path)
+            doc_id = files.document_of_path(session, path)
             if doc_id is None:
                 raise NotFoundError(f"no document has the file {printable(path)}")
             if all_paths:
                 doc_ids.append(doc_id)
-                paths.extend(store.paths_of(session, doc_id))
+                paths.extend(files.paths_of(session, doc_id))
             else:
                 paths.append(path)
         paths = list(dict.fromkeys(paths))
@@ -583,8 +494,8 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
             except OSError:
                 continue
             present[path] = (st.st_size, st.st_mtime_ns)
-        before = {doc_id for path in paths if (doc_id := store.document_of_path(session, path)) is not None}
-        result.documents = store.forget(session, datetime.now(UTC), paths, present, doc_ids)
+        before = {doc_id for path in paths if (doc_id := files.document_of_path(session, path)) is not None}
+        result.documents = forget_paths(session, datetime.now(UTC), paths, present, doc_ids)
         result.paths, result.ignored = paths, [p for p in paths if p in present]
         result.kept = sorted(before - set(result.documents))
         counts.update(result.as_dict())
@@ -596,13 +507,13 @@ def forget(ctx: Context, targets: list[str], all_paths: bool = False,
 def prune_runs(ctx: Context, now: datetime | None = None) -> None:
     cutoff = (now or datetime.now(UTC)) - KEEP_RUNS
     with ctx.db.write() as session:
-        session.execute(delete(JobRun).where(JobRun.job == "scan", JobRun.started_at < cutoff))
+        runs.prune_runs(session, "scan", cutoff)
 
 
 def last_run(ctx: Context, job: str, node: str | None = None) -> datetime | None:
     """When ``job`` last started (on ``node`` only, for a job each node runs for itself)."""
     with ctx.db.read() as session:
-        value = store.last_started(session, job, node)
+        value = runs.last_started(session, job, node)
     if value is not None and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)  # SQLite returns naive datetimes
     return value

@@ -6,18 +6,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 from whoosh import index as whoosh_index
 
-from indexer.db import store
+from indexer.context import Context
+from indexer.db import changes, documents, files
 from indexer.ingest.discover import discover
 from indexer.ingest.folders import FolderMarks, is_under, unavailable, vanished_at_once
-from indexer.ingest.ingester import candidate_for
 from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.read import read_file
-from indexer.ingest.types import Unlisted
+from indexer.ingest.retry import known_states
+from indexer.jobs import ingest_paths
+from indexer.records import Unlisted
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -74,7 +77,7 @@ class VerifyReport:
         }
 
 
-def _index_ids(live_dir: Any) -> tuple[set[int], int]:
+def _index_ids(live_dir: Path | None) -> tuple[set[int], int]:
     """Ids of the documents in the index (deleted ones excluded) and the document count."""
     ix = whoosh_index.open_dir(str(live_dir), readonly=True)
     try:
@@ -88,7 +91,7 @@ def _index_ids(live_dir: Any) -> tuple[set[int], int]:
         ix.close()
 
 
-def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: bool = False) -> VerifyReport:
+def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool = False) -> VerifyReport:
     """Compare the inbox files, the DB and the index; with ``repair``, fix what differs.
 
     ``outside``: also report (and repair: remove) the files the DB holds outside every
@@ -106,16 +109,16 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
     }
     report.files_checked = len(on_disk)
     with ctx.db.read() as session:
-        known = store.known_states(session, roots)
+        known = known_states(session, roots)
         db_files: dict[str, tuple[int, int, str]] = {}
         last = 0
-        while rows := store.live_file_states(session, last, 5000):
+        while rows := files.live_file_states(session, last, 5000):
             for _, path, size, mtime, sha, _ in rows:
                 db_files[path] = (size, mtime, sha)
             last = rows[-1][0]
-        live_ids = store.live_document_ids(session)
-        report.empty_documents = store.documents_without_files(session)
-        seq = store.current_seq(session)
+        live_ids = documents.live_document_ids(session)
+        report.empty_documents = documents.documents_without_files(session)
+        seq = changes.current_seq(session)
     report.documents_checked = len(live_ids)
     inbox = [db_path(str(p.resolve())) for p in ctx.config.inbox_dirs]  # as discover names them
     report.unavailable = unavailable(inbox, unlisted, inbox, lambda root: any(
@@ -159,25 +162,22 @@ def verify(ctx: Any, repair: bool = False, check_hashes: bool = False, outside: 
     return report
 
 
-def _repair(ctx: Any, report: VerifyReport) -> None:
+def _repair(ctx: Context, report: VerifyReport) -> None:
     batch = ctx.config.ingest.batch_size
     repaired: dict[str, int] = {}
     to_ingest = report.missing + report.stale
-    for start in range(0, len(to_ingest), batch):
-        candidates = [c for p in to_ingest[start : start + batch]
-                      if (c := candidate_for(fs_path(p), ctx.ingester.rules, ctx.config.inbox_dirs)) is not None]
-        ctx.ingester.ingest(candidates)
+    ingest_paths(ctx, [fs_path(p) for p in to_ingest])
     repaired["ingested"] = len(to_ingest)
     for start in range(0, len(report.orphaned), batch):
-        ctx.ingester.ingest([], removed=[fs_path(p) for p in report.orphaned[start : start + batch]])
+        ingest_paths(ctx, [], removed=[fs_path(p) for p in report.orphaned[start : start + batch]])
     repaired["removed"] = len(report.orphaned)
     for start in range(0, len(report.outside), batch):
-        ctx.ingester.ingest([], removed=[fs_path(p) for p in report.outside[start : start + batch]])
+        ingest_paths(ctx, [], removed=[fs_path(p) for p in report.outside[start : start + batch]])
     repaired["removed_outside"] = len(report.outside)
     now = datetime.now(UTC)
     if report.empty_documents:
         with ctx.db.write() as session:
-            store.tombstone(session, now, report.empty_documents)
+            documents.tombstone(session, now, report.empty_documents)
     repaired["tombstoned"] = len(report.empty_documents)
     if report.index_problem:
         # Another process or thread may have rebuilt it meanwhile (a daemon's follow).
@@ -188,7 +188,7 @@ def _repair(ctx: Any, report: VerifyReport) -> None:
             with ctx.db.write() as session:
                 # Re-sequencing makes the follower apply them again: an add for a live
                 # document, a delete for one the DB has tombstoned or never had.
-                store.resequence(session, report.not_indexed + report.index_orphans)
+                changes.resequence(session, report.not_indexed + report.index_orphans)
             if report.index_orphans:
                 ctx.index.delete_ids(report.index_orphans)
         ctx.index.follow(ctx.db)

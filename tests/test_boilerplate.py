@@ -175,7 +175,7 @@ def test_learned_thresholds(stories: int, group: int, learned: bool) -> None:
 
 
 def test_learning_groups_are_the_configured_source_else_the_folder() -> None:
-    from indexer.ingest.pipeline import line_group
+    from indexer.ingest.learned import line_group
 
     sources = (("/srv/inbox/tempo", "Tempo"),)
     assert line_group("/srv/inbox/tempo/2025/11/a.txt", sources) == "source:Tempo"

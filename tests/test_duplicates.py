@@ -14,7 +14,7 @@ from indexer.db import store
 from indexer.db.models import DocBand, Document
 from indexer.ingest.fingerprint import BANDS, band_keys, fingerprint, similarity
 from indexer.ingest.ingester import candidate_for
-from indexer.jobs import Context
+from indexer.context import Context
 from tests.conftest import Project, corpora_or_skip
 
 WIRE = (

@@ -12,10 +12,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from indexer import jobs
+from indexer.context import Context
 from indexer.db import store
-from indexer.jobs import Context
-from indexer.search import index
+from indexer.ingest.outcomes import apply_batch
+from indexer.records import BatchCounts
 from indexer.scheduler import missed_since
+from indexer.search import index
 
 
 def _write(ctx: Context, name: str, text: str) -> Path:
@@ -45,6 +47,19 @@ def test_ingest_logs_one_canonical_line_per_file(ctx: Context) -> None:
     assert len(failed) == 1 and failed[0]["reason"] == "empty file"
     scan = [e for e in logs if e["event"] == "job.scan"]
     assert len(scan) == 1 and scan[0]["added"] == 1 and scan[0]["failed"] == 1
+
+
+def test_ingest_paths_passes_over_gone_files_and_removes_the_removed(ctx: Context) -> None:
+    """The one way the watcher, retry, re-analysis and verify --repair ingest named files."""
+    a = _write(ctx, "a.txt", "Bridge reopens\n\nThe old bridge reopened to traffic this morning.\n")
+    b = _write(ctx, "b.txt", "Bakery wins\n\nA local bakery won the regional prize for its bread.\n")
+    counts = jobs.ingest_paths(ctx, [str(a), str(b), str(a.with_name("never.txt"))])
+    assert (counts.added, counts.failed) == (2, 0)
+    a.unlink()
+    counts = jobs.ingest_paths(ctx, [str(b)], removed=[str(a)])
+    assert (counts.deleted, counts.unchanged, counts.updated) == (1, 1, 0)
+    assert jobs.ingest_paths(ctx, [str(b)], force=True).updated == 1  # analysed again, same bytes
+    assert jobs.ingest_paths(ctx, []).as_dict() == BatchCounts().as_dict()
 
 
 def test_follow_is_idempotent_and_a_lost_checkpoint_heals(ctx: Context) -> None:
@@ -176,7 +191,7 @@ def test_overlong_metadata_is_clipped_not_a_failure(ctx: Context) -> None:
     path = _write(ctx, "long.txt", "Long lead\n\nA story whose lead names a very long source indeed.\n")
     analysis = replace(analyze(read_file(str(path), 10**6), AnalyzeOptions()), source="S" * 500, dateline="D" * 300)
     with ctx.db.write() as session:
-        counts = store.apply_batch(session, datetime.now(UTC), analyses=[analysis])
+        counts = apply_batch(session, datetime.now(UTC), analyses=[analysis])
     assert counts.added == 1
     with ctx.db.read() as session:
         doc = store.get_document(session, counts.doc_ids[str(path)])
@@ -311,7 +326,7 @@ def test_a_file_in_a_started_batch_is_left_to_that_batch(ctx: Context) -> None:
     second = ctx.ingester._start([candidate_for(str(path))])
     with capture_logs() as logs:
         left = ctx.ingester._finish(second)
-        assert left.added == 0 and left.busy == [str(path)]  # the caller looks at it again later
+        assert left.added == 0 and left.in_other_batch == [str(path)]  # the caller looks at it again later
         assert ctx.ingester._finish(first).added == 1
     assert [e["path"] for e in logs if e["event"] == "ingest.done"] == [str(path)]
     path.write_text("Ferry strike ends\n\nThe ferry crews went back to work on Friday.\n")
@@ -386,14 +401,14 @@ def test_index_writer_waiters_allow_for_an_ingest_s_commit_interval(
     import sys
     import time
 
-    from indexer import config
+    from indexer import config, context
     from indexer.errors import BusyError
     from tests.conftest import write_config
 
     (tmp_path / "inbox").mkdir()
     write_config(tmp_path, "\n[database]\nbusy_timeout_seconds = 0.2\n")
-    monkeypatch.setattr(jobs, "INGEST_COMMIT_SECONDS", 0.8)
-    ctx = jobs.open_context(config.load(tmp_path / "config.toml", env={}))
+    monkeypatch.setattr(context, "INGEST_COMMIT_SECONDS", 0.8)
+    ctx = context.open_context(config.load(tmp_path / "config.toml", env={}))
     jobs.follow(ctx)  # the index exists
     holder = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
               "print(flush=True); time.sleep(float(sys.argv[2]))")  # another process holding the index writer

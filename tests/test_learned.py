@@ -17,7 +17,7 @@ from indexer.db import store
 from indexer.db.models import DocLine
 from indexer.ingest.boilerplate import line_key
 from indexer.ingest.types import Removal
-from indexer.jobs import Context
+from indexer.context import Context
 from indexer.search.engine import SearchEngine, SearchOptions
 from tests.conftest import Project, write_config
 

@@ -20,12 +20,13 @@ from structlog.testing import capture_logs
 
 from indexer import config, jobs
 from indexer.daemon import Daemon
-from indexer.db import store
+from indexer.db import changes, store
 from indexer.db.models import Claim, Document, File, JobRun
 from indexer.db.session import Database, open_database
 from indexer.errors import BusyError
 from indexer.ingest.discover import Rules
 from indexer.ingest.ingester import Ingester, candidate_for
+from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.types import Analysis, RawFile
 from tests.conftest import postgres_database, write_config
@@ -69,12 +70,12 @@ def test_a_writer_waits_for_the_one_before_so_commits_follow_the_sequence(url: s
 
     def second() -> None:
         with second_db.write() as session:
-            taken["second"] = store._next_seqs(session, 1)
+            taken["second"] = changes.next_seqs(session, 1)
         second_done.set()
 
     try:
         with first_db.write() as session:
-            taken["first"] = store._next_seqs(session, 3)
+            taken["first"] = changes.next_seqs(session, 3)
             thread = threading.Thread(target=second)
             thread.start()
             # Until this transaction commits, the other writer must not get anywhere.
@@ -105,7 +106,7 @@ def test_a_follower_never_skips_a_change_while_nodes_write_at_once(url: str, tmp
         try:
             start.wait()
             for b in range(batches):
-                dbs[w].retrying(store.apply_batch, datetime.now(UTC), analyses=analyses[w, b])
+                dbs[w].retrying(apply_batch, datetime.now(UTC), analyses=analyses[w, b])
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -304,11 +305,11 @@ def test_a_writer_kept_waiting_past_the_busy_timeout_gets_busy_error(url: str, t
     waiter = open_database(url, tmp_path / "var", busy_timeout=0.3)
     try:
         with holder.write() as session:
-            store._next_seqs(session, 1)
+            changes.next_seqs(session, 1)
             started = time.monotonic()
             with pytest.raises(BusyError, match="database is busy"):
                 with waiter.write() as other:
-                    store._next_seqs(other, 1)
+                    changes.next_seqs(other, 1)
             assert time.monotonic() - started < 5
     finally:
         holder.dispose()
@@ -436,7 +437,7 @@ def test_a_commit_on_one_node_is_heard_by_the_others_at_once(pg_url: str, tmp_pa
         assert len(heard) == 1
         with writer.write() as session:
             store.claim_paths(session, ["/inbox/x.txt"], "node-b", 60.0)  # no document changed
-        writer.retrying(store.apply_batch, datetime.now(UTC), analyses=[_analysis("/inbox/a.txt", _text(1))])
+        writer.retrying(apply_batch, datetime.now(UTC), analyses=[_analysis("/inbox/a.txt", _text(1))])
         committed = time.monotonic()
         while len(heard) < 2 and time.monotonic() < committed + 10:
             time.sleep(0.02)

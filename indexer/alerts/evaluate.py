@@ -28,6 +28,7 @@ from indexer.alerts.deliver import deliver, one_at_a_time
 from indexer.db import alerts as alert_db
 from indexer.db import store
 from indexer.errors import DeliveryError
+from indexer.ingest.retry import retry_delay
 from indexer.locks import FileLock
 
 if TYPE_CHECKING:
@@ -309,7 +310,7 @@ def _record_deliveries(ctx: Context, delivered: list[tuple[str, str, int, int]],
         for alert, d, error in failed:
             mark = marks.get((alert, d))
             failures = (mark.failures if mark is not None else 0) + 1
-            alert_db.record_failure(session, alert, d, error, now, now + timedelta(seconds=store.retry_delay(failures)))
+            alert_db.record_failure(session, alert, d, error, now, now + timedelta(seconds=retry_delay(failures)))
             result.failed.append(f"{alert} {d}: {error}")
 
 

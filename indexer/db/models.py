@@ -127,7 +127,7 @@ class DocBand(Base):
     documents sharing a band key, found with an indexed equality query on any database.
 
     No index on document_id: a document's rows are deleted by primary key, recomputed
-    from its fingerprint (store._drop_bands).
+    from its fingerprint (bands.drop_bands).
     """
 
     __tablename__ = "doc_bands"

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
+from indexer.ingest.learned import (
+    FLAG_KEPT,
+    LEARNED,
+    LEARNED_MAX_CHARS,
+    group_key,
+    is_furniture,
+    line_key,
+    remove_learned,
+    short_lines,
+)
 from indexer.ingest.metadata import MONTH_PATTERN, WEEKDAY_PATTERN
-from indexer.ingest.types import Removal
+from indexer.records import Cleaned, Removal
 
+# The learned-furniture names (ingest/learned.py) are re-exported for older callers.
 __all__ = [
     "BUILTIN_RULES",
+    "FLAG_KEPT",
+    "LEARNED",
+    "LEARNED_MAX_CHARS",
     "Cleaned",
     "Rule",
     "compile_rules",
@@ -24,8 +36,6 @@ __all__ = [
     "short_lines",
 ]
 
-FLAG_KEPT = "boilerplate_kept"
-LEARNED = "learned"
 REPEATED = "repeated"
 
 # A furniture line is short; a paragraph that merely starts like one ("Published on
@@ -48,13 +58,6 @@ class Rule:
         if self.name.startswith("user:"):
             return self.pattern.search(line) is not None
         return self.pattern.fullmatch(line) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Cleaned:
-    body: str
-    removed: tuple[Removal, ...] = ()
-    flags: tuple[str, ...] = ()
 
 
 def _rule(name: str, *alternatives: str, max_len: int = _MAX_LINE) -> Rule:
@@ -311,76 +314,6 @@ def remove(body: str, user_rules: tuple[str, ...] = ()) -> Cleaned:
     if not kept_paragraphs:
         return Cleaned(body, (), (FLAG_KEPT,))
     return Cleaned("\n\n".join(kept_paragraphs), tuple(removed))
-
-
-# Learned rules count lines up to this length: furniture (mastheads, footers, contact and
-# credit lines) is short, and a paragraph of content is not counted or removed.
-LEARNED_MAX_CHARS = 200
-
-
-# Keys are the first 16 bytes of a SHA-256, stored raw: half the size of hex digits in
-# the counting table and its index (migration 0005 turned the old 32 hex digits into these).
-_KEY_BYTES = 16
-
-
-def line_key(line: str) -> bytes:
-    """The key a line is counted and matched by: its words, case folded, hashed.
-
-    "Repeats verbatim" up to spacing and case; a hash keeps the counting table narrow.
-    """
-    return hashlib.sha256(" ".join(line.split()).casefold().encode("utf-8")).digest()[:_KEY_BYTES]
-
-
-def group_key(name: str) -> bytes:
-    """The key of a learning group ("folder:/srv/inbox/bugle", "source:Tempo")."""
-    return hashlib.sha256(name.encode("utf-8")).digest()[:_KEY_BYTES]
-
-
-def short_lines(body: str) -> dict[bytes, str]:
-    """key -> first text of each distinct line short enough to be learned furniture."""
-    found: dict[bytes, str] = {}
-    for line in body.split("\n"):
-        stripped = line.strip()
-        if stripped and len(stripped) <= LEARNED_MAX_CHARS:
-            found.setdefault(line_key(stripped), stripped)
-    return found
-
-
-def remove_learned(body: str, keys: Collection[bytes]) -> Cleaned:
-    """Drop the lines whose key is learned furniture of the document's group.
-
-    Like remove(), keeps the body and flags it when every line would go: a document
-    that is nothing but its site's repeated lines is more likely a rule's mistake.
-    """
-    if not keys:
-        return Cleaned(body)
-    removed: list[Removal] = []
-    paragraphs: list[str] = []
-    for paragraph in body.split("\n\n"):
-        kept = []
-        for line in paragraph.split("\n"):
-            stripped = line.strip()
-            if stripped and len(stripped) <= LEARNED_MAX_CHARS and line_key(stripped) in keys:
-                removed.append(Removal(LEARNED, line))
-            else:
-                kept.append(line)
-        if kept:
-            paragraphs.append("\n".join(kept))
-    if not removed:
-        return Cleaned(body)
-    if not paragraphs:
-        return Cleaned(body, (), (FLAG_KEPT,))
-    return Cleaned("\n\n".join(paragraphs), tuple(removed))
-
-
-def is_furniture(stories: int, group_documents: int, min_documents: int, min_fraction: float) -> bool:
-    """Whether a line found in ``stories`` different stories of a group is furniture.
-
-    Both thresholds must hold: enough stories (a quote shared by two syndicated copies
-    is one story, and never enough), and a large enough share of the group (a phrase
-    common in news is still rare among one site's articles; its footer is in most).
-    """
-    return stories >= min_documents and group_documents > 0 and stories >= min_fraction * group_documents
 
 
 def _repeated_line(line: str, paragraphs: set[str], lines: set[str]) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zlib
 from typing import TYPE_CHECKING, TypeAlias
@@ -13,13 +12,12 @@ if TYPE_CHECKING:  # numpy itself is imported where it is used: only ingest work
 
     _Hashes: TypeAlias = npt.NDArray[np.uint64]
 
+from indexer.lsh import BANDS, band_keys
+
 __all__ = ["BANDS", "band_keys", "fingerprint", "similarity"]
 
 NUM_PERM = 64
 SHINGLE_WORDS = 3
-# 21 bands of 3 rows: documents with Jaccard 0.5 share a band 94% of the time, with 0.1
-# (two stories on one topic) 2%: candidates stay few and every candidate is then checked.
-BANDS, ROWS = 21, 3
 _SEED = 1  # fixed: fingerprints must compare across processes and runs
 _WORD = re.compile(r"\w+")
 _MIN_SHINGLES = 5
@@ -78,17 +76,6 @@ def fingerprint(body: str) -> bytes | None:
             return None
         permuted = (shingles[:, None] * a + b) >> np.uint64(32)
     return bytes(permuted.min(axis=0).astype(">u4").tobytes())
-
-
-def band_keys(signature: bytes) -> list[int]:
-    """One 64-bit key per band (signed, to fit any database's BIGINT); documents sharing
-    any key are near-duplicate candidates. Migration 0004 holds a copy of this."""
-    size = ROWS * 4
-    return [
-        int.from_bytes(hashlib.blake2b(signature[band * size : (band + 1) * size], digest_size=8).digest(),
-                       "little", signed=True)
-        for band in range(BANDS)
-    ]
 
 
 def similarity(a: bytes, b: bytes) -> float:

@@ -10,10 +10,10 @@ import socket
 import stat
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,15 +21,20 @@ from typing import Any
 
 import structlog
 
-from indexer.db import store
+from indexer.db import claims, documents, files
+from indexer.db.files import FORGET_REASON, FORGET_STAGE
 from indexer.db.session import Database
 from indexer.errors import BusyError, Cancelled, InputError, StorageError
+from indexer.ingest.cluster import NEAR_DUPLICATE_THRESHOLD
 from indexer.ingest.discover import Rules, discover, named_path, symlink_problem
 from indexer.ingest.folders import FolderMarks, is_under, unavailable, vanished_at_once
+from indexer.ingest.learned import rules_if_changed
+from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.paths import db_path, fs_path
 from indexer.ingest.pipeline import AnalyzeOptions, analyze, warm_up
 from indexer.ingest.read import read_file
-from indexer.ingest.types import Analysis, Candidate, FileFailure, RawFile, Unlisted
+from indexer.ingest.retry import known_states
+from indexer.records import Analysis, BatchCounts, Candidate, FileFailure, Linked, RawFile, Unlisted
 
 __all__ = ["IngestResult", "Ingester", "candidate_for"]
 
@@ -51,7 +56,7 @@ REJOIN_SECONDS = 600.0
 
 @dataclass
 class IngestResult:
-    counts: store.BatchCounts = field(default_factory=store.BatchCounts)
+    counts: BatchCounts = field(default_factory=BatchCounts)
     seen: int = 0
     deferred: int = 0
     skipped: int = 0  # files the include/exclude patterns left out
@@ -108,7 +113,7 @@ class Ingester:
         batch_size: int = 500,
         workers: int = 1,
         clock: Callable[[], datetime] = _now,
-        near_threshold: float = store.NEAR_DUPLICATE_THRESHOLD,
+        near_threshold: float = NEAR_DUPLICATE_THRESHOLD,
         node: str | None = None,
         lease_seconds: float = 60.0,
         inbox: Sequence[str | Path] = (),
@@ -141,8 +146,8 @@ class Ingester:
         self._learned_version = -1  # of the learned furniture rules in self.options
         # Paths in a started, not yet stored batch: the daemon's watcher and its scan may
         # both come upon a file; the second leaves it to the batch that has it.
-        self._busy: set[str] = set()
-        self._busy_lock = threading.Lock()
+        self._in_progress: set[str] = set()
+        self._in_progress_lock = threading.Lock()
         # Claims held by batches not yet stored, renewed while they are analysed: a batch
         # that takes longer than a lease must not be taken over and done twice.
         self._claimed: set[str] = set()
@@ -231,24 +236,22 @@ class Ingester:
     def refresh_learned(self) -> None:
         """Take up the learned furniture rules when they changed (learned by this node's
         job or another's): one small query per batch, the rules only when they moved."""
-        with self.db.read() as session:
-            version = store.learned_version(session)
-            if version == self._learned_version:
-                return
-            rules = store.learned_rules(session)
+        changed = rules_if_changed(self.db, self._learned_version)
+        if changed is None:
+            return
+        self._learned_version, rules = changed
         self.options = dataclasses.replace(self.options, learned=rules)
-        self._learned_version = version
 
-    def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _Batch:
+    def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _PendingBatch:
         """Start a batch of ``candidates`` (file system paths) and ``removed`` (database paths)."""
-        batch = _Batch(removed=list(removed), force=force)
+        batch = _PendingBatch(removed=list(removed), force=force)
         # From here on a path is its database form; read_file gets the file system one back.
         candidates = [c if (p := db_path(c.path)) == c.path else dataclasses.replace(c, path=p)
                       for c in candidates]
-        with self._busy_lock:
-            fresh = {c.path: c for c in candidates if c.path not in self._busy}
-            self._busy.update(fresh)
-        batch.busy = set(fresh)
+        with self._in_progress_lock:
+            fresh = {c.path: c for c in candidates if c.path not in self._in_progress}
+            self._in_progress.update(fresh)
+        batch.taken = set(fresh)
         batch.left = [c.path for c in candidates if c.path not in fresh]
         if batch.left:
             log.info("ingest.in_progress", files=len(batch.left))
@@ -259,7 +262,7 @@ class Ingester:
             raise
         return batch
 
-    def _begin(self, batch: _Batch, candidates: list[Candidate]) -> None:
+    def _begin(self, batch: _PendingBatch, candidates: list[Candidate]) -> None:
         """Claim, read and look up the batch's files, and submit their analysis."""
         self.refresh_learned()
         batch.claimed = self._claim([c.path for c in candidates])
@@ -282,18 +285,18 @@ class Ingester:
         if raws and not batch.force:
             since = self.clock() - timedelta(seconds=REJOIN_SECONDS)
             with self.db.read() as session:
-                known = store.live_files_by_sha(session, (r.sha256 for r in raws))
+                known = files.live_files_by_sha(session, (r.sha256 for r in raws))
                 if unknown := [r.sha256 for r in raws if r.sha256 not in known]:
                     # A forgotten file renamed or copied is still forgotten.
-                    forgotten = store.forgotten_shas(session, unknown)
-                    known.update(store.recently_deleted_by_sha(session, unknown, since))
+                    forgotten = documents.forgotten_shas(session, unknown)
+                    known.update(documents.recently_deleted_by_sha(session, unknown, since))
         to_analyze = []
         for raw in raws:
             if raw.sha256 in forgotten:
-                batch.failures.append(FileFailure(raw.path, store.FORGET_STAGE, store.FORGET_REASON, raw.size,
+                batch.failures.append(FileFailure(raw.path, FORGET_STAGE, FORGET_REASON, raw.size,
                                                   raw.mtime_ns))
             elif raw.sha256 in known:  # bytes of a live or just deleted file: a move, a copy, unchanged
-                batch.links.append((store.Linked(raw.path, raw.size, raw.mtime_ns, raw.sha256), known[raw.sha256][1]))
+                batch.links.append((Linked(raw.path, raw.size, raw.mtime_ns, raw.sha256), known[raw.sha256][1]))
             else:
                 to_analyze.append(raw)
         batch.outcomes = self._analyze_all(to_analyze)
@@ -301,7 +304,7 @@ class Ingester:
     def _claim(self, paths: list[str]) -> set[str]:
         if not paths:
             return set()
-        held: set[str] = self.db.retrying(store.claim_paths, paths, self.node, self.lease_seconds, exclusive=False)
+        held: set[str] = self.db.retrying(claims.claim_paths, paths, self.node, self.lease_seconds, exclusive=False)
         with self._claims_lock:
             self._claimed |= held
             if held and self._renewer is None:
@@ -318,13 +321,13 @@ class Ingester:
             if not paths:
                 continue
             try:
-                self.db.retrying(store.renew_claims, paths, self.node, self.lease_seconds, exclusive=False)
+                self.db.retrying(claims.renew_claims, paths, self.node, self.lease_seconds, exclusive=False)
             except Exception as e:  # the next round tries again; a lease lost is a batch done twice, no more
                 log.warning("ingest.claim_renewal_failed", error=str(e), files=len(paths))
 
-    def _release(self, batch: _Batch) -> None:
-        with self._busy_lock:
-            self._busy -= batch.busy
+    def _release(self, batch: _PendingBatch) -> None:
+        with self._in_progress_lock:
+            self._in_progress -= batch.taken
         if batch.elsewhere:
             log.info("ingest.claimed_elsewhere", files=batch.elsewhere)
         if not batch.claimed:
@@ -332,24 +335,24 @@ class Ingester:
         with self._claims_lock:
             self._claimed -= batch.claimed
         try:
-            self.db.retrying(store.release_claims, sorted(batch.claimed), self.node, exclusive=False)
+            self.db.retrying(claims.release_claims, sorted(batch.claimed), self.node, exclusive=False)
         except Exception as e:  # the leases run out on their own
             log.warning("ingest.release_failed", error=str(e), files=len(batch.claimed))
 
-    def _finish(self, batch: _Batch) -> store.BatchCounts:
+    def _finish(self, batch: _PendingBatch) -> BatchCounts:
         try:
             counts = self._store(batch)
         finally:
             self._release(batch)  # after the commit (or the give-up): others may take them
-        counts.busy.extend(batch.left)
+        counts.in_other_batch.extend(batch.left)
         return counts
 
-    def _abandon(self, batches: Iterable[_Batch]) -> None:
+    def _abandon(self, batches: Iterable[_PendingBatch]) -> None:
         """Let go of started batches that will not be stored (the scan stopped on an error)."""
         for batch in batches:
             self._release(batch)
 
-    def _store(self, batch: _Batch) -> store.BatchCounts:
+    def _store(self, batch: _PendingBatch) -> BatchCounts:
         analyses: list[Analysis] = []
         failures = batch.failures
         for outcome in batch.outcomes():
@@ -360,10 +363,10 @@ class Ingester:
         if self.should_stop():
             raise Cancelled("stopping: batch abandoned before its transaction")
         if not (analyses or batch.links or failures or batch.removed):
-            return store.BatchCounts()
+            return BatchCounts()
         try:
-            counts: store.BatchCounts = self.db.retrying(
-                store.apply_batch, self.clock(), analyses=analyses, links=batch.links, failures=failures,
+            counts: BatchCounts = self.db.retrying(
+                apply_batch, self.clock(), analyses=analyses, links=batch.links, failures=failures,
                 removed=batch.removed, force=batch.force, near_threshold=self.near_threshold,
             )
         except (BusyError, StorageError):
@@ -386,17 +389,17 @@ class Ingester:
         return counts
 
     def _one_by_one(
-        self, analyses: list[Analysis], batch: _Batch, failures: list[FileFailure]
-    ) -> store.BatchCounts:
+        self, analyses: list[Analysis], batch: _PendingBatch, failures: list[FileFailure]
+    ) -> BatchCounts:
         """Store a failed batch file by file; a file whose own write fails is recorded."""
-        counts = store.BatchCounts()
+        counts = BatchCounts()
         units: list[tuple[str | None, dict[str, Any]]] = [(a.path, {"analyses": [a]}) for a in analyses]
         units += [(link.path, {"links": [(link, doc_id)]}) for link, doc_id in batch.links]
         units.append((None, {"failures": failures, "removed": batch.removed}))
         for path, unit in units:
             try:
                 counts.merge(self.db.retrying(
-                    store.apply_batch, self.clock(), force=batch.force, near_threshold=self.near_threshold, **unit
+                    apply_batch, self.clock(), force=batch.force, near_threshold=self.near_threshold, **unit
                 ))
             except (BusyError, StorageError):
                 raise
@@ -404,7 +407,7 @@ class Ingester:
                 if path is None:
                     raise
                 failure = FileFailure(path, "store", f"{type(e).__name__}: {e}".splitlines()[0][:300])
-                counts.merge(self.db.retrying(store.apply_batch, self.clock(), failures=[failure]))
+                counts.merge(self.db.retrying(apply_batch, self.clock(), failures=[failure]))
         return counts
 
     def _held(self, scanned: list[str], known: dict[str, tuple[int, int, bool]], missing: list[str],
@@ -434,7 +437,7 @@ class Ingester:
 
     def ingest(
         self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False
-    ) -> store.BatchCounts:
+    ) -> BatchCounts:
         """Read, analyse and store one batch in one transaction (with paths gone): file
         system paths, as discover, the watcher and ``fs_path`` give them."""
         return self._finish(self._start(candidates, [db_path(p) for p in removed], force))
@@ -466,12 +469,12 @@ class Ingester:
         marks = FolderMarks(self.marks_path)
         root_strs = [db_path(named_path(r)) for r in roots]
         with self.db.read() as session:
-            known = store.known_states(session, root_strs, now=self.clock())
+            known = known_states(session, root_strs, now=self.clock())
         result = IngestResult()
-        in_flight: list[tuple[_Batch, int]] = []
+        in_flight: list[tuple[_PendingBatch, int]] = []
         passed_over: dict[str, int] = {}  # discover's counts
 
-        def advance(batch: _Batch | None, size: int = 0) -> None:
+        def advance(batch: _PendingBatch | None, size: int = 0) -> None:
             """Queue ``batch`` (None: the end) and commit the oldest ones beyond the
             number kept in flight, so that the workers never wait for this process."""
             if batch is not None:
@@ -543,15 +546,15 @@ class Ingester:
 
 
 @dataclass
-class _Batch:
+class _PendingBatch:
     """One unit of work between its start (reads, analysis submitted) and its commit."""
 
     removed: list[str]
     force: bool
     failures: list[FileFailure] = field(default_factory=list)
-    links: list[tuple[store.Linked, int]] = field(default_factory=list)
+    links: list[tuple[Linked, int]] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)  # paths this node holds claims on
-    busy: set[str] = field(default_factory=set)  # candidates no other batch may start meanwhile
+    taken: set[str] = field(default_factory=set)  # candidates no other batch may start meanwhile
     left: list[str] = field(default_factory=list)  # candidates another batch had in progress
     elsewhere: int = 0  # candidates skipped: another node holds their claims
     outcomes: Callable[[], list[Analysis | FileFailure]] = lambda: []

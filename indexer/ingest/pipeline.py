@@ -7,17 +7,25 @@ import dataclasses
 import hashlib
 import multiprocessing
 import os
-import posixpath
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from indexer.errors import InputError
-from indexer.ingest import boilerplate, decode, fingerprint, language, metadata, normalize, pagefurniture
-from indexer.ingest.types import Analysis, FileFailure, RawFile
+from indexer.ingest import (
+    boilerplate,
+    decode,
+    fingerprint,
+    language,
+    learned,
+    metadata,
+    normalize,
+    pagefurniture,
+)
+from indexer.records import Analysis, FileFailure, RawFile
 
-__all__ = ["AnalyzeOptions", "analyze", "line_group"]
+__all__ = ["AnalyzeOptions", "analyze"]
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
@@ -31,31 +39,8 @@ class AnalyzeOptions:
     boilerplate_rules: tuple[str, ...] = ()
     # (absolute folder, source name): files under a folder whose text names no source.
     source_map: tuple[tuple[str, str], ...] = ()
-    # Learned furniture: group key -> keys of its lines (boilerplate.line_key), from the DB.
+    # Learned furniture: group key -> keys of its lines (learned.line_key), from the DB.
     learned: Mapping[bytes, frozenset[bytes]] = field(default_factory=dict, hash=False)
-
-
-def _folder_source(path: str, source_map: tuple[tuple[str, str], ...]) -> str | None:
-    """The source configured for the deepest folder holding ``path``."""
-    best: tuple[int, str | None] = (-1, None)
-    for folder, source in source_map:
-        if path.startswith(folder.rstrip("/") + "/") and len(folder) > best[0]:
-            best = (len(folder), source)
-    return best[1]
-
-
-def line_group(path: str, source_map: tuple[tuple[str, str], ...]) -> str:
-    """The group a document's lines are counted in for learned furniture.
-
-    The source configured for its folder (every folder of one site counts together),
-    else the folder the file lies in. Not the source named in the text: a wire story's
-    agency reaches us through many sites, each with its own furniture.
-    """
-    return _group(path, _folder_source(path, source_map))
-
-
-def _group(path: str, folder_source: str | None) -> str:
-    return f"source:{folder_source}" if folder_source is not None else f"folder:{posixpath.dirname(path)}"
 
 
 def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
@@ -80,14 +65,15 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         reason = "empty file" if not raw.data else "no text (whitespace only)"
         return FileFailure(raw.path, "normalize", reason, raw.size, raw.mtime_ns)
     cleaned = boilerplate.remove(body, options.boilerplate_rules)
-    folder_source = _folder_source(raw.path, options.source_map)
-    group = _group(raw.path, folder_source)
-    furniture = options.learned.get(boilerplate.group_key(group), frozenset())
-    lines = tuple((key, key in furniture) for key in boilerplate.short_lines(cleaned.body))
-    learned = boilerplate.remove_learned(cleaned.body, furniture)
-    page = pagefurniture.remove(learned.body)
-    removed = cleaned.removed + learned.removed + page.removed
-    flags = tuple(dict.fromkeys(cleaned.flags + learned.flags + page.flags))
+    folder_source = learned.folder_source(raw.path, options.source_map)
+    group = learned.group_of(raw.path, folder_source)
+    group_key = learned.group_key(group)
+    furniture = options.learned.get(group_key, frozenset())
+    lines = tuple((key, key in furniture) for key in learned.short_lines(cleaned.body))
+    without_learned = learned.remove_learned(cleaned.body, furniture)
+    page = pagefurniture.remove(without_learned.body)
+    removed = cleaned.removed + without_learned.removed + page.removed
+    flags = tuple(dict.fromkeys(cleaned.flags + without_learned.flags + page.flags))
     body = page.body
     t = lap("boilerplate", t)
     detection = language.detect(
@@ -100,7 +86,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
     if page.removed:
         # The headline is found among the page's own first lines (the page title, the
         # headline echoed under the menu), which page furniture may have taken away.
-        head = metadata.extract(learned.body, furniture=[r.text for r in cleaned.removed + learned.removed])
+        head = metadata.extract(without_learned.body, furniture=[r.text for r in cleaned.removed + without_learned.removed])
         if head.title and not head.title_derived:
             meta = dataclasses.replace(meta, title=head.title, title_derived=False)
     t = lap("metadata", t)
@@ -137,6 +123,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         flags=flags,
         fingerprint=signature,
         line_group=group,
+        line_group_key=group_key,
         lines=lines,
         normalizer_version=normalize.NORMALIZER_VERSION,
         ms=round((time.perf_counter() - started) * 1000, 3),

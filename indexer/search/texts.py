@@ -2,18 +2,19 @@
 
 The index does not store bodies: the database holds each text once, compressed, and a
 search reads the few it shows. SQLite is read through the standard library, read-only,
-so that a search imports no SQLAlchemy; another database goes through SQLAlchemy.
+so that a search imports no SQLAlchemy; another database goes through SQLAlchemy
+(the queries are in db/texts.py).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from indexer.db.texts import engine_bodies, open_engine, sqlite_bodies
 from indexer.errors import StorageError
 
 __all__ = ["DocumentTexts"]
@@ -48,30 +49,10 @@ class DocumentTexts:
 
     def _rows(self, ids: list[int]) -> list[tuple[int, bytes]]:
         if self.url.startswith(_SQLITE_PREFIX):
-            return self._sqlite_rows(ids)
-        from sqlalchemy import bindparam, create_engine, text
-
+            return sqlite_bodies(self._sqlite_path(), ids)
         if self._engine is None:
-            # An unreachable server fails the search in seconds, not after TCP's minutes.
-            timeout = {"connect_timeout": 10} if self.url.startswith("postgresql") else {}
-            self._engine = create_engine(self.url, pool_pre_ping=True, connect_args=timeout)
-        query = text("SELECT id, body_zlib FROM documents WHERE id IN :ids").bindparams(
-            bindparam("ids", expanding=True)
-        )
-        with self._engine.connect() as connection:
-            return [(row[0], bytes(row[1])) for row in connection.execute(query, {"ids": ids})]
-
-    def _sqlite_rows(self, ids: list[int]) -> list[tuple[int, bytes]]:
-        # A connection per call: cheap (~0.1 ms) and safe from any thread.
-        path = self._sqlite_path()
-        if not path.is_file():
-            raise sqlite3.OperationalError("no such file")
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
-        try:
-            marks = ",".join("?" * len(ids))
-            return connection.execute(f"SELECT id, body_zlib FROM documents WHERE id IN ({marks})", ids).fetchall()
-        finally:
-            connection.close()
+            self._engine = open_engine(self.url)
+        return engine_bodies(self._engine, ids)
 
     def _sqlite_path(self) -> Path:
         return Path(unquote(self.url[len(_SQLITE_PREFIX) :].split("?", 1)[0])).resolve()  # as SQLAlchemy reads it

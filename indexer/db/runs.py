@@ -1,0 +1,63 @@
+"""job_runs: one row per job run (scan, follow, learn ...), and what the last ones did."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from indexer.db.models import JobRun
+
+__all__ = [
+    "end_run",
+    "last_scan_counts",
+    "last_started",
+    "prune_runs",
+    "start_run",
+]
+
+
+def start_run(session: Session, job: str, started: datetime, node: str | None) -> int:
+    """Record that ``job`` started; returns the run's id."""
+    run = JobRun(job=job, started_at=started, node=node)
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def end_run(session: Session, run_id: int, ended: datetime, outcome: str, counts: str, error: str | None) -> None:
+    """Record how a run ended (``counts`` as JSON)."""
+    row = session.get(JobRun, run_id)
+    if row is not None:
+        row.ended_at = ended
+        row.outcome = outcome
+        row.counts = counts
+        row.error = error
+
+
+def prune_runs(session: Session, job: str, before: datetime) -> None:
+    """Forget the runs of ``job`` started before ``before``."""
+    session.execute(delete(JobRun).where(JobRun.job == job, JobRun.started_at < before))
+
+
+def last_started(session: Session, job: str, node: str | None = None) -> datetime | None:
+    """When ``job`` last started, on ``node`` (or by a program from before job_runs.node) when given."""
+    statement = select(JobRun.started_at).where(JobRun.job == job)
+    if node is not None:
+        statement = statement.where(or_(JobRun.node == node, JobRun.node.is_(None)))
+    return session.scalar(statement.order_by(JobRun.id.desc()).limit(1))
+
+
+def last_scan_counts(session: Session) -> dict[str, Any]:
+    """The counts the last finished scan recorded (empty before the first one)."""
+    counts = session.scalar(
+        select(JobRun.counts).where(JobRun.job == "scan", JobRun.outcome == "ok").order_by(JobRun.id.desc()).limit(1)
+    )
+    try:
+        value = json.loads(counts) if counts else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
