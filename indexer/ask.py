@@ -24,11 +24,12 @@ import json
 import os
 import socket
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
-from indexer import errors
-from indexer.errors import IndexerError
 from indexer.search.request import Output, SearchRequest
+
+if TYPE_CHECKING:
+    from indexer.errors import IndexerError
 
 __all__ = [
     "ASK_TIMEOUT",
@@ -53,30 +54,58 @@ ASK_TIMEOUT = 1.5
 MAX_REQUEST = 1 << 20
 
 
-class ConfigSource(NamedTuple):
+# Plain classes, not NamedTuples: a NamedTuple compiles its constructor when it is
+# defined, and this module is imported before every search.
+
+
+class ConfigSource:
     """Where a command's settings come from, unread: for the server to load them."""
 
-    path: str | None  # --config
-    cwd: str  # where a relative path starts
-    env: dict[str, str]  # INDEXER_CONFIG and INDEXER_DATA_DIR, when set
+    __slots__ = ("cwd", "env", "path")
+
+    def __init__(self, path: str | None, cwd: str, env: Mapping[str, str]) -> None:
+        self.path = path  # --config
+        self.cwd = cwd  # where a relative path starts
+        self.env = dict(env)  # INDEXER_CONFIG and INDEXER_DATA_DIR, when set
+
+    def as_dict(self) -> dict[str, object]:
+        return {"path": self.path, "cwd": self.cwd, "env": self.env}
 
 
-class Raised(NamedTuple):
+class Raised:
     """The search raised ``error`` on the server."""
 
-    error: IndexerError
+    __slots__ = ("error",)
+
+    def __init__(self, error: IndexerError) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Raised({self.error!r})"
 
 
-class Declined(NamedTuple):
+class Declined:
     """The server does not run this request: the client runs it itself."""
 
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Declined({self.reason!r})"
 
 
-class Unreachable(NamedTuple):
+class Unreachable:
     """No server answered (none runs, a stale socket, a timeout, half an answer)."""
 
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Unreachable({self.reason!r})"
 
 
 Reply = Output | Raised | Declined | Unreachable
@@ -87,7 +116,7 @@ def ask(data_dir: str | os.PathLike[str], request: SearchRequest, config: Config
     """The answer of the search server of ``data_dir`` to ``request``."""
     message = request.to_dict()
     if config is not None:
-        message["config"] = config._asdict()
+        message["config"] = config.as_dict()
     return send(data_dir, message, timeout)
 
 
@@ -118,7 +147,9 @@ def reply_to_dict(reply: Output | Raised | Declined) -> dict[str, object]:
     if isinstance(reply, Output):
         return {"stdout": reply.text, "exit": reply.exit_code} if reply.exit_code else {"stdout": reply.text}
     if isinstance(reply, Raised):
-        return {"error": errors.to_dict(reply.error)}
+        from indexer.errors import to_dict
+
+        return {"error": to_dict(reply.error)}
     return {"declined": reply.reason}
 
 
@@ -128,6 +159,8 @@ def reply_from_dict(answer: Mapping[str, object]) -> Output | Raised | Declined:
     if isinstance(text, str) and isinstance(code, int):
         return Output(text, code)
     if isinstance(error, dict) and isinstance(error.get("type"), str) and isinstance(error.get("message"), str):
-        return Raised(errors.from_dict(error))
+        from indexer.errors import from_dict  # only now: a search that printed needs no error classes
+
+        return Raised(from_dict(error))
     reason = answer.get("declined")
     return Declined(reason if isinstance(reason, str) else f"an answer of another shape: {answer!r}"[:200])

@@ -106,8 +106,8 @@ class SearchServer:
         try:
             request = SearchRequest.from_dict(message)
             source = message.get("config")
-            config = ConfigSource(**source) if isinstance(source, dict) else None
-        except (TypeError, ValueError) as e:
+            config = ConfigSource(source["path"], source["cwd"], source["env"]) if isinstance(source, dict) else None
+        except (KeyError, TypeError, ValueError) as e:
             return reply_to_dict(Declined(f"not a search request: {e}"))
         return reply_to_dict(self.reply(request, config))
 

@@ -228,7 +228,7 @@ def test_the_click_commands_are_built_from_the_table() -> None:
 
 
 def test_the_request_carries_the_engine_s_options() -> None:
-    assert ENGINE_FIELDS == tuple(f.name for f in dataclasses.fields(SearchOptions))
+    assert tuple(f.name for f in dataclasses.fields(SearchOptions)) == ENGINE_FIELDS
     defaults = SearchOptions()
     assert all(getattr(defaults, name) == SearchRequest._field_defaults[name] for name in ENGINE_FIELDS)
 

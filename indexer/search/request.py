@@ -8,7 +8,8 @@ can send a search to the daemon before click and the settings are imported
 (indexer/__main__.py). A test holds the two parsers to the same requests and refusals.
 
 Only the standard library, and not dataclasses (it imports inspect, a few milliseconds on
-that path): the records are NamedTuples, as frozen.
+that path): the table's rows and the request are NamedTuples, as frozen; the other
+records are plain classes (a NamedTuple compiles its constructor when it is defined).
 """
 
 from __future__ import annotations
@@ -64,12 +65,15 @@ class Option(NamedTuple):
     commands: tuple[str, ...] = COMMANDS
 
 
-class Argument(NamedTuple):
+class Argument:
     """A command's positional argument."""
 
-    name: str
-    kind: str  # TEXT or INT
-    many: bool  # one or more (nargs=-1, required), else exactly one
+    __slots__ = ("kind", "many", "name")
+
+    def __init__(self, name: str, kind: str, many: bool) -> None:
+        self.name = name
+        self.kind = kind  # TEXT or INT
+        self.many = many  # one or more (nargs=-1, required), else exactly one
 
 
 # The options of the search commands, in the order their help lists them.
@@ -248,11 +252,17 @@ class UsageError(ValueError):
     """A command line click refuses too: the full command line prints its usage error."""
 
 
-class CommandLine(NamedTuple):
+class CommandLine:
     """A search command line, parsed."""
 
-    config: str | None  # --config (the command's, else the group's); None when not given
-    request: SearchRequest
+    __slots__ = ("config", "request")
+
+    def __init__(self, config: str | None, request: SearchRequest) -> None:
+        self.config = config  # --config (the command's, else the group's); None when not given
+        self.request = request
+
+    def __repr__(self) -> str:
+        return f"CommandLine({self.config!r}, {self.request!r})"
 
 
 def parse_command_line(argv: Sequence[str], tty: bool) -> CommandLine | None:
