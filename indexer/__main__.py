@@ -1,10 +1,13 @@
 """`indexer` and `python -m indexer`: the command line, with a short way for searches.
 
-A search that the daemon's search server can answer is sent to it as typed, before click
-and the settings are imported (about a third of a whole `indexer search` process); the
-server parses it with the same click command (search/service.py). Everything else, and
-whatever the server declines, runs the full command line (cli.main), which prints usage
-and errors as always.
+A search command line is parsed without click (search/request.py) and the request sent to
+the daemon's search server (indexer/ask.py) before click and the settings are imported:
+they are about a third of a whole `indexer search` process. The server's output is
+printed here; an error it answered with goes to cli.main, the one place that reports
+errors. Everything else (other commands, help, logs, usage errors, a server that declined
+or did not answer) runs the full command line, which prints usage and errors as always.
+
+Nothing here, nor in what it imports, may import click, SQLAlchemy, Whoosh or structlog.
 """
 
 from __future__ import annotations
@@ -12,41 +15,56 @@ from __future__ import annotations
 import os
 import sys
 
+from indexer.ask import ConfigSource, Output, Raised, Reply, Unreachable, ask
+
 __all__ = ["main"]
 
 
 def main() -> None:
+    reply: Reply | None = None
     try:
-        served = _ask_server(sys.argv[1:])
-        if isinstance(served, tuple) and _write(served[0]):
-            sys.exit(served[1])
+        reply = _ask(sys.argv[1:])
+        if isinstance(reply, Output):
+            data = _encoded(reply.text)
+            if data is not None and _write(data):
+                sys.exit(reply.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     from indexer.cli import main as cli_main
 
-    cli_main(ask_server=served is not False)  # a server that did not answer is not waited for twice
+    if isinstance(reply, Raised):
+        cli_main(raised=reply.error)
+    cli_main(ask_server=not isinstance(reply, Unreachable))  # a server that did not answer is not waited for twice
 
 
-def _ask_server(argv: list[str]) -> tuple[bytes, int] | bool | None:
-    """The server's output for `indexer ARGV`, encoded for stdout, and the exit code; False
-    when no server answered (the full command line need not ask again); None when it was
-    not asked, or declined (the full command line runs, and may ask in its own way)."""
-    from indexer.search.service import ask, command_line_request
+def _ask(argv: list[str]) -> Reply | None:
+    """The search server's reply to `indexer ARGV`; None when that is not a search the fast
+    parser reads, or its data dir cannot be found cheaply (the full command line says why)."""
+    from indexer.configfile import ENV_CONFIG, ENV_DATA_DIR, data_dir
+    from indexer.search.request import parse_command_line
 
     try:
-        tty = sys.stdout.isatty()
-        found = command_line_request(argv, tty, os.environ, os.getcwd())
+        parsed = parse_command_line(argv, sys.stdout.isatty())
+        if parsed is None:
+            return None
+        cwd = os.getcwd()
+        found = data_dir(parsed.config, os.environ, cwd)
         if found is None:
             return None
-        answer = ask(*found)
-        if answer is None:
-            return False
-        text, code = answer.get("stdout"), answer.get("exit", 0)
-        # click.echo strips ANSI codes off a pipe: a path or a query holding one goes its way.
-        if not isinstance(text, str) or not isinstance(code, int) or (not tty and "\x1b" in text):
-            return None
-        return text.encode(sys.stdout.encoding, sys.stdout.errors), code
-    except Exception:  # only ever a short cut: the full command line reports any trouble
+        env = {key: os.environ[key] for key in (ENV_CONFIG, ENV_DATA_DIR) if key in os.environ}
+        return ask(found, parsed.request, ConfigSource(parsed.config, cwd, env))
+    except Exception:  # a UsageError, or any trouble: only ever a short cut, the full command line reports it
+        return None
+
+
+def _encoded(text: str) -> bytes | None:
+    """``text`` as click.echo would write it to stdout; None when it would not write these
+    bytes: off a terminal it strips ANSI codes (a path or a query holding one goes the full way)."""
+    if "\x1b" in text and not sys.stdout.isatty():
+        return None
+    try:
+        return text.encode(sys.stdout.encoding, sys.stdout.errors or "strict")
+    except (UnicodeError, LookupError):
         return None
 
 

@@ -15,18 +15,22 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from indexer import __version__
-from indexer.errors import BusyError, ConfigError, IndexerError, MissingDatabaseError, NotFoundError, QueryError
+from indexer.errors import ConfigError, IndexerError, MissingDatabaseError, NotFoundError, QueryError
+from indexer.search import request as search_request
+from indexer.search.request import ARGUMENTS, COMMON_OPTIONS, HELP_FLAGS, OPTIONS, SearchRequest, split_values
 
 if TYPE_CHECKING:
     from indexer.config import Config
     from indexer.jobs import Context
 
-__all__ = ["main", "parse_search"]
+__all__ = ["main"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 FORMAT_VERSION = 1  # of the JSON printed by read commands; bumped only on breaking changes
 
@@ -39,15 +43,47 @@ class State:
         self.ask_server = ask_server  # False: searches do not ask the daemon's search server
 
 
+def _click_option(option: search_request.Option) -> Callable[[_F], _F]:
+    """An option of search/request.py's tables, as click declares it."""
+    kwargs: dict[str, Any] = {"help": option.help, "default": option.default}
+    if option.kind == search_request.FLAG:
+        kwargs["is_flag"] = True
+    elif option.kind == search_request.INT:
+        kwargs["type"] = click.IntRange(option.low, option.high)
+    elif option.kind == search_request.CHOICE:
+        kwargs["type"] = click.Choice(list(option.choices))
+    elif option.kind == search_request.FILE:
+        kwargs["type"] = click.Path(dir_okay=False)
+    elif option.kind == search_request.DATE:
+        kwargs["callback"] = _date_value
+    if option.multiple:
+        kwargs["multiple"] = True
+    if option.metavar:
+        kwargs["metavar"] = option.metavar
+    if option.show_default:
+        kwargs["show_default"] = True
+    return click.option(*option.flags, option.name, **kwargs)
+
+
+def _options(options: tuple[search_request.Option, ...], command: str | None = None) -> Callable[[_F], _F]:
+    """``options`` (those of ``command``, when given) on a click command, in their order."""
+
+    def decorate(fn: _F) -> _F:
+        for option in reversed(options):
+            if command is None or command in option.commands:
+                fn = _click_option(option)(fn)
+        return fn
+
+    return decorate
+
+
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--config, --verbose and --log-level on every command (as well as on the group)."""
 
-    @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config file (TOML)")
-    @click.option("-v", "--verbose", is_flag=True, default=None, help="show tracebacks and debug detail")
-    @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
+    @_options(COMMON_OPTIONS)
     @click.pass_obj
     @wraps(fn)
-    def wrapper(state: State, config_path: str | None, verbose: bool | None, log_level: str | None,
+    def wrapper(state: State, /, config_path: str | None, verbose: bool | None, log_level: str | None,
                 **kwargs: Any) -> Any:
         state.config_path = config_path or state.config_path
         state.verbose = bool(verbose) or state.verbose
@@ -136,17 +172,15 @@ def _on_wait(pid: int | None) -> None:
     _err(f"waiting for the index writer (pid {pid or '?'}) ...")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": list(HELP_FLAGS)})
 @click.version_option(__version__, prog_name="indexer")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config file (TOML)")
-@click.option("-v", "--verbose", is_flag=True, help="show tracebacks and debug detail")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="log level")
+@_options(COMMON_OPTIONS)
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool, log_level: str | None) -> None:
+def cli(click_ctx: click.Context, config_path: str | None, verbose: bool | None, log_level: str | None) -> None:
     """Ingest text files into a database and a full-text index, and search them."""
-    state = ctx.ensure_object(State)
+    state = click_ctx.ensure_object(State)
     state.config_path = config_path
-    state.verbose = verbose
+    state.verbose = bool(verbose)
     state.log_level = log_level
 
 
@@ -296,7 +330,7 @@ _STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM"
                  "SIGXCPU", "SIGPWR")
 
 
-def _date_value(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def _date_value(_click_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
     from indexer.search.dates import DATE_HINT, DateError, parse_date
@@ -308,144 +342,56 @@ def _date_value(_ctx: click.Context, _param: click.Parameter, value: str | None)
     return value
 
 
-def _result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options `search` and `similar` share: filters, paging, sorting, output."""
-    options = [
-        click.option("-n", "--limit", type=click.IntRange(0, 10_000), default=10, show_default=True,
-                     help="hits to show (0: none, with --facets for the counts only)"),
-        click.option("--offset", type=click.IntRange(0), default=0, help="skip this many hits"),
-        click.option("--lang", "langs", multiple=True, metavar="CODE",
-                     help="only this language (en, de, zh...); repeat or comma-separate for several"),
-        click.option("--source", "sources", multiple=True, metavar="NAME",
-                     help="only this source; repeat or comma-separate for several"),
-        click.option("--since", callback=_date_value, metavar="DATE",
-                     help="dated from this day: 2025-12-03, 2025-12, 2025, 7d, 2w, 3m, 1y, today"),
-        click.option("--until", callback=_date_value, metavar="DATE", help="dated through this day (as --since)"),
-        click.option("--path", "path_glob", metavar="GLOB", help="only paths matching this glob (business/*.txt)"),
-        click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance",
-                     show_default=True, help="order of the hits"),
-        click.option("--no-snippets", is_flag=True, help="do not show text snippets"),
-        click.option("--facets", is_flag=True, help="count the matches by language, source and month"),
-        click.option("--all", "show_all", is_flag=True, help="show near-duplicates as hits of their own"),
-        click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl", "csv"]), default="text",
-                     show_default=True, help="output format"),
-        click.option("--json", "as_json", is_flag=True, help="same as --format json"),
-        click.option("--output", "output", type=click.Choice(["hits", "paths"]), default="hits", show_default=True,
-                     help="hits, or only the hits' paths, one a line (every path of a document)"),
-        click.option("-l", "paths_only", is_flag=True, help="same as --output paths"),
-        click.option("--count", "count_only", is_flag=True, help="print only the number of matching documents"),
-        click.option("--exit-status", is_flag=True, help="exit 1 when no document matches (as grep does)"),
-        click.option("--as-typed", is_flag=True, help="search the words as typed, never a spelling correction"),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _split(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
-
-
-def _search_request(command: str, params: dict[str, Any], tty: bool) -> dict[str, Any]:
-    """The request (service.run_request) of `search` or `similar`, from their parsed options."""
-    fmt = "json" if params["as_json"] else params["fmt"]
-    if params["paths_only"] or params["output"] == "paths":
-        fmt = "paths"
-    if params["count_only"]:
-        fmt = "count"
-    request: dict[str, Any] = {"command": command, "explain": params.get("explain", False),
-                               "exit_status": params["exit_status"]}
-    if command == "similar":
-        request["doc_id"] = params["doc_id"]
-    else:
-        request["query"] = " ".join(params["query"])
-    request["options"] = {
-        "limit": params["limit"], "offset": params["offset"], "langs": _split(params["langs"]),
-        "sources": _split(params["sources"]), "since": params["since"], "until": params["until"],
-        "path": params["path_glob"], "sort": params["sort"], "snippets": not params["no_snippets"],
-        "facets": params["facets"], "collapse": not params["show_all"], "as_typed": params["as_typed"],
-    }
-    if fmt == "count":  # the number only: no page to rank, no snippets to make
-        request["options"].update(limit=0, snippets=False, facets=False)
-    elif fmt == "paths":
-        request["options"].update(snippets=False, facets=False)
-    request["format"] = fmt
-    request["color"] = tty and fmt == "text"
-    return request
-
-
-def _run_search(state: State, request: dict[str, Any]) -> None:
+def _run_search(state: State, request: SearchRequest) -> None:
     """Ask the daemon's search server; without one, open the index read-only ourselves.
 
     The database is read only for texts (snippets, similar, spelling suggestions), through
-    search/texts.py. Both ways render with render.output: the same text.
+    search/texts.py. Both ways run the request with search/run.py: the same text.
     """
-    from indexer.search.service import ask
+    from indexer.ask import Output, Raised, Unreachable, ask
 
     cfg = _load_config(state)
     if state.verbose or state.log_level:  # searching logs nothing worth structlog's import
         _setup_logging(state, cfg)
-    answer = ask(cfg.data_dir, request) if state.ask_server else None
-    if answer is not None and "stdout" in answer:
-        click.echo(answer["stdout"], nl=False)
-        if answer.get("exit"):
-            sys.exit(answer["exit"])
-        return
-    error = (answer or {}).get("error") or {}
-    if error.get("kind") == "query":
-        raise QueryError(error["message"], error.get("hint", ""))
-    if error.get("kind") == "NotFoundError":
-        raise NotFoundError(error["message"])
-    if error.get("kind") == "BusyError":  # the index is being rebuilt: retry shortly
-        raise BusyError(error["message"])
-    # No server, or one that failed in its own way: search here.
-    from indexer.search.engine import SearchEngine
-    from indexer.search.service import run_request
+    reply = ask(cfg.data_dir, request) if state.ask_server else Unreachable("not asked")
+    if isinstance(reply, Raised):
+        raise reply.error
+    if not isinstance(reply, Output):  # no server, or one that declined: search here
+        from indexer.search.engine import SearchEngine
+        from indexer.search.run import run
 
-    with SearchEngine(cfg.data_dir, cfg.database_url) as engine:
-        text, code = run_request(engine, request)
-    click.echo(text, nl=False)
-    if code:
-        sys.exit(code)
+        with SearchEngine(cfg.data_dir, cfg.database_url) as engine:
+            reply = run(engine, request)
+    click.echo(reply.text, nl=False)
+    if reply.exit_code:
+        sys.exit(reply.exit_code)
+
+
+def _search_argument(command: str) -> Callable[[_F], _F]:
+    argument = ARGUMENTS[command]
+    if argument.many:
+        return click.argument(argument.name, nargs=-1, required=True)
+    return click.argument(argument.name, type=int)
 
 
 @cli.command()
-@click.argument("query", nargs=-1, required=True)
-@_result_options
-@click.option("--explain", is_flag=True, help="print the query as parsed and as run")
+@_search_argument("search")
+@_options(OPTIONS, "search")
 @_common
 def search(state: State, **params: Any) -> None:
     """Search the index. QUERY uses Whoosh syntax: words (all must match), "a phrase",
     OR, NOT, ( ), field:value (title body source lang path published ingested date),
     prefix*, fuzzy~, published:[2025-01 to 2025-06]. See the README for examples."""
-    _run_search(state, _search_request("search", params, sys.stdout.isatty()))
+    _run_search(state, search_request.build_request("search", params, sys.stdout.isatty()))
 
 
 @cli.command()
-@click.argument("doc_id", type=int)
-@_result_options
+@_search_argument("similar")
+@_options(OPTIONS, "similar")
 @_common
 def similar(state: State, **params: Any) -> None:
     """Documents like document DOC_ID, found by its key terms; its near-duplicates left out."""
-    _run_search(state, _search_request("similar", params, sys.stdout.isatty()))
-
-
-def parse_search(command: str, args: list[str], tty: bool) -> tuple[str | None, dict[str, Any]]:
-    """`indexer COMMAND ARGS...` (search or similar) parsed by that command itself: its
-    ``--config`` (None if not given) and the request it would run, for a search server
-    answering a command line it was sent (search/service.py). Raises click.ClickException
-    for a usage error, ValueError for another command or for ``--verbose``/``--log-level``
-    (their logs are the full command line's to set up).
-    """
-    commands: dict[str, click.Command] = {"search": search, "similar": similar}
-    if command not in commands:
-        raise ValueError(f"not a search command: {command!r}")
-    # No help option: help prints itself, and this runs in the server.
-    with commands[command].make_context(command, list(args), help_option_names=[]) as ctx:
-        params = ctx.params
-    if params["verbose"] or params["log_level"]:
-        raise ValueError("logging asked for")
-    return params["config_path"], _search_request(command, params, tty)
+    _run_search(state, search_request.build_request("similar", params, sys.stdout.isatty()))
 
 
 def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[str, Any]:
@@ -862,7 +808,7 @@ def _alert_def(name: str, query: str, langs: tuple[str, ...], sources: tuple[str
 
     deliveries = ([delivery("file", t) for t in files] + [delivery("exec", t) for t in commands]
                   + [delivery("webhook", t) for t in webhooks])
-    return AlertDef(name, query, _split(langs), _split(sources), every_copy, tuple(deliveries))
+    return AlertDef(name, query, split_values(langs), split_values(sources), every_copy, tuple(deliveries))
 
 
 def _alert_filters(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -1023,7 +969,7 @@ def export(state: State, query: tuple[str, ...], export_all: bool, langs: tuple[
     text = " ".join(query) if query else ("*" if filtered else None)
     chosen = archive.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None,
                                   with_text, fmt)
-    options = SearchOptions(langs=_split(langs), sources=_split(sources), since=since, until=until, path=path_glob,
+    options = SearchOptions(langs=split_values(langs), sources=split_values(sources), since=since, until=until, path=path_glob,
                             snippets=False, collapse=False)
     with _context(state, read_only=True) as ctx:
         ids = archive.export_ids(ctx, text, options)
@@ -1141,16 +1087,19 @@ def db_current(state: State, as_json: bool) -> None:
         sys.exit(1)
 
 
-def main(argv: list[str] | None = None, *, ask_server: bool = True) -> None:
+def main(argv: list[str] | None = None, *, ask_server: bool = True, raised: IndexerError | None = None) -> None:
     """The error boundary: one line per error, tracebacks only with --verbose.
 
     ``ask_server=False``: a search does not ask the daemon's search server (the caller just
-    did, and nothing answered).
+    did, and nothing answered). ``raised``: the error the search server answered the
+    caller's search with (indexer/__main__.py), reported as if the command had raised it.
     """
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     # The database and the index hold the archive's text: not for other users' eyes.
     os.umask(os.umask(0) | 0o077)
     try:
+        if raised is not None:
+            raise raised
         cli.main(args=argv, prog_name="indexer", standalone_mode=False, obj=State(ask_server))
     except click.exceptions.Abort:
         _err("aborted")

@@ -27,6 +27,7 @@ from indexer.ingest.watch import Pending, Watcher, start_observer
 from indexer.locks import FileLock, held_by
 from indexer.records import Candidate
 from indexer.scheduler import CRON_JOBS, build_scheduler, missed_since
+from indexer.server import SearchServer
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -96,7 +97,7 @@ class Daemon:
         self._poll_wait = FOLLOW_POLL_SECONDS  # doubled while polls or follows fail
         self._started = datetime.now(UTC)
         self._scheduler: BackgroundScheduler | None = None
-        self._searches: Any = None  # the search server (search/service.py), once listening
+        self._searches: SearchServer | None = None  # once listening
         self._mode = cfg.watch
         self._taken: frozenset[str] = frozenset()  # files the watcher's batch is ingesting now
         self._reopen_log = False  # SIGHUP: the main loop opens [log] file again
@@ -192,8 +193,6 @@ class Daemon:
 
     def _serve_searches(self) -> None:
         """Answer `indexer search` over data_dir/search.sock with a warm searcher."""
-        from indexer.search.service import SearchServer
-
         server = SearchServer(self.ctx.config.data_dir, self.ctx.config.database_url)
         try:
             server.start()

@@ -15,9 +15,13 @@
     └── Cancelled                a long job stopped because the daemon is stopping
 
 The CLI maps each family to one line on stderr and an exit code; the core never prints.
+An error that crosses a process boundary (the search socket) goes as ``{type, message,
+hint}`` (to_dict) and is raised again on the other side as the same class (from_dict).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 __all__ = [
     "AlreadyRunningError",
@@ -33,6 +37,8 @@ __all__ = [
     "QueryError",
     "SchemaError",
     "StorageError",
+    "from_dict",
+    "to_dict",
 ]
 
 
@@ -40,6 +46,7 @@ class IndexerError(Exception):
     """Base of every error indexer raises on purpose."""
 
     exit_code = 1
+    hint = ""  # what to do about it, when there is something to say (QueryError's)
 
 
 class ConfigError(IndexerError):
@@ -107,3 +114,28 @@ class DeliveryError(IndexerError):
 
 class Cancelled(IndexerError):
     pass
+
+
+# Every class of the tree above, by name: what from_dict raises again.
+_BY_NAME: dict[str, type[IndexerError]] = {
+    name: value for name, value in globals().items() if isinstance(value, type) and issubclass(value, IndexerError)
+}
+
+
+def to_dict(error: IndexerError) -> dict[str, str]:
+    """``error`` as it crosses a process boundary: its class's name, message and hint."""
+    return {"type": type(error).__name__, "message": str(error), "hint": error.hint}
+
+
+def from_dict(data: Mapping[str, object]) -> IndexerError:
+    """The error that to_dict gave ``data`` for: the same class, message and hint (so the
+    same line and exit code); a class of another version's tree comes back as IndexerError.
+
+    Only the message and the hint cross: fields of a class's own (InputError's path, stage
+    and reason, AlreadyRunningError's pid) are not set.
+    """
+    cls = _BY_NAME.get(str(data.get("type")), IndexerError)
+    error = cls.__new__(cls)
+    Exception.__init__(error, str(data.get("message", "")))
+    error.hint = str(data.get("hint") or "")
+    return error

@@ -18,8 +18,8 @@ import pytest
 
 from indexer.errors import QueryError
 from indexer.search.engine import SearchEngine, SearchOptions
-from indexer.search.service import SearchServer
 from indexer.search.snippets import MARK_END, MARK_START, snippet
+from indexer.server import SearchServer
 from tests.conftest import Project, write_config
 
 ALL = SearchOptions(limit=100, collapse=False)

@@ -1,8 +1,9 @@
 """`indexer search` through a running search server (as the daemon runs one) and without
 it: the same output, owner-only socket, and a quick fallback when the server is gone or hung.
 
-With a server, the command line is sent as typed before click is imported (__main__.py);
-whatever the server declines runs the full command line, which asks it in its own way."""
+With a server, the command line is parsed and its request sent before click is imported
+(__main__.py); whatever the server declines runs the full command line, which asks it again
+with the request click parsed."""
 
 from __future__ import annotations
 
@@ -15,13 +16,25 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from indexer.search.service import ASK_TIMEOUT, SOCKET_NAME, SearchServer, ask
+from indexer.ask import (
+    ASK_TIMEOUT,
+    SOCKET_NAME,
+    ConfigSource,
+    Declined,
+    Output,
+    Raised,
+    Unreachable,
+    ask,
+    send,
+)
+from indexer.errors import NotFoundError, QueryError
+from indexer.search.request import SearchRequest
+from indexer.server import SearchServer
 from tests.conftest import Project, wait_for
 from tests.test_search_corpus import ids_by_path, shared
 
@@ -129,7 +142,7 @@ def test_usage_errors_and_help_are_the_full_command_lines(corpus: Project, serve
         "Error: Invalid value for '-n' / '--limit': 'x' is not a valid integer range.\n"
     )
     assert served[5][0] == 0 and served[5][1].startswith("Usage: indexer search [OPTIONS] QUERY...")
-    assert capsys.readouterr().out == ""  # the server parsed without printing help itself
+    assert capsys.readouterr().out == ""  # the server printed nothing itself
     server.stop()
     alone = [(p.returncode, p.stdout, p.stderr) for p in (corpus.run(*a, check=False) for a in commands)]
     assert [(code, _steady(out), err) for code, out, err in served] == [
@@ -149,36 +162,58 @@ def test_a_config_error_is_reported_though_the_server_runs(corpus: Project, serv
     assert "Harbour plan approved" in proc.stdout and "click" not in imported
 
 
-def test_the_server_declines_a_command_line_it_should_not_answer(corpus: Project, server: SearchServer,
-                                                                 tmp_path: Path) -> None:
-    def sent(argv: list[str], **env: str) -> dict[str, Any] | None:
-        return ask(corpus.data, {"argv": argv, "tty": False, "cwd": str(corpus.root), "env": env})
+def test_the_server_declines_a_request_it_should_not_answer(corpus: Project, server: SearchServer,
+                                                             tmp_path: Path) -> None:
+    harbour = SearchRequest("search", query="harbour")
 
-    served = sent(["search", "harbour"], INDEXER_CONFIG="config.toml")
-    assert served is not None and "Harbour plan approved" in served["stdout"]
+    def sent(config: str | None = None, request: SearchRequest = harbour, **env: str) -> object:
+        return ask(corpus.data, request, ConfigSource(config, str(corpus.root), env))
+
+    served = sent(INDEXER_CONFIG="config.toml")
+    assert isinstance(served, Output) and "Harbour plan approved" in served.text
     declined = [
-        sent(["search", "harbour"], INDEXER_DATA_DIR=str(tmp_path)),  # another data dir
-        sent(["search", "harbour", "--config", str(tmp_path / "none.toml")]),  # a config error
-        sent(["status"], INDEXER_CONFIG="config.toml"),
-        sent(["-v", "search", "harbour"], INDEXER_CONFIG="config.toml"),
-        sent(["search", "harbour", "--log-level=debug"], INDEXER_CONFIG="config.toml"),
-        sent(["search", "harbour", "--help"], INDEXER_CONFIG="config.toml"),
-        ask(corpus.data, {"argv": "search harbour"}),
+        sent(INDEXER_DATA_DIR=str(tmp_path)),  # another data dir
+        sent(str(tmp_path / "none.toml")),  # a config error
+        sent(request=harbour._replace(since="soon"), INDEXER_CONFIG="config.toml"),  # click refuses it
+        sent(request=harbour._replace(until="2025-02-30"), INDEXER_CONFIG="config.toml"),
+        send(corpus.data, {"argv": "search harbour"}),  # not a request
+        send(corpus.data, {"command": "status"}),
+        send(corpus.data, {"command": "search", "query": "harbour", "options": {"limit": "ten"}}),
+        send(corpus.data, {"command": "search", "query": "harbour", "options": {"limit": 10_001}}),
+        send(corpus.data, {"command": "search", "query": "harbour", "format": "xml"}),
+        send(corpus.data, {**harbour.to_dict(), "config": {"path": None}}),
     ]
-    assert [answer and answer["error"]["kind"] for answer in declined] == ["declined"] * len(declined)
+    assert [type(answer) for answer in declined] == [Declined] * len(declined), declined
 
 
-def test_a_server_that_does_not_know_command_lines_is_asked_the_old_way(corpus: Project) -> None:
+def test_errors_cross_the_socket_as_the_class_raised(corpus: Project, server: SearchServer) -> None:
+    bad = ask(corpus.data, SearchRequest("search", query="colour:red"))
+    assert isinstance(bad, Raised) and type(bad.error) is QueryError
+    assert str(bad.error) == "query error: unknown field 'colour'" and bad.error.hint.startswith("fields are: title")
+    missing = ask(corpus.data, SearchRequest("similar", doc_id=999999))
+    assert isinstance(missing, Raised) and type(missing.error) is NotFoundError
+    assert str(missing.error) == "no document with id 999999 in the index"
+
+
+def test_a_server_of_another_version_is_not_misread(corpus: Project) -> None:
     class OlderServer(SearchServer):
-        def answer(self, request: dict[str, Any]) -> dict[str, Any]:
-            if "argv" in request:  # what a server of before made of it (no "options": KeyError)
-                return {"error": {"kind": "internal", "message": "KeyError: 'options'", "hint": ""}}
-            return super().answer(request)
+        """A daemon started before an upgrade: it runs the request (it ignores "config") and
+        sends its errors in the shape of before, {"kind": ...}."""
+
+        def answer(self, message: Mapping[str, object]) -> dict[str, object]:
+            reply = self.reply(SearchRequest.from_dict(message))
+            if isinstance(reply, Raised):
+                return {"error": {"kind": "query", "message": str(reply.error), "hint": reply.error.hint}}
+            return super().answer(message)
 
     with OlderServer(corpus.data):
         proc, imported = _fast(corpus, "search", "harbour", "--json")
-    assert proc.returncode == 0 and json.loads(proc.stdout)["total"] == 1
-    assert "click" in imported and "whoosh" not in imported  # the full command line, answered by the server
+        assert proc.returncode == 0 and json.loads(proc.stdout)["total"] == 1
+        assert "click" not in imported and "whoosh" not in imported  # answered as it was sent
+        bad, imported = _fast(corpus, "search", "colour:red")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("query error: unknown field 'colour' (hint: ") and bad.stderr.count("\n") == 1
+    assert "whoosh" in imported  # an answer it does not read: searched alone, with the same line
 
 
 def test_errors_come_back_as_the_same_one_line(corpus: Project, server: SearchServer) -> None:
@@ -186,7 +221,7 @@ def test_errors_come_back_as_the_same_one_line(corpus: Project, server: SearchSe
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("query error: unknown field 'colour' (hint: ")
     assert bad.stderr.count("\n") == 1
-    assert "whoosh" not in imported  # declined as a command line, then answered as a search
+    assert "whoosh" not in imported  # the server's QueryError, reported by cli.main
     missing = corpus.run("similar", "999999", check=False)
     assert missing.returncode == 1 and missing.stderr == "indexer: no document with id 999999 in the index\n"
 
@@ -208,7 +243,7 @@ def test_a_stale_socket_is_skipped(corpus: Project) -> None:
     dead.bind(str(path))
     dead.close()  # the file stays, nobody listens: a daemon killed with SIGKILL
     try:
-        assert ask(corpus.data, {"command": "search"}) is None
+        assert isinstance(ask(corpus.data, SearchRequest("search", query="harbour")), Unreachable)
         assert corpus.json("search", "harbour")["total"] == 1
     finally:
         path.unlink()
@@ -243,14 +278,14 @@ def test_a_server_that_does_not_answer_is_given_up_on(corpus: Project) -> None:
 def test_the_server_follows_a_rebuilt_index(corpus: Project, server: SearchServer) -> None:
     before = corpus.json("search", "harbour")["hits"][0]["id"]
     corpus.run("reindex")
-    answer = ask(corpus.data, {"command": "search", "query": "harbour", "options": {}, "format": "json"})
-    assert answer is not None and f'"id": {before}' in answer["stdout"]
+    answer = ask(corpus.data, SearchRequest("search", query="harbour", format="json"))
+    assert isinstance(answer, Output) and f'"id": {before}' in answer.text
     assert server.engine._live == (corpus.data / "index").resolve()
 
 
 def _daemon_answers(project: Project) -> bool:
-    answer = ask(project.data, {"command": "search", "query": "harbour", "options": {}, "format": "json"})
-    return answer is not None and '"total": 2' in answer.get("stdout", "")
+    answer = ask(project.data, SearchRequest("search", query="harbour", format="json"))
+    return isinstance(answer, Output) and '"total": 2' in answer.text
 
 
 def test_the_daemon_serves_searches_that_match_searching_alone(project: Project) -> None:
@@ -286,29 +321,30 @@ def test_the_daemon_serves_searches_that_match_searching_alone(project: Project)
 
 def test_the_server_follows_an_index_that_started_empty(project: Project) -> None:
     project.run("init")
-    request = {"command": "search", "query": "harbour", "options": {}, "format": "json"}
+    request = SearchRequest("search", query="harbour", format="json")
     with SearchServer(project.data) as server:
         server.refresh()
         first = ask(project.data, request)
-        assert first is not None and '"total": 0' in first["stdout"]
+        assert isinstance(first, Output) and '"total": 0' in first.text
         project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan.\n")
         project.run("ingest", str(project.inbox))
         server.refresh()  # Whoosh cannot refresh a searcher of no segments: it reopens
         second = ask(project.data, request)
-        assert second is not None and '"total": 1' in second.get("stdout", ""), second
+        assert isinstance(second, Output) and '"total": 1' in second.text, second
 
 
 def test_the_server_drops_a_deleted_document_at_once(project: Project) -> None:
     keep = project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan.\n")
     gone = project.write("mill.txt", "Mill by the harbour\n\nThe old mill by the harbour reopened.\n")
     project.run("ingest", str(project.inbox))
-    request = {"command": "search", "query": "harbour", "options": {}, "format": "json"}
+    request = SearchRequest("search", query="harbour", format="json")
     with SearchServer(project.data) as server:
         server.refresh()
-        assert '"total": 2' in ask(project.data, request)["stdout"]  # type: ignore[index]
+        first = ask(project.data, request)
+        assert isinstance(first, Output) and '"total": 2' in first.text
         gone.unlink()
         project.run("ingest", str(project.inbox))  # a commit that only deletes
         server.refresh()
         answer = ask(project.data, request)
-        assert answer is not None and '"total": 1' in answer["stdout"], answer
+        assert isinstance(answer, Output) and '"total": 1' in answer.text, answer
     assert keep.exists()

@@ -98,21 +98,25 @@ def test_searches_during_a_rebuild_are_told_to_retry(project: Project) -> None:
 
 
 def test_a_search_answered_by_the_server_during_a_rebuild(project: Project) -> None:
+    from indexer.ask import Raised, ask
+    from indexer.errors import BusyError, NoIndexError
     from indexer.locks import locked
-    from indexer.search.service import SearchServer, ask
+    from indexer.search.request import SearchRequest
+    from indexer.server import SearchServer
 
     project.write("a.txt", _article("meadow"))
     project.run("ingest", "inbox")
     (project.data / "index").unlink()
-    request = {"command": "search", "query": "meadow", "options": {}}
+    request = SearchRequest("search", query="meadow")
     with SearchServer(project.data) as server:
-        assert ask(project.data, request)["error"]["kind"] == "NoIndexError"
+        none = ask(project.data, request)
+        assert isinstance(none, Raised) and type(none.error) is NoIndexError
         with locked(project.data / "daemon.lock"):  # as a daemon holds it
             server.refresh()  # no error while it is being built
             answer = ask(project.data, request)
             busy = project.run("search", "meadow", check=False)
-    assert answer["error"] == {"kind": "BusyError", "message": "index is being rebuilt from the database "
-                               "(retry shortly)", "hint": ""}
+    assert isinstance(answer, Raised) and type(answer.error) is BusyError
+    assert (str(answer.error), answer.error.hint) == ("index is being rebuilt from the database (retry shortly)", "")
     assert busy.returncode == 75
     assert busy.stderr.strip() == "indexer: index is being rebuilt from the database (retry shortly)"
 
