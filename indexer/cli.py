@@ -320,7 +320,7 @@ def daemon(state: State) -> None:
             runner.request_log_reopen()
         if not stop.is_set():
             runner.run()
-    if runner is not None and runner.restart:  # an inbox now leads elsewhere: start again, as a new process would
+    if runner.restart:  # an inbox now leads elsewhere: start again, as a new process would
         os.execv(sys.executable, [sys.executable, "-m", "indexer", *sys.argv[1:]])
 
 
@@ -547,7 +547,7 @@ def failures(state: State, as_json: bool) -> None:
     from indexer.db import store
 
     with _context(state, read_only=True) as ctx, ctx.db.read() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"path": f.path, "stage": f.stage, "reason": f.reason, "transient": f.transient,
              "attempts": f.attempts, "first_seen": f.first_seen, "last_seen": f.last_seen}
             for f in store.failures(session)
@@ -622,7 +622,7 @@ def duplicates(state: State, as_json: bool) -> None:
     from indexer.db import store
 
     with _context(state, read_only=True) as ctx, ctx.db.read() as session:
-        found = [
+        found: list[dict[str, Any]] = [
             {"cluster_id": cluster_id,
              "documents": [{"id": d.id, "title": d.title, "path": d.path, "source": d.source} for d in docs]}
             for cluster_id, docs in store.clusters(session)
@@ -705,7 +705,7 @@ def status(state: State, as_json: bool) -> None:
         with ctx.db.read() as session:
             summary = store.summary(session)
             skipped = store.last_scan_counts(session).get("skipped")
-            failures = [
+            failures: list[dict[str, Any]] = [
                 {"path": f.path, "stage": f.stage, "reason": f.reason, "attempts": f.attempts,
                  "last_seen": f.last_seen}
                 for f in store.failures(session)[:20]
@@ -722,10 +722,10 @@ def status(state: State, as_json: bool) -> None:
         index["lag_seconds"] = None if index["lag"] is None else (
             round(max(0.0, (datetime.now(UTC) - oldest).total_seconds()), 1) if oldest else 0.0)
         daemon = read_status(ctx) or {}
-        unavailable = [{"path": f.path, "reason": f.reason} for f in jobs.unavailable_folders(ctx)]
+        unavailable: list[dict[str, Any]] = [{"path": f.path, "reason": f.reason} for f in jobs.unavailable_folders(ctx)]
         last_runs = summary["last_runs"]
         failing_alerts = _failing_alerts(ctx)
-        data = {
+        data: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "data_dir": str(ctx.config.data_dir),
             "database": _safe_url(ctx.config.database_url),
@@ -1004,9 +1004,8 @@ def import_(state: State, file: Path, as_json: bool) -> None:
     """Store the documents of an export made with --with-text (JSON lines), and index them."""
     from indexer import archive
 
-    with _context(state) as ctx, open(file, encoding="utf-8") as lines:
-        with _progress("importing") as advance:
-            result = archive.import_records(ctx, archive.read_jsonl(lines, str(file)), advance)
+    with _context(state) as ctx, open(file, encoding="utf-8") as lines, _progress("importing") as advance:
+        result = archive.import_records(ctx, archive.read_jsonl(lines, str(file)), advance)
     if as_json:
         _print_json({"format_version": FORMAT_VERSION, **result.as_dict()})
         return

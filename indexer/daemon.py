@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from indexer import jobs
-from indexer.config import Config
-from indexer.context import Context
 from indexer.alerts.definitions import check_queries, load_alerts
 from indexer.alerts.runner import AlertRunner
+from indexer.config import Config
+from indexer.context import Context
 from indexer.db import changes, claims, files
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.folders import FolderMarks, is_under

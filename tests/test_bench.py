@@ -15,14 +15,7 @@ from tools.bench import list_sources, source_key, vary
 
 REPO = Path(__file__).resolve().parent.parent
 
-WORDS = (
-    "market government minister election company shares profit growth economy bank price rate "
-    "football match player season club league coach goal film music award actor singer album "
-    "festival technology software computer phone internet users network mobile research report "
-    "police court judge trial law city council school student teacher health hospital doctor "
-    "energy oil gas power climate weather storm river bridge road train airport travel holiday "
-    "said would also year people new first last week month today years time work country world"
-).split()
+WORDS = ["market", "government", "minister", "election", "company", "shares", "profit", "growth", "economy", "bank", "price", "rate", "football", "match", "player", "season", "club", "league", "coach", "goal", "film", "music", "award", "actor", "singer", "album", "festival", "technology", "software", "computer", "phone", "internet", "users", "network", "mobile", "research", "report", "police", "court", "judge", "trial", "law", "city", "council", "school", "student", "teacher", "health", "hospital", "doctor", "energy", "oil", "gas", "power", "climate", "weather", "storm", "river", "bridge", "road", "train", "airport", "travel", "holiday", "said", "would", "also", "year", "people", "new", "first", "last", "week", "month", "today", "years", "time", "work", "country", "world"]
 
 
 def write_corpus(root: Path, per_folder: int = 10) -> Path:

@@ -10,11 +10,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from indexer import jobs
+from indexer.context import Context
 from indexer.db import store
 from indexer.db.models import DocBand, Document
 from indexer.ingest.fingerprint import BANDS, band_keys, fingerprint, similarity
 from indexer.ingest.ingester import candidate_for
-from indexer.context import Context
 from tests.conftest import Project, corpora_or_skip
 
 WIRE = (
@@ -72,7 +72,7 @@ def test_real_articles_purity_and_recall() -> None:
     articles = [p.read_text(encoding="utf-8", errors="replace") for p in sorted((bbc / "politics").glob("*.txt"))[:60]]
     signatures = [fingerprint(a) for a in articles]
     rewrites = [fingerprint(_rewrite(a, rng)) for a in articles]
-    recall = sum(similarity(s, r) >= 0.5 for s, r in zip(signatures, rewrites)) / len(articles)
+    recall = sum(similarity(s, r) >= 0.5 for s, r in zip(signatures, rewrites, strict=True)) / len(articles)
     false = sum(
         similarity(signatures[i], signatures[j]) >= 0.5 for i in range(60) for j in range(i + 1, 60)
     )

@@ -17,11 +17,7 @@ from whoosh.writing import SegmentWriter
 from indexer.search._whoosh.writer import CompactCodec, TermSegmentWriter
 from indexer.search.schema import build_schema
 
-WORDS = (
-    "the market growth bank rates election minister football final club film award music "
-    "Wahl Regierung Münchner Straße économie élection ministre l'Élysée 東京 経済 政策 "
-    "über naïve café rapid rapidly running runner run 2025 1,200"
-).split()
+WORDS = ["the", "market", "growth", "bank", "rates", "election", "minister", "football", "final", "club", "film", "award", "music", "Wahl", "Regierung", "Münchner", "Straße", "économie", "élection", "ministre", "l'Élysée", "東京", "経済", "政策", "über", "naïve", "café", "rapid", "rapidly", "running", "runner", "run", "2025", "1,200"]
 
 
 def _documents(count: int, seed: int = 3) -> list[dict[str, Any]]:

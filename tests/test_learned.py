@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import delete, select
 
 from indexer import config, jobs
+from indexer.context import Context
 from indexer.db import store
 from indexer.db.models import DocLine
 from indexer.ingest.boilerplate import line_key
 from indexer.ingest.types import Removal
-from indexer.context import Context
 from indexer.search.engine import SearchEngine, SearchOptions
 from tests.conftest import Project, write_config
 
@@ -80,7 +80,7 @@ def test_a_folders_repeated_lines_are_learned_removed_and_explained(ctx: Context
     assert learned == {(MASTHEAD, 9, 9), (FOOTER, 9, 9)}
     assert names == {f"folder:{ctx.config.inbox_dirs[0] / 'bugle'}"}
     after = _docs(ctx)
-    for name, (title, body, removed, flags) in after.items():
+    for name, (title, body, removed, _flags) in after.items():
         if name == ONLY_FURNITURE:
             continue
         assert MASTHEAD not in body and FOOTER not in body, name

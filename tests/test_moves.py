@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
 from indexer import jobs
+from indexer.context import Context
 from indexer.db import store
 from indexer.db.models import DocBand, Document
 from indexer.ingest.ingester import REJOIN_SECONDS, candidate_for
 from indexer.ingest.watch import Pending
-from indexer.context import Context
 
 TEXT = ("Harbour report\n\nThe committee published its findings on the harbour today. "
         "Officials said the harbour review would continue next year.\n")

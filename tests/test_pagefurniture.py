@@ -11,8 +11,8 @@ import pytest
 from indexer.ingest import pagefurniture
 from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.types import Analysis, RawFile
-from tools.quality import body_of
 from tests.conftest import CORPORA
+from tools.quality import body_of
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 LANGUAGES = ("en", "de", "fr", "es", "id")

@@ -31,7 +31,7 @@ from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.types import Analysis, RawFile
 from tests.conftest import postgres_database, write_config
 
-WORDS = "harbour council railway orchard glacier volcano meadow canal bridge market river tower".split()
+WORDS = ["harbour", "council", "railway", "orchard", "glacier", "volcano", "meadow", "canal", "bridge", "market", "river", "tower"]
 
 
 def _text(n: int) -> str:
@@ -107,7 +107,7 @@ def test_a_follower_never_skips_a_change_while_nodes_write_at_once(url: str, tmp
             start.wait()
             for b in range(batches):
                 dbs[w].retrying(apply_batch, datetime.now(UTC), analyses=analyses[w, b])
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     def follow() -> None:
@@ -272,7 +272,7 @@ def test_copies_and_rewrites_on_two_nodes_at_once_are_one_document_and_one_clust
                 folder = tmp_path / f"inbox-{node}"
                 ingester.ingest([candidate_for(str(folder / f"copy{r}.txt")),
                                  candidate_for(str(folder / f"same{r}.txt"))])
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
             start.abort()
 
@@ -307,9 +307,8 @@ def test_a_writer_kept_waiting_past_the_busy_timeout_gets_busy_error(url: str, t
         with holder.write() as session:
             changes.next_seqs(session, 1)
             started = time.monotonic()
-            with pytest.raises(BusyError, match="database is busy"):
-                with waiter.write() as other:
-                    changes.next_seqs(other, 1)
+            with pytest.raises(BusyError, match="database is busy"), waiter.write() as other:
+                changes.next_seqs(other, 1)
             assert time.monotonic() - started < 5
     finally:
         holder.dispose()
@@ -374,9 +373,8 @@ def test_the_daemon_verify_job_runs_on_the_node_holding_the_lease(pg_url: str, t
     try:
         assert a.config.node_name != b.config.node_name
         daemon_b = Daemon(b, threading.Event())
-        with a.db.leader("verify"):
-            with capture_logs() as logs:
-                daemon_b._verify()
+        with a.db.leader("verify"), capture_logs() as logs:
+            daemon_b._verify()
         assert [e.get("outcome") for e in logs if e["event"] == "job.verify"] == ["skipped"]
         with b.db.write() as session:  # a claim left by a node that died long ago
             session.add(Claim(path="/gone/x.txt", node="dead", expires_at=store.db_now(session) - timedelta(hours=1)))

@@ -24,7 +24,7 @@ from tests.conftest import Project, postgres_database, wait_for
 FILES = 500
 LEASE_SECONDS = 3.0  # short, so the killed node's files are taken over within the test
 WATCHES = {"a": ("inbox1", "inbox2"), "b": ("inbox2", "inbox3"), "c": ("inbox1", "inbox3")}
-WORDS = "harbour council railway orchard glacier volcano meadow canal bridge market river tower".split()
+WORDS = ["harbour", "council", "railway", "orchard", "glacier", "volcano", "meadow", "canal", "bridge", "market", "river", "tower"]
 
 
 def _article(n: int) -> str:

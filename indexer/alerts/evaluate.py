@@ -281,7 +281,7 @@ def _deliver(ctx: Context, alert: AlertDef, d: str, after: int, upto: int, deliv
     batches = [[n] for n in pending] if one_at_a_time(d) else [pending]
     started = time.monotonic()
     for n, batch in enumerate(batches):
-        if not batch or should_stop() or n and time.monotonic() - started > DELIVERY_SECONDS_PER_PASS:
+        if not batch or should_stop() or (n and time.monotonic() - started > DELIVERY_SECONDS_PER_PASS):
             return
         try:
             deliver(d, [n.payload for n in batch], ctx.config.delivery, should_stop, alert.name)

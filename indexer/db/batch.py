@@ -110,7 +110,9 @@ class BatchWriter:
             self.touched.append(doc)
 
     def _document_of(self, file: File) -> Document | None:
-        return file.document if file.document is not None else self.session.get(Document, file.document_id)
+        # A new File has no document until it is given one (its relationship is None).
+        loaded: Document | None = file.document
+        return loaded if loaded is not None else self.session.get(Document, file.document_id)
 
     def detach(self, file: File) -> None:
         """Take ``file`` off its document; tombstone the document if no file holds it."""
@@ -129,7 +131,8 @@ class BatchWriter:
         self.touch(doc)
 
     def _files_of(self, doc: Document) -> list[File]:
-        if doc.id is None:
+        doc_id: int | None = doc.id  # None until the session flushes a new document
+        if doc_id is None:
             return [f for f in self.files.values() if f.document is doc]
         self.session.flush()
         return list(self.session.scalars(select(File).where(File.document_id == doc.id).order_by(File.id)))

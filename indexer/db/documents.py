@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.orm import Session, aliased, defer
@@ -147,7 +148,7 @@ def set_ingested(session: Session, when: Mapping[int, datetime]) -> None:
         session.execute(update(Document).where(Document.id == doc_id).values(ingested_at=at))
 
 
-def summary(session: Session) -> dict[str, object]:
+def summary(session: Session) -> dict[str, Any]:
     live = Document.deleted_at.is_(None)
     by_language = dict(
         session.execute(

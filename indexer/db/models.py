@@ -132,7 +132,7 @@ class DocBand(Base):
 
     __tablename__ = "doc_bands"
     # The table is its own (band, key) index on SQLite: no rowid, no second copy.
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 (SQLAlchemy declares it, not a shared mutable)
 
     band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -152,7 +152,7 @@ class DocLine(Base):
 
     __tablename__ = "doc_lines"
     # The table is its own (document_id, line_key) index on SQLite: no rowid, no second copy.
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 (SQLAlchemy declares it, not a shared mutable)
 
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
     line_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)  # 16 bytes

@@ -268,19 +268,18 @@ class Database:
         from alembic import command
         from alembic.runtime.migration import MigrationContext
 
-        with _opening(), self._writer.connect() as conn, _sqlite_foreign_keys_off(conn, not self.is_postgres):
-            with conn.begin():
-                if self.is_postgres:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key("migrate")})
-                    conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may be long
-                before = SchemaState(MigrationContext.configure(conn).get_current_revision(), head_revision())
-                if direction == "upgrade":
-                    _refuse_newer(before)
-                    command.upgrade(_alembic_config(conn), target)
-                else:
-                    command.downgrade(_alembic_config(conn), target)
-                if not self.is_postgres and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
-                    raise SchemaError(f"migration to {target} left a dangling reference in {broken[0]}")
+        with _opening(), self._writer.connect() as conn, _sqlite_foreign_keys_off(conn, not self.is_postgres), conn.begin():
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key("migrate")})
+                conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may be long
+            before = SchemaState(MigrationContext.configure(conn).get_current_revision(), head_revision())
+            if direction == "upgrade":
+                _refuse_newer(before)
+                command.upgrade(_alembic_config(conn), target)
+            else:
+                command.downgrade(_alembic_config(conn), target)
+            if not self.is_postgres and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
+                raise SchemaError(f"migration to {target} left a dangling reference in {broken[0]}")
         _restrict_sqlite_files(self)
         return before
 

@@ -595,7 +595,7 @@ class SearchEngine:
         highlighting alike."""
         if isinstance(q, NearWord):
             words = self._vocabulary(s.reader(), q.fieldname)
-            found = [w.decode("utf-8") if isinstance(w, bytes) else w
+            found = [w.decode("utf-8")
                      for w in q.words_in(s.reader(), None if words is None else words.__contains__)]
             if not found:
                 return wq.NullQuery

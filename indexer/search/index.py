@@ -89,7 +89,7 @@ def document_fields(doc: Document, paths: list[str] | None = None) -> dict[str, 
         "dateline": doc.dateline,
         "title": doc.title,
         "lang": doc.language,
-        "ingested": doc.ingested_at.replace(tzinfo=None) if doc.ingested_at else None,
+        "ingested": doc.ingested_at.replace(tzinfo=None),
         # A document without near-duplicates is its own cluster: the one it founds when a
         # near-duplicate arrives (store.py gives it its own id then), so it keeps this entry.
         "cluster": str(doc.cluster_id if doc.cluster_id is not None else doc.id),

@@ -11,6 +11,8 @@ Create Date: 2026-03-02
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,7 +24,7 @@ depends_on = None
 UTC_TIME = sa.DateTime(timezone=True)
 
 
-def _create(name: str, *columns: sa.Column | sa.Constraint, indexes: tuple[tuple[str, list[str]], ...] = ()) -> None:
+def _create(name: str, *columns: sa.Column[Any] | sa.Constraint, indexes: tuple[tuple[str, list[str]], ...] = ()) -> None:
     if sa.inspect(op.get_bind()).has_table(name):
         return
     op.create_table(name, *columns)

@@ -86,7 +86,7 @@ def _postgresql_convert(key: Any, existing: Any, using: str) -> None:
 
 
 def _indexes(table: str) -> set[str]:
-    return {i["name"] for i in sa.inspect(op.get_bind()).get_indexes(table)}
+    return {i["name"] for i in sa.inspect(op.get_bind()).get_indexes(table) if i["name"] is not None}
 
 
 def _hex_keys(table: str) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -112,7 +112,7 @@ def _refingerprint(make: Callable[[str], bytes | None]) -> None:
     bind.execute(doc_bands.delete())
     last = 0
     while True:
-        rows: list[Any] = bind.execute(
+        rows: Sequence[Any] = bind.execute(
             sa.select(documents.c.id, documents.c.body_zlib, documents.c.deleted_at)
             .where(documents.c.id > last, documents.c.fingerprint.is_not(None))
             .order_by(documents.c.id)
