@@ -34,7 +34,9 @@ def main() -> None:
 
     if isinstance(reply, Raised):
         cli_main(raised=reply.error)
-    cli_main(ask_server=not isinstance(reply, Unreachable))  # a server that did not answer is not waited for twice
+    cli_main(
+        ask_server=not isinstance(reply, Unreachable)
+    )  # a server that did not answer is not waited for twice
 
 
 def _ask(argv: list[str]) -> Reply | None:
@@ -74,7 +76,7 @@ def _write(data: bytes) -> bool:
     view = memoryview(data)
     try:
         while view:
-            view = view[os.write(sys.stdout.fileno(), view):]
+            view = view[os.write(sys.stdout.fileno(), view) :]
     except BrokenPipeError:
         # Quiet when piped into `head`, as cli.main: the exit flush then finds devnull.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

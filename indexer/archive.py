@@ -29,13 +29,46 @@ if TYPE_CHECKING:
     from indexer.jobs import Context
     from indexer.search.engine import SearchOptions
 
-__all__ = ["FIELDS", "ImportResult", "check_fields", "export_ids", "import_records", "read_jsonl", "records", "write"]
+__all__ = [
+    "FIELDS",
+    "ImportResult",
+    "check_fields",
+    "export_ids",
+    "import_records",
+    "read_jsonl",
+    "records",
+    "write",
+]
 
 # Every field of a record, in output order; "text" only with --with-text, "files" only in
 # JSON lines with the text (what an import needs to restore the files' states).
-FIELDS = ("id", "title", "path", "paths", "language", "languages", "source", "published", "ingested", "updated",
-          "cluster", "dateline", "byline", "summary", "word_count", "char_count", "paragraph_count", "encoding",
-          "repaired", "flags", "sha256", "size", "mtime_ns", "text", "files")
+FIELDS = (
+    "id",
+    "title",
+    "path",
+    "paths",
+    "language",
+    "languages",
+    "source",
+    "published",
+    "ingested",
+    "updated",
+    "cluster",
+    "dateline",
+    "byline",
+    "summary",
+    "word_count",
+    "char_count",
+    "paragraph_count",
+    "encoding",
+    "repaired",
+    "flags",
+    "sha256",
+    "size",
+    "mtime_ns",
+    "text",
+    "files",
+)
 DEFAULT_FIELDS = tuple(f for f in FIELDS if f not in ("text", "files"))
 CHUNK = 500  # documents read per query: memory stays flat however many are exported
 
@@ -76,13 +109,29 @@ def _iso(value: date | datetime | None) -> str | None:
 
 def _record(doc: Document, files: list[tuple[str, int, int, str]], fields: Sequence[str]) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "id": doc.id, "title": doc.title, "path": doc.path, "paths": [f[0] for f in files],
-        "language": doc.language, "languages": [x for x in doc.languages.split(",") if x], "source": doc.source,
-        "published": _iso(doc.published), "ingested": _iso(doc.ingested_at), "updated": _iso(doc.updated_at),
-        "cluster": doc.cluster_id, "dateline": doc.dateline, "byline": doc.byline, "summary": doc.summary,
-        "word_count": doc.word_count, "char_count": doc.char_count, "paragraph_count": doc.paragraph_count,
-        "encoding": doc.encoding, "repaired": doc.repaired, "flags": [x for x in doc.flags.split(",") if x],
-        "sha256": doc.sha256, "size": doc.size, "mtime_ns": doc.mtime_ns,
+        "id": doc.id,
+        "title": doc.title,
+        "path": doc.path,
+        "paths": [f[0] for f in files],
+        "language": doc.language,
+        "languages": [x for x in doc.languages.split(",") if x],
+        "source": doc.source,
+        "published": _iso(doc.published),
+        "ingested": _iso(doc.ingested_at),
+        "updated": _iso(doc.updated_at),
+        "cluster": doc.cluster_id,
+        "dateline": doc.dateline,
+        "byline": doc.byline,
+        "summary": doc.summary,
+        "word_count": doc.word_count,
+        "char_count": doc.char_count,
+        "paragraph_count": doc.paragraph_count,
+        "encoding": doc.encoding,
+        "repaired": doc.repaired,
+        "flags": [x for x in doc.flags.split(",") if x],
+        "sha256": doc.sha256,
+        "size": doc.size,
+        "mtime_ns": doc.mtime_ns,
     }
     if "text" in fields:
         values["text"] = doc.body
@@ -122,8 +171,13 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write(rows: Iterable[dict[str, Any]], fields: Sequence[str], fmt: str, out: TextIO,
-          progress: Callable[[int], None] = lambda n: None) -> int:
+def write(
+    rows: Iterable[dict[str, Any]],
+    fields: Sequence[str],
+    fmt: str,
+    out: TextIO,
+    progress: Callable[[int], None] = lambda n: None,
+) -> int:
     """Write the records as JSON lines or CSV (a header line first); returns how many."""
     count = 0
     writer = csv.DictWriter(out, fieldnames=list(fields), extrasaction="ignore") if fmt == "csv" else None
@@ -174,24 +228,51 @@ def _date(value: Any) -> date | None:
 def _analyses(record: dict[str, Any]) -> list[Analysis]:
     """One analysis per file of the record: the same text, so one document holds them all."""
     body = record["text"]
-    files = record.get("files") or [{"path": p, "size": record.get("size", 0), "mtime_ns": record.get("mtime_ns", 0),
-                                     "sha256": record.get("sha256", "")} for p in record.get("paths") or [record["path"]]]
+    files = record.get("files") or [
+        {
+            "path": p,
+            "size": record.get("size", 0),
+            "mtime_ns": record.get("mtime_ns", 0),
+            "sha256": record.get("sha256", ""),
+        }
+        for p in record.get("paths") or [record["path"]]
+    ]
     signature = fingerprint(body)
     common = dict(
-        encoding=record.get("encoding") or "utf-8", repaired=bool(record.get("repaired")), body=body,
-        body_sha256=hashlib.sha256(body.encode("utf-8")).hexdigest(), title=record.get("title") or "",
-        language=record.get("language") or "und", language_prob=1.0, languages=tuple(record.get("languages") or ()),
-        source=record.get("source"), dateline=record.get("dateline"), byline=record.get("byline"),
-        published=_date(record.get("published")), word_count=int(record.get("word_count") or len(body.split())),
-        char_count=int(record.get("char_count") or len(body)), paragraph_count=int(record.get("paragraph_count") or 0),
-        summary=record.get("summary") or "", flags=tuple(record.get("flags") or ()), fingerprint=signature,
+        encoding=record.get("encoding") or "utf-8",
+        repaired=bool(record.get("repaired")),
+        body=body,
+        body_sha256=hashlib.sha256(body.encode("utf-8")).hexdigest(),
+        title=record.get("title") or "",
+        language=record.get("language") or "und",
+        language_prob=1.0,
+        languages=tuple(record.get("languages") or ()),
+        source=record.get("source"),
+        dateline=record.get("dateline"),
+        byline=record.get("byline"),
+        published=_date(record.get("published")),
+        word_count=int(record.get("word_count") or len(body.split())),
+        char_count=int(record.get("char_count") or len(body)),
+        paragraph_count=int(record.get("paragraph_count") or 0),
+        summary=record.get("summary") or "",
+        flags=tuple(record.get("flags") or ()),
+        fingerprint=signature,
     )
-    return [Analysis(path=f["path"], size=int(f.get("size") or 0), mtime_ns=int(f.get("mtime_ns") or 0),
-                     sha256=f.get("sha256") or "", **common) for f in files]
+    return [
+        Analysis(
+            path=f["path"],
+            size=int(f.get("size") or 0),
+            mtime_ns=int(f.get("mtime_ns") or 0),
+            sha256=f.get("sha256") or "",
+            **common,
+        )
+        for f in files
+    ]
 
 
-def import_records(ctx: Context, rows: Iterable[dict[str, Any]], progress: Callable[[int], None] = lambda n: None
-                   ) -> ImportResult:
+def import_records(
+    ctx: Context, rows: Iterable[dict[str, Any]], progress: Callable[[int], None] = lambda n: None
+) -> ImportResult:
     """Store the records, a batch (one transaction) at a time, then bring the index up to
     date. Each keeps its ingested time; clusters are found again as the ingest finds them."""
     from indexer import jobs
@@ -209,9 +290,15 @@ def import_records(ctx: Context, rows: Iterable[dict[str, Any]], progress: Calla
                     ingested[a.path] = datetime.fromisoformat(record["ingested"])
 
         def apply(session: Session) -> store.BatchCounts:
-            counts = apply_batch(session, datetime.now(UTC), analyses=analyses,
-                                 near_threshold=ctx.config.ingest.near_duplicate_threshold)
-            store.set_ingested(session, {counts.doc_ids[p]: when for p, when in ingested.items() if p in counts.doc_ids})
+            counts = apply_batch(
+                session,
+                datetime.now(UTC),
+                analyses=analyses,
+                near_threshold=ctx.config.ingest.near_duplicate_threshold,
+            )
+            store.set_ingested(
+                session, {counts.doc_ids[p]: when for p, when in ingested.items() if p in counts.doc_ids}
+            )
             return counts
 
         counts = ctx.db.retrying(apply)
@@ -229,4 +316,3 @@ def import_records(ctx: Context, rows: Iterable[dict[str, Any]], progress: Calla
         flush()
     jobs.follow(ctx)
     return result
-

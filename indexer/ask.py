@@ -111,8 +111,12 @@ class Unreachable:
 Reply = Output | Raised | Declined | Unreachable
 
 
-def ask(data_dir: str | os.PathLike[str], request: SearchRequest, config: ConfigSource | None = None,
-        timeout: float = ASK_TIMEOUT) -> Reply:
+def ask(
+    data_dir: str | os.PathLike[str],
+    request: SearchRequest,
+    config: ConfigSource | None = None,
+    timeout: float = ASK_TIMEOUT,
+) -> Reply:
     """The answer of the search server of ``data_dir`` to ``request``."""
     message = request.to_dict()
     if config is not None:
@@ -120,7 +124,9 @@ def ask(data_dir: str | os.PathLike[str], request: SearchRequest, config: Config
     return send(data_dir, message, timeout)
 
 
-def send(data_dir: str | os.PathLike[str], message: Mapping[str, object], timeout: float = ASK_TIMEOUT) -> Reply:
+def send(
+    data_dir: str | os.PathLike[str], message: Mapping[str, object], timeout: float = ASK_TIMEOUT
+) -> Reply:
     """The answer to ``message`` as it goes on the wire (ask builds one from a request)."""
     path = os.path.join(data_dir, SOCKET_NAME)
     if not os.path.exists(path):
@@ -158,7 +164,11 @@ def reply_from_dict(answer: Mapping[str, object]) -> Output | Raised | Declined:
     text, code, error = answer.get("stdout"), answer.get("exit", 0), answer.get("error")
     if isinstance(text, str) and isinstance(code, int):
         return Output(text, code)
-    if isinstance(error, dict) and isinstance(error.get("type"), str) and isinstance(error.get("message"), str):
+    if (
+        isinstance(error, dict)
+        and isinstance(error.get("type"), str)
+        and isinstance(error.get("message"), str)
+    ):
         from indexer.errors import from_dict  # only now: a search that printed needs no error classes
 
         return Raised(from_dict(error))

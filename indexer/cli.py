@@ -83,8 +83,9 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     @_options(COMMON_OPTIONS)
     @click.pass_obj
     @wraps(fn)
-    def wrapper(state: State, /, config_path: str | None, verbose: bool | None, log_level: str | None,
-                **kwargs: Any) -> Any:
+    def wrapper(
+        state: State, /, config_path: str | None, verbose: bool | None, log_level: str | None, **kwargs: Any
+    ) -> Any:
         state.config_path = config_path or state.config_path
         state.verbose = bool(verbose) or state.verbose
         state.log_level = log_level or state.log_level
@@ -99,7 +100,9 @@ def _load_config(state: State) -> Config:
     return config.load(state.config_path)
 
 
-def _setup_logging(state: State, cfg: Config, default_level: str = "critical", read_only: bool = False) -> None:
+def _setup_logging(
+    state: State, cfg: Config, default_level: str = "critical", read_only: bool = False
+) -> None:
     """One-shot commands print their own results and one-line errors: logs only if asked.
 
     ``read_only``: a log file that does not exist is not created (stderr instead); others
@@ -116,7 +119,9 @@ def _setup_logging(state: State, cfg: Config, default_level: str = "critical", r
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise ConfigError(f"cannot create the log file's folder {path.parent}: {e.strerror or e}") from None
+                raise ConfigError(
+                    f"cannot create the log file's folder {path.parent}: {e.strerror or e}"
+                ) from None
     log.configure(level, str(path) if path else "")
 
 
@@ -176,7 +181,9 @@ def _on_wait(pid: int | None) -> None:
 @click.version_option(__version__, prog_name="indexer")
 @_options(COMMON_OPTIONS)
 @click.pass_context
-def cli(click_ctx: click.Context, config_path: str | None, verbose: bool | None, log_level: str | None) -> None:
+def cli(
+    click_ctx: click.Context, config_path: str | None, verbose: bool | None, log_level: str | None
+) -> None:
     """Ingest text files into a database and a full-text index, and search them."""
     state = click_ctx.ensure_object(State)
     state.config_path = config_path
@@ -206,9 +213,12 @@ def _safe_url(url: str) -> str:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
-@click.option("--accept-vanished", is_flag=True,
-              help="files gone all at once from an inbox folder (or the folder emptied or replaced) are "
-              "deleted for good; without it their documents are kept and the folder is reported unavailable")
+@click.option(
+    "--accept-vanished",
+    is_flag=True,
+    help="files gone all at once from an inbox folder (or the folder emptied or replaced) are "
+    "deleted for good; without it their documents are kept and the folder is reported unavailable",
+)
 @_common
 def ingest(state: State, paths: tuple[Path, ...], accept_vanished: bool) -> None:
     """Ingest files or folders now, and bring the index up to date."""
@@ -219,8 +229,9 @@ def ingest(state: State, paths: tuple[Path, ...], accept_vanished: bool) -> None
         raise NotFoundError(f"no such file or folder: {missing[0]}")
     with _context(state) as ctx:
         with _progress("ingesting") as advance:
-            result = jobs.ingest(ctx, list(paths), progress=advance, on_wait=_on_wait,
-                                 accept_vanished=accept_vanished)
+            result = jobs.ingest(
+                ctx, list(paths), progress=advance, on_wait=_on_wait, accept_vanished=accept_vanished
+            )
         jobs.follow(ctx, on_wait=_on_wait)  # changes made meanwhile by others (a daemon, another node)
     c = result.counts
     for path, reason in result.refused:
@@ -268,8 +279,12 @@ def _progress(label: str) -> Iterator[Callable[[int], None]]:
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description} {task.completed} files"),
-                  TimeElapsedColumn(), transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description} {task.completed} files"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=None)
         yield lambda n: bar.advance(task, n)
 
@@ -326,8 +341,18 @@ def daemon(state: State) -> None:
 
 # Faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) are not among them: the process is not
 # in a state to clean up; the next start replaces what it left (see Daemon.run).
-_STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
-                 "SIGXCPU", "SIGPWR")
+_STOP_SIGNALS = (
+    "SIGTERM",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGALRM",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGXCPU",
+    "SIGPWR",
+)
 
 
 def _date_value(_click_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -406,7 +431,9 @@ def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[s
         "language_runner_up": doc.language_alt,
         "languages": [x.partition(":")[0] for x in doc.languages.split(",") if x],
         "language_shares": {
-            code: float(share) for code, _, share in (x.partition(":") for x in doc.languages.split(",")) if share
+            code: float(share)
+            for code, _, share in (x.partition(":") for x in doc.languages.split(","))
+            if share
         },
         "source": doc.source,
         "dateline": doc.dateline,
@@ -472,8 +499,12 @@ def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--reprocess", is_flag=True, help="first re-analyse documents made by older normalization rules")
-@click.option("--if-needed", is_flag=True, help="only when the index is missing, damaged or of another schema")
+@click.option(
+    "--reprocess", is_flag=True, help="first re-analyse documents made by older normalization rules"
+)
+@click.option(
+    "--if-needed", is_flag=True, help="only when the index is missing, damaged or of another schema"
+)
 @click.option("-q", "--quiet", is_flag=True, help="print nothing on success (for cron)")
 @_common
 def reindex(state: State, reprocess: bool, if_needed: bool, quiet: bool) -> None:
@@ -500,9 +531,14 @@ def reindex(state: State, reprocess: bool, if_needed: bool, quiet: bool) -> None
 
 @cli.command()
 @click.option("--repair", is_flag=True, help="fix what differs (ingest, remove, re-index) in batches")
-@click.option("--hash", "check_hashes", is_flag=True, help="also re-read every file to compare content hashes")
-@click.option("--outside/--no-outside", default=None,
-              help="also check for files outside the configured inboxes (default: on SQLite only)")
+@click.option(
+    "--hash", "check_hashes", is_flag=True, help="also re-read every file to compare content hashes"
+)
+@click.option(
+    "--outside/--no-outside",
+    default=None,
+    help="also check for files outside the configured inboxes (default: on SQLite only)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
 def verify(state: State, repair: bool, check_hashes: bool, outside: bool | None, as_json: bool) -> None:
@@ -511,23 +547,37 @@ def verify(state: State, repair: bool, check_hashes: bool, outside: bool | None,
 
     with _context(state, read_only=not repair) as ctx:
         report = jobs.verify(ctx, repair=repair, check_hashes=check_hashes, outside=outside)
-        remaining = (jobs.verify(ctx, outside=report.outside_checked).problems if repair and report.problems
-                     else report.problems)
+        remaining = (
+            jobs.verify(ctx, outside=report.outside_checked).problems
+            if repair and report.problems
+            else report.problems
+        )
     data = report.as_dict()
     data["remaining"] = remaining
     if as_json:
         _print_json({"format_version": FORMAT_VERSION, **data})
     else:
-        click.echo(f"checked {report.files_checked} files, {report.documents_checked} documents, "
-                   f"index {report.index_documents if report.index_documents is not None else '-'} documents")
-        labels = [("missing", "in the inbox, not in the database"), ("orphaned", "in the database, gone from disk"),
-                  ("stale", "changed on disk since ingested"), ("outside", "outside the configured inboxes"),
-                  ("empty_documents", "documents with no file"),
-                  ("not_indexed", "documents missing from the index"), ("index_orphans", "index entries not in the database")]
+        click.echo(
+            f"checked {report.files_checked} files, {report.documents_checked} documents, "
+            f"index {report.index_documents if report.index_documents is not None else '-'} documents"
+        )
+        labels = [
+            ("missing", "in the inbox, not in the database"),
+            ("orphaned", "in the database, gone from disk"),
+            ("stale", "changed on disk since ingested"),
+            ("outside", "outside the configured inboxes"),
+            ("empty_documents", "documents with no file"),
+            ("not_indexed", "documents missing from the index"),
+            ("index_orphans", "index entries not in the database"),
+        ]
         for key, label in labels:
             items = data[key]
             if items:
-                click.echo(f"{len(items):>6} {label}: " + ", ".join(_shown(str(x)) for x in items[:5]) + (" ..." if len(items) > 5 else ""))
+                click.echo(
+                    f"{len(items):>6} {label}: "
+                    + ", ".join(_shown(str(x)) for x in items[:5])
+                    + (" ..." if len(items) > 5 else "")
+                )
         if report.index_problem:
             click.echo(f"index: {report.index_problem}")
         for folder in report.unavailable:
@@ -548,8 +598,15 @@ def failures(state: State, as_json: bool) -> None:
 
     with _context(state, read_only=True) as ctx, ctx.db.read() as session:
         rows: list[dict[str, Any]] = [
-            {"path": f.path, "stage": f.stage, "reason": f.reason, "transient": f.transient,
-             "attempts": f.attempts, "first_seen": f.first_seen, "last_seen": f.last_seen}
+            {
+                "path": f.path,
+                "stage": f.stage,
+                "reason": f.reason,
+                "transient": f.transient,
+                "attempts": f.attempts,
+                "first_seen": f.first_seen,
+                "last_seen": f.last_seen,
+            }
             for f in store.failures(session)
         ]
     if as_json:
@@ -560,7 +617,9 @@ def failures(state: State, as_json: bool) -> None:
         return
     for row in rows:
         retry_note = " (will retry)" if row["transient"] else ""
-        click.echo(f"{_shown(row['path'])}: {row['stage']}: {row['reason']} [attempts {row['attempts']}]{retry_note}")
+        click.echo(
+            f"{_shown(row['path'])}: {row['stage']}: {row['reason']} [attempts {row['attempts']}]{retry_note}"
+        )
     click.echo(f"{len(rows)} failures")
 
 
@@ -577,7 +636,9 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
         raise click.UsageError("give PATH... or --all")
     with _context(state) as ctx:
         counts = jobs.retry(ctx, None if retry_all else [typed_path(str(p)) for p in paths])
-    click.echo(f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed")
+    click.echo(
+        f"{counts.added} added, {counts.updated} updated, {counts.duplicates} duplicates, {counts.failed} failed"
+    )
     for path, reason in counts.failed_paths[:20]:
         _err(f"failed: {_shown(path)}: {reason}")
     if counts.failed:
@@ -586,8 +647,9 @@ def retry(state: State, paths: tuple[Path, ...], retry_all: bool) -> None:
 
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, metavar="ID|PATH...")
-@click.option("--all-paths", is_flag=True,
-              help="for a PATH: forget its whole document, with every path holding it")
+@click.option(
+    "--all-paths", is_flag=True, help="for a PATH: forget its whole document, with every path holding it"
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
 def forget(state: State, targets: tuple[str, ...], all_paths: bool, as_json: bool) -> None:
@@ -609,7 +671,9 @@ def forget(state: State, targets: tuple[str, ...], all_paths: bool, as_json: boo
     if result.documents:
         click.echo("forgot documents: " + ", ".join(map(str, result.documents)))
     for path in result.paths:
-        click.echo(f"forgot path: {_shown(path)}" + (" (ignored until it changes)" if path in result.ignored else ""))
+        click.echo(
+            f"forgot path: {_shown(path)}" + (" (ignored until it changes)" if path in result.ignored else "")
+        )
     if result.kept:
         click.echo("kept documents (other files hold them): " + ", ".join(map(str, result.kept)))
 
@@ -623,8 +687,12 @@ def duplicates(state: State, as_json: bool) -> None:
 
     with _context(state, read_only=True) as ctx, ctx.db.read() as session:
         found: list[dict[str, Any]] = [
-            {"cluster_id": cluster_id,
-             "documents": [{"id": d.id, "title": d.title, "path": d.path, "source": d.source} for d in docs]}
+            {
+                "cluster_id": cluster_id,
+                "documents": [
+                    {"id": d.id, "title": d.title, "path": d.path, "source": d.source} for d in docs
+                ],
+            }
             for cluster_id, docs in store.clusters(session)
         ]
     if as_json:
@@ -641,8 +709,12 @@ def duplicates(state: State, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--learn", "learn_now", is_flag=True,
-              help="learn now from the database, re-analyse the documents that changes, update the index")
+@click.option(
+    "--learn",
+    "learn_now",
+    is_flag=True,
+    help="learn now from the database, re-analyse the documents that changes, update the index",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
 def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
@@ -659,16 +731,21 @@ def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
             rows = store.learned_lines(session)
             groups: dict[str, dict[str, Any]] = {}
             for row in rows:
-                group = groups.setdefault(row.group_name, {"group": row.group_name, "documents": row.group_documents,
-                                                           "lines": []})
-                group["lines"].append({"text": row.text, "documents": row.documents, "learned_at": row.learned_at})
+                group = groups.setdefault(
+                    row.group_name, {"group": row.group_name, "documents": row.group_documents, "lines": []}
+                )
+                group["lines"].append(
+                    {"text": row.text, "documents": row.documents, "learned_at": row.learned_at}
+                )
     found = sorted(groups.values(), key=lambda g: g["group"])
     if as_json:
         _print_json({"format_version": FORMAT_VERSION, "learn": learned, "total": len(rows), "groups": found})
         return
     if learned is not None:
-        click.echo(f"learned {learned['added']} new, dropped {learned['dropped']}; "
-                   f"re-analysed {learned['reanalysed']} documents")
+        click.echo(
+            f"learned {learned['added']} new, dropped {learned['dropped']}; "
+            f"re-analysed {learned['reanalysed']} documents"
+        )
     if not found:
         click.echo("no learned furniture")
         return
@@ -676,7 +753,9 @@ def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
         click.echo(f"{group['group']}  ({group['documents']} documents)")
         for line in sorted(group["lines"], key=lambda x: (-x["documents"], x["text"])):
             click.echo(f"  {line['documents']:>6}  {line['text']}")
-    click.echo(f"{len(rows)} learned line{'s' * (len(rows) != 1)} in {len(found)} group{'s' * (len(found) != 1)}")
+    click.echo(
+        f"{len(rows)} learned line{'s' * (len(rows) != 1)} in {len(found)} group{'s' * (len(found) != 1)}"
+    )
 
 
 @contextmanager
@@ -706,8 +785,13 @@ def status(state: State, as_json: bool) -> None:
             summary = store.summary(session)
             skipped = store.last_scan_counts(session).get("skipped")
             failures: list[dict[str, Any]] = [
-                {"path": f.path, "stage": f.stage, "reason": f.reason, "attempts": f.attempts,
-                 "last_seen": f.last_seen}
+                {
+                    "path": f.path,
+                    "stage": f.stage,
+                    "reason": f.reason,
+                    "attempts": f.attempts,
+                    "last_seen": f.last_seen,
+                }
                 for f in store.failures(session)[:20]
             ]
         index = ctx.index.stats()
@@ -719,10 +803,15 @@ def status(state: State, as_json: bool) -> None:
         if index["lag"]:
             with ctx.db.read() as session:
                 oldest = store.first_change_after(session, checkpoint)
-        index["lag_seconds"] = None if index["lag"] is None else (
-            round(max(0.0, (datetime.now(UTC) - oldest).total_seconds()), 1) if oldest else 0.0)
+        index["lag_seconds"] = (
+            None
+            if index["lag"] is None
+            else (round(max(0.0, (datetime.now(UTC) - oldest).total_seconds()), 1) if oldest else 0.0)
+        )
         daemon = read_status(ctx) or {}
-        unavailable: list[dict[str, Any]] = [{"path": f.path, "reason": f.reason} for f in jobs.unavailable_folders(ctx)]
+        unavailable: list[dict[str, Any]] = [
+            {"path": f.path, "reason": f.reason} for f in jobs.unavailable_folders(ctx)
+        ]
         last_runs = summary["last_runs"]
         failing_alerts = _failing_alerts(ctx)
         data: dict[str, Any] = {
@@ -745,8 +834,10 @@ def status(state: State, as_json: bool) -> None:
             "next_reindex": daemon.get("next_runs", {}).get("reindex"),
             "index": index,
             "failing_deliveries": failing_alerts,
-            "last_runs": {job: {"started": s, "ended": e, "outcome": o, "node": n}
-                          for job, (s, e, o, n) in last_runs.items()},
+            "last_runs": {
+                job: {"started": s, "ended": e, "outcome": o, "node": n}
+                for job, (s, e, o, n) in last_runs.items()
+            },
             "daemon": {
                 "pid": running_pid(ctx),
                 "uptime_seconds": daemon.get("uptime_seconds"),
@@ -774,25 +865,33 @@ def status(state: State, as_json: bool) -> None:
     if index["path"] is None:
         click.echo("index:     none yet")
     else:
-        click.echo(f"index:     {index['documents']} documents, {index['segments']} segments, "
-                   f"{index['size_bytes'] / 1e6:.1f} MB, lag {index['lag']} changes ({index['lag_seconds']:g} s)")
+        click.echo(
+            f"index:     {index['documents']} documents, {index['segments']} segments, "
+            f"{index['size_bytes'] / 1e6:.1f} MB, lag {index['lag']} changes ({index['lag_seconds']:g} s)"
+        )
     for f in failing_alerts:
-        click.echo(f"alert {f['alert']}: delivery failing ({f['failures']}x): {_shown(f['delivery'])}: "
-                   f"{f['last_error']} (retry at {f['retry_at']})")
+        click.echo(
+            f"alert {f['alert']}: delivery failing ({f['failures']}x): {_shown(f['delivery'])}: "
+            f"{f['last_error']} (retry at {f['retry_at']})"
+        )
     click.echo(f"last scan: {data['last_scan'] or 'never'}; last reindex: {data['last_reindex'] or 'never'}")
     if data["last_runs"]:
         click.echo("last runs:")
         for job, run in sorted(data["last_runs"].items()):
-            click.echo(f"  {job}: started {run['started']}, ended {run['ended'] or '-'}, {run['outcome']}, "
-                       f"node {run['node'] or '-'}")
+            click.echo(
+                f"  {job}: started {run['started']}, ended {run['ended'] or '-'}, {run['outcome']}, "
+                f"node {run['node'] or '-'}"
+            )
     d = data["daemon"]
     if d["pid"]:
         watch = d["watch"]
         if d["unwatched"]:
             roots = "; ".join(f"inbox {root} not watched: {why}" for root, why in d["unwatched"].items())
             watch = f"{watch} (degraded: {roots}; scans every {d['scan_seconds']:g}s)"
-        click.echo(f"daemon:    running (pid {d['pid']}, up {d['uptime_seconds']}s, watch {watch}, "
-                   f"{data['pending_files'] or 0} files settling, next reindex {data['next_reindex']})")
+        click.echo(
+            f"daemon:    running (pid {d['pid']}, up {d['uptime_seconds']}s, watch {watch}, "
+            f"{data['pending_files'] or 0} files settling, next reindex {data['next_reindex']})"
+        )
     else:
         click.echo("daemon:    not running")
 
@@ -802,28 +901,47 @@ def alerts_group() -> None:
     """Standing queries that fire on new documents: add, list, show, test, remove."""
 
 
-def _alert_def(name: str, query: str, langs: tuple[str, ...], sources: tuple[str, ...], every_copy: bool,
-               files: tuple[str, ...] = (), commands: tuple[str, ...] = (), webhooks: tuple[str, ...] = ()) -> Any:
+def _alert_def(
+    name: str,
+    query: str,
+    langs: tuple[str, ...],
+    sources: tuple[str, ...],
+    every_copy: bool,
+    files: tuple[str, ...] = (),
+    commands: tuple[str, ...] = (),
+    webhooks: tuple[str, ...] = (),
+) -> Any:
     from indexer.alerts.definitions import AlertDef, delivery
 
-    deliveries = ([delivery("file", t) for t in files] + [delivery("exec", t) for t in commands]
-                  + [delivery("webhook", t) for t in webhooks])
+    deliveries = (
+        [delivery("file", t) for t in files]
+        + [delivery("exec", t) for t in commands]
+        + [delivery("webhook", t) for t in webhooks]
+    )
     return AlertDef(name, query, split_values(langs), split_values(sources), every_copy, tuple(deliveries))
 
 
 def _alert_filters(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--lang", "langs", multiple=True, metavar="CODE", help="only these languages (as search)"),
-        click.option("--source", "sources", multiple=True, metavar="NAME", help="only these sources (as search)"),
-        click.option("--every-copy", is_flag=True, help="every copy of a story, not only the first"),
-        click.option("--json", "as_json", is_flag=True, help="print JSON"),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--lang", "langs", multiple=True, metavar="CODE", help="only these languages (as search)"
+            ),
+            click.option(
+                "--source", "sources", multiple=True, metavar="NAME", help="only these sources (as search)"
+            ),
+            click.option("--every-copy", is_flag=True, help="every copy of a story, not only the first"),
+            click.option("--json", "as_json", is_flag=True, help="print JSON"),
+        ]
+    ):
         fn = option(fn)
     return fn
 
 
 def _match_line(entry: dict[str, Any]) -> str:
-    copies = f"  +{len(entry['copies'])} copies: {', '.join(map(str, entry['copies']))}" if entry["copies"] else ""
+    copies = (
+        f"  +{len(entry['copies'])} copies: {', '.join(map(str, entry['copies']))}" if entry["copies"] else ""
+    )
     return f"  {entry['id']:>7}  {_shown(entry['title'])[:70]}  [{entry['language']}]  {_shown(entry['path'])}{copies}"
 
 
@@ -832,13 +950,27 @@ def _match_line(entry: dict[str, Any]) -> str:
 @click.argument("query")
 @_alert_filters
 @click.option("--file", "files", multiple=True, metavar="PATH", help="append one JSON line per match to PATH")
-@click.option("--exec", "commands", multiple=True, metavar="CMD", help="run CMD (by /bin/sh) with the match on stdin")
+@click.option(
+    "--exec", "commands", multiple=True, metavar="CMD", help="run CMD (by /bin/sh) with the match on stdin"
+)
 @click.option("--webhook", "webhooks", multiple=True, metavar="URL", help="POST the match's JSON to URL")
-@click.option("--backfill", metavar="SINCE", help="first deliver what it would have fired since then (7d, 2025-12)")
+@click.option(
+    "--backfill", metavar="SINCE", help="first deliver what it would have fired since then (7d, 2025-12)"
+)
 @_common
-def alerts_add(state: State, name: str, query: str, langs: tuple[str, ...], sources: tuple[str, ...],
-               every_copy: bool, as_json: bool, files: tuple[str, ...], commands: tuple[str, ...],
-               webhooks: tuple[str, ...], backfill: str | None) -> None:
+def alerts_add(
+    state: State,
+    name: str,
+    query: str,
+    langs: tuple[str, ...],
+    sources: tuple[str, ...],
+    every_copy: bool,
+    as_json: bool,
+    files: tuple[str, ...],
+    commands: tuple[str, ...],
+    webhooks: tuple[str, ...],
+    backfill: str | None,
+) -> None:
     """Store alert NAME (every node sees it): QUERY in the search syntax, and deliveries."""
     from indexer.alerts import manage
 
@@ -851,7 +983,9 @@ def alerts_add(state: State, name: str, query: str, langs: tuple[str, ...], sour
         return
     click.echo(f"added alert {name}: {query}")
     if backfill:
-        click.echo(f"backfill since {backfill}: {counts['backfilled']} notices, {counts['delivered']} delivered")
+        click.echo(
+            f"backfill since {backfill}: {counts['backfilled']} notices, {counts['delivered']} delivered"
+        )
 
 
 @alerts_group.command("list")
@@ -871,7 +1005,10 @@ def alerts_list(state: State, as_json: bool) -> None:
         click.echo("no alerts (add one with `indexer alerts add`, or [[alerts]] in config.toml)")
     for a in data:
         filters = "".join(f" --lang {v}" for v in a["lang"]) + "".join(f" --source {v}" for v in a["source"])
-        click.echo(f"{a['name']}  ({a['origin']})  {a['query']}{filters}" + ("  every copy" if a["every_copy"] else ""))
+        click.echo(
+            f"{a['name']}  ({a['origin']})  {a['query']}{filters}"
+            + ("  every copy" if a["every_copy"] else "")
+        )
         for d in a["deliveries"]:
             state_text = f"{d['delivered']} delivered, {d['pending']} pending"
             if d["failures"]:
@@ -881,8 +1018,14 @@ def alerts_list(state: State, as_json: bool) -> None:
 
 @alerts_group.command("show")
 @click.argument("name")
-@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
-              help="recent notices to show")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="recent notices to show",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @_common
 def alerts_show(state: State, name: str, limit: int, as_json: bool) -> None:
@@ -924,10 +1067,19 @@ def alerts_remove(state: State, name: str, as_json: bool) -> None:
 @alerts_group.command("test")
 @click.argument("query")
 @_alert_filters
-@click.option("--since", metavar="SINCE", help="documents ingested since then (7d, 2w, 2025-12-03); default all")
+@click.option(
+    "--since", metavar="SINCE", help="documents ingested since then (7d, 2w, 2025-12-03); default all"
+)
 @_common
-def alerts_test(state: State, query: str, langs: tuple[str, ...], sources: tuple[str, ...], every_copy: bool,
-                as_json: bool, since: str | None) -> None:
+def alerts_test(
+    state: State,
+    query: str,
+    langs: tuple[str, ...],
+    sources: tuple[str, ...],
+    every_copy: bool,
+    as_json: bool,
+    since: str | None,
+) -> None:
     """Dry run: what an alert on QUERY would have fired, one notice per story."""
     from indexer.alerts import manage
 
@@ -950,15 +1102,36 @@ def alerts_test(state: State, query: str, langs: tuple[str, ...], sources: tuple
 @click.option("--since", callback=_date_value, metavar="DATE", help="dated from this day (as search)")
 @click.option("--until", callback=_date_value, metavar="DATE", help="dated through this day (as search)")
 @click.option("--path", "path_glob", metavar="GLOB", help="only paths matching this glob (as search)")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
-              help="one JSON object per line, or CSV with a header row")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="one JSON object per line, or CSV with a header row",
+)
 @click.option("--fields", metavar="A,B", help="only these fields, in this order (default: all but the text)")
-@click.option("--with-text", is_flag=True, help="the normalized text too (an export `indexer import` can read)")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE, not stdout")
+@click.option(
+    "--with-text", is_flag=True, help="the normalized text too (an export `indexer import` can read)"
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write to FILE, not stdout"
+)
 @_common
-def export(state: State, query: tuple[str, ...], export_all: bool, langs: tuple[str, ...], sources: tuple[str, ...],
-           since: str | None, until: str | None, path_glob: str | None, fmt: str, fields: str | None,
-           with_text: bool, output: Path | None) -> None:
+def export(
+    state: State,
+    query: tuple[str, ...],
+    export_all: bool,
+    langs: tuple[str, ...],
+    sources: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    path_glob: str | None,
+    fmt: str,
+    fields: str | None,
+    with_text: bool,
+    output: Path | None,
+) -> None:
     """Every document QUERY matches (or --all), in id order: metadata, cluster, text."""
     from indexer import archive
     from indexer.search.engine import SearchOptions
@@ -967,10 +1140,18 @@ def export(state: State, query: tuple[str, ...], export_all: bool, langs: tuple[
     if export_all == bool(query):
         raise click.UsageError("give a QUERY or --all")
     text = " ".join(query) if query else ("*" if filtered else None)
-    chosen = archive.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None,
-                                  with_text, fmt)
-    options = SearchOptions(langs=split_values(langs), sources=split_values(sources), since=since, until=until, path=path_glob,
-                            snippets=False, collapse=False)
+    chosen = archive.check_fields(
+        [f.strip() for f in fields.split(",") if f.strip()] if fields else None, with_text, fmt
+    )
+    options = SearchOptions(
+        langs=split_values(langs),
+        sources=split_values(sources),
+        since=since,
+        until=until,
+        path=path_glob,
+        snippets=False,
+        collapse=False,
+    )
     with _context(state, read_only=True) as ctx:
         ids = archive.export_ids(ctx, text, options)
         total = len(ids) if ids is not None else None
@@ -978,6 +1159,7 @@ def export(state: State, query: tuple[str, ...], export_all: bool, langs: tuple[
         out = open(target, "w", encoding="utf-8", newline="") if target else sys.stdout  # noqa: SIM115
         try:
             with _bar("exporting") as bar:
+
                 def advance(n: int, done: list[int] = [0]) -> None:  # noqa: B006 (a counter)
                     done[0] += n
                     if bar is not None:
@@ -1032,8 +1214,13 @@ def _schema(state: State, read_only: bool = False) -> Iterator[Any]:
     cfg = _load_config(state)
     _setup_logging(state, cfg, read_only=read_only)
     try:
-        database = open_database(cfg.database_url, cfg.data_dir, cfg.database.busy_timeout_seconds, create=False,
-                                 read_only=read_only)
+        database = open_database(
+            cfg.database_url,
+            cfg.data_dir,
+            cfg.database.busy_timeout_seconds,
+            create=False,
+            read_only=read_only,
+        )
     except MissingDatabaseError as e:
         raise MissingDatabaseError(_no_database(cfg, str(e))) from None
     try:
@@ -1076,8 +1263,14 @@ def db_current(state: State, as_json: bool) -> None:
     with _schema(state, read_only=True) as database:
         schema = database.schema_state()
     if as_json:
-        _print_json({"format_version": FORMAT_VERSION, "current": schema.current, "head": schema.head,
-                     "up_to_date": schema.up_to_date})
+        _print_json(
+            {
+                "format_version": FORMAT_VERSION,
+                "current": schema.current,
+                "head": schema.head,
+                "up_to_date": schema.up_to_date,
+            }
+        )
     else:
         click.echo(f"database schema: {schema.current or 'none'}; this program needs: {schema.head}")
         if not schema.up_to_date:
@@ -1086,7 +1279,9 @@ def db_current(state: State, as_json: bool) -> None:
         sys.exit(1)
 
 
-def main(argv: list[str] | None = None, *, ask_server: bool = True, raised: IndexerError | None = None) -> None:
+def main(
+    argv: list[str] | None = None, *, ask_server: bool = True, raised: IndexerError | None = None
+) -> None:
     """The error boundary: one line per error, tracebacks only with --verbose.
 
     ``ask_server=False``: a search does not ask the daemon's search server (the caller just

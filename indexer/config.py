@@ -40,7 +40,9 @@ class PathsConfig:
     inbox: list[str] = _setting(["inbox"], "folders watched for new text files")
     data_dir: str = _setting(DEFAULT_DATA_DIR, "where the SQLite database, the index and the locks live")
     include: list[str] = _setting(["*.txt"], "file name patterns that are ingested (case-insensitive)")
-    exclude: list[str] = _setting([], "file name or relative path patterns that are skipped (case-insensitive)")
+    exclude: list[str] = _setting(
+        [], "file name or relative path patterns that are skipped (case-insensitive)"
+    )
     follow_symlinks: bool = _setting(False, "follow symlinks that stay inside the inbox")
 
 
@@ -49,7 +51,9 @@ class DatabaseConfig:
     url: str = _setting("", "SQLAlchemy URL; empty means a SQLite file in data_dir")
     busy_timeout_seconds: float = _setting(30.0, "how long a writer waits for a locked database", min=0)
     auto_migrate: bool = _setting(False, "upgrade an older database schema at start instead of refusing")
-    node: str = _setting("", "this node's name in file claims; empty means host name and data dir", max_chars=100)
+    node: str = _setting(
+        "", "this node's name in file claims; empty means host name and data dir", max_chars=100
+    )
     claim_lease_seconds: float = _setting(
         60.0, "a file claimed by a node that stopped answering is taken over after this", min=1
     )
@@ -61,7 +65,10 @@ class IngestConfig:
     batch_size: int = _setting(500, "files per database transaction and index commit", min=1)
     workers: int = _setting(0, "analysis processes; 0 means one per core", min=0)
     worker_nice: int = _setting(
-        10, "niceness of the daemon's analysis workers; `indexer ingest`'s run at normal priority", min=0, max=19
+        10,
+        "niceness of the daemon's analysis workers; `indexer ingest`'s run at normal priority",
+        min=0,
+        max=19,
     )
     min_words: int = _setting(1, "documents with fewer words are recorded as failures", min=0)
     boilerplate_rules: list[str] = _setting(
@@ -74,7 +81,9 @@ class IngestConfig:
         0.5, "estimated similarity from which two texts are one story (a cluster)", min=0, max=1
     )
     learn_min_documents: int = _setting(
-        5, "a line is learned furniture when at least this many stories of its source or folder have it", min=2
+        5,
+        "a line is learned furniture when at least this many stories of its source or folder have it",
+        min=2,
     )
     learn_min_fraction: float = _setting(
         0.2, "... and at least this share of the source's or folder's documents", min=0, max=1
@@ -91,17 +100,27 @@ class LanguageConfig:
 @dataclass(frozen=True)
 class DaemonConfig:
     watch: str = _setting("auto", "auto, events or poll", choices=("auto", "events", "poll"))
-    scan_interval_seconds: float = _setting(10.0, "full rescan of the inbox when polling (no file events)", min=0.1)
+    scan_interval_seconds: float = _setting(
+        10.0, "full rescan of the inbox when polling (no file events)", min=0.1
+    )
     safety_scan_seconds: float = _setting(
         300.0, "full rescan of the inbox while file events work: the safety net for missed events", min=0.1
     )
     settle_seconds: float = _setting(1.0, "a file must be unchanged this long before ingest", min=0)
     commit_interval_seconds: float = _setting(0.5, "minimum time between index commits", min=0)
-    reindex_cron: str = _setting("0 3 * * *", "crontab schedule of the index rebuild; empty disables", crontab=True)
-    optimize_cron: str = _setting("30 4 * * 0", "crontab schedule of the index merge; empty disables", crontab=True)
-    verify_cron: str = _setting("0 5 * * *", "crontab schedule of the consistency check; empty disables", crontab=True)
+    reindex_cron: str = _setting(
+        "0 3 * * *", "crontab schedule of the index rebuild; empty disables", crontab=True
+    )
+    optimize_cron: str = _setting(
+        "30 4 * * 0", "crontab schedule of the index merge; empty disables", crontab=True
+    )
+    verify_cron: str = _setting(
+        "0 5 * * *", "crontab schedule of the consistency check; empty disables", crontab=True
+    )
     learn_cron: str = _setting(
-        "0 2 * * *", "crontab schedule of boilerplate learning (and re-analysis); empty disables", crontab=True
+        "0 2 * * *",
+        "crontab schedule of boilerplate learning (and re-analysis); empty disables",
+        crontab=True,
     )
     misfire_grace_seconds: float = _setting(
         21600.0, "a scheduled job missed by less than this (daemon down) runs at start", min=0
@@ -302,8 +321,9 @@ def _build(raw: dict[str, Any], label: str) -> dict[str, Any]:
     return built
 
 
-def load(path: str | Path | None = None, env: dict[str, str] | None = None,
-         cwd: str | Path | None = None) -> Config:
+def load(
+    path: str | Path | None = None, env: dict[str, str] | None = None, cwd: str | Path | None = None
+) -> Config:
     """Load the configuration; ``path`` wins over ``INDEXER_CONFIG``; no file means defaults.
 
     ``cwd``: where a relative ``path``, ``INDEXER_CONFIG`` or ``INDEXER_DATA_DIR`` starts (the

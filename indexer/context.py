@@ -40,8 +40,13 @@ def open_context(config: Config, read_only: bool = False, background: bool = Fal
     """``read_only``: create nothing (MissingDatabaseError when there is no database), and
     run jobs whose runs cannot be recorded (a read-only data dir, a full disk) all the same.
     ``background``: for the daemon, whose analysis workers run at ``ingest.worker_nice``."""
-    db = open_database(config.database_url, config.data_dir, config.database.busy_timeout_seconds,
-                       auto_migrate=config.database.auto_migrate, read_only=read_only)
+    db = open_database(
+        config.database_url,
+        config.data_dir,
+        config.database.busy_timeout_seconds,
+        auto_migrate=config.database.auto_migrate,
+        read_only=read_only,
+    )
     rules = Rules(
         include=tuple(config.paths.include),
         exclude=tuple(config.paths.exclude),
@@ -57,10 +62,18 @@ def open_context(config: Config, read_only: bool = False, background: bool = Fal
         source_map=config.source_map,
     )
     ingester = Ingester(
-        db, rules, options, int(config.ingest.max_file_size_mb * 1_000_000), config.ingest.batch_size,
-        workers=config.ingest.workers, near_threshold=config.ingest.near_duplicate_threshold,
-        node=config.node_name, lease_seconds=config.database.claim_lease_seconds, inbox=config.inbox_dirs,
-        marks_path=config.data_dir / FOLDER_MARKS, worker_nice=config.ingest.worker_nice if background else 0,
+        db,
+        rules,
+        options,
+        int(config.ingest.max_file_size_mb * 1_000_000),
+        config.ingest.batch_size,
+        workers=config.ingest.workers,
+        near_threshold=config.ingest.near_duplicate_threshold,
+        node=config.node_name,
+        lease_seconds=config.database.claim_lease_seconds,
+        inbox=config.inbox_dirs,
+        marks_path=config.data_dir / FOLDER_MARKS,
+        worker_nice=config.ingest.worker_nice if background else 0,
     )
     # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
     # commits: others wait that long on top of the busy timeout before giving up.

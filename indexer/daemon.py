@@ -83,7 +83,9 @@ def missing_inbox(cfg: Config, folder: Path) -> str:
 
 
 class Daemon:
-    def __init__(self, ctx: Context, stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ctx: Context, stop: threading.Event, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ctx = ctx
         self.stop = stop
         self.clock = clock
@@ -150,8 +152,13 @@ class Daemon:
             return
         # The lock is taken per batch: files dropped during a long scan wait one batch's
         # commit, not the whole scan.
-        result = jobs.scan(self.ctx, defer=self._defer, should_stop=self.stop.is_set, follow_each_batch=True,
-                           store_lock=self._write_lock)
+        result = jobs.scan(
+            self.ctx,
+            defer=self._defer,
+            should_stop=self.stop.is_set,
+            follow_each_batch=True,
+            store_lock=self._write_lock,
+        )
         # Follow even when this scan found nothing: other writers (`indexer ingest`, other
         # nodes) may have added changes.
         self._follow_due = True
@@ -224,8 +231,12 @@ class Daemon:
                 if ready.folders:
                     # One scan for all: a folder renamed inside the inbox has its old and new
                     # paths in one batch, so its documents keep their ids.
-                    jobs.scan(self.ctx, roots=_outermost(ready.folders), defer=self._defer,
-                              should_stop=self.stop.is_set)
+                    jobs.scan(
+                        self.ctx,
+                        roots=_outermost(ready.folders),
+                        defer=self._defer,
+                        should_stop=self.stop.is_set,
+                    )
                 gone = self._really_gone(ready.gone + [p for p in ready.files if not os.path.lexists(p)])
                 self._taken = frozenset(ready.files)
                 try:
@@ -275,6 +286,7 @@ class Daemon:
             # itself: waiting for its writer (up to 30 s between its commits) would hold up
             # the watcher's batches.
             self._poll_wait = FOLLOW_POLL_SECONDS
+
     def _check(self) -> None:
         """Watch again a root whose folder changed, and rebuild a deleted live index."""
         now = self.clock()
@@ -290,8 +302,11 @@ class Daemon:
             unwatched = self._watcher.unwatched()
             if unwatched != self._unwatched:
                 self._unwatched = unwatched
-                self._rescan_every(self.ctx.config.daemon.scan_interval_seconds if unwatched
-                                   else self.ctx.config.daemon.safety_scan_seconds)
+                self._rescan_every(
+                    self.ctx.config.daemon.scan_interval_seconds
+                    if unwatched
+                    else self.ctx.config.daemon.safety_scan_seconds
+                )
                 self._write_status(force=True)
         if self.ctx.index.missing():
             # Following rebuilds a missing index from the database (beside, then swapped in);
@@ -305,8 +320,11 @@ class Daemon:
         """Whether a configured inbox (`inbox = ["link"]`, or a folder replaced by a
         symlink) now resolves to another folder than at start: then the daemon stops, to
         start again on it, before it reads the old folder, which is no inbox any more."""
-        changed = [(was, new) for was, new in zip(self._inboxes, self.ctx.config.inbox_dirs, strict=True)
-                   if was != new]
+        changed = [
+            (was, new)
+            for was, new in zip(self._inboxes, self.ctx.config.inbox_dirs, strict=True)
+            if was != new
+        ]
         for was, new in changed:
             log.warning("daemon.inbox_moved", inbox=str(new), was=str(was), action="restarting")
         if changed:
@@ -432,8 +450,14 @@ class Daemon:
             # Polling is how files are found at all; with file events the scan is only the
             # safety net, and a tree of 100,000 files is not stat'ed every few seconds.
             scan_seconds = self._scan_seconds
-            log.info("daemon.start", pid=os.getpid(), watch=self._mode, inbox=[str(p) for p in cfg.inbox_dirs],
-                     data_dir=str(cfg.data_dir), scan_seconds=scan_seconds)
+            log.info(
+                "daemon.start",
+                pid=os.getpid(),
+                watch=self._mode,
+                inbox=[str(p) for p in cfg.inbox_dirs],
+                data_dir=str(cfg.data_dir),
+                scan_seconds=scan_seconds,
+            )
             scheduler = build_scheduler(
                 cfg,
                 {
@@ -449,8 +473,12 @@ class Daemon:
             self._scheduler = scheduler
             self._alerts.start()
             # On PostgreSQL, another node's commit is heard at once; the poll stays as the net.
-            threading.Thread(target=self.ctx.db.listen_for_changes, args=(self._heard_changes, self.stop),
-                             name="listen-changes", daemon=True).start()
+            threading.Thread(
+                target=self.ctx.db.listen_for_changes,
+                args=(self._heard_changes, self.stop),
+                name="listen-changes",
+                daemon=True,
+            ).start()
             self._catch_up(scheduler)
             while not self.stop.is_set():
                 self._write_status()

@@ -118,7 +118,9 @@ class Cancelled(IndexerError):
 
 # Every class of the tree above, by name: what from_dict raises again.
 _BY_NAME: dict[str, type[IndexerError]] = {
-    name: value for name, value in globals().items() if isinstance(value, type) and issubclass(value, IndexerError)
+    name: value
+    for name, value in globals().items()
+    if isinstance(value, type) and issubclass(value, IndexerError)
 }
 
 

@@ -68,8 +68,9 @@ FOLLOW_EVERY_SECONDS = 10.0
 
 
 @contextmanager
-def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool] | None = None
-             ) -> Iterator[dict[str, Any]]:
+def recorded(
+    ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool] | None = None
+) -> Iterator[dict[str, Any]]:
     """Record one run in ``job_runs`` and log one canonical line for it.
 
     ``quiet_when(counts)`` lets a frequent job (the safety scan) log at debug level when
@@ -98,7 +99,9 @@ def recorded(ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool
         if run_id is not None:
             try:
                 with ctx.db.write() as session:
-                    runs.end_run(session, run_id, datetime.now(UTC), outcome, json.dumps(counts, default=str), error)
+                    runs.end_run(
+                        session, run_id, datetime.now(UTC), outcome, json.dumps(counts, default=str), error
+                    )
             except Exception as e:  # the job's own outcome matters more than its record
                 log.warning("job.record_failed", job=job, error=str(e))
         if outcome == "failed":
@@ -131,8 +134,15 @@ def scan(
     whole scan.
     """
     after = _every(FOLLOW_EVERY_SECONDS, lambda: follow(ctx)) if follow_each_batch else None
-    return _scan(ctx, roots, progress=progress, defer=defer, should_stop=should_stop, after_batch=after,
-                 store_lock=store_lock)
+    return _scan(
+        ctx,
+        roots,
+        progress=progress,
+        defer=defer,
+        should_stop=should_stop,
+        after_batch=after,
+        store_lock=store_lock,
+    )
 
 
 def ingest(
@@ -161,9 +171,12 @@ def ingest(
         # Alerts are matched as the index commits (in a thread: deliveries never hold up
         # the batches), and once more after the last commit.
         with alerts_running(ctx):
-            with ctx.index.following(ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait) as follower:
-                result = _scan(ctx, named, progress=progress, after_batch=follower.step,
-                               accept_vanished=accept_vanished)
+            with ctx.index.following(
+                ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait
+            ) as follower:
+                result = _scan(
+                    ctx, named, progress=progress, after_batch=follower.step, accept_vanished=accept_vanished
+                )
             _log_follow(follower.result())
     result.refused = refused
     return result
@@ -176,7 +189,9 @@ def _named_roots(ctx: Context, paths: list[Path]) -> tuple[list[Path], list[tupl
     refused: list[tuple[str, str]] = []
     for path in map(named_path, paths):
         if os.path.realpath(path) in ctx.ingester.rules.inboxes:
-            path = os.path.realpath(path)  # an inbox named by a symlink to it: its paths as the scans store them
+            path = os.path.realpath(
+                path
+            )  # an inbox named by a symlink to it: its paths as the scans store them
         reason = refusal(path, ctx.ingester.rules)
         if reason is not None:
             refused.append((path, reason))
@@ -192,8 +207,11 @@ def _record_refused(ctx: Context, refused: list[tuple[str, str]]) -> None:
     with ctx.db.read() as session:
         # A file of the catalog named under a narrower config is not this run's to judge
         # (a failure would take it out of the index): refused, not recorded.
-        failures = [FileFailure(db_path(path), "read", reason) for path, reason in refused
-                    if reason != OUTSIDE or files.document_of_path(session, db_path(path)) is None]
+        failures = [
+            FileFailure(db_path(path), "read", reason)
+            for path, reason in refused
+            if reason != OUTSIDE or files.document_of_path(session, db_path(path)) is None
+        ]
     if failures:
         ctx.db.retrying(apply_batch, datetime.now(UTC), failures=failures)
 
@@ -240,8 +258,12 @@ def _build_if_missing(ctx: Context) -> None:
     with recorded(ctx, "reindex") as counts:
         result = ctx.index.rebuild_if_needed(ctx.db)
         if result is not None:
-            counts.update(documents=result.documents, generation=result.generation,
-                          seconds=round(result.seconds, 2), reason="no index")
+            counts.update(
+                documents=result.documents,
+                generation=result.generation,
+                seconds=round(result.seconds, 2),
+                reason="no index",
+            )
 
 
 def _log_follow(result: FollowResult) -> None:
@@ -293,7 +315,9 @@ class LearnResult:
         return dataclasses.asdict(self)
 
 
-def learn(ctx: Context, learn_rules: bool = True, should_stop: Callable[[], bool] = lambda: False) -> LearnResult:
+def learn(
+    ctx: Context, learn_rules: bool = True, should_stop: Callable[[], bool] = lambda: False
+) -> LearnResult:
     """Learn furniture from lines repeated across a group's documents, then re-analyse
     the documents whose text the new rules change.
 
@@ -305,10 +329,16 @@ def learn(ctx: Context, learn_rules: bool = True, should_stop: Callable[[], bool
     with recorded(ctx, "learn") as counts:
         if learn_rules:
             settings = ctx.config.ingest
-            result.filled_in = learned.fill_in_lines(ctx.db, ctx.config.source_map, settings.batch_size, should_stop)
+            result.filled_in = learned.fill_in_lines(
+                ctx.db, ctx.config.source_map, settings.batch_size, should_stop
+            )
             result.added, result.dropped = learned.learn_rules(
-                ctx.db, ctx.config.source_map, settings.learn_min_documents, settings.learn_min_fraction,
-                datetime.now(UTC))
+                ctx.db,
+                ctx.config.source_map,
+                settings.learn_min_documents,
+                settings.learn_min_fraction,
+                datetime.now(UTC),
+            )
         with ctx.db.read() as session:
             rules = lines.learned_rules(session)
         result.groups, result.lines = len(rules), sum(len(lines) for lines in rules.values())
@@ -339,7 +369,9 @@ def reindex(
         if reprocess_first:
             counts["reprocessed"] = reprocess(ctx, should_stop)
         result = ctx.index.rebuild(ctx.db, progress, should_stop)
-        counts.update(documents=result.documents, generation=result.generation, seconds=round(result.seconds, 2))
+        counts.update(
+            documents=result.documents, generation=result.generation, seconds=round(result.seconds, 2)
+        )
     return result
 
 
@@ -350,8 +382,9 @@ def optimize(ctx: Context) -> int:
     return int(counts["segments_before"])
 
 
-def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool | None = None
-           ) -> VerifyReport:
+def verify(
+    ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool | None = None
+) -> VerifyReport:
     """``outside``: also check for files outside the configured inboxes; by default on
     SQLite only, for on PostgreSQL other nodes' inboxes hold files of the same catalog."""
     from indexer.verify import verify as run_verify
@@ -370,8 +403,11 @@ def unavailable_folders(ctx: Context) -> list[Unlisted]:
     """Inbox folders that cannot be scanned now (missing, unreadable, unmounted), and the
     folders inside them a scan recorded as unlistable (the failure ledger's "folder" stage)."""
     with ctx.db.read() as session:
-        found = [Unlisted(root, reason, missing=not os.path.isdir(root)) for root in ctx.ingester.inbox
-                 if (reason := inbox_problem(root, lambda r: files.files_under(session, r))) is not None]
+        found = [
+            Unlisted(root, reason, missing=not os.path.isdir(root))
+            for root in ctx.ingester.inbox
+            if (reason := inbox_problem(root, lambda r: files.files_under(session, r))) is not None
+        ]
         for failure in files.folder_failures(session):
             if not is_under(failure.path, [f.path for f in found]):
                 found.append(Unlisted(failure.path, failure.reason))
@@ -394,8 +430,11 @@ def retry(ctx: Context, paths: list[str] | None) -> BatchCounts:
     # A folder that could not be listed is scanned again (its failure comes back if it
     # still cannot be); a file is read again.
     # Never a folder outside the inboxes (a refused path's ledger row): cleared, not read.
-    folders = [Path(fs_path(p)) for p in targets
-               if os.path.isdir(fs_path(p)) and refusal(fs_path(p), ctx.ingester.rules) is None]
+    folders = [
+        Path(fs_path(p))
+        for p in targets
+        if os.path.isdir(fs_path(p)) and refusal(fs_path(p), ctx.ingester.rules) is None
+    ]
     named_files = [fs_path(p) for p in targets if not os.path.isdir(fs_path(p))]
     gone = [p for p in named_files if not os.path.lexists(p)]
     counts.merge(ingest_paths(ctx, named_files, removed=gone, named=True))
@@ -422,8 +461,11 @@ def ingest_paths(
     if not paths and not removed:
         return counts
     rules, inbox = ctx.ingester.rules, ctx.config.inbox_dirs
-    candidates = [c for p in paths
-                  if (c := _named_candidate(ctx, p) if named else candidate_for(p, rules, inbox)) is not None]
+    candidates = [
+        c
+        for p in paths
+        if (c := _named_candidate(ctx, p) if named else candidate_for(p, rules, inbox)) is not None
+    ]
     size = ctx.config.ingest.batch_size
     for start in range(0, max(len(candidates), 1), size):
         chunk = candidates[start : start + size]
@@ -456,8 +498,12 @@ class ForgetResult:
         return dataclasses.asdict(self)
 
 
-def forget(ctx: Context, targets: list[str], all_paths: bool = False,
-           on_wait: Callable[[int | None], None] | None = None) -> ForgetResult:
+def forget(
+    ctx: Context,
+    targets: list[str],
+    all_paths: bool = False,
+    on_wait: Callable[[int | None], None] | None = None,
+) -> ForgetResult:
     """Forget documents (a target that is a whole number is a document id, with all its
     paths) and paths (a file's path only, or with ``all_paths`` its whole document), then
     bring the index up to date. Raises NotFoundError, before changing anything, for a

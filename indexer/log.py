@@ -18,7 +18,9 @@ def configure(level: str = "info", log_file: str = "", force_json: bool = False)
 
     Logs go to stderr so that stdout stays clean for `search --json` and friends.
     """
-    handler: logging.StreamHandler[TextIO] = _FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler: logging.StreamHandler[TextIO] = (
+        _FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    )
     stream = handler.stream
     as_json = force_json or bool(log_file) or not stream.isatty()
     shared: list[Processor] = [

@@ -19,7 +19,10 @@ def band_keys(signature: bytes) -> list[int]:
     any key are near-duplicate candidates. Migration 0004 holds a copy of this."""
     size = ROWS * 4
     return [
-        int.from_bytes(hashlib.blake2b(signature[band * size : (band + 1) * size], digest_size=8).digest(),
-                       "little", signed=True)
+        int.from_bytes(
+            hashlib.blake2b(signature[band * size : (band + 1) * size], digest_size=8).digest(),
+            "little",
+            signed=True,
+        )
         for band in range(BANDS)
     ]

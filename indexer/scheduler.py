@@ -35,7 +35,10 @@ def build_scheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
     )
     scheduler.add_job(
-        jobs["scan"], IntervalTrigger(seconds=scan_seconds), id="scan", name="scan",
+        jobs["scan"],
+        IntervalTrigger(seconds=scan_seconds),
+        id="scan",
+        name="scan",
         next_run_time=datetime.now(scheduler.timezone),
     )
     for job_id, attribute in CRON_JOBS:

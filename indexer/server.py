@@ -40,7 +40,9 @@ class _Handler(socketserver.StreamRequestHandler):
             message = json.loads(data)
         except ValueError:
             return
-        answer = self.server.owner.answer(message) if isinstance(message, dict) else {"declined": "not an object"}
+        answer = (
+            self.server.owner.answer(message) if isinstance(message, dict) else {"declined": "not an object"}
+        )
         self.wfile.write(json.dumps(answer, ensure_ascii=False).encode("utf-8"))
 
 
@@ -106,7 +108,11 @@ class SearchServer:
         try:
             request = SearchRequest.from_dict(message)
             source = message.get("config")
-            config = ConfigSource(source["path"], source["cwd"], source["env"]) if isinstance(source, dict) else None
+            config = (
+                ConfigSource(source["path"], source["cwd"], source["env"])
+                if isinstance(source, dict)
+                else None
+            )
         except (KeyError, TypeError, ValueError) as e:
             return reply_to_dict(Declined(f"not a search request: {e}"))
         return reply_to_dict(self.reply(request, config))

@@ -51,9 +51,17 @@ class VerifyReport:
 
     @property
     def problems(self) -> int:
-        return (len(self.missing) + len(self.orphaned) + len(self.stale) + len(self.outside)
-                + len(self.empty_documents) + len(self.not_indexed) + len(self.index_orphans)
-                + (1 if self.index_problem else 0) + len(self.unavailable))
+        return (
+            len(self.missing)
+            + len(self.orphaned)
+            + len(self.stale)
+            + len(self.outside)
+            + len(self.empty_documents)
+            + len(self.not_indexed)
+            + len(self.index_orphans)
+            + (1 if self.index_problem else 0)
+            + len(self.unavailable)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,7 +99,9 @@ def _index_ids(live_dir: Path | None) -> tuple[set[int], int]:
         ix.close()
 
 
-def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool = False) -> VerifyReport:
+def verify(
+    ctx: Context, repair: bool = False, check_hashes: bool = False, outside: bool = False
+) -> VerifyReport:
     """Compare the inbox files, the DB and the index; with ``repair``, fix what differs.
 
     ``outside``: also report (and repair: remove) the files the DB holds outside every
@@ -104,7 +114,8 @@ def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outsi
     settled_before = time.time_ns() - int(ctx.config.daemon.settle_seconds * 1e9)
     unlisted: list[Unlisted] = []
     on_disk = {
-        db_path(c.path): c for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules, unlisted)
+        db_path(c.path): c
+        for c in discover(ctx.config.inbox_dirs, ctx.ingester.rules, unlisted)
         if not c.error and c.mtime_ns <= settled_before
     }
     report.files_checked = len(on_disk)
@@ -121,8 +132,9 @@ def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outsi
         seq = changes.current_seq(session)
     report.documents_checked = len(live_ids)
     inbox = [db_path(str(p.resolve())) for p in ctx.config.inbox_dirs]  # as discover names them
-    report.unavailable = unavailable(inbox, unlisted, inbox, lambda root: any(
-        p != root and is_under(p, [root]) for p in db_files))
+    report.unavailable = unavailable(
+        inbox, unlisted, inbox, lambda root: any(p != root and is_under(p, [root]) for p in db_files)
+    )
     kept = [f.path for f in report.unavailable]
     in_roots = {p for p in db_files if is_under(p, roots) and not is_under(p, kept)}
     report.missing = sorted(p for p in on_disk if p not in known)
@@ -142,7 +154,12 @@ def verify(ctx: Context, repair: bool = False, check_hashes: bool = False, outsi
             report.stale.append(path)
         elif check_hashes:
             try:
-                if read_file(fs_path(path), ctx.ingester.max_bytes, ctx.ingester.rules.follow_symlinks).sha256 != sha:
+                if (
+                    read_file(
+                        fs_path(path), ctx.ingester.max_bytes, ctx.ingester.rules.follow_symlinks
+                    ).sha256
+                    != sha
+                ):
                     report.stale.append(path)
             except Exception:  # unreadable now: the next scan records why
                 report.stale.append(path)

@@ -82,7 +82,9 @@ class Project:
         env.update(extra)
         return env
 
-    def run(self, *args: str, check: bool = True, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 120, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [*self.prefix, sys.executable, "-m", "indexer", *args],
             cwd=self.root,
@@ -178,8 +180,12 @@ UNPRIVILEGED_USER = "indexer-test"
 # Root without the two capabilities that let it ignore file modes: where a normal user
 # cannot reach this interpreter (a Python under /root, mode 700), this is how a test
 # sees mode-000 files and folders as a normal user would.
-_NO_DAC = ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
-           "--bounding-set=-dac_override,-dac_read_search", "--")
+_NO_DAC = (
+    "setpriv",
+    "--inh-caps=-dac_override,-dac_read_search",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--",
+)
 
 
 @dataclass(frozen=True)
@@ -211,19 +217,39 @@ def unprivileged() -> Unprivileged:
             try:
                 entry = pwd.getpwnam(UNPRIVILEGED_USER)
             except KeyError:
-                subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                                UNPRIVILEGED_USER], capture_output=True, text=True, check=False)
+                subprocess.run(
+                    [
+                        "useradd",
+                        "--system",
+                        "--no-create-home",
+                        "--shell",
+                        "/usr/sbin/nologin",
+                        UNPRIVILEGED_USER,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
                 entry = pwd.getpwnam(UNPRIVILEGED_USER)
-        probe = subprocess.run([sys.executable, "-c", "import indexer"], capture_output=True, text=True,
-                               user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], cwd="/", check=False)
+        probe = subprocess.run(
+            [sys.executable, "-c", "import indexer"],
+            capture_output=True,
+            text=True,
+            user=entry.pw_uid,
+            group=entry.pw_gid,
+            extra_groups=[],
+            cwd="/",
+            check=False,
+        )
         if probe.returncode == 0:
             return Unprivileged(user=(entry.pw_uid, entry.pw_gid))
         reasons.append(f"user {UNPRIVILEGED_USER} cannot run {sys.executable}")
     except (KeyError, OSError) as e:
         reasons.append(f"cannot create the user {UNPRIVILEGED_USER}: {e}")
     if shutil.which("setpriv"):
-        probe = subprocess.run([*_NO_DAC, sys.executable, "-c", "import indexer"], capture_output=True, text=True,
-                               check=False)
+        probe = subprocess.run(
+            [*_NO_DAC, sys.executable, "-c", "import indexer"], capture_output=True, text=True, check=False
+        )
         if probe.returncode == 0:
             return Unprivileged(prefix=_NO_DAC)
         reasons.append(f"setpriv failed: {probe.stderr.strip()[-200:]}")
@@ -282,7 +308,9 @@ def bbc_sample(project: Project) -> list[Path]:
     return copied
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.1, what: str = "") -> object:
+def wait_for(
+    condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.1, what: str = ""
+) -> object:
     """Poll ``condition`` until it returns something truthy, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -304,14 +332,17 @@ def postgres_database() -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database, dropped afterwards (even if in use)."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
     import psycopg
     from sqlalchemy.engine import make_url
 
     url = make_url(base)
     name = f"indexer_test_{secrets.token_hex(6)}"
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
-                         autocommit=True) as admin:
+    with psycopg.connect(
+        url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    ) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
             yield url.set(database=name).render_as_string(hide_password=False)

@@ -33,7 +33,43 @@ TOPICS = {
 }
 
 
-WORDS = ["harbour", "council", "railway", "orchard", "glacier", "meadow", "canal", "bridge", "river", "tower", "lantern", "quarry", "ferry", "garden", "pylon", "beacon", "cellar", "chapel", "cottage", "dockyard", "embassy", "foundry", "granary", "hangar", "kiosk", "laundry", "mill", "observatory", "pavilion", "refinery", "sawmill", "tannery", "vineyard", "warehouse", "workshop"]
+WORDS = [
+    "harbour",
+    "council",
+    "railway",
+    "orchard",
+    "glacier",
+    "meadow",
+    "canal",
+    "bridge",
+    "river",
+    "tower",
+    "lantern",
+    "quarry",
+    "ferry",
+    "garden",
+    "pylon",
+    "beacon",
+    "cellar",
+    "chapel",
+    "cottage",
+    "dockyard",
+    "embassy",
+    "foundry",
+    "granary",
+    "hangar",
+    "kiosk",
+    "laundry",
+    "mill",
+    "observatory",
+    "pavilion",
+    "refinery",
+    "sawmill",
+    "tannery",
+    "vineyard",
+    "warehouse",
+    "workshop",
+]
 
 
 def _text(topic: str, n: int = 0, extra: str = "") -> str:
@@ -104,13 +140,21 @@ def _alert_config(project: Project, body: str, extra: str = "") -> None:
 # -- definitions --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[[alerts]]\nname = "a"\nquery = "x"\n', "at least one delivery"),
-    ('[[alerts]]\nname = "a"\nquery = "x"\nfile = "f"\ncolour = "red"\n', r"unknown setting \[\[alerts\]\] #1 colour"),
-    ('[[alerts]]\nname = "a"\nquery = "x"\nfile = "f"\n[[alerts]]\nname = "a"\nquery = "y"\nfile = "g"\n',
-     "two alerts are named 'a'"),
-    ('[[alerts]]\nquery = "x"\nfile = "f"\n', "needs a name and a query"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[[alerts]]\nname = "a"\nquery = "x"\n', "at least one delivery"),
+        (
+            '[[alerts]]\nname = "a"\nquery = "x"\nfile = "f"\ncolour = "red"\n',
+            r"unknown setting \[\[alerts\]\] #1 colour",
+        ),
+        (
+            '[[alerts]]\nname = "a"\nquery = "x"\nfile = "f"\n[[alerts]]\nname = "a"\nquery = "y"\nfile = "g"\n',
+            "two alerts are named 'a'",
+        ),
+        ('[[alerts]]\nquery = "x"\nfile = "f"\n', "needs a name and a query"),
+    ],
+)
 def test_bad_alert_tables_are_config_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "c.toml"
     path.write_text(text)
@@ -123,7 +167,9 @@ def test_a_config_alert_and_a_stored_one_of_one_name_is_an_error_naming_both(pro
     _alert_config(project, '[[alerts]]\nname = "oil"\nquery = "gas"\nfile = "x.jsonl"\n')
     proc = project.run("alerts", "list", check=False)
     assert proc.returncode == 2
-    assert "'oil' is defined twice" in proc.stderr and "config.toml" in proc.stderr and "database" in proc.stderr
+    assert (
+        "'oil' is defined twice" in proc.stderr and "config.toml" in proc.stderr and "database" in proc.stderr
+    )
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = project.run("daemon", check=False, timeout=30)
     assert proc.returncode == 2 and "defined twice" in proc.stderr
@@ -145,18 +191,28 @@ def test_an_alert_matches_what_search_finds_among_the_new_documents(ctx: jobs.Co
         for topic in TOPICS:
             (inbox / f"{topic}-{n}.txt").write_text(_text(topic, n, "volcano " if n == 3 else ""))
     jobs.ingest(ctx, [inbox])
-    queries = [("volcano", SearchOptions()), ("volcano NOT harbour", SearchOptions()), ('"central bank"', SearchOptions()),
-               ("schnee", SearchOptions(langs=("de",))), ("volcano", SearchOptions(langs=("de",))),
-               ("footbal~", SearchOptions()), ("elect* OR report", SearchOptions(path="*-2.txt")), ("*", SearchOptions())]
+    queries = [
+        ("volcano", SearchOptions()),
+        ("volcano NOT harbour", SearchOptions()),
+        ('"central bank"', SearchOptions()),
+        ("schnee", SearchOptions(langs=("de",))),
+        ("volcano", SearchOptions(langs=("de",))),
+        ("footbal~", SearchOptions()),
+        ("elect* OR report", SearchOptions(path="*-2.txt")),
+        ("*", SearchOptions()),
+    ]
     with SearchEngine(ctx.config.data_dir, ctx.config.database_url) as engine:
         everything = engine.matching(queries)
         with ctx.db.read() as session:
             from indexer.db import store
+
             ids = sorted(store.live_document_ids(session))
         some = ids[::2]
         among = engine.matching(queries, some)
         for (text, options), all_hits, some_hits in zip(queries, everything, among, strict=True):
-            searched = engine.search(text, SearchOptions(**{**options.__dict__, "limit": 1000, "collapse": False}))
+            searched = engine.search(
+                text, SearchOptions(**{**options.__dict__, "limit": 1000, "collapse": False})
+            )
             expected = set() if searched.fallback else {h.id for h in searched.hits}
             assert {h.id for h in all_hits} == expected, text
             assert {h.id for h in some_hits} == expected & set(some), text
@@ -179,8 +235,18 @@ def test_ingest_fires_once_per_new_or_newly_matching_document_and_folds_copies(p
     project.run("ingest", str(project.inbox))
     [first] = _lines(out)
     assert first["alert"] == "volcano" and first["title"] == "Volcano report 1" and "<b>" in first["snippet"]
-    assert set(first) == {"alert", "id", "title", "path", "source", "language", "published", "ingested", "snippet",
-                          "cluster"}
+    assert set(first) == {
+        "alert",
+        "id",
+        "title",
+        "path",
+        "source",
+        "language",
+        "published",
+        "ingested",
+        "snippet",
+        "cluster",
+    }
     project.run("ingest", str(project.inbox))  # nothing new
     project.write("a.txt", _text("volcano", 1, "More ash fell. "))  # changed, matched before
     project.write("m.txt", _text("markets", 1, "A volcano worried them. "))  # newly matching
@@ -232,14 +298,17 @@ def test_alerts_test_is_a_dry_run_and_backfill_delivers_it_first(project: Projec
 
 
 def test_failed_deliveries_are_recorded_retried_and_do_not_hold_up_the_others(
-        project: Project, hook: Hook, tmp_path: Path) -> None:
+    project: Project, hook: Hook, tmp_path: Path
+) -> None:
     hook.down = True
     out = project.root / "ok.jsonl"
-    _alert_config(project,
-                  f'[[alerts]]\nname = "v"\nquery = "volcano"\nfile = "{out}"\nwebhook = "{hook.url}"\n'
-                  '[[alerts]]\nname = "slow"\nquery = "volcano"\nexec = "sleep 30"\n'
-                  '[[alerts]]\nname = "bad"\nquery = "volcano"\nexec = "echo broken pipe >&2; exit 3"\n',
-                  '[delivery]\ntimeout_seconds = 0.5\nwebhook_attempts = 2\n\n')
+    _alert_config(
+        project,
+        f'[[alerts]]\nname = "v"\nquery = "volcano"\nfile = "{out}"\nwebhook = "{hook.url}"\n'
+        '[[alerts]]\nname = "slow"\nquery = "volcano"\nexec = "sleep 30"\n'
+        '[[alerts]]\nname = "bad"\nquery = "volcano"\nexec = "echo broken pipe >&2; exit 3"\n',
+        "[delivery]\ntimeout_seconds = 0.5\nwebhook_attempts = 2\n\n",
+    )
     project.run("ingest", str(project.inbox))  # the alerts start here
     project.write("a.txt", _text("volcano", 1))
     started = time.monotonic()
@@ -293,7 +362,9 @@ def test_the_daemon_delivers_each_match_once_across_kill_9_during_delivery(proje
     killed_at = len(_lines(out))
     assert killed_at < wanted, "the kill came too late to test anything"
     with _daemon(project):
-        wait_for(lambda: len({e["id"] for e in _lines(out)}) == wanted, timeout=40, what="every match delivered")
+        wait_for(
+            lambda: len({e["id"] for e in _lines(out)}) == wanted, timeout=40, what="every match delivered"
+        )
         time.sleep(1.0)
     ids = [e["id"] for e in _lines(out)]
     assert len(set(ids)) == wanted
@@ -321,16 +392,22 @@ def test_a_dead_webhook_never_holds_up_the_daemon_s_ingest(project: Project) -> 
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
     url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
-    _alert_config(project, f'[[alerts]]\nname = "v"\nquery = "volcano"\nwebhook = "{url}"\n',
-                  '[delivery]\ntimeout_seconds = 5\nwebhook_attempts = 3\n\n')
+    _alert_config(
+        project,
+        f'[[alerts]]\nname = "v"\nquery = "volcano"\nwebhook = "{url}"\n',
+        "[delivery]\ntimeout_seconds = 5\nwebhook_attempts = 3\n\n",
+    )
     try:
         with _daemon(project) as proc:
             project.write("first.txt", _text("volcano", 0))
             time.sleep(2.5)  # the alert's pass is now stuck on the webhook for ~15 s
             started = time.monotonic()
             project.write("second.txt", _text("football", 1))
-            wait_for(lambda: "Football" in project.run("search", "football", check=False).stdout, timeout=10,
-                     what="the next file searchable")
+            wait_for(
+                lambda: "Football" in project.run("search", "football", check=False).stdout,
+                timeout=10,
+                what="the next file searchable",
+            )
             assert time.monotonic() - started < 8
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
@@ -351,8 +428,11 @@ def test_two_postgres_nodes_fire_each_match_once(tmp_path: Path, hook: Hook) -> 
         for name in ("a", "b"):
             node = Project(tmp_path / name, url)
             (node.root / "inbox").mkdir(parents=True)
-            write_config(node.root, "[ingest]\nworkers = 1\n\n"
-                         f'[[alerts]]\nname = "v"\nquery = "volcano"\nwebhook = "{hook.url}"\n')
+            write_config(
+                node.root,
+                "[ingest]\nworkers = 1\n\n"
+                f'[[alerts]]\nname = "v"\nquery = "volcano"\nwebhook = "{hook.url}"\n',
+            )
             nodes.append(node)
         nodes[0].run("db", "upgrade")
         with _daemon(nodes[0]), _daemon(nodes[1]):
@@ -382,6 +462,7 @@ def test_a_delivery_added_to_an_alert_starts_from_now(ctx: jobs.Context, tmp_pat
     assert len(_lines(first)) == 1
     with ctx.db.write() as session:
         from indexer.db.models import Alert
+
         row = session.query(Alert).filter_by(name="v").one()
         row.deliveries = json.dumps([delivery("file", str(first)), delivery("file", str(second))])
     (inbox / "b.txt").write_text(_text("volcano", 2))
@@ -404,7 +485,8 @@ def test_readme_documents_every_alert_key_and_command() -> None:
 
 
 def test_a_slow_delivery_gets_its_share_of_a_pass_then_the_others_theirs(
-        ctx: jobs.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx: jobs.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from indexer.alerts import evaluate
 
     monkeypatch.setattr(evaluate, "DELIVERY_SECONDS_PER_PASS", 0.0)  # one match per pass, then the next alert

@@ -44,7 +44,13 @@ def _ingest_in_batches(ctx: jobs.Context) -> None:
     inbox = ctx.config.inbox_dirs[0]
     for n in range(8):
         for topic in TOPICS:
-            extra = "volcano " if n % 3 == 0 else "the central bank decision in the harbour " if n % 3 == 1 else ""
+            extra = (
+                "volcano "
+                if n % 3 == 0
+                else "the central bank decision in the harbour "
+                if n % 3 == 1
+                else ""
+            )
             (inbox / f"{topic}-{n}.txt").write_text(_text(topic, n, extra))
         if n % 2:
             jobs.ingest(ctx, [inbox])
@@ -64,10 +70,13 @@ def test_a_batch_matches_what_search_finds_across_segments_and_changes(ctx: jobs
         samples = [ids, ids[::2], ids[1::3], rng.sample(ids, 7), [max(ids)], [*ids[:3], 10**9]]
         for among in samples:
             assert engine._docnums(s, among) == sorted(
-                d for i in among if (d := s.document_number(id=str(i))) is not None)
+                d for i in among if (d := s.document_number(id=str(i))) is not None
+            )
             found = engine.matching(QUERIES, among)
             for (text, options), all_hits, some_hits in zip(QUERIES, everything, found, strict=True):
-                searched = engine.search(text, SearchOptions(**{**options.__dict__, "limit": 1000, "collapse": False}))
+                searched = engine.search(
+                    text, SearchOptions(**{**options.__dict__, "limit": 1000, "collapse": False})
+                )
                 expected = set() if searched.fallback else {h.id for h in searched.hits}
                 assert {h.id for h in all_hits} == expected, text
                 assert {h.id for h in some_hits} == expected & set(among), (text, among)
@@ -78,8 +87,17 @@ def test_a_batch_matches_what_search_finds_across_segments_and_changes(ctx: jobs
 
 def test_phrases_among_a_batch_are_what_whoosh_s_phrase_matcher_finds(ctx: jobs.Context) -> None:
     _ingest_in_batches(ctx)
-    phrases = ["in the", "the central bank", "central bank decision", "harbour the", "the the", "bank",
-               "report nearby", "in die", "no such words"]
+    phrases = [
+        "in the",
+        "the central bank",
+        "central bank decision",
+        "harbour the",
+        "the the",
+        "bank",
+        "report nearby",
+        "in die",
+        "no such words",
+    ]
     rng = random.Random(9)
     with SearchEngine(ctx.config.data_dir, ctx.config.database_url) as engine:
         s = engine.searcher()
@@ -102,8 +120,12 @@ def wq_phrase(field: str, words: str):  # Whoosh's own phrase, with its span mat
 def test_snippets_made_afterwards_are_those_matching_makes(ctx: jobs.Context) -> None:
     _ingest_in_batches(ctx)
     with SearchEngine(ctx.config.data_dir, ctx.config.database_url) as engine:
-        made = engine.matching([(text, SearchOptions(**{**o.__dict__, "snippets": True})) for text, o in QUERIES])
-        later = engine.matching([(text, SearchOptions(**{**o.__dict__, "snippets": False})) for text, o in QUERIES])
+        made = engine.matching(
+            [(text, SearchOptions(**{**o.__dict__, "snippets": True})) for text, o in QUERIES]
+        )
+        later = engine.matching(
+            [(text, SearchOptions(**{**o.__dict__, "snippets": False})) for text, o in QUERIES]
+        )
         assert all(not h.snippet for hits in later for h in hits)
         engine.add_snippets([(text, hits[::2]) for (text, _), hits in zip(QUERIES, later, strict=True)])
         for made_hits, later_hits in zip(made, later, strict=True):

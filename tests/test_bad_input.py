@@ -108,7 +108,11 @@ def test_daemon_keeps_running_through_bad_input(project: Project) -> None:
         wait_for(lambda: (project.data / "daemon.json").exists(), what="daemon start")
         _make_bad_inbox(project)
         project.write("late/ok.txt", GOOD.replace("harbour", "meadow"))
-        wait_for(lambda: project.json("search", "meadow")["total"] == 1, timeout=30, what="good file after bad ones")
+        wait_for(
+            lambda: project.json("search", "meadow")["total"] == 1,
+            timeout=30,
+            what="good file after bad ones",
+        )
         assert daemon.poll() is None
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -15,7 +15,88 @@ from tools.bench import list_sources, source_key, vary
 
 REPO = Path(__file__).resolve().parent.parent
 
-WORDS = ["market", "government", "minister", "election", "company", "shares", "profit", "growth", "economy", "bank", "price", "rate", "football", "match", "player", "season", "club", "league", "coach", "goal", "film", "music", "award", "actor", "singer", "album", "festival", "technology", "software", "computer", "phone", "internet", "users", "network", "mobile", "research", "report", "police", "court", "judge", "trial", "law", "city", "council", "school", "student", "teacher", "health", "hospital", "doctor", "energy", "oil", "gas", "power", "climate", "weather", "storm", "river", "bridge", "road", "train", "airport", "travel", "holiday", "said", "would", "also", "year", "people", "new", "first", "last", "week", "month", "today", "years", "time", "work", "country", "world"]
+WORDS = [
+    "market",
+    "government",
+    "minister",
+    "election",
+    "company",
+    "shares",
+    "profit",
+    "growth",
+    "economy",
+    "bank",
+    "price",
+    "rate",
+    "football",
+    "match",
+    "player",
+    "season",
+    "club",
+    "league",
+    "coach",
+    "goal",
+    "film",
+    "music",
+    "award",
+    "actor",
+    "singer",
+    "album",
+    "festival",
+    "technology",
+    "software",
+    "computer",
+    "phone",
+    "internet",
+    "users",
+    "network",
+    "mobile",
+    "research",
+    "report",
+    "police",
+    "court",
+    "judge",
+    "trial",
+    "law",
+    "city",
+    "council",
+    "school",
+    "student",
+    "teacher",
+    "health",
+    "hospital",
+    "doctor",
+    "energy",
+    "oil",
+    "gas",
+    "power",
+    "climate",
+    "weather",
+    "storm",
+    "river",
+    "bridge",
+    "road",
+    "train",
+    "airport",
+    "travel",
+    "holiday",
+    "said",
+    "would",
+    "also",
+    "year",
+    "people",
+    "new",
+    "first",
+    "last",
+    "week",
+    "month",
+    "today",
+    "years",
+    "time",
+    "work",
+    "country",
+    "world",
+]
 
 
 def write_corpus(root: Path, per_folder: int = 10) -> Path:
@@ -47,7 +128,10 @@ def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus")
     proc = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--corpus", str(corpus), "--scale", "1", "--quick", "--json"],
-        cwd=REPO, capture_output=True, text=True, timeout=250,  # a guard against a hang, not a speed check
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=250,  # a guard against a hang, not a speed check
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
@@ -98,8 +182,12 @@ def test_the_tools_are_not_part_of_the_installed_package() -> None:
 
     from setuptools import find_packages
 
-    found = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]["find"]
+    found = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "packages"
+    ]["find"]
     packages = find_packages(str(REPO), include=found["include"])
     assert "indexer" in packages and "indexer.search._whoosh" in packages
     assert all(p == "indexer" or p.startswith("indexer.") for p in packages), packages
-    assert not any((REPO / "indexer" / name).exists() for name in ("bench.py", "quality.py", "search/evaluate.py"))
+    assert not any(
+        (REPO / "indexer" / name).exists() for name in ("bench.py", "quality.py", "search/evaluate.py")
+    )

@@ -38,7 +38,9 @@ def test_search_json_has_the_documented_fields(project: Project, bbc_sample: lis
 
 
 def test_reingest_is_a_noop_and_an_edit_updates_the_same_document(project: Project) -> None:
-    path = project.write("a.txt", "Harbour plan approved\n\nThe council approved the harbour plan on Monday.\n")
+    path = project.write(
+        "a.txt", "Harbour plan approved\n\nThe council approved the harbour plan on Monday.\n"
+    )
     project.write("b.txt", "Rail strike ends\n\nTrain drivers returned to work after a week long strike.\n")
     first = project.run("ingest", "inbox").stdout
     assert "2 added" in first
@@ -53,7 +55,9 @@ def test_reingest_is_a_noop_and_an_edit_updates_the_same_document(project: Proje
     assert project.json("search", "harbour AND council")["hits"][0]["id"] == doc_id
 
 
-def test_binary_file_is_a_recorded_failure_and_the_rest_ingest(project: Project, bbc_sample: list[Path]) -> None:
+def test_binary_file_is_a_recorded_failure_and_the_rest_ingest(
+    project: Project, bbc_sample: list[Path]
+) -> None:
     project.write("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     proc = project.run("ingest", "inbox")
     assert f"{len(bbc_sample)} added" in proc.stdout or "added" in proc.stdout
@@ -140,7 +144,10 @@ def test_show_and_search_say_how_title_date_and_languages_were_found(project: Pr
         "The harbour bridge reopened to traffic on Monday after eleven weeks of repairs to its deck and cables, "
         "the port authority said.\n\nDrivers had used a ferry in the meantime.\n",
     )
-    project.write("mixed.txt", "Cycle lanes and energy prices\n\n" + "\n\n".join([*ENGLISH_BODY[:3], *GERMAN_BODY]) + "\n")
+    project.write(
+        "mixed.txt",
+        "Cycle lanes and energy prices\n\n" + "\n\n".join([*ENGLISH_BODY[:3], *GERMAN_BODY]) + "\n",
+    )
     project.run("ingest", "inbox")
     hit = project.json("search", "bridge")["hits"][0]
     assert hit["title_derived"] is True

@@ -7,11 +7,15 @@ from indexer.ingest.fingerprint import fingerprint
 from indexer.lsh import BANDS, band_keys
 from indexer.records import ClusterAssignment, ClusterInput
 
-STORY = ("The city council voted on Tuesday to close the old bridge for repairs after engineers "
-         "found cracks in two of its supporting piers during a routine inspection last month.")
+STORY = (
+    "The city council voted on Tuesday to close the old bridge for repairs after engineers "
+    "found cracks in two of its supporting piers during a routine inspection last month."
+)
 REWRITE = STORY.replace("on Tuesday", "late on Tuesday").replace("last month", "in November")
-OTHER = ("A local bakery won the regional prize for its sourdough bread, beating forty other "
-         "entries from across the province in a blind tasting held at the town hall.")
+OTHER = (
+    "A local bakery won the regional prize for its sourdough bread, beating forty other "
+    "entries from across the province in a blind tasting held at the town hall."
+)
 
 
 def _fp(text: str) -> bytes:
@@ -29,10 +33,15 @@ def _banded(stored: dict[int, bytes]) -> list[dict[int, list[int]]]:
     return bands
 
 
-def _input(texts: list[tuple[int, bytes, int | None]],
-           stored: dict[int, tuple[bytes, int | None]]) -> ClusterInput:
-    return ClusterInput(texts, {doc_id: band_keys(fp) for doc_id, fp, _ in texts},
-                        _banded({i: fp for i, (fp, _) in stored.items()}), stored)
+def _input(
+    texts: list[tuple[int, bytes, int | None]], stored: dict[int, tuple[bytes, int | None]]
+) -> ClusterInput:
+    return ClusterInput(
+        texts,
+        {doc_id: band_keys(fp) for doc_id, fp, _ in texts},
+        _banded({i: fp for i, (fp, _) in stored.items()}),
+        stored,
+    )
 
 
 def test_a_rewrite_joins_the_stored_story_and_another_story_stays_alone() -> None:
@@ -43,7 +52,9 @@ def test_a_rewrite_joins_the_stored_story_and_another_story_stays_alone() -> Non
 
 def test_the_lowest_cluster_wins_and_texts_of_one_batch_cluster_together() -> None:
     stored = {3: (_fp(STORY), 2)}  # in cluster 2 already
-    found = _input([(7, _fp(OTHER), None), (8, _fp(OTHER + " Updated."), None), (9, _fp(REWRITE), None)], stored)
+    found = _input(
+        [(7, _fp(OTHER), None), (8, _fp(OTHER + " Updated."), None), (9, _fp(REWRITE), None)], stored
+    )
     assignment = assign_clusters(found)
     assert assignment.texts == [(8, 7), (9, 2)]
     assert assignment.joining == {7: 7}  # the batch's earlier text becomes its cluster's first story

@@ -38,6 +38,7 @@ def _limited(max_bytes: int):  # type: ignore[no-untyped-def]
     def apply() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
     return apply
 
 
@@ -50,12 +51,19 @@ def test_full_disk_is_a_clear_error_and_work_resumes(project: Project) -> None:
         project.write(f"more/m{n}.txt", _article("east", n) * 20)
     db_size = (project.data / "indexer.db").stat().st_size
     proc = subprocess.run(
-        [sys.executable, "-m", "indexer", "ingest", "inbox"], cwd=project.root, env=project.env(),
-        capture_output=True, text=True, timeout=300, preexec_fn=_limited(db_size + 64 * 1024),
+        [sys.executable, "-m", "indexer", "ingest", "inbox"],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limited(db_size + 64 * 1024),
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("indexer: ") and ("full" in lines[-1] or "too large" in lines[-1]), lines
+    assert (
+        lines and lines[-1].startswith("indexer: ") and ("full" in lines[-1] or "too large" in lines[-1])
+    ), lines
     assert "Traceback" not in proc.stderr
     # Space is back: the same command finishes the work; nothing is corrupted or lost.
     project.run("ingest", "inbox", timeout=300)

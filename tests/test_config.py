@@ -33,8 +33,14 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
 def test_env_names_the_file_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[database]\nurl = "sqlite:///x.db"\n')
-    config = load(None, env={"INDEXER_CONFIG": str(path), "INDEXER_DATA_DIR": str(tmp_path / "d"),
-                             "INDEXER_DATABASE_URL": "postgresql+psycopg://u@h/db"})
+    config = load(
+        None,
+        env={
+            "INDEXER_CONFIG": str(path),
+            "INDEXER_DATA_DIR": str(tmp_path / "d"),
+            "INDEXER_DATABASE_URL": "postgresql+psycopg://u@h/db",
+        },
+    )
     assert config.data_dir == tmp_path / "d"
     assert config.database_url == "postgresql+psycopg://u@h/db"
     assert load(path, env={}).database_url == "sqlite:///x.db"
@@ -74,8 +80,9 @@ def test_bad_config_is_one_line_naming_key_and_file(tmp_path: Path, text: str, m
         ('[paths]\ndata_dir = "data"\n', {"INDEXER_DATA_DIR": "~/e"}, "home/e"),
     ],
 )
-def test_the_data_dir_alone_resolves_as_load_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   text: str | None, env: dict[str, str], where: str) -> None:
+def test_the_data_dir_alone_resolves_as_load_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str | None, env: dict[str, str], where: str
+) -> None:
     # `indexer search` finds the daemon's socket with configfile.data_dir before it loads anything.
     from indexer import configfile
 
@@ -137,7 +144,9 @@ def test_user_boilerplate_rule_removes_lines(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     write_config(tmp_path, '\n[ingest]\nboilerplate_rules = ["^Sponsored by "]\n')
     project = Project(tmp_path)
-    project.write("a.txt", "Tram line opens\n\nSponsored by Acme Trams\n\nThe new tram line opened to riders today.\n")
+    project.write(
+        "a.txt", "Tram line opens\n\nSponsored by Acme Trams\n\nThe new tram line opened to riders today.\n"
+    )
     project.run("ingest", "inbox")
     shown = project.json("show", "1")
     assert "Sponsored" not in shown["body"]
@@ -150,7 +159,9 @@ def test_folder_source_map(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
     write_config(tmp_path, '\n[ingest]\nsources = { "inbox/tempo" = "Tempo" }\n')
     project = Project(tmp_path)
-    project.write("tempo/a.txt", "Harga beras naik\n\nHarga beras di pasar naik lagi minggu ini menurut pedagang.\n")
+    project.write(
+        "tempo/a.txt", "Harga beras naik\n\nHarga beras di pasar naik lagi minggu ini menurut pedagang.\n"
+    )
     project.write("other/b.txt", "Tram line opens\n\nThe new tram line opened to riders today in the city.\n")
     project.run("ingest", "inbox")
     sources = {Path(d["path"]).name: d["source"] for d in (project.json("show", str(i)) for i in (1, 2))}

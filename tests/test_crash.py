@@ -19,8 +19,10 @@ FILES = 300
 
 
 def _article(n: int) -> str:
-    return (f"Dispatch {n}\n\nCorrespondents filed report number {n} about the river crossing "
-            f"and the market in district {n % 17}. Officials promised answers by week {n % 52}.\n")
+    return (
+        f"Dispatch {n}\n\nCorrespondents filed report number {n} about the river crossing "
+        f"and the market in district {n % 17}. Officials promised answers by week {n % 52}.\n"
+    )
 
 
 @pytest.mark.slow
@@ -73,7 +75,8 @@ def test_random_kills_lose_nothing_and_duplicate_nothing(project: Project) -> No
         paths = [row[0] for row in conn.execute("select path from files")]
         live = conn.execute("select count(*) from documents where deleted_at is null").fetchone()[0]
         bodies = conn.execute(
-            "select count(distinct body_sha256) from documents where deleted_at is null").fetchone()[0]
+            "select count(distinct body_sha256) from documents where deleted_at is null"
+        ).fetchone()[0]
         failures = conn.execute("select count(*) from failures").fetchone()[0]
     assert sorted(paths) == sorted(written), f"seed {seed}"
     assert live == FILES == bodies, f"seed {seed}: {live} live documents for {FILES} files"
@@ -84,8 +87,9 @@ def test_random_kills_lose_nothing_and_duplicate_nothing(project: Project) -> No
     assert hits["total"] == FILES, f"seed {seed}"
     assert "complete" in (project.data / "index" / "state.json").read_text()
     project.run("reindex", timeout=120)  # the next rebuild clears what killed rebuilds left
-    generations = [p for p in project.data.iterdir() if p.name.startswith("index.") and p.is_dir()
-                   and not p.is_symlink()]
+    generations = [
+        p for p in project.data.iterdir() if p.name.startswith("index.") and p.is_dir() and not p.is_symlink()
+    ]
     assert len(generations) <= 2, f"seed {seed}: {generations}"
     print(f"crash test seed {seed}: kills {killed}")
 

@@ -38,8 +38,10 @@ def _search_ids(project: Project, query: str) -> list[int]:
 
 
 def _article(topic: str, n: int = 0) -> str:
-    return (f"Report on {topic} number {n}\n\nThe committee published its findings on {topic} today. "
-            f"Officials said the {topic} review, item {n}, would continue next year.\n")
+    return (
+        f"Report on {topic} number {n}\n\nThe committee published its findings on {topic} today. "
+        f"Officials said the {topic} review, item {n}, would continue next year.\n"
+    )
 
 
 @pytest.fixture
@@ -66,7 +68,10 @@ def test_drop_edit_rename_delete(project: Project, daemon: subprocess.Popen[str]
     renamed = project.inbox / "sub" / "renamed.txt"
     renamed.parent.mkdir()
     path.rename(renamed)
-    wait_for(lambda: _docs(project) == {str(renamed): doc_id}, what=f"rename keeps the document {doc_id}: {_docs(project)}")
+    wait_for(
+        lambda: _docs(project) == {str(renamed): doc_id},
+        what=f"rename keeps the document {doc_id}: {_docs(project)}",
+    )
     wait_for(lambda: _search_ids(project, f'path:"{renamed}"') == [doc_id], what="new path indexed")
 
     renamed.unlink()
@@ -117,7 +122,9 @@ def test_folder_moved_in_and_many_files_at_once(project: Project, daemon: subpro
 
 def test_slowly_written_file_is_ingested_once_complete(project: Project) -> None:
     write_config(project.root, "")  # the default settle window (1 s), longer than the writer's pauses
-    project.config.write_text(project.config.read_text().replace("settle_seconds = 0.2", "settle_seconds = 1.0"))
+    project.config.write_text(
+        project.config.read_text().replace("settle_seconds = 0.2", "settle_seconds = 1.0")
+    )
     daemon = project.spawn("daemon")
     wait_for(lambda: (project.data / "daemon.json").exists(), what="daemon start")
     path = project.inbox / "slow.txt"
@@ -141,7 +148,9 @@ def test_slowly_written_file_is_ingested_once_complete(project: Project) -> None
     assert [d["path"] for d in done] == [str(path)], done
 
 
-def test_second_daemon_refuses_and_stale_lock_is_taken_over(project: Project, daemon: subprocess.Popen[str]) -> None:
+def test_second_daemon_refuses_and_stale_lock_is_taken_over(
+    project: Project, daemon: subprocess.Popen[str]
+) -> None:
     second = project.run("daemon", check=False, timeout=30)
     assert second.returncode == 1
     assert second.stderr.strip().endswith(f"already running (pid {daemon.pid})")
@@ -189,7 +198,9 @@ def test_reindex_while_files_arrive_loses_nothing(project: Project, daemon: subp
             assert proc.returncode == 0, proc.stderr
         w.join()
         wait_for(lambda: len(_docs(project)) == 110, timeout=60, what="all files in the DB")
-        wait_for(lambda: project.json("status")["index"]["documents"] == 110, timeout=30, what="index complete")
+        wait_for(
+            lambda: project.json("status")["index"]["documents"] == 110, timeout=30, what="index complete"
+        )
         assert len(_search_ids(project, "orchard")) == 110
     finally:
         stop.set()
@@ -201,6 +212,7 @@ def test_reindex_while_files_arrive_loses_nothing(project: Project, daemon: subp
 
 def test_idle_daemon_uses_no_cpu(project: Project, daemon: subprocess.Popen[str]) -> None:
     time.sleep(1.0)  # let start-up finish; then measure over a quiet window
+
     def cpu() -> float:
         fields = Path(f"/proc/{daemon.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -251,17 +263,24 @@ def test_thousands_of_files_dropped_at_once(project: Project, daemon: subprocess
     staging.mkdir()
     for n in range(BULK):
         (staging / f"n{n:05d}.txt").write_text(
-            f"Note {n}\n\nShort note {n} about the {words[n % 8]} and the {words[(n // 8) % 8]} today.\n")
+            f"Note {n}\n\nShort note {n} about the {words[n % 8]} and the {words[(n // 8) % 8]} today.\n"
+        )
     staging.rename(project.inbox / "bulk")  # all at once: one folder moved in
-    wait_for(lambda: project.json("status")["index"]["documents"] == BULK, timeout=300, interval=2.0,
-             what=f"{BULK} files searchable")
+    wait_for(
+        lambda: project.json("status")["index"]["documents"] == BULK,
+        timeout=300,
+        interval=2.0,
+        what=f"{BULK} files searchable",
+    )
     assert project.json("status")["failures"] == 0
     code, log = _stop(daemon, project)
     assert code == 0 and "Traceback" not in log
 
 
 @pytest.mark.parametrize(("watch", "expected"), [("auto", 3600.0), ("poll", 30.0)])
-def test_the_scan_is_a_rare_safety_net_while_events_work(project: Project, watch: str, expected: float) -> None:
+def test_the_scan_is_a_rare_safety_net_while_events_work(
+    project: Project, watch: str, expected: float
+) -> None:
     """With inotify the full rescan runs every safety_scan_seconds; polling uses
     scan_interval_seconds. The daemon says which at start, and schedules it so."""
     write_config(project.root, "")
@@ -287,7 +306,8 @@ def test_changes_another_process_writes_are_followed_within_seconds(project: Pro
 
     text = project.config.read_text()
     project.config.write_text(
-        text.replace("safety_scan_seconds = 0.5", 'safety_scan_seconds = 300.0\nwatch = "events"'))
+        text.replace("safety_scan_seconds = 0.5", 'safety_scan_seconds = 300.0\nwatch = "events"')
+    )
     other = Project(project.root / "other", database_url=sqlite_url(project.data))
     other.inbox.mkdir(parents=True)
     write_config(other.root)
@@ -297,8 +317,9 @@ def test_changes_another_process_writes_are_followed_within_seconds(project: Pro
         for n in range(3):
             other.write(f"o{n}.txt", _article("orchard", n))
         other.run("ingest", "inbox")
-        wait_for(lambda: len(_search_ids(project, "orchard")) == 3, timeout=10,
-                 what="the daemon's index following")
+        wait_for(
+            lambda: len(_search_ids(project, "orchard")) == 3, timeout=10, what="the daemon's index following"
+        )
         assert project.json("status")["index"]["lag"] == 0
     finally:
         code, log = _stop(daemon, project)
@@ -307,7 +328,9 @@ def test_changes_another_process_writes_are_followed_within_seconds(project: Pro
 
 def _scan_ended(project: Project) -> bool:
     with sqlite3.connect(project.data / "indexer.db", timeout=10) as conn:
-        return bool(conn.execute("select 1 from job_runs where job = 'scan' and ended_at is not null").fetchall())
+        return bool(
+            conn.execute("select 1 from job_runs where job = 'scan' and ended_at is not null").fetchall()
+        )
 
 
 def test_the_change_poll_leaves_the_index_to_another_process_writing_it(project: Project) -> None:
@@ -320,7 +343,8 @@ def test_the_change_poll_leaves_the_index_to_another_process_writing_it(project:
 
     text = project.config.read_text()
     project.config.write_text(
-        text.replace("safety_scan_seconds = 0.5", 'safety_scan_seconds = 300.0\nwatch = "events"'))
+        text.replace("safety_scan_seconds = 0.5", 'safety_scan_seconds = 300.0\nwatch = "events"')
+    )
     other = Project(project.root / "other", database_url=sqlite_url(project.data))
     other.inbox.mkdir(parents=True)
     write_config(other.root)
@@ -339,8 +363,11 @@ def test_the_change_poll_leaves_the_index_to_another_process_writing_it(project:
         # poll that waited for it still fails here; a busy machine needs more than 5 s.
         wait_for(lambda: str(path) in _docs(project), timeout=20, what="the dropped file stored")
         writer.release()
-        wait_for(lambda: len(_search_ids(project, "orchard OR meadow")) == 2, timeout=10,
-                 what="the daemon's index following")
+        wait_for(
+            lambda: len(_search_ids(project, "orchard OR meadow")) == 2,
+            timeout=10,
+            what="the daemon's index following",
+        )
     finally:
         writer.release()
         code, log = _stop(daemon, project)

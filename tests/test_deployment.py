@@ -46,14 +46,22 @@ def test_systemd_exec_start_runs_the_daemon_and_stops_on_sigterm(tmp_path: Path)
     root = _opt(tmp_path)
     (root / "inbox" / "a.txt").write_text("Flood warning\n\nRivers rose across the valley overnight.\n")
     proc = subprocess.Popen(
-        _command(exec_start.group(1), root), cwd=working_dir.group(1).replace("/opt/indexer", str(root)),
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        _command(exec_start.group(1), root),
+        cwd=working_dir.group(1).replace("/opt/indexer", str(root)),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        search = _command("/opt/indexer/.venv/bin/indexer search flood --json --config /opt/indexer/config.toml",
-                          root)
-        wait_for(lambda: '"total": 1' in subprocess.run(search, capture_output=True, text=True, env=_env()).stdout,
-                 timeout=30, what="daemon under the unit's command ingests")
+        search = _command(
+            "/opt/indexer/.venv/bin/indexer search flood --json --config /opt/indexer/config.toml", root
+        )
+        wait_for(
+            lambda: '"total": 1' in subprocess.run(search, capture_output=True, text=True, env=_env()).stdout,
+            timeout=30,
+            what="daemon under the unit's command ingests",
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
@@ -66,8 +74,9 @@ def test_crontab_line_runs_silently_and_exits_0(tmp_path: Path) -> None:
     assert schedule == "0 3 * * *"
     root = _opt(tmp_path)
     (root / "inbox" / "a.txt").write_text("Storm report\n\nWinds reached record speeds on the coast.\n")
-    ingest = _command("/opt/indexer/.venv/bin/indexer ingest /opt/indexer/inbox --config /opt/indexer/config.toml",
-                      root)
+    ingest = _command(
+        "/opt/indexer/.venv/bin/indexer ingest /opt/indexer/inbox --config /opt/indexer/config.toml", root
+    )
     subprocess.run(ingest, check=True, capture_output=True, env=_env())
     proc = subprocess.run(_command(command, root), capture_output=True, text=True, env=_env())
     assert proc.returncode == 0, proc.stderr

@@ -69,13 +69,13 @@ def _rewrite(text: str, rng: random.Random) -> str:
 def test_real_articles_purity_and_recall() -> None:
     bbc = corpora_or_skip("bbc")
     rng = random.Random(7)
-    articles = [p.read_text(encoding="utf-8", errors="replace") for p in sorted((bbc / "politics").glob("*.txt"))[:60]]
+    articles = [
+        p.read_text(encoding="utf-8", errors="replace") for p in sorted((bbc / "politics").glob("*.txt"))[:60]
+    ]
     signatures = [fingerprint(a) for a in articles]
     rewrites = [fingerprint(_rewrite(a, rng)) for a in articles]
     recall = sum(similarity(s, r) >= 0.5 for s, r in zip(signatures, rewrites, strict=True)) / len(articles)
-    false = sum(
-        similarity(signatures[i], signatures[j]) >= 0.5 for i in range(60) for j in range(i + 1, 60)
-    )
+    false = sum(similarity(signatures[i], signatures[j]) >= 0.5 for i in range(60) for j in range(i + 1, 60))
     assert recall >= 0.95, recall
     assert false == 0  # sixty politics stories of one category: none is taken for another
 
@@ -131,8 +131,9 @@ def _bands_are_the_live_fingerprints(ctx: Context) -> None:
         stored = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key))
         rows = sorted(tuple(row) for row in stored)
         live = session.execute(
-            select(Document.id, Document.fingerprint)
-            .where(Document.deleted_at.is_(None), Document.fingerprint.is_not(None))
+            select(Document.id, Document.fingerprint).where(
+                Document.deleted_at.is_(None), Document.fingerprint.is_not(None)
+            )
         )
         expected = sorted((i, b, k) for i, signature in live for b, k in enumerate(band_keys(signature)))
     assert rows == expected
@@ -141,8 +142,14 @@ def _bands_are_the_live_fingerprints(ctx: Context) -> None:
 def test_band_rows_follow_edits_deletes_moves_and_tombstones(ctx: Context) -> None:
     inbox = ctx.config.inbox_dirs[0]
     short = "Short note\n\nSee you soon.\n"  # too few words for a fingerprint
-    files = {"wire.txt": WIRE, "rewrite.txt": REWRITE, "other.txt": OTHER, "short.txt": short,
-             "copy1.txt": OTHER + "\nCopied.\n", "copy2.txt": OTHER + "\nCopied.\n"}
+    files = {
+        "wire.txt": WIRE,
+        "rewrite.txt": REWRITE,
+        "other.txt": OTHER,
+        "short.txt": short,
+        "copy1.txt": OTHER + "\nCopied.\n",
+        "copy2.txt": OTHER + "\nCopied.\n",
+    }
     for name, text in files.items():
         (inbox / name).write_text(text)
     jobs.scan(ctx)
@@ -198,7 +205,9 @@ def test_fingerprints_estimate_shingle_overlap_and_never_change_silently() -> No
         assert abs(estimate - truth) < 0.15, (edits, estimate, truth)
     other = [f"w{rng.randrange(400)}" for _ in range(600)]
     assert similarity(fingerprint(" ".join(words)), fingerprint(" ".join(other))) < 0.1  # type: ignore[arg-type]
-    text = "Story 0: the harbour board met again to discuss the ferry timetable, the fares and the new quay 0."
+    text = (
+        "Story 0: the harbour board met again to discuss the ferry timetable, the fares and the new quay 0."
+    )
     assert fingerprint(text).hex()[:24] == "00b1847411298191012fbc01"  # type: ignore[union-attr]
     assert fingerprint("too few words here") is None
 

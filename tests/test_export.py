@@ -27,8 +27,12 @@ TEXTS = {
 def _ingest_sample(project: Project) -> None:
     for name, text in TEXTS.items():
         for n in range(3):
-            project.write(f"{name}/{name}-{n}.txt", f"{name.title()} story {n}\n\n{text} Item {n} of {name}s: "
-                          + " ".join(f"w{name}{n}x{i}" for i in range(12)) + ".\n")
+            project.write(
+                f"{name}/{name}-{n}.txt",
+                f"{name.title()} story {n}\n\n{text} Item {n} of {name}s: "
+                + " ".join(f"w{name}{n}x{i}" for i in range(12))
+                + ".\n",
+            )
     project.write("copy/oil-0.txt", (project.inbox / "oil" / "oil-0.txt").read_text())  # a second path
     project.run("ingest", str(project.inbox))
 
@@ -37,10 +41,13 @@ def test_export_streams_every_match_as_jsonl_and_csv(project: Project) -> None:
     _ingest_sample(project)
     records = [json.loads(line) for line in project.run("export", "oil").stdout.splitlines()]
     assert [r["title"] for r in records] == ["Oil story 0", "Oil story 1", "Oil story 2"]  # id order, no page
-    assert records[0]["paths"] == sorted([str(project.inbox / "copy" / "oil-0.txt"),
-                                          str(project.inbox / "oil" / "oil-0.txt")])
+    assert records[0]["paths"] == sorted(
+        [str(project.inbox / "copy" / "oil-0.txt"), str(project.inbox / "oil" / "oil-0.txt")]
+    )
     assert "text" not in records[0] and records[0]["language"] == "en"
-    de = project.run("export", "--all", "--lang", "de", "--format", "csv", "--fields", "id,title,language").stdout
+    de = project.run(
+        "export", "--all", "--lang", "de", "--format", "csv", "--fields", "id,title,language"
+    ).stdout
     rows = list(csv.DictReader(io.StringIO(de)))
     assert [r["title"] for r in rows] == ["Wahl story 0", "Wahl story 1", "Wahl story 2"]
     assert set(rows[0]) == {"id", "title", "language"}
@@ -59,7 +66,8 @@ def test_export_streams_every_match_as_jsonl_and_csv(project: Project) -> None:
 
 @pytest.mark.slow
 def test_an_export_with_text_imports_into_an_empty_data_dir_as_the_same_documents(
-        project: Project, tmp_path: Path) -> None:
+    project: Project, tmp_path: Path
+) -> None:
     _ingest_sample(project)
     backup = project.root / "backup.jsonl"
     project.run("export", "--all", "--with-text", "-o", str(backup))
@@ -70,8 +78,10 @@ def test_an_export_with_text_imports_into_an_empty_data_dir_as_the_same_document
 
     def comparable(p: Project) -> list[dict]:
         rows = [json.loads(line) for line in p.run("export", "--all", "--with-text").stdout.splitlines()]
-        return sorted(({k: v for k, v in r.items() if k not in ("id", "cluster", "updated")} for r in rows),
-                      key=lambda r: r["path"])
+        return sorted(
+            ({k: v for k, v in r.items() if k not in ("id", "cluster", "updated")} for r in rows),
+            key=lambda r: r["path"],
+        )
 
     assert comparable(other) == comparable(project)
     assert other.json("search", "railway", "--all")["total"] == 3
@@ -109,11 +119,30 @@ def test_an_export_of_22k_documents_keeps_memory_flat(tmp_path: Path) -> None:
         _fill(project, count)
         out = project.root / "all.jsonl"
         # A fresh interpreter per measurement: RUSAGE_CHILDREN keeps the largest child's peak.
-        code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        proc = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "indexer", "export", "--all",
-                               "--with-text", "-o", str(out)], env=project.env(), capture_output=True, text=True,
-                              timeout=300, check=True)
+        code = (
+            "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code,
+                sys.executable,
+                "-m",
+                "indexer",
+                "export",
+                "--all",
+                "--with-text",
+                "-o",
+                str(out),
+            ],
+            env=project.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         peaks[count] = int(proc.stdout.strip().splitlines()[-1]) / 1024
         assert len(out.read_text().splitlines()) == count
     # 20,000 more 3 KB texts (60 MB of them) cost no more than a few MB.

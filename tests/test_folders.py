@@ -107,7 +107,9 @@ def test_a_replaced_inbox_with_a_stray_file_keeps_its_documents(project: Project
     ingest = project.run("ingest", "inbox", check=False)
     assert ingest.returncode == 1
     assert "1 added" in ingest.stdout and "deleted" not in ingest.stdout
-    assert f"{inbox}: folder was replaced or unmounted" in ingest.stderr and "--accept-vanished" in ingest.stderr
+    assert (
+        f"{inbox}: folder was replaced or unmounted" in ingest.stderr and "--accept-vanished" in ingest.stderr
+    )
     repair = project.run("verify", "--repair", "--json", check=False)
     assert repair.returncode == 1
     report = json.loads(repair.stdout)
@@ -144,7 +146,9 @@ def test_an_unmounted_share_with_a_file_in_its_mount_point_keeps_its_documents(a
     assert project.run("verify", "--repair", check=False).returncode == 1
     assert set(ids) < set(_search_ids(project, "committee"))
     assert project.json("status")["documents"] == 4
-    assert [f["path"] for f in project.json("status")["unavailable_folders"]] == [str(project.inbox.resolve())]
+    assert [f["path"] for f in project.json("status")["unavailable_folders"]] == [
+        str(project.inbox.resolve())
+    ]
 
 
 @contextmanager
@@ -152,8 +156,10 @@ def _tmpfs(folder: Path) -> Iterator[Callable[[], None]]:
     """A tmpfs mounted at ``folder`` (a share); yields its unmount. Skips where mounting is
     not allowed (not root, no CAP_SYS_ADMIN)."""
     folder.mkdir(exist_ok=True)
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "none", str(folder)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "none", str(folder)], capture_output=True).returncode != 0
+    ):
         pytest.skip("mounting a tmpfs needs root with CAP_SYS_ADMIN")
     mounted = [True]
 
@@ -169,7 +175,9 @@ def _tmpfs(folder: Path) -> Iterator[Callable[[], None]]:
 
 
 @pytest.mark.parametrize("again", ["unmounted", "another filesystem, a few files"])
-def test_a_share_mounted_inside_the_inbox_keeps_its_documents_when_unmounted(project: Project, again: str) -> None:
+def test_a_share_mounted_inside_the_inbox_keeps_its_documents_when_unmounted(
+    project: Project, again: str
+) -> None:
     docs = _fill(project)
     wire = project.inbox / "wire"
     with _tmpfs(wire) as unmount:
@@ -335,7 +343,9 @@ def test_the_daemon_of_a_new_install_refuses_a_missing_inbox_and_creates_nothing
 def _daemon_running(project: Project) -> Iterator[subprocess.Popen[str]]:
     proc = project.spawn("daemon")
     try:
-        wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start")
+        wait_for(
+            lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, what="daemon start"
+        )
         assert proc.poll() is None, project.log()
         yield proc
     finally:
@@ -344,7 +354,7 @@ def _daemon_running(project: Project) -> Iterator[subprocess.Popen[str]]:
 
 
 def test_the_daemon_follows_an_inbox_symlink_to_its_new_folder_and_reads_the_old_one_no_more(
-    project: Project
+    project: Project,
 ) -> None:
     first, second = project.root / "first", project.root / "second"
     for folder in (first, second):
@@ -378,16 +388,20 @@ def test_an_unreadable_folder_is_a_failure_and_keeps_its_documents(unprivileged_
     assert ingest.returncode == 1
     assert ingest.stderr.strip().splitlines()[-1] == (
         f"indexer: folder unavailable, its documents are kept: {sub}: "
-        "folder cannot be listed: permission denied")
+        "folder cannot be listed: permission denied"
+    )
     assert "deleted" not in ingest.stdout
     failures = project.json("failures")["failures"]
     assert [(f["path"], f["stage"], f["reason"], f["transient"]) for f in failures] == [
-        (str(sub), "folder", "folder cannot be listed: permission denied", True)]
+        (str(sub), "folder", "folder cannot be listed: permission denied", True)
+    ]
     assert f"{sub}: folder: folder cannot be listed: permission denied" in project.run("status").stdout
     verify = project.run("verify", "--repair", check=False)
     assert verify.returncode == 1
-    assert (f"unavailable folder (its documents are kept): {sub}: folder cannot be listed: permission denied"
-            in verify.stdout)
+    assert (
+        f"unavailable folder (its documents are kept): {sub}: folder cannot be listed: permission denied"
+        in verify.stdout
+    )
     assert _docs(project) == docs
 
     sub.chmod(0o755)
@@ -399,7 +413,9 @@ def test_an_unreadable_folder_is_a_failure_and_keeps_its_documents(unprivileged_
 
 
 @pytest.mark.parametrize("which", ["sub", "root"])
-def test_a_folder_listed_but_not_entered_keeps_its_documents(unprivileged_project: Project, which: str) -> None:
+def test_a_folder_listed_but_not_entered_keeps_its_documents(
+    unprivileged_project: Project, which: str
+) -> None:
     """Read without execute (`chmod 444`): the names list, but nothing in it can be stat'ed."""
     project = unprivileged_project
     docs = _fill(project)
@@ -462,14 +478,19 @@ def test_which_folders_are_unavailable(tmp_path: Path) -> None:
     # Missing: everything under it is kept, a scan of a folder inside it too.
     inbox.rmdir()
     assert unavailable([gone], [removed], [root], lambda r: True) == [
-        Unlisted(root, "inbox folder is missing", missing=True)]
+        Unlisted(root, "inbox folder is missing", missing=True)
+    ]
 
 
 @pytest.mark.parametrize("recreate", [False, True], ids=["moved", "emptied"])
-def test_a_file_settling_when_its_inbox_goes_away_keeps_its_document(project: Project, recreate: bool) -> None:
+def test_a_file_settling_when_its_inbox_goes_away_keeps_its_document(
+    project: Project, recreate: bool
+) -> None:
     # A long settle window: the edited file still waits in the watcher's pending set when
     # the inbox goes, and the watcher finds it vanished (it was taken for deleted).
-    project.config.write_text(project.config.read_text().replace("settle_seconds = 0.2", "settle_seconds = 3.0"))
+    project.config.write_text(
+        project.config.read_text().replace("settle_seconds = 0.2", "settle_seconds = 3.0")
+    )
     docs = _fill(project)
     proc = project.spawn("daemon")
     try:

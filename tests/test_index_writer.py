@@ -17,7 +17,42 @@ from whoosh.writing import SegmentWriter
 from indexer.search._whoosh.writer import CompactCodec, TermSegmentWriter
 from indexer.search.schema import build_schema
 
-WORDS = ["the", "market", "growth", "bank", "rates", "election", "minister", "football", "final", "club", "film", "award", "music", "Wahl", "Regierung", "Münchner", "Straße", "économie", "élection", "ministre", "l'Élysée", "東京", "経済", "政策", "über", "naïve", "café", "rapid", "rapidly", "running", "runner", "run", "2025", "1,200"]
+WORDS = [
+    "the",
+    "market",
+    "growth",
+    "bank",
+    "rates",
+    "election",
+    "minister",
+    "football",
+    "final",
+    "club",
+    "film",
+    "award",
+    "music",
+    "Wahl",
+    "Regierung",
+    "Münchner",
+    "Straße",
+    "économie",
+    "élection",
+    "ministre",
+    "l'Élysée",
+    "東京",
+    "経済",
+    "政策",
+    "über",
+    "naïve",
+    "café",
+    "rapid",
+    "rapidly",
+    "running",
+    "runner",
+    "run",
+    "2025",
+    "1,200",
+]
 
 
 def _documents(count: int, seed: int = 3) -> list[dict[str, Any]]:
@@ -27,8 +62,17 @@ def _documents(count: int, seed: int = 3) -> list[dict[str, Any]]:
         lang = rng.choice(["en", "de", "fr", "xx"])
         body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 400)))
         title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 9)))
-        docs.append({"id": str(n), "path": f"/in/{n}.txt", "title": title, "lang": lang,
-                     "source": rng.choice(["bbc", "tempo.co", ""]), f"t_{lang}": title, f"b_{lang}": body})
+        docs.append(
+            {
+                "id": str(n),
+                "path": f"/in/{n}.txt",
+                "title": title,
+                "lang": lang,
+                "source": rng.choice(["bbc", "tempo.co", ""]),
+                f"t_{lang}": title,
+                f"b_{lang}": body,
+            }
+        )
     return docs
 
 
@@ -54,12 +98,22 @@ def _contents(ix: Index) -> dict[str, Any]:
             info = r.term_info(fieldname, text)
             postings[fieldname, text] = (
                 list(r.postings(fieldname, text).all_items()),
-                (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(), info.max_weight()),
+                (
+                    info.weight(),
+                    info.doc_frequency(),
+                    info.min_length(),
+                    info.max_length(),
+                    info.max_weight(),
+                ),
             )
         fields = sorted({name for name in r.indexed_field_names()})
         lengths = {f: [r.doc_field_length(d, f) for d in range(r.doc_count_all())] for f in fields}
-        return {"postings": postings, "lengths": lengths, "stored": list(r.all_stored_fields()),
-                "deleted": [r.is_deleted(d) for d in range(r.doc_count_all())]}
+        return {
+            "postings": postings,
+            "lengths": lengths,
+            "stored": list(r.all_stored_fields()),
+            "deleted": [r.is_deleted(d) for d in range(r.doc_count_all())],
+        }
 
 
 @pytest.mark.parametrize("count", [1, 40, 400])
@@ -121,7 +175,9 @@ def test_segments_written_by_whoosh_s_codec_merge_into_compact_ones(tmp_path: Pa
     indexes = {}
     for name, writer_class in (("mixed", TermSegmentWriter), ("whoosh", SegmentWriter)):
         (tmp_path / name).mkdir()
-        ix = indexes[name] = FileStorage(str(tmp_path / name), supports_mmap=False).create_index(build_schema())
+        ix = indexes[name] = FileStorage(str(tmp_path / name), supports_mmap=False).create_index(
+            build_schema()
+        )
         old = SegmentWriter(ix)
         for doc in docs[:100]:
             old.add_document(**doc)
@@ -190,7 +246,9 @@ def test_segments_record_the_codec_under_its_lasting_name(tmp_path: Path) -> Non
     from indexer.search import pool
 
     assert pool.CompactCodec is CompactCodec
-    assert b"indexer.search.pool" in pickle.dumps(CompactCodec()) and b"_whoosh" not in pickle.dumps(CompactCodec())
+    assert b"indexer.search.pool" in pickle.dumps(CompactCodec()) and b"_whoosh" not in pickle.dumps(
+        CompactCodec()
+    )
     (tmp_path / "ours").mkdir()
     ix = _build(tmp_path / "ours", TermSegmentWriter, _documents(30))
     toc = (tmp_path / "ours" / f"_MAIN_{ix.latest_generation()}.toc").read_bytes()

@@ -189,7 +189,9 @@ def test_overlong_metadata_is_clipped_not_a_failure(ctx: Context) -> None:
     from indexer.ingest.read import read_file
 
     path = _write(ctx, "long.txt", "Long lead\n\nA story whose lead names a very long source indeed.\n")
-    analysis = replace(analyze(read_file(str(path), 10**6), AnalyzeOptions()), source="S" * 500, dateline="D" * 300)
+    analysis = replace(
+        analyze(read_file(str(path), 10**6), AnalyzeOptions()), source="S" * 500, dateline="D" * 300
+    )
     with ctx.db.write() as session:
         counts = apply_batch(session, datetime.now(UTC), analyses=[analysis])
     assert counts.added == 1
@@ -198,7 +200,9 @@ def test_overlong_metadata_is_clipped_not_a_failure(ctx: Context) -> None:
         assert doc.source == "S" * 200 and doc.dateline == "D" * 200
 
 
-def test_the_daemon_s_analysis_workers_run_at_its_configured_niceness(tmp_path: Path, database_url: str) -> None:
+def test_the_daemon_s_analysis_workers_run_at_its_configured_niceness(
+    tmp_path: Path, database_url: str
+) -> None:
     from indexer import config
     from indexer.ingest.ingester import POOL_THRESHOLD
     from tests.conftest import write_config
@@ -209,7 +213,11 @@ def test_the_daemon_s_analysis_workers_run_at_its_configured_niceness(tmp_path: 
     ctx = jobs.open_context(config.load(tmp_path / "config.toml", env=env), background=True)
     try:
         for i in range(POOL_THRESHOLD):
-            _write(ctx, f"story-{i}.txt", f"Story {i}\n\nThe harbour board met for the {i}th time to discuss the ferry.\n")
+            _write(
+                ctx,
+                f"story-{i}.txt",
+                f"Story {i}\n\nThe harbour board met for the {i}th time to discuss the ferry.\n",
+            )
         assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
         assert ctx.ingester._pool is not None
         assert ctx.ingester._pool.submit(os.nice, 0).result() == min(19, os.nice(0) + 7)
@@ -222,7 +230,11 @@ def test_analysis_workers_stop_when_idle_and_start_again(ctx: Context) -> None:
 
     ctx.ingester.workers = 2
     for i in range(POOL_THRESHOLD):
-        _write(ctx, f"first-{i}.txt", f"Story {i}\n\nThe harbour board met for the {i}th time to discuss the ferry.\n")
+        _write(
+            ctx,
+            f"first-{i}.txt",
+            f"Story {i}\n\nThe harbour board met for the {i}th time to discuss the ferry.\n",
+        )
     assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
     assert ctx.ingester._pool is not None  # a large batch went to the workers
     # Someone waits for `indexer ingest`: its workers run at this process's priority.
@@ -230,17 +242,25 @@ def test_analysis_workers_stop_when_idle_and_start_again(ctx: Context) -> None:
     assert not ctx.ingester.close_if_idle(3600)  # used a moment ago: kept
     assert ctx.ingester.close_if_idle(0) and ctx.ingester._pool is None
     for i in range(POOL_THRESHOLD):
-        _write(ctx, f"second-{i}.txt", f"Report {i}\n\nThe orchard harvest {i} was weighed at the co-operative.\n")
+        _write(
+            ctx,
+            f"second-{i}.txt",
+            f"Report {i}\n\nThe orchard harvest {i} was weighed at the co-operative.\n",
+        )
     assert jobs.scan(ctx).counts.added == POOL_THRESHOLD
     assert ctx.ingester._pool is not None
 
 
-def test_a_document_changed_during_a_follow_is_indexed_once(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_document_changed_during_a_follow_is_indexed_once(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One follow commit spans several fetches; a document that changes again between two
     of them (another writer, a cluster join) must replace itself, not appear twice."""
     jobs.follow(ctx)  # an empty index: what follows is applied change by change
     for name in ("a", "b", "c", "d"):
-        _write(ctx, f"{name}.txt", f"Item {name}\n\nThe ferry timetable for route {name} changes next week.\n")
+        _write(
+            ctx, f"{name}.txt", f"Item {name}\n\nThe ferry timetable for route {name} changes next week.\n"
+        )
     jobs.scan(ctx)
     fetches = []
     real = store.changes_since
@@ -264,7 +284,9 @@ def test_a_document_changed_during_a_follow_is_indexed_once(ctx: Context, monkey
     assert sorted(_index_ids(ctx)) == ["1", "2", "3", "4"] and result.commits == 2
 
 
-def test_ingest_indexes_batch_by_batch_through_one_writer(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ingest_indexes_batch_by_batch_through_one_writer(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`indexer ingest` (jobs.ingest) adds each stored batch to an open index writer and
     commits when its interval has passed: documents become searchable as a long ingest
     goes, each change is applied once, and nothing is left for the follow after it."""
@@ -349,7 +371,9 @@ def test_a_scan_that_fails_lets_go_of_its_files(ctx: Context, monkeypatch: pytes
     assert jobs.scan(ctx).counts.added == 4  # none of them is held by the failed scan
 
 
-def test_a_failed_index_commit_does_not_keep_the_index_locked(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_index_commit_does_not_keep_the_index_locked(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A full disk at commit: one clear error, and the next follow (the daemon's, minutes
     later) succeeds instead of finding Whoosh's write lock still held."""
     import errno
@@ -410,12 +434,16 @@ def test_index_writer_waiters_allow_for_an_ingest_s_commit_interval(
     monkeypatch.setattr(context, "INGEST_COMMIT_SECONDS", 0.8)
     ctx = context.open_context(config.load(tmp_path / "config.toml", env={}))
     jobs.follow(ctx)  # the index exists
-    holder = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-              "print(flush=True); time.sleep(float(sys.argv[2]))")  # another process holding the index writer
+    holder = (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print(flush=True); time.sleep(float(sys.argv[2]))"
+    )  # another process holding the index writer
     try:
         for seconds, fails in ((0.6, False), (3.0, True)):
             lock = str(ctx.config.data_dir / "index.lock")
-            other = subprocess.Popen([sys.executable, "-c", holder, lock, str(seconds)], stdout=subprocess.PIPE, text=True)
+            other = subprocess.Popen(
+                [sys.executable, "-c", holder, lock, str(seconds)], stdout=subprocess.PIPE, text=True
+            )
             assert other.stdout is not None and other.stdout.readline() == "\n"  # it holds the lock
             started = time.monotonic()
             if fails:

@@ -173,10 +173,20 @@ def test_the_detector_gives_langdetect_own_answers() -> None:
     reference = detector_factory.DetectorFactory()
     reference.load_profile(detector_factory.PROFILES_DIRECTORY)
     reference.seed = 0
-    texts = [*SAMPLES.values(), "", "12345 !!!", "NATO AND THE UN MET IN GENEVA. The talks went on", "a", "Ünïcödé ǅ İ ß"]
+    texts = [
+        *SAMPLES.values(),
+        "",
+        "12345 !!!",
+        "NATO AND THE UN MET IN GENEVA. The talks went on",
+        "a",
+        "Ünïcödé ǅ İ ß",
+    ]
     texts += [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.glob("*.txt"))]
     if CORPORA.exists():
-        texts += [p.read_text(encoding="utf-8")[:1000] for p in sorted((CORPORA / "multilingual").rglob("*.txt"))[::40]]
+        texts += [
+            p.read_text(encoding="utf-8")[:1000]
+            for p in sorted((CORPORA / "multilingual").rglob("*.txt"))[::40]
+        ]
     ours = language._get_factory()
     assert ours.langlist == reference.langlist
     assert _langdetect_answers(ours, texts) == _langdetect_answers(reference, texts)

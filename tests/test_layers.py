@@ -26,7 +26,10 @@ def _imports() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1]
+                        + ([base] if base else [])
+                    )
                 found.add(base)
                 found.update(f"{base}.{alias.name}" for alias in node.names)
         graph[module] = {name for name in found if name == "indexer" or name.startswith("indexer.")}

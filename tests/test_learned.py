@@ -85,11 +85,16 @@ def test_a_folders_repeated_lines_are_learned_removed_and_explained(ctx: Context
             continue
         assert MASTHEAD not in body and FOOTER not in body, name
         assert title != MASTHEAD and body.startswith(title)
-        assert {"rule": "learned", "text": MASTHEAD} in removed and {"rule": "learned", "text": FOOTER} in removed
+        assert {"rule": "learned", "text": MASTHEAD} in removed and {
+            "rule": "learned",
+            "text": FOOTER,
+        } in removed
     assert after["02-subway.txt"][0] == "Subway fares to rise in March"
     # Below the thresholds: a real sentence of two stories, a line of four.
     assert SHARED in after["02-subway.txt"][1] and SHARED in after["05-council.txt"][1]
-    assert all(RARE in after[f][1] for f in ("01-bridge.txt", "02-subway.txt", "03-museum.txt", "04-harbor.txt"))
+    assert all(
+        RARE in after[f][1] for f in ("01-bridge.txt", "02-subway.txt", "03-museum.txt", "04-harbor.txt")
+    )
     # A document that is nothing but furniture is kept whole and flagged.
     title, body, removed, flags = after[ONLY_FURNITURE]
     assert MASTHEAD in body and removed == [] and "boilerplate_kept" in flags.split(",")
@@ -115,7 +120,9 @@ def test_new_files_are_cleaned_at_once_and_other_folders_are_untouched(ctx: Cont
     assert jobs.learn(ctx).reanalysed == 0
 
 
-def test_raised_thresholds_unlearn_and_restore_the_lines(ctx: Context, tmp_path: Path, database_url: str) -> None:
+def test_raised_thresholds_unlearn_and_restore_the_lines(
+    ctx: Context, tmp_path: Path, database_url: str
+) -> None:
     jobs.learn(ctx)
     stricter = _context(tmp_path, database_url, "\n[ingest]\nlearn_min_documents = 10\n")
     try:
@@ -128,12 +135,16 @@ def test_raised_thresholds_unlearn_and_restore_the_lines(ctx: Context, tmp_path:
         stricter.close()
 
 
-def test_a_fraction_below_the_threshold_is_not_learned(ctx: Context, tmp_path: Path, database_url: str) -> None:
+def test_a_fraction_below_the_threshold_is_not_learned(
+    ctx: Context, tmp_path: Path, database_url: str
+) -> None:
     picky = _context(tmp_path, database_url, "\n[ingest]\nlearn_min_fraction = 0.95\n")
     try:
         assert jobs.learn(picky).added == 2  # 9 of 9 documents
         inbox = picky.config.inbox_dirs[0] / "bugle"
-        (inbox / "10-plain.txt").write_text("Harbour notice\n\nThe harbour office published new mooring fees today.\n")
+        (inbox / "10-plain.txt").write_text(
+            "Harbour notice\n\nThe harbour office published new mooring fees today.\n"
+        )
         jobs.scan(picky)
         result = jobs.learn(picky)
         assert (result.dropped, result.lines) == (2, 0)  # 9 of 10 documents: below 95%
@@ -150,8 +161,17 @@ def test_near_duplicates_count_as_one_story(ctx: Context) -> None:
         (inbox / f"copy{n}.txt").write_text(f"{story}\n\nUpdated edition number {n} of the evening paper.\n")
     jobs.scan(ctx)
     with ctx.db.read() as session:
-        assert len({d.cluster_id for docs in store.iter_live_documents(session) for d in docs
-                    if "copies" in d.path}) == 1
+        assert (
+            len(
+                {
+                    d.cluster_id
+                    for docs in store.iter_live_documents(session)
+                    for d in docs
+                    if "copies" in d.path
+                }
+            )
+            == 1
+        )
     jobs.learn(ctx)
     with ctx.db.read() as session:
         assert {r.text for r in store.learned_lines(session)} == {MASTHEAD, FOOTER}
@@ -175,7 +195,9 @@ def test_documents_stored_before_learning_are_counted_and_reprocess_fixes_them(c
     assert sum(MASTHEAD in body for _, body, _, _ in docs.values()) == 1  # the flagged one
     with ctx.db.read() as session:
         assert store.stale_furniture_documents(session, 0, 100) == []
-        assert line_key(MASTHEAD) in set(session.scalars(select(DocLine.line_key).where(DocLine.furniture.is_(True))))
+        assert line_key(MASTHEAD) in set(
+            session.scalars(select(DocLine.line_key).where(DocLine.furniture.is_(True)))
+        )
 
 
 def test_cli_boilerplate_show_explain_and_search(project: Project) -> None:
@@ -211,11 +233,14 @@ def test_the_daemon_learns_on_its_schedule(project: Project) -> None:
     project.run("ingest", "inbox")
     # Only a job that ran before can miss a slot: this data dir learned yesterday.
     with sqlite3.connect(project.data / "indexer.db") as conn:
-        conn.execute("insert into job_runs (job, started_at, outcome, counts) "
-                     "values ('learn', datetime('now', '-1 day'), 'ok', '{}')")
+        conn.execute(
+            "insert into job_runs (job, started_at, outcome, counts) "
+            "values ('learn', datetime('now', '-1 day'), 'ok', '{}')"
+        )
     missed = datetime.now().astimezone() - timedelta(minutes=1)
     project.config.write_text(
-        project.config.read_text() + f'learn_cron = "{missed.minute} {missed.hour} * * *"\nmisfire_grace_seconds = 600.0\n'
+        project.config.read_text()
+        + f'learn_cron = "{missed.minute} {missed.hour} * * *"\nmisfire_grace_seconds = 600.0\n'
     )
     proc = project.spawn("daemon")
     try:

@@ -313,7 +313,9 @@ def test_a_text_without_a_headline_gets_a_short_derived_title() -> None:
     ],
 )
 def test_date_forms_of_scraped_feeds(line: str, byline: str | None, day: date) -> None:
-    meta = extract(f"Harbour board raises ferry fares\n{line}\n\nThe harbour board voted to raise ferry fares on Wednesday.")
+    meta = extract(
+        f"Harbour board raises ferry fares\n{line}\n\nThe harbour board voted to raise ferry fares on Wednesday."
+    )
     assert (meta.byline, meta.published, meta.date_source) == (byline, day, "text line")
     assert meta.title == "Harbour board raises ferry fares"
     assert meta.summary == "The harbour board voted to raise ferry fares on Wednesday."

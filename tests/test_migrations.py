@@ -60,15 +60,42 @@ NOW = datetime(2026, 11, 26, tzinfo=UTC)
 def _insert_document(conn: Connection, doc_id: int, **columns: object) -> None:
     """A document row (and its file) as an older schema holds it: the required columns,
     plus ``columns`` for what differs between schema versions (body, fingerprint, ...)."""
-    row = {"id": doc_id, "seq": doc_id, "path": f"/in/{doc_id}.txt", "sha256": "x", "size": 1, "mtime_ns": 1,
-           "body_sha256": f"{doc_id:064d}", "encoding": "utf-8", "repaired": False, "language": "en",
-           "language_prob": 1.0, "languages": "", "title": "t", "word_count": 1, "char_count": 1,
-           "paragraph_count": 1, "summary": "", "removed": "[]", "flags": "", "normalizer_version": 2,
-           "ingested_at": NOW, "updated_at": NOW, **columns}
-    conn.execute(text(f"INSERT INTO documents ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    row = {
+        "id": doc_id,
+        "seq": doc_id,
+        "path": f"/in/{doc_id}.txt",
+        "sha256": "x",
+        "size": 1,
+        "mtime_ns": 1,
+        "body_sha256": f"{doc_id:064d}",
+        "encoding": "utf-8",
+        "repaired": False,
+        "language": "en",
+        "language_prob": 1.0,
+        "languages": "",
+        "title": "t",
+        "word_count": 1,
+        "char_count": 1,
+        "paragraph_count": 1,
+        "summary": "",
+        "removed": "[]",
+        "flags": "",
+        "normalizer_version": 2,
+        "ingested_at": NOW,
+        "updated_at": NOW,
+        **columns,
+    }
+    conn.execute(
+        text(f"INSERT INTO documents ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row
+    )
     # Files refer to documents: SQLite's table rebuilds must not trip the foreign key.
-    conn.execute(text("INSERT INTO files (path, document_id, size, mtime_ns, sha256, seen_at)"
-                      " VALUES (:path, :id, 1, 1, 'x', :now)"), {"id": doc_id, "path": row["path"], "now": NOW})
+    conn.execute(
+        text(
+            "INSERT INTO files (path, document_id, size, mtime_ns, sha256, seen_at)"
+            " VALUES (:path, :id, 1, 1, 'x', :now)"
+        ),
+        {"id": doc_id, "path": row["path"], "now": NOW},
+    )
 
 
 @pytest.fixture
@@ -91,11 +118,23 @@ def test_a_fresh_database_is_made_by_the_migrations_and_matches_the_models(
     try:
         assert db.schema_state().current == HEAD
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            )
             assert diff == [], diff
             tables = set(inspect(conn).get_table_names())
-        assert {"documents", "files", "doc_bands", "doc_lines", "learned_lines", "claims", "failures", "job_runs",
-                "counters", "meta"} <= tables
+        assert {
+            "documents",
+            "files",
+            "doc_bands",
+            "doc_lines",
+            "learned_lines",
+            "claims",
+            "failures",
+            "job_runs",
+            "counters",
+            "meta",
+        } <= tables
         with db.read() as session:
             assert session.scalar(select(Counter.value).where(Counter.name == "seq")) == 0
             assert session.scalar(select(Meta.value).where(Meta.key == "schema_version")) == "1"
@@ -131,7 +170,9 @@ def test_a_database_newer_than_the_program_is_refused(
     db.dispose()
     monkeypatch.undo()
     db_session._script.cache_clear()
-    with pytest.raises(SchemaError, match=rf"schema is at 9999_test_extra, newer than this program \({HEAD}\)"):
+    with pytest.raises(
+        SchemaError, match=rf"schema is at 9999_test_extra, newer than this program \({HEAD}\)"
+    ):
         _open(database_url, tmp_path, auto_migrate=True)
 
 
@@ -180,15 +221,23 @@ def test_a_database_from_before_migrations_is_adopted(tmp_path: Path, database_u
         db.dispose()
 
 
-def _cli_with_newer_program(project: Project, migrations: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli_with_newer_program(
+    project: Project, migrations: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
     """The real CLI in its own process, its migrations folder pointed at the tmp copy."""
     code = (
         "import sys; from pathlib import Path; import indexer.db.session as s; "
         f"s.MIGRATIONS_DIR = Path({str(migrations)!r}); "
         "from indexer.cli import main; main(sys.argv[1:])"
     )
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=project.root, env=project.env(),
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -199,7 +248,9 @@ def pg_project(tmp_path: Path) -> Iterator[Project]:
         yield Project(tmp_path, url)
 
 
-def test_cli_refuses_an_older_database_in_one_line_until_db_upgrade(pg_project: Project, newer_program: Path) -> None:
+def test_cli_refuses_an_older_database_in_one_line_until_db_upgrade(
+    pg_project: Project, newer_program: Path
+) -> None:
     """On PostgreSQL here; the same logic on SQLite is covered in-process above."""
     project = pg_project
     project.write("a.txt", "Harbour plan approved\n\nThe council approved the harbour plan on Monday.\n")
@@ -231,7 +282,9 @@ def test_auto_migrate_upgrades_at_start(project: Project, newer_program: Path) -
     project.config.write_text(project.config.read_text() + "\n[database]\nauto_migrate = true\n")
     proc = _cli_with_newer_program(project, newer_program, "status")
     assert proc.returncode == 0, proc.stderr
-    db = open_database(project.database_url or f"sqlite:///{project.data / 'indexer.db'}", project.data, create=False)
+    db = open_database(
+        project.database_url or f"sqlite:///{project.data / 'indexer.db'}", project.data, create=False
+    )
     try:
         assert db.schema_state().current == "9999_test_extra"
     finally:
@@ -265,17 +318,27 @@ def test_fingerprints_and_band_keys_are_rebuilt_compact_both_ways(tmp_path: Path
 
     db = _open(database_url, tmp_path, create=False)
     db.upgrade("0003_learned_lines")
-    texts = [f"Story {i}: the harbour board met again to discuss the ferry timetable and fares {i}." for i in range(3)]
+    texts = [
+        f"Story {i}: the harbour board met again to discuss the ferry timetable and fares {i}."
+        for i in range(3)
+    ]
     signatures = [fingerprint(t * 3) for t in texts]
     with db.engine.begin() as conn:
         for i, signature in enumerate(signatures, 1):
-            _insert_document(conn, i, body_zlib=zlib.compress(b"x"), fingerprint=signature.hex(),
-                             deleted_at=NOW if i == 3 else None)
+            _insert_document(
+                conn,
+                i,
+                body_zlib=zlib.compress(b"x"),
+                fingerprint=signature.hex(),
+                deleted_at=NOW if i == 3 else None,
+            )
     db.upgrade("0004_compact_bands")
     with db.read() as session:  # the columns of that revision, not the whole model's
         assert list(session.scalars(select(Document.fingerprint).order_by(Document.id))) == signatures
         rows = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key)).all()
-    assert sorted(rows) == sorted((i, b, k) for i in (1, 2) for b, k in enumerate(band_keys(signatures[i - 1])))
+    assert sorted(rows) == sorted(
+        (i, b, k) for i in (1, 2) for b, k in enumerate(band_keys(signatures[i - 1]))
+    )
     db.downgrade("0003_learned_lines")
     with db.engine.connect() as conn:
         assert [r[0] for r in conn.execute(text("SELECT fingerprint FROM documents ORDER BY id"))] == [
@@ -301,10 +364,17 @@ def test_band_rows_lose_their_document_index_and_tombstones_rows(tmp_path: Path,
     signatures = [fingerprint(f"Story {i}: the harbour board met about ferry fares. " * 3) for i in range(2)]
     with db.engine.begin() as conn:
         for i, signature in enumerate(signatures, 1):
-            _insert_document(conn, i, body_zlib=zlib.compress(b"x"), fingerprint=signature,
-                             deleted_at=NOW if i == 2 else None)  # tombstoned by verify --repair
-            conn.execute(text("INSERT INTO doc_bands (band, key, document_id) VALUES (:band, :key, :doc_id)"),
-                         [{"band": b, "key": k, "doc_id": i} for b, k in enumerate(band_keys(signature))])
+            _insert_document(
+                conn,
+                i,
+                body_zlib=zlib.compress(b"x"),
+                fingerprint=signature,
+                deleted_at=NOW if i == 2 else None,
+            )  # tombstoned by verify --repair
+            conn.execute(
+                text("INSERT INTO doc_bands (band, key, document_id) VALUES (:band, :key, :doc_id)"),
+                [{"band": b, "key": k, "doc_id": i} for b, k in enumerate(band_keys(signature))],
+            )
     assert "ix_doc_bands_document_id" in band_indexes()
     db.upgrade("0005_lean_keys")
     with db.read() as session:
@@ -323,8 +393,10 @@ def test_fingerprints_are_recomputed_from_the_texts_both_ways(tmp_path: Path, da
     from indexer.db.models import DocBand, Document
     from indexer.ingest.fingerprint import band_keys, fingerprint
 
-    texts = [f"Story {i}: the harbour board met again to discuss the ferry timetable, the fares and the new quay {i}."
-             for i in range(3)] + ["Too short."]
+    texts = [
+        f"Story {i}: the harbour board met again to discuss the ferry timetable, the fares and the new quay {i}."
+        for i in range(3)
+    ] + ["Too short."]
     # The first 12 bytes of the old (hashlib, modulo a prime) fingerprints of texts 0-2.
     old = ["26ba42a9015f57bd04565029", "26ba42a9015f57bd04565029", "00d87e08015f57bd04565029"]
     db = _open(database_url, tmp_path, create=False)
@@ -332,16 +404,25 @@ def test_fingerprints_are_recomputed_from_the_texts_both_ways(tmp_path: Path, da
     with db.engine.begin() as conn:
         for i, body in enumerate(texts, 1):
             stale = bytes.fromhex(old[i - 1]) + bytes(244) if i <= 3 else None
-            _insert_document(conn, i, body_zlib=zlib.compress(body.encode()), fingerprint=stale,
-                             deleted_at=NOW if i == 3 else None)
-        conn.execute(text("INSERT INTO doc_bands (band, key, document_id) VALUES (0, 7, 1)"))  # made by the old one
+            _insert_document(
+                conn,
+                i,
+                body_zlib=zlib.compress(body.encode()),
+                fingerprint=stale,
+                deleted_at=NOW if i == 3 else None,
+            )
+        conn.execute(
+            text("INSERT INTO doc_bands (band, key, document_id) VALUES (0, 7, 1)")
+        )  # made by the old one
     db.upgrade()
     signatures = [fingerprint(t) for t in texts]
     assert signatures[3] is None and all(signatures[:3])
     with db.read() as session:
         assert [d.fingerprint for d in session.scalars(select(Document).order_by(Document.id))] == signatures
         rows = session.execute(select(DocBand.document_id, DocBand.band, DocBand.key)).all()
-    assert sorted(rows) == sorted((i, b, k) for i in (1, 2) for b, k in enumerate(band_keys(signatures[i - 1])))
+    assert sorted(rows) == sorted(
+        (i, b, k) for i in (1, 2) for b, k in enumerate(band_keys(signatures[i - 1]))
+    )
     db.downgrade("0005_lean_keys")
     with db.engine.connect() as conn:
         made = [r[0] for r in conn.execute(text("SELECT fingerprint FROM documents ORDER BY id"))]
@@ -364,12 +445,21 @@ def test_line_keys_become_raw_bytes_and_back(tmp_path: Path, database_url: str) 
         for i in (1, 2):
             _insert_document(conn, i, body_zlib=zlib.compress(b"x"))
             for key, furniture in ((b"", False), (masthead, i == 1), (footer, False)):
-                conn.execute(text("INSERT INTO doc_lines (document_id, line_key, group_key, furniture)"
-                                  " VALUES (:doc_id, :key, :group, :furniture)"),
-                             {"doc_id": i, "key": key.hex(), "group": group.hex(), "furniture": furniture})
-        conn.execute(text("INSERT INTO learned_lines (group_key, line_key, group_name, text, documents,"
-                          " group_documents, learned_at) VALUES (:group, :key, 'folder:/in', 'Call the desk',"
-                          " 2, 2, :now)"), {"group": group.hex(), "key": footer.hex(), "now": NOW})
+                conn.execute(
+                    text(
+                        "INSERT INTO doc_lines (document_id, line_key, group_key, furniture)"
+                        " VALUES (:doc_id, :key, :group, :furniture)"
+                    ),
+                    {"doc_id": i, "key": key.hex(), "group": group.hex(), "furniture": furniture},
+                )
+        conn.execute(
+            text(
+                "INSERT INTO learned_lines (group_key, line_key, group_name, text, documents,"
+                " group_documents, learned_at) VALUES (:group, :key, 'folder:/in', 'Call the desk',"
+                " 2, 2, :now)"
+            ),
+            {"group": group.hex(), "key": footer.hex(), "now": NOW},
+        )
     db.upgrade()
     with db.read() as session:
         rows = session.execute(select(DocLine.document_id, DocLine.line_key, DocLine.group_key)).all()
@@ -404,8 +494,13 @@ def test_job_runs_gain_the_node_that_ran_them_and_lose_it_again(tmp_path: Path, 
     db = _open(database_url, tmp_path, create=False)
     db.upgrade("0006_fast_fingerprints")
     with db.engine.begin() as conn:
-        conn.execute(text("INSERT INTO job_runs (job, started_at, ended_at, outcome, counts)"
-                          " VALUES ('scan', :now, :now, 'ok', '{}')"), {"now": NOW})
+        conn.execute(
+            text(
+                "INSERT INTO job_runs (job, started_at, ended_at, outcome, counts)"
+                " VALUES ('scan', :now, :now, 'ok', '{}')"
+            ),
+            {"now": NOW},
+        )
     assert "node" not in columns()
     db.upgrade("0007_job_run_node")
     with db.write() as session:
@@ -414,11 +509,16 @@ def test_job_runs_gain_the_node_that_ran_them_and_lose_it_again(tmp_path: Path, 
     db.downgrade("0006_fast_fingerprints")
     assert "node" not in columns()
     with db.engine.connect() as conn:
-        assert [r[0] for r in conn.execute(text("SELECT job FROM job_runs ORDER BY id"))] == ["scan", "verify"]
+        assert [r[0] for r in conn.execute(text("SELECT job FROM job_runs ORDER BY id"))] == [
+            "scan",
+            "verify",
+        ]
     db.dispose()
 
 
-def test_documents_gain_how_title_and_date_were_found_and_lose_it_again(tmp_path: Path, database_url: str) -> None:
+def test_documents_gain_how_title_and_date_were_found_and_lose_it_again(
+    tmp_path: Path, database_url: str
+) -> None:
     """0009: documents.title_derived (false for those stored before) and date_source (NULL:
     not known); a downgrade drops both and keeps the documents."""
     from indexer.db.models import Document
@@ -438,7 +538,10 @@ def test_documents_gain_how_title_and_date_were_found_and_lose_it_again(tmp_path
         assert doc is not None and (doc.title_derived, doc.date_source) == (False, None)
         doc.title_derived, doc.date_source = True, "text line"
     with db.read() as session:
-        assert session.execute(select(Document.title_derived, Document.date_source)).one() == (True, "text line")
+        assert session.execute(select(Document.title_derived, Document.date_source)).one() == (
+            True,
+            "text line",
+        )
     db.downgrade("0007_job_run_node")
     assert not {"title_derived", "date_source"} & columns()
     with db.engine.connect() as conn:
@@ -475,7 +578,19 @@ def test_migration_0006_s_fingerprint_copy_is_the_program_s() -> None:
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     rng = random.Random(6)
-    alphabet = ["harbour", "Ferry", "élection", "Straße", "東京", "経済", "2025", "l'Élysée", "a", "the", "x_y"]
+    alphabet = [
+        "harbour",
+        "Ferry",
+        "élection",
+        "Straße",
+        "東京",
+        "経済",
+        "2025",
+        "l'Élysée",
+        "a",
+        "the",
+        "x_y",
+    ]
     texts = ["", "one two", "one two three four five six seven"]
     texts += [" ".join(rng.choice(alphabet) for _ in range(rng.randint(1, 400))) for _ in range(200)]
     assert [migration._new(t) for t in texts] == [fingerprint(t) for t in texts]

@@ -18,8 +18,10 @@ from indexer.db.models import DocBand, Document
 from indexer.ingest.ingester import REJOIN_SECONDS, candidate_for
 from indexer.ingest.watch import Pending
 
-TEXT = ("Harbour report\n\nThe committee published its findings on the harbour today. "
-        "Officials said the harbour review would continue next year.\n")
+TEXT = (
+    "Harbour report\n\nThe committee published its findings on the harbour today. "
+    "Officials said the harbour review would continue next year.\n"
+)
 
 
 class Clock:
@@ -184,7 +186,9 @@ def test_a_tombstone_whose_text_is_live_again_is_not_revived(ctx: Context) -> No
     assert _live(ctx) == {str(inbox / "bom.txt"): bom_id, str(inbox / "moved.txt"): bom_id}
 
 
-def test_a_document_changed_again_while_the_index_follows(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_document_changed_again_while_the_index_follows(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inbox = ctx.config.inbox_dirs[0]
     (inbox / "a.txt").write_text(TEXT)
     (inbox / "b.txt").write_text(TEXT.replace("harbour", "orchard"))

@@ -52,10 +52,15 @@ def test_a_path_typed_as_shown_names_the_file(tmp_path: Path) -> None:
 
 def test_forget_and_retry_take_the_path_as_shown(project: Project) -> None:
     _write_bytes_name(project.inbox, b"caf\xe9.txt", TEXT.encode())
-    project.write("a\nb.txt", "Canal works\n\nThe committee said the canal locks will shut for repairs in May.\n")
+    project.write(
+        "a\nb.txt", "Canal works\n\nThe committee said the canal locks will shut for repairs in May.\n"
+    )
     project.run("ingest", "inbox")
-    shown = [line.split("  (id ")[0].strip() for line in project.run("search", "committee").stdout.splitlines()
-             if "  (id " in line]
+    shown = [
+        line.split("  (id ")[0].strip()
+        for line in project.run("search", "committee").stdout.splitlines()
+        if "  (id " in line
+    ]
     assert len(shown) == 2, shown
     for path in shown:
         assert "\\x" in path or "\\n" in path
@@ -83,7 +88,8 @@ def test_latin1_name_is_ingested_searched_moved_and_deleted(any_project: Project
     os.rename(path, os.path.join(os.fsencode(latin), b"na\xefve.txt"))
     project.run("ingest", "inbox")
     assert [(h["id"], h["path"]) for h in project.json("search", "crane")["hits"]] == [
-        (doc_id, str(latin) + "/na\\xefve.txt")]
+        (doc_id, str(latin) + "/na\\xefve.txt")
+    ]
     # Deleted: it leaves the index.
     os.unlink(os.path.join(os.fsencode(latin), b"na\xefve.txt"))
     project.run("ingest", "inbox")
@@ -94,7 +100,9 @@ def test_latin1_name_is_ingested_searched_moved_and_deleted(any_project: Project
 def test_retry_all_ingests_a_latin1_name_it_had_recorded(project: Project) -> None:
     path = _write_bytes_name(project.inbox, b"r\xe9sum\xe9.txt", b"")
     project.run("ingest", "inbox")
-    assert [f["path"] for f in project.json("failures")["failures"]] == [str(project.inbox) + "/r\\xe9sum\\xe9.txt"]
+    assert [f["path"] for f in project.json("failures")["failures"]] == [
+        str(project.inbox) + "/r\\xe9sum\\xe9.txt"
+    ]
     with open(path, "wb") as f:
         f.write(TEXT.encode())
     project.run("retry", "--all")
@@ -133,8 +141,11 @@ def test_control_characters_in_a_name_stay_on_one_line(project: Project) -> None
 
 
 def _reason(project: Project, name: str) -> str | None:
-    found = [f"{f['stage']}: {f['reason']}" for f in project.json("failures")["failures"]
-             if os.path.basename(f["path"]) == name]
+    found = [
+        f"{f['stage']}: {f['reason']}"
+        for f in project.json("failures")["failures"]
+        if os.path.basename(f["path"]) == name
+    ]
     return found[0] if found else None
 
 
@@ -160,8 +171,9 @@ def test_daemon_records_a_symlink_as_a_scan_does_and_logs_it_once(project: Proje
 
     def scans() -> int:
         with sqlite3.connect(project.data / "indexer.db", timeout=10) as conn:
-            return conn.execute("select count(*) from job_runs where job = 'scan' and ended_at is not null"
-                                ).fetchone()[0]
+            return conn.execute(
+                "select count(*) from job_runs where job = 'scan' and ended_at is not null"
+            ).fetchone()[0]
 
     done = scans()
     wait_for(lambda: scans() >= done + 4, what="four more safety scans")

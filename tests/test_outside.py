@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 
 def _article(topic: str, n: int = 0) -> str:
-    return (f"Report on {topic} number {n}\n\nThe committee published its findings on {topic} today. "
-            f"Officials said the {topic} review, item {n}, would continue next year.\n")
+    return (
+        f"Report on {topic} number {n}\n\nThe committee published its findings on {topic} today. "
+        f"Officials said the {topic} review, item {n}, would continue next year.\n"
+    )
 
 
 def _hits(project: Project, query: str) -> list[int]:
@@ -36,10 +38,13 @@ def _secret(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("follow", [False, True])
-def test_named_symlink_out_of_the_inbox_is_refused_like_the_scan(project: Project, tmp_path: Path,
-                                                                 follow: bool) -> None:
+def test_named_symlink_out_of_the_inbox_is_refused_like_the_scan(
+    project: Project, tmp_path: Path, follow: bool
+) -> None:
     if follow:
-        text = project.config.read_text().replace('data_dir = "var"', 'data_dir = "var"\nfollow_symlinks = true')
+        text = project.config.read_text().replace(
+            'data_dir = "var"', 'data_dir = "var"\nfollow_symlinks = true'
+        )
         project.config.write_text(text, encoding="utf-8")
     project.write("a.txt", _article("harbour"))
     (project.inbox / "s.txt").symlink_to(_secret(tmp_path))
@@ -73,8 +78,10 @@ def test_named_path_outside_every_inbox_is_refused_in_one_line(project: Project,
     assert _hits(project, "TOPSECRETOUTSIDE") == []
     # Recorded, once each, with the reason said; `retry --all` clears them unread.
     recorded = {f["path"]: f["reason"] for f in project.json("failures")["failures"]}
-    assert recorded == {str(secret): "outside the configured inboxes",
-                        str(secret.parent): "outside the configured inboxes"}
+    assert recorded == {
+        str(secret): "outside the configured inboxes",
+        str(secret.parent): "outside the configured inboxes",
+    }
     project.run("retry", "--all")
     assert project.json("failures")["failures"] == []
     # Beside a path inside, the inside one is ingested and the exit is still 1.
@@ -102,7 +109,9 @@ def test_forget_id_and_path(any_project: Project) -> None:
     project.run("ingest", "inbox")
     ids = _ids(project)
     forgot = project.json("forget", str(ids[str(a)]))
-    assert forgot["documents"] == [ids[str(a)]] and forgot["paths"] == [str(a)] and forgot["ignored"] == [str(a)]
+    assert (
+        forgot["documents"] == [ids[str(a)]] and forgot["paths"] == [str(a)] and forgot["ignored"] == [str(a)]
+    )
     assert _hits(project, "harbour") == []  # gone from the index at once
     out = project.run("forget", "inbox/b.txt").stdout
     assert f"forgot documents: {ids[str(b)]}" in out and str(b) in out
@@ -110,7 +119,9 @@ def test_forget_id_and_path(any_project: Project) -> None:
     # Still in the inbox, unchanged: a scan does not take them back.
     assert "nothing changed" in project.run("ingest", "inbox").stdout
     assert _hits(project, "committee") == []
-    failures = {f["path"]: (f["stage"], f["reason"], f["transient"]) for f in project.json("failures")["failures"]}
+    failures = {
+        f["path"]: (f["stage"], f["reason"], f["transient"]) for f in project.json("failures")["failures"]
+    }
     assert failures == {str(p): ("forget", "forgotten by indexer forget", False) for p in (a, b)}
     # `retry --all` leaves forgotten files alone; a change brings a file back, as a new document.
     project.run("retry", "--all")
@@ -129,8 +140,13 @@ def test_forget_a_path_of_copies_and_all_paths(project: Project) -> None:
     project.run("ingest", "inbox")
     (doc_id,) = _hits(project, "harbour")
     forgot = project.json("forget", str(one))
-    assert forgot == {"format_version": 1, "documents": [], "paths": [str(one)], "ignored": [str(one)],
-                      "kept": [doc_id]}
+    assert forgot == {
+        "format_version": 1,
+        "documents": [],
+        "paths": [str(one)],
+        "ignored": [str(one)],
+        "kept": [doc_id],
+    }
     assert _hits(project, "harbour") == [doc_id]
     assert project.json("show", str(doc_id))["paths"] == [str(two), str(three)]
     forgot = project.json("forget", "--all-paths", str(two))
@@ -200,8 +216,9 @@ def test_verify_reports_and_repairs_files_outside_the_inboxes(project: Project) 
     project.run("ingest", "inbox")
     assert project.run("verify").stdout.splitlines()[-1] == "ok"
     (project.root / "other").mkdir()
-    project.config.write_text(project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["other"]'),
-                              encoding="utf-8")
+    project.config.write_text(
+        project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["other"]'), encoding="utf-8"
+    )
     proc = project.run("verify", check=False)
     assert proc.returncode == 1
     assert f"1 outside the configured inboxes: {old}" in proc.stdout
@@ -238,8 +255,9 @@ def test_forget_a_document_whose_file_is_outside_the_inboxes(project: Project) -
     project.run("ingest", "inbox")
     (doc_id,) = _hits(project, "harbour")
     (project.root / "other").mkdir()
-    project.config.write_text(project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["other"]'),
-                              encoding="utf-8")
+    project.config.write_text(
+        project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["other"]'), encoding="utf-8"
+    )
     forgot = project.json("forget", str(old))
     assert forgot["documents"] == [doc_id] and forgot["ignored"] == []  # no scan looks there
     assert _hits(project, "harbour") == []
@@ -252,8 +270,9 @@ def test_a_catalog_file_named_under_a_narrower_config_stays_searchable(project: 
     project.run("ingest", "inbox")
     (doc_id,) = _hits(project, "harbour")
     narrow = project.root / "narrow.toml"
-    narrow.write_text(project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["inbox/de"]'),
-                      encoding="utf-8")
+    narrow.write_text(
+        project.config.read_text().replace('inbox = ["inbox"]', 'inbox = ["inbox/de"]'), encoding="utf-8"
+    )
     (project.inbox / "de").mkdir()
     proc = project.run("--config", str(narrow), "ingest", "inbox/fr/a.txt", check=False)
     assert proc.returncode == 1 and "outside the configured inboxes" in proc.stderr

@@ -179,7 +179,9 @@ def test_a_menu_in_english_over_a_german_article_is_judged_by_both_lists() -> No
 def test_a_pages_title_line_gives_its_headline_though_it_is_furniture(lang: str) -> None:
     """The page title ("Headline | Site") over a menu: page furniture takes both away, the
     headline is still the title (found among the page's own lines)."""
-    menu = "\n\n".join(["Home", "News", "World", "Business", "Sport", "Culture", "Travel", "Video", "Live", "More"])
+    menu = "\n\n".join(
+        ["Home", "News", "World", "Business", "Sport", "Culture", "Travel", "Video", "Live", "More"]
+    )
     article = "\n\n".join(_article(lang))
     footer = "© 2025 Example Gazette. All rights reserved."
     result = _analyze(f"{HEADLINES[lang]} | Example Gazette\n\n{menu}\n\n{article}\n\n{footer}\n")
@@ -227,16 +229,20 @@ def test_a_local_pages_title_line_gives_the_headline_under_its_furniture() -> No
 
 
 # Written for this test: Somali, for which jusText has no stop list.
-SOMALI = ("Magaalada Muqdisho waxaa maanta ka furmay suuq cusub oo loogu talagalay beeraleyda. "
-          "Ganacsatada ayaa sheegay in suuqan uu fududeyn doono iibka khudaarta iyo miraha. "
-          "Dowladda hoose ayaa ballan qaaday in ay dhisi doonto waddooyin cusub oo gaaraya suuqa. "
-          "Dadka deegaanka ayaa soo dhaweeyay mashruucan, iyagoo rajeynaya in qiimaha cuntada uu hoos u dhaco. "
-          "Guddoomiyaha gobolka ayaa xarigga ka jaray xaflad ay goob joog ka ahaayeen boqolaal qof. "
-          "Mashruuca ayaa lagu qiyaasay kharash dhan laba milyan oo doollar.")
+SOMALI = (
+    "Magaalada Muqdisho waxaa maanta ka furmay suuq cusub oo loogu talagalay beeraleyda. "
+    "Ganacsatada ayaa sheegay in suuqan uu fududeyn doono iibka khudaarta iyo miraha. "
+    "Dowladda hoose ayaa ballan qaaday in ay dhisi doonto waddooyin cusub oo gaaraya suuqa. "
+    "Dadka deegaanka ayaa soo dhaweeyay mashruucan, iyagoo rajeynaya in qiimaha cuntada uu hoos u dhaco. "
+    "Guddoomiyaha gobolka ayaa xarigga ka jaray xaflad ay goob joog ka ahaayeen boqolaal qof. "
+    "Mashruuca ayaa lagu qiyaasay kharash dhan laba milyan oo doollar."
+)
 
 
 def test_an_article_in_a_language_without_a_stop_list_under_an_english_menu_stays() -> None:
-    menu = "\n\n".join(["Home", "News", "World", "Business", "Sport", "Culture", "Travel", "Video", "Live", "More"])
+    menu = "\n\n".join(
+        ["Home", "News", "World", "Business", "Sport", "Culture", "Travel", "Video", "Live", "More"]
+    )
     english = "\n\n".join(_article("en")[:1])
     result = _analyze(f"{menu}\n\n{HEADLINES['en']}\n\n{english}\n\nSuuq cusub oo Muqdisho ah\n\n{SOMALI}\n")
     assert SOMALI in result.body
@@ -292,7 +298,19 @@ def test_a_sentence_a_scraper_cut_into_blocks_is_joined_on_a_page() -> None:
 # --- what a page puts under its article ----------------------------------------------
 # Written for these tests, in the shapes scrapers keep: a comment section, an author's
 # box, a sign-up box and a list of related stories below the article, in several languages.
-MENU = ["Home", "News", "Local", "Politics", "Business", "Sport", "Culture", "Science", "Health", "Travel", "Opinion"]
+MENU = [
+    "Home",
+    "News",
+    "Local",
+    "Politics",
+    "Business",
+    "Sport",
+    "Culture",
+    "Science",
+    "Health",
+    "Travel",
+    "Opinion",
+]
 SHARE = ["Facebook", "Twitter", "WhatsApp", "Email"]
 COMMENTS = {
     "en": ["3 comments", "Jane Walker says:", "4 March 2025 at 9:12 am",
@@ -453,7 +471,9 @@ def test_a_read_also_line_inside_an_article_does_not_end_it(inline: str) -> None
 
 
 def test_a_share_row_under_the_headline_does_not_end_the_article() -> None:
-    text = "\n\n".join([*MENU, HEADLINES["en"], "Share this article", *SHARE, *_article("en"), *COMMENTS["en"]])
+    text = "\n\n".join(
+        [*MENU, HEADLINES["en"], "Share this article", *SHARE, *_article("en"), *COMMENTS["en"]]
+    )
     lines = _analyze(text).body.split("\n")
     assert all(paragraph in lines for paragraph in _article("en"))
     assert not any(line in lines for line in COMMENTS["en"] if len(line) > 100)

@@ -31,7 +31,20 @@ from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.types import Analysis, RawFile
 from tests.conftest import postgres_database, write_config
 
-WORDS = ["harbour", "council", "railway", "orchard", "glacier", "volcano", "meadow", "canal", "bridge", "market", "river", "tower"]
+WORDS = [
+    "harbour",
+    "council",
+    "railway",
+    "orchard",
+    "glacier",
+    "volcano",
+    "meadow",
+    "canal",
+    "bridge",
+    "market",
+    "river",
+    "tower",
+]
 
 
 def _text(n: int) -> str:
@@ -93,8 +106,11 @@ def test_a_follower_never_skips_a_change_while_nodes_write_at_once(url: str, tmp
     checkpoint: a change committed behind one with a higher number would be lost."""
     writers, batches, per_batch = 4, 5, 3
     analyses = {
-        (w, b): [_analysis(f"/inbox/w{w}/b{b}-{i}.txt", _text(w * 1000 + b * 10 + i)) for i in range(per_batch)]
-        for w in range(writers) for b in range(batches)
+        (w, b): [
+            _analysis(f"/inbox/w{w}/b{b}-{i}.txt", _text(w * 1000 + b * 10 + i)) for i in range(per_batch)
+        ]
+        for w in range(writers)
+        for b in range(batches)
     }
     dbs = [open_database(url, tmp_path / "var", busy_timeout=30.0) for _ in range(writers + 1)]
     seen: list[int] = []
@@ -155,8 +171,11 @@ def test_claims_one_node_at_a_time_expired_ones_taken_over(db: Database) -> None
     assert db.retrying(store.claim_paths, paths, "node-a", 60.0, exclusive=False) == set(paths)  # renewed
     # node-a dies: once its lease has run out, node-b takes its files over.
     with db.write() as session:
-        session.execute(update(Claim).where(Claim.node == "node-a").values(
-            expires_at=store.db_now(session) - timedelta(seconds=1)))
+        session.execute(
+            update(Claim)
+            .where(Claim.node == "node-a")
+            .values(expires_at=store.db_now(session) - timedelta(seconds=1))
+        )
     assert db.retrying(store.claim_paths, paths, "node-b", 60.0, exclusive=False) == set(paths)
     with db.write() as session:
         assert store.claims_by_node(session) == {"node-b": 3}
@@ -186,7 +205,9 @@ def test_a_batch_analysed_for_longer_than_a_lease_keeps_its_claims(
     monkeypatch.setattr(ingester_module, "analyze", slow_analyze)
     node_a = _node(db, "node-a", lease=1.0)
     done: dict[str, int] = {}
-    thread = threading.Thread(target=lambda: done.update(added=node_a.ingest([candidate_for(str(path))]).added))
+    thread = threading.Thread(
+        target=lambda: done.update(added=node_a.ingest([candidate_for(str(path))]).added)
+    )
     try:
         thread.start()
         assert analysing.wait(10)
@@ -270,8 +291,9 @@ def test_copies_and_rewrites_on_two_nodes_at_once_are_one_document_and_one_clust
             for r in range(rounds):
                 start.wait()
                 folder = tmp_path / f"inbox-{node}"
-                ingester.ingest([candidate_for(str(folder / f"copy{r}.txt")),
-                                 candidate_for(str(folder / f"same{r}.txt"))])
+                ingester.ingest(
+                    [candidate_for(str(folder / f"copy{r}.txt")), candidate_for(str(folder / f"same{r}.txt"))]
+                )
         except BaseException as e:
             errors.append(e)
             start.abort()
@@ -364,7 +386,7 @@ def test_one_leader_at_a_time_and_a_dead_leader_frees_the_lease(pg_url: str, tmp
 
 def _context(root: Path, url: str) -> jobs.Context:
     (root / "inbox").mkdir(parents=True)
-    write_config(root, '\n[database]\nclaim_lease_seconds = 5.0\n')
+    write_config(root, "\n[database]\nclaim_lease_seconds = 5.0\n")
     return jobs.open_context(config.load(root / "config.toml", env={"INDEXER_DATABASE_URL": url}))
 
 
@@ -377,7 +399,9 @@ def test_the_daemon_verify_job_runs_on_the_node_holding_the_lease(pg_url: str, t
             daemon_b._verify()
         assert [e.get("outcome") for e in logs if e["event"] == "job.verify"] == ["skipped"]
         with b.db.write() as session:  # a claim left by a node that died long ago
-            session.add(Claim(path="/gone/x.txt", node="dead", expires_at=store.db_now(session) - timedelta(hours=1)))
+            session.add(
+                Claim(path="/gone/x.txt", node="dead", expires_at=store.db_now(session) - timedelta(hours=1))
+            )
         with capture_logs() as logs:
             daemon_b._verify()
         assert [e.get("outcome") for e in logs if e["event"] == "job.verify"] == ["ok"]
@@ -406,14 +430,22 @@ def test_a_new_postgresql_database_gets_statistics_from_its_first_ingest(
             (tmp_path / "inbox" / f"note-{n}.txt").write_text(_text(n), encoding="utf-8")
         ctx = jobs.open_context(config.load(tmp_path / "config.toml", env={"INDEXER_DATABASE_URL": pg_url}))
         try:
-            analyzed = text("SELECT relname, analyze_count FROM pg_stat_user_tables "
-                            "WHERE relname IN ('documents', 'doc_bands', 'files')")
+            analyzed = text(
+                "SELECT relname, analyze_count FROM pg_stat_user_tables "
+                "WHERE relname IN ('documents', 'doc_bands', 'files')"
+            )
             with ctx.db.read() as session:
-                assert {name: n for name, n in session.execute(analyzed)} == {"documents": 0, "doc_bands": 0, "files": 0}
+                assert {name: n for name, n in session.execute(analyzed)} == {
+                    "documents": 0,
+                    "doc_bands": 0,
+                    "files": 0,
+                }
             assert jobs.scan(ctx).counts.added == 30
             with ctx.db.read() as session:
                 assert all(n == 1 for _, n in session.execute(analyzed))
-                rows = session.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'documents'")).scalar()
+                rows = session.execute(
+                    text("SELECT reltuples FROM pg_class WHERE relname = 'documents'")
+                ).scalar()
                 assert rows == 30
         finally:
             ctx.close()
@@ -426,7 +458,9 @@ def test_a_commit_on_one_node_is_heard_by_the_others_at_once(pg_url: str, tmp_pa
     writer = open_database(pg_url, tmp_path / "b", busy_timeout=10.0)
     heard: list[float] = []
     stop = threading.Event()
-    thread = threading.Thread(target=listener.listen_for_changes, args=(lambda: heard.append(time.monotonic()), stop))
+    thread = threading.Thread(
+        target=listener.listen_for_changes, args=(lambda: heard.append(time.monotonic()), stop)
+    )
     try:
         thread.start()
         deadline = time.monotonic() + 10

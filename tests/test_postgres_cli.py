@@ -34,9 +34,13 @@ def test_ingest_edit_delete_search_show_verify_on_both_databases(any_project: Pr
     assert abs(ingested.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=5), hits[0]["ingested"]
     shown = project.json("show", str(hits[0]["id"]))
     assert sorted(Path(p).relative_to(project.inbox).as_posix() for p in shown["paths"]) == [
-        "a.txt", "copies/a.txt"]
+        "a.txt",
+        "copies/a.txt",
+    ]
     clusters = project.json("duplicates")["clusters"]
-    assert [sorted(Path(d["path"]).name for d in c["documents"]) for c in clusters] == [["rewrite.txt", "wire.txt"]]
+    assert [sorted(Path(d["path"]).name for d in c["documents"]) for c in clusters] == [
+        ["rewrite.txt", "wire.txt"]
+    ]
 
     # An edit keeps the copy's document and makes its own; a deleted file leaves the index.
     a.write_text("Harbour plan approved\n\nThe council approved the lighthouse plan on Monday.\n")

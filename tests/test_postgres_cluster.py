@@ -24,22 +24,40 @@ from tests.conftest import Project, postgres_database, wait_for
 FILES = 500
 LEASE_SECONDS = 3.0  # short, so the killed node's files are taken over within the test
 WATCHES = {"a": ("inbox1", "inbox2"), "b": ("inbox2", "inbox3"), "c": ("inbox1", "inbox3")}
-WORDS = ["harbour", "council", "railway", "orchard", "glacier", "volcano", "meadow", "canal", "bridge", "market", "river", "tower"]
+WORDS = [
+    "harbour",
+    "council",
+    "railway",
+    "orchard",
+    "glacier",
+    "volcano",
+    "meadow",
+    "canal",
+    "bridge",
+    "market",
+    "river",
+    "tower",
+]
 
 
 def _article(n: int) -> str:
     a, b = WORDS[n % 12], WORDS[(n // 12) % 12]
-    return (f"Bulletin {n} from the {a} office\n\nThe {a} office released bulletin number {n} on "
-            f"the state of the {b} and the roads near it, with {n * 7 % 101} items to report.\n")
+    return (
+        f"Bulletin {n} from the {a} office\n\nThe {a} office released bulletin number {n} on "
+        f"the state of the {b} and the roads near it, with {n * 7 % 101} items to report.\n"
+    )
 
 
 # verify every minute: the nodes take turns through the leader lease.
-RACING = ('[daemon]\nscan_interval_seconds = 0.5\nsafety_scan_seconds = 0.5\nsettle_seconds = 0.2\n'
-          'verify_cron = "* * * * *"\nreindex_cron = ""\noptimize_cron = ""\n')
+RACING = (
+    "[daemon]\nscan_interval_seconds = 0.5\nsafety_scan_seconds = 0.5\nsettle_seconds = 0.2\n"
+    'verify_cron = "* * * * *"\nreindex_cron = ""\noptimize_cron = ""\n'
+)
 
 
-def _node(root: Path, name: str, url: str, folders: tuple[str, ...] | None = None,
-          daemon: str = RACING) -> Project:
+def _node(
+    root: Path, name: str, url: str, folders: tuple[str, ...] | None = None, daemon: str = RACING
+) -> Project:
     node = Project(root / f"node-{name}", url)
     node.root.mkdir()
     inboxes = ", ".join(f'"{root / folder}"' for folder in (WATCHES[name] if folders is None else folders))
@@ -87,7 +105,9 @@ def _stop(proc: subprocess.Popen[str]) -> int:
 
 
 @pytest.mark.slow
-def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, cluster_db: tuple[str, Engine]) -> None:
+def test_three_nodes_share_the_work_and_survive_one_killed(
+    tmp_path: Path, cluster_db: tuple[str, Engine]
+) -> None:
     url, engine = cluster_db
     for folder in ("inbox1", "inbox2", "inbox3"):
         (tmp_path / folder).mkdir()
@@ -97,12 +117,16 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
     # Verify ran yesterday, so the minute each node starts in is a missed slot it catches
     # up at once (a job that never ran is not caught up): the nodes race for the lease.
     with engine.begin() as conn:
-        conn.exec_driver_sql("insert into job_runs (job, started_at, outcome, counts) "
-                             "values ('verify', now() - interval '1 day', 'ok', '{}')")
+        conn.exec_driver_sql(
+            "insert into job_runs (job, started_at, outcome, counts) "
+            "values ('verify', now() - interval '1 day', 'ok', '{}')"
+        )
     procs = {name: node.spawn("daemon") for name, node in nodes.items()}
     try:
         for name, node in nodes.items():
-            wait_for(lambda node=node: (node.data / "daemon.json").exists(), timeout=30, what=f"node {name} start")
+            wait_for(
+                lambda node=node: (node.data / "daemon.json").exists(), timeout=30, what=f"node {name} start"
+            )
         staging = tmp_path / "staging"
         staging.mkdir()
         for n in range(FILES):
@@ -123,10 +147,15 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
         stored_at_kill = _count(engine, select(func.count()).select_from(File))
         assert stored_at_kill < FILES, "node b was killed too late to leave work behind"
 
-        wait_for(lambda: _count(engine, select(func.count()).select_from(File)) == FILES, timeout=60,
-                 what=f"all {FILES} files stored by the nodes left (b held {orphaned} claims when killed)")
+        wait_for(
+            lambda: _count(engine, select(func.count()).select_from(File)) == FILES,
+            timeout=60,
+            what=f"all {FILES} files stored by the nodes left (b held {orphaned} claims when killed)",
+        )
         for name in ("a", "c", "d"):
-            wait_for(lambda name=name: _indexed(nodes[name]) == FILES, timeout=30, what=f"node {name}'s index")
+            wait_for(
+                lambda name=name: _indexed(nodes[name]) == FILES, timeout=30, what=f"node {name}'s index"
+            )
         # Node b comes back: its index follows the shared sequence to the same documents.
         procs["b"] = nodes["b"].spawn("daemon")
         wait_for(lambda: _indexed(nodes["b"]) == FILES, timeout=30, what="node b's index after restart")
@@ -140,15 +169,21 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
         status = nodes["b"].json("status")
         assert status["documents"] == FILES and status["index"]["lag"] == 0, status["index"]
         # Every index answers a query with the same documents, the search-only node's too.
-        answers = {name: node.json("search", "harbour", "-n", "200", "--no-snippets", "--all") for name, node in nodes.items()}
+        answers = {
+            name: node.json("search", "harbour", "-n", "200", "--no-snippets", "--all")
+            for name, node in nodes.items()
+        }
         assert len({a["total"] for a in answers.values()}) == 1 and answers["a"]["total"] > 40
         ids = {name: sorted(hit["id"] for hit in a["hits"]) for name, a in answers.items()}
         assert ids["a"] == ids["b"] == ids["c"] == ids["d"]
         assert _stored_by(nodes["d"]) == 0
         # The caught-up verify ran beside the ingest (if node b was running it when killed,
         # the next minute's run does).
-        finished = select(func.count()).select_from(JobRun).where(JobRun.job == "verify",
-                                                                  JobRun.outcome == "ok", JobRun.ended_at.is_not(None))
+        finished = (
+            select(func.count())
+            .select_from(JobRun)
+            .where(JobRun.job == "verify", JobRun.outcome == "ok", JobRun.ended_at.is_not(None))
+        )
         wait_for(lambda: _count(engine, finished) >= 1, timeout=90, what="a verify run finished by a node")
     finally:
         codes = {name: _stop(proc) for name, proc in procs.items() if proc.poll() is None}
@@ -164,13 +199,18 @@ def test_three_nodes_share_the_work_and_survive_one_killed(tmp_path: Path, clust
 
 SHARED = 20
 # File events only: the safety scan (which follows too) cannot run within the test.
-EVENTS_ONLY = ('[daemon]\nwatch = "events"\nsafety_scan_seconds = 300.0\nsettle_seconds = 0.2\n'
-               'verify_cron = ""\nreindex_cron = ""\noptimize_cron = ""\nlearn_cron = ""\n')
+EVENTS_ONLY = (
+    '[daemon]\nwatch = "events"\nsafety_scan_seconds = 300.0\nsettle_seconds = 0.2\n'
+    'verify_cron = ""\nreindex_cron = ""\noptimize_cron = ""\nlearn_cron = ""\n'
+)
 
 
 def _stored_by(node: Project) -> int:
-    return sum(json.loads(line).get("event") == "ingest.done" for line in node.log().splitlines()
-               if line.startswith("{"))
+    return sum(
+        json.loads(line).get("event") == "ingest.done"
+        for line in node.log().splitlines()
+        if line.startswith("{")
+    )
 
 
 def test_a_node_that_stores_nothing_still_follows_the_shared_sequence(
@@ -186,8 +226,9 @@ def test_a_node_that_stores_nothing_still_follows_the_shared_sequence(
     procs = {name: node.spawn("daemon") for name, node in nodes.items()}
     try:
         for name, node in nodes.items():
-            wait_for(lambda node=node: (node.data / "daemon.json").exists(), timeout=30,
-                     what=f"node {name} start")
+            wait_for(
+                lambda node=node: (node.data / "daemon.json").exists(), timeout=30, what=f"node {name} start"
+            )
         staging = tmp_path / "staging"
         staging.mkdir()
         for n in range(SHARED):

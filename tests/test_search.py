@@ -108,16 +108,18 @@ DATES = [
 
 
 @pytest.mark.parametrize(("query", "present", "absent"), QUERIES, ids=[q for q, _, _ in QUERIES])
-def test_query_finds_what_it_should(engine: SearchEngine, corpus: Project, query: str, present: set[str],
-                                    absent: set[str]) -> None:
+def test_query_finds_what_it_should(
+    engine: SearchEngine, corpus: Project, query: str, present: set[str], absent: set[str]
+) -> None:
     found = set(names(engine.search(query, ALL), corpus))
     assert present <= found, found
     assert not absent & found, found
 
 
 @pytest.mark.parametrize(("query", "expected"), DATES, ids=[q for q, _ in DATES])
-def test_date_queries_cover_whole_days_months_and_years(engine: SearchEngine, corpus: Project, query: str,
-                                                        expected: set[str]) -> None:
+def test_date_queries_cover_whole_days_months_and_years(
+    engine: SearchEngine, corpus: Project, query: str, expected: set[str]
+) -> None:
     result = engine.search(query, ALL)
     assert set(names(result, corpus)) == expected
     assert result.total == len(expected)
@@ -142,7 +144,9 @@ def test_ingested_dates_use_the_ingest_time(engine: SearchEngine, ids: dict[str,
         ("   ", "empty query"),
     ],
 )
-def test_malformed_queries_raise_query_error_with_a_hint(engine: SearchEngine, query: str, message: str) -> None:
+def test_malformed_queries_raise_query_error_with_a_hint(
+    engine: SearchEngine, query: str, message: str
+) -> None:
     with pytest.raises(QueryError) as caught:
         engine.search(query, ALL)
     assert str(caught.value).startswith("query error: ")
@@ -163,11 +167,15 @@ def test_fast_paths_give_the_same_hits_and_counts_as_scoring_everything(engine: 
         searcher.search_with_collector(q, every)
         result = engine.search(text, SearchOptions(limit=20, collapse=False, snippets=False))
         assert result.total == every.count(), text
-        assert [h.id for h in result.hits] == [int(searcher.stored_fields(h.docnum)["id"]) for h in every.results()]
+        assert [h.id for h in result.hits] == [
+            int(searcher.stored_fields(h.docnum)["id"]) for h in every.results()
+        ]
 
 
 def test_field_names_are_case_insensitive(engine: SearchEngine, corpus: Project) -> None:
-    assert names(engine.search("Title:harbour", ALL), corpus) == names(engine.search("title:harbour", ALL), corpus)
+    assert names(engine.search("Title:harbour", ALL), corpus) == names(
+        engine.search("title:harbour", ALL), corpus
+    )
 
 
 # -- filters ------------------------------------------------------------------------------
@@ -204,7 +212,9 @@ def test_bad_option_dates_are_query_errors(engine: SearchEngine) -> None:
 
 def test_path_filter_is_a_glob_matching_the_end_of_the_path(engine: SearchEngine, corpus: Project) -> None:
     result = engine.search("*", SearchOptions(limit=100, path="notes/*.txt"))
-    assert set(names(result, corpus)) == {f"notes/{n}.txt" for n in ("harbour", "rail", "elysee", "haeuser", "peking")}
+    assert set(names(result, corpus)) == {
+        f"notes/{n}.txt" for n in ("harbour", "rail", "elysee", "haeuser", "peking")
+    }
     assert engine.search("*", SearchOptions(path=str(corpus.inbox / "notes" / "rail.txt"))).total == 1
     assert engine.search("*", SearchOptions(path="*/bbc/sport/*")).total == 6
 
@@ -320,7 +330,9 @@ def test_facets_count_the_whole_matching_set(engine: SearchEngine) -> None:
 # -- near-duplicates ----------------------------------------------------------------------
 
 
-def test_near_duplicates_are_folded_into_one_hit(engine: SearchEngine, corpus: Project, ids: dict[str, int]) -> None:
+def test_near_duplicates_are_folded_into_one_hit(
+    engine: SearchEngine, corpus: Project, ids: dict[str, int]
+) -> None:
     result = engine.search("volcano", ALL)
     found = names(result, corpus)
     cluster = {"dups/volcano-1.txt", "dups/volcano-2.txt", "dups/volcano-3.txt"}
@@ -345,7 +357,9 @@ def test_near_duplicates_count_only_the_matching_ones(engine: SearchEngine, ids:
 # -- fallback and suggestions -------------------------------------------------------------
 
 
-def test_when_no_document_has_every_word_any_word_matches_are_shown(engine: SearchEngine, corpus: Project) -> None:
+def test_when_no_document_has_every_word_any_word_matches_are_shown(
+    engine: SearchEngine, corpus: Project
+) -> None:
     result = engine.search("harbour zebra", ALL)
     assert result.fallback is True
     assert names(result, corpus)[0] == "notes/harbour.txt"

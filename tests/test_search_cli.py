@@ -14,10 +14,40 @@ import pytest
 from tests.conftest import REPO, Project
 from tests.test_search_corpus import ids_by_path, shared
 
-HIT_FIELDS = {"rank", "id", "title", "title_derived", "path", "paths", "byline", "language", "source", "published",
-              "ingested", "score", "cluster", "near_duplicates", "snippet"}
-RESULT_FIELDS = {"format_version", "query", "total", "hits_total", "offset", "limit", "sort", "took_ms", "fallback",
-                 "suggestion", "suggestion_total", "corrected", "facets", "explain", "hits"}
+HIT_FIELDS = {
+    "rank",
+    "id",
+    "title",
+    "title_derived",
+    "path",
+    "paths",
+    "byline",
+    "language",
+    "source",
+    "published",
+    "ingested",
+    "score",
+    "cluster",
+    "near_duplicates",
+    "snippet",
+}
+RESULT_FIELDS = {
+    "format_version",
+    "query",
+    "total",
+    "hits_total",
+    "offset",
+    "limit",
+    "sort",
+    "took_ms",
+    "fallback",
+    "suggestion",
+    "suggestion_total",
+    "corrected",
+    "facets",
+    "explain",
+    "hits",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +74,16 @@ def test_json_contract(corpus: Project) -> None:
 
 def test_json_dates_sources_and_format_option(corpus: Project) -> None:
     by_flag = corpus.json("search", "harbour", "--source", "reuters", "--no-snippets")
-    by_format = json.loads(corpus.run("search", "harbour", "--source", "reuters", "--no-snippets",
-                                      "--format", "json").stdout)
+    by_format = json.loads(
+        corpus.run("search", "harbour", "--source", "reuters", "--no-snippets", "--format", "json").stdout
+    )
     assert by_flag["hits"] == by_format["hits"]
     (hit,) = by_flag["hits"]
     assert (hit["title"], hit["source"], hit["published"]) == (
-        "Harbour plan approved after long debate", "Reuters", "2025-01-15")
+        "Harbour plan approved after long debate",
+        "Reuters",
+        "2025-01-15",
+    )
     assert hit["snippet"] == ""
 
 
@@ -113,7 +147,10 @@ def test_similar_command(corpus: Project) -> None:
     assert text.startswith("key terms: ")
     assert f"documents are like {ids['dups/volcano-1.txt']}; showing 1-1" in text
     missing = corpus.run("similar", "999999", check=False)
-    assert missing.returncode == 1 and missing.stderr.strip() == "indexer: no document with id 999999 in the index"
+    assert (
+        missing.returncode == 1
+        and missing.stderr.strip() == "indexer: no document with id 999999 in the index"
+    )
 
 
 def test_error_exits(corpus: Project, tmp_path: Path) -> None:
@@ -144,7 +181,12 @@ def test_search_imports_neither_the_database_nor_logging(corpus: Project) -> Non
     """Whole-process start-up: searching needs Whoosh and click, not SQLAlchemy or structlog."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "indexer", "search", "harbour"],
-        cwd=corpus.root, env=corpus.env(), capture_output=True, text=True, timeout=60, check=True,
+        cwd=corpus.root,
+        env=corpus.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
     assert "whoosh" in imported

@@ -106,13 +106,19 @@ def build(root: Path) -> Project:
             shutil.copyfile(source, target)
     subprocess.run(
         [sys.executable, "-m", "indexer", "ingest", str(project.inbox)],
-        cwd=root, env=project.env(), check=True, capture_output=True, timeout=300,
+        cwd=root,
+        env=project.env(),
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     db = open_database(f"sqlite:///{project.data / 'indexer.db'}", project.data, create=False)
     try:
         with db.write() as session:
             for relative, values in META.items():
-                doc = session.scalars(select(Document).where(Document.path == str(project.inbox / relative))).one()
+                doc = session.scalars(
+                    select(Document).where(Document.path == str(project.inbox / relative))
+                ).one()
                 for name, value in values.items():
                     setattr(doc, name, value)
         Generations(project.data).rebuild(db)

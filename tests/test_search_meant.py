@@ -26,24 +26,28 @@ ALL = SearchOptions(limit=100, collapse=False)
 
 TEXTS = {
     "gov.txt": "Council budget agreed\n\nThe local government agreed its budget on Monday. Government "
-               "ministers welcomed the plan for the harbour.\n",
+    "ministers welcomed the plan for the harbour.\n",
     "given.txt": "Prize handed to novelist\n\nThe prize was given to the novelist on Friday, and she was "
-                 "given a standing ovation by the audience.\n",
+    "given a standing ovation by the audience.\n",
     "governs.txt": "Committee rules the club\n\nThe committee governs the club and its grounds, and it "
-                   "governed them well last season.\n",
+    "governed them well last season.\n",
     "quokka.txt": "Rare marsupial seen on island\n\nWalkers saw a quokka near the shore at dawn.\n",
     "kereru.txt": "Native pigeons return\n\nThe kereru has returned to the forest, rangers said.\n",
     "elysee.txt": "Réunion des ministres\n\nLes ministres se sont réunis à l'Élysée mardi matin.\n",
     "byline.txt": "Harbour works begin\n\nBy Jane Smith\n\nLONDON (Reuters) - Work on the harbour began "
-                  "today. The harbour wall is old, and the harbour master said the harbour was busy.\n",
+    "today. The harbour wall is old, and the harbour master said the harbour was busy.\n",
     "copy-one.txt": "Storm closes schools\n\nA storm closed every school in the valley on Tuesday.\n",
 }
 for _i in range(4):  # commoner words near the rare ones, which must not be offered for them
-    TEXTS[f"quota-{_i}.txt"] = (f"Fishing quota number {_i}\n\nThe fishing quota was cut again, and the "
-                                f"quota for cod fell. Kerry said something else entirely.\n")
+    TEXTS[f"quota-{_i}.txt"] = (
+        f"Fishing quota number {_i}\n\nThe fishing quota was cut again, and the "
+        f"quota for cod fell. Kerry said something else entirely.\n"
+    )
 for _i in range(3):
-    TEXTS[f"tony-{_i}.txt"] = (f"Tony Blair speech {_i}\n\nTony Blair spoke about schools and the "
-                               f"budget in his speech number {_i}.\n")
+    TEXTS[f"tony-{_i}.txt"] = (
+        f"Tony Blair speech {_i}\n\nTony Blair spoke about schools and the "
+        f"budget in his speech number {_i}.\n"
+    )
     TEXTS[f"tony-other-{_i}.txt"] = f"Tony the cat {_i}\n\nTony the cat slept all day in story {_i}.\n"
 COPIES = ("copy-two.txt", "odd\nname.txt")  # byte-identical copies of copy-one.txt
 
@@ -148,12 +152,16 @@ def test_a_name_with_a_control_character_is_found_as_shown(engine: SearchEngine,
     quoted = "'" + typed + "'"
     assert names(engine, f"path:{quoted}") == names(engine, f"path:{typed}") == {"copy-one.txt"}
     for glob in (typed, typed.replace("\\x0a", "\n").replace("\\n", "\n")):  # as shown, or as it is
-        assert {Path(h.path).name for h in engine.search("*", SearchOptions(path=glob)).hits} == {"copy-one.txt"}
+        assert {Path(h.path).name for h in engine.search("*", SearchOptions(path=glob)).hits} == {
+            "copy-one.txt"
+        }
 
 
 def test_paths_output_lists_every_path_escaped(corpus: Project) -> None:
     lines = corpus.run("search", "storm", "-l").stdout.splitlines()
-    assert sorted(Path(line).name for line in lines) == sorted(["copy-one.txt", "copy-two.txt", "odd\\nname.txt"])
+    assert sorted(Path(line).name for line in lines) == sorted(
+        ["copy-one.txt", "copy-two.txt", "odd\\nname.txt"]
+    )
     assert corpus.run("search", "storm", "--output", "paths").stdout.splitlines() == lines
 
 
@@ -193,8 +201,11 @@ def test_filters_are_said_when_nothing_matches(corpus: Project) -> None:
 
 
 @pytest.mark.parametrize("query", ["*", "* path:*", '"tony blair"', "blair"])
-@pytest.mark.parametrize("options", [{"sources": ("nobody",)}, {"path": "zzz/*"}, {"since": "2099"}],
-                         ids=["source", "path", "since"])
+@pytest.mark.parametrize(
+    "options",
+    [{"sources": ("nobody",)}, {"path": "zzz/*"}, {"since": "2099"}],
+    ids=["source", "path", "since"],
+)
 def test_filters_that_match_nothing_match_nothing(engine: SearchEngine, query: str, options: dict) -> None:
     for collapse in (True, False):
         for sort in ("relevance", "newest"):
@@ -206,7 +217,8 @@ def test_an_unknown_language_is_a_usage_error(corpus: Project, engine: SearchEng
     proc = corpus.run("search", "blair", "--lang", "xx", check=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "query error: no document is in language 'xx' (--lang) (hint: the index has: en, fr)"]
+        "query error: no document is in language 'xx' (--lang) (hint: the index has: en, fr)"
+    ]
     with pytest.raises(QueryError):
         engine.search("blair", SearchOptions(langs=("xx",)))
 
@@ -242,8 +254,15 @@ PIPES = [
 
 
 def _run(project: Project, args: list[str]) -> tuple[int, str, str]:
-    proc = subprocess.run([sys.executable, "-m", "indexer", *args], cwd=project.root, env=project.env(),
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "indexer", *args],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return proc.returncode, re.sub(r"\(\d+ ms\)", "(0 ms)", proc.stdout), proc.stderr
 
 
@@ -284,8 +303,15 @@ def test_the_spelling_measures(engine: SearchEngine) -> None:
         assert slipped != word and slipped[0] == word[0] and abs(len(slipped) - len(word)) <= 1
 
 
-@pytest.mark.parametrize("text", ["The Élysée said l'Élysée was ÉLYSÉE", "北京大学发布 report 2025, Straße STRASSE",
-                                  "Müller-Lüdenscheidt ﬁnance İstanbul", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Élysée said l'Élysée was ÉLYSÉE",
+        "北京大学发布 report 2025, Straße STRASSE",
+        "Müller-Lüdenscheidt ﬁnance İstanbul",
+        "",
+    ],
+)
 def test_written_words_are_the_plain_analyzers_words(text: str) -> None:
     from collections import Counter
 

@@ -46,7 +46,10 @@ def test_bad_date_values(text: str) -> None:
 
 def test_range_bounds_include_whole_spans() -> None:
     assert bounds("2025-01", "2025-06", TODAY) == (date(2025, 1, 1), date(2025, 7, 1))
-    assert bounds("2025-01", "2025-06", TODAY, start_excl=True, end_excl=True) == (date(2025, 2, 1), date(2025, 6, 1))
+    assert bounds("2025-01", "2025-06", TODAY, start_excl=True, end_excl=True) == (
+        date(2025, 2, 1),
+        date(2025, 6, 1),
+    )
     assert bounds(None, "2025", TODAY) == (None, date(2026, 1, 1))
 
 
@@ -70,7 +73,10 @@ def test_describe_shows_dates_as_days() -> None:
 def test_unknown_field_lists_the_fields() -> None:
     with pytest.raises(QueryError) as caught:
         parse("author:smith", TODAY)
-    assert "title, body, byline, dateline, source, lang, path, published, ingested, date, cluster" in caught.value.hint
+    assert (
+        "title, body, byline, dateline, source, lang, path, published, ingested, date, cluster"
+        in caught.value.hint
+    )
 
 
 def _marked(text: str) -> str:
@@ -100,11 +106,22 @@ def test_snippet_marks_stemmed_accented_and_cjk_words() -> None:
 
 
 def _result(**kw: object) -> SearchResult:
-    hit = Hit(id=7, title="Oil <up>", path="/in/7.txt", language="en", source="Reuters",
-              published=date(2025, 1, 2), ingested=datetime(2025, 1, 3, tzinfo=UTC), score=1.5, cluster=3,
-              near_duplicates=[8, 9], snippet=f"a {MARK_START}oil{MARK_END} & <gas>")
-    values: dict[str, object] = dict(query="oil", total=3, hits_total=1, took_ms=1.2, offset=0, limit=10,
-                                     sort="relevance", hits=[hit])
+    hit = Hit(
+        id=7,
+        title="Oil <up>",
+        path="/in/7.txt",
+        language="en",
+        source="Reuters",
+        published=date(2025, 1, 2),
+        ingested=datetime(2025, 1, 3, tzinfo=UTC),
+        score=1.5,
+        cluster=3,
+        near_duplicates=[8, 9],
+        snippet=f"a {MARK_START}oil{MARK_END} & <gas>",
+    )
+    values: dict[str, object] = dict(
+        query="oil", total=3, hits_total=1, took_ms=1.2, offset=0, limit=10, sort="relevance", hits=[hit]
+    )
     values.update(kw)
     return SearchResult(**values)  # type: ignore[arg-type]
 
@@ -147,7 +164,10 @@ def test_clusters_in_an_index_of_several_segments(tmp_path: Path) -> None:
     ix = index.create_in(str(tmp_path / "index.1"), build_schema())
     batches = [
         [dict(id="1", b_en="growth slowed"), dict(id="2", b_en="growth rose")],
-        [dict(id="3", b_en="growth stalled", cluster="5"), dict(id="4", b_en="growth stalled again", cluster="5")],
+        [
+            dict(id="3", b_en="growth stalled", cluster="5"),
+            dict(id="4", b_en="growth stalled again", cluster="5"),
+        ],
         [dict(id="6", b_en="growth returned")],
     ]
     for batch in batches:
@@ -208,8 +228,10 @@ def test_index_terms_are_the_analyzers_terms() -> None:
         texts += [p.read_text(encoding="utf-8") for p in sorted(corpora.rglob("*.txt"))[::100]]
     for lang in (*sorted(set(STEM_LANGUAGES.values())), NO_STEMMER):
         for text in texts:
-            expected = {w: Positions().decode_positions(v) for w, _, _, v in
-                        Positions().word_values(text, analyzer_for(lang), mode="index")}
+            expected = {
+                w: Positions().decode_positions(v)
+                for w, _, _, v in Positions().word_values(text, analyzer_for(lang), mode="index")
+            }
             assert index_terms(lang, text) == expected, (lang, text[:60])
 
 
@@ -223,8 +245,12 @@ def test_index_fields_give_the_analyzer_path_postings() -> None:
     schema = build_schema()
     for name in ("t_en", "b_en", "b_fr", "t_xx"):
         field = schema[name]
-        generic = [(t.encode("utf-8"), freq, weight, value) for t, freq, weight, value in
-                   CompactPositions.word_values(field.format, text, field.analyzer, mode="index")]
+        generic = [
+            (t.encode("utf-8"), freq, weight, value)
+            for t, freq, weight, value in CompactPositions.word_values(
+                field.format, text, field.analyzer, mode="index"
+            )
+        ]
         assert sorted(field.index(text)) == sorted(generic), name
         assert any(weight == 2.0 for _, _, weight, _ in field.index("x")) == name.startswith("t_")
 
@@ -253,6 +279,9 @@ def test_collapsing_keeps_the_best_of_each_cluster_and_folds_the_counts() -> Non
     assert best(scores, 3, cluster_of) == [(2, 0.9), (3, 0.7), (4, 0.7)]
     assert best(scores, 10, None)[:3] == [(2, 0.9), (6, 0.9), (3, 0.7)]
     assert first_per_cluster([(6, None), (1, None), (4, None), (5, None), (3, None)], cluster_of) == [
-        (6, None), (4, None), (5, None)]
+        (6, None),
+        (4, None),
+        (5, None),
+    ]
     clusters, hits = fold({1, 2, 3, 4, 6}, cluster_of)
     assert clusters == {"a": [1, 2, 6]} and hits == 3  # "a" folds three into one; 3 and 4 stay

@@ -222,7 +222,11 @@ def test_the_click_commands_are_built_from_the_table() -> None:
         assert list(options) == [o.name for o in table]
         for option in table:
             param = options[option.name]
-            assert (tuple(param.opts), param.multiple, param.help) == (option.flags, option.multiple, option.help)
+            assert (tuple(param.opts), param.multiple, param.help) == (
+                option.flags,
+                option.multiple,
+                option.help,
+            )
             assert param.default == option.default or (option.multiple and param.default is None)
     assert [p.name for p in cli.cli.params if p.name != "version"] == [o.name for o in COMMON_OPTIONS]
 
@@ -235,9 +239,22 @@ def test_the_request_carries_the_engine_s_options() -> None:
 
 def test_a_request_crosses_the_socket_whole() -> None:
     requests = [
-        SearchRequest("search", query="harbour plan", limit=3, offset=2, langs=("de", "fr"), since="7d",
-                      path="notes/*", sort="newest", snippets=False, collapse=False, format="jsonl", color=True,
-                      explain=True, exit_status=True),
+        SearchRequest(
+            "search",
+            query="harbour plan",
+            limit=3,
+            offset=2,
+            langs=("de", "fr"),
+            since="7d",
+            path="notes/*",
+            sort="newest",
+            snippets=False,
+            collapse=False,
+            format="jsonl",
+            color=True,
+            explain=True,
+            exit_status=True,
+        ),
         SearchRequest("similar", doc_id=7, sources=("AP",), as_typed=True, format="count", limit=0),
     ]
     import json
@@ -245,25 +262,46 @@ def test_a_request_crosses_the_socket_whole() -> None:
     for request in requests:
         assert SearchRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
     assert SearchRequest.from_dict({"command": "search", "query": "x", "options": {}}) == SearchRequest(
-        "search", query="x")
-    for bad in ({"command": "status"}, {"command": "search", "options": {"limit": True}},
-                {"command": "search", "options": {"langs": "de"}}, {"command": "search", "options": {"sort": "x"}},
-                {"command": "search", "options": {"offset": -1}}, {"command": "search", "color": "yes"},
-                {"command": "similar", "doc_id": "7"}, {"command": "search", "options": []}):
+        "search", query="x"
+    )
+    for bad in (
+        {"command": "status"},
+        {"command": "search", "options": {"limit": True}},
+        {"command": "search", "options": {"langs": "de"}},
+        {"command": "search", "options": {"sort": "x"}},
+        {"command": "search", "options": {"offset": -1}},
+        {"command": "search", "color": "yes"},
+        {"command": "similar", "doc_id": "7"},
+        {"command": "search", "options": []},
+    ):
         with pytest.raises(ValueError):
             SearchRequest.from_dict(bad)
 
 
 def test_every_error_crosses_as_it_was_raised() -> None:
-    raised = [errors.IndexerError("x"), errors.ConfigError("bad setting"), errors.InputError("a.txt", "decode", "binary"),
-              errors.QueryError("query error: x", "fields are: title"), errors.NoIndexError("no index yet"),
-              errors.NotFoundError("no document"), errors.MissingDatabaseError("no db"), errors.BusyError("rebuilt"),
-              errors.AlreadyRunningError(42), errors.StorageError("disk"), errors.SchemaError("old"),
-              errors.DeliveryError("down"), errors.Cancelled("stopping")]
+    raised = [
+        errors.IndexerError("x"),
+        errors.ConfigError("bad setting"),
+        errors.InputError("a.txt", "decode", "binary"),
+        errors.QueryError("query error: x", "fields are: title"),
+        errors.NoIndexError("no index yet"),
+        errors.NotFoundError("no document"),
+        errors.MissingDatabaseError("no db"),
+        errors.BusyError("rebuilt"),
+        errors.AlreadyRunningError(42),
+        errors.StorageError("disk"),
+        errors.SchemaError("old"),
+        errors.DeliveryError("down"),
+        errors.Cancelled("stopping"),
+    ]
     assert {type(e) for e in raised} == set(errors._BY_NAME.values())
     for error in raised:
         back = errors.from_dict(errors.to_dict(error))
-        assert (type(back), str(back), back.hint, back.exit_code) == (type(error), str(error), error.hint,
-                                                                       error.exit_code)
+        assert (type(back), str(back), back.hint, back.exit_code) == (
+            type(error),
+            str(error),
+            error.hint,
+            error.exit_code,
+        )
     unknown = errors.from_dict({"type": "TimeTravelError", "message": "later", "hint": "wait"})
     assert (type(unknown), str(unknown), unknown.hint) == (errors.IndexerError, "later", "wait")

@@ -66,13 +66,21 @@ def server(corpus: Project) -> Iterator[SearchServer]:
     assert not (corpus.data / SOCKET_NAME).exists()
 
 
-def _fast(project: Project, *args: str, cwd: Path | None = None, script: bool = False,
-          **env: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def _fast(
+    project: Project, *args: str, cwd: Path | None = None, script: bool = False, **env: str
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run `python -m indexer ARGS` (or the console script) with -X importtime: the process,
     with the import lines taken out of stderr, and the top-level modules it imported."""
     entry = [str(Path(sys.executable).with_name("indexer"))] if script else ["-m", "indexer"]
-    proc = subprocess.run([sys.executable, "-X", "importtime", *entry, *args], cwd=cwd or project.root,
-                          env=project.env(**env), capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *entry, *args],
+        cwd=cwd or project.root,
+        env=project.env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     lines = proc.stderr.splitlines(keepends=True)
     timings = [line for line in lines if line.startswith("import time:")]
     imported = {line.split("|")[-1].strip().split(".")[0] for line in timings}
@@ -116,9 +124,11 @@ def test_the_console_script_sends_the_command_line(corpus: Project, server: Sear
 def test_a_relative_config_is_found_from_the_commands_folder(corpus: Project, server: SearchServer) -> None:
     elsewhere = corpus.root / "elsewhere"
     elsewhere.mkdir(exist_ok=True)
-    cases = [(["--config", "../config.toml", "search", "harbour"], ""),
-             (["search", "harbour", "--config=../config.toml"], ""),
-             (["search", "harbour", "--", "--config", "x"], "../config.toml")]  # words of the query
+    cases = [
+        (["--config", "../config.toml", "search", "harbour"], ""),
+        (["search", "harbour", "--config=../config.toml"], ""),
+        (["search", "harbour", "--", "--config", "x"], "../config.toml"),
+    ]  # words of the query
     for args, named in cases:
         proc, imported = _fast(corpus, *args, cwd=elsewhere, INDEXER_CONFIG=named)
         assert proc.returncode == 0, proc.stderr
@@ -126,11 +136,20 @@ def test_a_relative_config_is_found_from_the_commands_folder(corpus: Project, se
     assert "'harbour --config x'" in proc.stdout
 
 
-def test_usage_errors_and_help_are_the_full_command_lines(corpus: Project, server: SearchServer,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    commands = [["search", "--limit", "x", "foo"], ["search", "foo", "--since", "soon"], ["similar", "seven"],
-                ["search", "foo", "--format", "xml"], ["search"], ["search", "--help"],
-                ["search", "foo", "-h"], ["--version", "search", "foo"], ["search", "foo", "--verbose"]]
+def test_usage_errors_and_help_are_the_full_command_lines(
+    corpus: Project, server: SearchServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commands = [
+        ["search", "--limit", "x", "foo"],
+        ["search", "foo", "--since", "soon"],
+        ["similar", "seven"],
+        ["search", "foo", "--format", "xml"],
+        ["search"],
+        ["search", "--help"],
+        ["search", "foo", "-h"],
+        ["--version", "search", "foo"],
+        ["search", "foo", "--verbose"],
+    ]
     served = []
     for args in commands:
         proc, imported = _fast(corpus, *args)
@@ -146,11 +165,13 @@ def test_usage_errors_and_help_are_the_full_command_lines(corpus: Project, serve
     server.stop()
     alone = [(p.returncode, p.stdout, p.stderr) for p in (corpus.run(*a, check=False) for a in commands)]
     assert [(code, _steady(out), err) for code, out, err in served] == [
-        (code, _steady(out), err) for code, out, err in alone]
+        (code, _steady(out), err) for code, out, err in alone
+    ]
 
 
-def test_a_config_error_is_reported_though_the_server_runs(corpus: Project, server: SearchServer,
-                                                           tmp_path: Path) -> None:
+def test_a_config_error_is_reported_though_the_server_runs(
+    corpus: Project, server: SearchServer, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.toml"  # the server's data dir, and a setting that does not exist
     bad.write_text(f'[paths]\ndata_dir = "{corpus.data}"\nbogus = 1\n')
     proc = corpus.run("--config", str(bad), "search", "harbour", check=False)
@@ -162,8 +183,9 @@ def test_a_config_error_is_reported_though_the_server_runs(corpus: Project, serv
     assert "Harbour plan approved" in proc.stdout and "click" not in imported
 
 
-def test_the_server_declines_a_request_it_should_not_answer(corpus: Project, server: SearchServer,
-                                                             tmp_path: Path) -> None:
+def test_the_server_declines_a_request_it_should_not_answer(
+    corpus: Project, server: SearchServer, tmp_path: Path
+) -> None:
     harbour = SearchRequest("search", query="harbour")
 
     def sent(config: str | None = None, request: SearchRequest = harbour, **env: str) -> object:
@@ -189,7 +211,9 @@ def test_the_server_declines_a_request_it_should_not_answer(corpus: Project, ser
 def test_errors_cross_the_socket_as_the_class_raised(corpus: Project, server: SearchServer) -> None:
     bad = ask(corpus.data, SearchRequest("search", query="colour:red"))
     assert isinstance(bad, Raised) and type(bad.error) is QueryError
-    assert str(bad.error) == "query error: unknown field 'colour'" and bad.error.hint.startswith("fields are: title")
+    assert str(bad.error) == "query error: unknown field 'colour'" and bad.error.hint.startswith(
+        "fields are: title"
+    )
     missing = ask(corpus.data, SearchRequest("similar", doc_id=999999))
     assert isinstance(missing, Raised) and type(missing.error) is NotFoundError
     assert str(missing.error) == "no document with id 999999 in the index"
@@ -212,7 +236,9 @@ def test_a_server_of_another_version_is_not_misread(corpus: Project) -> None:
         assert "click" not in imported and "whoosh" not in imported  # answered as it was sent
         bad, imported = _fast(corpus, "search", "colour:red")
     assert bad.returncode == 2 and bad.stdout == ""
-    assert bad.stderr.startswith("query error: unknown field 'colour' (hint: ") and bad.stderr.count("\n") == 1
+    assert (
+        bad.stderr.startswith("query error: unknown field 'colour' (hint: ") and bad.stderr.count("\n") == 1
+    )
     assert "whoosh" in imported  # an answer it does not read: searched alone, with the same line
 
 
@@ -289,21 +315,30 @@ def _daemon_answers(project: Project) -> bool:
 
 
 def test_the_daemon_serves_searches_that_match_searching_alone(project: Project) -> None:
-    project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan on Monday.\n")
+    project.write(
+        "harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan on Monday.\n"
+    )
     project.write("mill.txt", "Mill reopens\n\nThe old mill by the harbour reopened as a museum.\n")
     project.run("ingest", str(project.inbox))
     daemon = project.spawn("daemon")
     try:
-        wait_for(lambda: _daemon_answers(project) or daemon.poll() is not None, what="the daemon's search server")
+        wait_for(
+            lambda: _daemon_answers(project) or daemon.poll() is not None, what="the daemon's search server"
+        )
         assert daemon.poll() is None, project.log()
         mode = (project.data / SOCKET_NAME).stat().st_mode
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
         # A file dropped in while it runs is searchable through it after the commit.
         project.write("lighthouse.txt", "Lighthouse restored\n\nThe harbour lighthouse shines again.\n")
-        wait_for(lambda: "Lighthouse restored" in project.run("search", "lighthouse").stdout,
-                 what="new file served")
-        commands = [["search", "harbour"], ["search", "harbour", "--json"],
-                    ["search", "mill OR plan", "--facets"]]
+        wait_for(
+            lambda: "Lighthouse restored" in project.run("search", "lighthouse").stdout,
+            what="new file served",
+        )
+        commands = [
+            ["search", "harbour"],
+            ["search", "harbour", "--json"],
+            ["search", "mill OR plan", "--facets"],
+        ]
         served = []
         for args in commands:
             proc, imported = _fast(project, *args)
@@ -334,7 +369,9 @@ def test_the_server_follows_an_index_that_started_empty(project: Project) -> Non
 
 
 def test_the_server_drops_a_deleted_document_at_once(project: Project) -> None:
-    keep = project.write("harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan.\n")
+    keep = project.write(
+        "harbour.txt", "Harbour plan approved\n\nThe council approved the new harbour plan.\n"
+    )
     gone = project.write("mill.txt", "Mill by the harbour\n\nThe old mill by the harbour reopened.\n")
     project.run("ingest", str(project.inbox))
     request = SearchRequest("search", query="harbour", format="json")

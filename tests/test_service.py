@@ -53,9 +53,15 @@ def test_sighup_reopens_the_log_file_as_logrotate_does(project: Project, logged:
     pid = json.loads((project.data / "daemon.json").read_text())["pid"]
     assert pid == proc.pid
     os.kill(pid, signal.SIGHUP)
-    wait_for(lambda: any(x["event"] == "daemon.log_reopened" for x in _log_lines(logged)), what="log reopened")
-    project.write("a.txt", "Harbour report\n\nThe harbour committee published its findings on the harbour today.\n")
-    wait_for(lambda: any(x["event"] == "ingest.done" for x in _log_lines(logged)), what="new lines in the new file")
+    wait_for(
+        lambda: any(x["event"] == "daemon.log_reopened" for x in _log_lines(logged)), what="log reopened"
+    )
+    project.write(
+        "a.txt", "Harbour report\n\nThe harbour committee published its findings on the harbour today.\n"
+    )
+    wait_for(
+        lambda: any(x["event"] == "ingest.done" for x in _log_lines(logged)), what="new lines in the new file"
+    )
     assert proc.poll() is None
     assert not any(x["event"] == "ingest.done" for x in _log_lines(rotated))
     proc.send_signal(signal.SIGTERM)
@@ -64,8 +70,11 @@ def test_sighup_reopens_the_log_file_as_logrotate_does(project: Project, logged:
     assert not (project.data / "daemon.json").exists()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2],
-                         ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2],
+    ids=lambda s: signal.Signals(s).name,
+)
 def test_a_signal_that_would_kill_stops_cleanly(project: Project, signum: int) -> None:
     proc = _start(project)
     wait_for(lambda: (project.data / "search.sock").exists(), what="search server")
@@ -88,7 +97,9 @@ def test_after_sigkill_searches_do_not_hang_and_the_next_start_works(project: Pr
     assert time.monotonic() - started < 10
     assert project.json("status")["daemon"]["pid"] is None
     again = _start(project)
-    wait_for(lambda: json.loads((project.data / "daemon.json").read_text())["pid"] == again.pid, what="new status")
+    wait_for(
+        lambda: json.loads((project.data / "daemon.json").read_text())["pid"] == again.pid, what="new status"
+    )
     assert project.json("search", "canal")["total"] == 1
     again.send_signal(signal.SIGTERM)
     assert again.wait(timeout=10) == 0
@@ -97,8 +108,10 @@ def test_after_sigkill_searches_do_not_hang_and_the_next_start_works(project: Pr
 def _crons_a_minute_ago(project: Project) -> None:
     missed = datetime.now().astimezone() - timedelta(minutes=1)
     cron = f"{missed.minute} {missed.hour} * * *"
-    project.config.write_text(project.config.read_text() + f'reindex_cron = "{cron}"\nverify_cron = "{cron}"\n'
-                              "misfire_grace_seconds = 600.0\n")
+    project.config.write_text(
+        project.config.read_text() + f'reindex_cron = "{cron}"\nverify_cron = "{cron}"\n'
+        "misfire_grace_seconds = 600.0\n"
+    )
 
 
 def test_a_first_start_catches_nothing_up_and_builds_the_index_once(project: Project) -> None:
@@ -118,17 +131,26 @@ def test_a_first_start_catches_nothing_up_and_builds_the_index_once(project: Pro
 def _bare(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """indexer in ``root`` with no config file and no INDEXER_* settings but ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("INDEXER_")}
-    return subprocess.run([sys.executable, "-m", "indexer", *args], cwd=root, env={**clean, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "indexer", *args],
+        cwd=root,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("command", ["status", "show 1", "failures", "duplicates", "boilerplate", "verify",
-                                     "db current"])
+@pytest.mark.parametrize(
+    "command", ["status", "show 1", "failures", "duplicates", "boilerplate", "verify", "db current"]
+)
 def test_a_read_only_command_in_an_empty_folder_creates_nothing(tmp_path: Path, command: str) -> None:
     proc = _bare(tmp_path, *command.split())
     assert proc.returncode == 1
-    assert proc.stderr == (f"indexer: no database at {tmp_path.resolve() / 'var' / 'indexer.db'} "
-                           "(config: none found; run `indexer init` or `indexer ingest`)\n")
+    assert proc.stderr == (
+        f"indexer: no database at {tmp_path.resolve() / 'var' / 'indexer.db'} "
+        "(config: none found; run `indexer init` or `indexer ingest`)\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -14,8 +14,10 @@ from tests.conftest import Project, running_daemon, wait_for
 from tests.test_daemon import _article, _docs, _search_ids
 
 # Long, so that a test passing is the watcher's doing, never the safety scan's.
-_CONFIG = ('[paths]\ninbox = ["inbox"]\ndata_dir = "var"\n\n'
-           "[daemon]\nscan_interval_seconds = 0.5\nsafety_scan_seconds = 300\nsettle_seconds = 0.2\n")
+_CONFIG = (
+    '[paths]\ninbox = ["inbox"]\ndata_dir = "var"\n\n'
+    "[daemon]\nscan_interval_seconds = 0.5\nsafety_scan_seconds = 300\nsettle_seconds = 0.2\n"
+)
 
 
 @pytest.fixture
@@ -38,7 +40,9 @@ def test_a_recreated_inbox_is_watched_again(project: Project, daemon: subprocess
     project.inbox.mkdir()
     project.write("old.txt", _article("harbour"))  # the same file, back under its old path
     project.write("new.txt", _article("lighthouse"))
-    wait_for(lambda: _search_ids(project, "lighthouse"), timeout=10, what="a file in the new inbox searchable")
+    wait_for(
+        lambda: _search_ids(project, "lighthouse"), timeout=10, what="a file in the new inbox searchable"
+    )
 
     # The old folder's changes, under paths that name the new inbox's files: none counts.
     (moved / "old.txt").unlink()
@@ -52,13 +56,20 @@ def test_a_recreated_inbox_is_watched_again(project: Project, daemon: subprocess
     assert '"watch.rearmed"' in project.log()
 
 
-def test_status_says_degraded_while_a_root_is_missing(project: Project, daemon: subprocess.Popen[str]) -> None:
+def test_status_says_degraded_while_a_root_is_missing(
+    project: Project, daemon: subprocess.Popen[str]
+) -> None:
     assert _daemon_status(project)["unwatched"] == {}
     shutil.rmtree(project.inbox)
-    wait_for(lambda: _daemon_status(project)["unwatched"] == {str(project.inbox): "missing"}, timeout=10,
-             what="status degraded")
+    wait_for(
+        lambda: _daemon_status(project)["unwatched"] == {str(project.inbox): "missing"},
+        timeout=10,
+        what="status degraded",
+    )
     text = project.run("status").stdout
-    assert f"watch auto (degraded: inbox {project.inbox} not watched: missing; scans every 0.5s)" in text, text
+    assert f"watch auto (degraded: inbox {project.inbox} not watched: missing; scans every 0.5s)" in text, (
+        text
+    )
     assert daemon.poll() is None
 
     project.inbox.mkdir()
@@ -116,7 +127,10 @@ def test_a_search_answered_by_the_server_during_a_rebuild(project: Project) -> N
             answer = ask(project.data, request)
             busy = project.run("search", "meadow", check=False)
     assert isinstance(answer, Raised) and type(answer.error) is BusyError
-    assert (str(answer.error), answer.error.hint) == ("index is being rebuilt from the database (retry shortly)", "")
+    assert (str(answer.error), answer.error.hint) == (
+        "index is being rebuilt from the database (retry shortly)",
+        "",
+    )
     assert busy.returncode == 75
     assert busy.stderr.strip() == "indexer: index is being rebuilt from the database (retry shortly)"
 

@@ -26,7 +26,14 @@ FENCE = PACKAGE / "search" / "_whoosh"
 # that has it: attributes and methods read, set or overridden.
 WHOOSH_PRIVATES: dict[str, tuple[str, ...]] = {
     # postings.py: postings a block at a time; each document's length byte in a field
-    "whoosh.codec.whoosh3:W3LeafMatcher": ("_read_ids", "_read_weights", "_ids", "_weights", "_i", "_next_block"),
+    "whoosh.codec.whoosh3:W3LeafMatcher": (
+        "_read_ids",
+        "_read_weights",
+        "_ids",
+        "_weights",
+        "_i",
+        "_next_block",
+    ),
     "whoosh.reading:SegmentReader": ("_perdoc",),
     "whoosh.codec.whoosh3:W3PerDocReader": ("_cached_reader",),
     "whoosh.columns:FixedBytesColumn.Reader": ("_dbfile", "_basepos", "_count"),
@@ -42,13 +49,32 @@ WHOOSH_PRIVATES: dict[str, tuple[str, ...]] = {
     "whoosh.index:FileIndex": ("_segments",),
     "whoosh.filedb.structfile:BufferFile": ("_buf", "_name"),
     # writer.py: the segment writer, its codec, field writer and posting blocks
-    "whoosh.writing:SegmentWriter": ("_tempstorage", "_check_state", "_check_fields", "_added", "_flush_segment"),
+    "whoosh.writing:SegmentWriter": (
+        "_tempstorage",
+        "_check_state",
+        "_check_fields",
+        "_added",
+        "_flush_segment",
+    ),
     "whoosh.codec.whoosh3:W3Codec": ("_blocklimit", "_compression", "_inlinelimit"),
     "whoosh.codec.whoosh3:W3FieldWriter": ("_create_file", "_postwriter"),
     "whoosh.codec.whoosh3:W3PostingsWriter": (
-        "_write_block", "_new_block", "_blockcount", "_blocklimit", "_postfile", "_terminfo", "_compression",
-        "_mini_ids", "_mini_weights", "_mini_values", "_ids", "_weights", "_values", "_maxweight",
-        "_minlength", "_maxlength",
+        "_write_block",
+        "_new_block",
+        "_blockcount",
+        "_blocklimit",
+        "_postfile",
+        "_terminfo",
+        "_compression",
+        "_mini_ids",
+        "_mini_weights",
+        "_mini_values",
+        "_ids",
+        "_weights",
+        "_values",
+        "_maxweight",
+        "_minlength",
+        "_maxlength",
     ),
     "whoosh.filedb.structfile:StructFile": ("_name",),
 }
@@ -62,11 +88,29 @@ WHOOSH_MODULE_NAMES: dict[str, tuple[str, ...]] = {
 # Private names search/_whoosh/ defines for itself (so a scan of its source can tell them
 # from Whoosh's).
 OWN = {
-    "_view", "_pos", "_position", "_whoosh_only", "_terms", "_held", "_read_run", "_add_records",
-    "_docset", "_lengths", "_lengths_of", "_length_cache", "_term_scores", "_stubs", "_urlretrieve",
+    "_view",
+    "_pos",
+    "_position",
+    "_whoosh_only",
+    "_terms",
+    "_held",
+    "_read_run",
+    "_add_records",
+    "_docset",
+    "_lengths",
+    "_lengths_of",
+    "_length_cache",
+    "_term_scores",
+    "_stubs",
+    "_urlretrieve",
 }
 # Whoosh's modules of its implementation: imported only inside search/_whoosh/.
-PRIVATE_MODULES = ("whoosh.codec.whoosh3", "whoosh.filedb.compound", "whoosh.filedb.structfile", "whoosh.compat")
+PRIVATE_MODULES = (
+    "whoosh.codec.whoosh3",
+    "whoosh.filedb.compound",
+    "whoosh.filedb.structfile",
+    "whoosh.compat",
+)
 
 WHOOSH_VERSION = version("whoosh-reloaded")
 
@@ -115,8 +159,10 @@ def test_each_whoosh_module_name_used_exists(module_name: str) -> None:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        pytest.fail(f"whoosh-reloaded {WHOOSH_VERSION} has no module {module_name} ({e}); "
-                    "indexer/search/_whoosh/ uses it")
+        pytest.fail(
+            f"whoosh-reloaded {WHOOSH_VERSION} has no module {module_name} ({e}); "
+            "indexer/search/_whoosh/ uses it"
+        )
     for name in WHOOSH_MODULE_NAMES[module_name]:
         assert hasattr(module, name), (
             f"whoosh-reloaded {WHOOSH_VERSION}: {module_name} has no {name}; indexer/search/_whoosh/ uses it"
@@ -161,12 +207,19 @@ def _defined_private_names(files: tuple[Path, ...]) -> frozenset[str]:
             warnings.simplefilter("ignore", DeprecationWarning)
             tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and _private(node.name):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and _private(
+                node.name
+            ):
                 names.add(node.name)
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and _private(node.id):
                 names.add(node.id)
-            elif (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _private(node.attr)
-                  and isinstance(node.value, ast.Name) and node.value.id == "self"):
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and _private(node.attr)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+            ):
                 names.add(node.attr)
     return frozenset(names)
 
@@ -184,10 +237,14 @@ def _whoosh_bound(tree: ast.AST) -> set[str]:
     """The names a module binds to Whoosh's modules and classes (``wq``, ``FuzzyTerm``)."""
     bound: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("whoosh", "indexer.search._whoosh")):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            ("whoosh", "indexer.search._whoosh")
+        ):
             bound.update(a.asname or a.name for a in node.names)
         elif isinstance(node, ast.Import):
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("whoosh"))
+            bound.update(
+                (a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("whoosh")
+            )
     return bound
 
 
@@ -200,8 +257,11 @@ def _root(node: ast.expr) -> str | None:
 def _whoosh_classes(tree: ast.AST) -> list[ast.ClassDef]:
     """The classes that subclass one of Whoosh's (or of search/_whoosh/'s)."""
     bound = _whoosh_bound(tree)
-    return [node for node in ast.walk(tree)
-            if isinstance(node, ast.ClassDef) and any(_root(base) in bound for base in node.bases)]
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and any(_root(base) in bound for base in node.bases)
+    ]
 
 
 @cache
@@ -215,7 +275,9 @@ def _own_names() -> frozenset[str]:
         for node in ast.walk(tree):
             if id(node) in inherited:
                 continue
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and _private(node.name):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and _private(
+                node.name
+            ):
                 names.add(node.name)
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and _private(node.id):
                 names.add(node.id)
@@ -234,24 +296,38 @@ def _problems(where: str, tree: ast.AST, whoosh_names: frozenset[str], own: froz
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("whoosh"):
             if node.module in PRIVATE_MODULES:
                 problems.append(f"{where}:{node.lineno} imports from {node.module}")
-            problems += [f"{where}:{node.lineno} imports {node.module}.{a.name}"
-                         for a in node.names if _private(a.name)]
+            problems += [
+                f"{where}:{node.lineno} imports {node.module}.{a.name}"
+                for a in node.names
+                if _private(a.name)
+            ]
         elif isinstance(node, ast.Import):
-            problems += [f"{where}:{node.lineno} imports {a.name}" for a in node.names
-                         if a.name in PRIVATE_MODULES or any(_private(p) for p in a.name.split("."))]
+            problems += [
+                f"{where}:{node.lineno} imports {a.name}"
+                for a in node.names
+                if a.name in PRIVATE_MODULES or any(_private(p) for p in a.name.split("."))
+            ]
         elif isinstance(node, ast.FunctionDef) and id(node) in inherited and node.name in whoosh_names:
             problems.append(f"{where}:{node.lineno} overrides Whoosh's {node.name}")
-        elif (isinstance(node, ast.Attribute) and _private(node.attr) and node.attr in whoosh_names
-              and (node.attr not in own or id(node) in inherited)):
+        elif (
+            isinstance(node, ast.Attribute)
+            and _private(node.attr)
+            and node.attr in whoosh_names
+            and (node.attr not in own or id(node) in inherited)
+        ):
             problems.append(f"{where}:{node.lineno} uses Whoosh's {node.attr}")
     return problems
 
 
 def test_no_module_outside_the_subpackage_uses_a_whoosh_private() -> None:
     whoosh_names, own = _whoosh_names(), _own_names()
-    problems = [problem for path in _outside_modules()
-                for problem in _problems(str(path.relative_to(REPO)), ast.parse(path.read_text(encoding="utf-8")),
-                                         whoosh_names, own)]
+    problems = [
+        problem
+        for path in _outside_modules()
+        for problem in _problems(
+            str(path.relative_to(REPO)), ast.parse(path.read_text(encoding="utf-8")), whoosh_names, own
+        )
+    ]
     assert not problems, "Whoosh's private names belong in indexer/search/_whoosh/:\n" + "\n".join(problems)
 
 

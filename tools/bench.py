@@ -80,8 +80,16 @@ class Plan:
     idle_seconds: float = 20.0
 
 
-QUICK = Plan(max_sources=60, queries_per_class=2, query_passes=1, known_items=10, add_files=10, drops=3,
-             cli_runs=2, idle_seconds=1.0)
+QUICK = Plan(
+    max_sources=60,
+    queries_per_class=2,
+    query_passes=1,
+    known_items=10,
+    add_files=10,
+    drops=3,
+    cli_runs=2,
+    idle_seconds=1.0,
+)
 
 
 # -- results ------------------------------------------------------------------------------
@@ -365,8 +373,9 @@ def run_measured(cmd: Sequence[str], env: dict[str, str], cwd: Path, timeout: fl
     """Run ``cmd`` to its end: wall time, CPU of the whole tree, peak memory of the tree."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        list(cmd), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     with TreeSampler(proc.pid) as sampler:
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -379,8 +388,16 @@ def run_measured(cmd: Sequence[str], env: dict[str, str], cwd: Path, timeout: fl
     # getrusage only sees descendants that were waited for; the samples are a floor for
     # any that were not (a forkserver left to die with its parent).
     cpu = max(rusage, sum(sampler.cpu.values()))
-    return Measured(wall, cpu, sampler.peak_rss / MB, sampler.peak_pss / MB, sampler.max_processes,
-                    proc.returncode, out, err)
+    return Measured(
+        wall,
+        cpu,
+        sampler.peak_rss / MB,
+        sampler.peak_pss / MB,
+        sampler.max_processes,
+        proc.returncode,
+        out,
+        err,
+    )
 
 
 # -- the corpus ---------------------------------------------------------------------------
@@ -389,7 +406,8 @@ def run_measured(cmd: Sequence[str], env: dict[str, str], cwd: Path, timeout: fl
 def list_sources(corpus: Path, limit: int | None) -> list[str]:
     """The corpus's .txt files (relative paths), or an even spread of ``limit`` of them."""
     found = sorted(
-        str(p.relative_to(corpus)) for p in corpus.rglob("*.txt")
+        str(p.relative_to(corpus))
+        for p in corpus.rglob("*.txt")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(corpus).parts)
     )
     if limit is not None and len(found) > limit:
@@ -622,10 +640,20 @@ def measure_cold_ingest(project: Project, files: int, nbytes: int) -> IngestFigu
     with IndexProbe(project) as probe:
         indexed = probe.doc_count()
     return IngestFigures(
-        files=files, bytes=nbytes, wall_s=m.wall_s, cpu_s=m.cpu_s, docs_per_s=files / m.wall_s,
-        mb_per_s=nbytes / MB / m.wall_s, peak_rss_mb=m.peak_rss_mb, peak_pss_mb=m.peak_pss_mb,
-        max_processes=m.max_processes, db_mb=db / MB, index_mb=index / MB, disk_ratio=(db + index) / nbytes,
-        indexed=indexed, summary=lines[0] if lines else "",
+        files=files,
+        bytes=nbytes,
+        wall_s=m.wall_s,
+        cpu_s=m.cpu_s,
+        docs_per_s=files / m.wall_s,
+        mb_per_s=nbytes / MB / m.wall_s,
+        peak_rss_mb=m.peak_rss_mb,
+        peak_pss_mb=m.peak_pss_mb,
+        max_processes=m.max_processes,
+        db_mb=db / MB,
+        index_mb=index / MB,
+        disk_ratio=(db + index) / nbytes,
+        indexed=indexed,
+        summary=lines[0] if lines else "",
     )
 
 
@@ -635,8 +663,11 @@ def bare_whoosh_main(inbox: str, index_dir: str) -> None:
     from whoosh.fields import ID, TEXT, Schema
     from whoosh.index import create_in
 
-    schema = Schema(path=ID(stored=True), title=TEXT(analyzer=StemmingAnalyzer(), stored=True),
-                    body=TEXT(analyzer=StemmingAnalyzer()))
+    schema = Schema(
+        path=ID(stored=True),
+        title=TEXT(analyzer=StemmingAnalyzer(), stored=True),
+        body=TEXT(analyzer=StemmingAnalyzer()),
+    )
     Path(index_dir).mkdir(parents=True, exist_ok=True)
     writer = create_in(index_dir, schema).writer()
     count = 0
@@ -654,8 +685,15 @@ def measure_bare(inbox: Path, index_dir: Path, nbytes: int) -> BareFigures:
     if m.returncode != 0:
         raise RuntimeError(f"bare Whoosh loop exited {m.returncode}: {m.stderr.strip()[-300:]}")
     files = json.loads(m.stdout)["docs"]
-    return BareFigures(files=files, wall_s=m.wall_s, cpu_s=m.cpu_s, docs_per_s=files / m.wall_s,
-                       mb_per_s=nbytes / MB / m.wall_s, peak_rss_mb=m.peak_rss_mb, index_mb=dir_bytes(index_dir) / MB)
+    return BareFigures(
+        files=files,
+        wall_s=m.wall_s,
+        cpu_s=m.cpu_s,
+        docs_per_s=files / m.wall_s,
+        mb_per_s=nbytes / MB / m.wall_s,
+        peak_rss_mb=m.peak_rss_mb,
+        index_mb=dir_bytes(index_dir) / MB,
+    )
 
 
 @contextmanager
@@ -670,8 +708,11 @@ def counting_reads() -> Iterator[list[int]]:
         calls[0] += 1
         return original(*args, **kwargs)
 
-    patched = [m for name, m in list(sys.modules.items())
-               if name.startswith("indexer") and getattr(m, "read_file", None) is original]
+    patched = [
+        m
+        for name, m in list(sys.modules.items())
+        if name.startswith("indexer") and getattr(m, "read_file", None) is original
+    ]
     for module in patched:
         module.read_file = counted  # type: ignore[attr-defined]
     try:
@@ -701,8 +742,14 @@ def measure_rescan(project: Project, runs: int = 3) -> RescanFigures:
                 seen = result.seen
     finally:
         ctx.close()
-    return RescanFigures(files=seen, seconds=statistics.median(times), seconds_first=times[0], runs=runs,
-                         files_read=calls[0], changed=changed)
+    return RescanFigures(
+        files=seen,
+        seconds=statistics.median(times),
+        seconds_first=times[0],
+        runs=runs,
+        files_read=calls[0],
+        changed=changed,
+    )
 
 
 def measure_add(project: Project, corpus: Path, sources: Sequence[str], count: int, copy: int) -> AddFigures:
@@ -718,7 +765,9 @@ def measure_add(project: Project, corpus: Path, sources: Sequence[str], count: i
     lines = m.stdout.strip().splitlines()
     with IndexProbe(project) as probe:
         searchable = probe.count(paths)
-    return AddFigures(files=len(paths), seconds=m.wall_s, searchable=searchable, summary=lines[0] if lines else "")
+    return AddFigures(
+        files=len(paths), seconds=m.wall_s, searchable=searchable, summary=lines[0] if lines else ""
+    )
 
 
 def _pick(texts: Texts, lo: float, hi: float, k: int, rng: random.Random, min_len: int = 3) -> list[str]:
@@ -726,7 +775,9 @@ def _pick(texts: Texts, lo: float, hi: float, k: int, rng: random.Random, min_le
     words = sorted(w for w in texts.df if ALPHA.fullmatch(w) and len(w) >= min_len)
     inside = [w for w in words if lo <= texts.ratio(w) <= hi]
     if len(inside) < k:  # a small corpus: take the words closest to the band
-        inside = sorted(words, key=lambda w: max(lo - texts.ratio(w), texts.ratio(w) - hi, 0))[: max(k, 3 * k)]
+        inside = sorted(words, key=lambda w: max(lo - texts.ratio(w), texts.ratio(w) - hi, 0))[
+            : max(k, 3 * k)
+        ]
     return rng.sample(inside, min(k, len(inside)))
 
 
@@ -794,12 +845,21 @@ def measure_cli_search(project: Project, query: str, runs: int) -> list[float]:
     times = []
     for run in range(runs + 1):
         started = time.perf_counter()
-        proc = subprocess.run([*indexer_command(), "search", query], env=env, cwd=project.root,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+        proc = subprocess.run(
+            [*indexer_command(), "search", query],
+            env=env,
+            cwd=project.root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
         if run:
             times.append(time.perf_counter() - started)
         if proc.returncode != 0:
-            raise RuntimeError(f"indexer search {query!r} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+            raise RuntimeError(
+                f"indexer search {query!r} exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
+            )
     return times
 
 
@@ -831,7 +891,9 @@ def measure_queries(project: Project, texts: Texts, plan: Plan) -> QueryFigures:
                     times.append((time.perf_counter() - started) * 1000)
             every += times
             classes[name] = {
-                "queries": len(items), "n": len(times), "examples": items[:3],
+                "queries": len(items),
+                "n": len(times),
+                "examples": items[:3],
                 "p50_ms": percentile(times, 50) if times else None,
                 "p95_ms": percentile(times, 95) if times else None,
             }
@@ -841,9 +903,17 @@ def measure_queries(project: Project, texts: Texts, plan: Plan) -> QueryFigures:
         raise RuntimeError(f"every query failed ({failed})")
     cli_query = _cli_query(queries)
     cli_runs = measure_cli_search(project, cli_query, plan.cli_runs)
-    return QueryFigures(api=api.kind, classes=classes, p50_ms=percentile(every, 50), p95_ms=percentile(every, 95),
-                        measured=len(every), failed=failed, cli_search_s=statistics.median(cli_runs),
-                        cli_runs=cli_runs, cli_query=cli_query)
+    return QueryFigures(
+        api=api.kind,
+        classes=classes,
+        p50_ms=percentile(every, 50),
+        p95_ms=percentile(every, 95),
+        measured=len(every),
+        failed=failed,
+        cli_search_s=statistics.median(cli_runs),
+        cli_runs=cli_runs,
+        cli_query=cli_query,
+    )
 
 
 def measure_known_item(project: Project, plan: Plan) -> KnownItemFigures:
@@ -862,8 +932,12 @@ def measure_known_item(project: Project, plan: Plan) -> KnownItemFigures:
         result = known_item(engine, sample=plan.known_items, same=same, collapse=False)
         checked = _spelling(engine, plan, same)
     return KnownItemFigures(
-        title=_retrieval_dict(result.title), body=_retrieval_dict(result.body), collapsed=False,
-        method="evaluate.known_item", misses=list(result.misses[:10]), spelling=checked,
+        title=_retrieval_dict(result.title),
+        body=_retrieval_dict(result.body),
+        collapsed=False,
+        method="evaluate.known_item",
+        misses=list(result.misses[:10]),
+        spelling=checked,
     )
 
 
@@ -875,9 +949,14 @@ def _spelling(engine: Any, plan: Plan, same: Callable[[Any, dict[str, Any]], boo
     return {
         "misspelled": _retrieval_dict(r.misspelled),
         "misspelled_top10": r.misspelled_top10,
-        "rare_words": r.rare_words, "rare_no_suggestion": r.rare_no_suggestion,
-        "fuzzy_queries": r.fuzzy_queries, "fuzzy_hits": r.fuzzy_hits, "fuzzy_precision": r.fuzzy_precision,
-        "misses": r.misses[:10], "suggested": r.suggested[:10], "imprecise": r.imprecise[:10],
+        "rare_words": r.rare_words,
+        "rare_no_suggestion": r.rare_no_suggestion,
+        "fuzzy_queries": r.fuzzy_queries,
+        "fuzzy_hits": r.fuzzy_hits,
+        "fuzzy_precision": r.fuzzy_precision,
+        "misses": r.misses[:10],
+        "suggested": r.suggested[:10],
+        "imprecise": r.imprecise[:10],
     }
 
 
@@ -913,18 +992,26 @@ def _drop_and_wait(path: Path, data: bytes, probe: IndexProbe, timeout: float = 
     return None
 
 
-def measure_daemon(project: Project, corpus: Path, sources: Sequence[str], plan: Plan, copy: int,
-                   cli_query: str) -> DaemonFigures:
+def measure_daemon(
+    project: Project, corpus: Path, sources: Sequence[str], plan: Plan, copy: int, cli_query: str
+) -> DaemonFigures:
     """The daemon with default settings: drop files one at a time; time each to searchable."""
     folder = project.inbox / "drops"
     folder.mkdir(parents=True, exist_ok=True)
-    drops = [(folder / rel.replace("/", "-"), vary((corpus / rel).read_bytes(), copy, serial))
-             for serial, rel in enumerate(sources[-plan.drops:])]
+    drops = [
+        (folder / rel.replace("/", "-"), vary((corpus / rel).read_bytes(), copy, serial))
+        for serial, rel in enumerate(sources[-plan.drops :])
+    ]
     log_path = project.root / "daemon.log"
     probe = IndexProbe(project)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([*indexer_command(), "daemon"], env=project.env(), cwd=project.root,
-                                stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(
+            [*indexer_command(), "daemon"],
+            env=project.env(),
+            cwd=project.root,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     try:
         if not _wait_for(lambda: (project.data / "daemon.json").exists() or proc.poll() is not None, 60):
             raise RuntimeError("the daemon did not report its status within 60 s")
@@ -951,10 +1038,19 @@ def measure_daemon(project: Project, corpus: Path, sources: Sequence[str], plan:
     found = len(latencies)
     latencies += [DROP_TIMEOUT] * (len(drops) - found)  # misses count, as late as we waited
     return DaemonFigures(
-        drops=len(drops), found=found, p50_s=percentile(latencies, 50), p95_s=percentile(latencies, 95),
-        max_s=max(latencies), latencies_s=[round(x, 3) for x in latencies], peak_rss_mb=sampler.peak_rss / MB,
-        peak_pss_mb=sampler.peak_pss / MB, idle_cpu_percent=idle_cpu, idle_window_s=plan.idle_seconds, cli_search_s=statistics.median(cli_runs),
-        stop_s=stop_s, exit_code=code,
+        drops=len(drops),
+        found=found,
+        p50_s=percentile(latencies, 50),
+        p95_s=percentile(latencies, 95),
+        max_s=max(latencies),
+        latencies_s=[round(x, 3) for x in latencies],
+        peak_rss_mb=sampler.peak_rss / MB,
+        peak_pss_mb=sampler.peak_pss / MB,
+        idle_cpu_percent=idle_cpu,
+        idle_window_s=plan.idle_seconds,
+        cli_search_s=statistics.median(cli_runs),
+        stop_s=stop_s,
+        exit_code=code,
     )
 
 
@@ -980,14 +1076,30 @@ def _stop(proc: subprocess.Popen[bytes]) -> tuple[float, int | None]:
 def targets(r: Report) -> list[Target]:
     t: list[Target] = []
     if r.ingest and r.bare:
-        t.append(Target(7, "ingest docs/s vs bare Whoosh loop", r.ingest.docs_per_s / r.bare.docs_per_s, 1.0, "x",
-                        at_least=True))
+        t.append(
+            Target(
+                7,
+                "ingest docs/s vs bare Whoosh loop",
+                r.ingest.docs_per_s / r.bare.docs_per_s,
+                1.0,
+                "x",
+                at_least=True,
+            )
+        )
     if r.ingest:
         t.append(Target(7, "ingest peak RSS, process tree", r.ingest.peak_rss_mb, 400, "MB"))
         t.append(Target(7, "index + DB on disk / corpus bytes", r.ingest.disk_ratio, 3.0, "x"))
     if r.ingest and r.ingest_scale1 and r.corpus.scale > 1:
-        t.append(Target(7, f"docs/s at x{r.corpus.scale} / docs/s at x1", r.ingest.docs_per_s /
-                        r.ingest_scale1.docs_per_s, 0.75, "x", at_least=True))
+        t.append(
+            Target(
+                7,
+                f"docs/s at x{r.corpus.scale} / docs/s at x1",
+                r.ingest.docs_per_s / r.ingest_scale1.docs_per_s,
+                0.75,
+                "x",
+                at_least=True,
+            )
+        )
     if r.add:
         t.append(Target(7, f"{r.add.files} new docs searchable", r.add.seconds, 3.0, "s"))
     if r.rescan:
@@ -997,8 +1109,11 @@ def targets(r: Report) -> list[Target]:
         t.append(Target(4, "drop-to-searchable p50", r.daemon.p50_s, 1.5, "s"))
         t.append(Target(4, "drop-to-searchable p95", r.daemon.p95_s, 3.0, "s"))
         t.append(Target(4, "daemon RSS while ingesting", r.daemon.peak_rss_mb, 250, "MB"))
-        t.append(Target(4, "daemon stops on SIGTERM", r.daemon.stop_s if r.daemon.exit_code == 0 else None,
-                        10.0, "s"))
+        t.append(
+            Target(
+                4, "daemon stops on SIGTERM", r.daemon.stop_s if r.daemon.exit_code == 0 else None, 10.0, "s"
+            )
+        )
     if r.queries:
         t.append(Target(5, "query p50, with snippets", r.queries.p50_ms, 10, "ms"))
         t.append(Target(5, "query p95, with snippets", r.queries.p95_ms, 30, "ms"))
@@ -1007,10 +1122,26 @@ def targets(r: Report) -> list[Target]:
         t.append(Target(5, "`indexer search` process, daemon running", r.daemon.cli_search_s, 0.08, "s"))
     if r.known_item and r.known_item.spelling:
         sp = r.known_item.spelling
-        t.append(Target(18, "title with a slip: document in the top 10", sp["misspelled_top10"], 0.90, "",
-                        at_least=True))
-        t.append(Target(18, "rare word spelled right: no suggestion", sp["rare_no_suggestion"], 0.99, "",
-                        at_least=True))
+        t.append(
+            Target(
+                18,
+                "title with a slip: document in the top 10",
+                sp["misspelled_top10"],
+                0.90,
+                "",
+                at_least=True,
+            )
+        )
+        t.append(
+            Target(
+                18,
+                "rare word spelled right: no suggestion",
+                sp["rare_no_suggestion"],
+                0.99,
+                "",
+                at_least=True,
+            )
+        )
         t.append(Target(18, "fuzzy word~: precision", sp["fuzzy_precision"], 1.0, "", at_least=True))
     if r.alerts:
         t.append(Target(20, f"ingest docs/s lost to {r.alerts.alerts} alerts", r.alerts.cost * 100, 10, "%"))
@@ -1027,16 +1158,20 @@ def alert_queries(texts: Texts, count: int, seed: int = 13) -> list[str]:
     return [mix[i % len(mix)] for i in range(count)] if mix else []
 
 
-def measure_alerts(corpus: Path, sources: Sequence[str], scale: int, root: Path, texts: Texts,
-                   without: IngestFigures) -> AlertFigures:
+def measure_alerts(
+    corpus: Path, sources: Sequence[str], scale: int, root: Path, texts: Texts, without: IngestFigures
+) -> AlertFigures:
     """The cold ingest again in a fresh project with ALERTS alerts (file deliveries), and
     matching them all against one batch of new documents in-process."""
     project = Project.create(root)
     queries = alert_queries(texts, ALERTS)
     out = root / "alerts"
     out.mkdir()
-    tables = "".join(f'\n[[alerts]]\nname = "a{i}"\nquery = {json.dumps(q)}\nfile = "{out / f"a{i}.jsonl"}"\n'
-                     + ('lang = "en"\n' if i % 10 == 0 else "") for i, q in enumerate(queries))
+    tables = "".join(
+        f'\n[[alerts]]\nname = "a{i}"\nquery = {json.dumps(q)}\nfile = "{out / f"a{i}.jsonl"}"\n'
+        + ('lang = "en"\n' if i % 10 == 0 else "")
+        for i, q in enumerate(queries)
+    )
     project.config.write_text(project.config.read_text() + tables, encoding="utf-8")
     files, nbytes = write_copies(corpus, sources, project.inbox, range(scale))
     with_alerts = measure_cold_ingest(project, files, nbytes)
@@ -1061,11 +1196,20 @@ def measure_alerts(corpus: Path, sources: Sequence[str], scale: int, root: Path,
             engine.matching(requests, batch)
             timings.append((time.perf_counter() - started) * 1000)
     batch_ms = statistics.median(timings)
-    kinds = Counter("phrase" if q.startswith('"') else "two words" if " " in q else "rare word" for q in queries)
-    return AlertFigures(alerts=len(queries), queries=dict(kinds), examples=queries[:4], ingest=with_alerts,
-                        cost=1 - with_alerts.docs_per_s / without.docs_per_s,
-                        cpu_cost=with_alerts.cpu_s / without.cpu_s - 1, notices=notices, batch_ms=batch_ms,
-                        per_alert_ms=batch_ms / max(1, len(queries)))
+    kinds = Counter(
+        "phrase" if q.startswith('"') else "two words" if " " in q else "rare word" for q in queries
+    )
+    return AlertFigures(
+        alerts=len(queries),
+        queries=dict(kinds),
+        examples=queries[:4],
+        ingest=with_alerts,
+        cost=1 - with_alerts.docs_per_s / without.docs_per_s,
+        cpu_cost=with_alerts.cpu_s / without.cpu_s - 1,
+        notices=notices,
+        batch_ms=batch_ms,
+        per_alert_ms=batch_ms / max(1, len(queries)),
+    )
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -1082,17 +1226,31 @@ def _rows_ingest(label: str, f: IngestFigures) -> list[tuple[str, str]]:
     return [
         (f"{label}: files, MB", f"{f.files:,} files, {f.bytes / MB:.1f} MB -> {f.indexed:,} in the index"),
         (f"{label}: docs/s, MB/s", f"{_num(f.docs_per_s)} docs/s, {_num(f.mb_per_s, 2)} MB/s"),
-        (f"{label}: wall, CPU", f"{_num(f.wall_s)} s wall, {_num(f.cpu_s)} s CPU ({f.cpu_s / f.wall_s:.2f} cores)"),
-        (f"{label}: peak memory", f"{_num(f.peak_rss_mb)} MB RSS summed, {_num(f.peak_pss_mb)} MB PSS, "
-                                  f"at most {f.max_processes} process(es)"),
-        (f"{label}: on disk", f"DB {_num(f.db_mb)} MB + index {_num(f.index_mb)} MB = {f.disk_ratio:.2f}x corpus"),
+        (
+            f"{label}: wall, CPU",
+            f"{_num(f.wall_s)} s wall, {_num(f.cpu_s)} s CPU ({f.cpu_s / f.wall_s:.2f} cores)",
+        ),
+        (
+            f"{label}: peak memory",
+            f"{_num(f.peak_rss_mb)} MB RSS summed, {_num(f.peak_pss_mb)} MB PSS, "
+            f"at most {f.max_processes} process(es)",
+        ),
+        (
+            f"{label}: on disk",
+            f"DB {_num(f.db_mb)} MB + index {_num(f.index_mb)} MB = {f.disk_ratio:.2f}x corpus",
+        ),
         (f"{label}: says", f.summary),
     ]
 
 
 def _rows_bare(label: str, f: BareFigures) -> list[tuple[str, str]]:
-    return [(label, f"{_num(f.docs_per_s)} docs/s, {_num(f.wall_s)} s wall, {_num(f.cpu_s)} s CPU, "
-                    f"{_num(f.peak_rss_mb)} MB RSS, index {_num(f.index_mb)} MB")]
+    return [
+        (
+            label,
+            f"{_num(f.docs_per_s)} docs/s, {_num(f.wall_s)} s wall, {_num(f.cpu_s)} s CPU, "
+            f"{_num(f.peak_rss_mb)} MB RSS, index {_num(f.index_mb)} MB",
+        )
+    ]
 
 
 def measurement_rows(r: Report) -> list[tuple[str, str]]:
@@ -1107,73 +1265,152 @@ def measurement_rows(r: Report) -> list[tuple[str, str]]:
     if r.ingest_scale1 and scale > 1:
         rows += _rows_ingest("cold ingest x1", r.ingest_scale1)
         if r.ingest:
-            rows.append((f"ingest docs/s x1 -> x{scale}", f"{_num(r.ingest_scale1.docs_per_s)} -> "
-                         f"{_num(r.ingest.docs_per_s)} ({r.ingest.docs_per_s / r.ingest_scale1.docs_per_s:.2f}x); "
-                         f"time grew {r.ingest.wall_s / r.ingest_scale1.wall_s:.1f}x for {scale}x the files"))
+            rows.append(
+                (
+                    f"ingest docs/s x1 -> x{scale}",
+                    f"{_num(r.ingest_scale1.docs_per_s)} -> "
+                    f"{_num(r.ingest.docs_per_s)} ({r.ingest.docs_per_s / r.ingest_scale1.docs_per_s:.2f}x); "
+                    f"time grew {r.ingest.wall_s / r.ingest_scale1.wall_s:.1f}x for {scale}x the files",
+                )
+            )
     if r.bare_scale1 and scale > 1:
         rows += _rows_bare("bare Whoosh loop x1", r.bare_scale1)
         if r.bare:
-            rows.append((f"bare time x1 -> x{scale}", f"grew {r.bare.wall_s / r.bare_scale1.wall_s:.1f}x "
-                         f"(issue 7 measured {PEER_BARE_GROWTH}x at x10)"))
+            rows.append(
+                (
+                    f"bare time x1 -> x{scale}",
+                    f"grew {r.bare.wall_s / r.bare_scale1.wall_s:.1f}x "
+                    f"(issue 7 measured {PEER_BARE_GROWTH}x at x10)",
+                )
+            )
     if r.rescan:
         f = r.rescan
-        rows.append(("safety rescan (in-process)", f"{f.files:,} files: {f.seconds:.3f} s median of {f.runs} "
-                     f"(first {f.seconds_first:.3f} s), {f.files_read} files read, {f.changed} changes"))
+        rows.append(
+            (
+                "safety rescan (in-process)",
+                f"{f.files:,} files: {f.seconds:.3f} s median of {f.runs} "
+                f"(first {f.seconds_first:.3f} s), {f.files_read} files read, {f.changed} changes",
+            )
+        )
     if r.add:
-        rows.append((f"add {r.add.files} new docs", f"{r.add.seconds:.2f} s to searchable "
-                     f"({r.add.searchable}/{r.add.files} found); {r.add.summary}"))
+        rows.append(
+            (
+                f"add {r.add.files} new docs",
+                f"{r.add.seconds:.2f} s to searchable "
+                f"({r.add.searchable}/{r.add.files} found); {r.add.summary}",
+            )
+        )
     if r.daemon:
         d = r.daemon
-        rows.append(("daemon drop-to-searchable", f"p50 {d.p50_s:.2f} s, p95 {d.p95_s:.2f} s, max {d.max_s:.2f} s "
-                     f"({d.found}/{d.drops} found)"))
-        rows.append(("daemon memory, CPU", f"{_num(d.peak_rss_mb)} MB RSS summed ({_num(d.peak_pss_mb)} MB PSS) "
-                     f"while ingesting; idle "
-                     f"{d.idle_cpu_percent:.1f}% CPU over {d.idle_window_s:.0f} s"))
+        rows.append(
+            (
+                "daemon drop-to-searchable",
+                f"p50 {d.p50_s:.2f} s, p95 {d.p95_s:.2f} s, max {d.max_s:.2f} s ({d.found}/{d.drops} found)",
+            )
+        )
+        rows.append(
+            (
+                "daemon memory, CPU",
+                f"{_num(d.peak_rss_mb)} MB RSS summed ({_num(d.peak_pss_mb)} MB PSS) "
+                f"while ingesting; idle "
+                f"{d.idle_cpu_percent:.1f}% CPU over {d.idle_window_s:.0f} s",
+            )
+        )
         rows.append(("daemon stop (SIGTERM)", f"{d.stop_s:.2f} s, exit {d.exit_code}"))
     if r.queries:
         q = r.queries
         for name, c in q.classes.items():
-            rows.append((f"query {name}", f"p50 {_num(c['p50_ms'])} ms, p95 {_num(c['p95_ms'])} ms "
-                         f"({c['queries']} queries, e.g. {', '.join(c['examples'][:2])})"))
-        rows.append(("query, all classes", f"p50 {q.p50_ms:.1f} ms, p95 {q.p95_ms:.1f} ms over {q.measured} runs "
-                     f"via {q.api}, {q.failed} failed (bare searcher, no snippets, issue 5: "
-                     f"{PEER_SEARCHER_MS[0]} / {PEER_SEARCHER_MS[1]} ms)"))
-        rows.append(("`indexer search` process", f"{q.cli_search_s:.3f} s median of {len(q.cli_runs)} "
-                     f"({q.cli_query!r}, no daemon)"))
+            rows.append(
+                (
+                    f"query {name}",
+                    f"p50 {_num(c['p50_ms'])} ms, p95 {_num(c['p95_ms'])} ms "
+                    f"({c['queries']} queries, e.g. {', '.join(c['examples'][:2])})",
+                )
+            )
+        rows.append(
+            (
+                "query, all classes",
+                f"p50 {q.p50_ms:.1f} ms, p95 {q.p95_ms:.1f} ms over {q.measured} runs "
+                f"via {q.api}, {q.failed} failed (bare searcher, no snippets, issue 5: "
+                f"{PEER_SEARCHER_MS[0]} / {PEER_SEARCHER_MS[1]} ms)",
+            )
+        )
+        rows.append(
+            (
+                "`indexer search` process",
+                f"{q.cli_search_s:.3f} s median of {len(q.cli_runs)} ({q.cli_query!r}, no daemon)",
+            )
+        )
     if r.daemon:
         rows.append(("`indexer search`, daemon on", f"{r.daemon.cli_search_s:.3f} s median"))
     if r.alerts:
         a = r.alerts
         rows += _rows_ingest(f"cold ingest x{scale}, {a.alerts} alerts", a.ingest)
-        rows.append((f"{a.alerts} alerts: ingest cost", f"{a.cost * 100:.1f}% of docs/s, {a.cpu_cost * 100:+.1f}% CPU "
-                     f"seconds; {a.notices:,} notices "
-                     f"delivered ({', '.join(f'{n} {k}' for k, n in a.queries.items())}; e.g. "
-                     f"{', '.join(a.examples[:2])})"))
-        rows.append((f"{a.alerts} alerts on a batch of {ALERT_BATCH}", f"{a.batch_ms:.1f} ms matching "
-                     f"({a.per_alert_ms:.2f} ms per alert), median of 3, in-process"))
+        rows.append(
+            (
+                f"{a.alerts} alerts: ingest cost",
+                f"{a.cost * 100:.1f}% of docs/s, {a.cpu_cost * 100:+.1f}% CPU "
+                f"seconds; {a.notices:,} notices "
+                f"delivered ({', '.join(f'{n} {k}' for k, n in a.queries.items())}; e.g. "
+                f"{', '.join(a.examples[:2])})",
+            )
+        )
+        rows.append(
+            (
+                f"{a.alerts} alerts on a batch of {ALERT_BATCH}",
+                f"{a.batch_ms:.1f} ms matching ({a.per_alert_ms:.2f} ms per alert), median of 3, in-process",
+            )
+        )
     if r.known_item:
         k = r.known_item
         for label, m in (("title words", k.title), ("8 body words", k.body)):
-            rows.append((f"known item, {label}", f"success@1 {m['success_at_1']:.3f}, MRR@10 {m['mrr_at_10']:.3f} "
-                         f"over {int(m['n'])} documents ({k.method})"))
+            rows.append(
+                (
+                    f"known item, {label}",
+                    f"success@1 {m['success_at_1']:.3f}, MRR@10 {m['mrr_at_10']:.3f} "
+                    f"over {int(m['n'])} documents ({k.method})",
+                )
+            )
         if k.spelling:
             sp = k.spelling
-            rows.append(("known item, title with a slip", f"in the top 10 {sp['misspelled_top10']:.3f}, success@1 "
-                         f"{sp['misspelled']['success_at_1']:.3f} over {int(sp['misspelled']['n'])} documents"))
-            rows.append(("rare words (1-4 documents)", f"no suggestion {sp['rare_no_suggestion']:.3f} over "
-                         f"{sp['rare_words']} words"))
-            rows.append(("fuzzy word~ precision", f"{sp['fuzzy_precision']:.3f} over {sp['fuzzy_hits']} hits of "
-                         f"{sp['fuzzy_queries']} queries"))
+            rows.append(
+                (
+                    "known item, title with a slip",
+                    f"in the top 10 {sp['misspelled_top10']:.3f}, success@1 "
+                    f"{sp['misspelled']['success_at_1']:.3f} over {int(sp['misspelled']['n'])} documents",
+                )
+            )
+            rows.append(
+                (
+                    "rare words (1-4 documents)",
+                    f"no suggestion {sp['rare_no_suggestion']:.3f} over {sp['rare_words']} words",
+                )
+            )
+            rows.append(
+                (
+                    "fuzzy word~ precision",
+                    f"{sp['fuzzy_precision']:.3f} over {sp['fuzzy_hits']} hits of "
+                    f"{sp['fuzzy_queries']} queries",
+                )
+            )
     return rows
 
 
 def peer_rows(r: Report) -> list[tuple[str, str, str, str]]:
     rows = []
     if r.ingest:
-        rows.append(("indexer (this run)", _num(r.ingest.docs_per_s), _num(r.ingest.peak_rss_mb, 0), "measured now"))
+        rows.append(
+            ("indexer (this run)", _num(r.ingest.docs_per_s), _num(r.ingest.peak_rss_mb, 0), "measured now")
+        )
     if r.bare:
-        rows.append(("bare Whoosh loop (this run)", _num(r.bare.docs_per_s), _num(r.bare.peak_rss_mb, 0),
-                     "measured now"))
+        rows.append(
+            (
+                "bare Whoosh loop (this run)",
+                _num(r.bare.docs_per_s),
+                _num(r.bare.peak_rss_mb, 0),
+                "measured now",
+            )
+        )
     for name, rate, rss in PEERS:
         rows.append((name, _num(rate), _num(rss, 0), "issue 7, measured elsewhere"))
     return rows
@@ -1186,8 +1423,11 @@ def render(r: Report) -> str:
         f"indexer bench: {c.source} x{c.scale}: {c.files:,} files, {c.bytes / MB:.1f} MB "
         f"({c.articles:,} articles); {env['cpus']} cores, Python {env['python']}, git {env['git']}",
         f"load average {env['load_before']:.1f} at the start, {env['load_after'] or 0:.1f} at the end"
-        + ("  (other work on this machine: figures are pessimistic)"
-           if max(env["load_before"], env["load_after"] or 0) > 0.5 * (env["cpus"] or 1) else ""),
+        + (
+            "  (other work on this machine: figures are pessimistic)"
+            if max(env["load_before"], env["load_after"] or 0) > 0.5 * (env["cpus"] or 1)
+            else ""
+        ),
         "",
     ]
     rows = measurement_rows(r)
@@ -1203,7 +1443,9 @@ def render(r: Report) -> str:
         value = "-" if t.value is None else f"{t.value:,.3g}" if t.unit in ("x", "s") else f"{t.value:,.1f}"
         if t.unit == "files" and t.value is not None:
             value = f"{t.value:,.0f}"
-        out.append(f"  {_mark(t.ok):<4}  issue {t.issue}  {t.name:<{tw}}  {value:>8} {t.unit:<5} {op} {t.limit:g}")
+        out.append(
+            f"  {_mark(t.ok):<4}  issue {t.issue}  {t.name:<{tw}}  {value:>8} {t.unit:<5} {op} {t.limit:g}"
+        )
     out += ["", "peers (docs/s, peak RSS MB; issue 7's figures are BBC x10 on 2 cores)"]
     pw = max(len(p[0]) for p in peer_rows(r))
     for name, rate, rss, where in peer_rows(r):
@@ -1215,8 +1457,10 @@ def render(r: Report) -> str:
 def to_json(r: Report) -> dict[str, Any]:
     data = asdict(r)
     data["targets"] = [{**asdict(t), "ok": t.ok} for t in targets(r)]
-    data["peers"] = [{"name": name, "docs_per_s": rate, "peak_rss_mb": rss, "source": "issue 7, measured elsewhere"}
-                     for name, rate, rss in PEERS]
+    data["peers"] = [
+        {"name": name, "docs_per_s": rate, "peak_rss_mb": rss, "source": "issue 7, measured elsewhere"}
+        for name, rate, rss in PEERS
+    ]
     ratios: dict[str, float | None] = {"indexer_vs_bare": None, "scale_docs_per_s": None}
     if r.ingest and r.bare:
         ratios["indexer_vs_bare"] = r.ingest.docs_per_s / r.bare.docs_per_s
@@ -1232,8 +1476,9 @@ def to_json(r: Report) -> dict[str, Any]:
 def _environment() -> dict[str, Any]:
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -1245,9 +1490,16 @@ def _environment() -> dict[str, Any]:
         whoosh = version("whoosh-reloaded")
     except Exception:
         whoosh = "?"
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "whoosh": whoosh, "git": head + dirty,
-            "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "load_before": os.getloadavg()[0], "load_after": None}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "whoosh": whoosh,
+        "git": head + dirty,
+        "platform": platform.platform(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "load_before": os.getloadavg()[0],
+        "load_after": None,
+    }
 
 
 def say(message: str) -> None:
@@ -1297,7 +1549,9 @@ class Runner:
         if self.wants("ingest") or any(self.wants(s) for s in NEEDS_INDEX):
             r.ingest = self.section("cold ingest", measure_cold_ingest, self.main, files, nbytes)
         if self.wants("bare"):
-            r.bare = self.section("bare Whoosh loop", measure_bare, self.main.inbox, self.tmp / "bare", nbytes)
+            r.bare = self.section(
+                "bare Whoosh loop", measure_bare, self.main.inbox, self.tmp / "bare", nbytes
+            )
         if self.wants("scaling"):
             self.run_scale1()
         if r.ingest is not None:
@@ -1316,7 +1570,9 @@ class Runner:
         files1, bytes1 = write_copies(self.corpus, self.sources, small.inbox, [0])
         r.ingest_scale1 = self.section("cold ingest x1", measure_cold_ingest, small, files1, bytes1)
         if self.wants("bare"):
-            r.bare_scale1 = self.section("bare Whoosh loop x1", measure_bare, small.inbox, self.tmp / "bare1", bytes1)
+            r.bare_scale1 = self.section(
+                "bare Whoosh loop x1", measure_bare, small.inbox, self.tmp / "bare1", bytes1
+            )
 
     def run_on_index(self) -> None:
         r, texts, scale = self.report, self.texts, self.args.scale
@@ -1324,19 +1580,36 @@ class Runner:
         if self.wants("rescan"):
             r.rescan = self.section("safety rescan", measure_rescan, self.main)
         if self.wants("add"):
-            r.add = self.section("add new docs", measure_add, self.main, self.corpus, self.sources,
-                                 self.plan.add_files, scale)
+            r.add = self.section(
+                "add new docs", measure_add, self.main, self.corpus, self.sources, self.plan.add_files, scale
+            )
         if self.wants("query"):
             r.queries = self.section("queries", measure_queries, self.main, texts, self.plan)
         if self.wants("known"):
             r.known_item = self.section("known-item retrieval", measure_known_item, self.main, self.plan)
         if self.wants("daemon"):
             cli_query = r.queries.cli_query if r.queries else _cli_query(build_queries(texts, 1))
-            r.daemon = self.section("daemon", measure_daemon, self.main, self.corpus, self.sources, self.plan,
-                                    scale + 1, cli_query)
+            r.daemon = self.section(
+                "daemon",
+                measure_daemon,
+                self.main,
+                self.corpus,
+                self.sources,
+                self.plan,
+                scale + 1,
+                cli_query,
+            )
         if self.wants("alerts") and r.ingest is not None:
-            r.alerts = self.section("alerts", measure_alerts, self.corpus, self.sources, scale, self.tmp / "alerts",
-                                    texts, r.ingest)
+            r.alerts = self.section(
+                "alerts",
+                measure_alerts,
+                self.corpus,
+                self.sources,
+                scale,
+                self.tmp / "alerts",
+                texts,
+                r.ingest,
+            )
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -1345,15 +1618,26 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Benchmark indexer: cold ingest against a bare Whoosh loop, scaling, adding documents, "
         "the safety rescan, the daemon's drop-to-searchable latency, query latency and known-item retrieval.",
     )
-    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS),
-                        help="folder of .txt files (default: ../shared/corpora/bbc beside the repo)")
-    parser.add_argument("--scale", type=int, default=1, help="copies of the corpus, each varied a little (default 1)")
+    parser.add_argument(
+        "--corpus",
+        default=str(DEFAULT_CORPUS),
+        help="folder of .txt files (default: ../shared/corpora/bbc beside the repo)",
+    )
+    parser.add_argument(
+        "--scale", type=int, default=1, help="copies of the corpus, each varied a little (default 1)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON on stdout (the table goes to stderr)")
-    parser.add_argument("--quick", action="store_true", help="a small subset and few repetitions (smoke test)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a small subset and few repetitions (smoke test)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the tmp folder (projects, logs)")
-    parser.add_argument("--only", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=[],
-                        help=f"comma-separated sections: {', '.join(SECTIONS)} ({', '.join(NEEDS_INDEX)} "
-                        "also run the cold ingest they measure)")
+    parser.add_argument(
+        "--only",
+        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+        default=[],
+        help=f"comma-separated sections: {', '.join(SECTIONS)} ({', '.join(NEEDS_INDEX)} "
+        "also run the cold ingest they measure)",
+    )
     args = parser.parse_args(argv)
     if args.scale < 1:
         parser.error("--scale must be 1 or more")

@@ -102,7 +102,7 @@ def known_item(
         body = engine.bodies(searcher, [docnum]).get(docnum, "")
         if words := _words(title):
             title_ranks.append(rank(" ".join(words), stored))
-        rest = body[len(title):] if body.startswith(title) else body
+        rest = body[len(title) :] if body.startswith(title) else body
         first = _SENTENCE_END.split(rest.strip(), maxsplit=1)[0]
         if distinctive := _distinctive(searcher, first, lang):
             body_ranks.append(rank(f"body:({' '.join(distinctive)})", stored))
@@ -181,9 +181,15 @@ def spelling(
         if found is None:
             misses.append((int(stored["id"]), query))
 
-    lexicon = [w.decode("utf-8") for w in reader.lexicon(WORDS_FIELD)] if WORDS_FIELD in reader.indexed_field_names() else []
+    lexicon = (
+        [w.decode("utf-8") for w in reader.lexicon(WORDS_FIELD)]
+        if WORDS_FIELD in reader.indexed_field_names()
+        else []
+    )
     lo, hi = RARE_DOCS
-    rare = [w for w in lexicon if len(w) >= 4 and w.isalpha() and lo <= reader.doc_frequency(WORDS_FIELD, w) <= hi]
+    rare = [
+        w for w in lexicon if len(w) >= 4 and w.isalpha() and lo <= reader.doc_frequency(WORDS_FIELD, w) <= hi
+    ]
     rare = rng.sample(rare, min(sample, len(rare)))
     suggested = []
     for word in rare:
@@ -193,8 +199,11 @@ def spelling(
 
     # Words in 0.5-5% of the documents (in two, in a small collection).
     least, most = max(2, 0.005 * len(live)), max(2, 0.05 * len(live))
-    common = [w for w in lexicon if len(w) >= MIN_SLIP_LENGTH and w.isalpha()
-              and least <= reader.doc_frequency(WORDS_FIELD, w) <= most]
+    common = [
+        w
+        for w in lexicon
+        if len(w) >= MIN_SLIP_LENGTH and w.isalpha() and least <= reader.doc_frequency(WORDS_FIELD, w) <= most
+    ]
     fuzzy = [slip(w, rng) for w in rng.sample(common, min(sample // 4, len(common)))]
     checked = 0
     imprecise: list[tuple[str, int]] = []

@@ -99,7 +99,9 @@ def body_of(data: bytes, options: AnalyzeOptions | None = None) -> str:
     """
     opts = options or AnalyzeOptions()
     text = decode.decode(data).text
-    return pagefurniture.remove(boilerplate.remove(normalize.normalize(text), opts.boilerplate_rules).body).body
+    return pagefurniture.remove(
+        boilerplate.remove(normalize.normalize(text), opts.boilerplate_rules).body
+    ).body
 
 
 def _raw(path: Path, data: bytes | None = None) -> RawFile:
@@ -133,10 +135,13 @@ def _analyze_file(path: str) -> dict[str, Any]:
         "line_group": outcome.line_group,
         "body_sha256": outcome.body_sha256,
         # key -> occurrences of each short line, for learned furniture
-        "short_lines": dict(Counter(
-            boilerplate.line_key(line.strip()) for line in outcome.body.split("\n")
-            if line.strip() and len(line.strip()) <= boilerplate.LEARNED_MAX_CHARS
-        )),
+        "short_lines": dict(
+            Counter(
+                boilerplate.line_key(line.strip())
+                for line in outcome.body.split("\n")
+                if line.strip() and len(line.strip()) <= boilerplate.LEARNED_MAX_CHARS
+            )
+        ),
         "title_is_first_line": outcome.title == first_line,
         "unchanged": normalized == _whitespace_only(text),
         "stage_ms": {**outcome.stage_ms, "raw langdetect": raw_ms},
@@ -689,7 +694,9 @@ def _check_bbc_learned(report: Report, good: list[dict[str, Any]], lines: int) -
     learned: dict[str, set[bytes]] = {}
     for group, texts in bodies.items():
         stories = Counter(key for short in texts.values() for key in short)
-        learned[group] = {k for k, n in stories.items() if boilerplate.is_furniture(n, len(texts), minimum, fraction)}
+        learned[group] = {
+            k for k, n in stories.items() if boilerplate.is_furniture(n, len(texts), minimum, fraction)
+        }
     removed = sum(n for r in good for k, n in r["short_lines"].items() if k in learned[r["line_group"]])
     report.checks.append(
         Check(
@@ -712,7 +719,11 @@ def _check_learned_injection(report: Report, runner: _Runner, bbc_files: list[Pa
     for path in bbc_files:
         site = path.parent.name.upper()
         masthead = f"THE {site} HERALD | Independent news since 1901"
-        footer = f"Got a story? Call the {path.parent.name} desk on 020 7946 0{len(site)}00." if rng.random() < 0.6 else None
+        footer = (
+            f"Got a story? Call the {path.parent.name} desk on 020 7946 0{len(site)}00."
+            if rng.random() < 0.6
+            else None
+        )
         jobs.append((str(path), masthead, footer))
     pages = runner.map(_site_furniture, jobs)
     defaults = IngestConfig()
@@ -723,8 +734,11 @@ def _check_learned_injection(report: Report, runner: _Runner, bbc_files: list[Pa
     for folder, docs in by_folder.items():
         stories = Counter(key for short in docs.values() for key in short)
         learned[folder] = {
-            k for k, n in stories.items()
-            if boilerplate.is_furniture(n, len(docs), defaults.learn_min_documents, defaults.learn_min_fraction)
+            k
+            for k, n in stories.items()
+            if boilerplate.is_furniture(
+                n, len(docs), defaults.learn_min_documents, defaults.learn_min_fraction
+            )
         }
     same = 0
     wrong = []
@@ -948,7 +962,9 @@ def is_headline(title: str, first_line: str, truth: dict[str, Any]) -> bool:
 
 
 def _check_webnews(report: Report, runner: _Runner, folder: Path, sample: int | None) -> None:
-    truths = [json.loads(line) for line in (folder / "truth.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    truths = [
+        json.loads(line) for line in (folder / "truth.jsonl").read_text(encoding="utf-8").splitlines() if line
+    ]
     chosen = _spread(list(enumerate(truths)), sample)
     pages = runner.map(_webnews_page, [str(folder / truth["file"]) for _, truth in chosen])
     ours, raw = Segments(), Segments()
@@ -1089,13 +1105,20 @@ def _check_header_body(
         a, b = rng.sample(langs, 2)
         path_a, path_b = rng.choice(pools[a]), rng.choice(pools[b])
         texts = [body_of(Path(p).read_bytes()) for p in (path_a, path_b)]
-        if min(len(t.partition("\n\n")[2]) for t in texts) < _HEADER_CHARS or min(map(len, texts)) < _BODY_MIN_CHARS:
+        if (
+            min(len(t.partition("\n\n")[2]) for t in texts) < _HEADER_CHARS
+            or min(map(len, texts)) < _BODY_MIN_CHARS
+        ):
             continue
         jobs += [(path_a, path_b), (path_b, path_a)]
         wanted += [b, a]
     results = runner.map(_header_over_body, jobs)
     right = sum(_same_language(got, want) for got, want in zip(results, wanted, strict=False))
-    wrong = Counter(f"{want} body got {got}" for got, want in zip(results, wanted, strict=False) if not _same_language(got, want))
+    wrong = Counter(
+        f"{want} body got {got}"
+        for got, want in zip(results, wanted, strict=False)
+        if not _same_language(got, want)
+    )
     report.checks.append(
         Check(
             "language: header in another language, body's wins",

@@ -30,8 +30,15 @@ class AlertDef:
     origin: str = "database"  # or "config"
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "query": self.query, "lang": list(self.langs), "source": list(self.sources),
-                "every_copy": self.every_copy, "deliveries": list(self.deliveries), "origin": self.origin}
+        return {
+            "name": self.name,
+            "query": self.query,
+            "lang": list(self.langs),
+            "source": list(self.sources),
+            "every_copy": self.every_copy,
+            "deliveries": list(self.deliveries),
+            "origin": self.origin,
+        }
 
 
 def delivery(kind: str, target: str, base: str | None = None) -> str:
@@ -56,23 +63,38 @@ def _from_config(config: Config) -> list[AlertDef]:
     for a in config.alerts:
         base = str(config.base_dir)
         deliveries = tuple(
-            [delivery("file", t, base) for t in a.file] + [delivery("exec", t) for t in a.exec]
+            [delivery("file", t, base) for t in a.file]
+            + [delivery("exec", t) for t in a.exec]
             + [delivery("webhook", t) for t in a.webhook]
         )
-        found.append(AlertDef(a.name, a.query, _split(a.lang), _split(a.source), a.every_copy, deliveries, "config"))
+        found.append(
+            AlertDef(a.name, a.query, _split(a.lang), _split(a.source), a.every_copy, deliveries, "config")
+        )
     return found
 
 
 def _from_row(row: Alert) -> AlertDef:
-    return AlertDef(row.name, row.query, _split([row.langs]), _split([row.sources]), row.every_copy,
-                    tuple(json.loads(row.deliveries)), "database")
+    return AlertDef(
+        row.name,
+        row.query,
+        _split([row.langs]),
+        _split([row.sources]),
+        row.every_copy,
+        tuple(json.loads(row.deliveries)),
+        "database",
+    )
 
 
 def stored_row(alert: AlertDef) -> dict[str, object]:
     """The columns of ``alert`` as `alerts add` stores it."""
-    return {"name": alert.name, "query": alert.query, "langs": ",".join(alert.langs),
-            "sources": ",".join(alert.sources), "every_copy": alert.every_copy,
-            "deliveries": json.dumps(list(alert.deliveries))}
+    return {
+        "name": alert.name,
+        "query": alert.query,
+        "langs": ",".join(alert.langs),
+        "sources": ",".join(alert.sources),
+        "every_copy": alert.every_copy,
+        "deliveries": json.dumps(list(alert.deliveries)),
+    }
 
 
 def load_alerts(config: Config, db: Database) -> list[AlertDef]:
@@ -84,8 +106,10 @@ def load_alerts(config: Config, db: Database) -> list[AlertDef]:
     for alert in stored:
         if alert.name in names:
             where = config.source or "config.toml"
-            raise ConfigError(f"alert {alert.name!r} is defined twice: in {where} and in the database "
-                              f"(`indexer alerts remove {alert.name}`, or rename one)")
+            raise ConfigError(
+                f"alert {alert.name!r} is defined twice: in {where} and in the database "
+                f"(`indexer alerts remove {alert.name}`, or rename one)"
+            )
     return configured + stored
 
 
@@ -100,4 +124,6 @@ def check_queries(alerts: list[AlertDef]) -> None:
         try:
             parse(alert.query, date.today())
         except QueryError as e:
-            raise ConfigError(f"alert {alert.name!r}: {e}" + (f" (hint: {e.hint})" if e.hint else "")) from None
+            raise ConfigError(
+                f"alert {alert.name!r}: {e}" + (f" (hint: {e.hint})" if e.hint else "")
+            ) from None

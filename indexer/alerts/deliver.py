@@ -30,8 +30,13 @@ def one_at_a_time(delivery: str) -> bool:
     return not delivery.startswith("file:")
 
 
-def deliver(delivery: str, lines: Sequence[str], settings: DeliveryConfig,
-            should_stop: Callable[[], bool] = lambda: False, alert: str = "") -> None:
+def deliver(
+    delivery: str,
+    lines: Sequence[str],
+    settings: DeliveryConfig,
+    should_stop: Callable[[], bool] = lambda: False,
+    alert: str = "",
+) -> None:
     """Deliver JSON ``lines`` (one per match; exec and webhook take one at a time)."""
     kind, _, target = delivery.partition(":")
     if kind == "file":
@@ -62,8 +67,14 @@ def _append(path: str, lines: Sequence[str]) -> None:
 def _run(command: str, line: str, timeout: float, alert: str) -> None:
     env = {**os.environ, "INDEXER_ALERT": alert}
     # Its own process group, so a timeout ends the command's children too.
-    proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
     try:
         _, stderr = proc.communicate((line + "\n").encode("utf-8"), timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -76,8 +87,12 @@ def _run(command: str, line: str, timeout: float, alert: str) -> None:
 
 
 def _post(url: str, line: str, settings: DeliveryConfig, should_stop: Callable[[], bool]) -> None:
-    request = urllib.request.Request(url, data=line.encode("utf-8"), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "indexer-alerts"})
+    request = urllib.request.Request(
+        url,
+        data=line.encode("utf-8"),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "indexer-alerts"},
+    )
     delay = FIRST_BACKOFF_SECONDS
     problem = ""
     for attempt in range(1, settings.webhook_attempts + 1):

@@ -35,7 +35,16 @@ if TYPE_CHECKING:
     from indexer.jobs import Context
     from indexer.search.engine import Hit, SearchEngine, SearchOptions
 
-__all__ = ["PassResult", "backfill", "dry_run", "evaluating", "new_marks", "payload", "prepare_marks", "run_pass"]
+__all__ = [
+    "PassResult",
+    "backfill",
+    "dry_run",
+    "evaluating",
+    "new_marks",
+    "payload",
+    "prepare_marks",
+    "run_pass",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +68,15 @@ class PassResult:
     match_ms: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"alerts": self.alerts, "changes": self.changes, "matched": self.matched, "notices": self.notices,
-                "delivered": self.delivered, "failed": len(self.failed), "match_ms": round(self.match_ms, 1)}
+        return {
+            "alerts": self.alerts,
+            "changes": self.changes,
+            "matched": self.matched,
+            "notices": self.notices,
+            "delivered": self.delivered,
+            "failed": len(self.failed),
+            "match_ms": round(self.match_ms, 1),
+        }
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -79,8 +95,23 @@ def payload(alert: str, hit: Hit) -> dict[str, Any]:
     from indexer.search.render import hit_dict
 
     shown = hit_dict(hit, 0)
-    return {"alert": alert, **{k: shown[k] for k in ("id", "title", "path", "source", "language", "published",
-                                                       "ingested", "snippet", "cluster")}}
+    return {
+        "alert": alert,
+        **{
+            k: shown[k]
+            for k in (
+                "id",
+                "title",
+                "path",
+                "source",
+                "language",
+                "published",
+                "ingested",
+                "snippet",
+                "cluster",
+            )
+        },
+    }
 
 
 @contextmanager
@@ -114,8 +145,13 @@ def _new_marks(session: Any, alert: AlertDef, seq: int, deliveries_from: int | N
         alert_db.ensure_mark(session, alert.name, d, seq if deliveries_from is None else deliveries_from)
 
 
-def run_pass(ctx: Context, engine: SearchEngine, alerts: list[AlertDef] | None = None,
-             should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None) -> PassResult:
+def run_pass(
+    ctx: Context,
+    engine: SearchEngine,
+    alerts: list[AlertDef] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    now: datetime | None = None,
+) -> PassResult:
     """Match every alert against the changes now searchable, then deliver."""
     result = PassResult()
     alerts = load_alerts(ctx.config, ctx.db) if alerts is None else alerts
@@ -139,8 +175,11 @@ def prepare_marks(ctx: Context, alerts: list[AlertDef], upto: int | None = None)
     becomes searchable from now on (``upto``: the index's checkpoint)."""
     with ctx.db.read() as session:
         marks = alert_db.all_marks(session)
-    fresh = [a for a in alerts if (a.name, alert_db.MATCHING) not in marks
-             or any((a.name, d) not in marks for d in a.deliveries)]
+    fresh = [
+        a
+        for a in alerts
+        if (a.name, alert_db.MATCHING) not in marks or any((a.name, d) not in marks for d in a.deliveries)
+    ]
     if fresh and upto is None:
         upto = ctx.index.checkpoint()
         if upto is None:  # no index yet: from the database's changes
@@ -148,7 +187,9 @@ def prepare_marks(ctx: Context, alerts: list[AlertDef], upto: int | None = None)
                 upto = store.current_seq(session)
     if not fresh:
         return
-    with ctx.db.write(exclusive=False) as session:  # one transaction for all: 200 alerts are 200 commits otherwise
+    with ctx.db.write(
+        exclusive=False
+    ) as session:  # one transaction for all: 200 alerts are 200 commits otherwise
         for alert in fresh:
             matching = marks.get((alert.name, alert_db.MATCHING))
             _new_marks(session, alert, matching.seq if matching is not None else upto or 0)
@@ -169,16 +210,23 @@ def _match(ctx: Context, engine: SearchEngine, alerts: list[AlertDef], upto: int
                 changed = alert_db.changed_documents(session, after, upto, CHUNK_DOCUMENTS)
             until = changed[-1][1] if len(changed) == CHUNK_DOCUMENTS else upto
             t0 = time.perf_counter()
-            hits = engine.matching([(a.query, options_of(a)) for a in group], [doc_id for doc_id, _, _ in changed])
+            hits = engine.matching(
+                [(a.query, options_of(a)) for a in group], [doc_id for doc_id, _, _ in changed]
+            )
             result.match_ms += (time.perf_counter() - t0) * 1000
             result.changes += len(changed)
             _record(ctx, engine, list(zip(group, hits, strict=True)), changed, result, until)
             after = until
 
 
-def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list[Hit]]],
-            documents: Sequence[tuple[int, int, int]], result: PassResult | None,
-            until: int | None = None) -> int:
+def _record(
+    ctx: Context,
+    engine: SearchEngine,
+    found: list[tuple[AlertDef, list[Hit]]],
+    documents: Sequence[tuple[int, int, int]],
+    result: PassResult | None,
+    until: int | None = None,
+) -> int:
     """Record each alert's matches among ``documents`` ((id, seq, cluster), in seq order)
     and, given ``until``, move the alerts' matching marks there in the same transaction:
     a document matched before is not again; a copy of a notified story is folded into its
@@ -199,19 +247,33 @@ def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list
     if matched:
         folding = [alert.name for alert, _, _ in matched if not alert.every_copy]
         with ctx.db.read() as session:
-            known = alert_db.known_matches(session, [alert.name for alert, _, _ in matched],
-                                           sorted({row[0] for _, _, rows in matched for row in rows}))
+            known = alert_db.known_matches(
+                session,
+                [alert.name for alert, _, _ in matched],
+                sorted({row[0] for _, _, rows in matched for row in rows}),
+            )
             if folding:
-                clusters = sorted({row[2] for alert, _, rows in matched if not alert.every_copy for row in rows})
+                clusters = sorted(
+                    {row[2] for alert, _, rows in matched if not alert.every_copy for row in rows}
+                )
                 notices = alert_db.notices_of_clusters(session, folding, clusters)
     now = datetime.now(UTC)
 
     def match(alert: AlertDef, hit: Hit, seq: int, cluster: int) -> dict[str, Any]:
-        return {"alert": alert.name, "document_id": hit.id, "seq": seq, "cluster": cluster, "folded_into": None,
-                "matched_at": now, "payload": json.dumps(payload(alert.name, hit), ensure_ascii=False)}
+        return {
+            "alert": alert.name,
+            "document_id": hit.id,
+            "seq": seq,
+            "cluster": cluster,
+            "folded_into": None,
+            "matched_at": now,
+            "payload": json.dumps(payload(alert.name, hit), ensure_ascii=False),
+        }
 
     # The first of each story not notified yet is a notice; the others fold into one.
-    plans: list[tuple[AlertDef, dict[int, Hit], dict[int, tuple[int, int, int]], list[tuple[int, int, int]]]] = []
+    plans: list[
+        tuple[AlertDef, dict[int, Hit], dict[int, tuple[int, int, int]], list[tuple[int, int, int]]]
+    ] = []
     for alert, by_id, rows in matched:
         firsts: dict[int, tuple[int, int, int]] = {}  # cluster (every copy: document) -> row
         later: list[tuple[int, int, int]] = []
@@ -224,13 +286,18 @@ def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list
             else:
                 later.append(row)
         plans.append((alert, by_id, firsts, later))
-    engine.add_snippets([(alert.query, [by_id[row[0]] for row in firsts.values()])
-                         for alert, by_id, firsts, _ in plans])
-    new_notices = [(alert, [(key, match(alert, by_id[row[0]], row[1], row[2])) for key, row in firsts.items()])
-                   for alert, by_id, firsts, _ in plans]
+    engine.add_snippets(
+        [(alert.query, [by_id[row[0]] for row in firsts.values()]) for alert, by_id, firsts, _ in plans]
+    )
+    new_notices = [
+        (alert, [(key, match(alert, by_id[row[0]], row[1], row[2])) for key, row in firsts.items()])
+        for alert, by_id, firsts, _ in plans
+    ]
     # A copy's payload has no snippet: copies are never sent (nor shown by `alerts show`).
-    copies = [(alert, [(row[2], match(alert, by_id[row[0]], row[1], row[2])) for row in later])
-              for alert, by_id, _, later in plans]
+    copies = [
+        (alert, [(row[2], match(alert, by_id[row[0]], row[1], row[2])) for row in later])
+        for alert, by_id, _, later in plans
+    ]
     with ctx.db.write(exclusive=False) as session:
         ids = iter(alert_db.insert_matches(session, [m for _, ms in new_notices for _, m in ms], ids=True))
         notice_of = {(alert.name, key): next(ids) for alert, ms in new_notices for key, _ in ms}
@@ -248,8 +315,9 @@ def _record(ctx: Context, engine: SearchEngine, found: list[tuple[AlertDef, list
     return added
 
 
-def _deliver_all(ctx: Context, alerts: list[AlertDef], result: PassResult, should_stop: Callable[[], bool],
-                 now: datetime) -> None:
+def _deliver_all(
+    ctx: Context, alerts: list[AlertDef], result: PassResult, should_stop: Callable[[], bool], now: datetime
+) -> None:
     """Deliver what is due; file deliveries are recorded together at the end (a commit
     each would cost 200 alerts as many disk syncs): a crash before that record appends
     this pass's lines again, never skips one."""
@@ -274,8 +342,16 @@ def _deliver_all(ctx: Context, alerts: list[AlertDef], result: PassResult, shoul
             _record_deliveries(ctx, delivered, failed, marks, result)
 
 
-def _deliver(ctx: Context, alert: AlertDef, d: str, after: int, upto: int, delivered: list[tuple[str, str, int, int]],
-             failed: list[tuple[str, str, str]], should_stop: Callable[[], bool]) -> None:
+def _deliver(
+    ctx: Context,
+    alert: AlertDef,
+    d: str,
+    after: int,
+    upto: int,
+    delivered: list[tuple[str, str, int, int]],
+    failed: list[tuple[str, str, str]],
+    should_stop: Callable[[], bool],
+) -> None:
     with ctx.db.read() as session:
         pending = alert_db.pending_notices(session, alert.name, after, upto)
     batches = [[n] for n in pending] if one_at_a_time(d) else [pending]
@@ -293,14 +369,21 @@ def _deliver(ctx: Context, alert: AlertDef, d: str, after: int, upto: int, deliv
             # A command or a request is slow beside a commit: each is recorded at once, so a
             # crash re-sends at most the one in flight.
             with ctx.db.write(exclusive=False) as session:
-                alert_db.record_delivered(session, alert.name, d, batch[-1].seq, len(batch), datetime.now(UTC))
+                alert_db.record_delivered(
+                    session, alert.name, d, batch[-1].seq, len(batch), datetime.now(UTC)
+                )
             delivered.append((alert.name, d, batch[-1].seq, 0))
         else:
             delivered.append((alert.name, d, batch[-1].seq, len(batch)))
 
 
-def _record_deliveries(ctx: Context, delivered: list[tuple[str, str, int, int]], failed: list[tuple[str, str, str]],
-                       marks: dict[tuple[str, str], Any], result: PassResult) -> None:
+def _record_deliveries(
+    ctx: Context,
+    delivered: list[tuple[str, str, int, int]],
+    failed: list[tuple[str, str, str]],
+    marks: dict[tuple[str, str], Any],
+    result: PassResult,
+) -> None:
     now = datetime.now(UTC)
     with ctx.db.write(exclusive=False) as session:
         for alert, d, seq, count in delivered:
@@ -310,12 +393,15 @@ def _record_deliveries(ctx: Context, delivered: list[tuple[str, str, int, int]],
         for alert, d, error in failed:
             mark = marks.get((alert, d))
             failures = (mark.failures if mark is not None else 0) + 1
-            alert_db.record_failure(session, alert, d, error, now, now + timedelta(seconds=retry_delay(failures)))
+            alert_db.record_failure(
+                session, alert, d, error, now, now + timedelta(seconds=retry_delay(failures))
+            )
             result.failed.append(f"{alert} {d}: {error}")
 
 
-def dry_run(ctx: Context, engine: SearchEngine, alert: AlertDef, since: datetime | None
-            ) -> list[tuple[dict[str, Any], list[int]]]:
+def dry_run(
+    ctx: Context, engine: SearchEngine, alert: AlertDef, since: datetime | None
+) -> list[tuple[dict[str, Any], list[int]]]:
     """What ``alert`` would have fired on the documents ingested since ``since`` (all
     when None): (payload, ids of the copies folded into it), in sequence order."""
     with ctx.db.read() as session:

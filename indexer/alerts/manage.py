@@ -137,31 +137,50 @@ def describe(ctx: Context, alert: AlertDef, recent: int = 0) -> dict[str, Any]:
         for d in alert.deliveries:
             mark = marks.get(d)
             after = mark.seq if mark is not None else (matched.seq if matched is not None else 0)
-            deliveries.append({
-                "delivery": d,
-                "delivered": mark.delivered if mark is not None else 0,
-                "pending": alert_db.count_notices(session, alert.name, after),
-                "delivered_seq": after,
-                "failures": mark.failures if mark is not None else 0,
-                "last_error": mark.last_error if mark is not None else None,
-                "last_attempt": _iso(mark.last_attempt_at) if mark is not None else None,
-                "retry_at": _iso(mark.retry_at) if mark is not None else None,
-            })
+            deliveries.append(
+                {
+                    "delivery": d,
+                    "delivered": mark.delivered if mark is not None else 0,
+                    "pending": alert_db.count_notices(session, alert.name, after),
+                    "delivered_seq": after,
+                    "failures": mark.failures if mark is not None else 0,
+                    "last_error": mark.last_error if mark is not None else None,
+                    "last_attempt": _iso(mark.last_attempt_at) if mark is not None else None,
+                    "retry_at": _iso(mark.retry_at) if mark is not None else None,
+                }
+            )
             reached.append((d, after))
-        data: dict[str, Any] = {**alert.as_dict(), "matched_seq": matched.seq if matched is not None else None,
-                                "deliveries": deliveries}
+        data: dict[str, Any] = {
+            **alert.as_dict(),
+            "matched_seq": matched.seq if matched is not None else None,
+            "deliveries": deliveries,
+        }
         if recent:
             notices = alert_db.recent_notices(session, alert.name, recent)
             copies = alert_db.copies_of(session, [n.id for n in notices])
-            data["recent"] = [{**json.loads(n.payload), "seq": n.seq, "matched_at": _iso(n.matched_at),
-                               "copies": copies.get(n.id, []),
-                               "delivered_to": [d for d, seq in reached if seq >= n.seq]}
-                              for n in notices]
+            data["recent"] = [
+                {
+                    **json.loads(n.payload),
+                    "seq": n.seq,
+                    "matched_at": _iso(n.matched_at),
+                    "copies": copies.get(n.id, []),
+                    "delivered_to": [d for d, seq in reached if seq >= n.seq],
+                }
+                for n in notices
+            ]
     return data
 
 
 def failing(ctx: Context) -> list[dict[str, Any]]:
     """Deliveries whose last attempt failed (for `status`)."""
     with ctx.db.read() as session:
-        return [{"alert": m.alert, "delivery": m.delivery, "failures": m.failures, "last_error": m.last_error,
-                 "retry_at": _iso(m.retry_at)} for m in alert_db.failing_marks(session)]
+        return [
+            {
+                "alert": m.alert,
+                "delivery": m.delivery,
+                "failures": m.failures,
+                "last_error": m.last_error,
+                "retry_at": _iso(m.retry_at),
+            }
+            for m in alert_db.failing_marks(session)
+        ]

@@ -75,7 +75,9 @@ class AlertRunner:
                 from indexer.search.engine import SearchEngine
 
                 self._engine = SearchEngine(self.ctx.config.data_dir, self.ctx.config.database_url)
-            result = run_pass(self.ctx, self._engine, alerts, should_stop=(lambda: False) if last else self._stop.is_set)
+            result = run_pass(
+                self.ctx, self._engine, alerts, should_stop=(lambda: False) if last else self._stop.is_set
+            )
         except Exception as e:
             if str(e) != self._last_error:  # not again every few seconds
                 log.error("alerts.pass_failed", error=str(e), exc_info=True)

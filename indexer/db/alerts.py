@@ -82,21 +82,28 @@ def set_marks(session: Session, alerts: Sequence[str], delivery: str, seq: int) 
     for start in range(0, len(alerts), 500):
         session.execute(
             update(AlertMark)
-            .where(AlertMark.alert.in_(alerts[start : start + 500]), AlertMark.delivery == delivery,
-                   AlertMark.seq < seq)
-            .values(seq=seq).execution_options(synchronize_session=False)
+            .where(
+                AlertMark.alert.in_(alerts[start : start + 500]),
+                AlertMark.delivery == delivery,
+                AlertMark.seq < seq,
+            )
+            .values(seq=seq)
+            .execution_options(synchronize_session=False)
         )
 
 
-def record_delivered(session: Session, alert: str, delivery: str, seq: int, count: int, now: datetime) -> None:
+def record_delivered(
+    session: Session, alert: str, delivery: str, seq: int, count: int, now: datetime
+) -> None:
     mark = ensure_mark(session, alert, delivery, seq)
     mark.seq = max(mark.seq, seq)
     mark.delivered += count
     mark.failures, mark.last_error, mark.retry_at, mark.last_attempt_at = 0, None, None, now
 
 
-def record_failure(session: Session, alert: str, delivery: str, error: str, now: datetime,
-                   retry_at: datetime) -> int:
+def record_failure(
+    session: Session, alert: str, delivery: str, error: str, now: datetime, retry_at: datetime
+) -> int:
     """Count a failed attempt; returns the failures in a row."""
     mark = ensure_mark(session, alert, delivery, 0)
     mark.failures += 1
@@ -114,7 +121,8 @@ def changed_documents(session: Session, after: int, upto: int, limit: int) -> li
     rows = session.execute(
         select(Document.id, Document.seq, Document.cluster_id)
         .where(Document.seq > after, Document.seq <= upto, Document.deleted_at.is_(None))
-        .order_by(Document.seq).limit(limit)
+        .order_by(Document.seq)
+        .limit(limit)
     )
     return [(doc_id, seq, cluster or doc_id) for doc_id, seq, cluster in rows]
 
@@ -124,8 +132,9 @@ def document_states(session: Session, ids: Sequence[int]) -> list[tuple[int, int
     found: list[tuple[int, int, int]] = []
     for start in range(0, len(ids), 500):
         rows = session.execute(
-            select(Document.id, Document.seq, Document.cluster_id)
-            .where(Document.id.in_(ids[start : start + 500]), Document.deleted_at.is_(None))
+            select(Document.id, Document.seq, Document.cluster_id).where(
+                Document.id.in_(ids[start : start + 500]), Document.deleted_at.is_(None)
+            )
         )
         found += [(doc_id, seq, cluster or doc_id) for doc_id, seq, cluster in rows]
     return sorted(found, key=lambda row: row[1])
@@ -143,14 +152,17 @@ def known_matches(session: Session, alerts: Sequence[str], doc_ids: Sequence[int
     known: set[tuple[str, int]] = set()
     for start in range(0, len(doc_ids), 500):
         rows = session.execute(
-            select(AlertMatch.alert, AlertMatch.document_id)
-            .where(AlertMatch.alert.in_(alerts), AlertMatch.document_id.in_(doc_ids[start : start + 500]))
+            select(AlertMatch.alert, AlertMatch.document_id).where(
+                AlertMatch.alert.in_(alerts), AlertMatch.document_id.in_(doc_ids[start : start + 500])
+            )
         )
         known.update((alert, doc_id) for alert, doc_id in rows)
     return known
 
 
-def notices_of_clusters(session: Session, alerts: Sequence[str], clusters: Sequence[int]) -> dict[tuple[str, int], int]:
+def notices_of_clusters(
+    session: Session, alerts: Sequence[str], clusters: Sequence[int]
+) -> dict[tuple[str, int], int]:
     """(alert, cluster) -> the id of the alert's first notice (a match not folded) of that
     cluster: one notified in it, or of a document in it now (clusters regroup as copies
     come and go)."""
@@ -158,14 +170,19 @@ def notices_of_clusters(session: Session, alerts: Sequence[str], clusters: Seque
     current = func.coalesce(Document.cluster_id, Document.id)
     for start in range(0, len(clusters), 500):
         chunk = clusters[start : start + 500]
-        notified = (select(AlertMatch.alert, AlertMatch.cluster, func.min(AlertMatch.id))
-                    .where(AlertMatch.alert.in_(alerts), AlertMatch.folded_into.is_(None),
-                           AlertMatch.cluster.in_(chunk))
-                    .group_by(AlertMatch.alert, AlertMatch.cluster))
-        now_in = (select(AlertMatch.alert, current, func.min(AlertMatch.id))
-                  .join(Document, Document.id == AlertMatch.document_id)
-                  .where(AlertMatch.alert.in_(alerts), AlertMatch.folded_into.is_(None), current.in_(chunk))
-                  .group_by(AlertMatch.alert, current))
+        notified = (
+            select(AlertMatch.alert, AlertMatch.cluster, func.min(AlertMatch.id))
+            .where(
+                AlertMatch.alert.in_(alerts), AlertMatch.folded_into.is_(None), AlertMatch.cluster.in_(chunk)
+            )
+            .group_by(AlertMatch.alert, AlertMatch.cluster)
+        )
+        now_in = (
+            select(AlertMatch.alert, current, func.min(AlertMatch.id))
+            .join(Document, Document.id == AlertMatch.document_id)
+            .where(AlertMatch.alert.in_(alerts), AlertMatch.folded_into.is_(None), current.in_(chunk))
+            .group_by(AlertMatch.alert, current)
+        )
         for query in (notified, now_in):
             for alert, cluster, match_id in session.execute(query):
                 key = (alert, cluster)
@@ -182,24 +199,36 @@ def insert_matches(session: Session, rows: Sequence[dict[str, Any]], ids: bool =
     if not ids:
         session.execute(insert(AlertMatch), rows)
         return []
-    return list(session.scalars(insert(AlertMatch).returning(AlertMatch.id, sort_by_parameter_order=True), rows))
+    return list(
+        session.scalars(insert(AlertMatch).returning(AlertMatch.id, sort_by_parameter_order=True), rows)
+    )
 
 
 def pending_notices(session: Session, alert: str, after: int, upto: int) -> list[AlertMatch]:
     """The alert's notices (not folded copies) with seq in (after, upto], in sequence order."""
-    return list(session.scalars(
-        select(AlertMatch)
-        .where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None), AlertMatch.seq > after,
-               AlertMatch.seq <= upto)
-        .order_by(AlertMatch.seq)
-    ))
+    return list(
+        session.scalars(
+            select(AlertMatch)
+            .where(
+                AlertMatch.alert == alert,
+                AlertMatch.folded_into.is_(None),
+                AlertMatch.seq > after,
+                AlertMatch.seq <= upto,
+            )
+            .order_by(AlertMatch.seq)
+        )
+    )
 
 
 def recent_notices(session: Session, alert: str, limit: int) -> list[AlertMatch]:
-    return list(session.scalars(
-        select(AlertMatch).where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None))
-        .order_by(AlertMatch.seq.desc()).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(AlertMatch)
+            .where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None))
+            .order_by(AlertMatch.seq.desc())
+            .limit(limit)
+        )
+    )
 
 
 def copies_of(session: Session, match_ids: Sequence[int]) -> dict[int, list[int]]:
@@ -208,7 +237,8 @@ def copies_of(session: Session, match_ids: Sequence[int]) -> dict[int, list[int]
     for start in range(0, len(match_ids), 500):
         rows = session.execute(
             select(AlertMatch.folded_into, AlertMatch.document_id)
-            .where(AlertMatch.folded_into.in_(match_ids[start : start + 500])).order_by(AlertMatch.document_id)
+            .where(AlertMatch.folded_into.in_(match_ids[start : start + 500]))
+            .order_by(AlertMatch.document_id)
         )
         for notice, doc_id in rows:
             if notice is not None:  # always: the query asks for these notices
@@ -223,12 +253,19 @@ def all_marks(session: Session) -> dict[tuple[str, str], AlertMark]:
 def latest_notices(session: Session) -> dict[str, int]:
     """alert -> the seq of its latest notice."""
     rows = session.execute(
-        select(AlertMatch.alert, func.max(AlertMatch.seq)).where(AlertMatch.folded_into.is_(None))
+        select(AlertMatch.alert, func.max(AlertMatch.seq))
+        .where(AlertMatch.folded_into.is_(None))
         .group_by(AlertMatch.alert)
     )
     return {alert: seq for alert, seq in rows}
 
 
 def count_notices(session: Session, alert: str, after: int) -> int:
-    return session.scalar(select(func.count()).select_from(AlertMatch).where(
-        AlertMatch.alert == alert, AlertMatch.folded_into.is_(None), AlertMatch.seq > after)) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AlertMatch)
+            .where(AlertMatch.alert == alert, AlertMatch.folded_into.is_(None), AlertMatch.seq > after)
+        )
+        or 0
+    )

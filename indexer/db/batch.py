@@ -71,8 +71,14 @@ class BatchWriter:
     flush cost a fraction of them.
     """
 
-    def __init__(self, session: Session, now: datetime, paths: Sequence[str], bodies: Sequence[str],
-                 force: bool = False) -> None:
+    def __init__(
+        self,
+        session: Session,
+        now: datetime,
+        paths: Sequence[str],
+        bodies: Sequence[str],
+        force: bool = False,
+    ) -> None:
         self.session = session
         self._analysed: set[int] = set()  # documents whose text changed in this batch
         self._created: set[int] = set()  # documents new in this batch: no rows to replace
@@ -80,7 +86,9 @@ class BatchWriter:
         # id(doc) -> the fingerprint its stored band rows were made from, kept before an
         # analysis replaces it: the rows are found by their keys (drop_bands).
         self._banded: dict[int, bytes | None] = {}
-        self._lines: dict[int, tuple[bytes, tuple[tuple[bytes, bool], ...]]] = {}  # id(doc) -> group key, lines
+        self._lines: dict[
+            int, tuple[bytes, tuple[tuple[bytes, bool], ...]]
+        ] = {}  # id(doc) -> group key, lines
         # The batch's new or changed texts and their band keys, once the candidates are fetched.
         self._texts: list[Document] | None = None
         self._keys: dict[int, list[int]] = {}
@@ -127,7 +135,12 @@ class BatchWriter:
             self.counts.deleted += 1
         elif doc.path == file.path:
             first = others[0]
-            doc.path, doc.sha256, doc.size, doc.mtime_ns = first.path, first.sha256, first.size, first.mtime_ns
+            doc.path, doc.sha256, doc.size, doc.mtime_ns = (
+                first.path,
+                first.sha256,
+                first.size,
+                first.mtime_ns,
+            )
         self.touch(doc)
 
     def _files_of(self, doc: Document) -> list[File]:
@@ -167,7 +180,9 @@ class BatchWriter:
         self.touch(doc)
         return doc
 
-    def _set_file(self, file: File | None, path: str, doc: Document, size: int, mtime_ns: int, sha: str) -> File:
+    def _set_file(
+        self, file: File | None, path: str, doc: Document, size: int, mtime_ns: int, sha: str
+    ) -> File:
         if file is None:
             file = File(path=path, document=doc, size=size, mtime_ns=mtime_ns, sha256=sha, seen_at=self.now)
             self.session.add(file)
@@ -181,8 +196,11 @@ class BatchWriter:
         """Whether ``path`` is a file `indexer forget` forgot, unchanged since (the watcher
         may see an event for it; the scans skip it by its state in ``known_states``)."""
         failure = self.failures.get(path)
-        return (failure is not None and failure.stage == FORGET_STAGE
-                and (failure.size, failure.mtime_ns) == (size, mtime_ns))
+        return (
+            failure is not None
+            and failure.stage == FORGET_STAGE
+            and (failure.size, failure.mtime_ns) == (size, mtime_ns)
+        )
 
     def add_analysis(self, a: Analysis) -> None:
         if self.forgotten(a.path, a.size, a.mtime_ns):
@@ -246,11 +264,14 @@ class BatchWriter:
         if doc.deleted_at is not None and id(doc) not in self._touched_ids:
             # Tombstoned by an earlier batch: a move seen as a delete, then a create. It
             # comes back unless its text has become another live document meanwhile.
-            live = self.by_body.get(doc.body_sha256) or self.session.scalars(
-                select(Document)
-                .where(Document.body_sha256 == doc.body_sha256, Document.deleted_at.is_(None))
-                .limit(1)
-            ).first()
+            live = (
+                self.by_body.get(doc.body_sha256)
+                or self.session.scalars(
+                    select(Document)
+                    .where(Document.body_sha256 == doc.body_sha256, Document.deleted_at.is_(None))
+                    .limit(1)
+                ).first()
+            )
             if live is not None:
                 doc = live
             else:
@@ -276,9 +297,13 @@ class BatchWriter:
 
     def add_failure(self, f: FileFailure) -> None:
         existing = self.failures.get(f.path)
-        if (existing is not None and not f.transient and not existing.transient
-                and (existing.stage, existing.reason, existing.size, existing.mtime_ns)
-                == (f.stage, f.reason, f.size, f.mtime_ns)):
+        if (
+            existing is not None
+            and not f.transient
+            and not existing.transient
+            and (existing.stage, existing.reason, existing.size, existing.mtime_ns)
+            == (f.stage, f.reason, f.size, f.mtime_ns)
+        ):
             # Known already (the watcher and a scan both came upon it): recorded and logged once.
             if f.stage == FORGET_STAGE:
                 self.counts.unchanged += 1
@@ -289,8 +314,17 @@ class BatchWriter:
             self.counts.failed += 1
             self.counts.failed_paths.append((f.path, f"{f.stage}: {f.reason}"))
         if existing is None:
-            failure = Failure(path=f.path, stage=f.stage, reason=f.reason, transient=f.transient, attempts=1,
-                              size=f.size, mtime_ns=f.mtime_ns, first_seen=self.now, last_seen=self.now)
+            failure = Failure(
+                path=f.path,
+                stage=f.stage,
+                reason=f.reason,
+                transient=f.transient,
+                attempts=1,
+                size=f.size,
+                mtime_ns=f.mtime_ns,
+                first_seen=self.now,
+                last_seen=self.now,
+            )
             self.session.add(failure)
             self.failures[f.path] = failure
         else:
@@ -343,8 +377,9 @@ class BatchWriter:
         candidates: dict[int, tuple[bytes, int | None]] = {}
         for chunk in chunks(others):
             rows = connection.execute(
-                select(Document.id, Document.fingerprint, Document.cluster_id)
-                .where(Document.id.in_(chunk), Document.deleted_at.is_(None))
+                select(Document.id, Document.fingerprint, Document.cluster_id).where(
+                    Document.id.in_(chunk), Document.deleted_at.is_(None)
+                )
             )
             for doc_id, fp, cluster in rows:
                 if fp:
@@ -370,17 +405,25 @@ class BatchWriter:
                     self.touch(other)
         for cluster in assignment.left:
             self._regroup(cluster)
-        insert_rows(self.session.connection(), table_of(DocBand), ("band", "key", "document_id"),
-                    [(b, k, doc_id) for doc_id, doc_keys in self._keys.items() for b, k in enumerate(doc_keys)])
+        insert_rows(
+            self.session.connection(),
+            table_of(DocBand),
+            ("band", "key", "document_id"),
+            [(b, k, doc_id) for doc_id, doc_keys in self._keys.items() for b, k in enumerate(doc_keys)],
+        )
 
     def _regroup(self, cluster: int) -> None:
         """The members of a cluster its first story has left: one cluster under the lowest
         id, or alone. The index names a lone story's own id as its cluster, so the old id
         must not stay on them: it would fold them with that story."""
-        members = list(self.session.scalars(
-            select(Document).options(defer(Document.body))
-            .where(Document.cluster_id == cluster, Document.deleted_at.is_(None)).order_by(Document.id)
-        ))
+        members = list(
+            self.session.scalars(
+                select(Document)
+                .options(defer(Document.body))
+                .where(Document.cluster_id == cluster, Document.deleted_at.is_(None))
+                .order_by(Document.id)
+            )
+        )
         for member in members:
             member.cluster_id = members[0].id if len(members) > 1 else None
             self.touch(member)
@@ -407,7 +450,10 @@ class BatchWriter:
 
 
 def forget(
-    session: Session, now: datetime, paths: Sequence[str], present: Mapping[str, tuple[int, int]],
+    session: Session,
+    now: datetime,
+    paths: Sequence[str],
+    present: Mapping[str, tuple[int, int]],
     doc_ids: Sequence[int] = (),
 ) -> list[int]:
     """Remove files from their documents for good, and documents no file holds any more;

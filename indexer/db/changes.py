@@ -24,7 +24,10 @@ def next_seqs(session: Session, count: int) -> range:
     # The UPDATE takes the counter's row lock until commit, so concurrent writers commit
     # in sequence order and a follower reading "seq > checkpoint" never skips a change.
     top = session.execute(
-        update(Counter).where(Counter.name == "seq").values(value=Counter.value + count).returning(Counter.value)
+        update(Counter)
+        .where(Counter.name == "seq")
+        .values(value=Counter.value + count)
+        .returning(Counter.value)
     ).scalar_one()
     if session.get_bind().dialect.name == "postgresql":
         # Heard by every node's daemon when this transaction commits (db/session.py:
@@ -45,7 +48,9 @@ def first_change_after(session: Session, seq: int) -> datetime | None:
 
 
 def changes_since(session: Session, seq: int, limit: int) -> list[Document]:
-    return list(session.scalars(select(Document).where(Document.seq > seq).order_by(Document.seq).limit(limit)))
+    return list(
+        session.scalars(select(Document).where(Document.seq > seq).order_by(Document.seq).limit(limit))
+    )
 
 
 def resequence(session: Session, doc_ids: Sequence[int]) -> int:

@@ -57,8 +57,12 @@ def recently_deleted_by_sha(
     for chunk in chunks(shas):
         rows = session.execute(
             select(Document.sha256, Document.path, Document.id)
-            .where(Document.deleted_at >= since, Document.sha256.in_(chunk), ~text_is_live,
-                   Document.flags != FORGOTTEN)
+            .where(
+                Document.deleted_at >= since,
+                Document.sha256.in_(chunk),
+                ~text_is_live,
+                Document.flags != FORGOTTEN,
+            )
             .order_by(Document.deleted_at.desc(), Document.id.desc())
         )
         for sha, path, doc_id in rows:
@@ -106,7 +110,9 @@ def documents_by_ids(session: Session, ids: Sequence[int], with_body: bool) -> l
 
 
 def count_live(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Document).where(Document.deleted_at.is_(None))) or 0
+    return (
+        session.scalar(select(func.count()).select_from(Document).where(Document.deleted_at.is_(None))) or 0
+    )
 
 
 def live_document_ids(session: Session) -> set[int]:
@@ -132,10 +138,15 @@ def tombstone(session: Session, now: datetime, doc_ids: Sequence[int]) -> int:
 def clusters(session: Session, min_size: int = 2) -> list[tuple[int, list[Document]]]:
     """Near-duplicate clusters with at least ``min_size`` live documents, largest first."""
     live = Document.deleted_at.is_(None)
-    ids = select(Document.cluster_id).where(live, Document.cluster_id.is_not(None)).group_by(
-        Document.cluster_id).having(func.count() >= min_size)
-    docs = session.scalars(select(Document).where(live, Document.cluster_id.in_(ids)).order_by(
-        Document.cluster_id, Document.id))
+    ids = (
+        select(Document.cluster_id)
+        .where(live, Document.cluster_id.is_not(None))
+        .group_by(Document.cluster_id)
+        .having(func.count() >= min_size)
+    )
+    docs = session.scalars(
+        select(Document).where(live, Document.cluster_id.in_(ids)).order_by(Document.cluster_id, Document.id)
+    )
     grouped: dict[int, list[Document]] = {}
     for doc in docs:
         grouped.setdefault(doc.cluster_id, []).append(doc)  # type: ignore[arg-type]
@@ -152,7 +163,10 @@ def summary(session: Session) -> dict[str, Any]:
     live = Document.deleted_at.is_(None)
     by_language = dict(
         session.execute(
-            select(Document.language, func.count()).where(live).group_by(Document.language).order_by(func.count().desc())
+            select(Document.language, func.count())
+            .where(live)
+            .group_by(Document.language)
+            .order_by(func.count().desc())
         ).all()
     )
     by_source = dict(
@@ -164,12 +178,15 @@ def summary(session: Session) -> dict[str, Any]:
             .limit(20)
         ).all()
     )
-    failed_stages = Tally(dict(session.execute(select(Failure.stage, func.count()).group_by(Failure.stage)).all()))
+    failed_stages = Tally(
+        dict(session.execute(select(Failure.stage, func.count()).group_by(Failure.stage)).all())
+    )
     last_runs = {
         job: (started, ended, outcome, node)
         for job, started, ended, outcome, node in session.execute(
-            select(JobRun.job, JobRun.started_at, JobRun.ended_at, JobRun.outcome, JobRun.node)
-            .where(JobRun.id.in_(select(func.max(JobRun.id)).group_by(JobRun.job)))
+            select(JobRun.job, JobRun.started_at, JobRun.ended_at, JobRun.outcome, JobRun.node).where(
+                JobRun.id.in_(select(func.max(JobRun.id)).group_by(JobRun.job))
+            )
         )
     }
     return {

@@ -33,9 +33,7 @@ __all__ = [
 
 def file_states(session: Session, roots: Sequence[str] | None = None) -> Iterable[tuple[str, int, int]]:
     """(path, size, mtime_ns) of every file the DB knows under ``roots``."""
-    return session.execute(
-        select(File.path, File.size, File.mtime_ns).where(in_roots(File.path, roots))
-    )
+    return session.execute(select(File.path, File.size, File.mtime_ns).where(in_roots(File.path, roots)))
 
 
 def failure_states(
@@ -44,8 +42,14 @@ def failure_states(
     """(path, size, mtime_ns, transient, attempts, last seen) of every recorded failure
     under ``roots``."""
     return session.execute(
-        select(Failure.path, Failure.size, Failure.mtime_ns, Failure.transient, Failure.attempts,
-               Failure.last_seen).where(in_roots(Failure.path, roots))
+        select(
+            Failure.path,
+            Failure.size,
+            Failure.mtime_ns,
+            Failure.transient,
+            Failure.attempts,
+            Failure.last_seen,
+        ).where(in_roots(Failure.path, roots))
     )
 
 
@@ -118,7 +122,9 @@ def clear_failures(session: Session, paths: Sequence[str] | None = None) -> int:
     return affected(session.execute(statement))
 
 
-def live_file_states(session: Session, after_id: int, limit: int) -> list[tuple[int, str, int, int, str, int]]:
+def live_file_states(
+    session: Session, after_id: int, limit: int
+) -> list[tuple[int, str, int, int, str, int]]:
     """(file id, path, size, mtime_ns, sha256, document id) of files, in id order."""
     rows = session.execute(
         select(File.id, File.path, File.size, File.mtime_ns, File.sha256, File.document_id)
@@ -133,8 +139,11 @@ def file_states_of(session: Session, doc_ids: Sequence[int]) -> dict[int, list[t
     """document id -> (path, size, mtime_ns, sha256) of each of its files, by path."""
     found: dict[int, list[tuple[str, int, int, str]]] = {}
     for chunk in chunks(list(doc_ids)):
-        rows = session.execute(select(File.document_id, File.path, File.size, File.mtime_ns, File.sha256)
-                               .where(File.document_id.in_(chunk)).order_by(File.path))
+        rows = session.execute(
+            select(File.document_id, File.path, File.size, File.mtime_ns, File.sha256)
+            .where(File.document_id.in_(chunk))
+            .order_by(File.path)
+        )
         for doc_id, path, size, mtime_ns, sha in rows:
             found.setdefault(doc_id, []).append((path, size, mtime_ns, sha))
     return found

@@ -45,16 +45,20 @@ def _line_rows(
 def lines_missing(session: Session) -> bool:
     """Whether some live document has no counted lines; two index-only counts, so the
     nightly job does not read every document to find none."""
-    counted = session.scalar(select(func.count()).select_from(DocLine).where(DocLine.line_key == DOCUMENT_ROW))
+    counted = session.scalar(
+        select(func.count()).select_from(DocLine).where(DocLine.line_key == DOCUMENT_ROW)
+    )
     return count_live(session) != (counted or 0)
 
 
 def documents_without_lines(session: Session, after_id: int, limit: int) -> list[tuple[int, str, str, str]]:
     """(id, path, body, removed) of live documents whose lines were never counted:
     stored before learning existed, or brought back after a tombstone."""
-    has_lines = select(DocLine.document_id).where(
-        DocLine.document_id == Document.id, DocLine.line_key == DOCUMENT_ROW
-    ).exists()
+    has_lines = (
+        select(DocLine.document_id)
+        .where(DocLine.document_id == Document.id, DocLine.line_key == DOCUMENT_ROW)
+        .exists()
+    )
     rows = session.execute(
         select(Document.id, Document.path, Document.body, Document.removed)
         .where(Document.id > after_id, Document.deleted_at.is_(None), ~has_lines)
@@ -87,7 +91,9 @@ def count_lines(
     doc_lines table, through its (group_key, line_key) index."""
     sizes = dict(
         session.execute(
-            select(DocLine.group_key, func.count()).where(DocLine.line_key == DOCUMENT_ROW).group_by(DocLine.group_key)
+            select(DocLine.group_key, func.count())
+            .where(DocLine.line_key == DOCUMENT_ROW)
+            .group_by(DocLine.group_key)
         ).all()
     )
     frequent = session.execute(
@@ -146,7 +152,10 @@ def learned_version(session: Session) -> int:
 
 def bump_learned_version(session: Session) -> int:
     top = session.execute(
-        update(Counter).where(Counter.name == "learned").values(value=Counter.value + 1).returning(Counter.value)
+        update(Counter)
+        .where(Counter.name == "learned")
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
     ).scalar()
     if top is None:
         session.add(Counter(name="learned", value=1))
@@ -161,7 +170,9 @@ def replace_learned(session: Session, rules: Sequence[LearnedLine]) -> tuple[int
     wanted = {(r.group_key, r.line_key): r for r in rules}
     dropped = [key for key in current if key not in wanted]
     for chunk in chunks(dropped, 200):
-        session.execute(delete(LearnedLine).where(tuple_(LearnedLine.group_key, LearnedLine.line_key).in_(chunk)))
+        session.execute(
+            delete(LearnedLine).where(tuple_(LearnedLine.group_key, LearnedLine.line_key).in_(chunk))
+        )
     added = 0
     for key, rule in wanted.items():
         row = current.get(key)
@@ -181,15 +192,21 @@ def stale_furniture_documents(
     """(id, path) of live documents analysed under other learned rules than today's:
     a line now learned that their analysis kept, or one removed that is learned no more."""
     same_line = (LearnedLine.group_key == DocLine.group_key) & (LearnedLine.line_key == DocLine.line_key)
-    now_furniture = select(DocLine.document_id).join(LearnedLine, same_line).where(DocLine.furniture.is_(False))
+    now_furniture = (
+        select(DocLine.document_id).join(LearnedLine, same_line).where(DocLine.furniture.is_(False))
+    )
     no_longer = select(DocLine.document_id).where(
         DocLine.furniture.is_(True), ~select(LearnedLine.line_key).where(same_line).exists()
     )
     stale = union(now_furniture, no_longer).subquery()
     rows = session.execute(
         select(Document.id, Document.path)
-        .where(Document.id.in_(select(stale.c.document_id)), Document.id > after_id, Document.deleted_at.is_(None),
-               in_roots(Document.path, roots))
+        .where(
+            Document.id.in_(select(stale.c.document_id)),
+            Document.id > after_id,
+            Document.deleted_at.is_(None),
+            in_roots(Document.path, roots),
+        )
         .order_by(Document.id)
         .limit(limit)
     )

@@ -244,7 +244,9 @@ class Alert(Base):
     langs: Mapped[str] = mapped_column(String(200), default="")  # comma list
     sources: Mapped[str] = mapped_column(Text, default="")  # comma list
     every_copy: Mapped[bool] = mapped_column(Boolean, default=False)
-    deliveries: Mapped[str] = mapped_column(Text, default="[]")  # JSON: ["file:/x.jsonl", "webhook:http://..."]
+    deliveries: Mapped[str] = mapped_column(
+        Text, default="[]"
+    )  # JSON: ["file:/x.jsonl", "webhook:http://..."]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -287,6 +289,10 @@ Index("ix_alert_matches_alert_cluster", AlertMatch.alert, AlertMatch.cluster)
 Index("ix_documents_live_body", Document.body_sha256, Document.deleted_at)
 # The bytes of forgotten documents (few): a file with them is ignored wherever it turns up.
 FORGOTTEN = "forgotten"
-Index("ix_documents_forgotten_sha", Document.sha256, sqlite_where=Document.flags == FORGOTTEN,
-      postgresql_where=Document.flags == FORGOTTEN)
+Index(
+    "ix_documents_forgotten_sha",
+    Document.sha256,
+    sqlite_where=Document.flags == FORGOTTEN,
+    postgresql_where=Document.flags == FORGOTTEN,
+)
 Index("ix_doc_lines_group_line", DocLine.group_key, DocLine.line_key)

@@ -28,7 +28,9 @@ def start_run(session: Session, job: str, started: datetime, node: str | None) -
     return run.id
 
 
-def end_run(session: Session, run_id: int, ended: datetime, outcome: str, counts: str, error: str | None) -> None:
+def end_run(
+    session: Session, run_id: int, ended: datetime, outcome: str, counts: str, error: str | None
+) -> None:
     """Record how a run ended (``counts`` as JSON)."""
     row = session.get(JobRun, run_id)
     if row is not None:
@@ -54,7 +56,10 @@ def last_started(session: Session, job: str, node: str | None = None) -> datetim
 def last_scan_counts(session: Session) -> dict[str, Any]:
     """The counts the last finished scan recorded (empty before the first one)."""
     counts = session.scalar(
-        select(JobRun.counts).where(JobRun.job == "scan", JobRun.outcome == "ok").order_by(JobRun.id.desc()).limit(1)
+        select(JobRun.counts)
+        .where(JobRun.job == "scan", JobRun.outcome == "ok")
+        .order_by(JobRun.id.desc())
+        .limit(1)
     )
     try:
         value = json.loads(counts) if counts else {}

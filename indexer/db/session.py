@@ -261,14 +261,21 @@ class Database:
     def downgrade(self, target: str) -> SchemaState:
         """Migrate back to ``target`` (for going back to an older release of indexer)."""
         if target not in known_revisions():
-            raise SchemaError(f"no schema revision {target!r}: known are {', '.join(sorted(known_revisions()))}")
+            raise SchemaError(
+                f"no schema revision {target!r}: known are {', '.join(sorted(known_revisions()))}"
+            )
         return self._migrate("downgrade", target)
 
     def _migrate(self, direction: str, target: str) -> SchemaState:
         from alembic import command
         from alembic.runtime.migration import MigrationContext
 
-        with _opening(), self._writer.connect() as conn, _sqlite_foreign_keys_off(conn, not self.is_postgres), conn.begin():
+        with (
+            _opening(),
+            self._writer.connect() as conn,
+            _sqlite_foreign_keys_off(conn, not self.is_postgres),
+            conn.begin(),
+        ):
             if self.is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key("migrate")})
                 conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may be long
@@ -428,7 +435,11 @@ def _postgres_engine(url: str, busy_timeout: float) -> Engine:
 
 
 def open_database(
-    url: str, data_dir: Path, busy_timeout: float = 30.0, create: bool = True, auto_migrate: bool = False,
+    url: str,
+    data_dir: Path,
+    busy_timeout: float = 30.0,
+    create: bool = True,
+    auto_migrate: bool = False,
     read_only: bool = False,
 ) -> Database:
     """Open the database at ``url``; with ``create``, create or check its schema.
@@ -483,7 +494,9 @@ def _open_read_only(url: str, busy_timeout: float, check: bool, auto_migrate: bo
         _sqlite_setup(engine, busy_timeout)
     else:
         try:
-            engine = _postgres_engine(url, busy_timeout) if url.startswith("postgresql") else create_engine(url)
+            engine = (
+                _postgres_engine(url, busy_timeout) if url.startswith("postgresql") else create_engine(url)
+            )
         except Exception as e:  # a bad URL or a missing driver
             raise ConfigError(f"database url: {e}") from e
     db = Database(engine, busy_timeout)
@@ -493,7 +506,9 @@ def _open_read_only(url: str, busy_timeout: float, check: bool, auto_migrate: bo
         with _opening(), engine.connect() as conn:
             empty = not inspect(conn).get_table_names()
         if empty:
-            raise MissingDatabaseError(f"no tables in the database {engine.url.render_as_string(hide_password=True)}")
+            raise MissingDatabaseError(
+                f"no tables in the database {engine.url.render_as_string(hide_password=True)}"
+            )
         db.ensure_schema(auto_migrate)  # an existing database: upgraded only if so configured
     except BaseException:
         db.dispose()

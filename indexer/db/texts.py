@@ -21,7 +21,9 @@ def sqlite_bodies(path: Path, ids: list[int]) -> list[tuple[int, bytes]]:
     connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         marks = ",".join("?" * len(ids))
-        return connection.execute(f"SELECT id, body_zlib FROM documents WHERE id IN ({marks})", ids).fetchall()
+        return connection.execute(
+            f"SELECT id, body_zlib FROM documents WHERE id IN ({marks})", ids
+        ).fetchall()
     finally:
         connection.close()
 
@@ -39,6 +41,8 @@ def engine_bodies(engine: Any, ids: list[int]) -> list[tuple[int, bytes]]:
     """(id, compressed body) of those ``ids`` the database of ``engine`` holds."""
     from sqlalchemy import bindparam, text
 
-    query = text("SELECT id, body_zlib FROM documents WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    query = text("SELECT id, body_zlib FROM documents WHERE id IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
     with engine.connect() as connection:
         return [(row[0], bytes(row[1])) for row in connection.execute(query, {"ids": ids})]

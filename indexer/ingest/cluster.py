@@ -42,7 +42,9 @@ def assign_clusters(found: ClusterInput, threshold: float = NEAR_DUPLICATE_THRES
                 candidates.update(ids)
                 ids.append(doc_id)
         matches = sorted(
-            c for c in candidates if c != doc_id and c in fingerprint and similarity(fp, fingerprint[c]) >= threshold
+            c
+            for c in candidates
+            if c != doc_id and c in fingerprint and similarity(fp, fingerprint[c]) >= threshold
         )
         cluster = min((cluster_of[m] or m for m in matches), default=None)
         if current != cluster:

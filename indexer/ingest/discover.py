@@ -15,8 +15,17 @@ from indexer.ingest.paths import db_path
 from indexer.ingest.types import Candidate, Unlisted
 
 __all__ = [
-    "OUTSIDE", "SYMLINK_OFF", "SYMLINK_OUTSIDE", "Rules", "discover", "is_ignored_name", "matches", "named_path",
-    "refusal", "symlink_problem", "unlisted_reason",
+    "OUTSIDE",
+    "SYMLINK_OFF",
+    "SYMLINK_OUTSIDE",
+    "Rules",
+    "discover",
+    "is_ignored_name",
+    "matches",
+    "named_path",
+    "refusal",
+    "symlink_problem",
+    "unlisted_reason",
 ]
 
 # Editors, downloaders and scrapers write these before the final rename; ingesting them
@@ -94,7 +103,9 @@ def refusal(path: str, rules: Rules) -> str | None:
 
 
 def discover(
-    roots: Iterable[str | Path], rules: Rules, unlisted: list[Unlisted] | None = None,
+    roots: Iterable[str | Path],
+    rules: Rules,
+    unlisted: list[Unlisted] | None = None,
     counts: dict[str, int] | None = None,
 ) -> Iterator[Candidate]:
     """Yield every matching file under ``roots``, recursively, in a stable order.
@@ -112,7 +123,9 @@ def discover(
     root_list = [named_path(r) for r in roots]
     inboxes = list(rules.inboxes) or root_list
     for root in root_list:
-        if os.path.islink(root) and (reason := refusal(root, dataclasses.replace(rules, inboxes=tuple(inboxes)))):
+        if os.path.islink(root) and (
+            reason := refusal(root, dataclasses.replace(rules, inboxes=tuple(inboxes)))
+        ):
             if not os.path.isdir(root):
                 link = os.lstat(root)
                 yield Candidate(root, link.st_size, link.st_mtime_ns, link.st_ino, error=reason)
@@ -141,8 +154,13 @@ def unlisted_reason(error: OSError) -> str:
 
 
 def _walk(
-    top: str, root: str, roots: list[str], rules: Rules, seen_dirs: set[tuple[int, int]],
-    unlisted: list[Unlisted] | None, counts: dict[str, int],
+    top: str,
+    root: str,
+    roots: list[str],
+    rules: Rules,
+    seen_dirs: set[tuple[int, int]],
+    unlisted: list[Unlisted] | None,
+    counts: dict[str, int],
 ) -> Iterator[Candidate]:
     try:
         st = os.stat(top)

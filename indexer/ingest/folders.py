@@ -78,7 +78,10 @@ def unavailable(
 
 
 def vanished_at_once(
-    folders: Sequence[str], known: Callable[[], Iterable[str]], gone: Sequence[str], replaced: Callable[[str], bool]
+    folders: Sequence[str],
+    known: Callable[[], Iterable[str]],
+    gone: Sequence[str],
+    replaced: Callable[[str], bool],
 ) -> list[Unlisted]:
     """The ``folders`` (inbox folders, mount points in them) whose ``gone`` files, of the
     ``known()`` ones, a scan must keep: most of them vanished at once, or half of them from
@@ -99,11 +102,21 @@ def vanished_at_once(
         n_known, n_gone = known_under[folder], gone_under[folder]
         hint = ACCEPT_HINT.format(path=folder)
         if replaced(folder) and n_gone >= REPLACED_SHARE * n_known:
-            held.append(Unlisted(folder, f"folder was replaced or unmounted (not the folder indexed before): "
-                                         f"{n_gone} of its {n_known} known files are not in it; {hint}"))
+            held.append(
+                Unlisted(
+                    folder,
+                    f"folder was replaced or unmounted (not the folder indexed before): "
+                    f"{n_gone} of its {n_known} known files are not in it; {hint}",
+                )
+            )
         elif n_gone >= MASS_VANISH_FILES and n_gone >= MASS_VANISH_SHARE * n_known:
-            held.append(Unlisted(folder, f"{n_gone} of its {n_known} known files vanished at once "
-                                         f"(not mounted? replaced?); {hint}"))
+            held.append(
+                Unlisted(
+                    folder,
+                    f"{n_gone} of its {n_known} known files vanished at once "
+                    f"(not mounted? replaced?); {hint}",
+                )
+            )
     return held
 
 
@@ -176,5 +189,7 @@ def _mount_points() -> set[str]:
         fields = line.split(b" ")
         if len(fields) > 4:
             # Spaces, tabs, newlines and backslashes in mount points are octal escapes.
-            points.add(os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), fields[4])))
+            points.add(
+                os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), fields[4]))
+            )
     return points

@@ -66,8 +66,12 @@ class IngestResult:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): named, not taken
 
     def as_dict(self) -> dict[str, object]:
-        counts: dict[str, object] = {**self.counts.as_dict(), "seen": self.seen, "skipped": self.skipped,
-                                     "seconds": round(self.seconds, 3)}
+        counts: dict[str, object] = {
+            **self.counts.as_dict(),
+            "seen": self.seen,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+        }
         if self.unavailable:
             counts["unavailable"] = [f.path for f in self.unavailable]
         return counts
@@ -181,7 +185,9 @@ class Ingester:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["indexer.ingest.pipeline"])
         self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=warm_up,
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=warm_up,
             initargs=(self.options, self.worker_nice),
         )
         return self._pool
@@ -242,12 +248,15 @@ class Ingester:
         self._learned_version, rules = changed
         self.options = dataclasses.replace(self.options, learned=rules)
 
-    def _start(self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False) -> _PendingBatch:
+    def _start(
+        self, candidates: Iterable[Candidate], removed: Sequence[str] = (), force: bool = False
+    ) -> _PendingBatch:
         """Start a batch of ``candidates`` (file system paths) and ``removed`` (database paths)."""
         batch = _PendingBatch(removed=list(removed), force=force)
         # From here on a path is its database form; read_file gets the file system one back.
-        candidates = [c if (p := db_path(c.path)) == c.path else dataclasses.replace(c, path=p)
-                      for c in candidates]
+        candidates = [
+            c if (p := db_path(c.path)) == c.path else dataclasses.replace(c, path=p) for c in candidates
+        ]
         with self._in_progress_lock:
             fresh = {c.path: c for c in candidates if c.path not in self._in_progress}
             self._in_progress.update(fresh)
@@ -293,10 +302,13 @@ class Ingester:
         to_analyze = []
         for raw in raws:
             if raw.sha256 in forgotten:
-                batch.failures.append(FileFailure(raw.path, FORGET_STAGE, FORGET_REASON, raw.size,
-                                                  raw.mtime_ns))
+                batch.failures.append(
+                    FileFailure(raw.path, FORGET_STAGE, FORGET_REASON, raw.size, raw.mtime_ns)
+                )
             elif raw.sha256 in known:  # bytes of a live or just deleted file: a move, a copy, unchanged
-                batch.links.append((Linked(raw.path, raw.size, raw.mtime_ns, raw.sha256), known[raw.sha256][1]))
+                batch.links.append(
+                    (Linked(raw.path, raw.size, raw.mtime_ns, raw.sha256), known[raw.sha256][1])
+                )
             else:
                 to_analyze.append(raw)
         batch.outcomes = self._analyze_all(to_analyze)
@@ -304,7 +316,9 @@ class Ingester:
     def _claim(self, paths: list[str]) -> set[str]:
         if not paths:
             return set()
-        held: set[str] = self.db.retrying(claims.claim_paths, paths, self.node, self.lease_seconds, exclusive=False)
+        held: set[str] = self.db.retrying(
+            claims.claim_paths, paths, self.node, self.lease_seconds, exclusive=False
+        )
         with self._claims_lock:
             self._claimed |= held
             if held and self._renewer is None:
@@ -366,8 +380,14 @@ class Ingester:
             return BatchCounts()
         try:
             counts: BatchCounts = self.db.retrying(
-                apply_batch, self.clock(), analyses=analyses, links=batch.links, failures=failures,
-                removed=batch.removed, force=batch.force, near_threshold=self.near_threshold,
+                apply_batch,
+                self.clock(),
+                analyses=analyses,
+                links=batch.links,
+                failures=failures,
+                removed=batch.removed,
+                force=batch.force,
+                near_threshold=self.near_threshold,
             )
         except (BusyError, StorageError):
             raise  # the whole batch waits for better times; nothing is recorded against files
@@ -376,8 +396,14 @@ class Ingester:
             counts = self._one_by_one(analyses, batch, failures)
         self.db.refresh_statistics(counts.added)
         for a in analyses:
-            log.info("ingest.done", path=a.path, doc_id=counts.doc_ids.get(a.path), lang=a.language,
-                     words=a.word_count, ms=a.ms)
+            log.info(
+                "ingest.done",
+                path=a.path,
+                doc_id=counts.doc_ids.get(a.path),
+                lang=a.language,
+                words=a.word_count,
+                ms=a.ms,
+            )
         for link, doc_id in batch.links:
             log.info("ingest.linked", path=link.path, doc_id=doc_id)
         recorded = {path for path, _ in counts.failed_paths}  # not those known already
@@ -398,9 +424,15 @@ class Ingester:
         units.append((None, {"failures": failures, "removed": batch.removed}))
         for path, unit in units:
             try:
-                counts.merge(self.db.retrying(
-                    apply_batch, self.clock(), force=batch.force, near_threshold=self.near_threshold, **unit
-                ))
+                counts.merge(
+                    self.db.retrying(
+                        apply_batch,
+                        self.clock(),
+                        force=batch.force,
+                        near_threshold=self.near_threshold,
+                        **unit,
+                    )
+                )
             except (BusyError, StorageError):
                 raise
             except Exception as e:
@@ -410,16 +442,26 @@ class Ingester:
                 counts.merge(self.db.retrying(apply_batch, self.clock(), failures=[failure]))
         return counts
 
-    def _held(self, scanned: list[str], known: dict[str, tuple[int, int, bool]], missing: list[str],
-              marks: FolderMarks) -> list[Unlisted]:
+    def _held(
+        self,
+        scanned: list[str],
+        known: dict[str, tuple[int, int, bool]],
+        missing: list[str],
+        marks: FolderMarks,
+    ) -> list[Unlisted]:
         """The inbox folders of this scan whose missing files vanished at once (see
         ``vanished_at_once``)."""
-        return vanished_at_once(marks.folders(self._scanned_inboxes(scanned)),
-                                lambda: (p for p, state in known.items() if not state[2]),
-                                [p for p in missing if not known[p][2]], marks.replaced)
+        return vanished_at_once(
+            marks.folders(self._scanned_inboxes(scanned)),
+            lambda: (p for p, state in known.items() if not state[2]),
+            [p for p in missing if not known[p][2]],
+            marks.replaced,
+        )
 
     def _scanned_inboxes(self, scanned: list[str]) -> list[str]:
-        return [root for root in self.inbox if any(is_under(s, [root]) or is_under(root, [s]) for s in scanned)]
+        return [
+            root for root in self.inbox if any(is_under(s, [root]) or is_under(root, [s]) for s in scanned)
+        ]
 
     def _folder_failures(
         self, folders: list[Unlisted], known: dict[str, tuple[int, int, bool]]
@@ -515,13 +557,22 @@ class Ingester:
             folder_failures: list[FileFailure] = []
             if not stopped:
                 # An empty inbox folder is unmounted, not emptied, unless the user says so.
-                result.unavailable = unavailable(root_strs, unlisted, self.inbox, lambda root: not accept_vanished and any(
-                    p != root and is_under(p, [root]) for p in known))
+                result.unavailable = unavailable(
+                    root_strs,
+                    unlisted,
+                    self.inbox,
+                    lambda root: (
+                        not accept_vanished and any(p != root and is_under(p, [root]) for p in known)
+                    ),
+                )
                 kept = [f.path for f in result.unavailable]
                 # A folder's failure whose folder lists again is "missing" here: removing
                 # it clears the failure, and the files under it are compared as usual.
-                missing = [p for p in known
-                           if p not in present and not os.path.isfile(fs_path(p)) and not is_under(p, kept)]
+                missing = [
+                    p
+                    for p in known
+                    if p not in present and not os.path.isfile(fs_path(p)) and not is_under(p, kept)
+                ]
                 if not accept_vanished:
                     held = self._held(root_strs, known, missing, marks)
                     result.unavailable += held

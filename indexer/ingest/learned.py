@@ -152,16 +152,18 @@ def lines_of_stored(body: str, removed_json: str) -> dict[bytes, tuple[str, bool
     return found
 
 
-def counted_lines(path: str, body: str, removed_json: str,
-                  source_map: tuple[tuple[str, str], ...]) -> tuple[bytes, list[tuple[bytes, bool]]]:
+def counted_lines(
+    path: str, body: str, removed_json: str, source_map: tuple[tuple[str, str], ...]
+) -> tuple[bytes, list[tuple[bytes, bool]]]:
     """(group key, (line key, furniture) pairs) of a stored document, as its analysis
     would have counted them."""
     lines = [(key, furniture) for key, (_, furniture) in lines_of_stored(body, removed_json).items()]
     return group_key(line_group(path, source_map)), lines
 
 
-def fill_in_lines(db: Database, source_map: tuple[tuple[str, str], ...], batch_size: int,
-                  should_stop: Callable[[], bool]) -> int:
+def fill_in_lines(
+    db: Database, source_map: tuple[tuple[str, str], ...], batch_size: int, should_stop: Callable[[], bool]
+) -> int:
     """Count the lines of documents stored before learning existed (or brought back from
     a tombstone), from their stored text: no file is read again. One transaction per
     ``batch_size`` documents; returns how many were counted."""
@@ -176,16 +178,25 @@ def fill_in_lines(db: Database, source_map: tuple[tuple[str, str], ...], batch_s
             rows = lines.documents_without_lines(session, last_id, batch_size)
             if not rows:
                 break
-            lines.write_lines(session, [
-                (doc_id, *counted_lines(path, body, removed, source_map)) for doc_id, path, body, removed in rows
-            ])
+            lines.write_lines(
+                session,
+                [
+                    (doc_id, *counted_lines(path, body, removed, source_map))
+                    for doc_id, path, body, removed in rows
+                ],
+            )
         last_id = rows[-1][0]
         done += len(rows)
     return done
 
 
-def learn_rules(db: Database, source_map: tuple[tuple[str, str], ...], min_documents: int,
-                min_fraction: float, now: datetime) -> tuple[int, int]:
+def learn_rules(
+    db: Database,
+    source_map: tuple[tuple[str, str], ...],
+    min_documents: int,
+    min_fraction: float,
+    now: datetime,
+) -> tuple[int, int]:
     """Recompute the learned lines from the counts; returns (added, dropped).
 
     A line is learned when enough different stories of its group have it
@@ -199,7 +210,9 @@ def learn_rules(db: Database, source_map: tuple[tuple[str, str], ...], min_docum
         sizes, frequent = lines.count_lines(session, min_documents)
         # Documents bound the stories from above: only lines passing on documents are
         # worth counting stories for (a join with the documents).
-        candidates = [(g, k) for g, k, n in frequent if is_furniture(n, sizes.get(g, 0), min_documents, min_fraction)]
+        candidates = [
+            (g, k) for g, k, n in frequent if is_furniture(n, sizes.get(g, 0), min_documents, min_fraction)
+        ]
         stories = lines.count_stories(session, candidates)
         known = {(r.group_key, r.line_key): (r.group_name, r.text) for r in lines.learned_lines(session)}
         for g, k in candidates:
@@ -215,8 +228,17 @@ def learn_rules(db: Database, source_map: tuple[tuple[str, str], ...], min_docum
                 path, body, removed = sample
                 name = line_group(path, source_map)
                 text = lines_of_stored(body, removed).get(k, ("", False))[0]
-            rules.append(LearnedLine(group_key=g, line_key=k, group_name=name, text=text, documents=n,
-                                     group_documents=sizes[g], learned_at=now))
+            rules.append(
+                LearnedLine(
+                    group_key=g,
+                    line_key=k,
+                    group_name=name,
+                    text=text,
+                    documents=n,
+                    group_documents=sizes[g],
+                    learned_at=now,
+                )
+            )
     with db.write() as session:
         return lines.replace_learned(session, rules)
 

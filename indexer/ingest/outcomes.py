@@ -26,7 +26,12 @@ def apply_batch(
     near_threshold: float = NEAR_DUPLICATE_THRESHOLD,
 ) -> BatchCounts:
     """Write one batch of outcomes in the caller's transaction and sequence the changes."""
-    paths = [*removed, *(link.path for link, _ in links), *(a.path for a in analyses), *(f.path for f in failures)]
+    paths = [
+        *removed,
+        *(link.path for link, _ in links),
+        *(a.path for a in analyses),
+        *(f.path for f in failures),
+    ]
     writer = BatchWriter(session, now, paths, [a.body_sha256 for a in analyses], force)
     for path in removed:
         writer.remove_path(path)

@@ -240,8 +240,11 @@ def _foreign_prose(block: _Block, stoplist: frozenset[str]) -> bool:
     """A long block of several sentences with almost none of the page's stop words: prose
     in another language, not furniture."""
     text = block.text
-    return (len(text) >= _FOREIGN_CHARS and len(_SENTENCE_ENDS.findall(text)) >= _FOREIGN_SENTENCES
-            and block.stopwords_density(stoplist) < _FOREIGN_STOPWORDS)
+    return (
+        len(text) >= _FOREIGN_CHARS
+        and len(_SENTENCE_ENDS.findall(text)) >= _FOREIGN_SENTENCES
+        and block.stopwords_density(stoplist) < _FOREIGN_STOPWORDS
+    )
 
 
 def _classified(lines: list[str], stoplist: frozenset[str]) -> list[_Block]:
@@ -448,7 +451,11 @@ def _bodies(blocks: list[_Block], markers: set[int]) -> list[_Body]:
     for i, block in enumerate(blocks):
         if block.class_type != "good" or i in markers:
             continue
-        if bodies and i - bodies[-1][2] - 1 <= _BODY_GAP and not markers.intersection(range(bodies[-1][2], i)):
+        if (
+            bodies
+            and i - bodies[-1][2] - 1 <= _BODY_GAP
+            and not markers.intersection(range(bodies[-1][2], i))
+        ):
             bodies[-1][0] += len(block.text)
             bodies[-1][2] = i
         else:
@@ -456,9 +463,7 @@ def _bodies(blocks: list[_Block], markers: set[int]) -> list[_Body]:
     return [(chars, first, last) for chars, first, last in bodies]
 
 
-def _below_article(
-    bodies: list[_Body], article: _Body, below: int, n: int, drop: dict[int, str]
-) -> None:
+def _below_article(bodies: list[_Body], article: _Body, below: int, n: int, drop: dict[int, str]) -> None:
     """Drop what the page puts under its article: every block from ``below`` (the first
     heading after the article that opens comments, related stories, an author's box or
     the post's footer, `_END_MARKERS`), and the small bodies of prose between."""

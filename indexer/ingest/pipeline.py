@@ -27,6 +27,7 @@ from indexer.records import Analysis, FileFailure, RawFile
 
 __all__ = ["AnalyzeOptions", "analyze"]
 
+
 @dataclass(frozen=True)
 class AnalyzeOptions:
     """The settings the pure stages need, as plain values (picklable for workers)."""
@@ -86,12 +87,16 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
     if page.removed:
         # The headline is found among the page's own first lines (the page title, the
         # headline echoed under the menu), which page furniture may have taken away.
-        head = metadata.extract(without_learned.body, furniture=[r.text for r in cleaned.removed + without_learned.removed])
+        head = metadata.extract(
+            without_learned.body, furniture=[r.text for r in cleaned.removed + without_learned.removed]
+        )
         if head.title and not head.title_derived:
             meta = dataclasses.replace(meta, title=head.title, title_derived=False)
     t = lap("metadata", t)
     if meta.word_count < options.min_words:
-        return FileFailure(raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns)
+        return FileFailure(
+            raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns
+        )
     signature = fingerprint.fingerprint(body)
     lap("fingerprint", t)
     return Analysis(

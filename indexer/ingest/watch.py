@@ -250,8 +250,9 @@ class Watcher:
         identity = _identity(root.path)
         if identity is None:
             raise FileNotFoundError(errno.ENOENT, "missing", root.path)
-        handler = _Handler(root.path, identity, [r.path for r in self._roots], self.rules, self.pending,
-                           self.stale)
+        handler = _Handler(
+            root.path, identity, [r.path for r in self._roots], self.rules, self.pending, self.stale
+        )
         watch = self._observer.schedule(handler, root.path, recursive=True)
         with self._lock:
             root.identity, root.watch, root.reason = identity, watch, ""
@@ -268,8 +269,15 @@ class _Handler(FileSystemEventHandler):
     """Feeds one root's watch's events to the pending set, while the root is the folder
     watched (watchdog calls ``dispatch``: the on_* methods are not used)."""
 
-    def __init__(self, root: str, identity: tuple[int, int], roots: Sequence[str], rules: Rules,
-                 pending: Pending, stale: threading.Event) -> None:
+    def __init__(
+        self,
+        root: str,
+        identity: tuple[int, int],
+        roots: Sequence[str],
+        rules: Rules,
+        pending: Pending,
+        stale: threading.Event,
+    ) -> None:
         self.stale = stale
         self.root = root
         self.identity = identity

@@ -211,8 +211,11 @@ def options_text(options: SearchOptions) -> str:
     parts = [f"--lang {','.join(options.langs)}"] if options.langs else []
     if options.sources:
         parts.append(f"--source {','.join(options.sources)}")
-    parts += [f"--{name} {value}" for name, value in (("since", options.since), ("until", options.until),
-                                                       ("path", options.path)) if value]
+    parts += [
+        f"--{name} {value}"
+        for name, value in (("since", options.since), ("until", options.until), ("path", options.path))
+        if value
+    ]
     return " ".join(parts)
 
 
@@ -312,8 +315,13 @@ class SearchEngine:
         fallback = corrected = False
         suggestion = self._suggestion(s, parsed, allow, run.matched)
         shown = parsed
-        if (run.matched == 0 and parsed.fallback is not None and suggestion is not None
-                and suggestion.edits == 1 and not options.as_typed):
+        if (
+            run.matched == 0
+            and parsed.fallback is not None
+            and suggestion is not None
+            and suggestion.edits == 1
+            and not options.as_typed
+        ):
             # As web search does: no document has all the words, and each correction is
             # one slip away: show what the correction finds rather than documents with
             # any one word, and say so (--as-typed searches the words as typed). A guess
@@ -326,10 +334,19 @@ class SearchEngine:
             if other.matched:
                 q, run, fallback = any_word, other, True
         result = SearchResult(
-            query=text, total=run.matched, hits_total=run.total, took_ms=0.0, offset=options.offset,
-            limit=options.limit, sort=options.sort, fallback=fallback, parsed=describe(shown.query),
-            expanded=describe(q), filters=describe(flt) if flt is not None else "",
-            corrected=corrected, options_text=options_text(options),
+            query=text,
+            total=run.matched,
+            hits_total=run.total,
+            took_ms=0.0,
+            offset=options.offset,
+            limit=options.limit,
+            sort=options.sort,
+            fallback=fallback,
+            parsed=describe(shown.query),
+            expanded=describe(q),
+            filters=describe(flt) if flt is not None else "",
+            corrected=corrected,
+            options_text=options_text(options),
         )
         if suggestion is not None:
             result.suggestion, result.suggestion_total = suggestion.parsed.text, suggestion.total
@@ -352,9 +369,17 @@ class SearchEngine:
         text = f"{stored.get('title', '')}\n\n{self.texts.get([doc_id]).get(doc_id, '')}"
         terms = s.key_terms_from_text(f"b_{lang}", text, numterms=KEY_TERMS)
         top = max((w for _, w in terms), default=1.0) or 1.0
-        q: wq.Query = wq.Or(
-            [wq.Term(f"{prefix}{lang}", term, boost=weight / top) for term, weight in terms for prefix in ("b_", "t_")]
-        ) if terms else wq.NullQuery
+        q: wq.Query = (
+            wq.Or(
+                [
+                    wq.Term(f"{prefix}{lang}", term, boost=weight / top)
+                    for term, weight in terms
+                    for prefix in ("b_", "t_")
+                ]
+            )
+            if terms
+            else wq.NullQuery
+        )
         own: list[wq.Query] = [wq.Term("id", str(doc_id))]
         if stored.get("cluster"):
             own.append(wq.Term("cluster", stored["cluster"]))
@@ -364,9 +389,18 @@ class SearchEngine:
         not_own = wq.Not(wq.Or(own))
         everything = wq.And([flt, not_own]) if flt is not None else not_own
         result = SearchResult(
-            query=f"similar to {doc_id}", total=run.matched, hits_total=run.total, took_ms=0.0,
-            offset=options.offset, limit=options.limit, sort=options.sort, parsed=describe(q), expanded=describe(q),
-            filters=describe(everything), similar_to=doc_id, key_terms=_written(text, lang, [term for term, _ in terms]),
+            query=f"similar to {doc_id}",
+            total=run.matched,
+            hits_total=run.total,
+            took_ms=0.0,
+            offset=options.offset,
+            limit=options.limit,
+            sort=options.sort,
+            parsed=describe(q),
+            expanded=describe(q),
+            filters=describe(everything),
+            similar_to=doc_id,
+            key_terms=_written(text, lang, [term for term, _ in terms]),
             options_text=options_text(options),
         )
         result.hits = self._hits(s, run, q, options)
@@ -519,7 +553,11 @@ class SearchEngine:
         return _DateFacet()
 
     def _run(
-        self, s: Searcher, q: wq.Query, allow: set[int] | None, options: SearchOptions,
+        self,
+        s: Searcher,
+        q: wq.Query,
+        allow: set[int] | None,
+        options: SearchOptions,
         exclude: set[int] | None = None,
     ) -> _Run:
         """The page of hits and the exact counts, in two passes: the matching documents
@@ -534,7 +572,11 @@ class SearchEngine:
         scores = self._scorer.scores(s, q) if options.sort == "relevance" else None
         if scores is not None:
             if allow is not None or exclude:
-                scores = {d: v for d, v in scores.items() if (allow is None or d in allow) and not (exclude and d in exclude)}
+                scores = {
+                    d: v
+                    for d, v in scores.items()
+                    if (allow is None or d in allow) and not (exclude and d in exclude)
+                }
             matches = set(scores)
             ranked = best(scores, want, cluster_of)
         elif options.sort == "relevance" and want:
@@ -553,11 +595,18 @@ class SearchEngine:
         if not matched:
             return _Run([], 0, 0, {})
         if ranked is None:
-            ranked = [] if not want else self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
+            ranked = (
+                [] if not want else self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
+            )
         return _Run(ranked[options.offset : want], matched, total, clusters)
 
     def _top(
-        self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None, want: int,
+        self,
+        s: Searcher,
+        q: wq.Query,
+        allow: set[int] | None,
+        exclude: set[int] | None,
+        want: int,
         cluster_of: Clusters | None,
     ) -> tuple[list[tuple[int, float | None]], set[int]]:
         """The best ``want`` hits, and every matching document, in one scoring pass."""
@@ -569,8 +618,15 @@ class SearchEngine:
         return top.ranked(), top.seen
 
     def _by_date(
-        self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None,
-        options: SearchOptions, want: int, cluster_of: Clusters | None, matched: int,
+        self,
+        s: Searcher,
+        q: wq.Query,
+        allow: set[int] | None,
+        exclude: set[int] | None,
+        options: SearchOptions,
+        want: int,
+        cluster_of: Clusters | None,
+        matched: int,
     ) -> list[tuple[int, float | None]]:
         k = want
         while True:
@@ -595,16 +651,23 @@ class SearchEngine:
         highlighting alike."""
         if isinstance(q, NearWord):
             words = self._vocabulary(s.reader(), q.fieldname)
-            found = [w.decode("utf-8")
-                     for w in q.words_in(s.reader(), None if words is None else words.__contains__)]
+            found = [
+                w.decode("utf-8")
+                for w in q.words_in(s.reader(), None if words is None else words.__contains__)
+            ]
             if not found:
                 return wq.NullQuery
             # The documents that have one of the words, ranked by the words' stems in the
             # language fields (the words field knows no frequencies, nor titles).
             have = wq.Or([wq.Term(q.fieldname, w) for w in found])
             fields = [f"{prefix}{lang}" for lang in self._languages for prefix in TEXT_PREFIXES.values()]
-            stems = wq.Or([wq.Term(f, stem, boost=q.boost)
-                           for f in fields for stem in sorted({stem_word(f[2:], w) for w in found})])
+            stems = wq.Or(
+                [
+                    wq.Term(f, stem, boost=q.boost)
+                    for f in fields
+                    for stem in sorted({stem_word(f[2:], w) for w in found})
+                ]
+            )
             return wq.And([have, stems])
         if q.is_leaf():
             return q
@@ -637,8 +700,14 @@ class SearchEngine:
             self._clusters = (reader, found)
         return self._clusters[1]
 
-    def _hits(self, s: Searcher, run: _Run, q: wq.Query, options: SearchOptions,
-              known_bodies: dict[int, str] | None = None) -> list[Hit]:
+    def _hits(
+        self,
+        s: Searcher,
+        run: _Run,
+        q: wq.Query,
+        options: SearchOptions,
+        known_bodies: dict[int, str] | None = None,
+    ) -> list[Hit]:
         terms = self._snippet_terms(s, q) if options.snippets and run.page else {}
         hits = []
         bodies: dict[int, str] = {}
@@ -731,8 +800,13 @@ class SearchEngine:
             "month": sorting.TranslateFacet(month, _DateFacet()),
         }
         # An index of an older schema, until the daemon or `indexer reindex` rebuilds it, has neither.
-        facets.update({name: sorting.FieldFacet(field) for name, field in (("byline", "byline_facet"), ("folder", "folder"))
-                       if field in s.schema})
+        facets.update(
+            {
+                name: sorting.FieldFacet(field)
+                for name, field in (("byline", "byline_facet"), ("folder", "folder"))
+                if field in s.schema
+            }
+        )
         grouped = s.search(q, limit=None, filter=flt, scored=False, groupedby=facets, maptype=sorting.Count)
         out: dict[str, list[FacetCount]] = {}
         for name in facets:

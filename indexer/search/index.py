@@ -303,8 +303,12 @@ class Generations:
             ix.close()
             self._write_state(
                 directory,
-                {"schema_version": SCHEMA_VERSION, "checkpoint": checkpoint, "complete": True,
-                 "built_at": _now().isoformat()},
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "checkpoint": checkpoint,
+                    "complete": True,
+                    "built_at": _now().isoformat(),
+                },
             )
             with self.writer_lock():
                 with Follower(db, lambda: nullcontext(directory)) as follower:

@@ -41,8 +41,20 @@ __all__ = [
     "text_leaves",
 ]
 
-FIELDS = ("title", "body", "byline", "dateline", "source", "lang", "path", "published", "ingested", "date", "id",
-          "cluster")
+FIELDS = (
+    "title",
+    "body",
+    "byline",
+    "dateline",
+    "source",
+    "lang",
+    "path",
+    "published",
+    "ingested",
+    "date",
+    "id",
+    "cluster",
+)
 FIELD_LIST = "title, body, byline, dateline, source, lang, path, published, ingested, date, cluster"
 DATE_FIELDS = ("published", "ingested", "date")
 SYNTAX_HINT = f'words, "a phrase", field:value ({FIELD_LIST}), AND OR NOT, ( ), prefix*, fuzzy~'
@@ -105,7 +117,9 @@ def parse(text: str, today: date) -> Parsed:
     except Exception as e:  # Whoosh raises assorted errors for odd input
         raise QueryError(f"query error: {e}", SYNTAX_HINT) from e
     if raw is wq.NullQuery or (not raw.leaves() and not isinstance(raw, wq.Every)):
-        raise QueryError("query error: nothing searchable in the query", "give at least one word or field:value")
+        raise QueryError(
+            "query error: nothing searchable in the query", "give at least one word or field:value"
+        )
     query = _resolve(raw, today)
     fallback = None
     if isinstance(raw, wq.And) and not _EXPLICIT_AND.search(checked):
@@ -178,9 +192,7 @@ def date_query(fieldname: str, start: date | None, end: date | None) -> wq.Query
             "ingested", to_utc(start) if start else None, to_utc(end) if end else None, endexcl=True
         )
     undated = wq.Not(wq.DateRange("published", *_EVER))
-    return wq.Or(
-        [date_query("published", start, end), wq.And([date_query("ingested", start, end), undated])]
-    )
+    return wq.Or([date_query("published", start, end), wq.And([date_query("ingested", start, end), undated])])
 
 
 def lang_query(code: str) -> wq.Query:

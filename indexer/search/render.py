@@ -78,7 +78,11 @@ def _summary(result: SearchResult, explain: bool) -> dict[str, Any]:
         data["similar_to"] = result.similar_to
         data["key_terms"] = result.key_terms
     if explain:
-        data["explain"] = {"parsed": result.parsed, "expanded": result.expanded, "filters": result.filters or None}
+        data["explain"] = {
+            "parsed": result.parsed,
+            "expanded": result.expanded,
+            "filters": result.filters or None,
+        }
     return data
 
 
@@ -125,7 +129,9 @@ def text_lines(result: SearchResult, color: bool = False, explain: bool = False)
         verb, subject = ("matches" if result.total == 1 else "match"), repr(searched)
     if result.total == 0:
         narrowed = f" with {result.options_text}" if result.options_text else ""
-        lines.append(f"no documents {'are' if result.similar_to is not None else 'match'} {subject}{narrowed} (total: 0)")
+        lines.append(
+            f"no documents {'are' if result.similar_to is not None else 'match'} {subject}{narrowed} (total: 0)"
+        )
     else:
         shown = len(result.hits)
         head = f"{_count(result.total, 'document')} {verb} {subject}"
@@ -141,9 +147,13 @@ def text_lines(result: SearchResult, color: bool = False, explain: bool = False)
     if result.fallback:
         lines.append("no document contains all the words: showing documents with any of them")
     if result.corrected:
-        lines.append(f"showing results for {result.suggestion!r}; search instead for {result.query!r} with --as-typed")
+        lines.append(
+            f"showing results for {result.suggestion!r}; search instead for {result.query!r} with --as-typed"
+        )
     elif result.suggestion:
-        lines.append(f"did you mean: {result.suggestion}  ({_count(result.suggestion_total or 0, 'document')})")
+        lines.append(
+            f"did you mean: {result.suggestion}  ({_count(result.suggestion_total or 0, 'document')})"
+        )
     for rank, hit in enumerate(result.hits, start=result.offset + 1):
         lines.extend(_hit_lines(hit, rank, color))
     if result.facets is not None:
@@ -172,8 +182,20 @@ def _hit_lines(hit: Hit, rank: int, color: bool) -> list[str]:
     return lines
 
 
-CSV_FIELDS = ("rank", "id", "title", "path", "language", "source", "published", "ingested", "score", "cluster",
-              "near_duplicates", "snippet")
+CSV_FIELDS = (
+    "rank",
+    "id",
+    "title",
+    "path",
+    "language",
+    "source",
+    "published",
+    "ingested",
+    "score",
+    "cluster",
+    "near_duplicates",
+    "snippet",
+)
 
 
 def csv_text(result: SearchResult) -> str:

@@ -78,27 +78,78 @@ class Argument:
 
 # The options of the search commands, in the order their help lists them.
 OPTIONS: tuple[Option, ...] = (
-    Option(("-n", "--limit"), "limit", "hits to show (0: none, with --facets for the counts only)", INT, 10,
-           low=0, high=10_000, show_default=True),
+    Option(
+        ("-n", "--limit"),
+        "limit",
+        "hits to show (0: none, with --facets for the counts only)",
+        INT,
+        10,
+        low=0,
+        high=10_000,
+        show_default=True,
+    ),
     Option(("--offset",), "offset", "skip this many hits", INT, 0, low=0),
-    Option(("--lang",), "langs", "only this language (en, de, zh...); repeat or comma-separate for several",
-           TEXT, (), multiple=True, metavar="CODE"),
-    Option(("--source",), "sources", "only this source; repeat or comma-separate for several", TEXT, (),
-           multiple=True, metavar="NAME"),
-    Option(("--since",), "since", "dated from this day: 2025-12-03, 2025-12, 2025, 7d, 2w, 3m, 1y, today", DATE,
-           None, metavar="DATE"),
+    Option(
+        ("--lang",),
+        "langs",
+        "only this language (en, de, zh...); repeat or comma-separate for several",
+        TEXT,
+        (),
+        multiple=True,
+        metavar="CODE",
+    ),
+    Option(
+        ("--source",),
+        "sources",
+        "only this source; repeat or comma-separate for several",
+        TEXT,
+        (),
+        multiple=True,
+        metavar="NAME",
+    ),
+    Option(
+        ("--since",),
+        "since",
+        "dated from this day: 2025-12-03, 2025-12, 2025, 7d, 2w, 3m, 1y, today",
+        DATE,
+        None,
+        metavar="DATE",
+    ),
     Option(("--until",), "until", "dated through this day (as --since)", DATE, None, metavar="DATE"),
-    Option(("--path",), "path_glob", "only paths matching this glob (business/*.txt)", TEXT, None, metavar="GLOB"),
-    Option(("--sort",), "sort", "order of the hits", CHOICE, "relevance", choices=("relevance", "newest", "oldest"),
-           show_default=True),
+    Option(
+        ("--path",), "path_glob", "only paths matching this glob (business/*.txt)", TEXT, None, metavar="GLOB"
+    ),
+    Option(
+        ("--sort",),
+        "sort",
+        "order of the hits",
+        CHOICE,
+        "relevance",
+        choices=("relevance", "newest", "oldest"),
+        show_default=True,
+    ),
     Option(("--no-snippets",), "no_snippets", "do not show text snippets"),
     Option(("--facets",), "facets", "count the matches by language, source and month"),
     Option(("--all",), "show_all", "show near-duplicates as hits of their own"),
-    Option(("--format",), "fmt", "output format", CHOICE, "text", choices=("text", "json", "jsonl", "csv"),
-           show_default=True),
+    Option(
+        ("--format",),
+        "fmt",
+        "output format",
+        CHOICE,
+        "text",
+        choices=("text", "json", "jsonl", "csv"),
+        show_default=True,
+    ),
     Option(("--json",), "as_json", "same as --format json"),
-    Option(("--output",), "output", "hits, or only the hits' paths, one a line (every path of a document)", CHOICE,
-           "hits", choices=("hits", "paths"), show_default=True),
+    Option(
+        ("--output",),
+        "output",
+        "hits, or only the hits' paths, one a line (every path of a document)",
+        CHOICE,
+        "hits",
+        choices=("hits", "paths"),
+        show_default=True,
+    ),
     Option(("-l",), "paths_only", "same as --output paths"),
     Option(("--count",), "count_only", "print only the number of matching documents"),
     Option(("--exit-status",), "exit_status", "exit 1 when no document matches (as grep does)"),
@@ -111,19 +162,40 @@ OPTIONS: tuple[Option, ...] = (
 COMMON_OPTIONS: tuple[Option, ...] = (
     Option(("--config",), "config_path", "config file (TOML)", FILE, None),
     Option(("-v", "--verbose"), "verbose", "show tracebacks and debug detail", FLAG, None),
-    Option(("--log-level",), "log_level", "log level", CHOICE, None, choices=("debug", "info", "warning", "error")),
+    Option(
+        ("--log-level",),
+        "log_level",
+        "log level",
+        CHOICE,
+        None,
+        choices=("debug", "info", "warning", "error"),
+    ),
 )
 HELP_FLAGS = ("-h", "--help")
 _NOT_FAST = ("verbose", "log_level", "help")  # parameters whose command line the full CLI runs
 
-ARGUMENTS: dict[str, Argument] = {"search": Argument("query", TEXT, many=True),
-                                  "similar": Argument("doc_id", INT, many=False)}
+ARGUMENTS: dict[str, Argument] = {
+    "search": Argument("query", TEXT, many=True),
+    "similar": Argument("doc_id", INT, many=False),
+}
 
 # What render.output prints: the --format choices, a list of paths (-l) or a count (--count).
 FORMATS = ("text", "json", "jsonl", "csv", "paths", "count")
 # The fields of SearchRequest that are search/engine.py's SearchOptions, in its order.
-ENGINE_FIELDS = ("limit", "offset", "langs", "sources", "since", "until", "path", "sort", "snippets", "facets",
-                 "collapse", "as_typed")
+ENGINE_FIELDS = (
+    "limit",
+    "offset",
+    "langs",
+    "sources",
+    "since",
+    "until",
+    "path",
+    "sort",
+    "snippets",
+    "facets",
+    "collapse",
+    "as_typed",
+)
 
 
 class SearchRequest(NamedTuple):
@@ -195,9 +267,17 @@ def _field(name: str, value: object) -> object:
         ok = isinstance(value, bool)
     elif isinstance(default, int):
         option = _BY_NAME.get(name)  # limit and offset keep to their option's range
-        ok = isinstance(value, int) and not isinstance(value, bool) and (
-            option is None or ((option.low is None or value >= option.low)
-                               and (option.high is None or value <= option.high)))
+        ok = (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and (
+                option is None
+                or (
+                    (option.low is None or value >= option.low)
+                    and (option.high is None or value <= option.high)
+                )
+            )
+        )
     elif isinstance(default, tuple):
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return tuple(value)
@@ -237,11 +317,22 @@ def build_request(command: str, params: Mapping[str, Any], tty: bool) -> SearchR
         command=command,
         query=" ".join(params["query"]) if command == "search" else "",
         doc_id=params["doc_id"] if command == "similar" else 0,
-        limit=limit, offset=params["offset"], langs=split_values(params["langs"]),
-        sources=split_values(params["sources"]), since=params["since"], until=params["until"],
-        path=params["path_glob"], sort=params["sort"], snippets=snippets, facets=facets,
-        collapse=not params["show_all"], as_typed=params["as_typed"], format=fmt, color=tty and fmt == "text",
-        explain=params.get("explain", False), exit_status=params["exit_status"],
+        limit=limit,
+        offset=params["offset"],
+        langs=split_values(params["langs"]),
+        sources=split_values(params["sources"]),
+        since=params["since"],
+        until=params["until"],
+        path=params["path_glob"],
+        sort=params["sort"],
+        snippets=snippets,
+        facets=facets,
+        collapse=not params["show_all"],
+        as_typed=params["as_typed"],
+        format=fmt,
+        color=tty and fmt == "text",
+        explain=params.get("explain", False),
+        exit_status=params["exit_status"],
     )
 
 
@@ -368,7 +459,12 @@ def _value(option: Option, raw: str) -> Any:
         return _number(raw, option.low, option.high)
     if option.kind == CHOICE and raw not in option.choices:
         raise UsageError(f"{option.flags[-1]}: {raw!r} is not one of {', '.join(option.choices)}")
-    if option.kind == FILE and raw and os.path.exists(raw) and (os.path.isdir(raw) or not os.access(raw, os.R_OK)):
+    if (
+        option.kind == FILE
+        and raw
+        and os.path.exists(raw)
+        and (os.path.isdir(raw) or not os.access(raw, os.R_OK))
+    ):
         raise UsageError(f"{option.flags[-1]}: {raw!r} is a folder or cannot be read")
     return raw
 

@@ -13,9 +13,18 @@ def run(engine: SearchEngine, request: SearchRequest) -> Output:
     """``request`` searched on ``engine`` and rendered as the command prints it (exit 1 with
     ``exit_status`` when nothing matched, else 0)."""
     options = SearchOptions(
-        limit=request.limit, offset=request.offset, langs=request.langs, sources=request.sources,
-        since=request.since, until=request.until, path=request.path, sort=request.sort,
-        snippets=request.snippets, facets=request.facets, collapse=request.collapse, as_typed=request.as_typed,
+        limit=request.limit,
+        offset=request.offset,
+        langs=request.langs,
+        sources=request.sources,
+        since=request.since,
+        until=request.until,
+        path=request.path,
+        sort=request.sort,
+        snippets=request.snippets,
+        facets=request.facets,
+        collapse=request.collapse,
+        as_typed=request.as_typed,
     )
     if request.command == "similar":
         result = engine.similar(request.doc_id, options)

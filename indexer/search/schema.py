@@ -66,8 +66,20 @@ SCHEMA_VERSION = 8
 # langdetect code -> Whoosh stemmer language. Written out so that no code is mapped by
 # accident (langdetect's "no" is Norwegian Bokmål; "zh-cn" has no stemmer).
 STEM_LANGUAGES = {
-    "ar": "ar", "da": "da", "de": "de", "en": "en", "es": "es", "fi": "fi", "fr": "fr",
-    "hu": "hu", "it": "it", "nl": "nl", "no": "no", "pt": "pt", "ro": "ro", "ru": "ru",
+    "ar": "ar",
+    "da": "da",
+    "de": "de",
+    "en": "en",
+    "es": "es",
+    "fi": "fi",
+    "fr": "fr",
+    "hu": "hu",
+    "it": "it",
+    "nl": "nl",
+    "no": "no",
+    "pt": "pt",
+    "ro": "ro",
+    "ru": "ru",
     "sv": "sv",
 }  # fmt: skip  (Whoosh 2.7 lists Turkish but ships no stemmer for it)
 NO_STEMMER = "xx"

@@ -105,7 +105,9 @@ def _corrections(reader: IndexReader, word: str, contains: Contains) -> list[tup
     return ranked[:CANDIDATES]
 
 
-def suggest(searcher: Searcher, parsed: Parsed, languages: list[str], contains: Contains | None = None) -> list[Correction]:
+def suggest(
+    searcher: Searcher, parsed: Parsed, languages: list[str], contains: Contains | None = None
+) -> list[Correction]:
     """The query with its misspelled words corrected, a few ways, likeliest first (the
     caller weighs them by the documents each finds: in "rsing costs" the word is
     "rising", not the commoner "using"); empty when no word looks misspelled.

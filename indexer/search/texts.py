@@ -38,8 +38,12 @@ class DocumentTexts:
             for start in range(0, len(wanted), _CHUNK):
                 rows += self._rows(wanted[start : start + _CHUNK])
         except Exception as e:  # sqlite3 or SQLAlchemy: the search reports it in one line
-            where = f" {self._sqlite_path()}" if self.url.startswith(_SQLITE_PREFIX) else ""  # no password shown
-            raise StorageError(f"cannot read document texts from the database{where}: {_first_line(e)}") from e
+            where = (
+                f" {self._sqlite_path()}" if self.url.startswith(_SQLITE_PREFIX) else ""
+            )  # no password shown
+            raise StorageError(
+                f"cannot read document texts from the database{where}: {_first_line(e)}"
+            ) from e
         return {int(doc_id): zlib.decompress(body).decode("utf-8") for doc_id, body in rows}
 
     def close(self) -> None:
@@ -55,7 +59,9 @@ class DocumentTexts:
         return engine_bodies(self._engine, ids)
 
     def _sqlite_path(self) -> Path:
-        return Path(unquote(self.url[len(_SQLITE_PREFIX) :].split("?", 1)[0])).resolve()  # as SQLAlchemy reads it
+        return Path(
+            unquote(self.url[len(_SQLITE_PREFIX) :].split("?", 1)[0])
+        ).resolve()  # as SQLAlchemy reads it
 
 
 def _first_line(error: Exception) -> str:

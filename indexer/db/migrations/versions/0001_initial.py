@@ -24,7 +24,9 @@ depends_on = None
 UTC_TIME = sa.DateTime(timezone=True)
 
 
-def _create(name: str, *columns: sa.Column[Any] | sa.Constraint, indexes: tuple[tuple[str, list[str]], ...] = ()) -> None:
+def _create(
+    name: str, *columns: sa.Column[Any] | sa.Constraint, indexes: tuple[tuple[str, list[str]], ...] = ()
+) -> None:
     if sa.inspect(op.get_bind()).has_table(name):
         return
     op.create_table(name, *columns)

@@ -38,12 +38,17 @@ def _convert(source: str, target: str, convert) -> None:  # type: ignore[no-unty
     last = 0
     while True:
         rows = bind.execute(
-            sa.select(documents.c.id, documents.c[source]).where(documents.c.id > last).order_by(documents.c.id).limit(BATCH)
+            sa.select(documents.c.id, documents.c[source])
+            .where(documents.c.id > last)
+            .order_by(documents.c.id)
+            .limit(BATCH)
         ).all()
         if not rows:
             return
         bind.execute(
-            documents.update().where(documents.c.id == sa.bindparam("doc_id")).values({target: sa.bindparam("value")}),
+            documents.update()
+            .where(documents.c.id == sa.bindparam("doc_id"))
+            .values({target: sa.bindparam("value")}),
             [{"doc_id": doc_id, "value": convert(value)} for doc_id, value in rows],
         )
         last = rows[-1][0]

@@ -38,15 +38,21 @@ documents = sa.table(
 def _keys(signature: bytes) -> list[int]:
     size = ROWS * 4
     return [
-        int.from_bytes(hashlib.blake2b(signature[b * size : (b + 1) * size], digest_size=8).digest(), "little", signed=True)
+        int.from_bytes(
+            hashlib.blake2b(signature[b * size : (b + 1) * size], digest_size=8).digest(),
+            "little",
+            signed=True,
+        )
         for b in range(BANDS)
     ]
 
 
 def _old_keys(signature: str) -> list[str]:
     values = [signature[i : i + 8] for i in range(0, len(signature), 8)]
-    return [hashlib.blake2b("".join(values[b * ROWS : (b + 1) * ROWS]).encode(), digest_size=8).hexdigest()
-            for b in range(BANDS)]
+    return [
+        hashlib.blake2b("".join(values[b * ROWS : (b + 1) * ROWS]).encode(), digest_size=8).hexdigest()
+        for b in range(BANDS)
+    ]
 
 
 def _batches(column: str, live_only: bool = False) -> Any:
@@ -54,7 +60,9 @@ def _batches(column: str, live_only: bool = False) -> Any:
     bind = op.get_bind()
     last = 0
     while True:
-        query = sa.select(documents.c.id, documents.c[column]).where(documents.c.id > last, documents.c[column].is_not(None))
+        query = sa.select(documents.c.id, documents.c[column]).where(
+            documents.c.id > last, documents.c[column].is_not(None)
+        )
         if live_only:  # tombstones keep no band keys
             query = query.where(documents.c.deleted_at.is_(None))
         rows = bind.execute(query.order_by(documents.c.id).limit(BATCH)).all()
@@ -68,7 +76,9 @@ def _convert_fingerprints(source: str, target: str, convert: Callable[[Any], Any
     bind = op.get_bind()
     for rows in _batches(source):
         bind.execute(
-            documents.update().where(documents.c.id == sa.bindparam("doc_id")).values({target: sa.bindparam("value")}),
+            documents.update()
+            .where(documents.c.id == sa.bindparam("doc_id"))
+            .values({target: sa.bindparam("value")}),
             [{"doc_id": doc_id, "value": convert(value)} for doc_id, value in rows],
         )
 
@@ -76,8 +86,14 @@ def _convert_fingerprints(source: str, target: str, convert: Callable[[Any], Any
 def _fill_bands(bands: sa.Table, column: str, keys: Callable[[Any], list[Any]]) -> None:
     bind = op.get_bind()
     for rows in _batches(column, live_only=True):
-        bind.execute(bands.insert(), [{"document_id": doc_id, "band": b, "key": k}
-                                      for doc_id, value in rows for b, k in enumerate(keys(value))])
+        bind.execute(
+            bands.insert(),
+            [
+                {"document_id": doc_id, "band": b, "key": k}
+                for doc_id, value in rows
+                for b, k in enumerate(keys(value))
+            ],
+        )
 
 
 def upgrade() -> None:
@@ -108,12 +124,17 @@ def downgrade() -> None:
     with op.batch_alter_table("documents") as batch:
         batch.alter_column("fingerprint", new_column_name="fingerprint_hex", existing_type=sa.LargeBinary)
     op.add_column("documents", sa.Column("fingerprint", sa.Text, nullable=True))
-    documents_back = sa.table("documents", sa.column("id", sa.Integer), sa.column("fingerprint", sa.Text),
-                              sa.column("fingerprint_hex", sa.LargeBinary))
+    documents_back = sa.table(
+        "documents",
+        sa.column("id", sa.Integer),
+        sa.column("fingerprint", sa.Text),
+        sa.column("fingerprint_hex", sa.LargeBinary),
+    )
     bind = op.get_bind()
     for rows in _batches("fingerprint_hex"):
         bind.execute(
-            documents_back.update().where(documents_back.c.id == sa.bindparam("doc_id"))
+            documents_back.update()
+            .where(documents_back.c.id == sa.bindparam("doc_id"))
             .values(fingerprint=sa.bindparam("value")),
             [{"doc_id": doc_id, "value": bytes(value).hex()} for doc_id, value in rows],
         )

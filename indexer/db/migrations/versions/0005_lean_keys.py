@@ -81,8 +81,14 @@ def _sqlite_copy(name: str, make: Callable[[str], None], convert: str) -> None:
 def _postgresql_convert(key: Any, existing: Any, using: str) -> None:
     for table in ("doc_lines", "learned_lines"):
         for column in KEYS:
-            op.alter_column(table, column, type_=key, existing_type=existing, existing_nullable=False,
-                            postgresql_using=using.format(column))
+            op.alter_column(
+                table,
+                column,
+                type_=key,
+                existing_type=existing,
+                existing_nullable=False,
+                postgresql_using=using.format(column),
+            )
 
 
 def _indexes(table: str) -> set[str]:
@@ -113,8 +119,11 @@ def upgrade() -> None:
     raw = bind.connection.dbapi_connection
     assert raw is not None
     raw.create_function("indexer_unhex", 1, bytes.fromhex, deterministic=True)  # unhex() is SQLite 3.41+
-    _sqlite_copy("doc_lines", lambda name: _doc_lines(name, sa.LargeBinary, sqlite_with_rowid=False),
-                 "indexer_unhex({})")
+    _sqlite_copy(
+        "doc_lines",
+        lambda name: _doc_lines(name, sa.LargeBinary, sqlite_with_rowid=False),
+        "indexer_unhex({})",
+    )
     op.create_index("ix_doc_lines_group_line", "doc_lines", ["group_key", "line_key"])
     _sqlite_copy("learned_lines", lambda name: _learned_lines(name, sa.LargeBinary), "indexer_unhex({})")
 

@@ -41,8 +41,12 @@ documents = sa.table(
     sa.column("fingerprint", sa.LargeBinary),
     sa.column("deleted_at", sa.DateTime(timezone=True)),
 )
-doc_bands = sa.table("doc_bands", sa.column("band", sa.SmallInteger), sa.column("key", sa.BigInteger),
-                     sa.column("document_id", sa.Integer))
+doc_bands = sa.table(
+    "doc_bands",
+    sa.column("band", sa.SmallInteger),
+    sa.column("key", sa.BigInteger),
+    sa.column("document_id", sa.Integer),
+)
 
 
 @cache
@@ -58,7 +62,9 @@ def _new_constants() -> tuple[Any, Any, Any]:
 def _old_constants() -> tuple[Any, Any]:
     rng = np.random.RandomState(1)
     prime = (1 << 61) - 1
-    return rng.randint(1, prime, size=NUM_PERM, dtype=np.uint64), rng.randint(0, prime, size=NUM_PERM, dtype=np.uint64)
+    return rng.randint(1, prime, size=NUM_PERM, dtype=np.uint64), rng.randint(
+        0, prime, size=NUM_PERM, dtype=np.uint64
+    )
 
 
 def _new(body: str) -> bytes | None:
@@ -89,7 +95,10 @@ def _old(body: str) -> bytes | None:
     prime = (1 << 61) - 1
     a, b = _old_constants()
     hashes = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=4).digest(), "little") for s in shingles),
+        (
+            int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=4).digest(), "little")
+            for s in shingles
+        ),
         dtype=np.uint64,
         count=len(shingles),
     )
@@ -101,7 +110,11 @@ def _old(body: str) -> bytes | None:
 def _band_keys(signature: bytes) -> list[int]:
     size = ROWS * 4
     return [
-        int.from_bytes(hashlib.blake2b(signature[b * size : (b + 1) * size], digest_size=8).digest(), "little", signed=True)
+        int.from_bytes(
+            hashlib.blake2b(signature[b * size : (b + 1) * size], digest_size=8).digest(),
+            "little",
+            signed=True,
+        )
         for b in range(BANDS)
     ]
 
@@ -123,7 +136,9 @@ def _refingerprint(make: Callable[[str], bytes | None]) -> None:
         last = rows[-1][0]
         signatures = {doc_id: make(zlib.decompress(body).decode("utf-8")) for doc_id, body, _ in rows}
         bind.execute(
-            documents.update().where(documents.c.id == sa.bindparam("doc_id")).values(fingerprint=sa.bindparam("value")),
+            documents.update()
+            .where(documents.c.id == sa.bindparam("doc_id"))
+            .values(fingerprint=sa.bindparam("value")),
             [{"doc_id": doc_id, "value": signature} for doc_id, signature in signatures.items()],
         )
         bands = [

@@ -55,7 +55,9 @@ def upgrade() -> None:
             sa.Column("matched_at", sa.DateTime(timezone=True), nullable=False),
             sa.Column("payload", sa.Text, nullable=False),
         )
-        op.create_index("ix_alert_matches_alert_document", "alert_matches", ["alert", "document_id"], unique=True)
+        op.create_index(
+            "ix_alert_matches_alert_document", "alert_matches", ["alert", "document_id"], unique=True
+        )
         op.create_index("ix_alert_matches_alert_seq", "alert_matches", ["alert", "seq"])
         op.create_index("ix_alert_matches_alert_cluster", "alert_matches", ["alert", "cluster"])
 

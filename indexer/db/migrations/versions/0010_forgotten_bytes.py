@@ -22,10 +22,13 @@ _WHERE = sa.text("flags = 'forgotten'")
 
 
 def upgrade() -> None:
-    if "ix_documents_forgotten_sha" in {i["name"] for i in sa.inspect(op.get_bind()).get_indexes("documents")}:
+    if "ix_documents_forgotten_sha" in {
+        i["name"] for i in sa.inspect(op.get_bind()).get_indexes("documents")
+    }:
         return  # made by create_all of a program that already had it
-    op.create_index("ix_documents_forgotten_sha", "documents", ["sha256"], sqlite_where=_WHERE,
-                    postgresql_where=_WHERE)
+    op.create_index(
+        "ix_documents_forgotten_sha", "documents", ["sha256"], sqlite_where=_WHERE, postgresql_where=_WHERE
+    )
 
 
 def downgrade() -> None:
