@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from indexer.db import store
+from indexer.db import documents, files
 from indexer.errors import ConfigError, InputError
 from indexer.ingest.fingerprint import fingerprint
 from indexer.ingest.outcomes import apply_batch
-from indexer.ingest.types import Analysis
+from indexer.records import Analysis, BatchCounts
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from indexer.context import Context
     from indexer.db.models import Document
-    from indexer.jobs import Context
     from indexer.search.engine import SearchOptions
 
 __all__ = [
@@ -149,18 +149,18 @@ def records(ctx: Context, ids: list[int] | None, fields: Sequence[str]) -> Itera
     while True:
         with ctx.db.read() as session:
             if ids is None:
-                docs = store.documents_after(session, after, CHUNK, with_body)
+                docs = documents.documents_after(session, after, CHUNK, with_body)
             else:
                 chunk = ids[position : position + CHUNK]
                 position += CHUNK
                 if not chunk:
                     return
-                docs = store.documents_by_ids(session, chunk, with_body)
+                docs = documents.documents_by_ids(session, chunk, with_body)
             if not docs and ids is None:
                 return
-            files = store.file_states_of(session, [d.id for d in docs])
+            states = files.file_states_of(session, [d.id for d in docs])
             for doc in docs:
-                yield _record(doc, files.get(doc.id, []), fields)
+                yield _record(doc, states.get(doc.id, []), fields)
         if docs:
             after = docs[-1].id
 
@@ -289,14 +289,14 @@ def import_records(
                 if record.get("ingested"):
                     ingested[a.path] = datetime.fromisoformat(record["ingested"])
 
-        def apply(session: Session) -> store.BatchCounts:
+        def apply(session: Session) -> BatchCounts:
             counts = apply_batch(
                 session,
                 datetime.now(UTC),
                 analyses=analyses,
                 near_threshold=ctx.config.ingest.near_duplicate_threshold,
             )
-            store.set_ingested(
+            documents.set_ingested(
                 session, {counts.doc_ids[p]: when for p, when in ingested.items() if p in counts.doc_ids}
             )
             return counts

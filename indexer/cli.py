@@ -471,13 +471,13 @@ def _document_dict(doc: Any, paths: list[str], with_body: bool = True) -> dict[s
 @_common
 def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
     """Show one document: its metadata and normalized text."""
-    from indexer.db import store
+    from indexer.db import documents, files
 
     with _context(state, read_only=True) as ctx, ctx.db.read() as session:
-        doc = store.get_document(session, doc_id)
+        doc = documents.get_document(session, doc_id)
         if doc is None:
             raise NotFoundError(f"no document with id {doc_id}")
-        data = _document_dict(doc, store.paths_of(session, doc_id))
+        data = _document_dict(doc, files.paths_of(session, doc_id))
     if as_json:
         _print_json({"format_version": FORMAT_VERSION, **data})
         return
@@ -594,7 +594,7 @@ def verify(state: State, repair: bool, check_hashes: bool, outside: bool | None,
 @_common
 def failures(state: State, as_json: bool) -> None:
     """List files that did not become documents: path, stage, reason, attempts."""
-    from indexer.db import store
+    from indexer.db import files
 
     with _context(state, read_only=True) as ctx, ctx.db.read() as session:
         rows: list[dict[str, Any]] = [
@@ -607,7 +607,7 @@ def failures(state: State, as_json: bool) -> None:
                 "first_seen": f.first_seen,
                 "last_seen": f.last_seen,
             }
-            for f in store.failures(session)
+            for f in files.failures(session)
         ]
     if as_json:
         _print_json({"format_version": FORMAT_VERSION, "total": len(rows), "failures": rows})
@@ -683,7 +683,7 @@ def forget(state: State, targets: tuple[str, ...], all_paths: bool, as_json: boo
 @_common
 def duplicates(state: State, as_json: bool) -> None:
     """List near-duplicate clusters: the same story syndicated or lightly rewritten."""
-    from indexer.db import store
+    from indexer.db import documents
 
     with _context(state, read_only=True) as ctx, ctx.db.read() as session:
         found: list[dict[str, Any]] = [
@@ -693,7 +693,7 @@ def duplicates(state: State, as_json: bool) -> None:
                     {"id": d.id, "title": d.title, "path": d.path, "source": d.source} for d in docs
                 ],
             }
-            for cluster_id, docs in store.clusters(session)
+            for cluster_id, docs in documents.clusters(session)
         ]
     if as_json:
         _print_json({"format_version": FORMAT_VERSION, "total": len(found), "clusters": found})
@@ -720,7 +720,7 @@ def duplicates(state: State, as_json: bool) -> None:
 def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
     """List the lines learned as site furniture, per source or folder, with their counts."""
     from indexer import jobs
-    from indexer.db import store
+    from indexer.db import lines
 
     learned: dict[str, Any] | None = None
     with _context(state, read_only=not learn_now) as ctx:
@@ -728,7 +728,7 @@ def boilerplate(state: State, learn_now: bool, as_json: bool) -> None:
             learned = jobs.learn(ctx).as_dict()
             jobs.follow(ctx, on_wait=_on_wait)
         with ctx.db.read() as session:
-            rows = store.learned_lines(session)
+            rows = lines.learned_lines(session)
             groups: dict[str, dict[str, Any]] = {}
             for row in rows:
                 group = groups.setdefault(
@@ -778,12 +778,12 @@ def status(state: State, as_json: bool) -> None:
     """Documents, failures, the index and the daemon, at a glance."""
     from indexer import jobs
     from indexer.daemon import read_status, running_pid
-    from indexer.db import store
+    from indexer.db import changes, documents, files, runs
 
     with _context(state, read_only=True) as ctx:
         with ctx.db.read() as session:
-            summary = store.summary(session)
-            skipped = store.last_scan_counts(session).get("skipped")
+            summary = documents.summary(session)
+            skipped = runs.last_scan_counts(session).get("skipped")
             failures: list[dict[str, Any]] = [
                 {
                     "path": f.path,
@@ -792,7 +792,7 @@ def status(state: State, as_json: bool) -> None:
                     "attempts": f.attempts,
                     "last_seen": f.last_seen,
                 }
-                for f in store.failures(session)[:20]
+                for f in files.failures(session)[:20]
             ]
         index = ctx.index.stats()
         checkpoint = index["checkpoint"]
@@ -802,7 +802,7 @@ def status(state: State, as_json: bool) -> None:
         oldest = None
         if index["lag"]:
             with ctx.db.read() as session:
-                oldest = store.first_change_after(session, checkpoint)
+                oldest = changes.first_change_after(session, checkpoint)
         index["lag_seconds"] = (
             None
             if index["lag"] is None

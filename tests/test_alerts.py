@@ -204,9 +204,9 @@ def test_an_alert_matches_what_search_finds_among_the_new_documents(ctx: jobs.Co
     with SearchEngine(ctx.config.data_dir, ctx.config.database_url) as engine:
         everything = engine.matching(queries)
         with ctx.db.read() as session:
-            from indexer.db import store
+            from indexer.db import documents
 
-            ids = sorted(store.live_document_ids(session))
+            ids = sorted(documents.live_document_ids(session))
         some = ids[::2]
         among = engine.matching(queries, some)
         for (text, options), all_hits, some_hits in zip(queries, everything, among, strict=True):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 
 from indexer import jobs
-from indexer.db import store
+from indexer.db import documents
 from indexer.search._whoosh.phrase import AdjacentPhrase, phrase_among
 from indexer.search.docsets import docset
 from indexer.search.engine import SearchEngine, SearchOptions
@@ -61,7 +61,7 @@ def _ingest_in_batches(ctx: jobs.Context) -> None:
 def test_a_batch_matches_what_search_finds_across_segments_and_changes(ctx: jobs.Context) -> None:
     _ingest_in_batches(ctx)
     with ctx.db.read() as session:
-        ids = sorted(store.live_document_ids(session))
+        ids = sorted(documents.live_document_ids(session))
     rng = random.Random(5)
     with SearchEngine(ctx.config.data_dir, ctx.config.database_url) as engine:
         s = engine.searcher()

@@ -77,7 +77,7 @@ def test_status_says_how_far_and_how_long_the_index_is_behind(project: Project) 
 
     from sqlalchemy import update
 
-    from indexer.db import store
+    from indexer.db import changes
     from indexer.db.models import Document
     from indexer.db.session import open_database
 
@@ -89,7 +89,7 @@ def test_status_says_how_far_and_how_long_the_index_is_behind(project: Project) 
     db = open_database(f"sqlite:///{project.data / 'indexer.db'}", project.data, busy_timeout=10.0)
     try:
         with db.write() as session:
-            store.resequence(session, [1])
+            changes.resequence(session, [1])
             session.execute(update(Document).values(updated_at=datetime.now(UTC) - timedelta(seconds=90)))
     finally:
         db.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from indexer import jobs
 from indexer.context import Context
-from indexer.db import store
+from indexer.db import documents
 from indexer.db.models import DocBand, Document
 from indexer.ingest.fingerprint import BANDS, band_keys, fingerprint, similarity
 from indexer.ingest.ingester import candidate_for
@@ -180,9 +180,9 @@ def test_band_rows_follow_edits_deletes_moves_and_tombstones(ctx: Context) -> No
 
     # verify --repair tombstones a document whose files are gone from the database.
     with ctx.db.read() as session:
-        (doc_id,) = [row[5] for row in store.live_file_states(session, 0, 100) if row[1] == str(moved)]
+        (doc_id,) = [row[5] for row in files.live_file_states(session, 0, 100) if row[1] == str(moved)]
     with ctx.db.write() as session:
-        store.tombstone(session, datetime.now(UTC), [doc_id])
+        documents.tombstone(session, datetime.now(UTC), [doc_id])
     _bands_are_the_live_fingerprints(ctx)
 
 

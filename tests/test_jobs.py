@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from indexer import jobs
 from indexer.context import Context
-from indexer.db import store
+from indexer.db import changes, documents
 from indexer.ingest.outcomes import apply_batch
 from indexer.records import BatchCounts
 from indexer.scheduler import missed_since
@@ -88,7 +88,7 @@ def test_deletes_and_edits_reach_the_index(ctx: Context) -> None:
     jobs.scan(ctx)
     jobs.follow(ctx)
     with ctx.db.read() as session:
-        summary = store.summary(session)
+        summary = documents.summary(session)
     assert summary["documents"] == 1
     assert _index_ids(ctx) == {"2"}
 
@@ -173,12 +173,12 @@ def test_reprocess_reapplies_newer_rules_keeping_ids(ctx: Context) -> None:
     _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
     jobs.scan(ctx)
     with ctx.db.write() as session:
-        doc = store.get_document(session, 1)
+        doc = documents.get_document(session, 1)
         doc.normalizer_version = 0
         doc.body = "stale"
     assert jobs.reprocess(ctx) == 1
     with ctx.db.read() as session:
-        doc = store.get_document(session, 1)
+        doc = documents.get_document(session, 1)
         assert doc.body.startswith("Alpha") and doc.normalizer_version > 0
 
 
@@ -196,7 +196,7 @@ def test_overlong_metadata_is_clipped_not_a_failure(ctx: Context) -> None:
         counts = apply_batch(session, datetime.now(UTC), analyses=[analysis])
     assert counts.added == 1
     with ctx.db.read() as session:
-        doc = store.get_document(session, counts.doc_ids[str(path)])
+        doc = documents.get_document(session, counts.doc_ids[str(path)])
         assert doc.source == "S" * 200 and doc.dateline == "D" * 200
 
 
@@ -263,17 +263,17 @@ def test_a_document_changed_during_a_follow_is_indexed_once(
         )
     jobs.scan(ctx)
     fetches = []
-    real = store.changes_since
+    real = changes.changes_since
 
     def changes_since(session, seq, limit):  # type: ignore[no-untyped-def]
         docs = real(session, seq, limit)
         fetches.append([d.id for d in docs])
         if len(fetches) == 1:  # doc 1 changes again while the follow goes on
             with ctx.db.write() as writer_session:
-                store.resequence(writer_session, [1])
+                changes.resequence(writer_session, [1])
         return docs
 
-    monkeypatch.setattr(store, "changes_since", changes_since)
+    monkeypatch.setattr(changes, "changes_since", changes_since)
     result = ctx.index.follow(ctx.db, batch=2)  # fetched two at a time, committed once
     assert fetches[0] == [1, 2] and any(1 in f for f in fetches[1:])  # back within the same follow
     ix = ctx.index.open_reader_index()
@@ -408,12 +408,12 @@ def test_verify_leaves_a_file_still_settling_to_the_watcher(ctx: Context) -> Non
     report = jobs.verify(ctx, repair=True)
     assert report.missing == [] and report.problems == 0
     with ctx.db.read() as session:
-        assert store.summary(session)["documents"] == 0
+        assert documents.summary(session)["documents"] == 0
     os.utime(path, (now - 60, now - 60))  # settled
     report = jobs.verify(ctx, repair=True)
     assert report.missing == [str(path)] and report.repaired["ingested"] == 1
     with ctx.db.read() as session:
-        assert store.summary(session)["documents"] == 1
+        assert documents.summary(session)["documents"] == 1
 
 
 def test_index_writer_waiters_allow_for_an_ingest_s_commit_interval(

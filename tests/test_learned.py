@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 
 from indexer import config, jobs
 from indexer.context import Context
-from indexer.db import store
+from indexer.db import documents, lines
 from indexer.db.models import DocLine
 from indexer.ingest.boilerplate import line_key
 from indexer.ingest.types import Removal
@@ -51,7 +51,7 @@ def _docs(ctx: Context) -> dict[str, tuple[str, str, list[dict[str, str]], str]]
     with ctx.db.read() as session:
         return {
             Path(doc.path).name: (doc.title, doc.body, json.loads(doc.removed), doc.flags)
-            for docs in store.iter_live_documents(session)
+            for docs in documents.iter_live_documents(session)
             for doc in docs
         }
 
@@ -75,8 +75,8 @@ def test_a_folders_repeated_lines_are_learned_removed_and_explained(ctx: Context
     assert result.filled_in == 0  # every document's lines were counted when it was stored
     assert result.reanalysed == 9
     with ctx.db.read() as session:
-        learned = {(r.text, r.documents, r.group_documents) for r in store.learned_lines(session)}
-        names = {r.group_name for r in store.learned_lines(session)}
+        learned = {(r.text, r.documents, r.group_documents) for r in lines.learned_lines(session)}
+        names = {r.group_name for r in lines.learned_lines(session)}
     assert learned == {(MASTHEAD, 9, 9), (FOOTER, 9, 9)}
     assert names == {f"folder:{ctx.config.inbox_dirs[0] / 'bugle'}"}
     after = _docs(ctx)
@@ -165,7 +165,7 @@ def test_near_duplicates_count_as_one_story(ctx: Context) -> None:
             len(
                 {
                     d.cluster_id
-                    for docs in store.iter_live_documents(session)
+                    for docs in documents.iter_live_documents(session)
                     for d in docs
                     if "copies" in d.path
                 }
@@ -174,7 +174,7 @@ def test_near_duplicates_count_as_one_story(ctx: Context) -> None:
         )
     jobs.learn(ctx)
     with ctx.db.read() as session:
-        assert {r.text for r in store.learned_lines(session)} == {MASTHEAD, FOOTER}
+        assert {r.text for r in lines.learned_lines(session)} == {MASTHEAD, FOOTER}
 
 
 def test_documents_stored_before_learning_are_counted_and_reprocess_fixes_them(ctx: Context) -> None:
@@ -187,14 +187,14 @@ def test_documents_stored_before_learning_are_counted_and_reprocess_fixes_them(c
     assert (result.filled_in, result.added, result.reanalysed) == (9, 2, 0)
     assert all(MASTHEAD in body for _, body, _, _ in _docs(ctx).values())
     with ctx.db.read() as session:
-        assert len(store.stale_furniture_documents(session, 0, 100)) == 9
+        assert len(lines.stale_furniture_documents(session, 0, 100)) == 9
         keys = set(session.scalars(select(DocLine.line_key).where(DocLine.furniture.is_(True))))
     assert keys == set()
     assert jobs.reindex(ctx, reprocess_first=True).documents == 9
     docs = _docs(ctx)
     assert sum(MASTHEAD in body for _, body, _, _ in docs.values()) == 1  # the flagged one
     with ctx.db.read() as session:
-        assert store.stale_furniture_documents(session, 0, 100) == []
+        assert lines.stale_furniture_documents(session, 0, 100) == []
         assert line_key(MASTHEAD) in set(
             session.scalars(select(DocLine.line_key).where(DocLine.furniture.is_(True)))
         )
@@ -274,8 +274,8 @@ def test_on_postgresql_the_lease_holder_learns_and_every_node_reanalyses_its_inb
             b_learns = Daemon(b, threading.Event())
             b_learns._learn()  # b leads now and learns, but a's inbox is not b's to read
             with b.db.read() as session:
-                assert len(store.learned_lines(session)) == 2
-                assert len(store.stale_furniture_documents(session, 0, 100)) == 9
+                assert len(lines.learned_lines(session)) == 2
+                assert len(lines.stale_furniture_documents(session, 0, 100)) == 9
             assert jobs.learn(a, learn_rules=False).reanalysed == 9  # a's own run
             assert sum(MASTHEAD in body for _, body, _, _ in _docs(a).values()) == 1
         finally:

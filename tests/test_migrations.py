@@ -434,7 +434,7 @@ def test_line_keys_become_raw_bytes_and_back(tmp_path: Path, database_url: str) 
     """0005: doc_lines and learned_lines keep the 16 bytes their hex keys spell (the
     document's own row keeps its empty key); counting and the stale-document query work
     on them; a downgrade gives back the hex and the furniture index."""
-    from indexer.db import store
+    from indexer.db import lines
     from indexer.db.models import DocLine
     from indexer.ingest.boilerplate import group_key, line_key
 
@@ -464,11 +464,11 @@ def test_line_keys_become_raw_bytes_and_back(tmp_path: Path, database_url: str) 
     with db.read() as session:
         rows = session.execute(select(DocLine.document_id, DocLine.line_key, DocLine.group_key)).all()
         assert sorted(rows) == sorted((i, k, group) for i in (1, 2) for k in (b"", masthead, footer))
-        sizes, frequent = store.count_lines(session, 2)
+        sizes, frequent = lines.count_lines(session, 2)
         assert (sizes, sorted(frequent)) == ({group: 2}, sorted([(group, footer, 2), (group, masthead, 2)]))
-        assert store.learned_rules(session) == {group: frozenset({footer})}
+        assert lines.learned_rules(session) == {group: frozenset({footer})}
         # Document 1 took the masthead for furniture, no longer learned; both kept the footer.
-        assert store.stale_furniture_documents(session, 0, 10) == [(1, "/in/1.txt"), (2, "/in/2.txt")]
+        assert lines.stale_furniture_documents(session, 0, 10) == [(1, "/in/1.txt"), (2, "/in/2.txt")]
     with db.engine.connect() as conn:
         assert {i["name"] for i in inspect(conn).get_indexes("doc_lines")} == {"ix_doc_lines_group_line"}
     db.downgrade("0004_compact_bands")

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from indexer import jobs
 from indexer.context import Context
-from indexer.db import store
+from indexer.db import changes, files
 from indexer.db.models import DocBand, Document
 from indexer.ingest.ingester import REJOIN_SECONDS, candidate_for
 from indexer.ingest.watch import Pending
@@ -104,7 +104,7 @@ def test_a_file_still_open_for_writing_waits_longer_and_a_close_releases_it(tmp_
 
 def _live(ctx: Context) -> dict[str, int]:
     with ctx.db.read() as session:
-        return {path: doc_id for _, path, _, _, _, doc_id in store.live_file_states(session, 0, 1000)}
+        return {path: doc_id for _, path, _, _, _, doc_id in files.live_file_states(session, 0, 1000)}
 
 
 def _bands(ctx: Context, doc_id: int) -> int:
@@ -196,7 +196,7 @@ def test_a_document_changed_again_while_the_index_follows(
     jobs.follow(ctx)  # the index exists; now both change while a follow writes
     (inbox / "a.txt").rename(inbox / "c.txt")
     jobs.scan(ctx)  # the move: document 1 with its new path
-    real = store.changes_since
+    real = changes.changes_since
     calls = 0
 
     def changes_since(session: Session, seq: int, limit: int) -> list[Document]:
@@ -207,7 +207,7 @@ def test_a_document_changed_again_while_the_index_follows(
             jobs.scan(ctx)
         return real(session, seq, limit)
 
-    monkeypatch.setattr(store, "changes_since", changes_since)
+    monkeypatch.setattr(changes, "changes_since", changes_since)
     ctx.index.follow(ctx.db, batch=1)
     monkeypatch.undo()
     assert _live(ctx) == {str(inbox / "b.txt"): 2}

@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from indexer import config, jobs
 from indexer.daemon import Daemon
-from indexer.db import changes, store
+from indexer.db import changes, claims
 from indexer.db.models import Claim, Document, File, JobRun
 from indexer.db.session import Database, open_database
 from indexer.errors import BusyError
@@ -132,10 +132,10 @@ def test_a_follower_never_skips_a_change_while_nodes_write_at_once(url: str, tmp
         while True:
             last_round = done.is_set()
             with dbs[-1].read() as session:
-                changes = store.changes_since(session, checkpoint, 1000)
-            seen.extend(doc.seq for doc in changes)
-            if changes:
-                checkpoint = changes[-1].seq
+                found = changes.changes_since(session, checkpoint, 1000)
+            seen.extend(doc.seq for doc in found)
+            if found:
+                checkpoint = found[-1].seq
             elif last_round:
                 return
 
@@ -152,7 +152,7 @@ def test_a_follower_never_skips_a_change_while_nodes_write_at_once(url: str, tmp
         with dbs[0].read() as session:
             final = set(session.scalars(select(Document.seq)))
             assert len(final) == writers * batches * per_batch
-            assert max(seen) == store.current_seq(session)
+            assert max(seen) == changes.current_seq(session)
         # Every document's last change reached the follower (re-clustered neighbours get
         # new numbers, so earlier numbers may have been overtaken before it read them).
         assert final <= set(seen)
@@ -164,24 +164,24 @@ def test_a_follower_never_skips_a_change_while_nodes_write_at_once(url: str, tmp
 
 def test_claims_one_node_at_a_time_expired_ones_taken_over(db: Database) -> None:
     paths = ["/inbox/a.txt", "/inbox/b.txt"]
-    assert db.retrying(store.claim_paths, paths, "node-a", 60.0, exclusive=False) == set(paths)
-    assert db.retrying(store.claim_paths, [*paths, "/inbox/c.txt"], "node-b", 60.0, exclusive=False) == {
+    assert db.retrying(claims.claim_paths, paths, "node-a", 60.0, exclusive=False) == set(paths)
+    assert db.retrying(claims.claim_paths, [*paths, "/inbox/c.txt"], "node-b", 60.0, exclusive=False) == {
         "/inbox/c.txt"
     }
-    assert db.retrying(store.claim_paths, paths, "node-a", 60.0, exclusive=False) == set(paths)  # renewed
+    assert db.retrying(claims.claim_paths, paths, "node-a", 60.0, exclusive=False) == set(paths)  # renewed
     # node-a dies: once its lease has run out, node-b takes its files over.
     with db.write() as session:
         session.execute(
             update(Claim)
             .where(Claim.node == "node-a")
-            .values(expires_at=store.db_now(session) - timedelta(seconds=1))
+            .values(expires_at=claims.db_now(session) - timedelta(seconds=1))
         )
-    assert db.retrying(store.claim_paths, paths, "node-b", 60.0, exclusive=False) == set(paths)
+    assert db.retrying(claims.claim_paths, paths, "node-b", 60.0, exclusive=False) == set(paths)
     with db.write() as session:
-        assert store.claims_by_node(session) == {"node-b": 3}
-        assert store.release_claims(session, [*paths, "/inbox/c.txt"], "node-a") == 0  # not node-a's
-        assert store.release_claims(session, [*paths, "/inbox/c.txt"], "node-b") == 3
-        assert store.claims_by_node(session) == {}
+        assert claims.claims_by_node(session) == {"node-b": 3}
+        assert claims.release_claims(session, [*paths, "/inbox/c.txt"], "node-a") == 0  # not node-a's
+        assert claims.release_claims(session, [*paths, "/inbox/c.txt"], "node-b") == 3
+        assert claims.claims_by_node(session) == {}
 
 
 def test_a_batch_analysed_for_longer_than_a_lease_keeps_its_claims(
@@ -212,11 +212,11 @@ def test_a_batch_analysed_for_longer_than_a_lease_keeps_its_claims(
         thread.start()
         assert analysing.wait(10)
         time.sleep(1.8)  # node-a's first lease has run out by now
-        assert db.retrying(store.claim_paths, [str(path)], "node-b", 60.0, exclusive=False) == set()
+        assert db.retrying(claims.claim_paths, [str(path)], "node-b", 60.0, exclusive=False) == set()
         thread.join(30)
         assert done == {"added": 1}
         with db.read() as session:
-            assert store.claims_by_node(session) == {}
+            assert claims.claims_by_node(session) == {}
     finally:
         thread.join(30)
         node_a.close()
@@ -230,7 +230,7 @@ def test_two_nodes_claiming_the_same_files_at_once_split_them(url: str, tmp_path
 
     def claim(n: int) -> None:
         start.wait()
-        won[n] = nodes[n].retrying(store.claim_paths, paths, f"node-{n}", 60.0, exclusive=False)
+        won[n] = nodes[n].retrying(claims.claim_paths, paths, f"node-{n}", 60.0, exclusive=False)
 
     threads = [threading.Thread(target=claim, args=(n,)) for n in range(3)]
     try:
@@ -250,7 +250,7 @@ def test_a_file_claimed_by_another_node_is_left_alone(db: Database, tmp_path: Pa
     inbox.mkdir()
     path = inbox / "a.txt"
     path.write_text(_text(1))
-    db.retrying(store.claim_paths, [str(path)], "node-a", 60.0, exclusive=False)
+    db.retrying(claims.claim_paths, [str(path)], "node-a", 60.0, exclusive=False)
     node_b = _node(db, "node-b")
     with capture_logs() as logs:
         counts = node_b.ingest([candidate_for(str(path))])
@@ -259,7 +259,7 @@ def test_a_file_claimed_by_another_node_is_left_alone(db: Database, tmp_path: Pa
     node_a = _node(db, "node-a")
     assert node_a.ingest([candidate_for(str(path))]).added == 1
     with db.read() as session:
-        assert store.claims_by_node(session) == {}  # released once the batch committed
+        assert claims.claims_by_node(session) == {}  # released once the batch committed
 
 
 def test_copies_and_rewrites_on_two_nodes_at_once_are_one_document_and_one_cluster(
@@ -400,14 +400,14 @@ def test_the_daemon_verify_job_runs_on_the_node_holding_the_lease(pg_url: str, t
         assert [e.get("outcome") for e in logs if e["event"] == "job.verify"] == ["skipped"]
         with b.db.write() as session:  # a claim left by a node that died long ago
             session.add(
-                Claim(path="/gone/x.txt", node="dead", expires_at=store.db_now(session) - timedelta(hours=1))
+                Claim(path="/gone/x.txt", node="dead", expires_at=claims.db_now(session) - timedelta(hours=1))
             )
         with capture_logs() as logs:
             daemon_b._verify()
         assert [e.get("outcome") for e in logs if e["event"] == "job.verify"] == ["ok"]
         with b.db.read() as session:
             assert session.scalar(select(JobRun.outcome).where(JobRun.job == "verify")) == "ok"
-            assert store.claims_by_node(session) == {}
+            assert claims.claims_by_node(session) == {}
     finally:
         a.close()
         b.close()
@@ -468,7 +468,7 @@ def test_a_commit_on_one_node_is_heard_by_the_others_at_once(pg_url: str, tmp_pa
             time.sleep(0.05)
         assert len(heard) == 1
         with writer.write() as session:
-            store.claim_paths(session, ["/inbox/x.txt"], "node-b", 60.0)  # no document changed
+            claims.claim_paths(session, ["/inbox/x.txt"], "node-b", 60.0)  # no document changed
         writer.retrying(apply_batch, datetime.now(UTC), analyses=[_analysis("/inbox/a.txt", _text(1))])
         committed = time.monotonic()
         while len(heard) < 2 and time.monotonic() < committed + 10:

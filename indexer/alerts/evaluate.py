@@ -26,7 +26,7 @@ import structlog
 from indexer.alerts.definitions import AlertDef, load_alerts
 from indexer.alerts.deliver import deliver, one_at_a_time
 from indexer.db import alerts as alert_db
-from indexer.db import store
+from indexer.db import changes
 from indexer.errors import DeliveryError
 from indexer.ingest.retry import retry_delay
 from indexer.locks import FileLock
@@ -184,7 +184,7 @@ def prepare_marks(ctx: Context, alerts: list[AlertDef], upto: int | None = None)
         upto = ctx.index.checkpoint()
         if upto is None:  # no index yet: from the database's changes
             with ctx.db.read() as session:
-                upto = store.current_seq(session)
+                upto = changes.current_seq(session)
     if not fresh:
         return
     with ctx.db.write(

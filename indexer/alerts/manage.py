@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from indexer.alerts.definitions import AlertDef, check_queries, load_alerts, stored_row
 from indexer.alerts.evaluate import backfill, dry_run, evaluating, new_marks, run_pass
 from indexer.db import alerts as alert_db
-from indexer.db import store
+from indexer.db import changes
 from indexer.db.models import Alert
 from indexer.errors import BusyError, ConfigError, NotFoundError, QueryError
 
@@ -72,7 +72,9 @@ def add(ctx: Context, alert: AlertDef, backfill_since: datetime | None = None) -
     counts = {"backfilled": 0, "delivered": 0}
     if engine is None:
         with ctx.db.read() as session:
-            seq = ctx.index.checkpoint() if ctx.index.checkpoint() is not None else store.current_seq(session)
+            seq = (
+                ctx.index.checkpoint() if ctx.index.checkpoint() is not None else changes.current_seq(session)
+            )
         new_marks(ctx, alert, seq or 0)
         return counts
     try:

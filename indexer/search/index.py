@@ -33,7 +33,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import EmptyIndexError, Index
 from whoosh.writing import IndexWriter
 
-from indexer.db import store
+from indexer.db import changes, documents, files
 from indexer.db.models import Document
 from indexer.db.session import Database
 from indexer.errors import Cancelled, StorageError
@@ -91,7 +91,7 @@ def document_fields(doc: Document, paths: list[str] | None = None) -> dict[str, 
         "lang": doc.language,
         "ingested": doc.ingested_at.replace(tzinfo=None),
         # A document without near-duplicates is its own cluster: the one it founds when a
-        # near-duplicate arrives (store.py gives it its own id then), so it keeps this entry.
+        # near-duplicate arrives (clustering gives it its own id then), so it keeps this entry.
         "cluster": str(doc.cluster_id if doc.cluster_id is not None else doc.id),
         f"t_{lang}": doc.title,
         f"b_{lang}": doc.body,
@@ -284,13 +284,13 @@ class Generations:
             count = 0
             try:
                 with db.read() as session:
-                    checkpoint = store.current_seq(session)
-                    total = store.count_live(session)
+                    checkpoint = changes.current_seq(session)
+                    total = documents.count_live(session)
                     with _writer(ix, limitmb=WRITER_LIMIT_MB) as writer:
-                        for docs in store.iter_live_documents(session):
+                        for docs in documents.iter_live_documents(session):
                             if should_stop():
                                 raise Cancelled("rebuild cancelled")
-                            paths = store.paths_by_document(session, [doc.id for doc in docs])
+                            paths = files.paths_by_document(session, [doc.id for doc in docs])
                             for doc in docs:
                                 writer.add_document(**document_fields(doc, paths.get(doc.id)))
                             count += len(docs)
@@ -500,8 +500,8 @@ class Follower:
 
     def _fetch(self) -> list[tuple[Document, list[str]]]:
         with self.db.read() as session:
-            docs = store.changes_since(session, self._seq, self.batch)
-            paths = store.paths_by_document(session, [doc.id for doc in docs if doc.deleted_at is None])
+            docs = changes.changes_since(session, self._seq, self.batch)
+            paths = files.paths_by_document(session, [doc.id for doc in docs if doc.deleted_at is None])
             return [(doc, paths.get(doc.id, [])) for doc in docs]
 
     def commit(self) -> None:
