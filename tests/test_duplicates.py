@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from indexer import jobs
 from indexer.context import Context
-from indexer.db import documents
+from indexer.db import documents, files
 from indexer.db.models import DocBand, Document
 from indexer.ingest.fingerprint import BANDS, band_keys, fingerprint, similarity
 from indexer.ingest.ingester import candidate_for
@@ -142,7 +142,7 @@ def _bands_are_the_live_fingerprints(ctx: Context) -> None:
 def test_band_rows_follow_edits_deletes_moves_and_tombstones(ctx: Context) -> None:
     inbox = ctx.config.inbox_dirs[0]
     short = "Short note\n\nSee you soon.\n"  # too few words for a fingerprint
-    files = {
+    texts = {
         "wire.txt": WIRE,
         "rewrite.txt": REWRITE,
         "other.txt": OTHER,
@@ -150,7 +150,7 @@ def test_band_rows_follow_edits_deletes_moves_and_tombstones(ctx: Context) -> No
         "copy1.txt": OTHER + "\nCopied.\n",
         "copy2.txt": OTHER + "\nCopied.\n",
     }
-    for name, text in files.items():
+    for name, text in texts.items():
         (inbox / name).write_text(text)
     jobs.scan(ctx)
     _bands_are_the_live_fingerprints(ctx)

@@ -652,7 +652,7 @@ class SearchEngine:
         if isinstance(q, NearWord):
             words = self._vocabulary(s.reader(), q.fieldname)
             found = [
-                w.decode("utf-8")
+                w.decode("utf-8") if isinstance(w, bytes) else w
                 for w in q.words_in(s.reader(), None if words is None else words.__contains__)
             ]
             if not found:

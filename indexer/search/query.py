@@ -293,9 +293,10 @@ class NearWord(ListedFuzzyTerm):
     def __init__(self, text: str, maxdist: int = 1, boost: float = 1.0) -> None:
         super().__init__(WORDS_FIELD, text, boost=boost, maxdist=maxdist, prefixlength=1)
 
-    def words_in(self, reader: Any, contains: Callable[[bytes], bool] | None = None) -> list[bytes]:
-        """The words (bytes) it stands for in ``reader``; ``contains(btext)`` may answer
-        for the reader faster."""
+    def words_in(self, reader: Any, contains: Callable[[bytes], bool] | None = None) -> list[bytes | str]:
+        """The words it stands for in ``reader`` (bytes; str from Whoosh's automaton);
+        ``contains(btext)`` may answer for the reader faster."""
+        found: list[bytes | str]
         if self.maxdist != 1:
             found = self.automaton_words(reader)
         else:

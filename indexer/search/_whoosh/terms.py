@@ -16,13 +16,14 @@ __all__ = ["ListedFuzzyTerm"]
 class ListedFuzzyTerm(wq.FuzzyTerm):  # type: ignore[misc]
     """A ``FuzzyTerm`` that stands for the words ``words_in`` gives."""
 
-    def words_in(self, reader: Any, contains: Any = None) -> list[bytes]:
+    def words_in(self, reader: Any, contains: Any = None) -> list[bytes | str]:
         """The words (bytes) it stands for in ``reader``."""
         raise NotImplementedError
 
-    def automaton_words(self, reader: Any) -> list[bytes]:
-        """The words Whoosh's own ``FuzzyTerm`` finds in ``reader`` (its automaton)."""
+    def automaton_words(self, reader: Any) -> list[bytes | str]:
+        """The words Whoosh's own ``FuzzyTerm`` finds in ``reader`` (its automaton; str,
+        where the listed words are bytes)."""
         return list(super()._btexts(reader))
 
-    def _btexts(self, ixreader: Any) -> list[bytes]:
+    def _btexts(self, ixreader: Any) -> list[bytes | str]:
         return self.words_in(ixreader)
