@@ -61,6 +61,5 @@ def test_db_never_imports_ingest() -> None:
     assert _arrows("indexer.db", "indexer.ingest") == []
 
 
-@pytest.mark.xfail(strict=False, reason="search/service.py still parses requests with the CLI's command")
 def test_search_never_imports_the_cli() -> None:
     assert _arrows("indexer.search", "indexer.cli") == []
