@@ -246,7 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("docs", type=int, help="how many articles")
     parser.add_argument("dest", type=Path, help="folder to write them into")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--corpora", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpora")
+    parser.add_argument(
+        "--corpora", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpora"
+    )
     args = parser.parse_args(argv)
     files, nbytes = Synthesizer(args.corpora, args.seed).write(args.docs, args.dest)
     print(f"{files:,} articles, {nbytes / 1e6:.1f} MB in {args.dest}")
