@@ -22,6 +22,7 @@ from indexer.context import Context
 from indexer.db import changes, claims, files
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.folders import FolderMarks, is_under
+from indexer.ingest.ingester import ScanHooks
 from indexer.ingest.paths import fs_path
 from indexer.ingest.watch import Pending, Watcher, start_observer
 from indexer.locks import FileLock, held_by
@@ -152,13 +153,8 @@ class Daemon:
             return
         # The lock is taken per batch: files dropped during a long scan wait one batch's
         # commit, not the whole scan.
-        result = jobs.scan(
-            self.ctx,
-            defer=self._defer,
-            should_stop=self.stop.is_set,
-            follow_each_batch=True,
-            store_lock=self._write_lock,
-        )
+        hooks = ScanHooks(defer=self._defer, should_stop=self.stop.is_set, store_lock=self._write_lock)
+        result = jobs.scan(self.ctx, hooks=hooks, follow_each_batch=True)
         # Follow even when this scan found nothing: other writers (`indexer ingest`, other
         # nodes) may have added changes.
         self._follow_due = True
@@ -231,12 +227,8 @@ class Daemon:
                 if ready.folders:
                     # One scan for all: a folder renamed inside the inbox has its old and new
                     # paths in one batch, so its documents keep their ids.
-                    jobs.scan(
-                        self.ctx,
-                        roots=_outermost(ready.folders),
-                        defer=self._defer,
-                        should_stop=self.stop.is_set,
-                    )
+                    hooks = ScanHooks(defer=self._defer, should_stop=self.stop.is_set)
+                    jobs.scan(self.ctx, roots=_outermost(ready.folders), hooks=hooks)
                 gone = self._really_gone(ready.gone + [p for p in ready.files if not os.path.lexists(p)])
                 self._taken = frozenset(ready.files)
                 try:

@@ -7,7 +7,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from indexer.errors import NotFoundError
 from indexer.ingest import learned
 from indexer.ingest.discover import OUTSIDE, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
-from indexer.ingest.ingester import IngestResult, candidate_for
+from indexer.ingest.ingester import NO_HOOKS, IngestResult, ScanHooks, candidate_for
 from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.paths import db_path, fs_path, printable
 from indexer.records import BatchCounts, Candidate, FileFailure, Unlisted
@@ -119,30 +119,19 @@ def _nothing_changed(counts: dict[str, Any]) -> bool:
 def scan(
     ctx: Context,
     roots: list[Path] | None = None,
-    progress: Callable[[int], None] | None = None,
-    defer: Callable[[Candidate], bool] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
+    hooks: ScanHooks = NO_HOOKS,
     follow_each_batch: bool = False,
-    store_lock: AbstractContextManager[object] | None = None,
 ) -> IngestResult:
     """Ingest what is new or changed under ``roots`` (the inbox by default).
 
     ``follow_each_batch`` updates the index between batches (at most every
-    ``FOLLOW_EVERY_SECONDS``), while the next batch is being analysed: documents become
-    searchable as a large ingest goes. The caller follows once more at the end.
-    ``store_lock`` is held around each batch's transaction (and follow), not around the
-    whole scan.
+    ``FOLLOW_EVERY_SECONDS``, as ``hooks.after_batch``), while the next batch is being
+    analysed: documents become searchable as a large ingest goes. The caller follows once
+    more at the end.
     """
-    after = _every(FOLLOW_EVERY_SECONDS, lambda: follow(ctx)) if follow_each_batch else None
-    return _scan(
-        ctx,
-        roots,
-        progress=progress,
-        defer=defer,
-        should_stop=should_stop,
-        after_batch=after,
-        store_lock=store_lock,
-    )
+    if follow_each_batch:
+        hooks = dataclasses.replace(hooks, after_batch=_every(FOLLOW_EVERY_SECONDS, lambda: follow(ctx)))
+    return _scan(ctx, roots, hooks)
 
 
 def ingest(
@@ -174,9 +163,8 @@ def ingest(
             with ctx.index.following(
                 ctx.db, commit_seconds=INGEST_COMMIT_SECONDS, on_wait=on_wait
             ) as follower:
-                result = _scan(
-                    ctx, named, progress=progress, after_batch=follower.step, accept_vanished=accept_vanished
-                )
+                hooks = ScanHooks(progress=progress, after_batch=follower.step)
+                result = _scan(ctx, named, hooks, accept_vanished=accept_vanished)
             _log_follow(follower.result())
     result.refused = refused
     return result
@@ -216,10 +204,12 @@ def _record_refused(ctx: Context, refused: list[tuple[str, str]]) -> None:
         ctx.db.retrying(apply_batch, datetime.now(UTC), failures=failures)
 
 
-def _scan(ctx: Context, roots: list[Path] | None, **options: Any) -> IngestResult:
-    """``Ingester.scan`` (``options`` are its own) recorded as a "scan" job run."""
+def _scan(
+    ctx: Context, roots: list[Path] | None, hooks: ScanHooks, accept_vanished: bool = False
+) -> IngestResult:
+    """``Ingester.scan`` recorded as a "scan" job run."""
     with recorded(ctx, "scan", quiet_when=_nothing_changed) as counts:
-        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, **options)
+        result = ctx.ingester.scan(roots or ctx.config.inbox_dirs, hooks, accept_vanished)
         counts.update(result.as_dict())
         if result.deferred:
             counts["deferred"] = result.deferred
@@ -439,7 +429,7 @@ def retry(ctx: Context, paths: list[str] | None) -> BatchCounts:
     gone = [p for p in named_files if not os.path.lexists(p)]
     counts.merge(ingest_paths(ctx, named_files, removed=gone, named=True))
     if folders:
-        counts.merge(_scan(ctx, folders).counts)
+        counts.merge(_scan(ctx, folders, NO_HOOKS).counts)
     follow(ctx)
     return counts
 

@@ -36,7 +36,7 @@ from indexer.ingest.read import read_file
 from indexer.ingest.retry import known_states
 from indexer.records import Analysis, BatchCounts, Candidate, FileFailure, Linked, RawFile, Unlisted
 
-__all__ = ["IngestResult", "Ingester", "candidate_for"]
+__all__ = ["NO_HOOKS", "IngestResult", "Ingester", "ScanHooks", "candidate_for"]
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +52,27 @@ IN_FLIGHT = 6
 # document back (same id, no analysis): a move the watcher or a scan saw as a delete and
 # then a create (a move whose halves settle apart, a folder renamed, a restart between).
 REJOIN_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class ScanHooks:
+    """What the caller of a scan lends it, each optional.
+
+    ``progress(files)`` after each batch is stored; ``defer(candidate)`` may claim a
+    changed candidate (True: the caller takes it, as the daemon does with files still being
+    written); ``should_stop()`` is asked between batches; ``after_batch()`` runs after each
+    batch is stored (the index follower); ``store_lock`` is held around each batch's
+    transaction and ``after_batch``, not around the whole scan.
+    """
+
+    progress: Callable[[int], None] | None = None
+    defer: Callable[[Candidate], bool] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    after_batch: Callable[[], object] | None = None
+    store_lock: AbstractContextManager[object] | None = None
+
+
+NO_HOOKS = ScanHooks()
 
 
 @dataclass
@@ -485,23 +506,16 @@ class Ingester:
         return self._finish(self._start(candidates, [db_path(p) for p in removed], force))
 
     def scan(
-        self,
-        roots: Sequence[Path],
-        progress: Callable[[int], None] | None = None,
-        defer: Callable[[Candidate], bool] | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
-        after_batch: Callable[[], object] | None = None,
-        store_lock: AbstractContextManager[object] | None = None,
-        accept_vanished: bool = False,
+        self, roots: Sequence[Path], hooks: ScanHooks = NO_HOOKS, accept_vanished: bool = False
     ) -> IngestResult:
         """Bring the DB in line with the files under ``roots``: new, changed and gone.
 
-        Only stats files whose size and mtime the DB already has; ``defer`` may claim a
-        changed candidate (the daemon waits for it to be stable) instead of ingesting it.
-        While the workers analyse one batch, this process stores the previous one and
-        runs ``after_batch`` (the index follower), so both cores stay busy. ``store_lock``
-        is held around each batch's transaction and follow only, so that others (the
-        daemon's watcher) get their turn between batches of a long scan.
+        Only stats files whose size and mtime the DB already has; ``hooks.defer`` may
+        claim a changed candidate instead of ingesting it. While the workers analyse one
+        batch, this process stores the previous one and runs ``hooks.after_batch`` (the
+        index follower), so both cores stay busy. ``hooks.store_lock`` is held around each
+        batch's transaction and follow only, so that others (the daemon's watcher) get
+        their turn between batches of a long scan.
 
         Files that vanish all at once from an inbox folder, or from one that was
         replaced, are kept (that folder is reported unavailable) unless
@@ -523,12 +537,12 @@ class Ingester:
                 in_flight.append((batch, size))
             while len(in_flight) > (IN_FLIGHT if batch is not None else 0):
                 oldest, count = in_flight.pop(0)
-                with store_lock or nullcontext():
+                with hooks.store_lock or nullcontext():
                     result.counts.merge(self._finish(oldest))
-                    if after_batch is not None:
-                        after_batch()
-                if progress:
-                    progress(count)
+                    if hooks.after_batch is not None:
+                        hooks.after_batch()
+                if hooks.progress:
+                    hooks.progress(count)
 
         try:
             pending: list[Candidate] = []
@@ -543,14 +557,14 @@ class Ingester:
                 if state is not None and state[0] == candidate.size and state[1] == candidate.mtime_ns:
                     result.counts.unchanged += 1
                     continue
-                if defer is not None and defer(candidate):
+                if hooks.defer is not None and hooks.defer(candidate):
                     result.deferred += 1
                     continue
                 pending.append(candidate)
                 if len(pending) >= self.batch_size:
                     advance(self._start(pending), len(pending))
                     pending = []
-                    if should_stop():
+                    if hooks.should_stop():
                         stopped = True
                         break
             missing: list[str] = []
