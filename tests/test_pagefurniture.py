@@ -482,3 +482,18 @@ def test_a_share_row_under_the_headline_does_not_end_the_article() -> None:
 def test_a_page_of_comments_alone_is_not_emptied() -> None:
     text = "\n\n".join(COMMENTS["en"])
     assert body_of(text.encode("utf-8")).strip()
+
+
+def test_a_worker_keeps_a_bounded_number_of_stop_lists_however_many_languages_it_sees() -> None:
+    # jusText caches a lower-cased copy of every stop list it is given (128 of them): a
+    # worker seeing many languages kept unions long evicted from our own cache.
+    from justext import core as justext_core
+    from justext.utils import get_stoplist, get_stoplists
+
+    languages = sorted(get_stoplists())[: pagefurniture._UNIONS + 10]
+    for name in languages:
+        words = sorted(get_stoplist(name))[:40]
+        paragraph = " ".join(words) + "."
+        pagefurniture.remove("\n\n".join([paragraph] * 4))
+    assert pagefurniture._union.cache_info().misses >= len(languages) - 5  # each a list of its own
+    assert justext_core.define_stoplist.cache_info().currsize <= pagefurniture._UNIONS

@@ -133,6 +133,7 @@ def _keys(words: Collection[str]) -> np.ndarray:
 # Another list joins the best one when it covers at least this share of the best's hits.
 _STOPLIST_SHARE = 0.5
 _STOPLIST_MAX = 3
+_UNIONS = 32  # stop-list unions a worker keeps
 
 
 def _stoplist(words: list[str]) -> frozenset[str] | None:
@@ -162,8 +163,15 @@ def _stoplist(words: list[str]) -> frozenset[str] | None:
 
 
 # A union is a few thousand words: a worker keeps the few its inboxes' languages need.
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=_UNIONS)
 def _union(chosen: tuple[int, ...]) -> frozenset[str]:
+    # jusText keeps a lower-cased copy of every stop list it is given, 128 of them
+    # (define_stoplist's cache), and each copy keeps its key alive too: in a worker that
+    # sees many languages, that was 128 unions long evicted here (120 MB). Cleared when
+    # a union is made, it holds no more lists than this cache does.
+    clear = getattr(justext_core.define_stoplist, "cache_clear", None)
+    if clear is not None:
+        clear()
     names = _stoplists()[0]
     return frozenset().union(*(get_stoplist(names[i]) for i in chosen))
 
