@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = REPO.parent / "shared" / "corpora"
+# Twelve words from which the PostgreSQL tests make many distinct short notes.
+NOTE_WORDS = (
+    "harbour",
+    "council",
+    "railway",
+    "orchard",
+    "glacier",
+    "volcano",
+    "meadow",
+    "canal",
+    "bridge",
+    "market",
+    "river",
+    "tower",
+)
 
 
 def corpora_or_skip(sub: str = "") -> Path:

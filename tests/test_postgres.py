@@ -29,26 +29,11 @@ from indexer.ingest.ingester import Ingester, candidate_for
 from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.pipeline import AnalyzeOptions, analyze
 from indexer.ingest.types import Analysis, RawFile
-from tests.conftest import postgres_database, write_config
-
-WORDS = [
-    "harbour",
-    "council",
-    "railway",
-    "orchard",
-    "glacier",
-    "volcano",
-    "meadow",
-    "canal",
-    "bridge",
-    "market",
-    "river",
-    "tower",
-]
+from tests.conftest import NOTE_WORDS, postgres_database, write_config
 
 
 def _text(n: int) -> str:
-    a, b, c = WORDS[n % 12], WORDS[(n // 12) % 12], WORDS[(n // 144) % 12]
+    a, b, c = NOTE_WORDS[n % 12], NOTE_WORDS[(n // 12) % 12], NOTE_WORDS[(n // 144) % 12]
     return f"Note {n} on the {a}\n\nA short report number {n} about the {a}, the {b} and the {c} today.\n"
 
 

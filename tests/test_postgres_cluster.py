@@ -19,29 +19,15 @@ from sqlalchemy.engine import Engine
 
 from indexer.db.models import Claim, Document, Failure, File, JobRun
 from indexer.search.index import Generations
-from tests.conftest import Project, postgres_database, wait_for
+from tests.conftest import NOTE_WORDS, Project, postgres_database, wait_for
 
 FILES = 500
 LEASE_SECONDS = 3.0  # short, so the killed node's files are taken over within the test
 WATCHES = {"a": ("inbox1", "inbox2"), "b": ("inbox2", "inbox3"), "c": ("inbox1", "inbox3")}
-WORDS = [
-    "harbour",
-    "council",
-    "railway",
-    "orchard",
-    "glacier",
-    "volcano",
-    "meadow",
-    "canal",
-    "bridge",
-    "market",
-    "river",
-    "tower",
-]
 
 
 def _article(n: int) -> str:
-    a, b = WORDS[n % 12], WORDS[(n // 12) % 12]
+    a, b = NOTE_WORDS[n % 12], NOTE_WORDS[(n // 12) % 12]
     return (
         f"Bulletin {n} from the {a} office\n\nThe {a} office released bulletin number {n} on "
         f"the state of the {b} and the roads near it, with {n * 7 % 101} items to report.\n"
