@@ -167,7 +167,7 @@ def _stoplist(words: list[str]) -> frozenset[str] | None:
 def _union(chosen: tuple[int, ...]) -> frozenset[str]:
     # jusText keeps a lower-cased copy of every stop list it is given, 128 of them
     # (define_stoplist's cache), and each copy keeps its key alive too: in a worker that
-    # sees many languages, that was 128 unions long evicted here (120 MB). Cleared when
+    # sees many languages, that was 128 unions long evicted here. Cleared when
     # a union is made, it holds no more lists than this cache does.
     clear = getattr(justext_core.define_stoplist, "cache_clear", None)
     if clear is not None:
