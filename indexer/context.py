@@ -9,6 +9,7 @@ from indexer.db.session import Database, open_database
 from indexer.ingest.discover import Rules
 from indexer.ingest.ingester import Ingester
 from indexer.ingest.pipeline import AnalyzeOptions
+from indexer.search.forms import IndexForm, index_form
 from indexer.search.index import Generations
 
 __all__ = ["FOLDER_MARKS", "INGEST_COMMIT_SECONDS", "Context", "open_context"]
@@ -60,7 +61,11 @@ def open_context(config: Config, read_only: bool = False, background: bool = Fal
         allowed_languages=tuple(config.language.allowed),
         boilerplate_rules=tuple(config.ingest.boilerplate_rules),
         source_map=config.source_map,
+        index_form=index_form,
     )
+    # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
+    # commits: others wait that long on top of the busy timeout before giving up.
+    index = Generations(config.data_dir, config.database.busy_timeout_seconds + INGEST_COMMIT_SECONDS)
     ingester = Ingester(
         db,
         rules,
@@ -74,8 +79,8 @@ def open_context(config: Config, read_only: bool = False, background: bool = Fal
         inbox=config.inbox_dirs,
         marks_path=config.data_dir / FOLDER_MARKS,
         worker_nice=config.ingest.worker_nice if background else 0,
+        on_stored=lambda stored: index.forms.put(
+            (doc_id, a.index_form) for doc_id, a in stored if isinstance(a.index_form, IndexForm)
+        ),
     )
-    # An `indexer ingest` holds the index writer up to INGEST_COMMIT_SECONDS between
-    # commits: others wait that long on top of the busy timeout before giving up.
-    writer_timeout = config.database.busy_timeout_seconds + INGEST_COMMIT_SECONDS
-    return Context(config, db, Generations(config.data_dir, writer_timeout), ingester, read_only)
+    return Context(config, db, index, ingester, read_only)

@@ -116,6 +116,7 @@ class Analysis:
     line_group_key: bytes = b""  # learned.group_key(line_group): how doc_lines keys the group
     lines: tuple[tuple[bytes, bool], ...] = ()
     normalizer_version: int = 0
+    index_form: object | None = None  # AnalyzeOptions.index_form's, for the index writer
     ms: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 from collections.abc import Callable
 from functools import partial
@@ -15,7 +16,8 @@ from whoosh.index import Index
 from whoosh.writing import SegmentWriter
 
 from indexer.search._whoosh.writer import CompactCodec, TermSegmentWriter
-from indexer.search.schema import build_schema
+from indexer.search.forms import index_form, text_fields
+from indexer.search.schema import WORDS_FIELD, build_schema
 
 WORDS = [
     "the",
@@ -254,3 +256,57 @@ def test_segments_record_the_codec_under_its_lasting_name(tmp_path: Path) -> Non
     toc = (tmp_path / "ours" / f"_MAIN_{ix.latest_generation()}.toc").read_bytes()
     assert b"indexer.search.pool" in toc and b"CompactCodec" in toc and b"_whoosh" not in toc
     assert all(type(segment.codec()) is CompactCodec for segment in ix._segments())
+
+
+def _build_prepared(directory: Path, docs: list[dict[str, Any]]) -> Index:
+    """As ``_build``, each document's text fields filed from their ``index_form``, sent
+    through pickle as an analysis worker sends it."""
+    ix = FileStorage(str(directory), supports_mmap=False).create_index(build_schema())
+    for part in range(4):
+        writer = TermSegmentWriter(ix, limitmb=0.05)
+        for doc in docs[part::4]:
+            form = pickle.loads(pickle.dumps(index_form(doc["lang"], doc["title"], doc["body"])))
+            writer.update_prepared(form.fields, **_with_text_fields(doc))
+        writer.commit()
+    return ix
+
+
+def _with_text_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: v for k, v in doc.items() if k != "body"}
+    return {**fields, **text_fields(doc["lang"], doc["title"], doc["body"])}
+
+
+def test_index_forms_made_elsewhere_write_the_same_index(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    docs = [
+        {**doc, "body": " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 300)))}
+        for doc in _documents(200)
+    ]
+    for doc in docs:
+        del doc[f"t_{doc['lang']}"], doc[f"b_{doc['lang']}"]
+    (tmp_path / "prepared").mkdir()
+    (tmp_path / "whoosh").mkdir()
+    ours = _contents(_build_prepared(tmp_path / "prepared", docs))
+    ix = FileStorage(str(tmp_path / "whoosh"), supports_mmap=False).create_index(build_schema())
+    for part in range(4):
+        writer = SegmentWriter(ix, limitmb=0.05)
+        for doc in docs[part::4]:
+            writer.update_document(**_with_text_fields(doc))
+        writer.commit()
+    theirs = _contents(ix)
+    assert any(field == WORDS_FIELD for field, _ in ours["postings"]), "the words field was not indexed"
+    assert any(field.startswith("b_") for field, _ in ours["postings"]), "no body field was indexed"
+    assert ours == theirs
+
+
+def test_the_writer_files_the_form_it_is_given(tmp_path: Path) -> None:
+    """The prepared terms are what is filed (not made again from the text): a form made
+    from other text puts that text's terms in the index."""
+    ix = FileStorage(str(tmp_path), supports_mmap=False).create_index(build_schema())
+    writer = TermSegmentWriter(ix)
+    form = index_form("en", "Harbour news", "The harbour reopened")
+    writer.update_prepared(form.fields, id="1", **text_fields("en", "Market news", "The market opened"))
+    writer.commit()
+    with ix.searcher() as s:
+        assert s.document_number(id="1") is not None
+        assert list(s.lexicon("b_en")) == [b"harbour", b"reopen", b"the"]

@@ -92,6 +92,7 @@ OWN = {
     "_pos",
     "_position",
     "_whoosh_only",
+    "_prepared",
     "_terms",
     "_held",
     "_read_run",

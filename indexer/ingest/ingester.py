@@ -144,8 +144,11 @@ class Ingester:
         inbox: Sequence[str | Path] = (),
         marks_path: Path | None = None,
         worker_nice: int = 0,
+        on_stored: Callable[[list[tuple[int, Analysis]]], None] | None = None,
     ) -> None:
         self.db = db
+        # Told (document id, analysis) of each batch's stored texts, after its transaction.
+        self.on_stored = on_stored
         self.rules = rules
         self.options = options
         self.max_bytes = max_bytes
@@ -204,7 +207,7 @@ class Ingester:
 
     def _start_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["indexer.ingest.pipeline"])
+        context.set_forkserver_preload(["indexer.ingest.pipeline", "indexer.search.forms"])
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
@@ -416,6 +419,8 @@ class Ingester:
             log.warning("ingest.batch_split", error=str(e), files=len(analyses) + len(batch.links))
             counts = self._one_by_one(analyses, batch, failures)
         self.db.refresh_statistics(counts.added)
+        if self.on_stored is not None:
+            self.on_stored([(i, a) for a in analyses if (i := counts.doc_ids.get(a.path)) is not None])
         for a in analyses:
             log.info(
                 "ingest.done",

@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from indexer.errors import InputError
@@ -42,6 +42,9 @@ class AnalyzeOptions:
     source_map: tuple[tuple[str, str], ...] = ()
     # Learned furniture: group key -> keys of its lines (learned.line_key), from the DB.
     learned: Mapping[bytes, frozenset[bytes]] = field(default_factory=dict, hash=False)
+    # (language, title, body) -> what the index writer files (``search.index.index_form``),
+    # made here, in the workers, when set: a module-level function, so that it pickles.
+    index_form: Callable[[str, str, str], object] | None = None
 
 
 def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
@@ -98,7 +101,10 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
             raw.path, "normalize", f"too short: {meta.word_count} words", raw.size, raw.mtime_ns
         )
     signature = fingerprint.fingerprint(body)
-    lap("fingerprint", t)
+    t = lap("fingerprint", t)
+    form = options.index_form(detection.language, meta.title, body) if options.index_form else None
+    if form is not None:
+        lap("index_form", t)
     return Analysis(
         path=raw.path,
         size=raw.size,
@@ -131,6 +137,7 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
         line_group_key=group_key,
         lines=lines,
         normalizer_version=normalize.NORMALIZER_VERSION,
+        index_form=form,
         ms=round((time.perf_counter() - started) * 1000, 3),
         stage_ms=timings,
     )
@@ -139,8 +146,8 @@ def analyze(raw: RawFile, options: AnalyzeOptions) -> Analysis | FileFailure:
 def warm_up(options: AnalyzeOptions, nice: int = 0) -> None:
     """Load the language profiles and the rest once per worker, not on its first file.
 
-    It lives here, not in ingester.py, so that a worker imports only the analysis (no
-    SQLAlchemy, no Whoosh): about 30 MB less in each. ``nice``: the daemon's workers
+    It lives here, not in ingester.py, so that a worker imports only the analysis and
+    the index schema (``index_form``), not SQLAlchemy or Whoosh's writer and reader. ``nice``: the daemon's workers
     run at a lower priority, so that the machine's own work comes first; a person waiting
     for `indexer ingest` gets its workers at normal priority.
     """

@@ -40,9 +40,15 @@ from indexer.errors import Cancelled, StorageError
 from indexer.locks import held_by, locked
 from indexer.search._whoosh.storage import segment_count
 from indexer.search._whoosh.writer import TermSegmentWriter
-from indexer.search.schema import SCHEMA_VERSION, WORDS_FIELD, build_schema, folder_of, index_language
+from indexer.search.forms import RecentForms, text_fields
+from indexer.search.schema import SCHEMA_VERSION, build_schema, folder_of
 
-__all__ = ["FollowResult", "Follower", "Generations", "RebuildResult"]
+__all__ = [
+    "FollowResult",
+    "Follower",
+    "Generations",
+    "RebuildResult",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -77,13 +83,11 @@ def _now() -> datetime:
 
 def document_fields(doc: Document, paths: list[str] | None = None) -> dict[str, Any]:
     """The index entry of ``doc``; ``paths``: all its files' paths (the primary one first)."""
-    lang = index_language(doc.language)
     others = [p for p in paths or [] if p != doc.path]
     fields: dict[str, Any] = {
         "id": str(doc.id),
         "path": [doc.path, *others],
         "folder": folder_of(doc.path),
-        WORDS_FIELD: doc.body,
         "byline": doc.byline,
         "byline_facet": doc.byline,
         "dateline": doc.dateline,
@@ -93,8 +97,7 @@ def document_fields(doc: Document, paths: list[str] | None = None) -> dict[str, 
         # A document without near-duplicates is its own cluster: the one it founds when a
         # near-duplicate arrives (clustering gives it its own id then), so it keeps this entry.
         "cluster": str(doc.cluster_id if doc.cluster_id is not None else doc.id),
-        f"t_{lang}": doc.title,
-        f"b_{lang}": doc.body,
+        **text_fields(doc.language, doc.title, doc.body),
     }
     if doc.title_derived:
         fields["title_derived"] = True
@@ -114,6 +117,7 @@ class Generations:
         self.writer_timeout = writer_timeout
         # flock is per open file: threads of one process must also queue among themselves.
         self._thread_lock = threading.Lock()
+        self.forms = RecentForms()  # of documents this process stored, for its followers
 
     # -- state ------------------------------------------------------------------------
 
@@ -228,7 +232,9 @@ class Generations:
         """
         if self.needs_rebuild() is not None:
             self.rebuild_if_needed(db)
-        with Follower(db, lambda: self._live_generation(on_wait), commit_seconds, batch) as follower:
+        with Follower(
+            db, lambda: self._live_generation(on_wait), commit_seconds, batch, self.forms
+        ) as follower:
             yield follower
 
     @contextmanager
@@ -444,8 +450,10 @@ class Follower:
         open_generation: Callable[[], AbstractContextManager[Path]],
         commit_seconds: float = math.inf,
         batch: int = FOLLOW_BATCH,
+        forms: RecentForms | None = None,
     ) -> None:
         self.db = db
+        self.forms = forms
         self.open_generation = open_generation  # the folder to write, its lock held
         self.commit_seconds = commit_seconds
         self.batch = batch
@@ -480,8 +488,11 @@ class Follower:
                 writer = self._open.writer
                 if writer is None:
                     writer = self._open.writer = TermSegmentWriter(self._open.ix, limitmb=FOLLOW_LIMIT_MB)
+                form = self.forms.take(doc.id) if self.forms is not None else None
                 if doc.deleted_at is not None:
                     writer.delete_by_term("id", str(doc.id))
+                elif form is not None and form.fits(doc):
+                    writer.update_prepared(form.fields, **document_fields(doc, paths))
                 else:
                     writer.update_document(**document_fields(doc, paths))
                 self._pending.add(doc.id)

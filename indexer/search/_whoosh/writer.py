@@ -24,10 +24,9 @@ import heapq
 import itertools
 import marshal
 import pickle
-import struct
 import sys
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from functools import partial
 from operator import itemgetter
 from typing import Any
@@ -38,12 +37,13 @@ from whoosh.index import Index
 from whoosh.util.numeric import length_to_byte
 from whoosh.writing import SegmentWriter
 
+from indexer.search.forms import DOCNUM, RECORD, FieldTerms, field_terms
+
 __all__ = ["CompactCodec", "TermPool", "TermSegmentWriter", "postings"]
 
-# A posting is held as one record in its term's bytearray: this header, then its value.
-# Python objects per posting (a list slot, a float, a bytes) took 78 bytes of memory for
-# a typical 23-byte record, so a 30-second segment spilled several runs to disk.
-_RECORD = struct.Struct(">IdI")  # docnum, weight, value length
+# A posting is held as one record in its term's bytearray (forms.RECORD: a header, then
+# its value). Python objects per posting (a list slot, a float, a bytes) took 78 bytes of
+# memory for a typical 23-byte record, so a 30-second segment spilled several runs to disk.
 _TERM_BYTES = 200  # approximate memory per term held: its key, bytearray and dict entry
 _TERMS_PER_DUMP = 2000  # groups written (and read back) per marshal call
 
@@ -69,7 +69,7 @@ class TermPool:
     def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
         fieldname, text, docnum, weight, value = item
         value = value or b""
-        record = _RECORD.pack(docnum, weight, len(value)) + value
+        record = RECORD.pack(docnum, weight, len(value)) + value
         terms = self._terms(fieldname)
         postings = terms.get(text)
         if postings is None:
@@ -81,58 +81,38 @@ class TermPool:
         if self.size > self.limit:
             self.save()
 
-    def add_positions(
-        self,
-        fieldname: str,
-        docnum: int,
-        positions: dict[str, list[int]],
-        boost: float,
-        encode: Callable[[list[int]], bytes],
-    ) -> int:
-        """One document's field as its terms' positions, each posting valued by a
-        Positions format's ``encode`` and weighted ``boost`` per occurrence, as Whoosh's
-        ``Positions.word_values`` does. Returns the field's length in terms."""
-        terms = self._terms(fieldname)
-        get = terms.get
-        pack = _RECORD.pack
-        length = added = 0
-        for term, at in positions.items():
-            freq = len(at)
-            value = encode(at)
-            record = pack(docnum, freq * boost, len(value)) + value
-            key = term.encode("utf-8")
-            postings = get(key)
-            if postings is None:
-                terms[key] = bytearray(record)
-                added += _TERM_BYTES + len(key)
-            else:
-                postings += record
-            added += len(record)
-            length += freq
+    def add_terms(self, fieldname: str, docnum: int, terms: FieldTerms) -> int:
+        """One document's field, as ``field_terms`` gives it. Returns the field's length in terms."""
+        fields = self._terms(fieldname)
+        get = fields.get
+        keys = terms.terms()
+        added = 0
+        if terms.tails is None or terms.ends is None:  # each posting weighted 1, no value
+            record = RECORD.pack(docnum, 1.0, 0)
+            for key in keys:
+                postings = get(key)
+                if postings is None:
+                    fields[key] = bytearray(record)
+                    added += _TERM_BYTES + len(key)
+                else:
+                    postings += record
+            added += len(record) * len(keys)
+        else:
+            head, tails, at = DOCNUM.pack(docnum), memoryview(terms.tails), 0
+            for key, end in zip(keys, terms.ends, strict=True):
+                postings = get(key)
+                if postings is None:
+                    postings = fields[key] = bytearray(head)
+                    added += _TERM_BYTES + len(key)
+                else:
+                    postings += head
+                postings += tails[at:end]
+                at = end
+            added += len(head) * len(keys) + len(tails)
         self.size += added
         if self.size > self.limit:
             self.save()
-        return length
-
-    def add_words(self, fieldname: str, docnum: int, words: list[str]) -> int:
-        """One document's field as words that it has (postings weighted 1, no value, as
-        Whoosh's ``Existence`` format makes them). Returns the field's length in terms."""
-        terms = self._terms(fieldname)
-        get = terms.get
-        record = _RECORD.pack(docnum, 1.0, 0)
-        added = 0
-        for word in words:
-            key = word.encode("utf-8")
-            postings = get(key)
-            if postings is None:
-                terms[key] = bytearray(record)
-                added += _TERM_BYTES + len(key)
-            else:
-                postings += record
-        self.size += added + len(record) * len(words)
-        if self.size > self.limit:
-            self.save()
-        return len(words)
+        return terms.length
 
     def _held(self) -> Iterator[Group]:
         """The groups held in memory, by field and term, each let go once yielded."""
@@ -197,11 +177,11 @@ class TermPool:
 
 def postings(records: bytes) -> Iterator[tuple[int, float, bytes]]:
     """(docnum, weight, value) of each posting in a term's records."""
-    unpack = _RECORD.unpack_from
+    unpack = RECORD.unpack_from
     at, end = 0, len(records)
     while at < end:
         docnum, weight, size = unpack(records, at)
-        at += _RECORD.size
+        at += RECORD.size
         yield docnum, weight, records[at : at + size]
         at += size
 
@@ -243,7 +223,7 @@ class CompactPostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         """Add a term's postings from ``TermPool``'s packed records (``lengths``: each
         document's length in the field): ``add_posting`` for each, with its state in local
         variables and without its type checks."""
-        unpack, header, limit = _RECORD.unpack_from, _RECORD.size, self._blocklimit
+        unpack, header, limit = RECORD.unpack_from, RECORD.size, self._blocklimit
         ids, weights, values = self._ids, self._weights, self._values
         maxweight, minlength, maxlength = self._maxweight, self._minlength, self._maxlength
         at, end = 0, len(records)
@@ -345,10 +325,20 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
         self._whoosh_only = frozenset(
             name for name, field in self.schema.items() if field.vector or field.separate_spelling()
         )
+        self._prepared: Mapping[str, FieldTerms] = {}  # of the document being added
+
+    def update_prepared(self, prepared: Mapping[str, FieldTerms], **fields: Any) -> None:
+        """Whoosh's ``update_document``, with the terms of the fields in ``prepared``
+        already made (``field_terms`` of the same values) rather than made here."""
+        self._prepared = prepared
+        try:
+            self.update_document(**fields)
+        finally:
+            self._prepared = {}
 
     def add_document(self, **fields: Any) -> None:
-        """Whoosh's ``add_document``, with the terms of fields whose type gives their
-        positions (``IndexText.positions``) added to the pool a field at a time.
+        """Whoosh's ``add_document``, with the terms of fields whose type gives them
+        (``field_terms``) added to the pool a field at a time.
 
         Documents using what this does not handle (boosts, custom stored values, term
         vectors, spelling fields) go through Whoosh's own.
@@ -358,7 +348,7 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
             super().add_document(**fields)
             return
         self._check_state()
-        perdocwriter, pool = self.perdocwriter, self.pool
+        perdocwriter, pool, prepared = self.perdocwriter, self.pool, self._prepared
         docnum = self.docnum
         fieldnames = sorted(fields)
         self._check_fields(schema, fieldnames)
@@ -371,13 +361,9 @@ class TermSegmentWriter(SegmentWriter):  # type: ignore[misc]
                 field = schema[fieldname]
                 length = 0
                 if field.indexed:
-                    terms = field.positions(value) if hasattr(field, "positions") else None
-                    words = field.words(value) if terms is None and hasattr(field, "words") else None
+                    terms = prepared.get(fieldname) or field_terms(field, value)
                     if terms is not None:
-                        fmt = field.format
-                        length = pool.add_positions(fieldname, docnum, terms, fmt.field_boost, fmt.encode)
-                    elif words is not None:
-                        length = pool.add_words(fieldname, docnum, words)
+                        length = pool.add_terms(fieldname, docnum, terms)
                     else:
                         scorable = field.scorable
                         for term, freq, weight, value_bytes in field.index(value):
