@@ -287,6 +287,11 @@ def _fold_cache() -> dict[str, str]:
     return {}
 
 
+@cache
+def _fuzzy_cache() -> dict[str, bool]:
+    return {}
+
+
 def fuzzy_word(word: str) -> bool:
     """Whether the ``words`` field holds this (folded) word: three letters or more and no
     digit; shorter words and numbers, a quarter of the postings, are matched as typed
@@ -308,7 +313,19 @@ class WordsText(TEXT):
     def words(self, value: Any) -> list[str] | None:
         """The words of ``value`` this field holds, for the index writer (pool.py), or
         None when ``value`` is not a text."""
-        return [word for word in surface_words(value) if fuzzy_word(word)] if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return None
+        known = _fuzzy_cache()
+        if len(known) > _TERM_CACHE_SIZE:
+            known.clear()
+        words = []
+        for word in surface_words(value):
+            fuzzy = known.get(word)
+            if fuzzy is None:
+                known[word] = fuzzy = fuzzy_word(word)
+            if fuzzy:
+                words.append(word)
+        return words
 
     def index(self, value: Any, **kwargs: Any) -> Any:
         words = self.words(value) if kwargs.get("mode", "index") == "index" else None
