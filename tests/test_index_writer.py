@@ -13,9 +13,10 @@ import pytest
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import Index
-from whoosh.writing import SegmentWriter
+from whoosh.writing import MERGE_SMALL, SegmentWriter
 
-from indexer.search._whoosh.writer import CompactCodec, TermSegmentWriter
+from indexer.search._whoosh import writer as writer_module
+from indexer.search._whoosh.writer import CompactCodec, TermSegmentWriter, tiered_merge
 from indexer.search.forms import index_form, text_fields
 from indexer.search.schema import WORDS_FIELD, build_schema
 
@@ -310,3 +311,43 @@ def test_the_writer_files_the_form_it_is_given(tmp_path: Path) -> None:
     with ix.searcher() as s:
         assert s.document_number(id="1") is not None
         assert list(s.lexicon("b_en")) == [b"harbour", b"reopen", b"the"]
+
+
+def _commit_in_pairs(directory: Path, docs: list[dict[str, Any]], policy: Any) -> tuple[list[int], int]:
+    """Two documents per commit: the segment count after each commit, and the most
+    documents one commit's new segment held (its own and those it merged)."""
+    ix = FileStorage(str(directory), supports_mmap=False).create_index(build_schema())
+    counts, largest = [], 0
+    for start in range(0, len(docs), 2):
+        writer = TermSegmentWriter(ix)
+        for doc in docs[start : start + 2]:
+            writer.add_document(**doc)
+        writer.commit(mergetype=policy)
+        with ix.reader() as r:
+            leaves = [sub for sub, _ in r.leaf_readers()]
+            counts.append(len(leaves))
+            largest = max(largest, leaves[-1].doc_count_all())  # the new segment comes last
+    with ix.searcher() as s:
+        assert sorted(int(f["id"]) for f in s.all_stored_fields()) == list(range(len(docs)))
+    return counts, largest
+
+
+def test_tiered_merge_bounds_each_commit_s_merge_and_the_segments_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits of two documents each: FACTOR segments of a tier merge into one of the
+    next, no commit merges more than MERGE_MAX_DOCS (Whoosh's own policy, on the same
+    commits, merges most of the index at once), and every document stays."""
+    monkeypatch.setattr(writer_module, "MERGE_FLOOR_DOCS", 4)
+    monkeypatch.setattr(writer_module, "MERGE_FACTOR", 3)
+    monkeypatch.setattr(writer_module, "MERGE_MAX_DOCS", 60)
+    docs = _documents(300)
+    (tmp_path / "tiered").mkdir()
+    (tmp_path / "whoosh").mkdir()
+    counts, largest = _commit_in_pairs(tmp_path / "tiered", docs, tiered_merge)
+    _, whoosh_largest = _commit_in_pairs(tmp_path / "whoosh", docs, MERGE_SMALL)
+    assert 36 < largest <= 60 + 2 < whoosh_largest, (largest, whoosh_largest)
+    # Segments that could still merge stay fewer than FACTOR per tier (tiers of under 12,
+    # 12-36 documents); those of 36 or more pile up (three would pass MERGE_MAX_DOCS).
+    assert max(counts) <= 2 * 3 + 300 // 36
+    assert counts[-1] > 1

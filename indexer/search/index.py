@@ -39,7 +39,7 @@ from indexer.db.session import Database
 from indexer.errors import Cancelled, StorageError
 from indexer.locks import held_by, locked
 from indexer.search._whoosh.storage import segment_count
-from indexer.search._whoosh.writer import TermSegmentWriter
+from indexer.search._whoosh.writer import TermSegmentWriter, tiered_merge
 from indexer.search.forms import RecentForms, text_fields
 from indexer.search.schema import SCHEMA_VERSION, build_schema, folder_of
 
@@ -564,7 +564,12 @@ def _writer(ix: Index, **kwargs: Any) -> Iterator[IndexWriter]:
 
 def _commit(writer: IndexWriter, **kwargs: Any) -> None:
     """Commit, or on failure (a full disk) cancel: a failed writer must not keep Whoosh's
-    write lock, or every later follow of a long-running daemon would fail too."""
+    write lock, or every later follow of a long-running daemon would fail too.
+
+    Segments merge by ``tiered_merge`` unless the commit optimizes (merges them all).
+    """
+    if not kwargs.get("optimize"):
+        kwargs.setdefault("mergetype", tiered_merge)
     try:
         writer.commit(**kwargs)
     except BaseException as e:

@@ -23,6 +23,7 @@ import copy
 import heapq
 import itertools
 import marshal
+import math
 import pickle
 import sys
 import zlib
@@ -34,12 +35,13 @@ from typing import Any
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3FieldWriter, W3PostingsWriter
 from whoosh.filedb.structfile import StructFile
 from whoosh.index import Index
+from whoosh.reading import SegmentReader
 from whoosh.util.numeric import length_to_byte
 from whoosh.writing import SegmentWriter
 
 from indexer.search.forms import DOCNUM, RECORD, FieldTerms, field_terms
 
-__all__ = ["CompactCodec", "TermPool", "TermSegmentWriter", "postings"]
+__all__ = ["CompactCodec", "TermPool", "TermSegmentWriter", "postings", "tiered_merge"]
 
 # A posting is held as one record in its term's bytearray (forms.RECORD: a header, then
 # its value). Python objects per posting (a list slot, a float, a bytes) took 78 bytes of
@@ -441,3 +443,42 @@ def _add_records(writer: Any, records: bytes, lengths: Mapping[int, int]) -> Non
     """A term's postings from ``TermPool`` records, through any codec's field writer."""
     for docnum, weight, value in postings(records):
         writer.add(docnum, weight, value, lengths[docnum])
+
+
+# The merge policy of the index's commits (``tiered_merge``): a segment's tier is how many
+# times MERGE_FACTOR its document count is above MERGE_FLOOR_DOCS; MERGE_FACTOR segments of
+# one tier merge into one of the next, and never into one of more than MERGE_MAX_DOCS.
+MERGE_FACTOR = 10
+MERGE_FLOOR_DOCS = 1000
+MERGE_MAX_DOCS = 250_000
+
+
+def _tier(docs: int) -> int:
+    return int(math.log(docs / MERGE_FLOOR_DOCS, MERGE_FACTOR)) if docs > MERGE_FLOOR_DOCS else 0
+
+
+def tiered_merge(writer: SegmentWriter, segments: list[Any]) -> list[Any]:
+    """A Whoosh merge policy (``commit(mergetype=...)``): the segments it leaves; those it
+    merges go into the writer's new segment.
+
+    Whoosh's own (``MERGE_SMALL``) merges by a Fibonacci rule that, at a million
+    documents, now and then merges most of the index into the commit of a few new ones:
+    minutes in which nothing else is indexed. Here each commit merges at most one tier's
+    MERGE_FACTOR smallest segments, as Lucene's tiered policy does: a document is
+    rewritten about once per tier (a few times in all), a commit's merge is bounded by
+    MERGE_MAX_DOCS, and the index keeps at most about MERGE_FACTOR segments per tier. The
+    weekly optimize merges them all into one.
+    """
+    tiers: dict[int, list[Any]] = {}
+    for segment in segments:
+        tiers.setdefault(_tier(segment.doc_count_all()), []).append(segment)
+    for tier in sorted(tiers):
+        group = sorted(tiers[tier], key=lambda s: s.doc_count_all())[:MERGE_FACTOR]
+        if len(group) == MERGE_FACTOR and sum(s.doc_count_all() for s in group) <= MERGE_MAX_DOCS:
+            for segment in group:
+                reader = SegmentReader(writer.storage, writer.schema, segment)
+                writer.add_reader(reader)
+                reader.close()
+            merged = {id(s) for s in group}
+            return [s for s in segments if id(s) not in merged]
+    return segments
