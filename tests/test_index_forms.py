@@ -7,11 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from whoosh.filedb.filestore import FileStorage
 
 from indexer import jobs
 from indexer.context import Context
 from indexer.db.models import Document
+from indexer.search import index as index_module
 from indexer.search.forms import IndexForm, RecentForms, index_form
 
 TOPICS = ["harbour", "election", "football", "vineyard", "railway", "orchestra"]
@@ -92,3 +94,24 @@ def test_recent_forms_keep_the_newest_up_to_their_limit() -> None:
     assert forms.take(2) is made[2] and forms.take(4) is made[4]
     assert forms.take(4) is None
     assert isinstance(made[0], IndexForm)
+
+
+def test_a_rebuild_writes_a_segment_at_a_time_and_the_same_index(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = ctx.config.inbox_dirs[0]
+    _write_articles(inbox, 40)
+    jobs.ingest(ctx, [inbox])
+    whole = _by_id(ctx)
+    monkeypatch.setattr(index_module, "REBUILD_SEGMENT_DOCS", 7)
+    real = index_module.documents.iter_live_documents
+    monkeypatch.setattr(index_module.documents, "iter_live_documents", lambda session: real(session, batch=4))
+    jobs.reindex(ctx)
+    live = ctx.index.live_dir()
+    assert live is not None
+    ix = FileStorage(str(live)).open_index()
+    with ix.reader() as r:
+        segments = len(list(r.leaf_readers()))
+    ix.close()
+    assert segments > 1  # 40 documents, a commit per 8: merged by tiers, not all into one
+    assert _by_id(ctx) == whole

@@ -59,6 +59,8 @@ COMMIT_EVERY = 10_000  # changes per Whoosh commit when catching up: each commit
 # the follower (which also merges small segments as it commits) less, so that a daemon
 # stays small.
 WRITER_LIMIT_MB = 64
+# A rebuild commits a segment every this many documents (merged by tiers as it goes).
+REBUILD_SEGMENT_DOCS = 20_000
 FOLLOW_LIMIT_MB = 32
 
 
@@ -292,16 +294,27 @@ class Generations:
                 with db.read() as session:
                     checkpoint = changes.current_seq(session)
                     total = documents.count_live(session)
-                    with _writer(ix, limitmb=WRITER_LIMIT_MB) as writer:
-                        for docs in documents.iter_live_documents(session):
-                            if should_stop():
-                                raise Cancelled("rebuild cancelled")
-                            paths = files.paths_by_document(session, [doc.id for doc in docs])
-                            for doc in docs:
-                                writer.add_document(**document_fields(doc, paths.get(doc.id)))
-                            count += len(docs)
-                            if progress is not None:
-                                progress(count, total)
+                    batches = documents.iter_live_documents(session)
+                    exhausted = False
+                    while not exhausted:
+                        # A segment at a time: one writer's postings spill into temporary
+                        # runs larger than the index they become (whoosh#475).
+                        added = 0
+                        with _writer(ix, limitmb=WRITER_LIMIT_MB) as writer:
+                            for docs in batches:
+                                if should_stop():
+                                    raise Cancelled("rebuild cancelled")
+                                paths = files.paths_by_document(session, [doc.id for doc in docs])
+                                for doc in docs:
+                                    writer.add_document(**document_fields(doc, paths.get(doc.id)))
+                                added += len(docs)
+                                if progress is not None:
+                                    progress(count + added, total)
+                                if added >= REBUILD_SEGMENT_DOCS:
+                                    break
+                            else:
+                                exhausted = True
+                        count += added
             except BaseException:
                 ix.close()
                 shutil.rmtree(directory, ignore_errors=True)  # the live index stays in service
