@@ -52,6 +52,9 @@ IN_FLIGHT = 6
 # document back (same id, no analysis): a move the watcher or a scan saw as a delete and
 # then a create (a move whose halves settle apart, a folder renamed, a restart between).
 REJOIN_SECONDS = 600.0
+# A scan's known state of a file it has found (failed or not): no size or time matches it.
+_SEEN = (-2, -2, False)
+_SEEN_FAILED = (-2, -2, True)
 
 
 @dataclass(frozen=True)
@@ -551,14 +554,16 @@ class Ingester:
 
         try:
             pending: list[Candidate] = []
-            present: set[str] = set()
             stopped = False
             unlisted: list[Unlisted] = []
             for candidate in discover(roots, self.rules, unlisted, passed_over):
                 result.seen += 1
                 path = db_path(candidate.path)
-                present.add(path)
                 state = known.get(path)
+                if state is not None:
+                    # Marked seen in place: a set of the paths found would hold a second
+                    # copy of every path (hundreds of MB at a million files).
+                    known[path] = _SEEN_FAILED if state[2] else _SEEN
                 if state is not None and state[0] == candidate.size and state[1] == candidate.mtime_ns:
                     result.counts.unchanged += 1
                     continue
@@ -589,8 +594,11 @@ class Ingester:
                 # it clears the failure, and the files under it are compared as usual.
                 missing = [
                     p
-                    for p in known
-                    if p not in present and not os.path.isfile(fs_path(p)) and not is_under(p, kept)
+                    for p, state in known.items()
+                    if state is not _SEEN
+                    and state is not _SEEN_FAILED
+                    and not os.path.isfile(fs_path(p))
+                    and not is_under(p, kept)
                 ]
                 if not accept_vanished:
                     held = self._held(root_strs, known, missing, marks)
