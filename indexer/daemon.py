@@ -163,7 +163,13 @@ class Daemon:
             log.info("daemon.scan_failures", failed=result.counts.failed)
 
     def _reindex(self) -> None:
-        jobs.reindex(self.ctx, should_stop=self.stop.is_set)
+        # Re-analysis (documents of an older normalizer) takes turns with the watcher's
+        # batches; the rebuild itself reads the database beside them.
+        if self.ctx.config.daemon.reindex_always:
+            jobs.reindex(self.ctx, should_stop=self.stop.is_set)
+        else:
+            jobs.reindex_if_needed(self.ctx, should_stop=self.stop.is_set, store_lock=self._write_lock)
+        self._follow_due = True
 
     def _optimize(self) -> None:
         jobs.optimize(self.ctx)

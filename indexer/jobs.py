@@ -7,7 +7,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from indexer.ingest import learned
 from indexer.ingest.discover import OUTSIDE, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
 from indexer.ingest.ingester import NO_HOOKS, IngestResult, ScanHooks, candidate_for
+from indexer.ingest.normalize import NORMALIZER_VERSION
 from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.paths import db_path, fs_path, printable
 from indexer.records import BatchCounts, Candidate, FileFailure, Unlisted
@@ -51,6 +52,7 @@ __all__ = [
     "prune_runs",
     "recorded",
     "reindex",
+    "reindex_if_needed",
     "reprocess",
     "retry",
     "scan",
@@ -65,6 +67,11 @@ KEEP_RUNS = timedelta(days=7)
 # During a long scan the index follows between batches at most this often: each follow is
 # a Whoosh commit (a segment to merge later), and documents are searchable soon enough.
 FOLLOW_EVERY_SECONDS = 10.0
+SKIPPED = "skipped"  # the counts key by which a job says why it had nothing to do
+# An index caught up with the change sequence whose document count still differs from
+# the database's has lost changes that following cannot bring back: rebuilt. The counts
+# are compared only while no change commits (a busy daemon gets these many tries).
+DRIFT_TRIES = 3
 
 
 @contextmanager
@@ -72,6 +79,9 @@ def recorded(
     ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Record one run in ``job_runs`` and log one canonical line for it.
+
+    A job that finds nothing to do sets ``counts[SKIPPED]`` to the reason: the run's
+    outcome is "skipped", with that reason.
 
     ``quiet_when(counts)`` lets a frequent job (the safety scan) log at debug level when
     it found nothing to do, so an idle daemon's log stays readable.
@@ -91,6 +101,9 @@ def recorded(
     outcome, error = "ok", None
     try:
         yield counts
+        if counts.get(SKIPPED):
+            outcome = "skipped"
+            counts["reason"] = counts.pop(SKIPPED)
     except BaseException as e:
         outcome, error = ("cancelled", None) if type(e).__name__ == "Cancelled" else ("failed", f"{e}")
         raise
@@ -261,20 +274,29 @@ def _log_follow(result: FollowResult) -> None:
         log.info("index.follow", applied=result.applied, checkpoint=result.checkpoint, commits=result.commits)
 
 
-def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Re-run decoding, normalization and tagging for documents made by older rules."""
-    from indexer.ingest.normalize import NORMALIZER_VERSION
+def reprocess(
+    ctx: Context,
+    should_stop: Callable[[], bool] = lambda: False,
+    store_lock: AbstractContextManager[object] | None = None,
+) -> int:
+    """Re-run decoding, normalization and tagging for documents made by older rules.
+
+    ``store_lock`` is held around each batch (the daemon's watcher takes turns with it).
+    """
 
     def outdated(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
         return files.outdated_files(session, NORMALIZER_VERSION, after_id, limit)
 
-    return _reanalyse(ctx, outdated, should_stop) + apply_learned(ctx, should_stop)
+    done = _reanalyse(ctx, outdated, should_stop, store_lock)
+    with store_lock or nullcontext():
+        return done + apply_learned(ctx, should_stop)
 
 
 def _reanalyse(
     ctx: Context,
     fetch: Callable[[Session, int, int], list[tuple[int, str]]],
     should_stop: Callable[[], bool],
+    store_lock: AbstractContextManager[object] | None = None,
 ) -> int:
     """Analyse again, one batch (one transaction) at a time, the (id, path) rows ``fetch``
     returns after an id; returns how many documents were stored."""
@@ -285,7 +307,8 @@ def _reanalyse(
         if not batch:
             break
         last_id = batch[-1][0]
-        counts = ingest_paths(ctx, [fs_path(path) for _, path in batch], force=True)
+        with store_lock or nullcontext():
+            counts = ingest_paths(ctx, [fs_path(path) for _, path in batch], force=True)
         done += counts.updated + counts.added
     return done
 
@@ -353,16 +376,83 @@ def reindex(
     progress: Callable[[int, int], None] | None = None,
     reprocess_first: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    store_lock: AbstractContextManager[object] | None = None,
 ) -> RebuildResult:
     """Rebuild the index from the DB beside the live one and swap it in."""
     with recorded(ctx, "reindex") as counts:
-        if reprocess_first:
-            counts["reprocessed"] = reprocess(ctx, should_stop)
-        result = ctx.index.rebuild(ctx.db, progress, should_stop)
-        counts.update(
-            documents=result.documents, generation=result.generation, seconds=round(result.seconds, 2)
-        )
+        return _rebuild(ctx, counts, progress, reprocess_first, should_stop, store_lock)
+
+
+def _rebuild(
+    ctx: Context,
+    counts: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+    reprocess_first: bool,
+    should_stop: Callable[[], bool],
+    store_lock: AbstractContextManager[object] | None,
+) -> RebuildResult:
+    if reprocess_first:
+        counts["reprocessed"] = reprocess(ctx, should_stop, store_lock)
+    result = ctx.index.rebuild(ctx.db, progress, should_stop)
+    counts.update(documents=result.documents, generation=result.generation, seconds=round(result.seconds, 2))
     return result
+
+
+def reindex_if_needed(
+    ctx: Context,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    store_lock: AbstractContextManager[object] | None = None,
+) -> RebuildResult | None:
+    """The scheduled reindex and `indexer reindex --if-needed`: rebuild only when
+    following the change sequence cannot make the index right; None when it was not needed.
+
+    Needed when the live index is missing, does not open or has another schema version
+    (fields or analysis, ``SCHEMA_VERSION``), when documents were analysed by an older
+    normalizer (re-analysed first, as ``--reprocess`` does), or when, caught up with the
+    sequence, it holds another number of documents than the database. Otherwise it only
+    catches up: a few stats, two count queries and the changes since the last follow, and
+    the run is recorded as skipped, "up to date".
+    """
+    with recorded(ctx, "reindex") as counts:
+        reason = ctx.index.needs_rebuild()
+        reprocess_first = False
+        if reason is None:
+            with ctx.db.read() as session:
+                if files.outdated_files(session, NORMALIZER_VERSION, 0, 1):
+                    reason = f"documents analysed by a normalizer older than version {NORMALIZER_VERSION}"
+                    reprocess_first = True
+        if reason is None:
+            reason = _drift(ctx, should_stop)
+        if reason is None:
+            counts[SKIPPED] = "up to date"
+            return None
+        counts["reason"] = reason
+        log.info("index.rebuild_needed", reason=reason)
+        return _rebuild(ctx, counts, progress, reprocess_first, should_stop, store_lock)
+
+
+def _drift(ctx: Context, should_stop: Callable[[], bool]) -> str | None:
+    """Follow, then compare the index's document count with the database's live
+    documents; why they differ, or None (also when changes kept committing meanwhile)."""
+    for _ in range(DRIFT_TRIES):
+        if should_stop():
+            return None
+        follow(ctx)
+        # Any change committed while we look moves the sequence (and comes before any index
+        # commit that would add it): compared only when nothing moved.
+        before = ctx.index.checkpoint()
+        with ctx.db.read() as session:
+            seq = changes.current_seq(session)
+            live = documents.count_live(session)
+        indexed = ctx.index.stats()["documents"]
+        with ctx.db.read() as session:
+            after = changes.current_seq(session)
+        if before == seq == after == ctx.index.checkpoint():
+            if indexed is not None and indexed != live:
+                return f"index holds {indexed} documents, the database {live}"
+            return None
+    return None
 
 
 def optimize(ctx: Context) -> int:

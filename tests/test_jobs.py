@@ -131,6 +131,60 @@ def test_damaged_or_old_index_is_rebuilt_from_the_db(ctx: Context) -> None:
     assert _index_ids(ctx) == {"1"}
 
 
+def test_reindex_if_needed_skips_an_index_that_is_up_to_date_and_rebuilds_one_that_is_not(
+    ctx: Context,
+) -> None:
+    """The nightly job: cheap when following keeps the index right, a rebuild otherwise
+    (another recorded schema version, an older normalizer's documents, lost changes)."""
+    from indexer.ingest.normalize import NORMALIZER_VERSION
+
+    _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    _write(ctx, "b.txt", "Beta\n\nThe second story is about bananas.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    live = ctx.index.live_dir()
+    with capture_logs() as logs:
+        assert jobs.reindex_if_needed(ctx) is None
+    (line,) = [e for e in logs if e["event"] == "job.reindex"]
+    assert (line["outcome"], line["reason"]) == ("skipped", "up to date")
+    with ctx.db.read() as session:
+        assert documents.summary(session)["last_runs"]["reindex"][2] == "skipped"
+    # Skipped, it still catches the index up with the change sequence.
+    _write(ctx, "c.txt", "Gamma\n\nThe third story is about cherries.\n")
+    jobs.scan(ctx)
+    assert jobs.reindex_if_needed(ctx) is None
+    assert ctx.index.live_dir() == live and _index_ids(ctx) == {"1", "2", "3"}
+
+    def rebuilt_because(reason: str) -> None:
+        before = ctx.index.live_dir()
+        with capture_logs() as logs:
+            result = jobs.reindex_if_needed(ctx)
+        assert result is not None and result.documents == 3
+        assert ctx.index.live_dir() != before and _index_ids(ctx) == {"1", "2", "3"}
+        (line,) = [e for e in logs if e["event"] == "job.reindex"]
+        assert line["outcome"] == "ok" and reason in line["reason"], line
+        assert jobs.reindex_if_needed(ctx) is None  # and then it is up to date
+
+    state_file = ctx.index.live_dir() / "state.json"
+    state = json.loads(state_file.read_text())
+    state["schema_version"] -= 1  # an index built by an older program
+    state_file.write_text(json.dumps(state))
+    rebuilt_because("schema version")
+
+    with ctx.db.write() as session:
+        documents.get_document(session, 2).normalizer_version = NORMALIZER_VERSION - 1
+    rebuilt_because("normalizer")
+    with ctx.db.read() as session:
+        assert documents.get_document(session, 2).normalizer_version == NORMALIZER_VERSION
+
+    ctx.index.delete_ids([2])  # a change the index lost: following cannot bring it back
+    rebuilt_because("index holds 2 documents, the database 3")
+
+    # By hand (`indexer reindex`), always.
+    before = ctx.index.live_dir()
+    assert jobs.reindex(ctx).documents == 3 and ctx.index.live_dir() != before
+
+
 def test_optimize_merges_into_one_segment_of_the_compact_codec(ctx: Context) -> None:
     """The weekly merge rewrites every posting: through Whoosh's own writer it would undo
     CompactCodec (its default codec pickles postings by protocol 2)."""
