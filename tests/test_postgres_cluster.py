@@ -21,7 +21,7 @@ from indexer.db.models import Claim, Document, Failure, File, JobRun
 from indexer.search.index import Generations
 from tests.conftest import NOTE_WORDS, Project, postgres_database, wait_for
 
-FILES = 500
+FILES = 1000
 LEASE_SECONDS = 3.0  # short, so the killed node's files are taken over within the test
 WATCHES = {"a": ("inbox1", "inbox2"), "b": ("inbox2", "inbox3"), "c": ("inbox1", "inbox3")}
 
@@ -64,6 +64,15 @@ def _indexed(node: Project) -> int:
     ix = store.open_reader_index()
     try:
         return ix.doc_count()
+    finally:
+        ix.close()
+
+
+def _index_ids(node: Project) -> set[int]:
+    ix = Generations(node.data).open_reader_index()
+    try:
+        with ix.searcher() as searcher:
+            return {int(fields["id"]) for fields in searcher.all_stored_fields()}
     finally:
         ix.close()
 
@@ -116,28 +125,46 @@ def test_three_nodes_share_the_work_and_survive_one_killed(
         staging = tmp_path / "staging"
         staging.mkdir()
         for n in range(FILES):
-            source = staging / f"b{n:03d}.txt"
+            source = staging / f"b{n:04d}.txt"
             source.write_text(_article(n), encoding="utf-8")
             os.rename(source, tmp_path / f"inbox{n % 3 + 1}" / source.name)
 
-        # Kill node b half-way, while it holds claims on files it has not stored yet.
-        def b_is_busy() -> bool:
-            stored = _count(engine, select(func.count()).select_from(File))
-            held = _count(engine, select(func.count()).select_from(Claim).where(Claim.node.like("%node-b%")))
-            return stored >= FILES // 5 and held > 0
+        # Kill node b half-way, while it holds claims on files it has not stored yet: it is
+        # stopped (SIGSTOP) when seen holding some, and killed only if it still holds them
+        # (a stopped node neither stores, drops nor renews them; the lease outlasts the look).
+        unstored = ~select(File.id).where(File.path == Claim.path).exists()
+        b_pending = select(Claim.path).where(Claim.node.like("%node-b%"), unstored)
 
-        wait_for(b_is_busy, timeout=60, interval=0.05, what="node b holding claims half-way")
+        def b_stopped_holding_claims() -> bool:
+            if _count(engine, select(func.count()).select_from(File)) < FILES // 5:
+                return False
+            with engine.connect() as conn:
+                if not conn.execute(b_pending).first():
+                    return False
+            procs["b"].send_signal(signal.SIGSTOP)
+            with engine.connect() as conn:
+                held = conn.execute(b_pending).first() is not None
+            if not held:
+                procs["b"].send_signal(signal.SIGCONT)
+            return held
+
+        wait_for(b_stopped_holding_claims, timeout=60, interval=0.05, what="node b holding claims half-way")
         procs["b"].kill()
         procs["b"].wait(10)
-        orphaned = _count(engine, select(func.count()).select_from(Claim).where(Claim.node.like("%node-b%")))
-        stored_at_kill = _count(engine, select(func.count()).select_from(File))
+        with engine.connect() as conn:
+            orphaned = set(conn.execute(b_pending).scalars())
+            stored_at_kill = conn.execute(select(func.count()).select_from(File)).scalar_one()
+        assert orphaned, "node b held no claims on files still to store when killed"
         assert stored_at_kill < FILES, "node b was killed too late to leave work behind"
 
         wait_for(
             lambda: _count(engine, select(func.count()).select_from(File)) == FILES,
             timeout=60,
-            what=f"all {FILES} files stored by the nodes left (b held {orphaned} claims when killed)",
+            what=f"all {FILES} files stored by the nodes left (b held {len(orphaned)} claims when killed)",
         )
+        # The lease ran out and the others took b's claimed files over.
+        taken_over = select(func.count()).select_from(File).where(File.path.in_(orphaned))
+        assert _count(engine, taken_over) == len(orphaned)
         for name in ("a", "c", "d"):
             wait_for(
                 lambda name=name: _indexed(nodes[name]) == FILES, timeout=30, what=f"node {name}'s index"
@@ -154,13 +181,18 @@ def test_three_nodes_share_the_work_and_survive_one_killed(
             assert conn.execute(select(func.count()).select_from(Failure)).scalar_one() == 0
         status = nodes["b"].json("status")
         assert status["documents"] == FILES and status["index"]["lag"] == 0, status["index"]
-        # Every index answers a query with the same documents, the search-only node's too.
+        # Every index holds the same documents, the database's live ones, the search-only
+        # node's too, and answers a query with the same ids.
+        with engine.connect() as conn:
+            live_ids = set(conn.execute(select(Document.id).where(Document.deleted_at.is_(None))).scalars())
+        for name, node in nodes.items():
+            assert _index_ids(node) == live_ids, name
         answers = {
-            name: node.json("search", "harbour", "-n", "200", "--no-snippets", "--all")
+            name: node.json("search", "harbour", "-n", str(FILES), "--no-snippets", "--all")
             for name, node in nodes.items()
         }
-        assert len({a["total"] for a in answers.values()}) == 1 and answers["a"]["total"] > 40
         ids = {name: sorted(hit["id"] for hit in a["hits"]) for name, a in answers.items()}
+        assert answers["a"]["total"] == len(ids["a"]) > FILES // 10
         assert ids["a"] == ids["b"] == ids["c"] == ids["d"]
         assert _stored_by(nodes["d"]) == 0
         # The caught-up verify ran beside the ingest (if node b was running it when killed,
