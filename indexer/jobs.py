@@ -341,17 +341,21 @@ def learn(
     result = LearnResult()
     with recorded(ctx, "learn") as counts:
         if learn_rules:
-            settings = ctx.config.ingest
-            result.filled_in = learned.fill_in_lines(
-                ctx.db, ctx.config.source_map, settings.batch_size, should_stop
-            )
-            result.added, result.dropped = learned.learn_rules(
-                ctx.db,
-                ctx.config.source_map,
-                settings.learn_min_documents,
-                settings.learn_min_fraction,
-                datetime.now(UTC),
-            )
+            # Its own run record: the cluster's other nodes tell by it whether the node
+            # that learned for all got to the end (see Daemon._learn).
+            with recorded(ctx, "learn-rules") as rule_counts:
+                settings = ctx.config.ingest
+                result.filled_in = learned.fill_in_lines(
+                    ctx.db, ctx.config.source_map, settings.batch_size, should_stop
+                )
+                result.added, result.dropped = learned.learn_rules(
+                    ctx.db,
+                    ctx.config.source_map,
+                    settings.learn_min_documents,
+                    settings.learn_min_fraction,
+                    datetime.now(UTC),
+                )
+                rule_counts.update(filled_in=result.filled_in, added=result.added, dropped=result.dropped)
         with ctx.db.read() as session:
             rules = lines.learned_rules(session)
         result.groups, result.lines = len(rules), sum(len(lines) for lines in rules.values())

@@ -1,7 +1,7 @@
 """Daemons with their own data dirs on one PostgreSQL database: three with overlapping
 inboxes, one killed half-way, and a search-only node (every file becomes one document and
 every node's index converges); two on one shared inbox, where the node that stores
-nothing still follows."""
+nothing still follows; a cluster-wide job taken over from a leader that died."""
 
 from __future__ import annotations
 
@@ -10,16 +10,24 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Engine
+from structlog.testing import capture_logs
 
+from indexer import config, jobs
+from indexer.context import Context, open_context
+from indexer.daemon import Daemon
 from indexer.db.models import Claim, Document, Failure, File, JobRun
 from indexer.search.index import Generations
-from tests.conftest import NOTE_WORDS, Project, postgres_database, wait_for
+from tests.conftest import NOTE_WORDS, Project, postgres_database, wait_for, write_config
 
 FILES = 1000
 LEASE_SECONDS = 3.0  # short, so the killed node's files are taken over within the test
@@ -267,3 +275,92 @@ def test_a_node_that_stores_nothing_still_follows_the_shared_sequence(
     finally:
         codes = {name: _stop(proc) for name, proc in procs.items() if proc.poll() is None}
     assert codes == {"a": 0, "b": 0}
+
+
+# -- cluster-wide jobs: a leader that dies is replaced within a lease -------------------------
+
+TAKEOVER_LEASE = 1.5  # claim_lease_seconds: a node that skipped looks again every 0.5 s
+
+
+def _context(root: Path, url: str) -> Context:
+    (root / "inbox").mkdir(parents=True)
+    write_config(root, f"\n[database]\nclaim_lease_seconds = {TAKEOVER_LEASE}\n")
+    return open_context(config.load(root / "config.toml", env={"INDEXER_DATABASE_URL": url}))
+
+
+# job -> the run its leader records for the cluster-wide part
+LEADER_RUNS = {"verify": "verify", "learn": "learn-rules"}
+
+
+def _leader_runs(engine: Engine, job: str, node: str) -> int:
+    ended = (JobRun.job == LEADER_RUNS[job], JobRun.node == node, JobRun.ended_at.is_not(None))
+    return _count(engine, select(func.count()).select_from(JobRun).where(*ended))
+
+
+@contextmanager
+def _watching_daemon(ctx: Context) -> Iterator[Daemon]:
+    """A Daemon whose scheduler runs (the follow-up looks at the lease) but no main loop."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    daemon = Daemon(ctx, threading.Event())
+    scheduler = BackgroundScheduler()
+    scheduler.start()
+    daemon._scheduler = scheduler
+    try:
+        yield daemon
+    finally:
+        daemon.stop.set()
+        scheduler.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("job", ["verify", "learn"])
+def test_a_node_runs_a_cluster_job_in_place_of_a_leader_that_died_and_not_after_one_that_finished(
+    job: str, tmp_path: Path, cluster_db: tuple[str, Engine]
+) -> None:
+    url, engine = cluster_db
+    b = _context(tmp_path / "b", url)
+    node_b = b.config.node_name
+    # The leader: holds the job's lease and has started its run, then is SIGKILLed.
+    code = (
+        "import time; from datetime import UTC, datetime; from pathlib import Path; "
+        "from indexer.db import runs; from indexer.db.session import open_database; "
+        f"db = open_database({url!r}, Path({str(tmp_path / 'leader')!r})); "
+        f"lease = db.leader({job!r}); assert lease.__enter__(); s = db.write(); session = s.__enter__(); "
+        f"runs.start_run(session, {LEADER_RUNS[job]!r}, datetime.now(UTC), 'leader'); "
+        "s.__exit__(None, None, None); print('leading', flush=True); time.sleep(60)"
+    )
+    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert leader.stdout is not None and leader.stdout.readline().strip() == "leading"
+        with _watching_daemon(b) as daemon, capture_logs() as logs:
+            getattr(daemon, f"_{job}")()
+            time.sleep(TAKEOVER_LEASE + 0.5)  # b has looked again a few times
+            assert _leader_runs(engine, job, node_b) == 0  # the leader is alive: b waits
+            leader.kill()
+            leader.wait(10)
+            wait_for(
+                lambda: _leader_runs(engine, job, node_b) == 1, timeout=TAKEOVER_LEASE + 10, what="takeover"
+            )
+            assert [e["job"] for e in logs if e["event"] == "daemon.leader_taken_over"] == [job]
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+            leader.wait(10)
+    # A leader that runs the job to the end: b, not leading, does not run it again.
+    a = _context(tmp_path / "a", url)
+    try:
+        with _watching_daemon(b) as daemon:
+            with a.db.leader(job):
+                getattr(daemon, f"_{job}")()
+                time.sleep(TAKEOVER_LEASE)
+                if job == "verify":
+                    jobs.verify(a)
+                else:
+                    jobs.learn(a)
+            wait_for(
+                lambda: daemon._scheduler.get_job(f"{job}-leader") is None, timeout=10, what="b's last look"
+            )
+        assert _leader_runs(engine, job, node_b) == 1 and _leader_runs(engine, job, a.config.node_name) == 1
+    finally:
+        a.close()
+        b.close()

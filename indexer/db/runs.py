@@ -13,6 +13,7 @@ from indexer.db.models import JobRun
 
 __all__ = [
     "end_run",
+    "last_finished_id",
     "last_scan_counts",
     "last_started",
     "prune_runs",
@@ -51,6 +52,18 @@ def last_started(session: Session, job: str, node: str | None = None) -> datetim
     if node is not None:
         statement = statement.where(or_(JobRun.node == node, JobRun.node.is_(None)))
     return session.scalar(statement.order_by(JobRun.id.desc()).limit(1))
+
+
+def last_finished_id(session: Session, job: str) -> int:
+    """The id of the last run of ``job`` that ended, not cancelled (0 when none did).
+
+    A run whose process died (even by SIGKILL) never ends; one stopped by a signal ends
+    "cancelled": neither did the job's work.
+    """
+    statement = select(JobRun.id).where(
+        JobRun.job == job, JobRun.ended_at.is_not(None), JobRun.outcome != "cancelled"
+    )
+    return session.scalar(statement.order_by(JobRun.id.desc()).limit(1)) or 0
 
 
 def last_scan_counts(session: Session) -> dict[str, Any]:
