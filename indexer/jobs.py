@@ -67,26 +67,34 @@ KEEP_RUNS = timedelta(days=7)
 # During a long scan the index follows between batches at most this often: each follow is
 # a Whoosh commit (a segment to merge later), and documents are searchable soon enough.
 FOLLOW_EVERY_SECONDS = 10.0
-SKIPPED = "skipped"  # the counts key by which a job says why it had nothing to do
 # An index caught up with the change sequence whose document count still differs from
 # the database's has lost changes that following cannot bring back: rebuilt. The counts
 # are compared only while no change commits (a busy daemon gets these many tries).
 DRIFT_TRIES = 3
 
 
+class RunCounts(dict[str, Any]):
+    """What a job run did, recorded with it; ``skip(reason)`` when it had nothing to do."""
+
+    skipped: str | None = None
+
+    def skip(self, reason: str) -> None:
+        self.skipped = reason
+
+
 @contextmanager
 def recorded(
     ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool] | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[RunCounts]:
     """Record one run in ``job_runs`` and log one canonical line for it.
 
-    A job that finds nothing to do sets ``counts[SKIPPED]`` to the reason: the run's
-    outcome is "skipped", with that reason.
+    A job that finds nothing to do calls ``counts.skip(reason)``: the run's outcome is
+    "skipped", with that reason.
 
     ``quiet_when(counts)`` lets a frequent job (the safety scan) log at debug level when
     it found nothing to do, so an idle daemon's log stays readable.
     """
-    counts: dict[str, Any] = {}
+    counts = RunCounts()
     started = datetime.now(UTC)
     t0 = time.monotonic()
     run_id = None
@@ -101,9 +109,9 @@ def recorded(
     outcome, error = "ok", None
     try:
         yield counts
-        if counts.get(SKIPPED):
+        if counts.skipped is not None:
             outcome = "skipped"
-            counts["reason"] = counts.pop(SKIPPED)
+            counts["reason"] = counts.skipped
     except BaseException as e:
         outcome, error = ("cancelled", None) if type(e).__name__ == "Cancelled" else ("failed", f"{e}")
         raise
@@ -429,7 +437,7 @@ def reindex_if_needed(
         if reason is None:
             reason = _drift(ctx, should_stop)
         if reason is None:
-            counts[SKIPPED] = "up to date"
+            counts.skip("up to date")
             return None
         counts["reason"] = reason
         log.info("index.rebuild_needed", reason=reason)
