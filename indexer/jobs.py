@@ -431,7 +431,7 @@ def reindex_if_needed(
         reprocess_first = False
         if reason is None:
             with ctx.db.read() as session:
-                if files.outdated_files(session, NORMALIZER_VERSION, 0, 1):
+                if documents.made_by_older_normalizer(session, NORMALIZER_VERSION):
                     reason = f"documents analysed by a normalizer older than version {NORMALIZER_VERSION}"
                     reprocess_first = True
         if reason is None:
