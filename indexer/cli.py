@@ -879,6 +879,8 @@ def status(state: State, as_json: bool) -> None:
             f"{f['last_error']} (retry at {f['retry_at']})"
         )
     click.echo(f"last scan: {data['last_scan'] or 'never'}; last reindex: {data['last_reindex'] or 'never'}")
+    if index.get("built_at"):  # the nightly reindex skips an index that is up to date
+        click.echo(f"index built: {index['built_at']}")
     if data["last_runs"]:
         click.echo("last runs:")
         for job, run in sorted(data["last_runs"].items()):

@@ -273,6 +273,7 @@ def test_the_nightly_reindex_rebuilds_only_when_needed(project: Project) -> None
     project.run("ingest", str(project.inbox))
     project.run("reindex")
     built = os.readlink(project.data / "index")
+    built_at = project.json("status")["index"]["built_at"]
 
     def run_nightly_reindex() -> dict[str, object]:
         # The reindex ran yesterday: the daemon catches up the slot it missed a minute ago.
@@ -293,6 +294,7 @@ def test_the_nightly_reindex_rebuilds_only_when_needed(project: Project) -> None
     run = run_nightly_reindex()
     assert (run["outcome"], run["reason"]) == ("skipped", "up to date"), run
     assert os.readlink(project.data / "index") == built  # no new generation
+    assert f"index built: {built_at}" in project.run("status").stdout
 
     with sqlite3.connect(project.data / "indexer.db") as conn:
         conn.execute("update documents set normalizer_version = ? where id = 1", (NORMALIZER_VERSION - 1,))
