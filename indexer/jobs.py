@@ -421,10 +421,11 @@ def reindex_if_needed(
 
     Needed when the live index is missing, does not open or has another schema version
     (fields or analysis, ``SCHEMA_VERSION``), when documents were analysed by an older
-    normalizer (re-analysed first, as ``--reprocess`` does), or when, caught up with the
-    sequence, it holds another number of documents than the database. Otherwise it only
-    catches up: a few stats, two count queries and the changes since the last follow, and
-    the run is recorded as skipped, "up to date".
+    normalizer (re-analysed first, as ``--reprocess`` does), when this node's last verify
+    found documents out of step with the index and did not repair them, or when, caught up
+    with the sequence, it holds another number of documents than the database. Otherwise
+    it only catches up: a few stats, a few small queries and the changes since the last
+    follow, and the run is recorded as skipped, "up to date".
     """
     with recorded(ctx, "reindex") as counts:
         reason = ctx.index.needs_rebuild()
@@ -435,6 +436,8 @@ def reindex_if_needed(
                     reason = f"documents analysed by a normalizer older than version {NORMALIZER_VERSION}"
                     reprocess_first = True
         if reason is None:
+            reason = _verify_found_drift(ctx)
+        if reason is None:
             reason = _drift(ctx, should_stop)
         if reason is None:
             counts.skip("up to date")
@@ -442,6 +445,25 @@ def reindex_if_needed(
         counts["reason"] = reason
         log.info("index.rebuild_needed", reason=reason)
         return _rebuild(ctx, counts, progress, reprocess_first, should_stop, store_lock)
+
+
+def _verify_found_drift(ctx: Context) -> str | None:
+    """Why this node's last verify calls for a rebuild: it found documents the index
+    lacks or should not hold, did not repair them, and the index was not built since."""
+    with ctx.db.read() as session:
+        last = runs.last_finished(session, "verify", ctx.config.node_name)
+    if last is None:
+        return None
+    ended, counts = last
+    drift = counts.get("index_drift") or 0
+    if not drift or (counts.get("repaired") or {}).get("reindexed"):
+        return None
+    live = ctx.index.live_dir()
+    built = ctx.index.read_state(live).get("built_at") if live is not None else None
+    ended = ended if ended.tzinfo is not None else ended.replace(tzinfo=UTC)  # SQLite: naive UTC
+    if built is not None and datetime.fromisoformat(built) >= ended:
+        return None
+    return f"verify found {drift} documents the index lacks or should not hold"
 
 
 def _drift(ctx: Context, should_stop: Callable[[], bool]) -> str | None:
@@ -486,6 +508,9 @@ def verify(
     with recorded(ctx, "verify") as counts:
         report = run_verify(ctx, repair=repair, check_hashes=check_hashes, outside=outside)
         counts.update(problems=report.problems, files=report.files_checked, repaired=report.repaired)
+        # The nightly reindex rebuilds an index that a verify found out of step and did
+        # not repair (see reindex_if_needed).
+        counts["index_drift"] = len(report.not_indexed) + len(report.index_orphans)
         if report.unavailable:
             counts["unavailable"] = [f.path for f in report.unavailable]
     return report

@@ -180,6 +180,11 @@ def test_reindex_if_needed_skips_an_index_that_is_up_to_date_and_rebuilds_one_th
     ctx.index.delete_ids([2])  # a change the index lost: following cannot bring it back
     rebuilt_because("index holds 2 documents, the database 3")
 
+    ctx.index.delete_ids([3])
+    assert jobs.verify(ctx).not_indexed == [3]  # found, not repaired
+    rebuilt_because("verify found 1 documents")
+    assert jobs.verify(ctx).problems == 0
+
     # By hand (`indexer reindex`), always.
     before = ctx.index.live_dir()
     assert jobs.reindex(ctx).documents == 3 and ctx.index.live_dir() != before
