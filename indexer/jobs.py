@@ -438,7 +438,7 @@ def reindex_if_needed(
         if reason is None:
             reason = _verify_found_drift(ctx)
         if reason is None:
-            reason = _drift(ctx, should_stop)
+            reason = _drift(ctx, counts, should_stop)
         if reason is None:
             counts.skip("up to date")
             return None
@@ -466,9 +466,10 @@ def _verify_found_drift(ctx: Context) -> str | None:
     return f"verify found {drift} documents the index lacks or should not hold"
 
 
-def _drift(ctx: Context, should_stop: Callable[[], bool]) -> str | None:
+def _drift(ctx: Context, counts: RunCounts, should_stop: Callable[[], bool]) -> str | None:
     """Follow, then compare the index's document count with the database's live
-    documents; why they differ, or None (also when changes kept committing meanwhile)."""
+    documents; why they differ, or None. When changes kept committing meanwhile, the run
+    records ``unsettled`` (not compared: the next night's run compares)."""
     for _ in range(DRIFT_TRIES):
         if should_stop():
             return None
@@ -486,6 +487,7 @@ def _drift(ctx: Context, should_stop: Callable[[], bool]) -> str | None:
             if indexed is not None and indexed != live:
                 return f"index holds {indexed} documents, the database {live}"
             return None
+    counts["unsettled"] = True
     return None
 
 

@@ -190,6 +190,30 @@ def test_reindex_if_needed_skips_an_index_that_is_up_to_date_and_rebuilds_one_th
     assert jobs.reindex(ctx).documents == 3 and ctx.index.live_dir() != before
 
 
+def test_reindex_if_needed_compares_counts_only_while_nothing_commits(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy node (a change committed between every look) is not rebuilt on counts that
+    do not belong together: the run says it could not compare them."""
+    _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    ctx.index.delete_ids([1])  # drifted: a settled look would rebuild
+    real = changes.current_seq
+    calls = iter(range(1, 1000))
+
+    def moving(session):  # type: ignore[no-untyped-def]
+        return real(session) + next(calls)  # another node commits as we look
+
+    monkeypatch.setattr(changes, "current_seq", moving)
+    with capture_logs() as logs:
+        assert jobs.reindex_if_needed(ctx) is None
+    (line,) = [e for e in logs if e["event"] == "job.reindex"]
+    assert (line["outcome"], line["unsettled"]) == ("skipped", True)
+    monkeypatch.setattr(changes, "current_seq", real)
+    assert jobs.reindex_if_needed(ctx) is not None
+
+
 def test_verify_reads_the_index_s_ids_as_its_stored_fields_name_them(ctx: Context) -> None:
     """verify's id column read, against Whoosh's stored fields: several segments, deletes."""
     from indexer.verify import _index_ids
