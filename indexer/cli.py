@@ -503,7 +503,9 @@ def show(state: State, doc_id: int, explain: bool, as_json: bool) -> None:
     "--reprocess", is_flag=True, help="first re-analyse documents made by older normalization rules"
 )
 @click.option(
-    "--if-needed", is_flag=True, help="only when the index is missing, damaged or of another schema"
+    "--if-needed",
+    is_flag=True,
+    help="only when needed: index missing, damaged, of another schema, of older analysis, or drifted",
 )
 @click.option("-q", "--quiet", is_flag=True, help="print nothing on success (for cron)")
 @_common
@@ -516,14 +518,16 @@ def reindex(state: State, reprocess: bool, if_needed: bool, quiet: bool) -> None
     from indexer import jobs
 
     with _context(state) as ctx:
-        if if_needed and not reprocess:
-            reason = ctx.index.needs_rebuild()
-            if reason is None:
-                if not quiet:
-                    click.echo("index is current; nothing to do")
-                return
         with _bar("reindexing") as progress:
-            result = jobs.reindex(ctx, progress=progress, reprocess_first=reprocess)
+            if if_needed and not reprocess:
+                found = jobs.reindex_if_needed(ctx, progress=progress)
+                if found is None:
+                    if not quiet:
+                        click.echo("index is current; nothing to do")
+                    return
+                result = found
+            else:
+                result = jobs.reindex(ctx, progress=progress, reprocess_first=reprocess)
         jobs.follow(ctx, on_wait=None if quiet else _on_wait)
     if not quiet:
         click.echo(f"reindexed {result.documents} documents in {result.seconds:.1f}s ({result.generation})")
@@ -875,6 +879,8 @@ def status(state: State, as_json: bool) -> None:
             f"{f['last_error']} (retry at {f['retry_at']})"
         )
     click.echo(f"last scan: {data['last_scan'] or 'never'}; last reindex: {data['last_reindex'] or 'never'}")
+    if index.get("built_at"):  # the nightly reindex skips an index that is up to date
+        click.echo(f"index built: {index['built_at']}")
     if data["last_runs"]:
         click.echo("last runs:")
         for job, run in sorted(data["last_runs"].items()):

@@ -109,7 +109,12 @@ class DaemonConfig:
     settle_seconds: float = _setting(1.0, "a file must be unchanged this long before ingest", min=0)
     commit_interval_seconds: float = _setting(0.5, "minimum time between index commits", min=0)
     reindex_cron: str = _setting(
-        "0 3 * * *", "crontab schedule of the index rebuild; empty disables", crontab=True
+        "0 3 * * *",
+        "crontab schedule of the index check: a rebuild only when needed (see reindex_always); empty disables",
+        crontab=True,
+    )
+    reindex_always: bool = _setting(
+        False, "the scheduled reindex rebuilds the whole index every time, needed or not"
     )
     optimize_cron: str = _setting(
         "30 4 * * 0", "crontab schedule of the index merge; empty disables", crontab=True

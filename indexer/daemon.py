@@ -19,7 +19,7 @@ from indexer.alerts.definitions import check_queries, load_alerts
 from indexer.alerts.runner import AlertRunner
 from indexer.config import Config
 from indexer.context import Context
-from indexer.db import changes, claims, files
+from indexer.db import changes, claims, files, runs
 from indexer.errors import AlreadyRunningError, Cancelled, ConfigError
 from indexer.ingest.folders import FolderMarks, is_under
 from indexer.ingest.ingester import ScanHooks
@@ -163,18 +163,54 @@ class Daemon:
             log.info("daemon.scan_failures", failed=result.counts.failed)
 
     def _reindex(self) -> None:
-        jobs.reindex(self.ctx, should_stop=self.stop.is_set)
+        # Re-analysis (documents of an older normalizer) takes turns with the watcher's
+        # batches; the rebuild itself reads the database beside them.
+        if self.ctx.config.daemon.reindex_always:
+            jobs.reindex(self.ctx, should_stop=self.stop.is_set)
+        else:
+            jobs.reindex_if_needed(self.ctx, should_stop=self.stop.is_set, store_lock=self._write_lock)
+        self._follow_due = True
 
     def _optimize(self) -> None:
         jobs.optimize(self.ctx)
 
-    def _verify(self) -> None:
-        # Cluster-wide: with several daemons on one database, the node that takes the
-        # lease runs it and the others skip this run (node-local jobs run everywhere).
+    def _finished_runs(self, job: str) -> int:
+        with self.ctx.db.read() as session:
+            return runs.last_finished_id(session, job)
+
+    def _watch_leader(self, job: str, again: Callable[[], None]) -> None:
+        """Run ``again`` in a third of ``claim_lease_seconds``: a node that found another
+        leading ``job`` looks once more, until it gets the lease (the leader done or dead)."""
+        if self._scheduler is None or self.stop.is_set():
+            return
+        seconds = self.ctx.config.database.claim_lease_seconds / 3
+        self._scheduler.add_job(
+            self._guarded(job, again),
+            "date",
+            run_date=datetime.now(self._scheduler.timezone) + timedelta(seconds=seconds),
+            id=f"{job}-leader",
+            replace_existing=True,
+        )
+
+    def _verify(self, after: int | None = None) -> None:
+        """Cluster-wide: with several daemons on one database, the node that takes the
+        lease runs it and the others skip this run (node-local jobs run everywhere).
+
+        A node that skipped watches the lease (``after``: the last finished run when it
+        first looked): once it gets it, it runs verify in the leader's place if no run
+        ended meanwhile (the leader died, or was stopped, before the end).
+        """
+        finished = self._finished_runs("verify") if after is None else after
         with self.ctx.db.leader("verify") as leading:
             if not leading:
-                log.info("job.verify", outcome="skipped", reason="another node holds the verify lease")
+                if after is None:
+                    log.info("job.verify", outcome="skipped", reason="another node holds the verify lease")
+                self._watch_leader("verify", lambda: self._verify(finished))
                 return
+            if after is not None:
+                if self._finished_runs("verify") > after:
+                    return  # the leader ran it to the end
+                log.info("daemon.leader_taken_over", job="verify", reason="its leader stopped before the end")
             with self._write_lock:  # repairs write; the watcher's batches wait for them
                 # Not the files outside the inboxes: a mistyped inbox would empty the catalog.
                 jobs.verify(self.ctx, repair=True, outside=False)
@@ -183,12 +219,28 @@ class Daemon:
                 if dropped:
                     log.info("daemon.claims_dropped", claims=dropped)
 
-    def _learn(self) -> None:
-        # Learning the rules is cluster-wide (one node counts for all); re-analysing runs
-        # on every node for its own inbox, so a node whose leader learned new rules after
-        # this node's run picks them up on its next one.
-        with self.ctx.db.leader("learn") as leading, self._write_lock:
-            jobs.learn(self.ctx, learn_rules=leading, should_stop=self.stop.is_set)
+    def _learn(self, after: int | None = None) -> None:
+        """Learning the rules is cluster-wide (one node counts for all); re-analysing runs
+        on every node for its own inbox, so a node whose leader learned new rules after
+        this node's run picks them up on its next one.
+
+        A node that did not lead watches the lease as for verify (``after``: the last
+        finished "learn-rules" run when it first looked) and learns in the place of a
+        leader that stopped before the end.
+        """
+        finished = self._finished_runs("learn-rules") if after is None else after
+        with self.ctx.db.leader("learn") as leading:
+            if after is not None:  # looking again: only the leader's part is left
+                if not leading:
+                    self._watch_leader("learn", lambda: self._learn(finished))
+                    return
+                if self._finished_runs("learn-rules") > after:
+                    return  # the leader learned to the end
+                log.info("daemon.leader_taken_over", job="learn", reason="its leader stopped before the end")
+            with self._write_lock:
+                jobs.learn(self.ctx, learn_rules=leading, should_stop=self.stop.is_set)
+            if not leading:
+                self._watch_leader("learn", lambda: self._learn(finished))
         self._follow_due = True
         self.pending.wake.set()
 

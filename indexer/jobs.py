@@ -7,7 +7,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from indexer.ingest import learned
 from indexer.ingest.discover import OUTSIDE, named_path, refusal
 from indexer.ingest.folders import inbox_problem, is_under
 from indexer.ingest.ingester import NO_HOOKS, IngestResult, ScanHooks, candidate_for
+from indexer.ingest.normalize import NORMALIZER_VERSION
 from indexer.ingest.outcomes import apply_batch
 from indexer.ingest.paths import db_path, fs_path, printable
 from indexer.records import BatchCounts, Candidate, FileFailure, Unlisted
@@ -51,6 +52,7 @@ __all__ = [
     "prune_runs",
     "recorded",
     "reindex",
+    "reindex_if_needed",
     "reprocess",
     "retry",
     "scan",
@@ -65,18 +67,34 @@ KEEP_RUNS = timedelta(days=7)
 # During a long scan the index follows between batches at most this often: each follow is
 # a Whoosh commit (a segment to merge later), and documents are searchable soon enough.
 FOLLOW_EVERY_SECONDS = 10.0
+# An index caught up with the change sequence whose document count still differs from
+# the database's has lost changes that following cannot bring back: rebuilt. The counts
+# are compared only while no change commits (a busy daemon gets these many tries).
+DRIFT_TRIES = 3
+
+
+class RunCounts(dict[str, Any]):
+    """What a job run did, recorded with it; ``skip(reason)`` when it had nothing to do."""
+
+    skipped: str | None = None
+
+    def skip(self, reason: str) -> None:
+        self.skipped = reason
 
 
 @contextmanager
 def recorded(
     ctx: Context, job: str, quiet_when: Callable[[dict[str, Any]], bool] | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[RunCounts]:
     """Record one run in ``job_runs`` and log one canonical line for it.
+
+    A job that finds nothing to do calls ``counts.skip(reason)``: the run's outcome is
+    "skipped", with that reason.
 
     ``quiet_when(counts)`` lets a frequent job (the safety scan) log at debug level when
     it found nothing to do, so an idle daemon's log stays readable.
     """
-    counts: dict[str, Any] = {}
+    counts = RunCounts()
     started = datetime.now(UTC)
     t0 = time.monotonic()
     run_id = None
@@ -91,6 +109,9 @@ def recorded(
     outcome, error = "ok", None
     try:
         yield counts
+        if counts.skipped is not None:
+            outcome = "skipped"
+            counts["reason"] = counts.skipped
     except BaseException as e:
         outcome, error = ("cancelled", None) if type(e).__name__ == "Cancelled" else ("failed", f"{e}")
         raise
@@ -261,20 +282,29 @@ def _log_follow(result: FollowResult) -> None:
         log.info("index.follow", applied=result.applied, checkpoint=result.checkpoint, commits=result.commits)
 
 
-def reprocess(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Re-run decoding, normalization and tagging for documents made by older rules."""
-    from indexer.ingest.normalize import NORMALIZER_VERSION
+def reprocess(
+    ctx: Context,
+    should_stop: Callable[[], bool] = lambda: False,
+    store_lock: AbstractContextManager[object] | None = None,
+) -> int:
+    """Re-run decoding, normalization and tagging for documents made by older rules.
+
+    ``store_lock`` is held around each batch (the daemon's watcher takes turns with it).
+    """
 
     def outdated(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
         return files.outdated_files(session, NORMALIZER_VERSION, after_id, limit)
 
-    return _reanalyse(ctx, outdated, should_stop) + apply_learned(ctx, should_stop)
+    done = _reanalyse(ctx, outdated, should_stop, store_lock)
+    with store_lock or nullcontext():
+        return done + apply_learned(ctx, should_stop)
 
 
 def _reanalyse(
     ctx: Context,
     fetch: Callable[[Session, int, int], list[tuple[int, str]]],
     should_stop: Callable[[], bool],
+    store_lock: AbstractContextManager[object] | None = None,
 ) -> int:
     """Analyse again, one batch (one transaction) at a time, the (id, path) rows ``fetch``
     returns after an id; returns how many documents were stored."""
@@ -285,7 +315,8 @@ def _reanalyse(
         if not batch:
             break
         last_id = batch[-1][0]
-        counts = ingest_paths(ctx, [fs_path(path) for _, path in batch], force=True)
+        with store_lock or nullcontext():
+            counts = ingest_paths(ctx, [fs_path(path) for _, path in batch], force=True)
         done += counts.updated + counts.added
     return done
 
@@ -318,17 +349,21 @@ def learn(
     result = LearnResult()
     with recorded(ctx, "learn") as counts:
         if learn_rules:
-            settings = ctx.config.ingest
-            result.filled_in = learned.fill_in_lines(
-                ctx.db, ctx.config.source_map, settings.batch_size, should_stop
-            )
-            result.added, result.dropped = learned.learn_rules(
-                ctx.db,
-                ctx.config.source_map,
-                settings.learn_min_documents,
-                settings.learn_min_fraction,
-                datetime.now(UTC),
-            )
+            # Its own run record: the cluster's other nodes tell by it whether the node
+            # that learned for all got to the end (see Daemon._learn).
+            with recorded(ctx, "learn-rules") as rule_counts:
+                settings = ctx.config.ingest
+                result.filled_in = learned.fill_in_lines(
+                    ctx.db, ctx.config.source_map, settings.batch_size, should_stop
+                )
+                result.added, result.dropped = learned.learn_rules(
+                    ctx.db,
+                    ctx.config.source_map,
+                    settings.learn_min_documents,
+                    settings.learn_min_fraction,
+                    datetime.now(UTC),
+                )
+                rule_counts.update(filled_in=result.filled_in, added=result.added, dropped=result.dropped)
         with ctx.db.read() as session:
             rules = lines.learned_rules(session)
         result.groups, result.lines = len(rules), sum(len(lines) for lines in rules.values())
@@ -353,16 +388,107 @@ def reindex(
     progress: Callable[[int, int], None] | None = None,
     reprocess_first: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    store_lock: AbstractContextManager[object] | None = None,
 ) -> RebuildResult:
     """Rebuild the index from the DB beside the live one and swap it in."""
     with recorded(ctx, "reindex") as counts:
-        if reprocess_first:
-            counts["reprocessed"] = reprocess(ctx, should_stop)
-        result = ctx.index.rebuild(ctx.db, progress, should_stop)
-        counts.update(
-            documents=result.documents, generation=result.generation, seconds=round(result.seconds, 2)
-        )
+        return _rebuild(ctx, counts, progress, reprocess_first, should_stop, store_lock)
+
+
+def _rebuild(
+    ctx: Context,
+    counts: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+    reprocess_first: bool,
+    should_stop: Callable[[], bool],
+    store_lock: AbstractContextManager[object] | None,
+) -> RebuildResult:
+    if reprocess_first:
+        counts["reprocessed"] = reprocess(ctx, should_stop, store_lock)
+    result = ctx.index.rebuild(ctx.db, progress, should_stop)
+    counts.update(documents=result.documents, generation=result.generation, seconds=round(result.seconds, 2))
     return result
+
+
+def reindex_if_needed(
+    ctx: Context,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    store_lock: AbstractContextManager[object] | None = None,
+) -> RebuildResult | None:
+    """The scheduled reindex and `indexer reindex --if-needed`: rebuild only when
+    following the change sequence cannot make the index right; None when it was not needed.
+
+    Needed when the live index is missing, does not open or has another schema version
+    (fields or analysis, ``SCHEMA_VERSION``), when documents were analysed by an older
+    normalizer (re-analysed first, as ``--reprocess`` does), when this node's last verify
+    found documents out of step with the index and did not repair them, or when, caught up
+    with the sequence, it holds another number of documents than the database. Otherwise
+    it only catches up: a few stats, a few small queries and the changes since the last
+    follow, and the run is recorded as skipped, "up to date".
+    """
+    with recorded(ctx, "reindex") as counts:
+        reason = ctx.index.needs_rebuild()
+        reprocess_first = False
+        if reason is None:
+            with ctx.db.read() as session:
+                if documents.made_by_older_normalizer(session, NORMALIZER_VERSION):
+                    reason = f"documents analysed by a normalizer older than version {NORMALIZER_VERSION}"
+                    reprocess_first = True
+        if reason is None:
+            reason = _verify_found_drift(ctx)
+        if reason is None:
+            reason = _drift(ctx, counts, should_stop)
+        if reason is None:
+            counts.skip("up to date")
+            return None
+        counts["reason"] = reason
+        log.info("index.rebuild_needed", reason=reason)
+        return _rebuild(ctx, counts, progress, reprocess_first, should_stop, store_lock)
+
+
+def _verify_found_drift(ctx: Context) -> str | None:
+    """Why this node's last verify calls for a rebuild: it found documents the index
+    lacks or should not hold, did not repair them, and the index was not built since."""
+    with ctx.db.read() as session:
+        last = runs.last_finished(session, "verify", ctx.config.node_name)
+    if last is None:
+        return None
+    ended, counts = last
+    drift = counts.get("index_drift") or 0
+    if not drift or (counts.get("repaired") or {}).get("reindexed"):
+        return None
+    live = ctx.index.live_dir()
+    built = ctx.index.read_state(live).get("built_at") if live is not None else None
+    ended = ended if ended.tzinfo is not None else ended.replace(tzinfo=UTC)  # SQLite: naive UTC
+    if built is not None and datetime.fromisoformat(built) >= ended:
+        return None
+    return f"verify found {drift} documents the index lacks or should not hold"
+
+
+def _drift(ctx: Context, counts: RunCounts, should_stop: Callable[[], bool]) -> str | None:
+    """Follow, then compare the index's document count with the database's live
+    documents; why they differ, or None. When changes kept committing meanwhile, the run
+    records ``unsettled`` (not compared: the next night's run compares)."""
+    for _ in range(DRIFT_TRIES):
+        if should_stop():
+            return None
+        follow(ctx)
+        # Any change committed while we look moves the sequence (and comes before any index
+        # commit that would add it): compared only when nothing moved.
+        before = ctx.index.checkpoint()
+        with ctx.db.read() as session:
+            seq = changes.current_seq(session)
+            live = documents.count_live(session)
+        indexed = ctx.index.stats()["documents"]
+        with ctx.db.read() as session:
+            after = changes.current_seq(session)
+        if before == seq == after == ctx.index.checkpoint():
+            if indexed is not None and indexed != live:
+                return f"index holds {indexed} documents, the database {live}"
+            return None
+    counts["unsettled"] = True
+    return None
 
 
 def optimize(ctx: Context) -> int:
@@ -384,6 +510,9 @@ def verify(
     with recorded(ctx, "verify") as counts:
         report = run_verify(ctx, repair=repair, check_hashes=check_hashes, outside=outside)
         counts.update(problems=report.problems, files=report.files_checked, repaired=report.repaired)
+        # The nightly reindex rebuilds an index that a verify found out of step and did
+        # not repair (see reindex_if_needed).
+        counts["index_drift"] = len(report.not_indexed) + len(report.index_orphans)
         if report.unavailable:
             counts["unavailable"] = [f.path for f in report.unavailable]
     return report

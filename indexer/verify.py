@@ -86,15 +86,23 @@ class VerifyReport:
 
 
 def _index_ids(live_dir: Path | None) -> tuple[set[int], int]:
-    """Ids of the documents in the index (deleted ones excluded) and the document count."""
+    """Ids of the documents in the index (deleted ones excluded) and the document count.
+
+    Read from the id column (the field is sortable), one value per live document: a
+    posting list opened per id term costs an order of magnitude more per document.
+    """
     ix = whoosh_index.open_dir(str(live_dir), readonly=True)
     try:
         with ix.reader() as reader:
-            ids = set()
-            for term in reader.lexicon("id"):
-                if reader.postings("id", term).is_active():
-                    ids.add(int(term.decode("utf-8")))
-            return ids, reader.doc_count()
+            if not reader.has_column("id"):  # an empty index has no columns
+                ids = {
+                    int(term.decode("utf-8"))
+                    for term in reader.lexicon("id")
+                    if reader.postings("id", term).is_active()
+                }
+                return ids, reader.doc_count()
+            column = reader.column_reader("id")
+            return {int(column[docnum]) for docnum in reader.all_doc_ids()}, reader.doc_count()
     finally:
         ix.close()
 

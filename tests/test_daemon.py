@@ -250,6 +250,71 @@ def test_reindex_missed_while_down_runs_at_start(project: Project) -> None:
     assert '"daemon.catch_up"' in log
 
 
+def _reindex_runs(log: str) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "job.reindex"]
+
+
+def test_the_nightly_reindex_rebuilds_only_when_needed(project: Project) -> None:
+    """The scheduled reindex (here: caught up at start) skips an index that is up to date
+    and rebuilds one whose documents an older normalizer analysed; `indexer reindex`
+    always rebuilds."""
+    from datetime import datetime, timedelta
+
+    from indexer.ingest.normalize import NORMALIZER_VERSION
+
+    missed = datetime.now().astimezone() - timedelta(minutes=1)
+    project.config.write_text(
+        project.config.read_text()
+        + f'reindex_cron = "{missed.minute} {missed.hour} * * *"\nmisfire_grace_seconds = 600.0\n'
+    )
+    project.write("a.txt", _article("canal"))
+    project.write("b.txt", _article("harbour", 1))
+    project.run("ingest", str(project.inbox))
+    project.run("reindex")
+    built = os.readlink(project.data / "index")
+    built_at = project.json("status")["index"]["built_at"]
+
+    def run_nightly_reindex() -> dict[str, object]:
+        # The reindex ran yesterday: the daemon catches up the slot it missed a minute ago.
+        with sqlite3.connect(project.data / "indexer.db") as conn:
+            conn.execute(
+                "update job_runs set started_at = datetime(started_at, '-1 day') where job = 'reindex'"
+            )
+        project.log_path.unlink(missing_ok=True)
+        proc = project.spawn("daemon")
+        try:
+            wait_for(lambda: _reindex_runs(project.log()), timeout=60, what="the nightly reindex")
+        finally:
+            code, log = _stop(proc, project)
+        assert code == 0 and "Traceback" not in log, log[-3000:]
+        (run,) = _reindex_runs(log)
+        return run
+
+    run = run_nightly_reindex()
+    assert (run["outcome"], run["reason"]) == ("skipped", "up to date"), run
+    assert os.readlink(project.data / "index") == built  # no new generation
+    assert f"index built: {built_at}" in project.run("status").stdout
+
+    with sqlite3.connect(project.data / "indexer.db") as conn:
+        conn.execute("update documents set normalizer_version = ? where id = 1", (NORMALIZER_VERSION - 1,))
+    run = run_nightly_reindex()
+    assert run["outcome"] == "ok" and "normalizer" in str(run["reason"]), run
+    assert run["reprocessed"] == 1 and run["documents"] == 2, run
+    rebuilt = os.readlink(project.data / "index")
+    assert rebuilt != built
+    with sqlite3.connect(project.data / "indexer.db") as conn:
+        assert conn.execute("select min(normalizer_version) from documents").fetchone() == (
+            NORMALIZER_VERSION,
+        )
+    assert sorted(_search_ids(project, "committee")) == [1, 2]
+
+    assert "index is current" in project.run("reindex", "--if-needed").stdout
+    assert os.readlink(project.data / "index") == rebuilt
+    project.run("reindex")  # by hand: always
+    assert os.readlink(project.data / "index") != rebuilt
+
+
 # The issue's 10,000-file drop takes minutes on two cores; CI drops 2,000 (same code path:
 # one folder moved in, batched ingest); scripts/bench measures the large case.
 BULK = 2_000

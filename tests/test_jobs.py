@@ -26,7 +26,7 @@ def _write(ctx: Context, name: str, text: str) -> Path:
     return path
 
 
-def _index_ids(ctx: Context) -> set[str]:
+def _index_ids_stored(ctx: Context) -> set[str]:
     ix = ctx.index.open_reader_index()
     try:
         with ix.searcher() as s:
@@ -76,7 +76,7 @@ def test_follow_is_idempotent_and_a_lost_checkpoint_heals(ctx: Context) -> None:
     state["checkpoint"] = 0
     (live / "state.json").write_text(json.dumps(state))
     assert jobs.follow(ctx).applied == 5
-    assert len(_index_ids(ctx)) == 5
+    assert len(_index_ids_stored(ctx)) == 5
 
 
 def test_deletes_and_edits_reach_the_index(ctx: Context) -> None:
@@ -90,7 +90,7 @@ def test_deletes_and_edits_reach_the_index(ctx: Context) -> None:
     with ctx.db.read() as session:
         summary = documents.summary(session)
     assert summary["documents"] == 1
-    assert _index_ids(ctx) == {"2"}
+    assert _index_ids_stored(ctx) == {"2"}
 
 
 def test_rebuild_swaps_generations_and_picks_up_late_changes(ctx: Context) -> None:
@@ -105,7 +105,7 @@ def test_rebuild_swaps_generations_and_picks_up_late_changes(ctx: Context) -> No
     _write(ctx, "b.txt", "Beta\n\nThe second story is about bananas.\n")
     jobs.scan(ctx)
     jobs.follow(ctx)
-    assert _index_ids(ctx) == {"1", "2"}
+    assert _index_ids_stored(ctx) == {"1", "2"}
     jobs.reindex(ctx)
     assert not old.exists()  # two rebuilds later it is gone
 
@@ -121,14 +121,115 @@ def test_damaged_or_old_index_is_rebuilt_from_the_db(ctx: Context) -> None:
         f.write_bytes(b"garbage")
     assert ctx.index.needs_rebuild() is not None
     jobs.follow(ctx)
-    assert ctx.index.live_dir() != live and _index_ids(ctx) == {"1"}
+    assert ctx.index.live_dir() != live and _index_ids_stored(ctx) == {"1"}
     state_file = ctx.index.live_dir() / "state.json"
     state = json.loads(state_file.read_text())
     state["schema_version"] = -1
     state_file.write_text(json.dumps(state))
     assert "schema version" in ctx.index.needs_rebuild()
     jobs.follow(ctx)
-    assert _index_ids(ctx) == {"1"}
+    assert _index_ids_stored(ctx) == {"1"}
+
+
+def test_reindex_if_needed_skips_an_index_that_is_up_to_date_and_rebuilds_one_that_is_not(
+    ctx: Context,
+) -> None:
+    """The nightly job: cheap when following keeps the index right, a rebuild otherwise
+    (another recorded schema version, an older normalizer's documents, lost changes)."""
+    from indexer.ingest.normalize import NORMALIZER_VERSION
+
+    _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    _write(ctx, "b.txt", "Beta\n\nThe second story is about bananas.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    live = ctx.index.live_dir()
+    with capture_logs() as logs:
+        assert jobs.reindex_if_needed(ctx) is None
+    (line,) = [e for e in logs if e["event"] == "job.reindex"]
+    assert (line["outcome"], line["reason"]) == ("skipped", "up to date")
+    with ctx.db.read() as session:
+        assert documents.summary(session)["last_runs"]["reindex"][2] == "skipped"
+    # Skipped, it still catches the index up with the change sequence.
+    _write(ctx, "c.txt", "Gamma\n\nThe third story is about cherries.\n")
+    jobs.scan(ctx)
+    assert jobs.reindex_if_needed(ctx) is None
+    assert ctx.index.live_dir() == live and _index_ids_stored(ctx) == {"1", "2", "3"}
+
+    def rebuilt_because(reason: str) -> None:
+        before = ctx.index.live_dir()
+        with capture_logs() as logs:
+            result = jobs.reindex_if_needed(ctx)
+        assert result is not None and result.documents == 3
+        assert ctx.index.live_dir() != before and _index_ids_stored(ctx) == {"1", "2", "3"}
+        (line,) = [e for e in logs if e["event"] == "job.reindex"]
+        assert line["outcome"] == "ok" and reason in line["reason"], line
+        assert jobs.reindex_if_needed(ctx) is None  # and then it is up to date
+
+    state_file = ctx.index.live_dir() / "state.json"
+    state = json.loads(state_file.read_text())
+    state["schema_version"] -= 1  # an index built by an older program
+    state_file.write_text(json.dumps(state))
+    rebuilt_because("schema version")
+
+    with ctx.db.write() as session:
+        documents.get_document(session, 2).normalizer_version = NORMALIZER_VERSION - 1
+    rebuilt_because("normalizer")
+    with ctx.db.read() as session:
+        assert documents.get_document(session, 2).normalizer_version == NORMALIZER_VERSION
+
+    ctx.index.delete_ids([2])  # a change the index lost: following cannot bring it back
+    rebuilt_because("index holds 2 documents, the database 3")
+
+    ctx.index.delete_ids([3])
+    assert jobs.verify(ctx).not_indexed == [3]  # found, not repaired
+    rebuilt_because("verify found 1 documents")
+    assert jobs.verify(ctx).problems == 0
+
+    # By hand (`indexer reindex`), always.
+    before = ctx.index.live_dir()
+    assert jobs.reindex(ctx).documents == 3 and ctx.index.live_dir() != before
+
+
+def test_reindex_if_needed_compares_counts_only_while_nothing_commits(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy node (a change committed between every look) is not rebuilt on counts that
+    do not belong together: the run says it could not compare them."""
+    _write(ctx, "a.txt", "Alpha\n\nThe first story is about apples.\n")
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    ctx.index.delete_ids([1])  # drifted: a settled look would rebuild
+    real = changes.current_seq
+    calls = iter(range(1, 1000))
+
+    def moving(session):  # type: ignore[no-untyped-def]
+        return real(session) + next(calls)  # another node commits as we look
+
+    monkeypatch.setattr(changes, "current_seq", moving)
+    with capture_logs() as logs:
+        assert jobs.reindex_if_needed(ctx) is None
+    (line,) = [e for e in logs if e["event"] == "job.reindex"]
+    assert (line["outcome"], line["unsettled"]) == ("skipped", True)
+    monkeypatch.setattr(changes, "current_seq", real)
+    assert jobs.reindex_if_needed(ctx) is not None
+
+
+def test_verify_reads_the_index_s_ids_as_its_stored_fields_name_them(ctx: Context) -> None:
+    """verify's id column read, against Whoosh's stored fields: several segments, deletes."""
+    from indexer.verify import _index_ids
+
+    for n in range(6):
+        _write(ctx, f"f{n}.txt", f"Story {n}\n\nA report about matter number {n} and its consequences.\n")
+        jobs.scan(ctx)
+        jobs.follow(ctx)  # a segment each
+    for n in (1, 4):
+        (ctx.config.inbox_dirs[0] / f"f{n}.txt").unlink()
+    jobs.scan(ctx)
+    jobs.follow(ctx)
+    ids, count = _index_ids(ctx.index.live_dir())
+    assert ids == {int(i) for i in _index_ids_stored(ctx)} == {1, 3, 4, 6} and count == 4
+    report = jobs.verify(ctx)
+    assert report.problems == 0 and report.index_documents == 4
 
 
 def test_optimize_merges_into_one_segment_of_the_compact_codec(ctx: Context) -> None:
@@ -146,7 +247,7 @@ def test_optimize_merges_into_one_segment_of_the_compact_codec(ctx: Context) -> 
         assert [type(segment.codec()) for segment in ix._segments()] == [CompactCodec]
     finally:
         ix.close()
-    assert _index_ids(ctx) == {"1", "2", "3"}
+    assert _index_ids_stored(ctx) == {"1", "2", "3"}
 
 
 def test_abandoned_rebuild_is_cleaned_and_old_index_stays(ctx: Context) -> None:
@@ -281,7 +382,7 @@ def test_a_document_changed_during_a_follow_is_indexed_once(
         assert ix.doc_count() == 4
     finally:
         ix.close()
-    assert sorted(_index_ids(ctx)) == ["1", "2", "3", "4"] and result.commits == 2
+    assert sorted(_index_ids_stored(ctx)) == ["1", "2", "3", "4"] and result.commits == 2
 
 
 def test_ingest_indexes_batch_by_batch_through_one_writer(
@@ -300,7 +401,7 @@ def test_ingest_indexes_batch_by_batch_through_one_writer(
     def step(self: index.Follower) -> None:
         real_step(self)
         if self.commit_seconds == 0.0:  # the ingest's follower (not the first, empty build's)
-            seen.append(len(_index_ids(ctx)))  # searchable after each batch, not at the end
+            seen.append(len(_index_ids_stored(ctx)))  # searchable after each batch, not at the end
 
     monkeypatch.setattr(index.Follower, "step", step)
     with capture_logs() as logs:
@@ -308,7 +409,7 @@ def test_ingest_indexes_batch_by_batch_through_one_writer(
     assert seen == [2, 4, 6]
     follows = [e for e in logs if e["event"] == "index.follow"]
     assert follows[0]["applied"] == 6 and follows[0]["commits"] == 3
-    assert jobs.follow(ctx).applied == 0 and len(_index_ids(ctx)) == 6
+    assert jobs.follow(ctx).applied == 0 and len(_index_ids_stored(ctx)) == 6
 
 
 def test_an_ingest_that_fails_keeps_what_it_committed_and_the_rest_follows(
@@ -333,9 +434,9 @@ def test_an_ingest_that_fails_keeps_what_it_committed_and_the_rest_follows(
     monkeypatch.setattr(index.Follower, "step", step)
     with pytest.raises(OSError, match="disk gone"):
         jobs.ingest(ctx, ctx.config.inbox_dirs)
-    assert _index_ids(ctx) == set()  # the open writer was cancelled, its lock released
+    assert _index_ids_stored(ctx) == set()  # the open writer was cancelled, its lock released
     monkeypatch.setattr(index.Follower, "step", real_step)
-    assert jobs.follow(ctx).applied == 4 and len(_index_ids(ctx)) == 4
+    assert jobs.follow(ctx).applied == 4 and len(_index_ids_stored(ctx)) == 4
 
 
 def test_a_file_in_a_started_batch_is_left_to_that_batch(ctx: Context) -> None:
@@ -393,7 +494,7 @@ def test_a_failed_index_commit_does_not_keep_the_index_locked(
     with pytest.raises(StorageError, match="No space left"):
         jobs.follow(ctx)
     monkeypatch.setattr(TermSegmentWriter, "_flush_segment", real)
-    assert jobs.follow(ctx).applied == 1 and _index_ids(ctx) == {"1"}
+    assert jobs.follow(ctx).applied == 1 and _index_ids_stored(ctx) == {"1"}
 
 
 def test_verify_leaves_a_file_still_settling_to_the_watcher(ctx: Context) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "get_document",
     "iter_live_documents",
     "live_document_ids",
+    "made_by_older_normalizer",
     "recently_deleted_by_sha",
     "set_ingested",
     "summary",
@@ -113,6 +114,13 @@ def count_live(session: Session) -> int:
     return (
         session.scalar(select(func.count()).select_from(Document).where(Document.deleted_at.is_(None))) or 0
     )
+
+
+def made_by_older_normalizer(session: Session, version: int) -> bool:
+    """Whether a live document was analysed by a normalizer older than ``version``: one
+    pass over the documents table when none was (no index holds the version)."""
+    older = select(Document.id).where(Document.normalizer_version < version, Document.deleted_at.is_(None))
+    return session.scalar(older.limit(1)) is not None
 
 
 def live_document_ids(session: Session) -> set[int]:

@@ -13,6 +13,8 @@ from indexer.db.models import JobRun
 
 __all__ = [
     "end_run",
+    "last_finished",
+    "last_finished_id",
     "last_scan_counts",
     "last_started",
     "prune_runs",
@@ -51,6 +53,35 @@ def last_started(session: Session, job: str, node: str | None = None) -> datetim
     if node is not None:
         statement = statement.where(or_(JobRun.node == node, JobRun.node.is_(None)))
     return session.scalar(statement.order_by(JobRun.id.desc()).limit(1))
+
+
+def last_finished_id(session: Session, job: str) -> int:
+    """The id of the last run of ``job`` that ended, not cancelled (0 when none did).
+
+    A run whose process died (even by SIGKILL) never ends; one stopped by a signal ends
+    "cancelled": neither did the job's work.
+    """
+    statement = select(JobRun.id).where(
+        JobRun.job == job, JobRun.ended_at.is_not(None), JobRun.outcome != "cancelled"
+    )
+    return session.scalar(statement.order_by(JobRun.id.desc()).limit(1)) or 0
+
+
+def last_finished(session: Session, job: str, node: str) -> tuple[datetime, dict[str, Any]] | None:
+    """When the last finished run of ``job`` on ``node`` ended, and its counts."""
+    row = session.execute(
+        select(JobRun.ended_at, JobRun.counts)
+        .where(JobRun.job == job, JobRun.node == node, JobRun.ended_at.is_not(None))
+        .order_by(JobRun.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    try:
+        counts = json.loads(row.counts) if row.counts else {}
+    except ValueError:
+        counts = {}
+    return row.ended_at, counts if isinstance(counts, dict) else {}
 
 
 def last_scan_counts(session: Session) -> dict[str, Any]:
