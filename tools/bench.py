@@ -1,6 +1,8 @@
-"""The benchmark behind ``scripts/bench``: ingest, scaling, rescan, daemon latency, queries, retrieval.
+"""The benchmark behind ``scripts/bench``: ingest, scaling, rescan, daemon, queries, retrieval, reindex.
 
-A tool, not part of the core: it prints. Every ingest runs the installed CLI as a
+The corpus is BBC x ``--scale`` (varied copies) or ``--docs N`` synthetic articles
+(tools/synth.py); every section works on either through the few methods of a corpus
+object. A tool, not part of the core: it prints. Every ingest runs the installed CLI as a
 subprocess in a fresh tmp project, so process start-up, imports and worker pools are in
 the figures; in-process measurements (queries, the rescan) use the public API, where a
 process start would drown what is measured. Each target carries the number of the issue
@@ -2319,7 +2321,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="scripts/bench",
         description="Benchmark indexer: cold ingest against a bare Whoosh loop, scaling, adding documents, "
-        "the safety rescan, the daemon's drop-to-searchable latency, query latency and known-item retrieval.",
+        "the safety rescan, the daemon's drop-to-searchable latency, query latency, known-item retrieval, "
+        "reindex while searching, the idle daemon's memory and cross-node latency on PostgreSQL.",
     )
     parser.add_argument(
         "--corpus",
