@@ -363,6 +363,8 @@ def test_docs_mode_ingests_reindexes_under_searches_and_watches_the_idle_daemon(
     report = _bench(
         "--docs",
         "200",
+        "--word-sample",
+        "100",
         "--quick",
         "--only",
         "add,query,reindex,idle",
@@ -379,7 +381,11 @@ def test_docs_mode_ingests_reindexes_under_searches_and_watches_the_idle_daemon(
     assert report["add"]["searchable"] == report["add"]["files"] > 0
 
     queries = report["queries"]
-    assert queries["failed"] == 0 and queries["measured"] > 0 and queries["words_from"] == "200 documents"
+    assert (
+        queries["failed"] == 0
+        and queries["measured"] > 0
+        and queries["words_from"] == ("a sample of 100 of 200 documents, counted in the index of 200")
+    )
 
     reindex = report["reindex"]
     assert reindex["documents"] == 200 + report["add"]["files"]

@@ -500,6 +500,7 @@ class Texts:
     by_source: dict[str, str]
     df: Counter[str]  # documents containing each lower-cased token
     stands_for: int = 0  # documents of the corpus the texts are a sample of (0: all of them)
+    docs: int = 0  # documents df counts over: 0 for the texts themselves, else the index's
 
     @classmethod
     def load(cls, corpus: Path, sources: Sequence[str]) -> Texts:
@@ -515,7 +516,14 @@ class Texts:
 
     @property
     def n(self) -> int:
-        return len(self.by_source)
+        return self.docs or len(self.by_source)
+
+    def describe(self) -> str:
+        """Where the word statistics come from, for the report."""
+        if not self.stands_for or self.stands_for <= len(self.by_source):
+            return f"{len(self.by_source):,} documents"
+        counted = f", counted in the index of {self.docs:,}" if self.docs else ""
+        return f"a sample of {len(self.by_source):,} of {self.stands_for:,} documents{counted}"
 
     def ratio(self, word: str) -> float:
         return self.df[word] / max(1, self.n)
@@ -574,12 +582,13 @@ class SyntheticCorpus:
 
     kind = "synthetic"
 
-    def __init__(self, corpora: Path, docs: int, seed: int) -> None:
+    def __init__(self, corpora: Path, docs: int, seed: int, sample: int = 0) -> None:
         from tools.synth import Synthesizer
 
         self.corpora = corpora
         self.docs = docs
         self.seed = seed
+        self.sample = sample or TEXT_SAMPLE
         self.synth = Synthesizer(corpora, seed)
 
     @property
@@ -598,9 +607,10 @@ class SyntheticCorpus:
         return self.synth.write(self.smaller if smaller else self.docs, dest)
 
     def texts(self, sample: int | None = None) -> Texts:
-        """Word statistics of an even spread of at most TEXT_SAMPLE articles: made again
-        from (seed, i), so no text of a million-document corpus is held or read back."""
-        size = min(self.docs, sample or TEXT_SAMPLE)
+        """Word statistics of an even spread of at most ``sample`` articles (TEXT_SAMPLE):
+        made again from (seed, i), so no text of a million-document corpus is held or read
+        back. Once the corpus is indexed, counted_in_index gives their true counts."""
+        size = min(self.docs, sample or self.sample)
         step = self.docs / size
         chosen = (self.synth.article(int(k * step)) for k in range(size))
         return Texts.of({a.name: a.text for a in chosen}, stands_for=self.docs)
@@ -972,6 +982,23 @@ def build_queries(texts: Texts, k: int, seed: int = 7) -> dict[str, list[str]]:
     return {name: queries for name, queries in classes.items() if queries}
 
 
+def counted_in_index(project: Project, texts: Texts) -> Texts:
+    """A sample's words with their document frequencies in the whole index.
+
+    A word in one sampled article of 5,000 is in about 200 of a million: the query
+    classes by frequency (rare words, 1-4 documents) need the true counts, which the
+    index's unstemmed words field has. Words it lacks (tokenized otherwise) are left out.
+    """
+    from indexer.search.engine import SearchEngine
+    from indexer.search.schema import WORDS_FIELD
+
+    with SearchEngine(project.data) as engine:
+        reader = engine.searcher().reader()
+        docs = reader.doc_count()
+        df = Counter({w: n for w in texts.df if (n := reader.doc_frequency(WORDS_FIELD, w))})
+    return Texts(texts.by_source, df, texts.stands_for, docs=docs)
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -1056,8 +1083,7 @@ def measure_queries(project: Project, texts: Texts, plan: Plan) -> QueryFigures:
         cli_search_s=statistics.median(cli_runs),
         cli_runs=cli_runs,
         cli_query=cli_query,
-        words_from=f"{texts.n:,} documents"
-        + (f", a sample of {texts.stands_for:,}" if texts.stands_for > texts.n else ""),
+        words_from=texts.describe(),
     )
 
 
@@ -2201,7 +2227,9 @@ class Runner:
         self.tmp = tmp
         self.corpus: BenchCorpus
         if args.docs:
-            self.corpus = SyntheticCorpus(Path(args.corpora).resolve(), args.docs, args.seed)
+            self.corpus = SyntheticCorpus(
+                Path(args.corpora).resolve(), args.docs, args.seed, args.word_sample
+            )
         else:
             folder = Path(args.corpus).resolve()
             sources = list_sources(folder, self.plan.max_sources)
@@ -2283,6 +2311,9 @@ class Runner:
     def run_on_index(self) -> None:
         r, texts, corpus, plan = self.report, self.texts, self.corpus, self.plan
         assert r is not None and texts is not None
+        if texts.stands_for > len(texts.by_source):
+            counted = self.section("word counts from the index", counted_in_index, self.main, texts)
+            texts = self.texts = counted or texts
         if self.wants("rescan"):
             r.rescan = self.section("safety rescan", measure_rescan, self.main)
         if self.wants("add"):
@@ -2339,6 +2370,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="instead of --corpus x --scale: N unique synthetic articles made from --corpora (tools/synth.py)",
     )
     parser.add_argument("--seed", type=int, default=1, help="the synthetic corpus's seed (default 1)")
+    parser.add_argument(
+        "--word-sample",
+        type=int,
+        default=TEXT_SAMPLE,
+        metavar="N",
+        help=f"synthetic articles whose words make the queries (default {TEXT_SAMPLE:,})",
+    )
     parser.add_argument(
         "--corpora",
         default=str(DEFAULT_CORPUS.parent),
