@@ -1497,6 +1497,7 @@ class IdleFigures:
     last_mb: float
     max_mb: float
     slope_mb_per_h: float  # least-squares fit of the samples
+    kb_per_file: float  # growth from the first sample to the last, per file dropped since
     series: list[tuple[float, float]]  # (seconds, MB), one in ten samples
 
 
@@ -1560,6 +1561,7 @@ def measure_idle(
         last_mb=mbs[-1],
         max_mb=max(mbs),
         slope_mb_per_h=rss_slope_per_hour(samples),
+        kb_per_file=(mbs[-1] - mbs[0]) * 1000 / max(1, len(paths) - per_drop),
         series=[(round(t, 1), round(mb, 1)) for t, mb in samples[::10]],
     )
 
@@ -2121,7 +2123,7 @@ def _rows_sections(r: Report) -> list[tuple[str, str]]:
                 f"({i.found}/{i.dropped} searchable): {_num(i.before_mb)} MB at the start, after the "
                 f"first drop {_num(i.first_mb)} MB, last "
                 f"{_num(i.last_mb)} MB, max {_num(i.max_mb)} MB, slope {i.slope_mb_per_h:+.1f} MB/h "
-                f"over {i.samples} samples",
+                f"over {i.samples} samples ({i.kb_per_file:+.0f} kB per file dropped)",
             )
         )
     if r.cluster:
