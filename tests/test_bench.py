@@ -20,7 +20,9 @@ from tools.bench import (
     ReindexFigures,
     Report,
     SyntheticCorpus,
+    TimedSearch,
     build_queries,
+    generations_seen,
     list_sources,
     load_baseline,
     rss_slope_per_hour,
@@ -341,6 +343,22 @@ def test_the_reindex_targets_fail_on_a_failed_search_or_too_much_temp_disk() -> 
     assert marks(_reindex(0, 0, 15.0))["reindex temp disk / index size"] is False
     report.reindex = _reindex(0, 1, 9.0)
     assert {t.name: t.ok for t in targets(report)}["searches on the wrong generation"] is False
+
+
+def test_searches_are_judged_by_the_generation_on_their_side_of_the_swap() -> None:
+    # The link named the old generation at t=10 and the new one at t=10.5.
+    searches = [
+        TimedSearch(1.0, 2.0, "index.old"),
+        TimedSearch(9.0, 9.9, "index.old"),
+        TimedSearch(10.1, 10.6, "index.new"),  # overlaps the window: either is right
+        TimedSearch(10.2, 10.4, "index.old"),
+        TimedSearch(11.0, 11.2, "index.new"),
+        TimedSearch(12.0, 12.1, None, "OSError: gone"),  # failed: counted elsewhere
+    ]
+    assert generations_seen(searches, 10.0, 10.5, "index.old", "index.new") == (2, 1, 0)
+    late = [*searches, TimedSearch(3.0, 3.5, "index.new"), TimedSearch(11.5, 11.6, "index.old")]
+    assert generations_seen(late, 10.0, 10.5, "index.old", "index.new") == (3, 2, 2)
+    assert generations_seen(searches, 10.0, None, "index.old", None) == (0, 0, 0)  # no swap seen
 
 
 def _bench(*args: str, timeout: float = 250) -> dict:  # type: ignore[type-arg]

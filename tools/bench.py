@@ -1317,15 +1317,17 @@ def _generation_of(engine: Any) -> str | None:
     return live.name if live is not None else None
 
 
-@dataclass
-class _Search:
+@dataclass(frozen=True)
+class TimedSearch:
     started: float
     ended: float
     generation: str | None
     error: str | None = None
 
 
-def _search_loop(project: Project, queries: Sequence[str], stop: threading.Event, out: list[_Search]) -> None:
+def _search_loop(
+    project: Project, queries: Sequence[str], stop: threading.Event, out: list[TimedSearch]
+) -> None:
     """Search until ``stop``, each search with an engine opened afresh, as `indexer search` does."""
     from indexer.search.engine import SearchEngine, SearchOptions
 
@@ -1338,10 +1340,29 @@ def _search_loop(project: Project, queries: Sequence[str], stop: threading.Event
             with SearchEngine(project.data) as engine:
                 engine.search(queries[i % len(queries)], options)
                 generation = _generation_of(engine)
-            out.append(_Search(started, time.perf_counter(), generation))
+            out.append(TimedSearch(started, time.perf_counter(), generation))
         except Exception as e:
-            out.append(_Search(started, time.perf_counter(), None, f"{type(e).__name__}: {e}"))
+            out.append(TimedSearch(started, time.perf_counter(), None, f"{type(e).__name__}: {e}"))
             time.sleep(0.01)
+
+
+def generations_seen(
+    searches: Sequence[TimedSearch], old_seen: float, swapped: float | None, old: str, new: str | None
+) -> tuple[int, int, int]:
+    """(searches ended before the swap, started after it, answered by the wrong generation).
+
+    The swap happened between ``old_seen``, the last look that saw the old generation,
+    and ``swapped``, the first that saw another: a search that ended before the one had to
+    be answered by the old generation, one that started after the other by the new; one
+    that overlaps the window could be answered by either, and is not judged.
+    """
+    if swapped is None:
+        return 0, 0, 0
+    ok = [s for s in searches if s.error is None]
+    before = [s for s in ok if s.ended < old_seen]
+    after = [s for s in ok if s.started > swapped]
+    wrong = sum(s.generation != old for s in before) + sum(s.generation != new for s in after)
+    return len(before), len(after), wrong
 
 
 class _LinkWatch:
@@ -1395,7 +1416,7 @@ class ReindexFigures:
     old_generation: str
     new_generation: str
     swap_after_s: float | None  # when the swap was seen, from the start of the rebuild
-    before_swap: int  # searches ended before the swap
+    before_swap: int  # searches during the rebuild ended before the swap
     after_swap: int  # searches started after it
     wrong_generation: int  # of those, answered by the other generation than they should
 
@@ -1408,7 +1429,7 @@ def measure_reindex(project: Project, queries: Sequence[str]) -> ReindexFigures:
         raise RuntimeError("no live index to rebuild")
     index_before = dir_bytes(old)
     data_before = sum(_data_bytes(project.data).values())
-    found: list[_Search] = []
+    found: list[TimedSearch] = []
     stop = threading.Event()
     searcher = threading.Thread(target=_search_loop, args=(project, list(queries), stop, found), daemon=True)
     searcher.start()
@@ -1447,14 +1468,13 @@ def measure_reindex(project: Project, queries: Sequence[str]) -> ReindexFigures:
     new = project.live_index()
     during = [s for s in found if started <= s.started <= ended]
     failed = [s for s in found if s.error is not None]
-    # The swap happened between the last look that saw the old generation and the first
-    # that saw the new one; searches that overlap that window could be answered by either.
-    ok = [s for s in found if s.error is None]
-    before = [s for s in ok if watch.swapped is not None and s.ended < watch.old_seen]
-    after = [s for s in ok if watch.swapped is not None and s.started > watch.swapped]
     swapped_at = watch.swapped
-    wrong = sum(s.generation != old.name for s in before) + sum(
-        s.generation != (new.name if new else None) for s in after
+    before, after, wrong = generations_seen(
+        during + [s for s in found if s.started > ended],
+        watch.old_seen,
+        swapped_at,
+        old.name,
+        new.name if new else None,
     )
     times = [(s.ended - s.started) * 1000 for s in during if s.error is None]
     with IndexProbe(project) as probe:
@@ -1476,8 +1496,8 @@ def measure_reindex(project: Project, queries: Sequence[str]) -> ReindexFigures:
         old_generation=old.name,
         new_generation=new.name if new else "",
         swap_after_s=None if swapped_at is None else swapped_at - started,
-        before_swap=len(before),
-        after_swap=len(after),
+        before_swap=before,
+        after_swap=after,
         wrong_generation=wrong,
     )
 
