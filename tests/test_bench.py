@@ -147,6 +147,7 @@ def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus")
     proc = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--corpus", str(corpus), "--scale", "1", "--quick", "--json"],
+        env={k: v for k, v in os.environ.items() if k != "INDEXER_BENCH_POSTGRES_URL"},
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -186,6 +187,12 @@ def test_quick_bench_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert daemon["found"] == daemon["drops"] > 0
     assert 0 < daemon["p50_s"] <= daemon["p95_s"] < 60
     assert daemon["exit_code"] == 0
+    assert daemon["batch_found"] == daemon["batch_files"] == 10
+
+    assert report["reindex"]["failed"] == 0 and report["reindex"]["wrong_generation"] == 0
+    assert report["reindex"]["documents"] == 30 + report["add"]["files"]
+    assert report["idle"]["found"] == report["idle"]["dropped"] > 0
+    assert report["cluster"] is None  # no PostgreSQL given
 
     names = {t["name"] for t in report["targets"]}
     assert "rescan files read" in names and "drop-to-searchable p95" in names

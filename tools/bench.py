@@ -2453,8 +2453,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--idle-minutes",
         type=float,
-        default=2.0,
-        help="how long the idle section watches the daemon's memory (default 2; the target is for 60)",
+        default=None,
+        help="how long the idle section watches the daemon's memory (default 2, with --quick 0.25; "
+        "the target is for 60)",
     )
     parser.add_argument(
         "--idle-every",
@@ -2491,6 +2492,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--scale must be 1 or more")
     if args.docs < 0 or (args.docs and args.scale != 1):
         parser.error("--docs takes a positive N and replaces --scale")
+    if args.idle_minutes is None:
+        args.idle_minutes = 0.25 if args.quick else 2.0
     if args.idle_minutes <= 0 or args.idle_every <= 0:
         parser.error("--idle-minutes and --idle-every must be positive")
     if "cluster" in args.only and not args.postgres:
