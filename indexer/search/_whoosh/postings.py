@@ -10,7 +10,7 @@ Any other matcher (inlined postings) is read through its public calls.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,11 +121,46 @@ def postings_of(leaf: Any, fieldname: str, text: Any) -> tuple[Any, frozenset[in
     return leaf.postings(fieldname, text), (leaf.deleted_docs_set if leaf.has_deletions() else None)
 
 
-def term_docs(reader: Any, fieldname: str, text: Any) -> set[int]:
-    """The document numbers holding the term, over every segment of ``reader``."""
+def term_docs(reader: Any, fieldname: str, text: Any, lo: int = 0, hi: int | None = None) -> set[int]:
+    """The document numbers holding the term, over every segment of ``reader``; from
+    ``lo`` to below ``hi`` only when given (blocks outside are passed over unread)."""
     docs: set[int] = set()
     for leaf, offset in reader.leaf_readers():
-        if (fieldname, text) in leaf:
+        end = offset + leaf.doc_count_all()
+        if end <= lo or (hi is not None and offset >= hi) or (fieldname, text) not in leaf:
+            continue
+        if lo <= offset and (hi is None or end <= hi):
             ids = postings_ids(*postings_of(leaf, fieldname, text))
-            docs.update(ids if offset == 0 else (offset + d for d in ids))
+        else:
+            ids = _ids_between(*postings_of(leaf, fieldname, text), lo - offset, (hi or end) - offset)
+        docs.update(ids if offset == 0 else (offset + d for d in ids))
     return docs
+
+
+def term_docs_among(reader: Any, fieldname: str, text: Any, among: set[int]) -> set[int]:
+    """``term_docs(...) & among``, reading only the blocks of postings where one of
+    ``among`` would be (the others' headers only)."""
+    docs: set[int] = set()
+    wanted = sorted(among)
+    for leaf, offset in reader.leaf_readers():
+        end = offset + leaf.doc_count_all()
+        local = [d - offset for d in wanted[bisect_left(wanted, offset) : bisect_left(wanted, end)]]
+        if local and (fieldname, text) in leaf:
+            found = postings_weights_among(*postings_of(leaf, fieldname, text), local)
+            docs.update(offset + d for d, _w in found)
+    return docs
+
+
+def _ids_between(m: Any, deleted: frozenset[int] | None, lo: int, hi: int) -> Iterator[int]:
+    leaf = _unwrap(m, deleted)
+    if leaf is None:
+        yield from (d for d in m.all_ids() if lo <= d < hi)
+        return
+    while leaf.is_active():
+        last = leaf.block_max_id()
+        if last >= lo:
+            leaf._read_ids()
+            yield from (d for d in leaf._ids[leaf._i :] if lo <= d < hi and not (deleted and d in deleted))
+            if last >= hi - 1:
+                return
+        leaf._next_block()
