@@ -42,6 +42,12 @@ def docset(s: Searcher, q: wq.Query) -> set[int]:
         return docset(s, q.a)
     if kind is wq.Require:
         return docset(s, q.a) & docset(s, q.b)
+    if kind is wq.Prefix or kind is wq.Wildcard:
+        # The terms it stands for, each read by blocks (a language filter's regional codes).
+        docs = set()
+        for fieldname, text in q.expanded_terms(s.reader()):
+            docs |= term_docs(s.reader(), fieldname, text)
+        return docs
     return set(s.docs_for_query(q))
 
 

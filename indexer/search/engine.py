@@ -251,6 +251,7 @@ class SearchEngine:
         self._expanded: dict[tuple[str, date, tuple[str, ...]], wq.Query] = {}
         self._segment_ids: dict[Any, dict[int, int]] = {}  # segment -> {document id: its number}
         self._lone: tuple[Any, dict[str, bool]] = (None, {})  # reader, {cluster: no other copy}
+        self._filters: tuple[Any, dict[str, set[int]]] = (None, {})  # reader, {filter: its documents}
 
     def __enter__(self) -> SearchEngine:
         return self
@@ -319,7 +320,7 @@ class SearchEngine:
         parsed = parse(text, self.today())
         s = self.searcher()
         flt = self._filter(options, s)
-        allow = set(s.docs_for_query(flt)) if flt is not None else None
+        allow = self._allowed(s, flt)
         q = self._resolve(s, expand(parsed.query, self._languages).normalize())
         run = self._run(s, q, allow, options)
         fallback = corrected = False
@@ -395,7 +396,7 @@ class SearchEngine:
         if stored.get("cluster"):
             own.append(wq.Term("cluster", stored["cluster"]))
         flt = self._filter(options, s)
-        allow = set(s.docs_for_query(flt)) if flt is not None else None
+        allow = self._allowed(s, flt)
         run = self._run(s, q, allow, options, exclude=set(s.docs_for_query(wq.Or(own))))
         not_own = wq.Not(wq.Or(own))
         everything = wq.And([flt, not_own]) if flt is not None else not_own
@@ -556,6 +557,23 @@ class SearchEngine:
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else wq.And(parts)
+
+    def _allowed(self, s: Searcher, flt: wq.Query | None) -> set[int] | None:
+        """The documents the options' filters let through (never changed by the caller),
+        kept while the reader is current: a language's documents are a good part of the
+        index, and a long-lived engine is asked the same filters again."""
+        if flt is None:
+            return None
+        reader = s.reader()
+        if self._filters[0] is not reader:
+            self._filters = (reader, {})
+        known = self._filters[1]
+        key = repr(flt)
+        if key not in known:
+            if len(known) >= 16:
+                known.pop(next(iter(known)))
+            known[key] = docset(s, flt)
+        return known[key]
 
     def _sort_facet(self, s: Searcher, sort: str) -> sorting.FacetType | None:
         if sort == "relevance":
