@@ -590,9 +590,10 @@ class SearchEngine:
         options: SearchOptions,
         exclude: set[int] | None = None,
     ) -> _Run:
-        """The page of hits and the exact counts, in two passes: the matching documents
-        unscored (postings ids only), then the best ones scored, skipping blocks of
-        postings that cannot reach the page (one hit per cluster when collapsing)."""
+        """The page of hits and the counts: the best hits of plain words scored without
+        scoring every match (Scorer.top), else by Whoosh's collectors; the matches
+        counted unscored (postings ids only), up to TOTAL_EXACT when a page is shown
+        (one hit per cluster when collapsing)."""
         if allow is not None and not allow:
             # Filters that match nothing (Whoosh's collectors take an empty allow set for none).
             return _Run([], 0, 0, {})

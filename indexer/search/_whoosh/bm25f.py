@@ -6,6 +6,12 @@ one multiply-add per posting, from its weights and each document's length byte, 
 Whoosh's own BM25F formula and parameters (a field's B is private to the weighting); arms
 of OR, AND and NOT add up as Whoosh's matchers add them. The tests compare the scores
 with Whoosh's own.
+
+``Scorer.top`` finds a page without scoring every match (MaxScore): a common word's
+postings are looked up only for the documents the query's rarer terms match, as long as
+the page's last score is above the most the common words alone can give a document
+(from each term's highest weight and shortest field length, which the term dictionary
+keeps). A test compares its pages with ranking every match.
 """
 
 from __future__ import annotations
@@ -66,17 +72,19 @@ class Scorer:
         if not self._plain(q, leaves):
             return None
         terms = {(t.fieldname, t.text): t for t in leaves}
-        docs: dict[tuple[str, Any], int] = {}
+        reader = s.reader()
+        if any(t.fieldname not in s.schema for t in terms.values()):
+            return None
+        # Passed over at first: every list long enough; then, while that does not fill
+        # the page above the bound, the one of highest bound is read whole again.
+        skipped = [key for key in terms if _doc_frequency(reader, key) >= self.skipped_min_docs]
         bounds: dict[tuple[str, Any], float] = {}
-        for key, term in terms.items():
-            docs[key], bound = self._docs_and_bound(s, term)
+        for key in skipped:  # (the other terms' bounds are never asked for)
+            _docs, bound = self._docs_and_bound(s, terms[key])
             if bound is None:
                 return None
             bounds[key] = bound
         extra = float(_nots(q))  # each NOT inside an AND adds 1 to every match
-        # Passed over at first: every list long enough; then, while that does not fill
-        # the page above the bound, the one of highest bound is read whole again.
-        skipped = [key for key in terms if docs[key] >= self.skipped_min_docs]
         self._whole = {}
         try:
             while skipped:
@@ -265,3 +273,10 @@ def _nots(q: wq.Query) -> int:
     if kind is wq.AndNot:
         return _nots(q.a)
     return 0
+
+
+def _doc_frequency(reader: Any, key: tuple[str, Any]) -> int:
+    try:
+        return int(reader.doc_frequency(*key))
+    except ValueError:  # not a value of its field (a word in a numeric field)
+        return 0
