@@ -234,16 +234,16 @@ def test_the_early_termination_check_fails_with_a_wrong_bound(
     engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The comparison above can fail: a bound below the real scores stops too early."""
-    from indexer.search._whoosh.bm25f import Scorer
+    from indexer.search._whoosh import bm25f
 
     every = _pages(engine, 10**9)
-    original = Scorer._docs_and_bound
+    original = bm25f._docs_and_bound
 
-    def too_low(self: Scorer, s: object, q: object) -> tuple[int, float | None]:
-        docs, bound = original(self, s, q)  # type: ignore[arg-type]
+    def too_low(s: object, q: object) -> tuple[int, float | None]:
+        docs, bound = original(s, q)  # type: ignore[arg-type]
         return docs, None if bound is None else 0.0
 
-    monkeypatch.setattr(Scorer, "_docs_and_bound", too_low)
+    monkeypatch.setattr(bm25f, "_docs_and_bound", too_low)
     assert _pages(engine, 1) != every
 
 

@@ -55,9 +55,9 @@ class Scorer:
         self._length_cache: dict[tuple[int, str], bytes | None] = {}
         # While ``top`` runs: the terms looked up for the candidates only, the candidates
         # (sorted global docnums), and the whole scores of the other terms.
-        self._skip: set[tuple[str, Any]] = set()
-        self._among: list[int] | None = None
-        self._whole: dict[tuple[str, Any], dict[int, float] | None] = {}
+        self.skipping: set[tuple[str, Any]] = set()
+        self.among: list[int] | None = None
+        self.whole: dict[tuple[str, Any], dict[int, float] | None] = {}
 
     def top(
         self, s: Searcher, q: wq.Query, want: int, rank: Callable[[dict[int, float]], Ranked]
@@ -69,7 +69,7 @@ class Scorer:
         ``want`` (filtered, one per cluster). With it, every match's score when they all
         had to be scored (None if not); None for a query of other than plain words."""
         leaves: list[wq.Term] = []
-        if not self._plain(q, leaves):
+        if not _plain(q, leaves):
             return None
         terms = {(t.fieldname, t.text): t for t in leaves}
         reader = s.reader()
@@ -80,20 +80,20 @@ class Scorer:
         skipped = [key for key in terms if _doc_frequency(reader, key) >= self.skipped_min_docs]
         bounds: dict[tuple[str, Any], float] = {}
         for key in skipped:  # (the other terms' bounds are never asked for)
-            _docs, bound = self._docs_and_bound(s, terms[key])
+            _docs, bound = _docs_and_bound(s, terms[key])
             if bound is None:
                 return None
             bounds[key] = bound
         extra = float(_nots(q))  # each NOT inside an AND adds 1 to every match
-        self._whole = {}
+        self.whole = {}
         try:
             while skipped:
                 ceiling = sum(bounds[key] for key in skipped) + extra
-                self._skip, self._among = set(), None
+                self.skipping, self.among = set(), None
                 candidates: set[int] = set()
                 for key in terms.keys() - skipped:
-                    candidates.update(self._whole_scores(s, terms[key]) or ())
-                self._skip, self._among = set(skipped), sorted(candidates)
+                    candidates.update(self.whole_scores(s, terms[key]) or ())
+                self.skipping, self.among = set(skipped), sorted(candidates)
                 scores = self.scores(s, q)
                 if scores is None:
                     return None
@@ -102,76 +102,28 @@ class Scorer:
                 if last is not None and last > ceiling * (1 + _SLACK) + _SLACK:
                     return ranked, None  # no document outside the candidates can reach the page
                 skipped.remove(max(skipped, key=bounds.__getitem__))
-            self._skip, self._among = set(), None
+            self.skipping, self.among = set(), None
             scores = self.scores(s, q)
             return None if scores is None else (rank(scores), scores)
         finally:
-            self._skip, self._among, self._whole = set(), None, {}
+            self.skipping, self.among, self.whole = set(), None, {}
 
-    def _plain(self, q: wq.Query, leaves: list[wq.Term]) -> bool:
-        """Whether ``scores`` takes ``q``; its terms added to ``leaves``."""
-        kind = type(q)
-        if kind is wq.Term:
-            leaves.append(q)
-            return True
-        if q.boost != 1.0:
-            return False
-        if kind is wq.Or and not q.minmatch:
-            return all(self._plain(c, leaves) for c in q.subqueries)
-        if kind is wq.And:
-            positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
-            return bool(positive) and all(self._plain(c, leaves) for c in positive)
-        if kind is wq.AndNot:
-            return self._plain(q.a, leaves)
-        return False
-
-    def _docs_and_bound(self, s: Searcher, q: wq.Term) -> tuple[int, float | None]:
-        """The documents holding the term, and the highest score it can give one (from
-        each segment's highest weight and shortest length of the term); bound None when
-        it is not scored here."""
-        weighting = s.weighting
-        if q.fieldname not in s.schema or type(weighting) is not scoring.BM25F:
-            return 0, None
-        field = s.schema[q.fieldname]
-        if not field.scorable:
-            return 0, None
-        try:
-            text = field.to_bytes(q.text)
-        except ValueError:
-            return 0, 0.0
-        reader = s.reader()
-        if (q.fieldname, text) not in reader:
-            return 0, 0.0
-        idf = s.idf(q.fieldname, text)
-        avgfl = s.avg_field_length(q.fieldname) or 1
-        b = weighting._field_B.get(q.fieldname, weighting.B)
-        k1 = weighting.K1
-        docs, bound = 0, 0.0
-        for leaf, _offset in reader.leaf_readers():
-            if (q.fieldname, text) not in leaf:
-                continue
-            info = leaf.term_info(q.fieldname, text)
-            docs += info.doc_frequency()
-            tf, length = info.max_weight(), info.min_length()
-            bound = max(bound, idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / avgfl))))
-        return docs, bound * q.boost
-
-    def _whole_scores(self, s: Searcher, q: wq.Term) -> dict[int, float] | None:
+    def whole_scores(self, s: Searcher, q: wq.Term) -> dict[int, float] | None:
         key = (q.fieldname, q.text)
-        if key not in self._whole:
-            self._whole[key] = self._term_scores(s, q)
-        return self._whole[key]
+        if key not in self.whole:
+            self.whole[key] = self._term_scores(s, q)
+        return self.whole[key]
 
     def scores(self, s: Searcher, q: wq.Query) -> dict[int, float] | None:
         """Every matching document's score, for queries of plain words (terms joined by
         AND, OR, NOT), as Whoosh's BM25F scores them; None for anything else."""
         kind = type(q)
         if kind is wq.Term:
-            if self._among is None:
+            if self.among is None:
                 return self._term_scores(s, q)
-            if (q.fieldname, q.text) in self._skip:
-                return self._term_scores(s, q, self._among)
-            return self._whole_scores(s, q)
+            if (q.fieldname, q.text) in self.skipping:
+                return self._term_scores(s, q, self.among)
+            return self.whole_scores(s, q)
         if q.boost != 1.0:
             return None
         if kind is wq.Or and not q.minmatch:
@@ -280,3 +232,53 @@ def _doc_frequency(reader: Any, key: tuple[str, Any]) -> int:
         return int(reader.doc_frequency(*key))
     except ValueError:  # not a value of its field (a word in a numeric field)
         return 0
+
+
+def _plain(q: wq.Query, leaves: list[wq.Term]) -> bool:
+    """Whether ``scores`` takes ``q``; its terms added to ``leaves``."""
+    kind = type(q)
+    if kind is wq.Term:
+        leaves.append(q)
+        return True
+    if q.boost != 1.0:
+        return False
+    if kind is wq.Or and not q.minmatch:
+        return all(_plain(c, leaves) for c in q.subqueries)
+    if kind is wq.And:
+        positive = [c for c in q.subqueries if not isinstance(c, wq.Not)]
+        return bool(positive) and all(_plain(c, leaves) for c in positive)
+    if kind is wq.AndNot:
+        return _plain(q.a, leaves)
+    return False
+
+
+def _docs_and_bound(s: Searcher, q: wq.Term) -> tuple[int, float | None]:
+    """The documents holding the term, and the highest score it can give one (from
+    each segment's highest weight and shortest length of the term); bound None when
+    it is not scored here."""
+    weighting = s.weighting
+    if q.fieldname not in s.schema or type(weighting) is not scoring.BM25F:
+        return 0, None
+    field = s.schema[q.fieldname]
+    if not field.scorable:
+        return 0, None
+    try:
+        text = field.to_bytes(q.text)
+    except ValueError:
+        return 0, 0.0
+    reader = s.reader()
+    if (q.fieldname, text) not in reader:
+        return 0, 0.0
+    idf = s.idf(q.fieldname, text)
+    avgfl = s.avg_field_length(q.fieldname) or 1
+    b = weighting._field_B.get(q.fieldname, weighting.B)
+    k1 = weighting.K1
+    docs, bound = 0, 0.0
+    for leaf, _offset in reader.leaf_readers():
+        if (q.fieldname, text) not in leaf:
+            continue
+        info = leaf.term_info(q.fieldname, text)
+        docs += info.doc_frequency()
+        tf, length = info.max_weight(), info.min_length()
+        bound = max(bound, idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / avgfl))))
+    return docs, bound * q.boost
