@@ -161,7 +161,17 @@ def test_fast_paths_give_the_same_hits_and_counts_as_scoring_everything(engine: 
     from indexer.search.query import expand, parse
 
     searcher = engine.searcher()
-    for text in ("said", "government", "harbour", "title:harbour", "hrabour~", "volcano"):
+    for text in (
+        "said",
+        "government",
+        "harbour",
+        "title:harbour",
+        "hrabour~",
+        "volcano",
+        '"interest rates"',
+        '"the government"',
+        '"prime minister" blair',
+    ):
         q = expand(parse(text, date.today()).query, engine._languages).normalize()
         every = collectors.TopCollector(20, usequality=False, replace=0)
         searcher.search_with_collector(q, every)
@@ -170,6 +180,106 @@ def test_fast_paths_give_the_same_hits_and_counts_as_scoring_everything(engine: 
         assert [h.id for h in result.hits] == [
             int(searcher.stored_fields(h.docnum)["id"]) for h in every.results()
         ]
+
+
+# Plain-word queries of common and rare words, in OR, AND and NOT, one and several fields.
+EARLY = [
+    "said",
+    "the",
+    "government said",
+    "harbour OR strike",
+    "film NOT award",
+    "economy -growth",
+    "title:election",
+    "music award winner",
+    "volcano",
+    "(oil OR gas) AND prices",
+    '"interest rates"',
+    '"the government"',
+    '"said the" -film',
+]
+EARLY_OPTIONS = [
+    SearchOptions(limit=10, snippets=False),
+    SearchOptions(limit=3, offset=2, snippets=False, collapse=False),
+    SearchOptions(limit=10, snippets=False, langs=("en",)),
+    SearchOptions(limit=1, snippets=False),
+]
+
+
+def _pages(engine: SearchEngine, skipped_min_docs: int) -> list[tuple[object, ...]]:
+    scorer = engine._scorer
+    kept = scorer.skipped_min_docs
+    scorer.skipped_min_docs = skipped_min_docs
+    try:
+        pages = []
+        for text in EARLY:
+            for options in EARLY_OPTIONS:
+                r = engine.search(text, options)
+                pages.append(
+                    (text, r.total, r.hits_total, [(h.id, h.score, h.near_duplicates) for h in r.hits])
+                )
+        return pages
+    finally:
+        scorer.skipped_min_docs = kept
+
+
+def test_early_terminated_pages_are_the_pages_of_scoring_every_match(engine: SearchEngine) -> None:
+    """Top-k with the commonest words' postings looked up for the other words'
+    documents only (every list may be passed over here, the corpus being small) gives
+    the page that scoring every match gives: the same ids, scores and counts."""
+    assert _pages(engine, 1) == _pages(engine, 10**9)
+
+
+def test_the_early_termination_check_fails_with_a_wrong_bound(
+    engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The comparison above can fail: a bound below the real scores stops too early."""
+    from indexer.search._whoosh import bm25f
+
+    every = _pages(engine, 10**9)
+    original = bm25f._docs_and_bound
+
+    def too_low(s: object, q: object) -> tuple[int, float | None]:
+        docs, bound = original(s, q)  # type: ignore[arg-type]
+        return docs, None if bound is None else 0.0
+
+    monkeypatch.setattr(bm25f, "_docs_and_bound", too_low)
+    assert _pages(engine, 1) != every
+
+
+def test_past_the_exact_count_a_page_counts_a_lower_bound_and_keeps_its_hits(
+    engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past TOTAL_EXACT matches a page stops counting: total and hits_total are lower
+    bounds, said so; the hits and their near-duplicates are those of the full count;
+    --count (no page) and --facets count every match. (A page by relevance here scores
+    every match, this corpus being small, and so counts them all.)"""
+    import indexer.search.engine as engine_module
+
+    texts = ("said", "the", "volcano OR said", "government OR film", "volcano", "the -film")
+    sorts = ("newest", "relevance")
+    full = {
+        (t, o): engine.search(t, SearchOptions(limit=10, snippets=False, sort=o))
+        for t in texts
+        for o in sorts
+    }
+    monkeypatch.setattr(engine_module, "TOTAL_EXACT", 5)
+    monkeypatch.setattr(engine_module, "FIRST_WINDOW", 1)
+    for (text, sort), exact in full.items():
+        capped = engine.search(text, SearchOptions(limit=10, snippets=False, sort=sort))
+        pages = [(h.id, h.score, h.near_duplicates) for h in capped.hits]
+        assert pages == [(h.id, h.score, h.near_duplicates) for h in exact.hits], text
+        assert exact.total_exact
+        if sort == "newest":
+            assert capped.total_exact == (exact.total <= 5), text
+        assert 5 <= capped.total <= exact.total or capped.total == exact.total, text
+        assert capped.hits_total <= exact.hits_total
+        if capped.total_exact:
+            assert (capped.total, capped.hits_total) == (exact.total, exact.hits_total)
+        counted = engine.search(text, SearchOptions(limit=0, snippets=False))
+        assert counted.total_exact and counted.total == exact.total
+        faceted = engine.search(text, SearchOptions(limit=10, snippets=False, facets=True, sort=sort))
+        assert faceted.total_exact and faceted.total == exact.total
 
 
 def test_field_names_are_case_insensitive(engine: SearchEngine, corpus: Project) -> None:

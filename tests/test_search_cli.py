@@ -36,6 +36,7 @@ RESULT_FIELDS = {
     "query",
     "total",
     "hits_total",
+    "total_exact",
     "offset",
     "limit",
     "sort",

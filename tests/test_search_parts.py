@@ -146,6 +146,8 @@ def test_text_rendering() -> None:
     assert "     a [oil] & <gas>" in lines
     colour = text_lines(_result(), color=True)
     assert any("\x1b[1;33moil\x1b[0m" in line for line in colour)
+    capped = text_lines(_result(total=10_240, hits_total=10_100, total_exact=False))
+    assert capped[0].startswith("at least 10240 documents match 'oil', at least 10100 hits with")
     none = text_lines(_result(total=0, hits_total=0, hits=[], suggestion="oil", suggestion_total=4))
     assert none == ["no documents match 'oil' (total: 0)", "did you mean: oil  (4 documents)"]
 
@@ -267,6 +269,9 @@ class _ClusterOf:
     def of(self, docnums: list[int]) -> list[str]:
         return [self[d] for d in docnums]
 
+    def copies(self) -> dict[int, str] | None:
+        return None
+
 
 def test_collapsing_keeps_the_best_of_each_cluster_and_folds_the_counts() -> None:
     from typing import Any, cast
@@ -285,3 +290,139 @@ def test_collapsing_keeps_the_best_of_each_cluster_and_folds_the_counts() -> Non
     ]
     clusters, hits = fold({1, 2, 3, 4, 6}, cluster_of)
     assert clusters == {"a": [1, 2, 6]} and hits == 3  # "a" folds three into one; 3 and 4 stay
+
+
+def test_ties_go_to_the_lower_document_id_not_the_document_number() -> None:
+    """A rebuilt or merged index numbers documents anew: the hit kept for a cluster, and
+    the order of equal scores, follow the documents' ids, which stay."""
+    from typing import Any, cast
+
+    from indexer.search.collapse import TopPerCluster, best
+
+    cluster_of = cast(Any, _ClusterOf({1: "a", 2: "a", 3: "b", 4: "", 5: "b", 6: "a"}))
+    scores = {1: 0.5, 2: 0.9, 3: 0.7, 4: 0.7, 5: 0.7, 6: 0.9}
+    ids = {1: 60, 2: 50, 3: 40, 4: 30, 5: 20, 6: 10}  # numbered against their ids
+    assert best(scores, 3, cluster_of, ids.__getitem__) == [(6, 0.9), (5, 0.7), (4, 0.7)]
+    assert best(scores, 3, None, ids.__getitem__) == [(6, 0.9), (2, 0.9), (5, 0.7)]
+    assert best(scores, 0, cluster_of, ids.__getitem__) == []
+    top = TopPerCluster(3, cluster_of, ids.__getitem__)
+    top.items = []  # as a search starts it (TopCollector.prepare)
+    for docnum, score in scores.items():
+        top.take(docnum, score)
+    assert top.ranked() == [(6, 0.9), (5, 0.7), (4, 0.7)] and top.seen == set(scores)
+
+
+def test_folding_with_every_cluster_read_counts_as_reading_them_one_by_one() -> None:
+    from typing import Any, cast
+
+    from indexer.search.collapse import fold
+
+    class _Loaded(_ClusterOf):
+        def copies(self) -> dict[int, str] | None:
+            counts: dict[str, int] = {}
+            for c in self.clusters.values():
+                counts[c] = counts.get(c, 0) + 1
+            return {d: c for d, c in self.clusters.items() if c and counts[c] > 1}
+
+    clusters = {1: "a", 2: "a", 3: "b", 4: "", 5: "b", 6: "a", 7: "c"}
+    for matches in ({1, 2, 3, 4, 6}, {3, 5, 7}, {1}, set(range(1, 8))):
+        assert fold(matches, cast(Any, _Loaded(clusters))) == fold(matches, cast(Any, _ClusterOf(clusters)))
+
+
+def test_postings_read_by_blocks_leave_out_deleted_documents(tmp_path: Path) -> None:
+    """A segment with deletions wraps its postings in a filter; read by blocks, they are
+    the ones Whoosh's own matcher gives, and the lookups of a few documents too."""
+    from whoosh import fields
+    from whoosh import index as whoosh_index
+    from whoosh.matching.wrappers import FilterMatcher
+
+    from indexer.search._whoosh.postings import (
+        postings_ids,
+        postings_of,
+        postings_weights,
+        postings_weights_among,
+    )
+
+    schema = fields.Schema(id=fields.ID(stored=True, unique=True), body=fields.TEXT)
+    ix = whoosh_index.create_in(str(tmp_path), schema)
+    with ix.writer() as w:
+        for n in range(700):  # several blocks of 128 postings
+            w.add_document(id=str(n), body="common " * (1 + n % 5) + ("odd" if n % 2 else "even"))
+    with ix.writer() as w:
+        for n in (0, 1, 5, 130, 131, 300, 699):  # the first, inside blocks, the last
+            w.delete_by_term("id", str(n))
+    with ix.searcher() as s:
+        [(leaf, _offset)] = s.reader().leaf_readers()
+        for word in ("common", "odd", "even"):
+            m, deleted = postings_of(leaf, "body", word)
+            assert type(m) is FilterMatcher and deleted
+            whole = leaf.postings("body", word)
+            expected = []
+            while whole.is_active():
+                expected.append((whole.id(), whole.weight()))
+                whole.next()
+            assert list(postings_weights(*postings_of(leaf, "body", word))) == expected
+            assert list(postings_ids(*postings_of(leaf, "body", word))) == [d for d, _w in expected]
+            wanted = [0, 2, 3, 5, 129, 130, 250, 600, 698, 699]
+            assert list(postings_weights_among(*postings_of(leaf, "body", word), wanted)) == [
+                (d, w) for d, w in expected if d in wanted
+            ]
+    ix.close()
+
+
+def test_maxscore_pages_are_the_pages_of_scoring_every_match(tmp_path: Path) -> None:
+    """Scorer.top on an index of Zipf-distributed words in a title and a body field, in
+    two segments with deletions: the commonest words' postings are looked up for the
+    other words' documents only, and stop early for most queries; its pages (ids,
+    scores, order) are those of ranking every match's score."""
+    import random
+    from heapq import nlargest
+
+    from whoosh import fields
+    from whoosh import index as whoosh_index
+    from whoosh import query as wq
+
+    from indexer.search._whoosh.bm25f import Scorer
+    from indexer.search.docsets import docset
+
+    rng = random.Random(5)
+    vocabulary = [f"w{i}" for i in range(400)]
+    weights = [1 / (rank + 1) ** 1.1 for rank in range(len(vocabulary))]
+    schema = fields.Schema(id=fields.ID(stored=True, unique=True), title=fields.TEXT, body=fields.TEXT)
+    ix = whoosh_index.create_in(str(tmp_path), schema)
+    for start in (0, 2000):
+        with ix.writer() as w:
+            for n in range(start, start + 2000):
+                w.add_document(
+                    id=str(n),
+                    title=" ".join(rng.choices(vocabulary, weights, k=rng.randint(2, 8))),
+                    body=" ".join(rng.choices(vocabulary, weights, k=rng.randint(5, 120))),
+                )
+    with ix.writer() as w:
+        for n in range(0, 4000, 37):
+            w.delete_by_term("id", str(n))
+
+    def word(text: str) -> wq.Query:
+        return wq.Or([wq.Term("title", text), wq.Term("body", text)])
+
+    queries = [word("w0"), word("w1"), word("w5"), word("w40")]
+    queries += [wq.And([word("w0"), word("w3")]), wq.Or([word("w2"), word("w30")])]
+    queries += [wq.And([word("w1"), wq.Not(word("w7"))]), wq.And([word("w0"), word("w1"), word("w2")])]
+    early = 0
+    with ix.searcher() as s:
+        scorer = Scorer(docset, skipped_min_docs=200)
+        for q in queries:
+            for want in (1, 10, 25):
+
+                def rank(scores: dict[int, float], want: int = want) -> list[tuple[int, float | None]]:
+                    return list(nlargest(want, scores.items(), key=lambda item: (item[1], -item[0])))
+
+                every = scorer.scores(s, q)
+                assert every is not None
+                found = scorer.top(s, q, want, rank)
+                assert found is not None
+                ranked, scored = found
+                assert ranked == rank(every), (q, want)
+                early += scored is None
+    ix.close()
+    assert early >= len(queries)  # most stopped before scoring every match

@@ -32,10 +32,11 @@ from indexer.configfile import sqlite_url
 from indexer.errors import BusyError, IndexerError, NoIndexError, NotFoundError, QueryError
 from indexer.locks import held_by
 from indexer.search._whoosh.bm25f import Scorer
+from indexer.search._whoosh.postings import term_docs
 from indexer.search._whoosh.storage import open_index
 from indexer.search.collapse import Clusters, TopPerCluster, alone, best, first_per_cluster, fold
 from indexer.search.dates import DATE_HINT, DateError, parse_date
-from indexer.search.docsets import docset, docset_among
+from indexer.search.docsets import docset, docset_among, docset_between, sizes, windowed
 from indexer.search.query import NearWord, Parsed, date_query, describe, expand, lang_query, parse, path_query
 from indexer.search.schema import (
     TEXT_PREFIXES,
@@ -67,6 +68,11 @@ NO_INDEX = "no index yet: run `indexer ingest` or start the daemon"
 REBUILDING = "index is being rebuilt from the database (retry shortly)"
 SORTS = ("relevance", "newest", "oldest")
 KEY_TERMS = 15  # terms that describe a document for `similar`
+# A page of hits counts its matches exactly up to this many (as Elasticsearch's
+# track_total_hits); past it the count is a lower bound: a common word's every posting
+# would otherwise be read for a count nobody reads exactly.
+TOTAL_EXACT = 10_000
+FIRST_WINDOW = 1024  # documents counted at least before the count may stop (each window costs term lookups)
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ class FacetCount:
 @dataclass
 class SearchResult:
     query: str
-    total: int  # documents matching
+    total: int  # documents matching; at least as many when not total_exact
     hits_total: int  # hits once near-duplicates are folded: what --offset pages through
     took_ms: float
     offset: int
@@ -130,6 +136,9 @@ class SearchResult:
     key_terms: list[str] = field(default_factory=list)  # `similar`: the terms searched for
     facets: dict[str, list[FacetCount]] | None = None
     hits: list[Hit] = field(default_factory=list)
+    # total and hits_total count every match; False: a page was asked for and TOTAL_EXACT
+    # were counted, in the first documents; the rest were not looked at (a lower bound).
+    total_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,7 @@ class _Run:
     matched: int
     total: int
     clusters: dict[str, list[int]]  # cluster -> matching docnums, clusters of 2+ only
+    exact: bool = True  # matched and total count every match; else at least as many
 
 
 def _live_dir(data_dir: Path) -> Path | None:
@@ -241,6 +251,7 @@ class SearchEngine:
         self._expanded: dict[tuple[str, date, tuple[str, ...]], wq.Query] = {}
         self._segment_ids: dict[Any, dict[int, int]] = {}  # segment -> {document id: its number}
         self._lone: tuple[Any, dict[str, bool]] = (None, {})  # reader, {cluster: no other copy}
+        self._filters: tuple[Any, dict[str, set[int]]] = (None, {})  # reader, {filter: its documents}
 
     def __enter__(self) -> SearchEngine:
         return self
@@ -309,7 +320,7 @@ class SearchEngine:
         parsed = parse(text, self.today())
         s = self.searcher()
         flt = self._filter(options, s)
-        allow = set(s.docs_for_query(flt)) if flt is not None else None
+        allow = self._allowed(s, flt)
         q = self._resolve(s, expand(parsed.query, self._languages).normalize())
         run = self._run(s, q, allow, options)
         fallback = corrected = False
@@ -337,6 +348,7 @@ class SearchEngine:
             query=text,
             total=run.matched,
             hits_total=run.total,
+            total_exact=run.exact,
             took_ms=0.0,
             offset=options.offset,
             limit=options.limit,
@@ -384,7 +396,7 @@ class SearchEngine:
         if stored.get("cluster"):
             own.append(wq.Term("cluster", stored["cluster"]))
         flt = self._filter(options, s)
-        allow = set(s.docs_for_query(flt)) if flt is not None else None
+        allow = self._allowed(s, flt)
         run = self._run(s, q, allow, options, exclude=set(s.docs_for_query(wq.Or(own))))
         not_own = wq.Not(wq.Or(own))
         everything = wq.And([flt, not_own]) if flt is not None else not_own
@@ -392,6 +404,7 @@ class SearchEngine:
             query=f"similar to {doc_id}",
             total=run.matched,
             hits_total=run.total,
+            total_exact=run.exact,
             took_ms=0.0,
             offset=options.offset,
             limit=options.limit,
@@ -545,6 +558,23 @@ class SearchEngine:
             return None
         return parts[0] if len(parts) == 1 else wq.And(parts)
 
+    def _allowed(self, s: Searcher, flt: wq.Query | None) -> set[int] | None:
+        """The documents the options' filters let through (never changed by the caller),
+        kept while the reader is current: a language's documents are a good part of the
+        index, and a long-lived engine is asked the same filters again."""
+        if flt is None:
+            return None
+        reader = s.reader()
+        if self._filters[0] is not reader:
+            self._filters = (reader, {})
+        known = self._filters[1]
+        key = repr(flt)
+        if key not in known:
+            if len(known) >= 16:
+                known.pop(next(iter(known)))
+            known[key] = docset(s, flt)
+        return known[key]
+
     def _sort_facet(self, s: Searcher, sort: str) -> sorting.FacetType | None:
         if sort == "relevance":
             return None
@@ -560,34 +590,47 @@ class SearchEngine:
         options: SearchOptions,
         exclude: set[int] | None = None,
     ) -> _Run:
-        """The page of hits and the exact counts, in two passes: the matching documents
-        unscored (postings ids only), then the best ones scored, skipping blocks of
-        postings that cannot reach the page (one hit per cluster when collapsing)."""
+        """The page of hits and the counts: the best hits of plain words scored without
+        scoring every match (Scorer.top), else by Whoosh's collectors; the matches
+        counted unscored (postings ids only), up to TOTAL_EXACT when a page is shown
+        (one hit per cluster when collapsing)."""
         if allow is not None and not allow:
             # Filters that match nothing (Whoosh's collectors take an empty allow set for none).
             return _Run([], 0, 0, {})
         want = options.offset + options.limit
         cluster_of = self._cluster_column(s) if options.collapse else None
         ranked: list[tuple[int, float | None]] | None = None
-        scores = self._scorer.scores(s, q) if options.sort == "relevance" else None
-        if scores is not None:
+
+        def doc_id(docnum: int) -> int:
+            return self._doc_id(s, docnum)
+
+        def rank(scores: dict[int, float]) -> list[tuple[int, float | None]]:
             if allow is not None or exclude:
                 scores = {
                     d: v
                     for d, v in scores.items()
                     if (allow is None or d in allow) and not (exclude and d in exclude)
                 }
-            matches = set(scores)
-            ranked = best(scores, want, cluster_of)
-        elif options.sort == "relevance" and want:
-            # Phrases and the like: one scoring pass over every match ranks and counts.
-            ranked, matches = self._top(s, q, allow, exclude, want, cluster_of)
-        else:
-            matches = docset(s, q)
+            return best(scores, want, cluster_of, doc_id)
+
+        every: dict[int, float] | None = None
+        if options.sort == "relevance" and want and (found := self._scorer.top(s, q, want, rank)):
+            ranked, every = found
+        exact = True
+        # A page to show is counted up to TOTAL_EXACT matches; a count alone, or with
+        # facets (which count every match anyway), exactly.
+        capped = bool(want) and not options.facets
+        if every is not None:  # every match was scored: counted already
+            matches = set(every)
             if allow is not None:
                 matches &= allow
             if exclude:
                 matches -= exclude
+        elif ranked is not None or not (options.sort == "relevance" and want):
+            matches, exact = self._matching(s, q, allow, exclude, capped)
+        else:
+            # Phrases and the like: one scoring pass over every match ranks and counts.
+            ranked, matches = self._top(s, q, allow, exclude, want, cluster_of)
         matched = total = len(matches)
         clusters: dict[str, list[int]] = {}
         if cluster_of is not None:
@@ -595,10 +638,68 @@ class SearchEngine:
         if not matched:
             return _Run([], 0, 0, {})
         if ranked is None:
-            ranked = (
-                [] if not want else self._by_date(s, q, allow, exclude, options, want, cluster_of, matched)
-            )
-        return _Run(ranked[options.offset : want], matched, total, clusters)
+            ranked = [] if not want else self._by_date(s, q, allow, exclude, options, want, cluster_of)
+        page = ranked[options.offset : want]
+        if cluster_of is not None and not exact:
+            # The matches counted are a part: each hit's copies are looked for among all.
+            clusters = self._copies(s, q, page, allow, exclude, cluster_of)
+        return _Run(page, matched, total, clusters, exact)
+
+    def _matching(
+        self, s: Searcher, q: wq.Query, allow: set[int] | None, exclude: set[int] | None, capped: bool
+    ) -> tuple[set[int], bool]:
+        """The matches, and whether they are all of them: when ``capped``, the matches of
+        the first documents only once TOTAL_EXACT are found, in windows of document
+        numbers growing twice as large, so a common word's postings are not all read."""
+        n = s.doc_count_all()
+        guess, most = sizes(s, q) if capped and n > TOTAL_EXACT and windowed(q) else (0, 0)
+        if most <= TOTAL_EXACT:  # (or not to be capped)
+            found = docset(s, q)
+            if allow is not None:
+                found &= allow
+            if exclude:
+                found -= exclude
+            return found, True
+        found = set()
+        # The first window holds about TOTAL_EXACT matches if they are spread evenly.
+        lo, hi = 0, min(n, max(FIRST_WINDOW, int(n * 1.25 * TOTAL_EXACT / max(1, guess))))
+        while True:
+            part = docset_between(s, q, lo, hi)
+            if allow is not None:
+                part &= allow
+            if exclude:
+                part -= exclude
+            found |= part
+            if hi >= n:
+                return found, True
+            if len(found) >= TOTAL_EXACT:
+                return found, False
+            lo, hi = hi, min(n, hi * 2)
+
+    def _copies(
+        self,
+        s: Searcher,
+        q: wq.Query,
+        page: list[tuple[int, float | None]],
+        allow: set[int] | None,
+        exclude: set[int] | None,
+        cluster_of: Clusters,
+    ) -> dict[str, list[int]]:
+        """The clusters of the page's hits that two or more matches share -> those matches."""
+        clusters: dict[str, list[int]] = {}
+        for docnum, _score in page:
+            cluster = cluster_of[docnum]
+            if not cluster or cluster in clusters or self._alone(s, cluster):
+                continue
+            members = term_docs(s.reader(), "cluster", cluster)
+            found = docset_among(s, q, members)
+            if allow is not None:
+                found &= allow
+            if exclude:
+                found -= exclude
+            if len(found) > 1:
+                clusters[cluster] = sorted(found)
+        return clusters
 
     def _top(
         self,
@@ -610,7 +711,7 @@ class SearchEngine:
         cluster_of: Clusters | None,
     ) -> tuple[list[tuple[int, float | None]], set[int]]:
         """The best ``want`` hits, and every matching document, in one scoring pass."""
-        top = TopPerCluster(want, cluster_of)
+        top = TopPerCluster(want, cluster_of, lambda docnum: self._doc_id(s, docnum))
         c: collectors.Collector = top
         if allow is not None or exclude:
             c = collectors.FilterCollector(top, allow=allow, restrict=exclude or None)
@@ -626,7 +727,6 @@ class SearchEngine:
         options: SearchOptions,
         want: int,
         cluster_of: Clusters | None,
-        matched: int,
     ) -> list[tuple[int, float | None]]:
         k = want
         while True:
@@ -641,7 +741,7 @@ class SearchEngine:
                 return ranked
             # One hit per cluster, the first of it; ask for more until enough are left.
             kept = first_per_cluster(ranked, cluster_of)
-            if len(kept) >= want or len(ranked) >= matched:
+            if len(kept) >= want or len(ranked) < k:  # enough, or every match
                 return kept
             k *= 4
 

@@ -63,6 +63,7 @@ def _summary(result: SearchResult, explain: bool) -> dict[str, Any]:
         "query": result.query,
         "total": result.total,
         "hits_total": result.hits_total,
+        "total_exact": result.total_exact,
         "offset": result.offset,
         "limit": result.limit,
         "sort": result.sort,
@@ -134,9 +135,10 @@ def text_lines(result: SearchResult, color: bool = False, explain: bool = False)
         )
     else:
         shown = len(result.hits)
-        head = f"{_count(result.total, 'document')} {verb} {subject}"
+        at_least = "" if result.total_exact else "at least "
+        head = f"{at_least}{_count(result.total, 'document')} {verb} {subject}"
         if result.hits_total != result.total:
-            head += f", {_count(result.hits_total, 'hit')} with near-duplicates folded"
+            head += f", {at_least}{_count(result.hits_total, 'hit')} with near-duplicates folded"
         if shown:
             head += f"; showing {result.offset + 1}-{result.offset + shown}"
         elif result.limit:

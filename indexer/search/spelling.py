@@ -122,7 +122,11 @@ def suggest(
     # Whoosh reads "-foo" as the word foo; whoever typed it meant to exclude it.
     excluded = {t.text for m in _EXCLUDED.finditer(parsed.text) for t in folded(m.group(1))}
     for word in sorted(set(_positive_words(parsed.query)) - excluded):
-        if len(word) < MIN_LENGTH or not word.isalpha() or _matching_docs(reader, word, languages):
+        if len(word) < MIN_LENGTH or not word.isalpha():
+            continue
+        # A word some document writes as typed matches: one lookup, where counting its
+        # stems looks in two fields of every language.
+        if contains(word.encode("utf-8")) or _matching_docs(reader, word, languages):
             continue
         if found := _corrections(reader, word, contains):
             options[word] = found
