@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -78,8 +79,19 @@ def test_crontab_line_runs_silently_and_exits_0(tmp_path: Path) -> None:
         "/opt/indexer/.venv/bin/indexer ingest /opt/indexer/inbox --config /opt/indexer/config.toml", root
     )
     subprocess.run(ingest, check=True, capture_output=True, env=_env())
-    proc = subprocess.run(_command(command, root), capture_output=True, text=True, env=_env())
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "" and proc.stderr == ""  # cron mails any output: silent on success
-    generations = [p for p in (root / "var").glob("index.*") if p.is_dir() and not p.is_symlink()]
-    assert len(generations) == 2  # the new live one, and the previous one kept for readers
+
+    def generations() -> list[Path]:
+        return [p for p in (root / "var").glob("index.*") if p.is_dir() and not p.is_symlink()]
+
+    def run_cron() -> None:
+        proc = subprocess.run(_command(command, root), capture_output=True, text=True, env=_env())
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == "" and proc.stderr == ""  # cron mails any output: silent on success
+
+    run_cron()
+    assert len(generations()) == 1  # the index is current: nothing rebuilt
+    (live,) = generations()
+    state = json.loads((live / "state.json").read_text())
+    (live / "state.json").write_text(json.dumps({**state, "schema_version": state["schema_version"] - 1}))
+    run_cron()
+    assert len(generations()) == 2  # rebuilt: the new live one, and the previous one kept for readers
