@@ -10,6 +10,7 @@ import pytest
 from whoosh import query as wq
 
 from indexer.errors import QueryError
+from indexer.search import schema
 from indexer.search.dates import DateError, Span, bounds, parse_date
 from indexer.search.engine import FacetCount, Hit, SearchResult
 from indexer.search.query import describe, parse
@@ -426,3 +427,17 @@ def test_maxscore_pages_are_the_pages_of_scoring_every_match(tmp_path: Path) -> 
                 early += scored is None
     ix.close()
     assert early >= len(queries)  # most stopped before scoring every match
+
+
+def test_the_term_caches_of_all_languages_hold_at_most_their_size_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process that indexes many languages (the daemon) keeps one bound on the words its
+    term caches hold, not one per language."""
+    monkeypatch.setattr(schema, "_TERM_CACHE_SIZE", 50)
+    monkeypatch.setattr(schema, "_TERM_CACHES", {})
+    for n, lang in enumerate(["en", "de", "fr", "es", "it", "pt", "ru", "nl"] * 3):
+        terms = schema.index_terms(lang, " ".join(f"word{n}x{i}" for i in range(20)))
+        assert len(terms) == 20
+        assert sum(map(len, schema._TERM_CACHES.values())) <= 50 + 20
+    assert schema.index_terms("en", "running runners") == schema.index_terms("en", "running runners")

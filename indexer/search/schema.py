@@ -387,12 +387,21 @@ def parse_schema() -> Schema:
     )
 
 
+# Words held by the caches of index_terms, surface_words and WordsText.words, each: all
+# languages' term caches together, so that a long-lived process that sees many
+# languages (the daemon) holds a few tens of MB for them, not that much per language.
 _TERM_CACHE_SIZE = 100_000
+_TERM_CACHES: dict[str, dict[str, str | tuple[str, ...]]] = {}
 
 
-@cache
 def _term_cache(index_lang: str) -> dict[str, str | tuple[str, ...]]:
-    return {}
+    terms = _TERM_CACHES.get(index_lang)
+    if terms is None:
+        terms = _TERM_CACHES[index_lang] = {}
+    if sum(map(len, _TERM_CACHES.values())) > _TERM_CACHE_SIZE:
+        for held in _TERM_CACHES.values():
+            held.clear()
+    return terms
 
 
 def index_terms(index_lang: str, text: str) -> dict[str, list[int]]:
@@ -402,8 +411,6 @@ def index_terms(index_lang: str, text: str) -> dict[str, list[int]]:
     loop with a cache per word, instead of a Token through four chained generators.
     """
     terms = _term_cache(index_lang)
-    if len(terms) > _TERM_CACHE_SIZE:
-        terms.clear()
     cached = terms.get
     positions: dict[str, list[int]] = {}
     known = positions.get
